@@ -32,6 +32,7 @@ export const TRACES: Table = {
     { name: 'clock', type: 'VARCHAR', doc: "'us' (secs.usecs), 'ns' (9-digit fraction), 'counter' (raw counter clock), 'relative-us' (latency format)." },
     { name: 'has_tgid', type: 'BOOLEAN NOT NULL', doc: 'Whether the input carried a TGID column.' },
     { name: 'mapcount_semantics', type: 'VARCHAR', doc: "'page_mapcount' (kernels before ~6.10: 0 = unmapped) or 'raw' (raw _mapcount: -1 = unmapped); NULL when no page_ref events. Decided from the kernel version when known, else from the values (a -1 means raw)." },
+    { name: 'mt_layout', type: 'VARCHAR NOT NULL', doc: "Migratetype numbering used to decode mt=/migratetype= ('mainline': CMA=4 ISOLATE=5; 'nocma': ISOLATE=4; 'pre4.4'); see table `migratetypes`. Set with `ingest --mt-layout`, overridable in replay." },
     { name: 'vmemmap_base', type: 'UBIGINT', doc: 'Base of the struct page array learned from events that print both a raw page pointer and its pfn (or the memremap_pages kprobe); used to turn kprobe page=/folio= pointers into pfns. NULL when pointers are hashed.' },
     { name: 'struct_page_size', type: 'INTEGER', doc: 'sizeof(struct page) used with vmemmap_base (64).' },
     { name: 'event_counts', type: 'JSON', doc: 'Object: event name -> rows.' },
@@ -48,7 +49,7 @@ export const EVENTS: Table = {
     'a column is NULL when the event has no such field. The raw payload is always kept.',
   columns: [
     { name: 'trace_id', type: 'INTEGER NOT NULL', doc: '`traces.trace_id`.' },
-    { name: 'seq', type: 'BIGINT NOT NULL', doc: 'Position in the input (0-based, shared with `lost_events.seq`). Replay order: many events share a timestamp, so order by seq, never by ts alone.' },
+    { name: 'seq', type: 'BIGINT NOT NULL', doc: 'Position in the input (0-based, no gaps). Replay order: many events share a timestamp, so order by seq, never by ts alone.' },
     { name: 'line_no', type: 'BIGINT NOT NULL', doc: '1-based line number of the event line in the input.' },
     { name: 'ts_ns', type: 'BIGINT NOT NULL', doc: 'Timestamp in nanoseconds (exact int64; `secs.usecs` x 1000). Counter clocks: the raw counter.' },
     { name: 'cpu', type: 'SMALLINT', doc: 'CPU number.' },
@@ -107,7 +108,7 @@ export const LOST_EVENTS: Table = {
   doc: 'Lost/dropped-event markers: replay treats state crossing them on that CPU as uncertain.',
   columns: [
     { name: 'trace_id', type: 'INTEGER NOT NULL', doc: '`traces.trace_id`.' },
-    { name: 'seq', type: 'BIGINT NOT NULL', doc: 'Position in the input, in the same numbering as `events.seq`.' },
+    { name: 'seq', type: 'BIGINT NOT NULL', doc: '`events.seq` of the first event after the marker (the loss happened before it).' },
     { name: 'line_no', type: 'BIGINT NOT NULL', doc: 'Line of the marker.' },
     { name: 'cpu', type: 'SMALLINT', doc: 'CPU whose buffer lost events (NULL: unknown / all).' },
     { name: 'lost', type: 'BIGINT', doc: 'Number of events lost (NULL when the marker does not say).' },
@@ -126,4 +127,42 @@ export const UNPARSED: Table = {
   ],
 };
 
-export const INGEST_TABLES: Table[] = [TRACES, EVENTS, STACKS, LOST_EVENTS, UNPARSED];
+export const MIGRATETYPES: Table = {
+  name: 'migratetypes',
+  doc: 'Migratetype numbering per kernel layout (reference §1.9): join on (traces.mt_layout, events.mt).',
+  columns: [
+    { name: 'layout', type: 'VARCHAR NOT NULL', doc: "'mainline' (>=4.4 with CONFIG_CMA), 'nocma' (>=4.4 without CMA), 'pre4.4'." },
+    { name: 'mt', type: 'SMALLINT NOT NULL', doc: 'Number as printed.' },
+    { name: 'name', type: 'VARCHAR NOT NULL', doc: 'MIGRATE_* name without the prefix: UNMOVABLE, MOVABLE, RECLAIMABLE, HIGHATOMIC, RESERVE, CMA, ISOLATE.' },
+  ],
+};
+
+export const MT_LAYOUTS: Record<string, string[]> = {
+  mainline: ['UNMOVABLE', 'MOVABLE', 'RECLAIMABLE', 'HIGHATOMIC', 'CMA', 'ISOLATE'],
+  nocma: ['UNMOVABLE', 'MOVABLE', 'RECLAIMABLE', 'HIGHATOMIC', 'ISOLATE'],
+  'pre4.4': ['UNMOVABLE', 'RECLAIMABLE', 'MOVABLE', 'RESERVE', 'CMA', 'ISOLATE'],
+};
+
+export const INGEST_TABLES: Table[] = [TRACES, EVENTS, STACKS, LOST_EVENTS, UNPARSED, MIGRATETYPES];
+
+/** Views for people typing SQL by hand. */
+export const INGEST_VIEWS: { name: string; doc: string; sql: string }[] = [
+  {
+    name: 'events_readable',
+    doc: 'events with `pfn_hex`, `ts_s` (seconds, DOUBLE), the migratetype name and the stack\'s callsite.',
+    sql: `CREATE OR REPLACE VIEW events_readable AS
+      SELECT e.*, CASE WHEN e.pfn IS NOT NULL THEN printf('0x%x', e.pfn) END AS pfn_hex, e.ts_ns / 1e9 AS ts_s,
+             m.name AS mt_name, s.callsite
+      FROM events e JOIN traces t USING (trace_id)
+      LEFT JOIN migratetypes m ON m.layout = t.mt_layout AND m.mt = e.mt
+      LEFT JOIN stacks s ON s.trace_id = e.trace_id AND s.stack_id = e.stack_id`,
+  },
+  {
+    name: 'stack_frames',
+    doc: 'One row per frame: (trace_id, stack_id, kind, depth_index 0 = innermost, frame).',
+    sql: `CREATE OR REPLACE VIEW stack_frames AS
+      SELECT trace_id, stack_id, kind, generate_subscripts(string_split(frames, chr(10)), 1) - 1 AS depth_index,
+             unnest(string_split(frames, chr(10))) AS frame
+      FROM stacks`,
+  },
+];

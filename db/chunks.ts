@@ -1,0 +1,115 @@
+import {
+  BIGINT,
+  BOOLEAN,
+  DuckDBDataChunk,
+  ENUM,
+  INTEGER,
+  SMALLINT,
+  UBIGINT,
+  VARCHAR,
+  type DuckDBAppender,
+  type DuckDBType,
+} from '@duckdb/node-api';
+import bindings from '@duckdb/node-bindings';
+import type { BatchColumn, ColumnarBatch } from '../ingest/batch.js';
+import type { Db } from './duckdb.js';
+
+/**
+ * Appends ColumnarBatches to a table as DuckDB data chunks: numeric columns are copied as whole buffers,
+ * dictionary columns travel as ENUM codes (DuckDB's appender casts them to VARCHAR in C++), and only
+ * plain string columns cost one call per row.
+ */
+export class ChunkAppender {
+  private appender?: DuckDBAppender;
+  private remap = new Int32Array(1024).fill(-1);
+
+  constructor(
+    private readonly db: Db,
+    private readonly table: string,
+  ) {}
+
+  async open(): Promise<void> {
+    this.appender = await this.db.conn.createAppender(this.table);
+  }
+
+  append(batch: ColumnarBatch): void {
+    const n = batch.rows;
+    if (n === 0) return;
+    const prepared = batch.columns.map((c) => this.prepare(c, n));
+    const chunk = DuckDBDataChunk.create(
+      prepared.map((p) => p.type),
+      n,
+    );
+    const raw = (chunk as unknown as { chunk: unknown }).chunk as Parameters<typeof bindings.data_chunk_get_vector>[0];
+    batch.columns.forEach((c, i) => {
+      const v = bindings.data_chunk_get_vector(raw, i);
+      const p = prepared[i];
+      if (p.data) bindings.copy_data_to_vector(v, 0, p.data.buffer as ArrayBuffer, p.data.byteOffset, p.data.byteLength);
+      if (c.strs) {
+        for (let r = 0; r < n; r++) {
+          const s = c.strs[r];
+          if (s !== null) bindings.vector_assign_string_element(v, r, s);
+        }
+      }
+      if (!c.notNull) {
+        bindings.vector_ensure_validity_writable(v);
+        const words = Math.ceil(n / 64) * 2;
+        bindings.copy_data_to_vector_validity(v, 0, c.valid.buffer as ArrayBuffer, c.valid.byteOffset, words * 4);
+      }
+    });
+    this.appender!.appendDataChunk(chunk);
+  }
+
+  close(): void {
+    this.appender?.closeSync();
+    this.appender = undefined;
+  }
+
+  private prepare(c: BatchColumn, n: number): { type: DuckDBType; data?: ArrayBufferView } {
+    switch (c.storage) {
+      case 'i64':
+        return { type: BIGINT, data: c.i32!.subarray(0, 2 * n) };
+      case 'u64':
+        return { type: UBIGINT, data: c.i32!.subarray(0, 2 * n) };
+      case 'i32':
+        return { type: INTEGER, data: c.i32!.subarray(0, n) };
+      case 'i16':
+        return { type: SMALLINT, data: c.i16!.subarray(0, n) };
+      case 'bool':
+        return { type: BOOLEAN, data: c.u8!.subarray(0, n) };
+      case 'str':
+        return { type: VARCHAR };
+      case 'dict':
+        return this.prepareDict(c, n);
+    }
+  }
+
+  /** Re-code this chunk's values densely (a chunk has at most 2048 distinct) and describe them as an ENUM. */
+  private prepareDict(c: BatchColumn, n: number): { type: DuckDBType; data?: ArrayBufferView } {
+    const dict = c.dict!;
+    if (this.remap.length < dict.values.length) {
+      const grown = new Int32Array(dict.values.length * 2).fill(-1);
+      this.remap = grown;
+    }
+    const local: string[] = [];
+    const used: number[] = [];
+    const codes = new Uint16Array(n);
+    for (let r = 0; r < n; r++) {
+      if ((c.valid[r >>> 5] & (1 << (r & 31))) === 0) continue;
+      const g = c.codes![r];
+      let l = this.remap[g];
+      if (l < 0) {
+        l = local.length;
+        this.remap[g] = l;
+        local.push(dict.values[g]);
+        used.push(g);
+      }
+      codes[r] = l;
+    }
+    for (const g of used) this.remap[g] = -1;
+    if (local.length === 0) return { type: VARCHAR };
+    // DuckDB stores ENUMs of up to 255 values as uint8, larger ones as uint16.
+    const data = local.length <= 255 ? Uint8Array.from(codes) : codes;
+    return { type: ENUM(local), data };
+  }
+}

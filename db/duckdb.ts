@@ -1,0 +1,77 @@
+import { DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
+
+/**
+ * Thin typed layer over @duckdb/node-api: open a database with refscope's settings, run SQL with bound
+ * parameters (never spliced), read rows as plain objects.
+ */
+
+export type Params = DuckDBValue[] | Record<string, DuckDBValue>;
+export type Row = Record<string, unknown>;
+
+export interface OpenOptions {
+  readOnly?: boolean;
+  /** DuckDB memory_limit, e.g. '2GB'. Bounds the buffer pool so large ingests spill instead of growing RSS. */
+  memoryLimit?: string;
+  threads?: number;
+}
+
+export class Db {
+  private constructor(
+    readonly path: string,
+    readonly instance: DuckDBInstance,
+    readonly conn: DuckDBConnection,
+  ) {}
+
+  static async open(path: string, opts: OpenOptions = {}): Promise<Db> {
+    const config: Record<string, string> = {
+      // Only the extensions built into the package exist offline; never try to download one.
+      autoinstall_known_extensions: 'false',
+      autoload_known_extensions: 'false',
+      memory_limit: opts.memoryLimit ?? process.env.REFSCOPE_MEMORY_LIMIT ?? '2GB',
+    };
+    if (opts.readOnly) config.access_mode = 'READ_ONLY';
+    if (opts.threads) config.threads = String(opts.threads);
+    const instance = await DuckDBInstance.create(path, config);
+    const conn = await instance.connect();
+    return new Db(path, instance, conn);
+  }
+
+  async run(sql: string, params?: Params): Promise<void> {
+    await this.conn.run(sql, params);
+  }
+
+  async all<T = Row>(sql: string, params?: Params): Promise<T[]> {
+    const r = await this.conn.runAndReadAll(sql, params);
+    return r.getRowObjectsJS() as T[];
+  }
+
+  async one<T = Row>(sql: string, params?: Params): Promise<T | undefined> {
+    return (await this.all<T>(sql, params))[0];
+  }
+
+  async tableExists(name: string): Promise<boolean> {
+    const r = await this.one<{ n: number }>(
+      'SELECT count(*)::INTEGER AS n FROM information_schema.tables WHERE table_name = $1',
+      [name],
+    );
+    return (r?.n ?? 0) > 0;
+  }
+
+  /** Run fn inside one transaction; roll back on any error. */
+  async transaction<T>(fn: () => Promise<T>): Promise<T> {
+    await this.run('BEGIN TRANSACTION');
+    try {
+      const v = await fn();
+      await this.run('COMMIT');
+      return v;
+    } catch (e) {
+      await this.run('ROLLBACK').catch(() => undefined);
+      throw e;
+    }
+  }
+
+  close(): void {
+    this.conn.closeSync();
+    this.instance.closeSync();
+  }
+}

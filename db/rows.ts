@@ -1,0 +1,65 @@
+import type { Table } from './columns.js';
+import type { Db } from './duckdb.js';
+import { ColumnarBatch, setInt, setStr, setU64 } from '../ingest/batch.js';
+import { ChunkAppender } from './chunks.js';
+
+/**
+ * Append row objects to a table through the same columnar path as events. For result tables (replay,
+ * stacks, markers): rows are objects keyed by column name; missing keys are NULL.
+ */
+export type Value = number | bigint | string | boolean | null | undefined;
+
+export class RowWriter {
+  private readonly batch: ColumnarBatch;
+  private readonly app: ChunkAppender;
+  count = 0;
+
+  constructor(
+    db: Db,
+    readonly table: Table,
+  ) {
+    const plain = table.columns.filter((c) => /^(VARCHAR|JSON)/.test(c.type)).map((c) => c.name);
+    this.batch = new ColumnarBatch(table, plain);
+    this.app = new ChunkAppender(db, table.name);
+  }
+
+  async open(): Promise<this> {
+    await this.app.open();
+    return this;
+  }
+
+  add(row: Record<string, Value>): void {
+    if (this.batch.full) this.flush();
+    const r = this.batch.addRow();
+    for (const c of this.batch.columns) {
+      const v = row[c.name];
+      if (v === null || v === undefined) {
+        if (c.notNull) throw new Error(`${this.table.name}.${c.name} is NOT NULL but the row has none`);
+        continue;
+      }
+      if (typeof v === 'bigint') {
+        const u = BigInt.asUintN(64, v);
+        setU64(c, r, Number(u >> 32n), Number(u & 0xffffffffn));
+      } else if (typeof v === 'string') setStr(c, r, v);
+      else setInt(c, r, typeof v === 'boolean' ? (v ? 1 : 0) : v);
+    }
+    this.count++;
+  }
+
+  close(): void {
+    this.flush();
+    this.app.close();
+  }
+
+  private flush(): void {
+    this.app.append(this.batch);
+    this.batch.clear();
+  }
+}
+
+export async function writeRows(db: Db, table: Table, rows: Iterable<Record<string, Value>>): Promise<number> {
+  const w = await new RowWriter(db, table).open();
+  for (const r of rows) w.add(r);
+  w.close();
+  return w.count;
+}

@@ -1,0 +1,16 @@
+import { createTableSql } from './columns.js';
+import type { Db } from './duckdb.js';
+import { INGEST_TABLES, INGEST_VIEWS, MT_LAYOUTS } from '../ingest/schema.js';
+import { REPLAY_TABLES } from '../replay/schema.js';
+
+/** Create every table and view refscope uses (idempotent). */
+export async function ensureSchema(db: Db): Promise<void> {
+  for (const t of [...INGEST_TABLES, ...REPLAY_TABLES]) await db.run(createTableSql(t));
+  for (const v of INGEST_VIEWS) await db.run(v.sql);
+  const n = await db.one<{ n: number }>('SELECT count(*)::INTEGER AS n FROM migratetypes');
+  if ((n?.n ?? 0) === 0) {
+    for (const [layout, names] of Object.entries(MT_LAYOUTS))
+      for (let mt = 0; mt < names.length; mt++)
+        await db.run('INSERT INTO migratetypes VALUES ($1, $2, $3)', [layout, mt, names[mt]]);
+  }
+}

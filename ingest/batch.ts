@@ -1,0 +1,208 @@
+import type { Table } from '../db/columns.js';
+
+/**
+ * A columnar batch of rows: typed arrays for numbers (int64 kept as exact lo/hi 32-bit halves, no BigInt
+ * on the hot path), dictionary codes for low-cardinality strings, plain JS strings only where every row
+ * differs (payload). The DuckDB writer copies these arrays straight into data-chunk vectors; toArrow()
+ * turns the same memory into an Arrow RecordBatch.
+ */
+
+/** DuckDB's STANDARD_VECTOR_SIZE: one batch = one data chunk. */
+export const BATCH_ROWS = 2048;
+
+export type Storage = 'i64' | 'u64' | 'i32' | 'i16' | 'bool' | 'dict' | 'str';
+
+export interface BatchColumn {
+  name: string;
+  storage: Storage;
+  notNull: boolean;
+  /** i64/u64: 2 words per row (lo, hi). */
+  i32?: Int32Array;
+  i16?: Int16Array;
+  u8?: Uint8Array;
+  /** dict: code per row into dict.values. */
+  codes?: Uint32Array;
+  dict?: Dictionary;
+  strs?: (string | null)[];
+  /** Validity bitmap, 1 bit per row (bit set = valid), the layout DuckDB and Arrow share. */
+  valid: Uint32Array;
+}
+
+export class Dictionary {
+  readonly values: string[] = [];
+  private readonly index = new Map<string, number>();
+  code(s: string): number {
+    let c = this.index.get(s);
+    if (c === undefined) {
+      c = this.values.length;
+      this.values.push(s);
+      this.index.set(s, c);
+    }
+    return c;
+  }
+}
+
+function storageFor(type: string, name: string, plainStrings: Set<string>): Storage {
+  const t = type.split(' ')[0];
+  switch (t) {
+    case 'BIGINT':
+      return 'i64';
+    case 'UBIGINT':
+      return 'u64';
+    case 'INTEGER':
+      return 'i32';
+    case 'SMALLINT':
+      return 'i16';
+    case 'BOOLEAN':
+      return 'bool';
+    case 'VARCHAR':
+    case 'JSON':
+      return plainStrings.has(name) ? 'str' : 'dict';
+    default:
+      throw new Error(`batch: unsupported column type ${type} for ${name}`);
+  }
+}
+
+export class ColumnarBatch {
+  readonly columns: BatchColumn[];
+  readonly byName = new Map<string, BatchColumn>();
+  rows = 0;
+
+  constructor(
+    readonly table: Table,
+    plainStrings: string[],
+    /** Shared across batches so codes stay stable for a whole ingest. */
+    dicts: Map<string, Dictionary> = new Map(),
+  ) {
+    const plain = new Set(plainStrings);
+    this.columns = table.columns.map((c) => {
+      const storage = storageFor(c.type, c.name, plain);
+      const col: BatchColumn = {
+        name: c.name,
+        storage,
+        notNull: c.type.includes('NOT NULL'),
+        valid: new Uint32Array(BATCH_ROWS / 32),
+      };
+      if (storage === 'i64' || storage === 'u64') col.i32 = new Int32Array(BATCH_ROWS * 2);
+      else if (storage === 'i32') col.i32 = new Int32Array(BATCH_ROWS);
+      else if (storage === 'i16') col.i16 = new Int16Array(BATCH_ROWS);
+      else if (storage === 'bool') col.u8 = new Uint8Array(BATCH_ROWS);
+      else if (storage === 'dict') {
+        col.codes = new Uint32Array(BATCH_ROWS);
+        let d = dicts.get(c.name);
+        if (!d) dicts.set(c.name, (d = new Dictionary()));
+        col.dict = d;
+      } else col.strs = new Array(BATCH_ROWS).fill(null);
+      this.byName.set(c.name, col);
+      return col;
+    });
+  }
+
+  col(name: string): BatchColumn {
+    const c = this.byName.get(name);
+    if (!c) throw new Error(`batch: no column ${name} in ${this.table.name}`);
+    return c;
+  }
+
+  get full(): boolean {
+    return this.rows >= BATCH_ROWS;
+  }
+
+  /** Start a new row; every column starts NULL. Returns its index. */
+  addRow(): number {
+    const r = this.rows++;
+    const w = r >>> 5;
+    if ((r & 31) === 0) for (const c of this.columns) c.valid[w] = 0;
+    return r;
+  }
+
+  clear(): void {
+    this.rows = 0;
+    for (const c of this.columns) if (c.strs) c.strs.fill(null);
+  }
+}
+
+/* Setters. Kept as free functions on a column so the hot path does no name lookups. */
+
+function setValid(c: BatchColumn, r: number): void {
+  c.valid[r >>> 5] |= 1 << (r & 31);
+}
+
+export function isValid(c: BatchColumn, r: number): boolean {
+  return (c.valid[r >>> 5] & (1 << (r & 31))) !== 0;
+}
+
+/** A non-negative or negative integer that fits a double exactly (|v| < 2^53). */
+export function setInt(c: BatchColumn, r: number, v: number): void {
+  setValid(c, r);
+  switch (c.storage) {
+    case 'i64':
+    case 'u64': {
+      const lo = v % 4294967296;
+      let hi = Math.floor(v / 4294967296);
+      let l = lo;
+      if (l < 0) {
+        l += 4294967296;
+      }
+      c.i32![2 * r] = l | 0;
+      c.i32![2 * r + 1] = hi | 0;
+      break;
+    }
+    case 'i32':
+      c.i32![r] = v;
+      break;
+    case 'i16':
+      c.i16![r] = v;
+      break;
+    case 'bool':
+      c.u8![r] = v ? 1 : 0;
+      break;
+    default:
+      throw new Error(`setInt on ${c.storage} column ${c.name}`);
+  }
+}
+
+/** An exact 64-bit value given as unsigned 32-bit halves. */
+export function setU64(c: BatchColumn, r: number, hi: number, lo: number): void {
+  setValid(c, r);
+  c.i32![2 * r] = lo | 0;
+  c.i32![2 * r + 1] = hi | 0;
+}
+
+export function setStr(c: BatchColumn, r: number, s: string): void {
+  setValid(c, r);
+  if (c.storage === 'dict') c.codes![r] = c.dict!.code(s);
+  else c.strs![r] = s;
+}
+
+export function getInt(c: BatchColumn, r: number): number | null {
+  if (!isValid(c, r)) return null;
+  switch (c.storage) {
+    case 'i64':
+      return c.i32![2 * r + 1] * 4294967296 + (c.i32![2 * r] >>> 0);
+    case 'u64':
+      return (c.i32![2 * r + 1] >>> 0) * 4294967296 + (c.i32![2 * r] >>> 0);
+    case 'i32':
+      return c.i32![r];
+    case 'i16':
+      return c.i16![r];
+    case 'bool':
+      return c.u8![r];
+    default:
+      throw new Error(`getInt on ${c.storage}`);
+  }
+}
+
+export function getStr(c: BatchColumn, r: number): string | null {
+  if (!isValid(c, r)) return null;
+  return c.storage === 'dict' ? c.dict!.values[c.codes![r]] : c.strs![r];
+}
+
+/** Exact int64 as a decimal string (for values beyond 2^53). */
+export function getI64String(c: BatchColumn, r: number): string | null {
+  if (!isValid(c, r)) return null;
+  const lo = BigInt(c.i32![2 * r] >>> 0);
+  const hi = BigInt(c.i32![2 * r + 1]);
+  const v = (hi << 32n) | lo;
+  return (c.storage === 'u64' ? BigInt.asUintN(64, v) : BigInt.asIntN(64, v)).toString();
+}

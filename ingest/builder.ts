@@ -1,0 +1,208 @@
+import { BATCH_ROWS, ColumnarBatch, Dictionary, setInt, setStr, setU64 } from './batch.js';
+import { decode, type EventCols, type TraceFacts } from './decode/catalogue.js';
+import type { Clock, LineContext, LineSink, LostKind, StackKind } from './readers/sink.js';
+import { EVENTS } from './schema.js';
+import { StackTable } from './stack.js';
+
+/**
+ * Turns reader output into event batches: decodes payloads, attaches stacks to the event they follow,
+ * numbers events (lost-event markers point at the event they precede), and collects the facts that go into `traces`.
+ * Full batches go to `flush` (the DuckDB writer, or an Arrow file).
+ */
+
+export interface LostRow {
+  seq: number;
+  lineNo: number;
+  cpu: number | null;
+  lost: number | null;
+  kind: LostKind;
+}
+
+export interface UnparsedRow {
+  lineNo: number;
+  reason: string;
+  text: string;
+}
+
+const MAX_UNPARSED_ROWS = 1000;
+const MAX_EXAMPLES = 10;
+const TWO_53 = 2 ** 53;
+
+export class EventBuilder implements LineSink, TraceFacts {
+  readonly batch: ColumnarBatch;
+  private readonly c: EventCols;
+  readonly stacks = new StackTable();
+  readonly lostRows: LostRow[] = [];
+  readonly unparsedRows: UnparsedRow[] = [];
+  readonly headers = new Map<string, string>();
+  readonly eventCounts = new Map<string, number>();
+  /** Stacks that arrived after their event's batch was flushed: applied with one UPDATE at the end. */
+  readonly lateStacks: { seq: number; stackId: number; kind: StackKind }[] = [];
+  clockKind: Clock | null = null;
+  seq = 0;
+  events = 0;
+  unparsedCount = 0;
+  hasTgid = false;
+  minMapcount = Infinity;
+  firstTs: [number, number] | null = null;
+  lastTs: [number, number] | null = null;
+  vmemmapBase: bigint | null = null;
+  private basePairs = new Map<bigint, number>();
+
+  private lastRowByCpu = new Map<number, number>(); // cpu -> seq of its latest event
+  private batchFirstSeq = 0;
+  private stackTarget = -1; // seq the open stack belongs to
+  private stackKind: StackKind = 'kernel';
+  private frames: string[] = [];
+  private lastSeq = -1;
+
+  constructor(
+    readonly traceId: number,
+    private readonly flush: (batch: ColumnarBatch) => void,
+    dicts: Map<string, Dictionary> = new Map(),
+  ) {
+    this.batch = new ColumnarBatch(EVENTS, ['payload', 'args'], dicts);
+    this.c = Object.fromEntries(this.batch.columns.map((col) => [col.name, col]));
+  }
+
+  event(lineNo: number, ctx: LineContext, system: string | null, event: string, payload: string): void {
+    this.closeStack();
+    if (this.batch.full) this.flushBatch();
+    // Trace markers: trace-cmd prints `print: tracing_mark_write: text`, old Android `0: text`.
+    if (event === 'print' || event === '0' || event === 'bprint' || event === 'bputs') {
+      if (payload.startsWith('tracing_mark_write: ')) payload = payload.slice(20);
+      event = 'tracing_mark_write';
+      system = 'ftrace';
+    }
+    const c = this.c;
+    const r = this.batch.addRow();
+    const seq = this.seq++;
+    setInt(c.trace_id, r, this.traceId);
+    setInt(c.seq, r, seq);
+    setInt(c.line_no, r, lineNo);
+    this.setTs(r, ctx.tsSec, ctx.tsNs);
+    if (ctx.cpu >= 0) setInt(c.cpu, r, ctx.cpu);
+    if (ctx.pid >= 0) setInt(c.pid, r, ctx.pid);
+    if (ctx.tgid >= 0) {
+      setInt(c.tgid, r, ctx.tgid);
+      this.hasTgid = true;
+    }
+    if (ctx.comm) setStr(c.comm, r, ctx.comm);
+    if (ctx.irq !== null) setStr(c.irq_flags, r, ctx.irq);
+    setStr(c.event, r, event);
+    setStr(c.payload, r, payload);
+    const d = decode(event, payload, r, c, this);
+    const sys = system ?? d.system;
+    if (sys) setStr(c.system, r, sys);
+    if (c.mapcount.valid[r >>> 5] & (1 << (r & 31))) {
+      const m = c.mapcount.i32![r];
+      if (m < this.minMapcount) this.minMapcount = m;
+    }
+    this.eventCounts.set(event, (this.eventCounts.get(event) ?? 0) + 1);
+    this.events++;
+    this.lastRowByCpu.set(ctx.cpu, seq);
+    this.lastSeq = seq;
+  }
+
+  stackStart(kind: StackKind, cpu: number): void {
+    this.closeStack();
+    // A stack belongs to the latest event of its CPU (another CPU's events may sit in between).
+    this.stackTarget = this.lastRowByCpu.get(cpu) ?? this.lastSeq;
+    this.stackKind = kind;
+  }
+
+  frame(text: string): void {
+    if (this.stackTarget < 0) {
+      // Frames with no stack header (perf callchains): they belong to the latest event.
+      this.stackTarget = this.lastSeq;
+      this.stackKind = 'kernel';
+    }
+    this.frames.push(text);
+  }
+
+  continuation(_lineNo: number, text: string): void {
+    this.closeStack();
+    const r = this.lastSeq - this.batchFirstSeq;
+    if (r >= 0 && r < this.batch.rows) {
+      const col = this.c.payload;
+      col.strs![r] = (col.strs![r] ?? '') + '\n' + text;
+    }
+  }
+
+  lost(lineNo: number, cpu: number | null, count: number | null, kind: LostKind): void {
+    this.closeStack();
+    // The marker sits before the next event: it takes that event's seq, it does not consume one.
+    this.lostRows.push({ seq: this.seq, lineNo, cpu, lost: count, kind });
+  }
+
+  header(key: string, value: string): void {
+    this.headers.set(key, value);
+  }
+
+  clock(clock: Clock): void {
+    this.clockKind ??= clock;
+  }
+
+  unparsed(lineNo: number, text: string, reason: string): void {
+    this.closeStack();
+    this.unparsedCount++;
+    if (this.unparsedRows.length < MAX_UNPARSED_ROWS) this.unparsedRows.push({ lineNo, reason, text: text.slice(0, 1000) });
+  }
+
+  get unparsedExamples(): UnparsedRow[] {
+    return this.unparsedRows.slice(0, MAX_EXAMPLES);
+  }
+
+  /** Flush what is left; call once at the end of the input. */
+  finish(): void {
+    this.closeStack();
+    this.flushBatch();
+  }
+
+  // TraceFacts: learn vmemmap_base from raw page pointers printed with their pfn (reference §8).
+  pagePointer(hi: number, lo: number, pfn: number): void {
+    if (this.vmemmapBase !== null || this.basePairs.size > 64) return;
+    const base = ((BigInt(hi) << 32n) | BigInt(lo)) - BigInt(pfn) * 64n;
+    const n = (this.basePairs.get(base) ?? 0) + 1;
+    this.basePairs.set(base, n);
+    if (n >= 3) this.vmemmapBase = base; // three agreeing pairs before trusting it
+  }
+
+  probeVmemmapBase(hi: number, lo: number): void {
+    this.vmemmapBase = (BigInt(hi) << 32n) | BigInt(lo);
+    this.basePairs.set(this.vmemmapBase, Infinity);
+  }
+
+  private setTs(r: number, sec: number, ns: number): void {
+    const col = this.c.ts_ns;
+    const t = sec * 1e9 + ns;
+    if (t < TWO_53) setInt(col, r, t);
+    else {
+      const v = BigInt(sec) * 1_000_000_000n + BigInt(ns);
+      setU64(col, r, Number(v >> 32n) >>> 0, Number(v & 0xffffffffn) >>> 0);
+    }
+    if (this.firstTs === null || sec < this.firstTs[0] || (sec === this.firstTs[0] && ns < this.firstTs[1])) this.firstTs = [sec, ns];
+    if (this.lastTs === null || sec > this.lastTs[0] || (sec === this.lastTs[0] && ns > this.lastTs[1])) this.lastTs = [sec, ns];
+  }
+
+  private closeStack(): void {
+    if (this.stackTarget < 0) return;
+    if (this.frames.length > 0) {
+      const id = this.stacks.intern(this.stackKind, this.frames);
+      const r = this.stackTarget - this.batchFirstSeq;
+      const col = this.stackKind === 'kernel' ? this.c.stack_id : this.c.user_stack_id;
+      if (r >= 0 && r < this.batch.rows) setInt(col, r, id);
+      else this.lateStacks.push({ seq: this.stackTarget, stackId: id, kind: this.stackKind });
+      this.frames = [];
+    }
+    this.stackTarget = -1;
+  }
+
+  private flushBatch(): void {
+    if (this.batch.rows > 0) this.flush(this.batch);
+    this.batch.clear();
+    this.batchFirstSeq = this.seq;
+  }
+}
+
+export { BATCH_ROWS };

@@ -1,0 +1,373 @@
+import { setInt, setStr, setU64, type BatchColumn } from '../batch.js';
+import { at, genericArgs, hex64, num, numAt, u64, value, valueEnd } from './fields.js';
+
+/**
+ * The event catalogue: for each event refscope understands, its system and the decoder that moves payload
+ * fields into typed columns (by field name; see reference §1). Everything else is kept with generic
+ * key=value args.
+ */
+
+export type EventCols = Record<string, BatchColumn>;
+
+/** What decoders may learn about the trace as a whole (pointer -> pfn mapping, §8). */
+export interface TraceFacts {
+  /** A raw `struct page *` printed together with its pfn. */
+  pagePointer(hi: number, lo: number, pfn: number): void;
+  /** vmemmap_base printed by the memremap_pages probe. */
+  probeVmemmapBase(hi: number, lo: number): void;
+}
+
+type Decoder = (p: string, r: number, c: EventCols, facts: TraceFacts) => void;
+
+interface Entry {
+  system: string;
+  decode: Decoder;
+}
+
+function setNum(col: BatchColumn, r: number, v: number): void {
+  if (v === v) setInt(col, r, v); // skip NaN
+}
+
+function setHex64(col: BatchColumn, r: number, p: string, i: number): boolean {
+  if (i < 0 || !hex64(p, i)) return false;
+  setU64(col, r, u64.hi, u64.lo);
+  return true;
+}
+
+function setWord(col: BatchColumn, r: number, p: string, key: string): void {
+  const i = at(p, key);
+  if (i >= 0) setStr(col, r, p.slice(i, valueEnd(p, i)));
+}
+
+/** Hashed pointers are 32-bit values; real kernel pointers start 0xff.. */
+function isKernelPointer(): boolean {
+  return u64.hi >>> 24 === 0xff;
+}
+
+// page_ref (include/trace/events/page_ref.h): pfn flags count mapcount mapping mt val [ret].
+const pageRef: Decoder = (p, r, c) => {
+  setNum(c.pfn, r, numAt(p, 'pfn='));
+  setWord(c.page_flags, r, p, 'flags=');
+  setNum(c.count, r, numAt(p, 'count='));
+  setNum(c.mapcount, r, numAt(p, 'mapcount='));
+  setHex64(c.mapping, r, p, at(p, 'mapping='));
+  setNum(c.mt, r, numAt(p, 'mt='));
+  setNum(c.val, r, numAt(p, 'val='));
+  setNum(c.ret, r, numAt(p, 'ret='));
+};
+
+// kmem page events: page pfn order [migratetype] [gfp_flags]. page= is never a key (§0.5) but a raw pointer
+// next to its pfn teaches us vmemmap_base.
+const kmemPage: Decoder = (p, r, c, facts) => {
+  const pfn = numAt(p, 'pfn=');
+  setNum(c.pfn, r, pfn);
+  const order = numAt(p, 'order=');
+  setNum(c.order, r, order);
+  if (order === order && order >= 0 && order < 31) setInt(c.nr_pages, r, 2 ** order);
+  setNum(c.mt, r, numAt(p, 'migratetype='));
+  const g = at(p, 'gfp_flags=');
+  if (g >= 0) setStr(c.gfp, r, p.slice(g, valueEnd(p, g)));
+  if (pfn > 0 && hex64(p, at(p, 'page=')) && isKernelPointer()) facts.pagePointer(u64.hi, u64.lo, pfn);
+};
+
+const extfrag: Decoder = (p, r, c) => {
+  setNum(c.pfn, r, numAt(p, 'pfn='));
+  setNum(c.order, r, numAt(p, 'alloc_order='));
+  setNum(c.mt, r, numAt(p, 'alloc_migratetype='));
+};
+
+// cma: pfn printed %lx (no 0x) before ≈5.14, 0x%lx after; count is pages.
+const cma: Decoder = (p, r, c, facts) => {
+  const n = at(p, 'name=');
+  if (n >= 0) setStr(c.name, r, p.slice(n, valueEnd(p, n)));
+  const pfn = num(p, at(p, 'pfn='), true);
+  setNum(c.pfn, r, pfn);
+  let count = numAt(p, 'count=');
+  if (count !== count) count = numAt(p, 'request_count=');
+  setNum(c.nr_pages, r, count);
+  if (pfn === pfn && count === count) setInt(c.pfn_end, r, pfn + count);
+  if (setHex64(c.ptr, r, p, at(p, 'page=')) && isKernelPointer() && pfn > 0) facts.pagePointer(u64.hi, u64.lo, pfn);
+  setNum(c.ret, r, numAt(p, 'errorno='));
+  setNum(c.nr_succeeded, r, numAt(p, 'nr_migrated='));
+};
+
+const migratePages: Decoder = (p, r, c) => {
+  setNum(c.nr_succeeded, r, numAt(p, 'nr_succeeded='));
+  setNum(c.nr_failed, r, numAt(p, 'nr_failed='));
+  setWord(c.mode, r, p, 'mode=');
+  setWord(c.name, r, p, 'reason=');
+};
+
+const migrationPte: Decoder = (p, r, c) => {
+  setHex64(c.addr, r, p, at(p, 'addr='));
+  setNum(c.order, r, numAt(p, 'order='));
+};
+
+const migrateUnmapFolio: Decoder = (p, r, c) => {
+  setNum(c.pfn, r, numAt(p, 'pfn='));
+  setHex64(c.addr, r, p, at(p, 'addr='));
+};
+
+// test_pages_isolated: ret=success|fail; fin_pfn is the first pfn that blocked (§1.5).
+const testPagesIsolated: Decoder = (p, r, c) => {
+  const start = numAt(p, 'start_pfn=');
+  const end = numAt(p, 'end_pfn=');
+  setNum(c.pfn, r, start);
+  setNum(c.pfn_end, r, end);
+  if (start === start && end === end) setInt(c.nr_pages, r, end - start);
+  setNum(c.fin_pfn, r, numAt(p, 'fin_pfn='));
+  const ret = value(p, 'ret=');
+  if (ret !== null) setInt(c.ret, r, ret === 'success' ? 0 : 1);
+};
+
+// filemap add/delete: "dev %d:%d ino %lx [page=%p] pfn=... ofs=%lu [order=%u]" (dev/ino without '=').
+const filemapPage: Decoder = (p, r, c) => {
+  setNum(c.pfn, r, numAt(p, 'pfn='));
+  const o = numAt(p, 'order=');
+  setNum(c.order, r, o === o ? o : 0);
+  setInt(c.nr_pages, r, o === o ? 2 ** o : 1);
+};
+
+// fs_dax: "dev %d:%d ino %#lx ... address %#lx ... pfn %#llx" (space separated). pfn_t flag bits sit high.
+const fsDax: Decoder = (p, r, c) => {
+  const a = p.indexOf(' address ');
+  if (a >= 0) setHex64(c.addr, r, p, a + 9);
+  const f = p.indexOf(' pfn ');
+  if (f >= 0 && hex64(p, f + 5)) setInt(c.pfn, r, (u64.hi & 0xfffff) * 4294967296 + u64.lo);
+};
+
+const rssStat: Decoder = (p, r, c) => {
+  setWord(c.name, r, p, 'type=');
+};
+
+// Probe events (kprobe/kretprobe/fprobe): "(func+0x0/0x140) k=v ..." or "(caller+off/size <- func) k=v".
+// Field names are the ones `refscope probes` defines (and the qemu-6.1 captures used).
+const probe: Decoder = (p, r, c, facts) => {
+  let i = at(p, 'page=');
+  if (i < 0) i = at(p, 'folio=');
+  setHex64(c.ptr, r, p, i);
+  setNum(c.refs, r, numAt(p, 'refs='));
+  i = at(p, 'gup_flags=');
+  if (i < 0) i = at(p, 'flags=');
+  setHex64(c.gup_flags, r, p, i);
+  i = at(p, 'start=');
+  if (i < 0) i = at(p, 'addr=');
+  if (i < 0) i = at(p, 'address=');
+  if (i < 0) i = at(p, 'vaddr=');
+  setHex64(c.addr, r, p, i);
+  let n = numAt(p, 'nr_pages=');
+  if (n !== n) n = numAt(p, 'npages=');
+  setNum(c.nr_pages, r, n);
+  i = at(p, 'pgmap=');
+  if (i < 0) i = at(p, 'ref=');
+  setHex64(c.pgmap, r, p, i);
+  setNum(c.pfn, r, numAt(p, 'pfn='));
+  i = at(p, 'ret=');
+  if (i >= 0) {
+    // kretprobe values print signed (s32/s64) or hex (x64: pointers); keep what fits exactly.
+    if (p.charCodeAt(i) === 48 && p.charCodeAt(i + 1) === 120) {
+      if (hex64(p, i) && u64.hi < 0x200000) setInt(c.ret, r, u64.hi * 4294967296 + u64.lo);
+      else if (u64.hi >= 0x200000) setInt(c.ret, r, 1); // a non-NULL pointer: "returned something"
+    } else setNum(c.ret, r, num(p, i));
+  }
+  if (hex64(p, at(p, 'vmemmap_base='))) facts.probeVmemmapBase(u64.hi, u64.lo);
+};
+
+// alloc_contig_range(start, end, migratetype, gfp): start/end are pfns.
+const allocContigRange: Decoder = (p, r, c) => {
+  const start = numAt(p, 'start=');
+  const end = numAt(p, 'end=');
+  setNum(c.pfn, r, start);
+  setNum(c.pfn_end, r, end);
+  if (start === start && end === end) setInt(c.nr_pages, r, end - start);
+  setNum(c.mt, r, numAt(p, 'migratetype='));
+  setWord(c.gfp, r, p, 'gfp=');
+};
+
+const syscallExit: Decoder = (p, r, c) => {
+  // "-> 0x100000" (hex) or "-> -22"
+  const v = p.startsWith('-> ') ? num(p, 3) : NaN;
+  setNum(c.ret, r, v);
+};
+
+const syscallEnter: Decoder = (p, r, c) => {
+  const a = at(p, 'addr: ');
+  if (a >= 0) setHex64(c.addr, r, p, a);
+  const args = genericArgs(p);
+  if (args) setStr(c.args, r, JSON.stringify(args));
+};
+
+const moduleEvent: Decoder = (p, r, c) => {
+  const name = p.trim().split(/\s+/)[0];
+  if (name) setStr(c.name, r, name);
+};
+
+const marker: Decoder = () => {};
+
+const CATALOGUE = new Map<string, Entry>();
+function add(system: string, names: string[], decode: Decoder): void {
+  for (const n of names) CATALOGUE.set(n, { system, decode });
+}
+
+add(
+  'page_ref',
+  [
+    'page_ref_set',
+    'page_ref_mod',
+    'page_ref_mod_and_test',
+    'page_ref_mod_and_return',
+    'page_ref_mod_unless',
+    'page_ref_freeze',
+    'page_ref_unfreeze',
+    // Proposed folio_ref_* events carry the same fields (reference §1.1).
+    'folio_ref_set',
+    'folio_ref_mod',
+    'folio_ref_mod_and_test',
+    'folio_ref_mod_and_return',
+    'folio_ref_mod_unless',
+    'folio_ref_freeze',
+    'folio_ref_unfreeze',
+  ],
+  pageRef,
+);
+add(
+  'kmem',
+  [
+    'mm_page_alloc',
+    'mm_page_alloc_zone_locked',
+    'mm_page_free',
+    'mm_page_free_batched',
+    'mm_page_pcpu_drain',
+    'mm_page_pcpu_refill',
+    'mm_page_free_direct',
+    'mm_pagevec_free',
+  ],
+  kmemPage,
+);
+add('kmem', ['mm_page_alloc_extfrag'], extfrag);
+add('kmem', ['rss_stat'], rssStat);
+add('kmem', ['mm_alloc_contig_migrate_range_info'], allocContigRange);
+add('cma', ['cma_alloc', 'cma_release', 'cma_alloc_start', 'cma_alloc_finish', 'cma_alloc_busy_retry', 'cma_alloc_info', 'cma_alloc_at_start', 'cma_alloc_at_finish'], cma);
+add('migrate', ['mm_migrate_pages', 'mm_migrate_pages_start'], migratePages);
+add('migrate', ['set_migration_pte', 'remove_migration_pte'], migrationPte);
+add('migrate', ['mm_migrate_unmap_folio'], migrateUnmapFolio);
+add('page_isolation', ['test_pages_isolated'], testPagesIsolated);
+add('filemap', ['mm_filemap_add_to_page_cache', 'mm_filemap_delete_from_page_cache', 'mm_shmem_add_to_page_cache'], filemapPage);
+add('ftrace', ['tracing_mark_write'], marker);
+add(
+  'fs_dax',
+  [
+    'dax_pmd_fault',
+    'dax_pmd_fault_done',
+    'dax_pmd_load_hole',
+    'dax_pmd_load_hole_fallback',
+    'dax_pmd_insert_mapping',
+    'dax_pte_fault',
+    'dax_pte_fault_done',
+    'dax_load_hole',
+    'dax_insert_pfn_mkwrite_no_entry',
+    'dax_insert_pfn_mkwrite',
+    'dax_insert_mapping',
+    'dax_writeback_range',
+    'dax_writeback_range_done',
+    'dax_writeback_one',
+  ],
+  fsDax,
+);
+add(
+  'gup',
+  [
+    'try_grab_folio',
+    'try_grab_folio_ret',
+    'try_grab_folio_fast',
+    'try_grab_page',
+    'gup_put_folio',
+    'unpin_user_page',
+    'unpin_user_pages',
+    'unpin_user_pages_dirty_lock',
+    'unpin_user_page_range_dirty_lock',
+    'unpin_folio',
+    'unpin_folios',
+    'pin_user_pages',
+    'pin_user_pages_ret',
+    'pin_user_pages_fast',
+    'pin_user_pages_fast_ret',
+    'pin_user_pages_remote',
+    'get_user_pages',
+    'get_user_pages_fast',
+    'get_user_pages_fast_ret',
+    'get_user_pages_remote',
+    'internal_get_user_pages_fast',
+    '__get_user_pages',
+    '__gup_longterm_locked',
+    'vm_insert_page',
+    'vm_insert_pages',
+    'vmf_insert_pfn',
+    'vmf_insert_mixed',
+    'remap_pfn_range',
+    'zap_page_range_single',
+    'memfd_pin_folios',
+  ],
+  probe,
+);
+add(
+  'pgmap',
+  [
+    'memremap_pages',
+    'memremap_pages_ret',
+    'memunmap_pages',
+    'memunmap_pages_ret',
+    'get_dev_pagemap',
+    'get_dev_pagemap_ret',
+    'zone_device_page_init',
+    'free_zone_device_page',
+    'free_zone_device_folio',
+    'dev_pagemap_percpu_release',
+    'migrate_vma_setup',
+    'migrate_vma_pages',
+    'migrate_vma_finalize',
+  ],
+  probe,
+);
+add('cmak', ['alloc_contig_range'], allocContigRange);
+add('cmak', ['alloc_contig_range_ret', 'alloc_contig_pages', 'alloc_contig_pages_ret'], probe);
+add('module', ['module_load', 'module_free', 'module_put', 'module_get'], moduleEvent);
+
+export interface Decoded {
+  system: string | null;
+  known: boolean;
+}
+
+/**
+ * Decode payload `p` of `event` into row r. Unknown events keep their key=value fields in `args`.
+ * Syscall events are recognised by name prefix.
+ */
+export function decode(event: string, p: string, r: number, c: EventCols, facts: TraceFacts): Decoded {
+  const e = CATALOGUE.get(event);
+  if (e) {
+    e.decode(p, r, c, facts);
+    return { system: e.system, known: true };
+  }
+  if (event.startsWith('sys_enter_')) {
+    syscallEnter(p, r, c, facts);
+    return { system: 'syscalls', known: true };
+  }
+  if (event.startsWith('sys_exit_')) {
+    syscallExit(p, r, c, facts);
+    return { system: 'syscalls', known: true };
+  }
+  const args = genericArgs(p);
+  if (args) setStr(c.args, r, JSON.stringify(args));
+  return { system: null, known: false };
+}
+
+export function isKnownEvent(event: string): boolean {
+  return CATALOGUE.has(event) || event.startsWith('sys_enter_') || event.startsWith('sys_exit_');
+}
+
+/** Systems of the events the replay model reads (for "zero unparsed MM event lines" checks). */
+export const MM_SYSTEMS = new Set(['page_ref', 'kmem', 'cma', 'migrate', 'page_isolation', 'filemap', 'fs_dax', 'gup', 'pgmap', 'cmak']);
+
+export function systemOf(event: string): string | null {
+  return CATALOGUE.get(event)?.system ?? null;
+}

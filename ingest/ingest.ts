@@ -1,0 +1,231 @@
+import { ChunkAppender } from '../db/chunks.js';
+import type { Db } from '../db/duckdb.js';
+import { writeRows } from '../db/rows.js';
+import { ensureSchema } from '../db/setup.js';
+import { EventBuilder } from './builder.js';
+import { detectFormat, type Format } from './detect.js';
+import { Progress } from './progress.js';
+import { FtraceReader } from './readers/ftrace.js';
+import { PerfReader } from './readers/perf.js';
+import type { Reader } from './readers/sink.js';
+import { TraceCmdReader } from './readers/tracecmd.js';
+import { readStructured } from './readers/structured.js';
+import { LOST_EVENTS, STACKS, UNPARSED } from './schema.js';
+import { InputError, LineSplitter, openSource, type Source } from './source.js';
+
+/**
+ * One input -> one trace, in one transaction: the events stream into DuckDB as they are parsed; stacks,
+ * lost-event markers, facts and the `traces` row are written at the end; nothing is visible until COMMIT,
+ * so a failed or killed ingest leaves the database as it was.
+ */
+
+export interface IngestOptions {
+  format?: Format | 'auto';
+  replace?: boolean;
+  progress?: boolean;
+  kernel?: string;
+  mtLayout?: string;
+}
+
+export interface IngestSummary {
+  trace_id: number;
+  source: string;
+  format: Format;
+  bytes: number;
+  lines: number;
+  events: number;
+  stacks: number;
+  unparsed_lines: number;
+  unparsed_examples: { line: number; reason: string; text: string }[];
+  lost_events: number;
+  lost_markers: number;
+  event_counts: Record<string, number>;
+  seconds: number;
+  lines_per_second: number;
+  replaced: number[];
+}
+
+export class DuplicateTraceError extends Error {}
+
+export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Promise<IngestSummary> {
+  const t0 = performance.now();
+  await ensureSchema(db);
+  const src = await openSource(name);
+  const detected = detectFormat(src.head);
+  let format: Format;
+  if (opts.format && opts.format !== 'auto') {
+    format = opts.format;
+    if (typeof detected !== 'string' && format !== 'arrow' && format !== 'csv') throw new InputError(name, null, detected.refuse);
+  } else if (typeof detected === 'string') format = detected;
+  else throw new InputError(name, null, detected.refuse);
+
+  return db.transaction(async () => {
+    const idRow = await db.one<{ id: number }>('SELECT (coalesce(max(trace_id), 0) + 1)::INTEGER AS id FROM traces');
+    const traceId = idRow!.id;
+    const app = new ChunkAppender(db, 'events');
+    await app.open();
+    const builder = new EventBuilder(traceId, (b) => app.append(b));
+    const progress = new Progress(name, src.totalBytes, opts.progress ?? false);
+    let lines = 0;
+    try {
+      if (format === 'csv' || format === 'arrow') lines = await readStructured(format, src, builder, progress);
+      else lines = await readText(format, src, builder, progress);
+      builder.finish();
+    } finally {
+      app.close();
+      progress.done();
+    }
+    const sha = src.sha256();
+    const replaced = await checkDuplicate(db, name, sha, opts.replace ?? false);
+
+    const stacks = await writeRows(
+      db,
+      STACKS,
+      builder.stacks.rows.map((s) => ({
+        trace_id: traceId,
+        stack_id: s.id,
+        kind: s.kind,
+        depth: s.frames.length,
+        frames: s.frames.join('\n'),
+        callsite: s.callsite,
+        uses: s.uses,
+      })),
+    );
+    await writeRows(
+      db,
+      LOST_EVENTS,
+      builder.lostRows.map((l) => ({ trace_id: traceId, seq: l.seq, line_no: l.lineNo, cpu: l.cpu, lost: l.lost, kind: l.kind })),
+    );
+    await writeRows(
+      db,
+      UNPARSED,
+      builder.unparsedRows.map((u) => ({ trace_id: traceId, line_no: u.lineNo, reason: u.reason, text: u.text })),
+    );
+    await applyLateStacks(db, traceId, builder);
+    if (builder.vmemmapBase !== null) await mapPagePointers(db, traceId, builder.vmemmapBase);
+
+    const h = builder.headers;
+    const inBuf = h.has('entries_in_buffer') ? Number(h.get('entries_in_buffer')) : null;
+    const written = h.has('entries_written') ? Number(h.get('entries_written')) : null;
+    const markerLost = builder.lostRows.reduce((s, l) => s + (l.lost ?? 0), 0);
+    const overwritten = inBuf !== null && written !== null ? Math.max(0, written - inBuf) : 0;
+    const counts = Object.fromEntries([...builder.eventCounts].sort((a, b) => b[1] - a[1]));
+    const seconds = (performance.now() - t0) / 1000;
+    const mapSem = mapcountSemantics(opts.kernel, builder);
+    await db.run(
+      `INSERT INTO traces VALUES ($id, $source, $size, $sha, $format, now()::TIMESTAMP, $tracer, $cpus, $inbuf, $written,
+        $kernel, $fileversion, $lines, $events, $stacks, $unparsed, $lost, $lostmarkers, $firstts, $lastts, $clock, $hastgid,
+        $mapsem, $mtlayout, $vmemmap::UBIGINT, $spsize, $counts, $examples, $seconds)`,
+      {
+        id: traceId,
+        source: name,
+        size: src.bytesRead,
+        sha,
+        format,
+        tracer: h.get('tracer') ?? null,
+        cpus: h.has('cpus') ? Number(h.get('cpus')) : null,
+        inbuf: inBuf,
+        written,
+        kernel: opts.kernel ?? h.get('kernel_version') ?? null,
+        fileversion: h.get('file_version') ?? null,
+        lines,
+        events: builder.events,
+        stacks,
+        unparsed: builder.unparsedCount,
+        lost: markerLost + overwritten,
+        lostmarkers: builder.lostRows.length,
+        firstts: tsValue(builder.firstTs),
+        lastts: tsValue(builder.lastTs),
+        clock: builder.clockKind,
+        hastgid: builder.hasTgid,
+        mapsem: mapSem,
+        mtlayout: opts.mtLayout ?? 'mainline',
+        vmemmap: builder.vmemmapBase === null ? null : builder.vmemmapBase.toString(),
+        spsize: builder.vmemmapBase !== null ? 64 : null,
+        counts: JSON.stringify(counts),
+        examples: JSON.stringify(builder.unparsedExamples.map((u) => ({ line: u.lineNo, reason: u.reason, text: u.text }))),
+        seconds,
+      },
+    );
+    return {
+      trace_id: traceId,
+      source: name,
+      format,
+      bytes: src.bytesRead,
+      lines,
+      events: builder.events,
+      stacks,
+      unparsed_lines: builder.unparsedCount,
+      unparsed_examples: builder.unparsedExamples.map((u) => ({ line: u.lineNo, reason: u.reason, text: u.text })),
+      lost_events: markerLost + overwritten,
+      lost_markers: builder.lostRows.length,
+      event_counts: counts,
+      seconds,
+      lines_per_second: lines / seconds,
+      replaced,
+    };
+  });
+}
+
+async function readText(format: Format, src: Source, builder: EventBuilder, progress: Progress): Promise<number> {
+  const reader: Reader =
+    format === 'perf' ? new PerfReader(builder) : format === 'trace-cmd' ? new TraceCmdReader(builder) : new FtraceReader(builder);
+  const splitter = new LineSplitter((text, lineNo) => reader.line(text, lineNo));
+  for await (const block of src.blocks()) {
+    splitter.push(block);
+    progress.update(src.bytesRead, splitter.lineNo);
+  }
+  splitter.end();
+  reader.end();
+  return splitter.lineNo;
+}
+
+/** The same content twice is refused, or replaces the old trace (and its replay results) with --replace. */
+async function checkDuplicate(db: Db, name: string, sha: string, replace: boolean): Promise<number[]> {
+  const old = await db.all<{ trace_id: number; source: string }>('SELECT trace_id, source FROM traces WHERE sha256 = $1', [sha]);
+  if (old.length === 0) return [];
+  if (!replace)
+    throw new DuplicateTraceError(
+      `${name}: already ingested as trace ${old[0].trace_id} (${old[0].source}); use --replace to ingest it again`,
+    );
+  const ids = old.map((o) => o.trace_id);
+  await deleteTraces(db, ids);
+  return ids;
+}
+
+export async function deleteTraces(db: Db, ids: number[]): Promise<void> {
+  const tables = await db.all<{ table_name: string }>(
+    `SELECT table_name FROM information_schema.columns WHERE column_name = 'trace_id' AND table_name IN
+       (SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE')`,
+  );
+  for (const id of ids) for (const t of tables) await db.run(`DELETE FROM "${t.table_name}" WHERE trace_id = $1`, [id]);
+}
+
+async function applyLateStacks(db: Db, traceId: number, b: EventBuilder): Promise<void> {
+  for (const s of b.lateStacks) {
+    const col = s.kind === 'kernel' ? 'stack_id' : 'user_stack_id';
+    await db.run(`UPDATE events SET ${col} = $1 WHERE trace_id = $2 AND seq = $3`, [s.stackId, traceId, s.seq]);
+  }
+}
+
+/** Kprobes print struct page pointers: pfn = (page - vmemmap_base) / sizeof(struct page) (reference §8). */
+async function mapPagePointers(db: Db, traceId: number, base: bigint): Promise<void> {
+  await db.run(
+    `UPDATE events SET pfn = ((ptr - $base::UBIGINT) // 64)::BIGINT
+     WHERE trace_id = $id AND pfn IS NULL AND ptr >= $base::UBIGINT AND ptr < $base::UBIGINT + (1::UBIGINT << 48)
+       AND system IN ('gup', 'pgmap', 'cmak')`,
+    { base: base.toString(), id: traceId },
+  );
+}
+
+function tsValue(ts: [number, number] | null): bigint | null {
+  return ts === null ? null : BigInt(ts[0]) * 1_000_000_000n + BigInt(ts[1]);
+}
+
+/** mapcount= meaning changed in ≈6.10 (reference §0.2): by kernel version when known, else by the values. */
+function mapcountSemantics(kernel: string | undefined, b: EventBuilder): string | null {
+  if (!Number.isFinite(b.minMapcount)) return null;
+  const m = kernel ? /^(\d+)\.(\d+)/.exec(kernel) : null;
+  if (m) return Number(m[1]) > 6 || (Number(m[1]) === 6 && Number(m[2]) >= 10) ? 'raw' : 'page_mapcount';
+  return b.minMapcount < 0 ? 'raw' : 'page_mapcount';
+}

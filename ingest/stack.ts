@@ -1,0 +1,60 @@
+import type { StackKind } from './readers/sink.js';
+
+/**
+ * Distinct stacks of one trace. A stack is interned by its frames; `callsite` is the first frame that is not
+ * tracing, kprobe, allocator, refcount or generic GUP plumbing, i.e. the code that asked for the page or pin.
+ */
+
+export interface StackRow {
+  id: number;
+  kind: StackKind;
+  frames: string[];
+  callsite: string | null;
+  uses: number;
+}
+
+// Frames that say how a page was counted, not who wanted it.
+const PLUMBING = new RegExp(
+  '^(' +
+    [
+      'trace_event_raw_event_\\w*', 'perf_trace_\\w*', '__traceiter_\\w*', 'trace_\\w+', '__trace_\\w+', 'ftrace_\\w*',
+      'kprobe\\w*', 'aggr_pre_handler', 'pre_handler_kretprobe', 'arch_rethook_\\w*', 'rethook_\\w*', '0x[0-9a-f]+',
+      '__page_ref_\\w*', 'page_ref_\\w*', 'folio_ref_\\w*', 'set_page_count', 'init_page_count',
+      '__alloc_pages\\w*', '__alloc_frozen_pages\\w*', 'alloc_pages\\w*', 'alloc_frozen_pages\\w*', 'get_page_from_freelist',
+      'rmqueue\\w*', '__rmqueue\\w*', 'prep_new_page', 'post_alloc_hook', '__folio_alloc\\w*', 'folio_alloc\\w*',
+      'vma_alloc_folio\\w*', 'alloc_pages_mpol\\w*', '__get_free_pages', 'get_free_pages\\w*', 'get_zeroed_page\\w*',
+      'free_unref_page\\w*', 'free_unref_folios', '__free_pages\\w*', 'free_pages\\w*', '__free_one_page', 'free_pcppages_bulk',
+      'free_frozen_pages', '__put_page', 'put_page\\w*', '__folio_put\\w*', 'folio_put\\w*', 'folios_put\\w*',
+      'release_pages', 'put_pages_list',
+      'try_grab_\\w+', 'try_get_folio', 'gup_put_folio', 'put_compound_head', 'unpin_user_page\\w*', 'unpin_folio\\w*',
+      '__get_user_pages\\w*', '__gup_\\w+', 'gup_\\w+', 'internal_get_user_pages_fast', 'get_user_pages\\w*',
+      'pin_user_pages\\w*', 'follow_page_\\w+', 'follow_\\w+_pte', '__iov_iter_get_pages\\w*', 'iov_iter_get_pages\\w*',
+      'iov_iter_extract_pages', 'lockless_pages_from_mm',
+    ].join('|') +
+    ')(\\+.*)?$',
+);
+
+export function callsiteOf(frames: string[]): string | null {
+  for (const f of frames) {
+    const name = f.split(' ')[0];
+    if (!PLUMBING.test(name)) return name.replace(/\+0x[0-9a-f]+(\/0x[0-9a-f]+)?$/, '');
+  }
+  return null;
+}
+
+export class StackTable {
+  readonly rows: StackRow[] = [];
+  private readonly byKey = new Map<string, StackRow>();
+
+  intern(kind: StackKind, frames: string[]): number {
+    const key = kind + '\n' + frames.join('\n');
+    let row = this.byKey.get(key);
+    if (!row) {
+      row = { id: this.rows.length + 1, kind, frames, callsite: callsiteOf(frames), uses: 0 };
+      this.rows.push(row);
+      this.byKey.set(key, row);
+    }
+    row.uses++;
+    return row.id;
+  }
+}

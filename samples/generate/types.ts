@@ -1,0 +1,164 @@
+/**
+ * Shared types of the scenario generators: the scenario context and the truth file a generated trace comes with.
+ *
+ * pfn layout used by every scenario (so the background never touches a scenario's pages):
+ *   0x01000..0x70000    background pages (noise.ts), mt 0/1
+ *   0x70000..0x7bc00    scenario pages outside CMA
+ *   0x7bc00..0x7fc00    CMA area "reserved", 16384 pages, as in qemu-6.1 (base_pfn 0x7bc00):
+ *     0x7bc00..0x7e000  scenario pages in CMA
+ *     0x7e000..0x7f800  background movable pages in CMA (mt=4)
+ *     0x7f800..0x7fc00  background cma_alloc/cma_release (noise scenario only)
+ *   0xfcf0000..0xfd00000 device-private dev_pagemap (dax-pgmap*), as test_hmm's dmirror0 in qemu-6.1
+ */
+import type { Emitter, Format } from './emit.js';
+import type { Mm } from './mm.js';
+import type { Rng } from './prng.js';
+
+export type Scenario =
+  | 'vmalloc-remap'
+  | 'vmalloc-uaf'
+  | 'vmsplice-cma'
+  | 'iouring-longterm'
+  | 'iouring-longterm-cma'
+  | 'dax-pgmap'
+  | 'dax-pgmap-leak'
+  | 'gup-fast-split'
+  | 'pin-leak'
+  | 'lost-window'
+  | 'noise';
+
+export const KERNEL = '6.1.192';
+
+export interface Ctx {
+  em: Emitter;
+  mm: Mm;
+  rng: Rng;
+  format: Format;
+  scale: number;
+  seed: number;
+}
+
+/** A pin row (replay `pins`): the EXACT set. Times are the printed µs clock x 1000. */
+export interface TruthPin {
+  pfn: number;
+  refs: number;
+  holder_pid: number;
+  holder_comm: string;
+  start_ts_ns: number;
+  /** null: still held when the trace ends (or its release was lost). */
+  end_ts_ns: number | null;
+  /** From the FOLL_ flags of a GUP probe; null when no probe reported them (then any answer is accepted). */
+  longterm: boolean | null;
+  in_cma: boolean;
+  large_folio: boolean;
+  /** The interval crosses a lost-event window (absent = false). */
+  uncertain?: boolean;
+}
+
+/** A plain-reference hold (replay `holds`) that must be present (not an exact set). */
+export interface TruthHold {
+  pfn: number;
+  refs: number;
+  holder_pid: number;
+  holder_comm: string;
+  end_ts_ns: number | null;
+}
+
+/** An anomaly row: the EXACT set (kind, pfn, certain); pid/comm/pgmap say which event shows it. */
+export interface TruthAnomaly {
+  kind: string;
+  pfn: number | null;
+  certain: boolean;
+  pid?: number;
+  comm?: string;
+  pgmap?: string;
+}
+
+/** cma_alloc / cma_release calls: the EXACT list, in trace order. */
+export interface TruthCmaAttempt {
+  kind: 'alloc' | 'release';
+  cma_name: string;
+  busy_retries: number;
+  succeeded: boolean | null;
+}
+
+/** Distinct (pfn, holder) pairs of cma_blockers: the EXACT set. */
+export interface TruthCmaBlocker {
+  pfn: number;
+  holder_kind: 'pin' | 'hold' | 'unknown';
+  holder_pid: number | null;
+  holder_comm: string | null;
+}
+
+/** pgmaps rows: the EXACT set; pgmap as 0x-prefixed hex. */
+export interface TruthPgmap {
+  pgmap: string;
+  gets: number;
+  puts: number;
+  outstanding_end: number;
+  outstanding_at_unmap: number | null;
+}
+
+/** Every key present is checked; an absent key is not checked. */
+export interface Expect {
+  pins?: TruthPin[];
+  holds?: TruthHold[];
+  anomalies?: TruthAnomaly[];
+  cma_attempts?: TruthCmaAttempt[];
+  cma_blockers?: TruthCmaBlocker[];
+  pgmaps?: TruthPgmap[];
+  /** The EXACT set of pages a leak query must report as certain leaks. */
+  leaks?: { pfn: number }[];
+  /** Lost events the trace declares (`[LOST N EVENTS]` / `[N EVENTS DROPPED]` lines). */
+  lost_events?: number;
+}
+
+export interface Truth {
+  scenario: Scenario;
+  seed: number;
+  format: Format;
+  kernel: string;
+  scale: number;
+  description: string;
+  /** Lines written. */
+  lines: number;
+  /** Event name -> event lines written (syscalls as sys_enter_X/sys_exit_X, markers as tracing_mark_write; stacks not counted). */
+  events: Record<string, number>;
+  expect: Expect;
+  /** Finding kinds (anomaly kinds, plus 'leak') that must not appear at all, certain or not. */
+  forbid: string[];
+}
+
+export interface ScenarioResult {
+  description: string;
+  expect: Expect;
+  forbid: string[];
+}
+
+export interface ScenarioDef {
+  name: Scenario;
+  summary: string;
+  run(ctx: Ctx): Promise<ScenarioResult>;
+}
+
+export const FINDINGS = [
+  'refcount_underflow',
+  'freed_while_mapped',
+  'freed_while_pinned',
+  'ref_after_free',
+  'longterm_pin_in_cma',
+  'pin_never_released',
+  'refcount_not_baseline',
+  'pgmap_put_without_get',
+  'pgmap_refs_at_unmap',
+  'device_page_zero_without_put',
+  'leak',
+] as const;
+
+/** Every finding kind except the ones given (those a scenario expects or leaves unchecked). */
+export function forbidAllBut(...allowed: string[]): string[] {
+  return FINDINGS.filter((k) => !allowed.includes(k));
+}
+
+/** Printed timestamps have µs resolution: truth times are the µs clock x 1000. */
+export const ns = (us: number): number => us * 1000;

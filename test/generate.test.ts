@@ -1,0 +1,361 @@
+/**
+ * Tests of the scenario trace generators (samples/generate): determinism, line layouts of the three formats
+ * (regexes derived from real captures in /work/shared/traces), truth event counts, refcount consistency,
+ * truth pins backed by the trace, and bounded memory when streaming a large noise trace.
+ */
+import { strict as assert } from 'node:assert';
+import { existsSync, readFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { describe, it } from 'node:test';
+import { generate, SCENARIOS, type Format, type Scenario, type Truth } from '../samples/generate/index.js';
+
+const FORMATS: Format[] = ['ftrace', 'trace-cmd', 'perf'];
+
+class Sink extends Writable {
+  chunks: string[] = [];
+  override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.chunks.push(chunk.toString());
+    cb();
+  }
+  text(): string {
+    return this.chunks.join('');
+  }
+}
+
+async function gen(s: Scenario, format: Format, seed = 7): Promise<{ text: string; truth: Truth }> {
+  const sink = new Sink();
+  const truth = await generate(s, sink, { format, seed });
+  return { text: sink.text(), truth };
+}
+
+// ---- line layouts, derived from real lines
+
+/** ftrace with record-tgid: `%16s-%-7d (%7d) [%03d] %5s %5lu.%06lu: ` (trace_print_context, 6.x). */
+const FTRACE = /^(.{16})-(\d+) *\((.{7})\) \[(\d{3})\] ([.dDbBNnLlpZzHhs0-9a-f]{5}) +(\d+)\.(\d{6}): (.*)$/;
+const FTRACE_REAL = [
+  '            init-1       (      1) [000] .....    12.844760: tracing_mark_write: scenario=b-vmsplice step=begin',
+  '   vmsplice_hold-261     (    261) [001] d....    12.910350: try_grab_folio: (try_grab_folio+0x0/0x170) page=0xffd4000001e53700 refs=1 flags=0x4',
+  '          <idle>-0       (-------) [001] ..s1.    23.065017: dev_pagemap_percpu_release: (dev_pagemap_percpu_release+0x0/0x10) ref=0xff11000003c2f9f0',
+  '    kworker/u4:0-9       (      9) [000] .....     5.973365: page_ref_mod_and_test: pfn=0x3dc8 flags=none count=0 mapcount=0 mapping=0000000000000000 mt=0 val=-1 ret=1',
+  '   vmsplice_hold-261     (    261) [001] ...1.    12.909132: sys_vmsplice(fd: 5, uiov: 36d958c0, nr_segs: 100, flags: 0)',
+];
+/** trace-cmd report: `%16s-%-5d [%03d] %5lu.%06lu: ` then the event name + ':' padded to 21 and a space. */
+const TRACECMD = /^(.{16})-(\d+) *\[(\d{3})\] +(\d+)\.(\d{6}): (\S+:) *(.*)$/;
+const TRACECMD_REAL = [
+  '         cc1plus-14111 [000]   494.717332: mm_page_alloc:        page=0x10a008 pfn=0x10a008 order=0 migratetype=1 gfp_flags=GFP_HIGHUSER_MOVABLE|__GFP_ZERO|__GFP_COMP',
+  '           wl.sh-14397 [000]   494.722263: print:                tracing_mark_write: scenario=tracecmd-extract step=tar_usr_share_doc_p_start',
+  '              rm-14396 [001]   494.718764: mm_page_free_batched: page=0x1e6915 pfn=0x1e6915 order=0',
+  '     ksoftirqd/1-22    [001]   494.740303: mm_page_free:         page=0x1913c3 pfn=0x1913c3 order=0',
+];
+/** perf script -g: `comm %5d [%03d] %5lu.%06lu: sys:event: payload`, callchain `\t<addr> sym+0xoff (dso)`, blank line. */
+const PERF = /^(\S.*?) +(\d+) \[(\d{3})\] +(\d+)\.(\d{6}): ([a-z_0-9]+):([a-z_0-9]+): (.*)$/;
+const PERF_REAL = ['wl.sh 16910 [001]   507.900690: kmem:mm_page_alloc: page=0x1da451 pfn=0x1da451 order=0 migratetype=0 gfp_flags=GFP_KERNEL_ACCOUNT|__GFP_ZERO|__GFP_COMP'];
+const PERF_FRAME = /^\t[0-9a-f ]{16} \S+\+0x[0-9a-f]+ \(\[kernel\.kallsyms\]\)$/;
+const PERF_FRAME_REAL = ['\tffffffff8161f42b __alloc_frozen_pages_noprof+0x26b ([kernel.kallsyms])'];
+
+interface Ev {
+  line: number;
+  comm: string;
+  pid: number;
+  cpu: number;
+  tsNs: number;
+  event: string;
+  payload: string;
+}
+
+/** Parse one generated trace, asserting every line matches its format's layout; returns the events. */
+function parse(text: string, format: Format): { events: Ev[]; lost: number; header: string[] } {
+  const lines = text.split('\n');
+  assert.equal(lines.pop(), '', 'trace ends with a newline');
+  const events: Ev[] = [];
+  const header: string[] = [];
+  let lost = 0;
+  lines.forEach((l, i) => {
+    const where = `${format} line ${i + 1}: ${JSON.stringify(l)}`;
+    if (format === 'ftrace') {
+      if (l.startsWith('#')) return void header.push(l);
+      if (/^ => \S+$/.test(l)) return;
+      const lm = /^CPU:(\d) \[LOST (\d+) EVENTS\]$/.exec(l);
+      if (lm) return void (lost += Number(lm[2]));
+      const m = FTRACE.exec(l);
+      assert.ok(m, where);
+      const [, comm, pid, tgid, cpu, , s, us, rest] = m;
+      assert.equal(comm!.trimStart().length <= 15 && comm!.length === 16, true, where);
+      assert.match(tgid!, /^( *\d+|-------)$/, where);
+      assert.ok(l.indexOf(' (') - l.indexOf('-' + pid) - 1 >= 7, `pid padded to 7: ${where}`);
+      assert.equal(s!.length <= 5 || s!.length > 5, true);
+      const ts = Number(s) * 1e9 + Number(us) * 1e3;
+      if (rest === '<stack trace>') return;
+      let ev: RegExpExecArray | null;
+      if ((ev = /^sys_(\w+)\((.*)\)$/.exec(rest!))) return void events.push({ line: i + 1, comm: comm!.trim(), pid: +pid!, cpu: +cpu!, tsNs: ts, event: 'sys_enter_' + ev[1], payload: ev[2]! });
+      if ((ev = /^sys_(\w+) -> (0x[0-9a-f]+)$/.exec(rest!))) return void events.push({ line: i + 1, comm: comm!.trim(), pid: +pid!, cpu: +cpu!, tsNs: ts, event: 'sys_exit_' + ev[1], payload: ev[2]! });
+      ev = /^([a-z_0-9]+): (.*)$/.exec(rest!);
+      assert.ok(ev, where);
+      events.push({ line: i + 1, comm: comm!.trim(), pid: +pid!, cpu: +cpu!, tsNs: ts, event: ev[1]!, payload: ev[2]! });
+    } else if (format === 'trace-cmd') {
+      if (i === 0) return void assert.equal(l, 'cpus=2');
+      if (/^=> (\S+ \([0-9a-f]{16}\)|[0-9a-f]{16})$/.test(l)) return;
+      const lm = /^CPU:(\d) \[(\d+) EVENTS DROPPED\]$/.exec(l);
+      if (lm) return void (lost += Number(lm[2]));
+      const m = TRACECMD.exec(l);
+      assert.ok(m, where);
+      const [, comm, pid, cpu, s, us, name, payload] = m;
+      assert.ok(l.indexOf(' [') - l.indexOf('-' + pid) - 1 >= 5, `pid padded to 5: ${where}`);
+      const at = l.indexOf(name!);
+      assert.equal(l.slice(at, at + Math.max(22, name!.length + 1)), name!.padEnd(21) + ' ', `event name padded: ${where}`);
+      if (name === 'kernel_stack:') return void assert.equal(payload, '<stack trace>', where);
+      let event = name!.slice(0, -1);
+      let p = payload!;
+      if (event === 'print') {
+        assert.match(p, /^tracing_mark_write: /, where);
+        event = 'tracing_mark_write';
+        p = p.slice('tracing_mark_write: '.length);
+      }
+      events.push({ line: i + 1, comm: comm!.trim(), pid: +pid!, cpu: +cpu!, tsNs: Number(s) * 1e9 + Number(us) * 1e3, event, payload: p });
+    } else {
+      if (l === '' || PERF_FRAME.test(l)) return;
+      const m = PERF.exec(l);
+      assert.ok(m, where);
+      const [, comm, pid, cpu, s, us, , event, payload] = m;
+      events.push({ line: i + 1, comm: comm!, pid: +pid!, cpu: +cpu!, tsNs: Number(s) * 1e9 + Number(us) * 1e3, event: event!, payload: payload! });
+    }
+  });
+  return { events, lost, header };
+}
+
+function field(p: string, k: string): string | undefined {
+  return new RegExp(`(?:^| )${k}=(\\S+)`).exec(p)?.[1];
+}
+
+const isRef = (e: Ev): boolean => e.event.startsWith('page_ref_') && e.event !== 'page_ref_set';
+const pfnOf = (e: Ev): number => parseInt(field(e.payload, 'pfn')!, 16);
+const valOf = (e: Ev): number => Number(field(e.payload, 'val'));
+
+/**
+ * The simplest correct pin replay, as an oracle for the truth: coalesce page_ref deltas that are adjacent in the
+ * trace, on one pfn, by one task, at one timestamp; a sum that is a positive multiple of 1024 opens a pin, a negative
+ * one closes the oldest open pin of that pfn.
+ */
+function oraclePins(events: Ev[]): string[] {
+  const out: { pfn: number; refs: number; pid: number; start: number; end: number | null }[] = [];
+  const open = new Map<number, (typeof out)[number][]>();
+  for (let i = 0; i < events.length; ) {
+    const e = events[i]!;
+    if (!isRef(e)) {
+      i++;
+      continue;
+    }
+    let sum = valOf(e);
+    let j = i + 1;
+    for (; j < events.length; j++) {
+      const n = events[j]!;
+      if (!isRef(n) || pfnOf(n) !== pfnOf(e) || n.pid !== e.pid || n.tsNs !== e.tsNs) break;
+      sum += valOf(n);
+    }
+    i = j;
+    if (sum === 0 || sum % 1024 !== 0) continue;
+    const list = open.get(pfnOf(e)) ?? [];
+    open.set(pfnOf(e), list);
+    if (sum > 0) {
+      const p = { pfn: pfnOf(e), refs: sum / 1024, pid: e.pid, start: e.tsNs, end: null };
+      out.push(p);
+      list.push(p);
+    } else {
+      const p = list.shift();
+      assert.ok(p, `unpin without pin at line ${e.line}`);
+      p.end = e.tsNs;
+    }
+  }
+  return out.map((p) => `${p.pfn.toString(16)} x${p.refs} pid=${p.pid} ${p.start}..${p.end}`).sort();
+}
+
+/** Everything a generated trace must satisfy, whatever the scenario. */
+function check(text: string, truth: Truth, format: Format): void {
+  const { events, lost, header } = parse(text, format);
+  assert.equal(truth.lines, text.split('\n').length - 1, 'truth.lines');
+  assert.equal(truth.format, format);
+  assert.equal(truth.kernel, '6.1.192');
+
+  // truth.events is a recount of the text
+  const counts: Record<string, number> = {};
+  for (const e of events) counts[e.event] = (counts[e.event] ?? 0) + 1;
+  assert.deepEqual(counts, truth.events);
+  if (format === 'perf') assert.equal(counts.tracing_mark_write, undefined, 'perf has no markers');
+  else assert.ok(counts.tracing_mark_write! > 0);
+
+  // time never goes backwards
+  for (let i = 1; i < events.length; i++) assert.ok(events[i]!.tsNs >= events[i - 1]!.tsNs, `time order at line ${events[i]!.line}`);
+
+  // ftrace header: in-buffer = entries in the file, written - in-buffer = events declared lost
+  if (format === 'ftrace') {
+    const m = /^# entries-in-buffer\/entries-written: (\d+)\/(\d+)   #P:2$/.exec(header[2]!);
+    assert.ok(m, header[2]);
+    const stacks = (text.match(/: <stack trace>\n/g) ?? []).length;
+    assert.equal(Number(m[1]), events.length + stacks);
+    assert.equal(Number(m[2]) - Number(m[1]), lost);
+  }
+  assert.equal(lost, truth.expect.lost_events ?? 0, 'lost events');
+
+  // count= is always the previous count + val (page_ref_set: val) per pfn; frees follow a put to 0
+  const count = new Map<number, number>();
+  let zeroPfn = -1;
+  for (const e of events) {
+    if (e.event.startsWith('page_ref_')) {
+      const pfn = pfnOf(e);
+      const c = Number(field(e.payload, 'count'));
+      const val = valOf(e);
+      assert.ok(c >= 0, `count >= 0 at line ${e.line}`);
+      if (e.event === 'page_ref_set') assert.equal(c, val, `page_ref_set at line ${e.line}`);
+      else if (count.has(pfn)) assert.equal(c, count.get(pfn)! + val, `count at line ${e.line} (pfn ${pfn.toString(16)})`);
+      count.set(pfn, c);
+      if (e.event === 'page_ref_mod_and_test') assert.equal(field(e.payload, 'ret'), c === 0 ? '1' : '0', `ret at line ${e.line}`);
+      zeroPfn = c === 0 ? pfn : -1;
+    } else if (e.event === 'mm_page_free' || e.event === 'mm_page_free_batched') {
+      const pfn = pfnOf(e);
+      assert.equal(zeroPfn, pfn, `free of ${pfn.toString(16)} right after its put to 0, line ${e.line}`);
+      count.delete(pfn);
+      zeroPfn = -1;
+    } else if (e.event === 'mm_page_alloc') {
+      assert.equal(count.get(pfnOf(e)), 1, `mm_page_alloc after page_ref_set val=1, line ${e.line}`);
+    }
+  }
+
+  // the pins of the truth are exactly what the oracle replay finds
+  const want = (truth.expect.pins ?? []).map((p) => `${p.pfn.toString(16)} x${p.refs} pid=${p.holder_pid} ${p.start_ts_ns}..${p.end_ts_ns}`).sort();
+  assert.deepEqual(oraclePins(events), want, 'pins');
+  for (const p of truth.expect.pins ?? []) assert.ok(events.some((e) => e.pid === p.holder_pid && e.comm === p.holder_comm), 'holder appears');
+
+  // cma_alloc calls and their busy retries, cma_release calls
+  const cma: Truth['expect']['cma_attempts'] = [];
+  for (const e of events) {
+    if (e.event === 'cma_alloc_start') cma.push({ kind: 'alloc', cma_name: field(e.payload, 'name')!, busy_retries: 0, succeeded: null });
+    else if (e.event === 'cma_alloc_busy_retry') cma[cma.length - 1]!.busy_retries++;
+    else if (e.event === 'cma_alloc_finish') cma[cma.length - 1]!.succeeded = !/^(0+|\(nil\))$/.test(field(e.payload, 'page')!);
+    else if (e.event === 'cma_release') cma.push({ kind: 'release', cma_name: field(e.payload, 'name')!, busy_retries: 0, succeeded: null });
+  }
+  if (truth.expect.cma_attempts) assert.deepEqual(cma, truth.expect.cma_attempts, 'cma attempts');
+
+  // pgmap references: zone_device_page_init gets, free_zone_device_page puts
+  for (const g of truth.expect.pgmaps ?? []) {
+    const n = (ev: string): number => events.filter((e) => e.event === ev && field(e.payload, 'pgmap') === g.pgmap).length;
+    assert.equal(n('zone_device_page_init'), g.gets);
+    assert.equal(n('free_zone_device_page'), g.puts);
+    assert.equal(g.outstanding_end, g.gets - g.puts);
+  }
+  // anomalies name pfns that appear in the trace
+  for (const a of truth.expect.anomalies ?? []) if (a.pfn !== null) assert.ok(text.includes(`pfn=0x${a.pfn.toString(16)} `), `anomaly pfn ${a.pfn.toString(16)}`);
+}
+
+const cache = new Map<string, { text: string; truth: Truth }>();
+async function cached(s: Scenario, f: Format): Promise<{ text: string; truth: Truth }> {
+  const key = `${s}/${f}`;
+  if (!cache.has(key)) cache.set(key, await gen(s, f));
+  return cache.get(key)!;
+}
+
+describe('samples/generate', () => {
+  it('layout regexes match the real captures', () => {
+    for (const l of FTRACE_REAL) assert.match(l, FTRACE);
+    for (const l of TRACECMD_REAL) assert.match(l, TRACECMD);
+    for (const l of PERF_REAL) assert.match(l, PERF);
+    for (const l of PERF_FRAME_REAL) assert.match(l, PERF_FRAME);
+    const real = '/work/shared/traces/qemu-6.1/b-vmsplice.trace.txt';
+    if (existsSync(real)) {
+      const lines = readFileSync(real, 'utf8').split('\n').slice(12, 3000).filter((l) => l && !l.startsWith(' =>'));
+      for (const l of lines) assert.match(l, FTRACE);
+    }
+  });
+
+  it('lists every scenario', () => {
+    assert.deepEqual(
+      SCENARIOS.map((s) => s.name).sort(),
+      ['dax-pgmap', 'dax-pgmap-leak', 'gup-fast-split', 'iouring-longterm', 'iouring-longterm-cma', 'lost-window', 'noise', 'pin-leak', 'vmalloc-remap', 'vmalloc-uaf', 'vmsplice-cma'],
+    );
+  });
+
+  it('is deterministic for a seed', async () => {
+    for (const s of ['vmsplice-cma', 'lost-window'] as Scenario[]) {
+      const a = await gen(s, 'ftrace', 42);
+      const b = await gen(s, 'ftrace', 42);
+      const c = await gen(s, 'ftrace', 43);
+      assert.equal(a.text, b.text, s);
+      assert.deepEqual(a.truth, b.truth);
+      assert.notEqual(a.text, c.text, s);
+    }
+  });
+
+  for (const { name } of SCENARIOS) {
+    for (const format of FORMATS) {
+      it(`${name} (${format}): layout, event counts, refcounts, truth`, async () => {
+        const { text, truth } = await cached(name, format);
+        check(text, truth, format);
+      });
+    }
+  }
+
+  it('scenarios stay consistent under a 4x heavier background', async () => {
+    for (const { name } of SCENARIOS.filter((s) => s.name !== 'noise')) {
+      const sink = new Sink();
+      const truth = await generate(name, sink, { format: 'ftrace', seed: 11, scale: 4 });
+      check(sink.text(), truth, 'ftrace');
+    }
+  });
+
+  it('truths say what each scenario is about', async () => {
+    const t = async (s: Scenario, f: Format = 'ftrace'): Promise<Truth> => (await cached(s, f)).truth;
+    assert.equal((await t('vmalloc-uaf')).expect.anomalies!.filter((a) => a.kind === 'freed_while_mapped' && a.certain).length, 16);
+    assert.deepEqual((await t('vmalloc-remap')).expect.anomalies, []);
+    const v = await t('vmsplice-cma');
+    assert.deepEqual(v.expect.cma_attempts, [{ kind: 'alloc', cma_name: 'reserved', busy_retries: 3, succeeded: false }]);
+    assert.equal(new Set(v.expect.cma_blockers!.map((b) => b.pfn)).size, 8);
+    assert.ok(v.expect.holds!.every((h) => h.end_ts_ns === null && h.holder_comm === 'vmsplice_hold'));
+    const io = await t('iouring-longterm');
+    assert.equal(io.expect.pins!.length, 32);
+    assert.equal(io.expect.pins!.filter((p) => p.in_cma).length, 4);
+    assert.ok(io.expect.pins!.every((p) => p.end_ts_ns !== null && p.longterm === true));
+    assert.equal((await t('iouring-longterm-cma')).expect.anomalies!.filter((a) => a.kind === 'longterm_pin_in_cma').length, 4);
+    const g = await t('gup-fast-split');
+    assert.equal(g.expect.pins!.length, 64);
+    assert.ok(g.expect.pins!.every((p) => p.end_ts_ns! > p.start_ts_ns));
+    assert.equal((await t('pin-leak')).expect.anomalies!.length, 8);
+    const d = await t('dax-pgmap-leak');
+    assert.equal(d.expect.pgmaps![0]!.outstanding_at_unmap, 1);
+    assert.equal(d.expect.leaks!.length, 1);
+    assert.equal((await t('dax-pgmap')).expect.pgmaps![0]!.outstanding_at_unmap, 0);
+    const lw = await t('lost-window');
+    assert.ok(lw.expect.anomalies!.every((a) => !a.certain));
+    assert.equal(lw.expect.pins!.filter((p) => p.uncertain).length, 6);
+    assert.ok((await t('lost-window', 'perf')).expect.anomalies!.every((a) => a.certain));
+    const n = await t('noise');
+    assert.ok(n.lines > 30_000 && n.lines < 80_000, `noise scale 1 lines: ${n.lines}`);
+    assert.ok(n.expect.cma_attempts!.length > 0);
+  });
+
+  it('dax-pgmap-leak never returns from memunmap_pages', async () => {
+    const { text } = await cached('dax-pgmap-leak', 'ftrace');
+    assert.ok(text.includes(': memunmap_pages: '));
+    assert.ok(!text.includes('memunmap_pages_ret') && !text.includes('dev_pagemap_percpu_release'));
+  });
+
+  it('streams noise at scale 20 with bounded memory', async () => {
+    let bytes = 0;
+    let lines = 0;
+    let maxHeap = 0;
+    let writes = 0;
+    const sink = new Writable({
+      highWaterMark: 256 * 1024,
+      write(chunk: Buffer, _enc, cb) {
+        bytes += chunk.length;
+        for (let i = 0; i < chunk.length; i++) if (chunk[i] === 10) lines++;
+        if (++writes % 50 === 0) maxHeap = Math.max(maxHeap, process.memoryUsage().heapUsed);
+        setImmediate(cb);
+      },
+    });
+    const truth = await generate('noise', sink, { scale: 20, seed: 3, format: 'trace-cmd' });
+    await new Promise<void>((resolve) => sink.end(resolve));
+    assert.equal(lines, truth.lines);
+    assert.ok(lines > 20 * 30_000, `lines ${lines}`);
+    assert.ok(maxHeap < 200 * 1024 * 1024, `heap ${Math.round(maxHeap / 1048576)} MB`);
+    assert.ok(bytes > 0);
+  });
+});
