@@ -120,6 +120,14 @@ export class EventBuilder implements LineSink, TraceFacts {
     this.frames.push(text);
   }
 
+  /** A whole stack of the latest event at once (structured input: CSV/Arrow `stack` columns), keeping its id if free. */
+  attachStack(kind: StackKind, frames: string[], preferId?: number): void {
+    this.closeStack();
+    const r = this.lastSeq - this.batchFirstSeq;
+    if (frames.length === 0 || r < 0 || r >= this.batch.rows) return;
+    setInt(kind === 'kernel' ? this.c.stack_id : this.c.user_stack_id, r, this.stacks.intern(kind, frames, preferId));
+  }
+
   continuation(_lineNo: number, text: string): void {
     this.closeStack();
     const r = this.lastSeq - this.batchFirstSeq;

@@ -108,6 +108,7 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
     const inBuf = h.has('entries_in_buffer') ? Number(h.get('entries_in_buffer')) : null;
     const written = h.has('entries_written') ? Number(h.get('entries_written')) : null;
     const markerLost = builder.lostRows.reduce((s, l) => s + (l.lost ?? 0), 0);
+    // `trace` prints the overwritten events again as [LOST N EVENTS] markers: the same loss, counted once.
     const overwritten = inBuf !== null && written !== null ? Math.max(0, written - inBuf) : 0;
     const counts = Object.fromEntries([...builder.eventCounts].sort((a, b) => b[1] - a[1]));
     const seconds = (performance.now() - t0) / 1000;
@@ -132,7 +133,7 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
         events: builder.events,
         stacks,
         unparsed: builder.unparsedCount,
-        lost: markerLost + overwritten,
+        lost: Math.max(markerLost, overwritten),
         lostmarkers: builder.lostRows.length,
         firstts: tsValue(builder.firstTs),
         lastts: tsValue(builder.lastTs),
@@ -157,7 +158,7 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
       stacks,
       unparsed_lines: builder.unparsedCount,
       unparsed_examples: builder.unparsedExamples.map((u) => ({ line: u.lineNo, reason: u.reason, text: u.text })),
-      lost_events: markerLost + overwritten,
+      lost_events: Math.max(markerLost, overwritten),
       lost_markers: builder.lostRows.length,
       event_counts: counts,
       seconds,

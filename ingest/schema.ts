@@ -25,7 +25,7 @@ export const TRACES: Table = {
     { name: 'events', type: 'BIGINT NOT NULL', doc: 'Rows written to `events` for this trace.' },
     { name: 'stacks', type: 'BIGINT NOT NULL', doc: 'Distinct stacks written to `stacks`.' },
     { name: 'unparsed_lines', type: 'BIGINT NOT NULL', doc: 'Lines that matched no layout (kept in `unparsed_lines`).' },
-    { name: 'lost_events', type: 'BIGINT NOT NULL', doc: 'Sum of `[LOST N EVENTS]` / `[N EVENTS DROPPED]` counts plus (entries_written - entries_in_buffer).' },
+    { name: 'lost_events', type: 'BIGINT NOT NULL', doc: 'Events lost: the larger of the `[LOST N EVENTS]` / `[N EVENTS DROPPED]` counts and entries_written - entries_in_buffer (the `trace` file reports the same overwrite both ways).' },
     { name: 'lost_markers', type: 'BIGINT NOT NULL', doc: 'Number of lost/dropped-event marker lines (rows of `lost_events`).' },
     { name: 'first_ts_ns', type: 'BIGINT', doc: 'Smallest event timestamp (ns).' },
     { name: 'last_ts_ns', type: 'BIGINT', doc: 'Largest event timestamp (ns).' },

@@ -45,12 +45,22 @@ export function callsiteOf(frames: string[]): string | null {
 export class StackTable {
   readonly rows: StackRow[] = [];
   private readonly byKey = new Map<string, StackRow>();
+  private readonly ids = new Set<number>();
+  private nextId = 1;
 
-  intern(kind: StackKind, frames: string[]): number {
+  /**
+   * The id of this stack, new or known. `preferId` (structured input that carries the stack ids of an export)
+   * is used for a new stack when no other stack has it yet, so a round-trip keeps `events.stack_id`.
+   */
+  intern(kind: StackKind, frames: string[], preferId?: number): number {
     const key = kind + '\n' + frames.join('\n');
     let row = this.byKey.get(key);
     if (!row) {
-      row = { id: this.rows.length + 1, kind, frames, callsite: callsiteOf(frames), uses: 0 };
+      let id = preferId !== undefined && preferId > 0 && !this.ids.has(preferId) ? preferId : this.nextId;
+      while (this.ids.has(id)) id++;
+      if (id >= this.nextId) this.nextId = id + 1;
+      row = { id, kind, frames, callsite: callsiteOf(frames), uses: 0 };
+      this.ids.add(id);
       this.rows.push(row);
       this.byKey.set(key, row);
     }

@@ -26,7 +26,7 @@ export interface NoiseOptions {
   /** Operations per millisecond of trace time (each is 2..8 events), multiplied by the scale unless `fixedRate`. */
   rate?: number;
   fixedRate?: boolean;
-  /** Fraction of operations whose key event gets a stack. */
+  /** Fraction of operations whose key event gets a stack (~5% of all events with the default 0.15). */
   stackRate?: number;
   /** cma_alloc successes and cma_release in the background (only the noise scenario: keeps cma_attempts exact elsewhere). */
   cma?: boolean;
@@ -80,7 +80,7 @@ export class Background {
   constructor(private readonly ctx: Ctx, o: NoiseOptions = {}) {
     const { rng } = ctx;
     this.rate = (o.rate ?? 1) * (o.fixedRate ? 1 : ctx.scale);
-    this.stackRate = o.stackRate ?? 0.05;
+    this.stackRate = o.stackRate ?? 0.15;
     this.cma = o.cma ?? false;
     const kpids = rng.distinct(TASKS.length, 2, 400);
     const upids = rng.distinct(TASKS.length, 400, 2000);
@@ -137,7 +137,7 @@ export class Background {
     else if (r < 86) done = this.mark();
     else if (r < 88) done = this.rcuFree();
     else if (r < 89) done = this.forkExec();
-    else if (r < 90 && this.cma) done = this.cmaOp();
+    else if (r < 90 && this.cma && rng.chance(0.3)) done = this.cmaOp();
     else done = this.transient();
     if (!done) done = this.transient();
     if (!done) this.kalloc();

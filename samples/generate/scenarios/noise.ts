@@ -1,7 +1,7 @@
 /**
  * noise: only background traffic (noise.ts): ~50 tasks allocating, mapping, reading files, taking transient
  * references, freeing; page-cache adds/deletes, per-cpu drains and refills, successful cma_alloc/cma_release calls,
- * fork/exec/exit, trace markers; a stack on ~5% of the operations. Scale 1 is ~50k lines; scale N is N times
+ * fork/exec/exit, trace markers; a stack on ~5% of the events. Scale 1 is ~50k lines; scale N is N times
  * longer (the background runs until the trace has 50k x N lines; streamed, memory bounded). Pages still allocated at the end are window edges.
  * Expected: no pin, no anomaly, no leak; the cma calls all succeed.
  */
