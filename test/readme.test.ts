@@ -1,0 +1,24 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { withSchema } from '../db/schema-doc.js';
+import { INGEST_TABLES } from '../ingest/schema.js';
+import { REPLAY_TABLES } from '../replay/schema.js';
+
+const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+
+test('README documents every column of every table, as generated from the schema', () => {
+  assert.equal(readme, withSchema(readme), 'README schema section is stale: run `npm run readme:schema`');
+  for (const t of [...INGEST_TABLES, ...REPLAY_TABLES]) {
+    assert.ok(readme.includes(`### \`${t.name}\``), `table ${t.name} missing`);
+    for (const c of t.columns) assert.ok(readme.includes(`| \`${c.name}\` |`), `${t.name}.${c.name} missing`);
+  }
+});
+
+test('README names the test command that .ci/run runs', () => {
+  const ci = readFileSync(new URL('../.ci/run', import.meta.url), 'utf8');
+  assert.match(ci, /^npm ci/m);
+  assert.match(ci, /^npm test$/m);
+  assert.match(readme, /npm ci/);
+  assert.match(readme, /npm test/);
+});
