@@ -120,6 +120,70 @@ export class ColumnarBatch {
     this.rows = 0;
     for (const c of this.columns) if (c.strs) c.strs.fill(null);
   }
+
+  /**
+   * Hand this batch's arrays to another thread (transferable buffers) and continue with fresh ones.
+   * Dictionary values added since the last detach travel along so the receiver's codes stay in step.
+   */
+  detach(sent: Map<string, number>): TransferredBatch {
+    const cols = this.columns.map((c) => {
+      const t: TransferredColumn = { valid: c.valid };
+      c.valid = new Uint32Array(BATCH_ROWS / 32);
+      if (c.i32) [t.i32, c.i32] = [c.i32, new Int32Array(c.i32.length)];
+      if (c.i16) [t.i16, c.i16] = [c.i16, new Int16Array(BATCH_ROWS)];
+      if (c.u8) [t.u8, c.u8] = [c.u8, new Uint8Array(BATCH_ROWS)];
+      if (c.codes) {
+        [t.codes, c.codes] = [c.codes, new Uint32Array(BATCH_ROWS)];
+        const from = sent.get(c.name) ?? 0;
+        t.newValues = c.dict!.values.slice(from);
+        sent.set(c.name, c.dict!.values.length);
+      }
+      if (c.strs) [t.strs, c.strs] = [c.strs.slice(0, this.rows), new Array(BATCH_ROWS).fill(null)];
+      return t;
+    });
+    const out = { rows: this.rows, cols };
+    this.rows = 0;
+    return out;
+  }
+
+  /** Receive a detached batch (the counterpart of detach). */
+  attach(t: TransferredBatch): void {
+    this.rows = t.rows;
+    this.columns.forEach((c, i) => {
+      const s = t.cols[i];
+      c.valid = s.valid;
+      if (s.i32) c.i32 = s.i32;
+      if (s.i16) c.i16 = s.i16;
+      if (s.u8) c.u8 = s.u8;
+      if (s.codes) {
+        c.codes = s.codes;
+        for (const v of s.newValues!) c.dict!.code(v);
+      }
+      if (s.strs) c.strs = s.strs;
+    });
+  }
+}
+
+export interface TransferredColumn {
+  valid: Uint32Array;
+  i32?: Int32Array;
+  i16?: Int16Array;
+  u8?: Uint8Array;
+  codes?: Uint32Array;
+  newValues?: string[];
+  strs?: (string | null)[];
+}
+
+export interface TransferredBatch {
+  rows: number;
+  cols: TransferredColumn[];
+}
+
+export function transferList(t: TransferredBatch): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  for (const c of t.cols)
+    for (const a of [c.valid, c.i32, c.i16, c.u8, c.codes]) if (a) out.push(a.buffer as ArrayBuffer);
+  return out;
 }
 
 /* Setters. Kept as free functions on a column so the hot path does no name lookups. */

@@ -2,7 +2,7 @@ import { BATCH_ROWS, ColumnarBatch, Dictionary, setInt, setStr, setU64 } from '.
 import { decode, type EventCols, type TraceFacts } from './decode/catalogue.js';
 import type { Clock, LineContext, LineSink, LostKind, StackKind } from './readers/sink.js';
 import { EVENTS } from './schema.js';
-import { StackTable } from './stack.js';
+import { StackTable, type StackRow } from './stack.js';
 
 /**
  * Turns reader output into event batches: decodes payloads, attaches stacks to the event they follow,
@@ -27,6 +27,25 @@ export interface UnparsedRow {
 const MAX_UNPARSED_ROWS = 1000;
 const MAX_EXAMPLES = 10;
 const TWO_53 = 2 ** 53;
+
+/** Everything about a parsed trace except its events: plain data, so it can cross a worker boundary. */
+export interface ParseFacts {
+  lines: number;
+  events: number;
+  unparsedCount: number;
+  stacks: StackRow[];
+  lostRows: LostRow[];
+  unparsedRows: UnparsedRow[];
+  lateStacks: { seq: number; stackId: number; kind: StackKind }[];
+  headers: Record<string, string>;
+  eventCounts: [string, number][];
+  clockKind: Clock | null;
+  hasTgid: boolean;
+  minMapcount: number;
+  firstTs: [number, number] | null;
+  lastTs: [number, number] | null;
+  vmemmapBase: bigint | null;
+}
 
 export class EventBuilder implements LineSink, TraceFacts {
   readonly batch: ColumnarBatch;
@@ -159,6 +178,26 @@ export class EventBuilder implements LineSink, TraceFacts {
 
   get unparsedExamples(): UnparsedRow[] {
     return this.unparsedRows.slice(0, MAX_EXAMPLES);
+  }
+
+  facts(lines: number): ParseFacts {
+    return {
+      lines,
+      events: this.events,
+      unparsedCount: this.unparsedCount,
+      stacks: this.stacks.rows,
+      lostRows: this.lostRows,
+      unparsedRows: this.unparsedRows,
+      lateStacks: this.lateStacks,
+      headers: Object.fromEntries(this.headers),
+      eventCounts: [...this.eventCounts],
+      clockKind: this.clockKind,
+      hasTgid: this.hasTgid,
+      minMapcount: this.minMapcount,
+      firstTs: this.firstTs,
+      lastTs: this.lastTs,
+      vmemmapBase: this.vmemmapBase,
+    };
   }
 
   /** Flush what is left; call once at the end of the input. */

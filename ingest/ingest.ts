@@ -2,16 +2,13 @@ import { ChunkAppender } from '../db/chunks.js';
 import type { Db } from '../db/duckdb.js';
 import { writeRows } from '../db/rows.js';
 import { ensureSchema } from '../db/setup.js';
-import { EventBuilder } from './builder.js';
+import { EventBuilder, type ParseFacts } from './builder.js';
 import { detectFormat, type Format } from './detect.js';
 import { Progress } from './progress.js';
-import { FtraceReader } from './readers/ftrace.js';
-import { PerfReader } from './readers/perf.js';
-import type { Reader } from './readers/sink.js';
-import { TraceCmdReader } from './readers/tracecmd.js';
+import { parseText } from './parse.js';
 import { readStructured } from './readers/structured.js';
 import { LOST_EVENTS, STACKS, UNPARSED } from './schema.js';
-import { InputError, LineSplitter, openSource, type Source } from './source.js';
+import { InputError, openSource } from './source.js';
 
 /**
  * One input -> one trace, in one transaction: the events stream into DuckDB as they are parsed; stacks,
@@ -64,24 +61,28 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
     const traceId = idRow!.id;
     const app = new ChunkAppender(db, 'events');
     await app.open();
-    const builder = new EventBuilder(traceId, (b) => app.append(b));
     const progress = new Progress(name, src.totalBytes, opts.progress ?? false);
-    let lines = 0;
+    let facts: ParseFacts;
     try {
-      if (format === 'csv' || format === 'arrow') lines = await readStructured(format, src, builder, progress);
-      else lines = await readText(format, src, builder, progress);
-      builder.finish();
+      if (format === 'csv' || format === 'arrow') {
+        const builder = new EventBuilder(traceId, (b) => app.append(b));
+        const lines = await readStructured(format, src, builder, progress);
+        builder.finish();
+        facts = builder.facts(lines);
+      } else facts = await parseText(format, src, traceId, (b) => app.append(b), progress);
     } finally {
       app.close();
       progress.done();
     }
+    const builder = facts;
+    const lines = facts.lines;
     const sha = src.sha256();
     const replaced = await checkDuplicate(db, name, sha, opts.replace ?? false);
 
     const stacks = await writeRows(
       db,
       STACKS,
-      builder.stacks.rows.map((s) => ({
+      builder.stacks.map((s) => ({
         trace_id: traceId,
         stack_id: s.id,
         kind: s.kind,
@@ -105,8 +106,8 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
     if (builder.vmemmapBase !== null) await mapPagePointers(db, traceId, builder.vmemmapBase);
 
     const h = builder.headers;
-    const inBuf = h.has('entries_in_buffer') ? Number(h.get('entries_in_buffer')) : null;
-    const written = h.has('entries_written') ? Number(h.get('entries_written')) : null;
+    const inBuf = h.entries_in_buffer !== undefined ? Number(h.entries_in_buffer) : null;
+    const written = h.entries_written !== undefined ? Number(h.entries_written) : null;
     const markerLost = builder.lostRows.reduce((s, l) => s + (l.lost ?? 0), 0);
     // `trace` prints the overwritten events again as [LOST N EVENTS] markers: the same loss, counted once.
     const overwritten = inBuf !== null && written !== null ? Math.max(0, written - inBuf) : 0;
@@ -123,12 +124,12 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
         size: src.bytesRead,
         sha,
         format,
-        tracer: h.get('tracer') ?? null,
-        cpus: h.has('cpus') ? Number(h.get('cpus')) : null,
+        tracer: h.tracer ?? null,
+        cpus: h.cpus !== undefined ? Number(h.cpus) : null,
         inbuf: inBuf,
         written,
-        kernel: opts.kernel ?? h.get('kernel_version') ?? null,
-        fileversion: h.get('file_version') ?? null,
+        kernel: opts.kernel ?? h.kernel_version ?? null,
+        fileversion: h.file_version ?? null,
         lines,
         events: builder.events,
         stacks,
@@ -144,7 +145,7 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
         vmemmap: builder.vmemmapBase === null ? null : builder.vmemmapBase.toString(),
         spsize: builder.vmemmapBase !== null ? 64 : null,
         counts: JSON.stringify(counts),
-        examples: JSON.stringify(builder.unparsedExamples.map((u) => ({ line: u.lineNo, reason: u.reason, text: u.text }))),
+        examples: JSON.stringify(builder.unparsedRows.slice(0, 10).map((u) => ({ line: u.lineNo, reason: u.reason, text: u.text }))),
         seconds,
       },
     );
@@ -157,7 +158,7 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
       events: builder.events,
       stacks,
       unparsed_lines: builder.unparsedCount,
-      unparsed_examples: builder.unparsedExamples.map((u) => ({ line: u.lineNo, reason: u.reason, text: u.text })),
+      unparsed_examples: builder.unparsedRows.slice(0, 10).map((u) => ({ line: u.lineNo, reason: u.reason, text: u.text })),
       lost_events: Math.max(markerLost, overwritten),
       lost_markers: builder.lostRows.length,
       event_counts: counts,
@@ -166,19 +167,6 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
       replaced,
     };
   });
-}
-
-async function readText(format: Format, src: Source, builder: EventBuilder, progress: Progress): Promise<number> {
-  const reader: Reader =
-    format === 'perf' ? new PerfReader(builder) : format === 'trace-cmd' ? new TraceCmdReader(builder) : new FtraceReader(builder);
-  const splitter = new LineSplitter((text, lineNo) => reader.line(text, lineNo));
-  for await (const block of src.blocks()) {
-    splitter.push(block);
-    progress.update(src.bytesRead, splitter.lineNo);
-  }
-  splitter.end();
-  reader.end();
-  return splitter.lineNo;
 }
 
 /** The same content twice is refused, or replaces the old trace (and its replay results) with --replace. */
@@ -202,7 +190,7 @@ export async function deleteTraces(db: Db, ids: number[]): Promise<void> {
   for (const id of ids) for (const t of tables) await db.run(`DELETE FROM "${t.table_name}" WHERE trace_id = $1`, [id]);
 }
 
-async function applyLateStacks(db: Db, traceId: number, b: EventBuilder): Promise<void> {
+async function applyLateStacks(db: Db, traceId: number, b: ParseFacts): Promise<void> {
   for (const s of b.lateStacks) {
     const col = s.kind === 'kernel' ? 'stack_id' : 'user_stack_id';
     await db.run(`UPDATE events SET ${col} = $1 WHERE trace_id = $2 AND seq = $3`, [s.stackId, traceId, s.seq]);
@@ -224,7 +212,7 @@ function tsValue(ts: [number, number] | null): bigint | null {
 }
 
 /** mapcount= meaning changed in ≈6.10 (reference §0.2): by kernel version when known, else by the values. */
-function mapcountSemantics(kernel: string | undefined, b: EventBuilder): string | null {
+function mapcountSemantics(kernel: string | undefined, b: ParseFacts): string | null {
   if (!Number.isFinite(b.minMapcount)) return null;
   const m = kernel ? /^(\d+)\.(\d+)/.exec(kernel) : null;
   if (m) return Number(m[1]) > 6 || (Number(m[1]) === 6 && Number(m[2]) >= 10) ? 'raw' : 'page_mapcount';

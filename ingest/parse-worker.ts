@@ -1,0 +1,32 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { EventBuilder } from './builder.js';
+import { transferList } from './batch.js';
+import { readerFor, type TextFormat } from './parse.js';
+import { LineSplitter } from './source.js';
+
+/** Worker side of parseText(): blocks in, detached batches and finally the trace facts out. */
+const { format, traceId } = workerData as { format: TextFormat; traceId: number };
+const port = parentPort!;
+const sent = new Map<string, number>();
+const builder: EventBuilder = new EventBuilder(traceId, (b) => {
+  const t = b.detach(sent);
+  port.postMessage({ type: 'batch', batch: t }, transferList(t));
+});
+const reader = readerFor(format, builder);
+const splitter = new LineSplitter((text, lineNo) => reader.line(text, lineNo));
+
+port.on('message', (m: { type: 'block'; block: Uint8Array } | { type: 'end' }) => {
+  try {
+    if (m.type === 'block') {
+      splitter.push(Buffer.from(m.block.buffer, m.block.byteOffset, m.block.byteLength));
+      port.postMessage({ type: 'block-done', lines: splitter.lineNo });
+    } else {
+      splitter.end();
+      reader.end();
+      builder.finish();
+      port.postMessage({ type: 'done', facts: builder.facts(splitter.lineNo) });
+    }
+  } catch (e) {
+    port.postMessage({ type: 'error', message: (e as Error).message });
+  }
+});

@@ -1,0 +1,122 @@
+import { Worker } from 'node:worker_threads';
+import { EventBuilder, type ParseFacts } from './builder.js';
+import { ColumnarBatch, Dictionary, transferList, type TransferredBatch } from './batch.js';
+import type { Format } from './detect.js';
+import type { Progress } from './progress.js';
+import { FtraceReader } from './readers/ftrace.js';
+import { PerfReader } from './readers/perf.js';
+import type { Reader, LineSink } from './readers/sink.js';
+import { TraceCmdReader } from './readers/tracecmd.js';
+import { EVENTS } from './schema.js';
+import { LineSplitter, type Source } from './source.js';
+
+/**
+ * Text parsing, on a worker thread when possible: the main thread reads blocks and appends batches to DuckDB
+ * while the worker splits lines, tokenizes and decodes. Blocks in flight are bounded, so memory stays flat
+ * whichever side is slower. `REFSCOPE_WORKER=0` parses on the main thread, `=1` always uses the worker.
+ */
+
+export type TextFormat = Exclude<Format, 'csv' | 'arrow'>;
+const MAX_BLOCKS_IN_FLIGHT = 4;
+const SMALL_INPUT = 32 << 20;
+
+export function readerFor(format: TextFormat, sink: LineSink): Reader {
+  return format === 'perf' ? new PerfReader(sink) : format === 'trace-cmd' ? new TraceCmdReader(sink) : new FtraceReader(sink);
+}
+
+export async function parseText(
+  format: TextFormat,
+  src: Source,
+  traceId: number,
+  onBatch: (b: ColumnarBatch) => void,
+  progress: Progress,
+): Promise<ParseFacts> {
+  // A worker costs ~0.2 s to start (it loads tsx): worth it only for inputs that take longer than that.
+  const small = src.totalBytes !== null && src.totalBytes < SMALL_INPUT;
+  if (process.env.REFSCOPE_WORKER === '0' || (small && process.env.REFSCOPE_WORKER !== '1'))
+    return parseInThread(format, src, traceId, onBatch, progress);
+  return parseInWorker(format, src, traceId, onBatch, progress);
+}
+
+async function parseInThread(
+  format: TextFormat,
+  src: Source,
+  traceId: number,
+  onBatch: (b: ColumnarBatch) => void,
+  progress: Progress,
+): Promise<ParseFacts> {
+  const builder = new EventBuilder(traceId, onBatch);
+  const reader = readerFor(format, builder);
+  const splitter = new LineSplitter((text, lineNo) => reader.line(text, lineNo));
+  for await (const block of src.blocks()) {
+    splitter.push(block);
+    progress.update(src.bytesRead, splitter.lineNo);
+  }
+  splitter.end();
+  reader.end();
+  builder.finish();
+  return builder.facts(splitter.lineNo);
+}
+
+type FromWorker =
+  | { type: 'batch'; batch: TransferredBatch }
+  | { type: 'block-done'; lines: number }
+  | { type: 'done'; facts: ParseFacts }
+  | { type: 'error'; message: string };
+
+async function parseInWorker(
+  format: TextFormat,
+  src: Source,
+  traceId: number,
+  onBatch: (b: ColumnarBatch) => void,
+  progress: Progress,
+): Promise<ParseFacts> {
+  const worker = new Worker(new URL('./parse-worker.mjs', import.meta.url), { workerData: { format, traceId } });
+  const batch = new ColumnarBatch(EVENTS, ['payload', 'args'], new Map<string, Dictionary>());
+  let inFlight = 0;
+  let lines = 0;
+  let wake: (() => void) | null = null;
+  let failure: Error | null = null;
+  const done = new Promise<ParseFacts>((resolve, reject) => {
+    worker.on('message', (m: FromWorker) => {
+      try {
+        if (m.type === 'batch') {
+          batch.attach(m.batch);
+          onBatch(batch);
+        } else if (m.type === 'block-done') {
+          inFlight--;
+          lines = m.lines;
+          wake?.();
+        } else if (m.type === 'done') resolve(m.facts);
+        else reject(new Error(m.message));
+      } catch (e) {
+        failure = e as Error;
+        reject(e);
+      }
+      if (failure) wake?.();
+    });
+    worker.on('error', (e) => {
+      failure = e;
+      reject(e);
+      wake?.();
+    });
+  });
+  done.catch(() => undefined);
+  try {
+    for await (const block of src.blocks()) {
+      while (inFlight >= MAX_BLOCKS_IN_FLIGHT && !failure) await new Promise<void>((r) => (wake = r));
+      if (failure) break;
+      // Copy: stream blocks may share a pooled ArrayBuffer, which cannot be transferred.
+      const copy = new Uint8Array(block);
+      inFlight++;
+      worker.postMessage({ type: 'block', block: copy }, [copy.buffer]);
+      progress.update(src.bytesRead, lines);
+    }
+    if (!failure) worker.postMessage({ type: 'end' });
+    return await done;
+  } finally {
+    await worker.terminate();
+  }
+}
+
+export { transferList };
