@@ -3,7 +3,13 @@ import { Db } from './db/duckdb.js';
 import { FORMATS } from './ingest/detect.js';
 import { DuplicateTraceError, ingest, type IngestSummary } from './ingest/ingest.js';
 import { InputError } from './ingest/source.js';
+import { release } from 'node:os';
+import { EXPORTABLE_TABLES, exportTable, type ExportFormat } from './ingest/export.js';
+import { probesScript } from './ingest/probes.js';
 import { generateToFile, SCENARIOS, type Scenario } from './samples/generate/file.js';
+import { demo } from './demo.js';
+import { checkCommand, collect, queryCommand, quietErrors } from './queries/commands.js';
+import { perfettoCommand, reportCommand, ReportUsageError } from './reports/commands.js';
 
 /** refscope's command line: wires commander commands to the modules; no analysis here. */
 
@@ -63,6 +69,53 @@ program
     console.log(`${o.output}: ${truth.lines} lines (${scenario}, ${o.format}); truth in ${o.output}.truth.json`);
   });
 
+program
+  .command('export')
+  .description('write a table of one trace (or of all traces) as an Arrow IPC file, Parquet or CSV')
+  .addOption(dbOption())
+  .option('--trace <id>', 'trace id (default: every trace)')
+  .option('--arrow <file>', 'Arrow IPC file (refscope ingest reads it back)')
+  .option('--parquet <dir>', 'directory for <table>.parquet')
+  .option('--csv <file>', 'CSV file with a header (refscope ingest reads it back)')
+  .option('--perfetto <file>', 'pins, holds, page lifetimes and CMA calls of one trace (default: the last) as Chrome trace-event JSON for ui.perfetto.dev')
+  .addOption(new Option('--table <table>', 'table to export').choices(EXPORTABLE_TABLES).default('events'))
+  .action(async (o) => {
+    if (o.perfetto !== undefined) {
+      if (['arrow', 'parquet', 'csv'].some((f) => o[f] !== undefined)) throw new UsageError('export: --perfetto cannot be combined with --arrow, --parquet or --csv');
+      return perfettoCommand(o);
+    }
+    const targets = (['arrow', 'parquet', 'csv'] as ExportFormat[]).filter((f) => o[f] !== undefined);
+    if (targets.length !== 1) throw new UsageError('export: give exactly one of --arrow FILE, --parquet DIR, --csv FILE, --perfetto FILE');
+    if (o.trace !== undefined && !/^\d+$/.test(o.trace)) throw new UsageError(`export: --trace ${o.trace}: not a trace id`);
+    const db = await Db.open(o.db, { readOnly: true }).catch((e: Error) => {
+      throw new UsageError(`${o.db}: cannot open database: ${e.message.split('\n')[0]}`);
+    });
+    try {
+      const format = targets[0];
+      const r = await exportTable(db, { table: o.table, traceId: o.trace === undefined ? undefined : Number(o.trace), format, target: o[format] });
+      console.error(`exported ${r.rows} rows of ${r.table} to ${r.file}`);
+    } finally {
+      db.close();
+    }
+  });
+
+program
+  .command('probes')
+  .description('print a shell script that sets up tracefs to capture what refscope understands (events, kprobes, stacks)')
+  .option('--kernel <version>', 'kernel release of the machine to trace (default: this machine, uname -r)')
+  .option('--tracefs <dir>', 'tracefs mount point', '/sys/kernel/tracing')
+  .action((o) => {
+    process.stdout.write(probesScript({ kernel: o.kernel ?? release(), tracefs: o.tracefs }));
+  });
+
+program
+  .command('demo')
+  .description('run the whole pipeline on bundled samples: generate, ingest, replay, report')
+  .option('--out <dir>', 'where the database and the report go', 'refscope-demo')
+  .action(async (o) => {
+    await demo(o.out);
+  });
+
 function printIngestSummary(s: IngestSummary): void {
   const top = Object.entries(s.event_counts)
     .slice(0, 12)
@@ -77,9 +130,46 @@ function printIngestSummary(s: IngestSummary): void {
   for (const u of s.unparsed_examples.slice(0, 3)) console.log(`  unparsed line ${u.line} (${u.reason}): ${u.text.slice(0, 120)}`);
 }
 
+quietErrors(program.command('query'))
+  .description('run a query of the library (queries/*.sql), or --sql on a read-only connection, or --list them')
+  .argument('[name]', 'query name (see --list)')
+  .addOption(dbOption())
+  .option('--trace <id>', 'trace id (default: every trace)')
+  .option('--param <key=value>', 'query parameter (repeat for more)', collect, [])
+  .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
+  .option('--limit <n>', 'print at most n rows')
+  .option('--sql <sql>', 'run this SQL on a READ-ONLY connection instead of a library query')
+  .option('--list', 'list the queries with their parameters and defaults')
+  .action(async (name: string | undefined, o) => {
+    await queryCommand(name, o);
+  });
+
+quietErrors(program.command('check'))
+  .description('exit 1 when a finding kind exceeds its limit (CI gate); 0 otherwise, 2 on usage or data errors')
+  .addOption(dbOption())
+  .option('--trace <id>', 'trace id (default: every trace, counts summed)')
+  .option('--fail-on <kinds>', 'comma-separated: leaks,pin-leaks,cma-blockers,pgmap-imbalance,use-after-free (default: all)')
+  .option('--max <name=n>', 'allowed count of a kind (default 0; repeat for more)', collect, [])
+  .option('--include-uncertain', 'count findings that cross lost-event windows too')
+  .option('--json', 'print the result as JSON')
+  .action(async (o) => {
+    process.exitCode = await checkCommand(o);
+  });
+
+program
+  .command('report')
+  .description('write an offline HTML report, a Markdown summary, findings.json and charts for one replayed trace')
+  .addOption(dbOption())
+  .option('--trace <id>', 'trace id (default: the last ingested)')
+  .option('--out <dir>', 'output directory', 'refscope-report')
+  .option('--format <formats>', 'comma-separated: html,md,json', 'html,md,json')
+  .action(async (o) => {
+    await reportCommand(o);
+  });
+
 /** Errors a user can act on print as one line; anything else is a bug and keeps its stack. */
 function isUserError(e: unknown): e is Error {
-  return e instanceof InputError || e instanceof DuplicateTraceError || e instanceof UsageError;
+  return e instanceof InputError || e instanceof DuplicateTraceError || e instanceof UsageError || e instanceof ReportUsageError;
 }
 
 try {

@@ -6,6 +6,8 @@ export type Format = 'ftrace' | 'trace-cmd' | 'perf' | 'csv' | 'arrow';
 export const FORMATS: Format[] = ['ftrace', 'trace-cmd', 'perf', 'csv', 'arrow'];
 
 const PERF_RE = /^\s*\S.*?\s+\d+(?:\/\d+)?\s+(?:\[\d+\]\s+)?\d+\.\d+:\s+(?:\d+\s+)?[\w-]+:[\w.-]+:/;
+// latency-format lines (`<...>-5263      3..... 276242022us : event: ...`), e.g. from trace_pipe, which has no header.
+const LATENCY_LINE_RE = /^\s*\S.*?-\d+\s+\d+[a-zA-Z.][a-zA-Z0-9.]{3,5}\s+\d+us[!#*@$+ ]?\s*:\s/;
 const TRACE_DAT_MAGIC = Buffer.from([0x17, 0x08, 0x44, 0x74, 0x72, 0x61, 0x63, 0x69, 0x6e, 0x67]);
 
 export function isArrowIpc(head: Buffer): boolean {
@@ -38,7 +40,7 @@ export function detectFormat(head: Buffer): Format | { refuse: string } {
   for (const l of lines) {
     if (l.startsWith('# tracer:') || l.includes('entries-in-buffer/entries-written')) ftrace += 5;
     if (PERF_RE.test(l)) perf++;
-    else if (CONTEXT_RE.test(l)) ftrace++;
+    else if (CONTEXT_RE.test(l) || LATENCY_LINE_RE.test(l)) ftrace++;
     if (/\]\s+[\d.]+:\s+kernel_stack:/.test(l) || /EVENTS DROPPED\]/.test(l)) kernelStack++;
   }
   if (ftrace === 0 && perf === 0) return { refuse: 'no line looks like ftrace, trace-cmd report or perf script output' };

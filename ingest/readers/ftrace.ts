@@ -30,7 +30,11 @@ export class FtraceReader implements Reader {
 
   line(text: string, lineNo: number): void {
     const c0 = text.charCodeAt(0);
-    if (c0 === 35 /* # */) return this.headerLine(text);
+    if (c0 === 35 /* # */) {
+      // `##### CPU N buffer started ####` (annotate option) looks like a header line but is a marker.
+      if (text.startsWith('#####') && this.special(text, lineNo)) return;
+      return this.headerLine(text);
+    }
     if (text.length === 0 || (c0 === 13 && text.length === 1)) return;
     if (isFrameLine(text)) return this.sink.frame(frameText(text));
     const m = CONTEXT_RE.exec(text);

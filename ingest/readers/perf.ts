@@ -9,6 +9,7 @@ import { parseTimestamp, type LineContext, type LineSink, type Reader } from './
 const SAMPLE_RE =
   /^\s*(.*?)\s+(\d+)(?:\/(\d+))?\s+(?:\[(\d+)\]\s+)?(\d+)\.(\d+):\s+(?:\d+\s+)?([\w-]+):([\w.-]+):\s?(.*)$/;
 const FRAME_RE = /^\s+([0-9a-fA-F]+)\s+(.*?)(?:\s+\((.*)\))?\s*$/;
+const USER_PSEUDO_DSOS = new Set(['[unknown]', '[vdso]', '[vsyscall]', '[heap]', '[stack]', '[anon]', '[uprobes]']);
 const LOST_RE = /PERF_RECORD_LOST.*?(?:lost:?\s*|\s)(\d+)/;
 
 export class PerfReader implements Reader {
@@ -58,7 +59,8 @@ export class PerfReader implements Reader {
     const f = FRAME_RE.exec(text);
     if (!f) return this.sink.unparsed(lineNo, text, 'callchain line without address');
     const dso = f[3] ?? '';
-    const kernel = dso === '[kernel.kallsyms]' || dso.startsWith('[') || /^ffff/i.test(f[1]);
+    // Kernel frames: kernel-half addresses, [kernel.kallsyms] or a [module]; `[unknown]`/`[vdso]` are user frames.
+    const kernel = /^ffff[0-9a-f]{12}$/i.test(f[1]) || (dso.startsWith('[') && !USER_PSEUDO_DSOS.has(dso));
     const kind = kernel ? 'kernel' : 'user';
     if (!this.inStack || this.currentKind !== kind) {
       this.sink.stackStart(kind, this.ctx.cpu);

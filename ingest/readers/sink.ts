@@ -42,11 +42,14 @@ export interface Reader {
 
 /** Parse `secs.frac` into ctx.tsSec/tsNs (any number of fraction digits up to 9). Returns the clock. */
 export function parseTimestamp(ctx: LineContext, secs: string, frac: string | undefined): Clock {
-  ctx.tsSec = Number(secs);
   if (frac === undefined) {
-    ctx.tsNs = 0;
+    // Counter clocks print one raw integer: ts_ns keeps it as is (split so sec * 1e9 + ns is the counter, exactly).
+    const n = secs.length;
+    ctx.tsSec = n > 9 ? Number(secs.slice(0, n - 9)) : 0;
+    ctx.tsNs = Number(n > 9 ? secs.slice(n - 9) : secs);
     return 'counter';
   }
+  ctx.tsSec = Number(secs);
   const digits = frac.length > 9 ? frac.slice(0, 9) : frac;
   ctx.tsNs = Number(digits) * POW10[9 - digits.length];
   return digits.length > 6 ? 'ns' : 'us';

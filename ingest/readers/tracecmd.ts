@@ -1,4 +1,5 @@
 import { FtraceReader } from './ftrace.js';
+import { parseTimestamp } from './sink.js';
 
 /**
  * `trace-cmd report` text (trace-cmd Documentation/trace-cmd-report.1.txt): a preamble (`version = 6`, `cpus=N`,
@@ -10,6 +11,9 @@ import { FtraceReader } from './ftrace.js';
 const DROPPED_RE = /^CPU:(\d+) \[(?:(\d+) )?EVENTS DROPPED\]\s*$/;
 const PREAMBLE_RE = /^(version|cpus)\s*=\s*(\S+)\s*$/;
 const EMPTY_CPU_RE = /^CPU \d+ is empty\s*$/;
+// `report -l` in trace-cmd's own documentation: latency flags glued to a bare cpu number,
+// `<idle>-0       0d.h1. 106467.859747: function: ...`.
+const LAT_FLAGS_RE = /^\s*(.*?)-(\d+)\s+(\d+)([a-zA-Z.][a-zA-Z0-9.]{3,5})\s+(\d+)(?:\.(\d+))?:\s(.*)$/;
 const STACK_EVENTS: Record<string, 'kernel' | 'user'> = { kernel_stack: 'kernel', user_stack: 'user' };
 
 export class TraceCmdReader extends FtraceReader {
@@ -38,6 +42,18 @@ export class TraceCmdReader extends FtraceReader {
     const m = DROPPED_RE.exec(text);
     if (m) {
       this.sink.lost(lineNo, Number(m[1]), m[2] === undefined ? null : Number(m[2]), 'dropped');
+      return true;
+    }
+    const l = LAT_FLAGS_RE.exec(text);
+    if (l) {
+      const ctx = this.ctx;
+      ctx.comm = l[1];
+      ctx.pid = Number(l[2]);
+      ctx.tgid = -1;
+      ctx.cpu = Number(l[3]);
+      ctx.irq = l[4];
+      this.setClock(parseTimestamp(ctx, l[5], l[6]));
+      this.rest(lineNo, l[7], text);
       return true;
     }
     if (super.special(text, lineNo)) return true;

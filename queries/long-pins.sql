@@ -1,0 +1,83 @@
+-- Pins and plain-reference holds kept longer than $min_duration_ns, worst first (held for ever on CMA / ZONE_MOVABLE).
+--
+-- What: every `pins` row and every `holds` row whose duration (to the unpin/put, or to the end of the trace when
+-- still held) is over $min_duration_ns, FOLL_LONGTERM or not, with the migratetype name of the page when taken.
+-- Ranking (column priority): 1 = plain FOLL_GET/get_page hold still held at the end on a CMA page (nothing tells
+-- the kernel to wait for it, and migration cannot move it: it blocks cma_alloc); 2 = pin or hold on a CMA /
+-- ZONE_MOVABLE page (FOLL_LONGTERM there is a bug: longterm pins must migrate out first); 3 = anything still held
+-- at the end; 4 = the rest. Within a priority: longest first.
+--
+-- Why: a short GUP reference is normal (direct I/O); one held for seconds keeps the page unmovable for that
+-- long. FOLL_GET references are the worst, because unlike FOLL_PIN they are invisible to page_maybe_dma_pinned().
+--
+-- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
+-- @param min_duration_ns BIGINT 1000000000 Minimum time held, ns (the CLI also accepts 500ms, 1.5s, 10us).
+-- @param longterm BOOLEAN NULL true = only FOLL_LONGTERM pins, false = only the others (and holds); NULL = all.
+-- @param kind VARCHAR NULL 'pin' or 'hold' to list only one kind; NULL = both.
+-- @param comm VARCHAR NULL Only references taken by tasks with exactly this comm.
+-- @param pid INTEGER NULL Only references taken by this task id.
+-- @param include_uncertain BOOLEAN true Also list intervals that cross a lost-event window (flagged by `uncertain`).
+--
+-- @column trace_id `traces.trace_id`.
+-- @column priority Ranking bucket, 1 (worst) .. 4, see above.
+-- @column kind 'pin' (FOLL_PIN, `pins`) or 'hold' (plain reference: FOLL_GET, vmsplice, get_page; `holds`).
+-- @column id `pins.pin_id` or `holds.hold_id`.
+-- @column pfn Referenced pfn.
+-- @column folio_pfn Head pfn of the folio carrying the reference (pins; the pfn itself for holds).
+-- @column refs References (pins) taken by the interval.
+-- @column holder_pid Task that took it.
+-- @column holder_tgid Its thread group.
+-- @column holder_comm Its name (untrusted).
+-- @column start_ts_ns When it was taken.
+-- @column end_ts_ns When it was dropped (NULL = still held at the end of the trace).
+-- @column duration_ns How long it was held (to the end of the trace when still held).
+-- @column held_to_end Still held when the trace ends.
+-- @column longterm FOLL_LONGTERM (pins; NULL = unknown, false for holds).
+-- @column foll_get A FOLL_GET GUP reference (holds via GUP, or FOLL_GET in the probe flags).
+-- @column gup_flags FOLL_* flags a GUP probe reported, as hex text (NULL = no probe).
+-- @column mt Migratetype number when taken.
+-- @column mt_name Its MIGRATE_* name in the trace's layout.
+-- @column in_cma The page was in a CMA pageblock when taken.
+-- @column movable_zone The page was in ZONE_MOVABLE (pins; known only from user-given ranges).
+-- @column large_folio Pin of a large folio (NULL for holds).
+-- @column release_pid Task that dropped it (may differ from the holder: io_uring teardown runs in a kworker).
+-- @column release_comm Its name.
+-- @column callsite `stacks.callsite` of the taking stack.
+-- @column stack_id Stack of the get/pin.
+-- @column uncertain The interval crosses a lost-event window.
+WITH r AS (
+  SELECT trace_id, 'pin' AS kind, pin_id AS id, pfn, folio_pfn, refs, holder_pid, holder_tgid, holder_comm,
+         start_ts_ns, end_ts_ns, duration_ns, end_seq IS NULL AS held_to_end, longterm,
+         (coalesce(gup_flags, 0) & 4) <> 0 AS foll_get, gup_flags, mt, in_cma, movable_zone, large_folio,
+         release_pid, release_comm, stack_id, uncertain, start_seq
+  FROM pins
+  UNION ALL
+  SELECT trace_id, 'hold', hold_id, pfn, pfn, refs, holder_pid, holder_tgid, holder_comm,
+         start_ts_ns, end_ts_ns, duration_ns, end_seq IS NULL, false,
+         via = 'gup' OR (coalesce(gup_flags, 0) & 4) <> 0, gup_flags, mt, in_cma, false, NULL,
+         release_pid, release_comm, stack_id, uncertain, start_seq
+  FROM holds
+),
+f AS (
+  SELECT *,
+         CASE WHEN kind = 'hold' AND held_to_end AND in_cma THEN 1
+              WHEN in_cma OR movable_zone THEN 2
+              WHEN held_to_end THEN 3
+              ELSE 4 END AS priority
+  FROM r
+  WHERE ($trace_id IS NULL OR trace_id = $trace_id)
+    AND duration_ns > $min_duration_ns
+    AND ($longterm IS NULL OR coalesce(longterm, false) = $longterm)
+    AND ($kind IS NULL OR kind = $kind)
+    AND ($comm IS NULL OR holder_comm = $comm)
+    AND ($pid IS NULL OR holder_pid = $pid)
+    AND (NOT uncertain OR $include_uncertain)
+)
+SELECT f.trace_id, f.priority, f.kind, f.id, f.pfn, f.folio_pfn, f.refs, f.holder_pid, f.holder_tgid, f.holder_comm,
+       f.start_ts_ns, f.end_ts_ns, f.duration_ns, f.held_to_end, f.longterm, f.foll_get, _hex(f.gup_flags) AS gup_flags,
+       f.mt, m.name AS mt_name, f.in_cma, f.movable_zone, f.large_folio, f.release_pid, f.release_comm, s.callsite,
+       f.stack_id, f.uncertain
+FROM f
+LEFT JOIN _mt_names m ON m.trace_id = f.trace_id AND m.mt = f.mt
+LEFT JOIN stacks s ON s.trace_id = f.trace_id AND s.stack_id = f.stack_id
+ORDER BY f.priority, f.duration_ns DESC, f.trace_id, f.start_seq, f.kind, f.id;

@@ -1,0 +1,315 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  BIGINT, BOOLEAN, DOUBLE, DuckDBArrayValue, DuckDBDecimalValue, DuckDBListValue, DuckDBMapValue, DuckDBStructValue,
+  INTEGER, VARCHAR, type DuckDBResultReader, type DuckDBType, type DuckDBValue,
+} from '@duckdb/node-api';
+import type { Db } from '../db/duckdb.js';
+
+/**
+ * The query library: lists queries/*.sql, parses their header comments, binds parameters with their declared
+ * types (values are never spliced into SQL text) and returns rows as plain values.
+ *
+ * Header syntax of a query file (comment lines at the top, before the first SQL line):
+ *
+ *   -- <one-line description>                          first line: what `query --list` prints
+ *   -- free text ...                                   what it finds, why it matters
+ *   -- @param <name> <TYPE> <default> <description>    one per parameter, bound as $<name>
+ *   -- @column <name> <description>                    one per output column, in output order
+ *
+ * TYPE is INTEGER, BIGINT, DOUBLE, BOOLEAN or VARCHAR. The default is NULL, a number, true/false, or a
+ * 'single-quoted string' ('' doubles a quote). Files whose name starts with `_` are private: `_helpers.sql`
+ * holds TEMP macros and views that the runner creates on each connection before the first query.
+ */
+
+export const PARAM_TYPES = ['INTEGER', 'BIGINT', 'DOUBLE', 'BOOLEAN', 'VARCHAR'] as const;
+export type ParamType = (typeof PARAM_TYPES)[number];
+export type ParamValue = number | bigint | boolean | string | null;
+
+export interface QueryParam {
+  name: string;
+  type: ParamType;
+  default: ParamValue;
+  /** The default as written in the header. */
+  defaultText: string;
+  description: string;
+}
+
+export interface QueryColumn {
+  name: string;
+  description: string;
+}
+
+export interface QueryDef {
+  name: string;
+  file: string;
+  /** First comment line. */
+  description: string;
+  /** The whole header comment without the `-- ` prefixes (description, free text, @param/@column lines). */
+  doc: string;
+  params: QueryParam[];
+  columns: QueryColumn[];
+  sql: string;
+}
+
+/** A value read from DuckDB: BIGINT/HUGEINT stay bigint (exact), lists become arrays, structs objects. */
+export type Value = null | boolean | number | bigint | string | Value[] | { [key: string]: Value };
+export type ResultRow = Record<string, Value>;
+
+export interface QueryResult {
+  columns: { name: string; type: string }[];
+  rows: ResultRow[];
+  /** true when --limit cut the result. */
+  truncated: boolean;
+}
+
+/** A mistake of the caller (unknown query, unknown parameter, bad value, no such trace): one line, exit 2. */
+export class QueryError extends Error {
+  override name = 'QueryError';
+}
+
+export const QUERIES_DIR = dirname(fileURLToPath(import.meta.url));
+
+const NAME = /^[a-z][a-z0-9_]*$/;
+
+function parseDefault(name: string, type: ParamType, text: string): ParamValue {
+  if (/^null$/i.test(text)) return null;
+  if (text.startsWith("'")) {
+    if (!/^'(?:[^']|'')*'$/.test(text)) throw new Error(`bad default ${text} of parameter ${name}`);
+    if (type !== 'VARCHAR') throw new Error(`string default of ${type} parameter ${name}`);
+    return text.slice(1, -1).replace(/''/g, "'");
+  }
+  return parseParamValue({ name, type, default: null, defaultText: text, description: '' }, text);
+}
+
+/** Split a default token off the front of `rest` (a quoted string may contain spaces). */
+function splitDefault(rest: string): [string, string] {
+  if (rest.startsWith("'")) {
+    const m = /^'(?:[^']|'')*'/.exec(rest);
+    if (!m) throw new Error(`unterminated string default: ${rest}`);
+    return [m[0], rest.slice(m[0].length).trim()];
+  }
+  const m = /^(\S+)\s*(.*)$/.exec(rest)!;
+  return [m[1]!, m[2]!];
+}
+
+/** Parse one query file's text (exported for tests). */
+export function parseQuery(name: string, file: string, text: string): QueryDef {
+  const lines = text.split(/\r?\n/);
+  const header: string[] = [];
+  for (const l of lines) {
+    if (!l.startsWith('--')) break;
+    header.push(l.replace(/^--\s?/, ''));
+  }
+  const description = (header[0] ?? '').trim();
+  if (!description) throw new Error(`${file}: the first line must be a '-- description' comment`);
+  const params: QueryParam[] = [];
+  const columns: QueryColumn[] = [];
+  for (const h of header) {
+    const p = /^@param\s+(\S+)\s+(\S+)\s+(.*)$/.exec(h);
+    if (p) {
+      const [, pname, ptype, rest] = p as unknown as [string, string, string, string];
+      if (!NAME.test(pname)) throw new Error(`${file}: bad parameter name ${pname}`);
+      const type = ptype.toUpperCase() as ParamType;
+      if (!PARAM_TYPES.includes(type)) throw new Error(`${file}: parameter ${pname} has unknown type ${ptype}`);
+      const [defaultText, desc] = splitDefault(rest.trim());
+      if (params.some((x) => x.name === pname)) throw new Error(`${file}: parameter ${pname} declared twice`);
+      params.push({ name: pname, type, default: parseDefault(pname, type, defaultText), defaultText, description: desc });
+      continue;
+    }
+    const c = /^@column\s+(\S+)\s*(.*)$/.exec(h);
+    if (c) columns.push({ name: c[1]!, description: c[2]! });
+    else if (h.startsWith('@')) throw new Error(`${file}: unknown header tag: ${h}`);
+  }
+  return { name, file, description, doc: header.join('\n'), params, columns, sql: text };
+}
+
+/** Every public query, sorted by name. */
+export function listQueries(dir = QUERIES_DIR): QueryDef[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.sql') && !f.startsWith('_'))
+    .sort()
+    .map((f) => parseQuery(f.slice(0, -4), join(dir, f), readFileSync(join(dir, f), 'utf8')));
+}
+
+export function getQuery(name: string, dir = QUERIES_DIR): QueryDef {
+  const all = listQueries(dir);
+  const q = all.find((d) => d.name === name);
+  if (!q) throw new QueryError(`unknown query '${name}' (known: ${all.map((d) => d.name).join(', ')})`);
+  return q;
+}
+
+const INT32 = 2 ** 31;
+const INT64_MAX = (1n << 63n) - 1n;
+const UNITS: Record<string, number> = { ns: 1, us: 1e3, ms: 1e6, s: 1e9 };
+
+/** Parse a value given on the command line for parameter `p`. 'NULL' (any case) is SQL NULL. */
+export function parseParamValue(p: QueryParam, raw: string): ParamValue {
+  const s = raw.trim();
+  if (/^null$/i.test(s)) return null;
+  const bad = (why: string) => new QueryError(`bad value for parameter ${p.name} (${p.type}): ${JSON.stringify(raw)}: ${why}`);
+  switch (p.type) {
+    case 'VARCHAR':
+      return raw;
+    case 'BOOLEAN':
+      if (/^(true|yes|on|1)$/i.test(s)) return true;
+      if (/^(false|no|off|0)$/i.test(s)) return false;
+      throw bad('expected true or false');
+    case 'INTEGER': {
+      if (!/^[+-]?\d+$/.test(s)) throw bad('expected an integer');
+      const n = Number(s);
+      if (n < -INT32 || n >= INT32) throw bad('out of range');
+      return n;
+    }
+    case 'BIGINT': {
+      if (/^[+-]?\d+$/.test(s)) {
+        const n = BigInt(s);
+        if (n > INT64_MAX || n < -INT64_MAX - 1n) throw bad('out of range');
+        return n;
+      }
+      const u = /^(\d+(?:\.\d+)?)(ns|us|ms|s)$/.exec(s);
+      if (u && p.name.endsWith('_ns')) return BigInt(Math.round(Number(u[1]) * UNITS[u[2]!]!));
+      throw bad(p.name.endsWith('_ns') ? 'expected an integer number of ns, or a duration like 500ms, 1.5s, 10us' : 'expected an integer');
+    }
+    case 'DOUBLE': {
+      const n = Number(s);
+      if (s === '' || !Number.isFinite(n)) throw bad('expected a number');
+      return n;
+    }
+  }
+}
+
+/** Check one value given programmatically (or parse it when it is a string for a non-VARCHAR parameter). */
+function coerce(p: QueryParam, v: unknown): ParamValue {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'string') return parseParamValue(p, v);
+  const bad = () => new QueryError(`bad value for parameter ${p.name} (${p.type}): ${String(v)}`);
+  switch (p.type) {
+    case 'VARCHAR':
+      throw bad();
+    case 'BOOLEAN':
+      if (typeof v !== 'boolean') throw bad();
+      return v;
+    case 'INTEGER':
+      if (typeof v === 'bigint') return coerce(p, v.toString());
+      if (typeof v !== 'number' || !Number.isInteger(v)) throw bad();
+      return coerce(p, String(v));
+    case 'BIGINT':
+      if (typeof v === 'bigint') return coerce(p, v.toString());
+      if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw bad();
+      return BigInt(v);
+    case 'DOUBLE':
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw bad();
+      return v;
+  }
+}
+
+/** Defaults overridden by `given`; an unknown name is an error. */
+export function resolveParams(def: QueryDef, given: Record<string, unknown> = {}): Record<string, ParamValue> {
+  const out: Record<string, ParamValue> = {};
+  for (const p of def.params) out[p.name] = p.default;
+  for (const [k, v] of Object.entries(given)) {
+    const p = def.params.find((x) => x.name === k);
+    if (!p)
+      throw new QueryError(
+        `unknown parameter '${k}' for query ${def.name} (parameters: ${def.params.map((x) => x.name).join(', ') || 'none'})`,
+      );
+    out[k] = coerce(p, v);
+  }
+  return out;
+}
+
+const DUCK_TYPES: Record<ParamType, DuckDBType> = { INTEGER, BIGINT, DOUBLE, BOOLEAN, VARCHAR };
+
+const helpersLoaded = new WeakSet<Db>();
+
+/** Create the TEMP helpers of queries/_helpers.sql on this connection (once). */
+export async function ensureHelpers(db: Db, dir = QUERIES_DIR): Promise<void> {
+  if (helpersLoaded.has(db)) return;
+  await db.run(readFileSync(join(dir, '_helpers.sql'), 'utf8'));
+  helpersLoaded.add(db);
+}
+
+/** Turn a DuckDB value into a plain value without losing anything. */
+export function plainValue(v: DuckDBValue): Value {
+  if (v === null || typeof v === 'boolean' || typeof v === 'number' || typeof v === 'string' || typeof v === 'bigint') return v;
+  if (v instanceof DuckDBListValue || v instanceof DuckDBArrayValue) return v.items.map(plainValue);
+  if (v instanceof DuckDBStructValue) {
+    const o: { [k: string]: Value } = {};
+    for (const [k, x] of Object.entries(v.entries)) o[k] = plainValue(x);
+    return o;
+  }
+  if (v instanceof DuckDBMapValue) return v.entries.map((e) => ({ key: plainValue(e.key), value: plainValue(e.value) }));
+  if (v instanceof DuckDBDecimalValue) {
+    if (v.scale === 0) return v.value;
+    const s = v.toString();
+    const n = Number(s);
+    // Keep the number only when it prints back to the same decimal (no precision lost).
+    return Number.isFinite(n) && n.toFixed(v.scale) === s ? n : s;
+  }
+  return String(v);
+}
+
+async function readResult(reader: DuckDBResultReader, limit: number | undefined): Promise<QueryResult> {
+  if (limit !== undefined) await reader.readUntil(limit + 1);
+  else await reader.readAll();
+  const names = reader.columnNames();
+  const types = reader.columnTypes().map((t) => String(t));
+  const raw = reader.getRowObjects();
+  const truncated = limit !== undefined && raw.length > limit;
+  const rows = (limit !== undefined ? raw.slice(0, limit) : raw).map((r) => {
+    const o: ResultRow = {};
+    for (const n of names) o[n] = plainValue(r[n] ?? null);
+    return o;
+  });
+  return { columns: names.map((name, i) => ({ name, type: types[i]! })), rows, truncated };
+}
+
+function checkLimit(limit: number | undefined): void {
+  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) throw new QueryError(`bad --limit ${limit}: expected an integer >= 0`);
+}
+
+export interface RunOptions {
+  /** Return at most this many rows. */
+  limit?: number;
+  dir?: string;
+}
+
+/** Run a library query by name (or definition) with parameters (JS values, or strings parsed per declared type). */
+export async function runQuery(
+  db: Db,
+  query: string | QueryDef,
+  params: Record<string, unknown> = {},
+  opts: RunOptions = {},
+): Promise<QueryResult> {
+  checkLimit(opts.limit);
+  const def = typeof query === 'string' ? getQuery(query, opts.dir) : query;
+  const values = resolveParams(def, params);
+  await ensureHelpers(db, opts.dir);
+  if (values.trace_id !== null && values.trace_id !== undefined) {
+    const t = await db.one('SELECT trace_id FROM traces WHERE trace_id = $1', [values.trace_id as number]);
+    if (!t) throw new QueryError(`no trace ${String(values.trace_id)} in ${db.path}`);
+  }
+  const ps = await db.conn.prepare(def.sql);
+  const bind: Record<string, DuckDBValue> = {};
+  const types: Record<string, DuckDBType> = {};
+  for (let i = 1; i <= ps.parameterCount; i++) {
+    const name = ps.parameterName(i);
+    const p = def.params.find((x) => x.name === name);
+    if (!p) throw new Error(`${def.file}: $${name} is used but not declared with @param`);
+    bind[name] = values[name] ?? null;
+    types[name] = DUCK_TYPES[p.type];
+  }
+  ps.bind(bind, types);
+  const reader = opts.limit !== undefined ? await ps.streamAndReadUntil(opts.limit + 1) : await ps.runAndReadAll();
+  return readResult(reader, opts.limit);
+}
+
+/** Run arbitrary SQL (the CLI opens the database READ-ONLY for this). The private helpers are available. */
+export async function runSql(db: Db, sql: string, opts: RunOptions = {}): Promise<QueryResult> {
+  checkLimit(opts.limit);
+  await ensureHelpers(db, opts.dir);
+  const reader = opts.limit !== undefined ? await db.conn.streamAndReadUntil(sql, opts.limit + 1) : await db.conn.runAndReadAll(sql);
+  return readResult(reader, opts.limit);
+}

@@ -1,0 +1,102 @@
+-- One row per trace: how many findings of each kind, how well the refcount model agreed with the kernel, events lost (what `refscope check` reads).
+--
+-- What: counts of the findings the other queries list, with their default parameters: certain ones, and the
+-- uncertain ones (crossing a lost-event window) apart. leaks = leaked page lifetimes (leaks.sql); pin_leaks =
+-- pins still held at the end (pin-leaks.sql); cma_blockers = distinct (cma_alloc call, pfn, holder) blocking a
+-- failed or retried CMA allocation, plus failed FOLL_LONGTERM migrations (cma-blockers.sql); pgmap_imbalance =
+-- dev_pagemaps with a problem (pgmap-imbalance.sql); use_after_free = anomalies listed by use-after-free.sql.
+-- Finding counts are NULL when the trace has not been replayed (`refscope replay`).
+--
+-- Why: the one-line health of a trace, and the input of CI gates.
+--
+-- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
+-- @param min_duration_ns BIGINT 1000000000 Threshold of long_pins (as long-pins.sql), ns.
+--
+-- @column trace_id `traces.trace_id`.
+-- @column source Input file name.
+-- @column format Input format.
+-- @column events Events ingested.
+-- @column replayed Whether replay results exist for the trace.
+-- @column leaks Certain leaked pages.
+-- @column leaks_uncertain Leaked pages found only when lost-event windows are included.
+-- @column pin_leaks Certain pins still held at the end.
+-- @column pin_leaks_uncertain Uncertain pins still held at the end.
+-- @column cma_failed_allocs cma_alloc calls that failed or needed busy retries.
+-- @column cma_blockers Certain blockers of those calls plus failed longterm_pin migrations.
+-- @column cma_blockers_uncertain Uncertain blockers.
+-- @column pgmap_imbalance dev_pagemaps with a reference problem (certain).
+-- @column pgmap_imbalance_uncertain The same in traces that lost events.
+-- @column use_after_free Certain freed_while_mapped / freed_while_pinned / ref_after_free / refcount_underflow / device_page_zero_without_put anomalies.
+-- @column use_after_free_uncertain The same, uncertain.
+-- @column long_pins Pins and holds held longer than $min_duration_ns.
+-- @column anomalies All anomalies replay recorded (any kind, certain or not).
+-- @column divergences page_ref events whose count= differed from the model.
+-- @column checked page_ref events whose count= could be checked (`replay_runs.checked`).
+-- @column agreed Of those, how many the model predicted exactly.
+-- @column agreement agreed / checked (NULL when nothing was checked).
+-- @column agreement_outside_lost agreed / checked outside lost-event windows.
+-- @column lost_events Events the trace says were lost (`traces.lost_events`).
+-- @column lost_markers Lost/dropped-event markers.
+WITH t AS (
+  SELECT t.*, r.trace_id IS NOT NULL AS replayed, r.checked, r.agreed, r.checked_outside_lost, r.agreed_outside_lost
+  FROM traces t LEFT JOIN replay_runs r USING (trace_id)
+  WHERE $trace_id IS NULL OR t.trace_id = $trace_id
+),
+lk AS (
+  SELECT trace_id,
+         count(DISTINCT (pfn, alloc_seq)) FILTER (WHERE NOT uncertain) AS certain,
+         count(DISTINCT (pfn, alloc_seq)) AS any
+  FROM _leak_refs WHERE holder_exited GROUP BY trace_id
+),
+pl AS (
+  SELECT trace_id, count(*) FILTER (WHERE NOT uncertain) AS certain, count(*) FILTER (WHERE uncertain) AS unc
+  FROM _pin_leaks GROUP BY trace_id
+),
+cf AS (SELECT trace_id, count(*) AS n FROM _cma_failed GROUP BY trace_id),
+cb AS (
+  SELECT trace_id, count(*) FILTER (WHERE NOT uncertain) AS certain, count(*) FILTER (WHERE uncertain) AS unc
+  FROM _cma_blockers GROUP BY trace_id
+),
+lm AS (SELECT trace_id, count(*) AS n FROM _longterm_migrate_failed GROUP BY trace_id),
+pg AS (
+  SELECT trace_id, count(*) FILTER (WHERE len(problems) > 0 AND NOT uncertain) AS certain,
+         count(*) FILTER (WHERE len(problems) > 0 AND uncertain) AS unc
+  FROM _pgmap_status GROUP BY trace_id
+),
+uaf AS (
+  SELECT trace_id, count(*) FILTER (WHERE certain) AS certain, count(*) FILTER (WHERE NOT certain) AS unc
+  FROM _uaf GROUP BY trace_id
+),
+lp AS (
+  SELECT trace_id, count(*) AS n FROM (
+    SELECT trace_id, duration_ns FROM pins UNION ALL SELECT trace_id, duration_ns FROM holds
+  ) WHERE duration_ns > $min_duration_ns GROUP BY trace_id
+),
+an AS (SELECT trace_id, count(*) AS n FROM anomalies GROUP BY trace_id),
+dv AS (SELECT trace_id, count(*) AS n FROM divergences GROUP BY trace_id)
+SELECT t.trace_id, t.source, t.format, t.events, t.replayed,
+       CASE WHEN t.replayed THEN coalesce(lk.certain, 0) END AS leaks,
+       CASE WHEN t.replayed THEN coalesce(lk.any, 0) - coalesce(lk.certain, 0) END AS leaks_uncertain,
+       CASE WHEN t.replayed THEN coalesce(pl.certain, 0) END AS pin_leaks,
+       CASE WHEN t.replayed THEN coalesce(pl.unc, 0) END AS pin_leaks_uncertain,
+       CASE WHEN t.replayed THEN coalesce(cf.n, 0) END AS cma_failed_allocs,
+       CASE WHEN t.replayed THEN coalesce(cb.certain, 0) + coalesce(lm.n, 0) END AS cma_blockers,
+       CASE WHEN t.replayed THEN coalesce(cb.unc, 0) END AS cma_blockers_uncertain,
+       CASE WHEN t.replayed THEN coalesce(pg.certain, 0) END AS pgmap_imbalance,
+       CASE WHEN t.replayed THEN coalesce(pg.unc, 0) END AS pgmap_imbalance_uncertain,
+       CASE WHEN t.replayed THEN coalesce(uaf.certain, 0) END AS use_after_free,
+       CASE WHEN t.replayed THEN coalesce(uaf.unc, 0) END AS use_after_free_uncertain,
+       CASE WHEN t.replayed THEN coalesce(lp.n, 0) END AS long_pins,
+       CASE WHEN t.replayed THEN coalesce(an.n, 0) END AS anomalies,
+       CASE WHEN t.replayed THEN coalesce(dv.n, 0) END AS divergences,
+       t.checked, t.agreed,
+       CASE WHEN t.checked > 0 THEN round(t.agreed / t.checked, 6) END AS agreement,
+       CASE WHEN t.checked_outside_lost > 0 THEN round(t.agreed_outside_lost / t.checked_outside_lost, 6) END
+         AS agreement_outside_lost,
+       t.lost_events, t.lost_markers
+FROM t
+LEFT JOIN lk USING (trace_id) LEFT JOIN pl USING (trace_id) LEFT JOIN cf USING (trace_id)
+LEFT JOIN cb USING (trace_id) LEFT JOIN lm USING (trace_id) LEFT JOIN pg USING (trace_id)
+LEFT JOIN uaf USING (trace_id) LEFT JOIN lp USING (trace_id) LEFT JOIN an USING (trace_id)
+LEFT JOIN dv USING (trace_id)
+ORDER BY t.trace_id;

@@ -1,0 +1,81 @@
+-- Callsites ranked by what they still hold at the end and by pin-seconds: outstanding pages, references and pins per callsite.
+--
+-- What: per (trace, callsite) over `pages`, `pins` and `holds`: pages allocated in the window and still alive at
+-- the end (by the allocating stack's callsite), holds and pins still open at the end and the references they
+-- carry (by the stack of the get/pin), and the time x references held over the whole trace (pin-seconds,
+-- hold-seconds). Events without a stack count under '(no stack)'. This is an overview, not a finding: pages
+-- alive at the end are mostly window edges (see leaks for the ones that look leaked).
+--
+-- Why: tells which code path to read first when memory stays allocated, pinned or referenced.
+--
+-- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
+--
+-- @column trace_id `traces.trace_id`.
+-- @column callsite `stacks.callsite`, or '(no stack)'.
+-- @column pages_outstanding Pages allocated from this callsite in the window and still alive at the end.
+-- @column bytes_outstanding Their size (4096 << order).
+-- @column pages_allocated Pages allocated from this callsite in the window.
+-- @column holds_open Plain-reference holds from this callsite still open at the end.
+-- @column hold_refs_outstanding References they carry.
+-- @column pins_open Pins from this callsite still open at the end.
+-- @column pin_refs_outstanding Pins they carry (pins.refs).
+-- @column pins Pin intervals taken from this callsite.
+-- @column pin_seconds Sum of pin duration x refs, seconds (to the end of the trace for open pins).
+-- @column holds Holds taken from this callsite (long or still open ones only: see `holds`).
+-- @column hold_seconds Sum of hold duration x refs, seconds.
+-- @column stacks Distinct stacks behind the callsite.
+WITH pg AS (
+  SELECT p.trace_id, coalesce(s.callsite, '(no stack)') AS callsite, p.alloc_stack_id AS stack_id,
+         count(*) FILTER (WHERE p.free_seq IS NULL) AS pages_outstanding,
+         coalesce(sum(4096::BIGINT << coalesce(p."order", 0)) FILTER (WHERE p.free_seq IS NULL), 0)::BIGINT AS bytes_outstanding,
+         count(*) AS pages_allocated
+  FROM pages p
+  LEFT JOIN stacks s ON s.trace_id = p.trace_id AND s.stack_id = p.alloc_stack_id
+  WHERE p.alloc_seq IS NOT NULL AND ($trace_id IS NULL OR p.trace_id = $trace_id)
+  GROUP BY ALL
+),
+hd AS (
+  SELECT h.trace_id, coalesce(s.callsite, '(no stack)') AS callsite, h.stack_id,
+         count(*) FILTER (WHERE h.end_seq IS NULL) AS holds_open,
+         coalesce(sum(h.refs) FILTER (WHERE h.end_seq IS NULL), 0)::BIGINT AS hold_refs_outstanding,
+         count(*) AS holds, sum(h.duration_ns::DOUBLE * h.refs) / 1e9 AS hold_seconds
+  FROM holds h
+  LEFT JOIN stacks s ON s.trace_id = h.trace_id AND s.stack_id = h.stack_id
+  WHERE ($trace_id IS NULL OR h.trace_id = $trace_id)
+  GROUP BY ALL
+),
+pn AS (
+  SELECT p.trace_id, coalesce(s.callsite, '(no stack)') AS callsite, p.stack_id,
+         count(*) FILTER (WHERE p.end_seq IS NULL) AS pins_open,
+         coalesce(sum(p.refs) FILTER (WHERE p.end_seq IS NULL), 0)::BIGINT AS pin_refs_outstanding,
+         count(*) AS pins, sum(p.duration_ns::DOUBLE * p.refs) / 1e9 AS pin_seconds
+  FROM pins p
+  LEFT JOIN stacks s ON s.trace_id = p.trace_id AND s.stack_id = p.stack_id
+  WHERE ($trace_id IS NULL OR p.trace_id = $trace_id)
+  GROUP BY ALL
+),
+u AS (
+  SELECT trace_id, callsite, stack_id, pages_outstanding, bytes_outstanding, pages_allocated,
+         0 AS holds_open, 0 AS hold_refs_outstanding, 0 AS holds, 0.0 AS hold_seconds,
+         0 AS pins_open, 0 AS pin_refs_outstanding, 0 AS pins, 0.0 AS pin_seconds FROM pg
+  UNION ALL
+  SELECT trace_id, callsite, stack_id, 0, 0, 0, holds_open, hold_refs_outstanding, holds, hold_seconds,
+         0, 0, 0, 0.0 FROM hd
+  UNION ALL
+  SELECT trace_id, callsite, stack_id, 0, 0, 0, 0, 0, 0, 0.0,
+         pins_open, pin_refs_outstanding, pins, pin_seconds FROM pn
+)
+SELECT * FROM (
+SELECT trace_id, callsite,
+       sum(pages_outstanding)::BIGINT AS pages_outstanding, sum(bytes_outstanding)::BIGINT AS bytes_outstanding,
+       sum(pages_allocated)::BIGINT AS pages_allocated,
+       sum(holds_open)::BIGINT AS holds_open, sum(hold_refs_outstanding)::BIGINT AS hold_refs_outstanding,
+       sum(pins_open)::BIGINT AS pins_open, sum(pin_refs_outstanding)::BIGINT AS pin_refs_outstanding,
+       sum(pins)::BIGINT AS pins, round(sum(pin_seconds), 6) AS pin_seconds,
+       sum(holds)::BIGINT AS holds, round(sum(hold_seconds), 6) AS hold_seconds,
+       count(DISTINCT stack_id) AS stacks
+FROM u
+GROUP BY trace_id, callsite
+)
+ORDER BY trace_id, pin_refs_outstanding + hold_refs_outstanding DESC, pages_outstanding DESC,
+         pin_seconds + hold_seconds DESC, callsite;

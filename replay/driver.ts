@@ -1,0 +1,486 @@
+/**
+ * The replay driver: streams one trace's events from DuckDB in seq order (never ts order: many events share a
+ * timestamp), chunk by chunk, reading the native column buffers of each chunk (no row objects), and dispatches
+ * each event to the trackers. Strings arrive as ENUM codes (comm, event, gfp); rare events' extra columns
+ * (ranges, names, exact 64-bit pointers, payload) come from a second, small query merged by seq.
+ *
+ * Events are read in storage order (ingest appends a trace's events in seq order) and the order is checked: if a
+ * seq ever goes backwards the replay is restarted with ORDER BY seq (OrderError).
+ */
+import type { DuckDBConnection, DuckDBEnumType } from '@duckdb/node-api';
+import { DuckDBTypeId } from '@duckdb/node-api';
+import bindings from '@duckdb/node-bindings';
+import type { Anomalies } from './anomalies.js';
+import type { CmaTracker } from './cma.js';
+import type { ReplayContext } from './context.js';
+import {
+  ACR,
+  ACR_RET,
+  CMA_BUSY,
+  CMA_FINISH,
+  CMA_RELEASE,
+  CMA_START,
+  EVENT_CODES,
+  Ev,
+  GUP_CALL,
+  GUP_CALL_RET,
+  GUP_GRAB,
+  GUP_PUT_FOLIO,
+  GUP_UNPIN_PAGE,
+  isSideCode,
+  KM_ALLOC,
+  KM_FREE,
+  KM_FREE_BATCHED,
+  MIGRATE,
+  PGM_GET_RET,
+  PGM_RELEASE,
+  PGM_REMAP,
+  PGM_REMAP_RET,
+  PGM_UNMAP,
+  PGM_UNMAP_RET,
+  PR_SET,
+  PR_UNFREEZE,
+  RAW_MAP,
+  RAW_ZAP,
+  SYS_MUNMAP,
+  TPI,
+  ZD_FREE,
+  ZD_INIT,
+  type Side,
+} from './event.js';
+import type { GupContext } from './gup.js';
+import type { Holds } from './holds.js';
+import type { LostWindows } from './lost.js';
+import type { Page, PageTable } from './pages.js';
+import type { PgmapTracker } from './pgmaps.js';
+import { A_CANCEL, A_GET, A_PUT, type Pins } from './pins.js';
+import type { RawMaps } from './rawmaps.js';
+import { refDelta, type RefCheck } from './refcheck.js';
+
+export class OrderError extends Error {}
+
+export interface Trackers {
+  ctx: ReplayContext;
+  lost: LostWindows;
+  pages: PageTable;
+  refcheck: RefCheck;
+  gup: GupContext;
+  pins: Pins;
+  holds: Holds;
+  cma: CmaTracker;
+  pgmaps: PgmapTracker;
+  rawmaps: RawMaps;
+  anomalies: Anomalies;
+}
+
+/** String tables of one trace: the ENUM values the stream query uses. */
+export interface Strings {
+  comms: string[];
+  events: string[];
+  gfps: string[];
+}
+
+const sqlList = (a: string[]): string => (a.length ? a : ['']).map((s) => `'${s.replace(/'/g, "''")}'`).join(',');
+
+/** Distinct comm / event / gfp values of a trace (the ENUM dictionaries of the stream). */
+export async function loadStrings(conn: DuckDBConnection, traceId: number): Promise<Strings> {
+  const q = async (col: string): Promise<string[]> => {
+    const r = await conn.runAndReadAll(`SELECT DISTINCT "${col}" AS s FROM events WHERE trace_id = $1 AND "${col}" IS NOT NULL ORDER BY 1`, [traceId]);
+    return r.getRowObjectsJS().map((x) => String(x.s));
+  };
+  return { comms: await q('comm'), events: await q('event'), gfps: await q('gfp') };
+}
+
+const SIDE_EVENTS = Object.entries(EVENT_CODES)
+  .filter(([, c]) => isSideCode(c))
+  .map(([n]) => n);
+
+type U = Uint8Array | Uint16Array | Uint32Array;
+
+export class Driver {
+  readonly ev = new Ev();
+  events = 0;
+  lastTs = 0;
+  private side: Side[] = [];
+  private sideAt = 0;
+  private codeOf: Int32Array = new Int32Array(0);
+  private demotedAt = 0;
+
+  constructor(
+    private readonly conn: DuckDBConnection,
+    private readonly traceId: number,
+    private readonly tsBase: bigint,
+    private readonly strings: Strings,
+    private readonly t: Trackers,
+  ) {
+    t.pages.onRelease = (p) => this.abandon(p);
+  }
+
+  async run(ordered: boolean): Promise<void> {
+    await this.loadSide();
+    this.codeOf = Int32Array.from(this.strings.events, (n) => EVENT_CODES[n] ?? 0);
+    const s = this.strings;
+    const sql = `SELECT seq, (ts_ns - $base::BIGINT)::BIGINT AS ts, cpu, pid, tgid, comm::ENUM(${sqlList(s.comms)}) AS comm,
+        event::ENUM(${sqlList(s.events)}) AS event, pfn, "order", "count", mapcount, val, ret, mt, refs, gup_flags, stack_id,
+        page_flags LIKE '%head%' AS head, gfp::ENUM(${sqlList(s.gfps)}) AS gfp
+      FROM events WHERE trace_id = $trace${ordered ? ' ORDER BY seq' : ''}`;
+    const res = await this.conn.stream(sql, { base: this.tsBase, trace: this.traceId });
+    const enumWidth = (c: number): number => {
+      const t = res.columnType(c) as DuckDBEnumType;
+      return t.internalTypeId === DuckDBTypeId.UTINYINT ? 1 : t.internalTypeId === DuckDBTypeId.USMALLINT ? 2 : 4;
+    };
+    const commW = enumWidth(5);
+    const eventW = enumWidth(6);
+    const gfpW = enumWidth(18);
+    const ev = this.ev;
+    let lastSeq = -1;
+    for (;;) {
+      const chunk = await res.fetchChunk();
+      if (!chunk || chunk.rowCount === 0) break;
+      const n = chunk.rowCount;
+      const raw = (chunk as unknown as { chunk: Parameters<typeof bindings.data_chunk_get_vector>[0] }).chunk;
+      const vec = (c: number) => bindings.data_chunk_get_vector(raw, c);
+      const data = (c: number, w: number): Uint8Array => bindings.vector_get_data(vec(c), n * w);
+      const valid = (c: number): Uint32Array | null => {
+        const b = bindings.vector_get_validity(vec(c), Math.ceil(n / 64) * 8);
+        return b ? new Uint32Array(b.buffer, b.byteOffset, Math.ceil(n / 64) * 2) : null;
+      };
+      const i32 = (c: number, w: number): Int32Array => {
+        const d = data(c, w);
+        return new Int32Array(d.buffer, d.byteOffset, (n * w) / 4);
+      };
+      const i16 = (c: number): Int16Array => {
+        const d = data(c, 2);
+        return new Int16Array(d.buffer, d.byteOffset, n);
+      };
+      const en = (c: number, w: number): U => {
+        const d = data(c, w);
+        return w === 1 ? d : w === 2 ? new Uint16Array(d.buffer, d.byteOffset, n) : new Uint32Array(d.buffer, d.byteOffset, n);
+      };
+      const seqA = i32(0, 8);
+      const tsA = i32(1, 8);
+      const cpuA = i16(2), cpuV = valid(2);
+      const pidA = i32(3, 4), pidV = valid(3);
+      const tgidA = i32(4, 4), tgidV = valid(4);
+      const commA = en(5, commW), commV = valid(5);
+      const evA = en(6, eventW);
+      const pfnA = i32(7, 8), pfnV = valid(7);
+      const orderA = i16(8), orderV = valid(8);
+      const countA = i32(9, 4), countV = valid(9);
+      const mapA = i32(10, 4), mapV = valid(10);
+      const valA = i32(11, 4), valV = valid(11);
+      const retA = i32(12, 8), retV = valid(12);
+      const mtA = i16(13), mtV = valid(13);
+      const refsA = i32(14, 4), refsV = valid(14);
+      const gfA = i32(15, 8), gfV = valid(15);
+      const stA = i32(16, 4), stV = valid(16);
+      const headA = data(17, 1), headV = valid(17);
+      const gfpA = en(18, gfpW), gfpV = valid(18);
+      const lost = this.t.lost;
+      for (let i = 0; i < n; i++) {
+        const w = i >>> 5;
+        const b = 1 << (i & 31);
+        const seq = seqA[2 * i + 1] === 0 ? seqA[2 * i] >>> 0 : seqA[2 * i + 1] * 4294967296 + (seqA[2 * i] >>> 0);
+        if (seq <= lastSeq) throw new OrderError(`events of trace ${this.traceId} are not stored in seq order`);
+        lastSeq = seq;
+        const nameId = evA[i];
+        const code = this.codeOf[nameId];
+        lost.advance(seq);
+        if (lost.epoch !== this.demotedAt) {
+          this.demotedAt = lost.epoch;
+          this.t.pages.freed.demote();
+        }
+        this.events++;
+        if (code === 0) continue;
+        ev.seq = seq;
+        ev.ts = tsA[2 * i + 1] * 4294967296 + (tsA[2 * i] >>> 0);
+        ev.code = code;
+        ev.name = nameId;
+        ev.cpu = cpuV === null || (cpuV[w] & b) !== 0 ? cpuA[i] : -1;
+        ev.pid = pidV === null || (pidV[w] & b) !== 0 ? pidA[i] : -1;
+        ev.tgid = tgidV === null || (tgidV[w] & b) !== 0 ? tgidA[i] : -1;
+        ev.comm = commV === null || (commV[w] & b) !== 0 ? commA[i] : -1;
+        ev.pfn = pfnV === null || (pfnV[w] & b) !== 0 ? (pfnA[2 * i + 1] === 0 ? pfnA[2 * i] >>> 0 : pfnA[2 * i + 1] * 4294967296 + (pfnA[2 * i] >>> 0)) : -1;
+        ev.order = orderV === null || (orderV[w] & b) !== 0 ? orderA[i] : NaN;
+        ev.count = countV === null || (countV[w] & b) !== 0 ? countA[i] : NaN;
+        ev.mapcount = mapV === null || (mapV[w] & b) !== 0 ? mapA[i] : NaN;
+        ev.val = valV === null || (valV[w] & b) !== 0 ? valA[i] : NaN;
+        ev.ret = retV === null || (retV[w] & b) !== 0 ? retA[2 * i + 1] * 4294967296 + (retA[2 * i] >>> 0) : NaN;
+        ev.mt = mtV === null || (mtV[w] & b) !== 0 ? mtA[i] : NaN;
+        ev.refs = refsV === null || (refsV[w] & b) !== 0 ? refsA[i] : NaN;
+        ev.gupFlags = gfV === null || (gfV[w] & b) !== 0 ? (gfA[2 * i + 1] >>> 0) * 4294967296 + (gfA[2 * i] >>> 0) : NaN;
+        ev.stack = stV === null || (stV[w] & b) !== 0 ? stA[i] : -1;
+        ev.head = (headV === null || (headV[w] & b) !== 0) && headA[i] !== 0;
+        ev.gfp = gfpV === null || (gfpV[w] & b) !== 0 ? gfpA[i] : -1;
+        ev.side = isSideCode(code) ? this.sideFor(seq) : null;
+        this.lastTs = ev.ts;
+        this.dispatch(ev);
+      }
+    }
+    this.finish();
+  }
+
+  private async loadSide(): Promise<void> {
+    const r = await this.conn.runAndReadAll(
+      `SELECT seq::DOUBLE AS seq, pfn_end::DOUBLE AS pfn_end, fin_pfn::DOUBLE AS fin_pfn, nr_pages::DOUBLE AS nr_pages,
+         nr_succeeded::DOUBLE AS nr_succeeded, nr_failed::DOUBLE AS nr_failed, name,
+         CASE WHEN pgmap IS NOT NULL THEN printf('%x', pgmap) END AS pgmap,
+         CASE WHEN addr IS NOT NULL THEN printf('%x', addr) END AS addr, payload
+       FROM events WHERE trace_id = $1 AND event IN (${sqlList(SIDE_EVENTS)}) ORDER BY seq`,
+      [this.traceId],
+    );
+    const nn = (v: unknown): number => (v === null || v === undefined ? NaN : Number(v));
+    this.side = r.getRowObjectsJS().map((x) => ({
+      seq: nn(x.seq),
+      pfnEnd: nn(x.pfn_end),
+      finPfn: nn(x.fin_pfn),
+      nrPages: nn(x.nr_pages),
+      nrSucceeded: nn(x.nr_succeeded),
+      nrFailed: nn(x.nr_failed),
+      name: (x.name as string | null) ?? null,
+      pgmap: (x.pgmap as string | null) ?? null,
+      addr: (x.addr as string | null) ?? null,
+      payload: String(x.payload ?? ''),
+    }));
+    this.sideAt = 0;
+  }
+
+  private sideFor(seq: number): Side | null {
+    const s = this.side;
+    while (this.sideAt < s.length && s[this.sideAt].seq < seq) this.sideAt++;
+    return this.sideAt < s.length && s[this.sideAt].seq === seq ? s[this.sideAt] : null;
+  }
+
+  private dispatch(ev: Ev): void {
+    const t = this.t;
+    switch (ev.code) {
+      case KM_ALLOC:
+        if (ev.pfn > 0) t.pages.alloc(ev).lastEvSeq = ev.seq;
+        return;
+      case KM_FREE:
+      case KM_FREE_BATCHED:
+        if (ev.pfn > 0) this.kmemFree(ev);
+        return;
+      case GUP_GRAB:
+        t.gup.grab(ev);
+        this.touch(ev);
+        return;
+      case GUP_PUT_FOLIO:
+        t.gup.putFolio(ev);
+        this.touch(ev);
+        return;
+      case GUP_UNPIN_PAGE:
+        t.gup.unpinPage(ev);
+        this.touch(ev);
+        return;
+      case GUP_CALL:
+        t.gup.call(ev);
+        return;
+      case GUP_CALL_RET:
+        t.gup.callRet(ev);
+        return;
+      case RAW_MAP:
+        t.rawmaps.map(ev, t.lost.epoch);
+        return;
+      case RAW_ZAP:
+        t.rawmaps.unmap(ev, false);
+        return;
+      case SYS_MUNMAP:
+        t.rawmaps.unmap(ev, true);
+        return;
+      case CMA_START:
+        t.cma.start(ev);
+        return;
+      case CMA_BUSY:
+        t.cma.busyRetry(ev);
+        return;
+      case CMA_FINISH:
+        t.cma.finish(ev);
+        return;
+      case CMA_RELEASE:
+        t.cma.release(ev);
+        return;
+      case ACR:
+        t.cma.contigRange(ev);
+        return;
+      case ACR_RET:
+        t.cma.contigRangeRet(ev);
+        return;
+      case TPI:
+        t.cma.testIsolated(ev);
+        return;
+      case MIGRATE:
+        t.cma.migrated(ev);
+        return;
+      case PGM_REMAP:
+        t.pgmaps.remap(ev);
+        return;
+      case PGM_REMAP_RET:
+        t.pgmaps.remapRet(ev);
+        return;
+      case PGM_UNMAP:
+        t.pgmaps.unmap(ev);
+        return;
+      case PGM_UNMAP_RET:
+        t.pgmaps.unmapRet(ev);
+        return;
+      case PGM_GET_RET:
+        t.pgmaps.getDevPagemapRet(ev);
+        return;
+      case PGM_RELEASE:
+        t.pgmaps.release(ev);
+        return;
+      case ZD_INIT:
+        if (ev.pfn >= 0) t.pages.initDevice(ev, t.pgmaps.init(ev)).lastEvSeq = ev.seq;
+        return;
+      case ZD_FREE:
+        if (ev.pfn >= 0) this.deviceFree(ev);
+        return;
+      default:
+        if (ev.code <= PR_UNFREEZE) {
+          if (ev.pfn >= 0) this.pageRef(ev);
+        }
+    }
+  }
+
+  private touch(ev: Ev): void {
+    if (ev.pfn < 0) return;
+    const p = this.t.pages.get(ev.pfn);
+    if (p) p.lastEvSeq = ev.seq;
+  }
+
+  private pageRef(ev: Ev): void {
+    const t = this.t;
+    const delta = refDelta(ev);
+    let p = t.pages.forRef(ev, delta);
+    if (p === null) return;
+    if (ev.code === PR_SET && ev.val > 0 && p.zeroSeq >= 0 && !p.frozen) p = t.pages.reallocAfterZero(p, ev);
+    if (p.refEvents === 0 && !p.zoneDevice && t.pgmaps.hasRanges) {
+      const owner = t.pgmaps.ownerOf(p.pfn);
+      if (owner !== null) {
+        p.zoneDevice = true;
+        p.pgmap = owner;
+      }
+    }
+    const prevMap = p.mapcount;
+    t.refcheck.check(p, ev);
+    t.pages.onRef(p, ev, delta);
+    if (ev.mapcount === ev.mapcount) p.mapcount = ev.mapcount;
+    if (delta !== 0) {
+      const pins = t.pins;
+      const holds = t.holds;
+      const grab = delta > 0 ? t.gup.takeGrab(ev.pid, p.pfn, p.order) : null;
+      const unpin = delta < 0 ? t.gup.takeUnpin(ev.pid, p.pfn) : null;
+      const act = pins.classify(p, ev, delta, grab, unpin);
+      if (pins.flushRefs !== 0) holds.put(p, pins.flushSeq, pins.flushTs, pins.flushPid, pins.flushComm, pins.flushRefs);
+      const mc = ev.mapcount;
+      if (act === A_GET) {
+        // A get whose event shows the page newly mapped is the mapping's own reference, not a hold.
+        if (!(mc > prevMap)) {
+          const h = holds.get(p, ev, delta, grab);
+          if (p.grpSeq === ev.seq) p.grpHold = h;
+        }
+      } else if (act === A_PUT) {
+        // A put whose event shows the mapcount dropped returns the mapping's reference (zap/munmap).
+        if (!(mc < prevMap)) holds.put(p, ev.seq, ev.ts, ev.pid, ev.comm, -delta);
+      } else if (act === A_CANCEL) {
+        const h = pins.cancelled;
+        if (h) holds.cancel(p, h);
+        pins.cancelled = null;
+      }
+      if (delta < 0 && p.count === 0) {
+        // The last reference went: everything held is returned.
+        holds.closeAll(p, ev.seq, ev.ts, ev.pid, ev.comm);
+        if (p.pinRefs > 0) pins.closeAll(p, ev.seq, ev.ts, ev.pid, ev.comm, ev.stack, null);
+        if (p.zoneDevice) {
+          t.pgmaps.zero(ev, p.pfn, p.pgmap);
+          this.freeChecks(p, ev);
+          t.pages.end(p, ev);
+          t.pages.freed.set(ev.pfn);
+          t.rawmaps.forget(ev.pfn);
+          return;
+        }
+      }
+    }
+    p.lastEvSeq = ev.seq;
+  }
+
+  /** Anomalies a free can show; then the pins and holds still open end with it. */
+  private freeChecks(p: Page, ev: Ev): void {
+    const t = this.t;
+    const raw = t.rawmaps.size > 0 ? t.rawmaps.mapped(p.pfn) : undefined;
+    if (raw)
+      t.anomalies.add('freed_while_mapped', !t.lost.crossed(raw.epoch), p.pfn, ev,
+        `pfn 0x${p.pfn.toString(16)} freed while a raw PFN mapping (event ${raw.seq}, address 0x${raw.addr.toString(16)}) still maps it`);
+    else if ((p.zeroSeq >= 0 || p.count === 0) && t.ctx.mapped(p.mapcount))
+      // Only when the put that freed it was seen: with a count still > 0 the page_ref history is incomplete
+      // (events disabled, filtered or lost) and the last mapcount printed is stale.
+      t.anomalies.add('freed_while_mapped', p.chkEpoch === t.lost.epoch, p.pfn, ev,
+        `pfn 0x${p.pfn.toString(16)} freed while its last event showed mapcount=${p.mapcount}`);
+    if (p.pinRefs > 0) t.pins.closeAll(p, ev.seq, ev.ts, ev.pid, ev.comm, ev.stack, ev);
+    t.holds.closeAll(p, ev.seq, ev.ts, ev.pid, ev.comm);
+  }
+
+  private kmemFree(ev: Ev): void {
+    const t = this.t;
+    const order = ev.order === ev.order && ev.order > 0 && ev.order <= 20 ? ev.order : 0;
+    const n = 2 ** order;
+    for (let i = 0; i < n; i++) {
+      const pfn = ev.pfn + i;
+      const p = t.pages.get(pfn);
+      // mm_page_free_batched follows the mm_page_free that free_pages_prepare() printed for the same free
+      // (free_unref_page_list / free_unref_folios print both): on a pfn already freed it is not another free.
+      if (!p && ev.code === KM_FREE_BATCHED && t.pages.freed.state(pfn) !== 0) continue;
+      if (p) {
+        if (i === 0 && p.order < 0) p.order = order;
+        this.freeChecks(p, ev);
+        t.pages.end(p, ev);
+      } else {
+        if (i === 0) t.pages.unknownFree(ev, order);
+        const raw = t.rawmaps.size > 0 ? t.rawmaps.mapped(pfn) : undefined;
+        if (raw)
+          t.anomalies.add('freed_while_mapped', !t.lost.crossed(raw.epoch), pfn, ev,
+            `pfn 0x${pfn.toString(16)} freed while a raw PFN mapping (event ${raw.seq}) still maps it`);
+      }
+      t.pages.freed.set(pfn);
+      if (t.rawmaps.size > 0) t.rawmaps.forget(pfn);
+    }
+  }
+
+  /** free_zone_device_page: the pgmap reference goes; ends the device page's lifetime if still open. */
+  private deviceFree(ev: Ev): void {
+    const t = this.t;
+    t.pgmaps.free(ev);
+    const p = t.pages.get(ev.pfn);
+    if (p && (p.zoneDevice || p.count !== p.count || p.count === 0)) {
+      this.freeChecks(p, ev);
+      t.pages.end(p, ev);
+      t.pages.freed.set(ev.pfn);
+    }
+  }
+
+  /** A page's state is dropped without a free (a new allocation of its pfn): close what it still holds. */
+  private abandon(p: Page): void {
+    const ev = this.ev;
+    if (p.pinRefs > 0 || (p.pins && p.pins.length)) this.t.pins.closeAll(p, ev.seq, ev.ts, ev.pid, ev.comm, ev.stack, null);
+    if (p.holds && p.holds.length) this.t.holds.closeAll(p, ev.seq, ev.ts, ev.pid, ev.comm);
+  }
+
+  private finish(): void {
+    const t = this.t;
+    t.lost.finish();
+    const end = this.lastTs;
+    for (const p of t.pages.map.values())
+      if (p.grpDefer !== 0) {
+        t.holds.put(p, p.defSeq, p.defTs, p.defPid, p.defComm, p.grpDefer);
+        p.grpDefer = 0;
+      }
+    t.pins.finish(t.pages.map.values(), end);
+    t.holds.finish(t.pages.map.values(), end);
+    t.pages.onRelease = null;
+    t.pages.finish();
+    t.cma.end();
+    t.pgmaps.end();
+    t.refcheck.write();
+  }
+}

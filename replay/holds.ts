@@ -1,0 +1,177 @@
+/**
+ * Plain references (gets that are not pins) and who holds them, per pfn, in the order taken.
+ *
+ * Every get (+k that is not part of a pin) opens a hold with the task, stack (of the event, or of the GUP probe
+ * just before it: via 'gup' when a FOLL_GET probe or GUP frames say so) and migratetype. Puts close outstanding
+ * holds last-in-first-out, except a put whose event shows the mapcount dropped since the previous event of the
+ * pfn: that returns the mapping's reference (zap/munmap), not a get. A page whose count reaches 0 (or that is
+ * freed) closes everything. A `holds` row is written for each get held at least the hold threshold, still held
+ * at the end (when older than the threshold then), or alive during a failed CMA range on a pfn inside it.
+ */
+import type { ReplayContext } from './context.js';
+import { hasFlag, FOLL_GET, type Ev } from './event.js';
+import type { TaskGup } from './gup.js';
+import type { LostWindows } from './lost.js';
+import { id, num, type Output, type Row } from './output.js';
+import type { Page } from './pages.js';
+import { ST_GUP } from './stacks.js';
+
+export class Hold {
+  id = -1;
+  pfn = 0;
+  refs = 0;
+  left = 0;
+  startSeq = 0;
+  startTs = 0;
+  pid = -1;
+  tgid = -1;
+  comm = -1;
+  stack = -1;
+  viaGup = false;
+  gupFlags = NaN;
+  mt = NaN;
+  inCma = false;
+  epoch = 0;
+  /** Held during a failed CMA range on its pfn: always written. */
+  blocker = false;
+}
+
+export class Holds {
+  private nextId = 0;
+  private readonly pool: Hold[] = [];
+  private readonly row: Row = {};
+  /** Holds opened (gets that were not pins). */
+  opened = 0;
+
+  constructor(
+    private readonly out: Output,
+    private readonly ctx: ReplayContext,
+    private readonly lost: LostWindows,
+    private readonly stackFlags: Int32Array,
+  ) {
+    this.row.trace_id = out.traceId;
+  }
+
+  get written(): number {
+    return this.out.holds.count;
+  }
+
+  /** A get of `refs` references on page p by event ev (gup: the FOLL_GET probe that caused it, if any). */
+  get(p: Page, ev: Ev, refs: number, gup: TaskGup | null): Hold {
+    const h = this.pool.pop() ?? new Hold();
+    h.id = -1;
+    h.pfn = p.pfn;
+    h.refs = refs;
+    h.left = refs;
+    h.startSeq = ev.seq;
+    h.startTs = ev.ts;
+    h.pid = ev.pid;
+    h.tgid = ev.tgid;
+    h.comm = ev.comm;
+    h.blocker = false;
+    h.epoch = this.lost.epoch;
+    h.mt = ev.mt === ev.mt ? ev.mt : p.lastMt;
+    h.inCma = this.ctx.isCma(h.mt, p.pfn);
+    if (gup && hasFlag(gup.grabFlags, FOLL_GET)) {
+      h.viaGup = true;
+      h.gupFlags = gup.grabFlags;
+      h.stack = ev.stack >= 0 ? ev.stack : gup.grabStack;
+    } else {
+      h.stack = ev.stack;
+      h.viaGup = gup !== null || (ev.stack >= 0 && ev.stack < this.stackFlags.length && (this.stackFlags[ev.stack] & ST_GUP) !== 0);
+      h.gupFlags = gup ? gup.grabFlags : NaN;
+      if (gup && h.stack < 0) h.stack = gup.grabStack;
+    }
+    (p.holds ??= []).push(h);
+    p.holdRefs += refs;
+    this.opened++;
+    return h;
+  }
+
+  /** A put of `refs` references (by the event seq/ts/pid/comm): closes outstanding holds last-in-first-out. */
+  put(p: Page, seq: number, ts: number, pid: number, comm: number, refs: number): void {
+    const hs = p.holds;
+    if (!hs) return;
+    while (refs > 0 && hs.length > 0) {
+      const h = hs[hs.length - 1];
+      const take = h.left < refs ? h.left : refs;
+      h.left -= take;
+      refs -= take;
+      p.holdRefs -= take;
+      if (h.left === 0) {
+        hs.pop();
+        this.close(h, seq, ts, pid, comm);
+      }
+    }
+  }
+
+  /** Undo a get that turned out to be the first half of a pin (+k then +1023k). */
+  cancel(p: Page, h: Hold): void {
+    const hs = p.holds;
+    if (!hs) return;
+    const i = hs.lastIndexOf(h);
+    if (i < 0) return;
+    hs.splice(i, 1);
+    p.holdRefs -= h.left;
+    this.recycle(h);
+  }
+
+  /** The count reached 0 or the page was freed: every reference is gone. */
+  closeAll(p: Page, seq: number, ts: number, pid: number, comm: number): void {
+    const hs = p.holds;
+    if (!hs || hs.length === 0) return;
+    for (let i = hs.length - 1; i >= 0; i--) this.close(hs[i], seq, ts, pid, comm);
+    hs.length = 0;
+    p.holdRefs = 0;
+  }
+
+  /** Identifier of a hold that must be written (CMA blocker evidence). */
+  idOf(h: Hold): number {
+    h.blocker = true;
+    if (h.id < 0) h.id = this.nextId++;
+    return h.id;
+  }
+
+  /** Holds still open when the trace ends. */
+  finish(pages: Iterable<Page>, endTs: number): void {
+    for (const p of pages) {
+      const hs = p.holds;
+      if (!hs) continue;
+      for (const h of hs) if (h.blocker || endTs - h.startTs >= this.ctx.holdThresholdNs) this.write(h, NaN, NaN, -1, -1, endTs);
+    }
+  }
+
+  private close(h: Hold, seq: number, ts: number, pid: number, comm: number): void {
+    if (h.blocker || ts - h.startTs >= this.ctx.holdThresholdNs) this.write(h, seq, ts, pid, comm, ts);
+    this.recycle(h);
+  }
+
+  private recycle(h: Hold): void {
+    if (this.pool.length < 4096) this.pool.push(h);
+  }
+
+  private write(h: Hold, endSeq: number, endTs: number, relPid: number, relComm: number, until: number): void {
+    const r = this.row;
+    if (h.id < 0) h.id = this.nextId++;
+    r.hold_id = h.id;
+    r.pfn = h.pfn;
+    r.refs = h.refs;
+    r.start_seq = h.startSeq;
+    r.start_ts_ns = this.out.ts(h.startTs);
+    r.end_seq = num(endSeq);
+    r.end_ts_ns = this.out.ts(endTs);
+    r.duration_ns = Math.max(0, until - h.startTs);
+    r.holder_pid = id(h.pid);
+    r.holder_tgid = id(h.tgid);
+    r.holder_comm = this.out.comm(h.comm);
+    r.stack_id = id(h.stack);
+    r.release_pid = id(relPid);
+    r.release_comm = this.out.comm(relComm);
+    r.via = h.viaGup ? 'gup' : 'get';
+    r.gup_flags = num(h.gupFlags);
+    r.mt = num(h.mt);
+    r.in_cma = h.inCma;
+    r.uncertain = this.lost.crossed(h.epoch);
+    this.out.holds.add(r);
+  }
+}

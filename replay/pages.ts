@@ -1,0 +1,515 @@
+/**
+ * Per-pfn page state (the object every tracker shares) and the lifetime tracker that owns the `pages` table.
+ *
+ * A Page exists while its pfn has an open lifetime: from an allocation (mm_page_alloc, page_ref_set val>=1 on a
+ * pfn that is not alive, zone_device_page_init) or from its first event when the capture started after the
+ * allocation (start_edge), to its free (mm_page_free / mm_page_free_batched of the pfn or of a folio containing
+ * it, or for ZONE_DEVICE pages the put that reaches 0 / free_zone_device_page). Then its row is written and the
+ * entry is deleted, so memory follows live pages, not events. Page objects are pooled.
+ *
+ * 6.1 prints page_ref_set just before mm_page_alloc: the pair is one allocation (the lifetime starts at the set,
+ * the mm_page_alloc fills in order, gfp, migratetype). A page whose count reached 0 without an mm_page_free before
+ * it is allocated again (or before the trace ends) is taken as freed at that put.
+ *
+ * Freed pfns are remembered in a paged bitmap (FreedSet) so a reference taken after a free can be told apart from
+ * a window edge; a lost-event window demotes every remembered free to "uncertain".
+ */
+import type { Anomalies } from './anomalies.js';
+import type { ReplayContext } from './context.js';
+import { PR_FREEZE, PR_SET, PR_UNFREEZE, type Ev } from './event.js';
+import type { Hold } from './holds.js';
+import type { LostWindows } from './lost.js';
+import type { BatchColumn } from '../ingest/batch.js';
+import { ptr, type Output } from './output.js';
+import { PAGES } from './schema.js';
+import type { Pin } from './pins.js';
+
+export const MAX_ORDER = 10;
+
+export class Page {
+  pfn = 0;
+  // ---- lifetime (pages.ts)
+  startEdge = false;
+  allocSeq = NaN;
+  allocTs = NaN;
+  allocEvent: string | null = null;
+  allocPid = -1;
+  allocTgid = -1;
+  allocComm = -1;
+  allocStack = -1;
+  gfp = -1;
+  migratetype = NaN;
+  /** This lifetime's mm_page_alloc was seen (a second one starts a new lifetime). */
+  kmemAlloc = false;
+  /** zone_device_page_init started the lifetime and its page_ref_set is still to come. */
+  deviceInit = false;
+  order = -1;
+  firstSeq = 0;
+  lastSeq = 0;
+  lastMt = NaN;
+  cmaSeen = false;
+  zoneDevice = false;
+  pgmap: string | null = null;
+  refMax = NaN;
+  refEvents = 0;
+  lifeEpoch = 0;
+  /** The put that brought the count to 0 (awaiting mm_page_free); -1 = none. */
+  zeroSeq = -1;
+  zeroTs = 0;
+  zeroName = -1;
+  zeroPid = -1;
+  zeroComm = -1;
+  frozen = false;
+  // ---- refcount model (refcheck.ts)
+  count = NaN;
+  mapcount = NaN;
+  chkEpoch = 0;
+  shadow = NaN;
+  shadowCpu = -1;
+  shadowDiv = -1;
+  /** seq of the previous event that touched this pfn (coalescing: "no other event in between"). */
+  lastEvSeq = -1;
+  // ---- coalescing (pins.ts): the previous refcount change of this pfn, if it was the last event on it
+  grpPid = -1;
+  grpLastSeq = -1;
+  /** Its delta. */
+  grpPrev = 0;
+  grpSeq = 0;
+  grpTs = 0;
+  grpTgid = -1;
+  grpComm = -1;
+  grpStack = -1;
+  grpCpu = -1;
+  grpMt = NaN;
+  grpFlags = NaN;
+  grpProbe = false;
+  /** The hold it opened (withdrawn if it turns out to be the first half of a pin). */
+  grpHold: Hold | null = null;
+  /** Refs of a held-back -1023k (possible first half of an unpin pair) not yet applied to holds, and its event. */
+  grpDefer = 0;
+  defSeq = 0;
+  defTs = 0;
+  defPid = -1;
+  defComm = -1;
+  // ---- open pins (pins.ts) and plain references (holds.ts)
+  pins: Pin[] | null = null;
+  pinRefs = 0;
+  holds: Hold[] | null = null;
+  holdRefs = 0;
+
+  reset(pfn: number): void {
+    this.pfn = pfn;
+    this.startEdge = false;
+    this.allocSeq = NaN;
+    this.allocTs = NaN;
+    this.allocEvent = null;
+    this.allocPid = -1;
+    this.allocTgid = -1;
+    this.allocComm = -1;
+    this.allocStack = -1;
+    this.gfp = -1;
+    this.migratetype = NaN;
+    this.kmemAlloc = false;
+    this.deviceInit = false;
+    this.order = -1;
+    this.firstSeq = 0;
+    this.lastSeq = 0;
+    this.lastMt = NaN;
+    this.cmaSeen = false;
+    this.zoneDevice = false;
+    this.pgmap = null;
+    this.refMax = NaN;
+    this.refEvents = 0;
+    this.lifeEpoch = 0;
+    this.zeroSeq = -1;
+    this.frozen = false;
+    this.count = NaN;
+    this.mapcount = NaN;
+    this.chkEpoch = 0;
+    this.shadow = NaN;
+    this.shadowCpu = -1;
+    this.shadowDiv = -1;
+    this.lastEvSeq = -1;
+    this.grpPid = -1;
+    this.grpLastSeq = -1;
+    this.grpPrev = 0;
+    this.grpHold = null;
+    this.grpDefer = 0;
+    this.grpProbe = false;
+    if (this.pins) this.pins.length = 0;
+    this.pinRefs = 0;
+    if (this.holds) this.holds.length = 0;
+    this.holdRefs = 0;
+  }
+}
+
+/** Paged bitmaps of freed pfns: certain frees, and frees from before the last lost-event window. */
+export class FreedSet {
+  private certain = new Map<number, Uint32Array>();
+  private uncertain = new Map<number, Uint32Array>();
+  private hasUncertain = false;
+
+  set(pfn: number): void {
+    const key = Math.floor(pfn / 32768);
+    let a = this.certain.get(key);
+    if (!a) this.certain.set(key, (a = new Uint32Array(1024)));
+    const off = pfn - key * 32768;
+    a[off >>> 5] |= 1 << (off & 31);
+  }
+
+  clear(pfn: number): void {
+    const key = Math.floor(pfn / 32768);
+    const off = pfn - key * 32768;
+    const a = this.certain.get(key);
+    if (a) a[off >>> 5] &= ~(1 << (off & 31));
+    if (this.hasUncertain) {
+      const u = this.uncertain.get(key);
+      if (u) u[off >>> 5] &= ~(1 << (off & 31));
+    }
+  }
+
+  /** 0 = not known freed, 1 = freed (certain), 2 = freed before a lost-event window. */
+  state(pfn: number): number {
+    const key = Math.floor(pfn / 32768);
+    const off = pfn - key * 32768;
+    const a = this.certain.get(key);
+    if (a && (a[off >>> 5] & (1 << (off & 31))) !== 0) return 1;
+    if (this.hasUncertain) {
+      const u = this.uncertain.get(key);
+      if (u && (u[off >>> 5] & (1 << (off & 31))) !== 0) return 2;
+    }
+    return 0;
+  }
+
+  /** A lost-event window: any remembered free may have been followed by an unseen allocation. */
+  demote(): void {
+    for (const [k, a] of this.certain) {
+      const u = this.uncertain.get(k);
+      if (!u) this.uncertain.set(k, a);
+      else for (let i = 0; i < 1024; i++) u[i] |= a[i];
+    }
+    this.certain = new Map();
+    this.hasUncertain = this.uncertain.size > 0;
+  }
+}
+
+export class PageTable {
+  readonly map = new Map<number, Page>();
+  readonly freed = new FreedSet();
+  private readonly pool: Page[] = [];
+  /** Column handles of the `pages` writer. */
+  private readonly c: Record<string, BatchColumn>;
+  /** Called before a page's state is dropped (free or abandoned) so pins/holds still open can be closed. */
+  onRelease: ((p: Page) => void) | null = null;
+  /** Live large folios (order > 0) by head pfn: lets a tail pfn find its head. */
+  private readonly large = new Map<number, Page>();
+  private largeMaxOrder = 0;
+  /** Rows written. */
+  get rows(): number {
+    return this.out.pages.count;
+  }
+
+  constructor(
+    private readonly out: Output,
+    private readonly ctx: ReplayContext,
+    private readonly lost: LostWindows,
+    private readonly anomalies: Anomalies,
+    /** Event-name table (Ev.name -> name). */
+    private readonly names: string[],
+  ) {
+    this.c = Object.fromEntries(PAGES.columns.map((col) => [col.name, out.pages.col(col.name)]));
+  }
+
+  get(pfn: number): Page | undefined {
+    return this.map.get(pfn);
+  }
+
+  private create(pfn: number, ev: Ev): Page {
+    const p = this.pool.pop() ?? new Page();
+    p.reset(pfn);
+    p.firstSeq = ev.seq;
+    p.lastSeq = ev.seq;
+    p.lifeEpoch = this.lost.epoch;
+    p.chkEpoch = this.lost.epoch;
+    this.map.set(pfn, p);
+    return p;
+  }
+
+  private startLifetime(p: Page, ev: Ev, allocEvent: string): void {
+    p.startEdge = false;
+    p.allocSeq = ev.seq;
+    p.allocTs = ev.ts;
+    p.allocEvent = allocEvent;
+    p.allocPid = ev.pid;
+    p.allocTgid = ev.tgid;
+    p.allocComm = ev.comm;
+    p.allocStack = ev.stack;
+    this.freed.clear(p.pfn);
+  }
+
+  /** Live large folio containing `pfn` as a tail, if any. */
+  findHead(pfn: number): Page | undefined {
+    if (this.large.size === 0) return undefined;
+    for (let o = 1, size = 2; o <= this.largeMaxOrder; o++, size *= 2) {
+      const h = pfn - (pfn % size);
+      if (h === pfn) continue;
+      const p = this.large.get(h);
+      if (p && p.order >= o) return p;
+    }
+    return undefined;
+  }
+
+  /**
+   * The page a page_ref event refers to, creating it when the event shows a page in use; null when the event
+   * changes nothing on a page that is not alive (a failed speculative get on a free page) or shows a reference
+   * taken on a freed page (reported here).
+   */
+  forRef(ev: Ev, delta: number): Page | null {
+    const pfn = ev.pfn;
+    const existing = this.map.get(pfn);
+    if (existing) return existing;
+    const head = ev.code === PR_SET ? undefined : this.findHead(pfn);
+    if (head) {
+      // A tail of a live large folio gets its own refcount: the folio was split. Same allocation.
+      const p = this.create(pfn, ev);
+      p.allocSeq = head.allocSeq;
+      p.allocTs = head.allocTs;
+      p.allocEvent = 'split';
+      p.allocPid = head.allocPid;
+      p.allocTgid = head.allocTgid;
+      p.allocComm = head.allocComm;
+      p.allocStack = head.allocStack;
+      p.gfp = head.gfp;
+      p.migratetype = head.migratetype;
+      p.startEdge = head.startEdge;
+      p.order = 0;
+      p.kmemAlloc = true;
+      p.zoneDevice = head.zoneDevice;
+      p.pgmap = head.pgmap;
+      p.firstSeq = head.firstSeq;
+      return p;
+    }
+    const code = ev.code;
+    const printed = ev.count;
+    if (code === PR_SET) {
+      if (!(ev.val > 0)) return null;
+      const p = this.create(pfn, ev);
+      this.startLifetime(p, ev, 'page_ref_set');
+      return p;
+    }
+    const freed = this.freed.state(pfn);
+    if (delta === 0) {
+      // A failed speculative get (get_page_unless_zero on a free page), or a freeze that failed: nothing changed.
+      if (printed === 0 || printed !== printed || freed !== 0) return null;
+    } else if (freed !== 0) {
+      const certain = freed === 1;
+      if (delta > 0)
+        this.anomalies.add('ref_after_free', certain, pfn, ev, `reference taken on pfn ${hx(pfn)} after it was freed, with no allocation in between`);
+      else this.anomalies.add('refcount_underflow', certain, pfn, ev, `put on pfn ${hx(pfn)} after it was freed`);
+    }
+    const p = this.create(pfn, ev);
+    p.startEdge = true;
+    this.freed.clear(pfn);
+    return p;
+  }
+
+  /**
+   * page_ref_set val>=1 on a page whose count reached 0 without an mm_page_free: it was freed at that put and is
+   * allocated again now. Returns the page to use for this event.
+   */
+  reallocAfterZero(p: Page, ev: Ev): Page {
+    const pfn = p.pfn;
+    this.endAtZero(p);
+    const n = this.create(pfn, ev);
+    this.startLifetime(n, ev, 'page_ref_set');
+    return n;
+  }
+
+  /** Lifetime bookkeeping of a page_ref event (after the refcount model took the printed count). */
+  onRef(p: Page, ev: Ev, delta: number): void {
+    const code = ev.code;
+    if (code === PR_SET && p.deviceInit) p.deviceInit = false;
+    p.refEvents++;
+    p.lastSeq = ev.seq;
+    const c = p.count;
+    if (c === c && !(c <= p.refMax)) p.refMax = c;
+    const mt = ev.mt;
+    if (mt === mt) {
+      p.lastMt = mt;
+      if (!p.cmaSeen && this.ctx.isCma(mt, p.pfn)) p.cmaSeen = true;
+    }
+    if (code === PR_FREEZE) {
+      if (ev.ret === 1) p.frozen = true;
+    } else if (code === PR_UNFREEZE) p.frozen = false;
+    if (c === 0 && delta < 0) {
+      p.zeroSeq = ev.seq;
+      p.zeroTs = ev.ts;
+      p.zeroName = ev.name;
+      p.zeroPid = ev.pid;
+      p.zeroComm = ev.comm;
+    } else if (c > 0) p.zeroSeq = -1;
+  }
+
+  /** mm_page_alloc: merges with the page_ref_set just before it, or starts a lifetime. */
+  alloc(ev: Ev): Page {
+    const pfn = ev.pfn;
+    const order = ev.order === ev.order ? ev.order : 0;
+    let p = this.map.get(pfn);
+    if (p && p.allocEvent === 'page_ref_set' && !p.kmemAlloc && p.zeroSeq < 0) {
+      p.allocEvent = 'mm_page_alloc';
+      p.allocSeq = ev.seq;
+      p.allocTs = ev.ts;
+      if (ev.stack >= 0) p.allocStack = ev.stack;
+    } else {
+      if (p) {
+        if (p.zeroSeq >= 0 && !p.frozen) this.endAtZero(p);
+        else this.end(p, null, true);
+      }
+      p = this.create(pfn, ev);
+      this.startLifetime(p, ev, 'mm_page_alloc');
+    }
+    p.kmemAlloc = true;
+    p.lastSeq = ev.seq;
+    p.order = order;
+    if (order > 0) {
+      this.large.set(pfn, p);
+      if (order > this.largeMaxOrder) this.largeMaxOrder = order;
+    }
+    p.gfp = ev.gfp;
+    p.migratetype = ev.mt;
+    if (ev.mt === ev.mt && this.ctx.isCma(ev.mt, pfn)) p.cmaSeen = true;
+    if (order > 0) {
+      const n = 2 ** order;
+      for (let i = 1; i < n; i++) {
+        const s = this.map.get(pfn + i);
+        if (s) this.end(s, null, true); // stale state inside the new folio
+        this.freed.clear(pfn + i);
+      }
+    }
+    return p;
+  }
+
+  /** zone_device_page_init: a device page handed out by its driver (its page_ref_set follows). */
+  initDevice(ev: Ev, pgmap: string | null): Page {
+    const pfn = ev.pfn;
+    const old = this.map.get(pfn);
+    if (old) {
+      if (old.zeroSeq >= 0) this.endAtZero(old);
+      else this.end(old, null, true);
+    }
+    const p = this.create(pfn, ev);
+    this.startLifetime(p, ev, 'zone_device_page_init');
+    p.zoneDevice = true;
+    p.deviceInit = true;
+    p.pgmap = pgmap;
+    p.order = 0;
+    p.count = 0;
+    return p;
+  }
+
+  /** End the lifetime at the put that reached 0 (no mm_page_free seen). */
+  endAtZero(p: Page): void {
+    this.write(p, p.zeroSeq, p.zeroTs, this.names[p.zeroName] ?? null, p.zeroPid, p.zeroComm, false, false);
+    this.release(p);
+  }
+
+  /**
+   * End a lifetime: at a free event `ev`, or with ev = null when the state is abandoned without a free
+   * (a new allocation of the pfn showed the free was not seen: uncertain).
+   */
+  end(p: Page, ev: Ev | null, abandoned = false): void {
+    if (ev) this.write(p, ev.seq, ev.ts, this.names[ev.name] ?? null, ev.pid, ev.comm, false, false);
+    else this.write(p, NaN, NaN, null, -1, -1, !abandoned, abandoned);
+    this.release(p);
+  }
+
+  /** mm_page_free of a pfn never seen alive: a lifetime that started before the capture. */
+  unknownFree(ev: Ev, order: number): void {
+    const w = this.out.pages;
+    const c = this.c;
+    w.row();
+    this.common(ev.pfn, order, false, false, null);
+    w.num(c.free_seq, ev.seq);
+    w.ts(c.free_ts_ns, ev.ts, this.out.tsBase);
+    w.str(c.free_event, this.names[ev.name] ?? null);
+    if (ev.pid >= 0) w.num(c.free_pid, ev.pid);
+    w.str(c.free_comm, this.out.comm(ev.comm));
+    w.num(c.first_seq, ev.seq);
+    w.num(c.last_seq, ev.seq);
+    w.bool(c.start_edge, true);
+    w.bool(c.end_edge, false);
+    w.num(c.pins_end, 0);
+    w.num(c.holds_end, 0);
+    w.num(c.ref_events, 0);
+    w.bool(c.uncertain, false);
+  }
+
+  /** Pages still alive at the end of the trace. */
+  finish(): void {
+    for (const p of [...this.map.values()]) {
+      if (p.zeroSeq >= 0 && !p.frozen) this.endAtZero(p);
+      else this.end(p, null);
+    }
+  }
+
+  private release(p: Page): void {
+    if (this.onRelease && (p.pinRefs > 0 || p.holdRefs > 0 || (p.pins && p.pins.length > 0) || (p.holds && p.holds.length > 0))) this.onRelease(p);
+    if (p.order > 0 && this.large.get(p.pfn) === p) {
+      this.large.delete(p.pfn);
+      if (this.large.size === 0) this.largeMaxOrder = 0;
+    }
+    this.map.delete(p.pfn);
+    if (this.pool.length < 4096) this.pool.push(p);
+  }
+
+  /** Columns every row has: pfn, order, CMA / device facts. */
+  private common(pfn: number, order: number, cmaSeen: boolean, zoneDevice: boolean, pgmap: string | null): void {
+    const w = this.out.pages;
+    const c = this.c;
+    w.num(c.trace_id, this.out.traceId);
+    w.num(c.pfn, pfn);
+    if (order >= 0) w.num(c.order, order);
+    w.bool(c.in_cma, cmaSeen || this.ctx.inCmaRange(pfn));
+    w.bool(c.zone_device, zoneDevice);
+    w.big(c.pgmap, ptr(pgmap));
+  }
+
+  private write(p: Page, freeSeq: number, freeTs: number, freeEvent: string | null, freePid: number, freeComm: number, endEdge: boolean, abandoned: boolean): void {
+    const w = this.out.pages;
+    const c = this.c;
+    const base = this.out.tsBase;
+    w.row();
+    this.common(p.pfn, p.order, p.cmaSeen, p.zoneDevice, p.pgmap);
+    const start = p.startEdge || p.allocEvent === null;
+    if (!start) {
+      w.num(c.alloc_seq, p.allocSeq);
+      w.ts(c.alloc_ts_ns, p.allocTs, base);
+      w.str(c.alloc_event, p.allocEvent);
+      if (p.allocPid >= 0) w.num(c.alloc_pid, p.allocPid);
+      if (p.allocTgid >= 0) w.num(c.alloc_tgid, p.allocTgid);
+      w.str(c.alloc_comm, this.out.comm(p.allocComm));
+      if (p.allocStack >= 0) w.num(c.alloc_stack_id, p.allocStack);
+    }
+    w.str(c.gfp, this.out.gfp(p.gfp));
+    w.num(c.migratetype, p.migratetype);
+    w.num(c.last_mt, p.lastMt);
+    w.num(c.free_seq, freeSeq);
+    w.ts(c.free_ts_ns, freeTs, base);
+    w.str(c.free_event, freeEvent);
+    if (freePid >= 0) w.num(c.free_pid, freePid);
+    w.str(c.free_comm, this.out.comm(freeComm));
+    w.num(c.first_seq, p.firstSeq);
+    w.num(c.last_seq, freeSeq === freeSeq && freeSeq > p.lastSeq ? freeSeq : p.lastSeq);
+    w.bool(c.start_edge, start);
+    w.bool(c.end_edge, endEdge);
+    w.num(c.refcount_end, p.count);
+    w.num(c.refcount_max, p.refMax);
+    w.num(c.mapcount_end, p.mapcount);
+    w.num(c.pins_end, p.pinRefs);
+    w.num(c.holds_end, p.holdRefs);
+    w.num(c.ref_events, p.refEvents);
+    w.bool(c.uncertain, abandoned || this.lost.crossed(p.lifeEpoch));
+  }
+}
+
+const hx = (pfn: number): string => '0x' + pfn.toString(16);

@@ -1,0 +1,279 @@
+/**
+ * dev_pagemap references (reference §4), from the pgmap kprobes.
+ *
+ * memremap_pages (pgmap=, page_offset_base=) + its kretprobe (vaddr = __va(range start): pfn_start =
+ * (vaddr - page_offset_base) / 4096) create a pgmap. Gets: zone_device_page_init (the reference a device-private
+ * page holds) and get_dev_pagemap returning non-NULL; puts: free_zone_device_page/folio. memunmap_pages records
+ * the balance when it is entered (it then waits for it to reach 0), dev_pagemap_percpu_release (ref = &pgmap->ref,
+ * pgmap + 0x30 in 6.1: matched to the pgmap closest below within 0x100) when the last reference went, and
+ * memunmap_pages_ret when it returned. Every get/put/lifecycle event is a `pgmap_refs` row with the running
+ * balance. A device page whose refcount reached 0 must be followed by its free_zone_device_page.
+ */
+import type { Anomalies } from './anomalies.js';
+import type { Ev } from './event.js';
+import type { LostWindows } from './lost.js';
+import { id, num, ptr, type Output, type Row } from './output.js';
+
+class Pgmap {
+  big: bigint;
+  pfnStart = NaN;
+  minPfn = Infinity;
+  maxPfn = -1;
+  remapTs = NaN;
+  unmapTs = NaN;
+  unmapRetTs = NaN;
+  releasedTs = NaN;
+  gets = 0;
+  puts = 0;
+  putsWithoutGet = 0;
+  freedWithoutPut = 0;
+  maxOutstanding = 0;
+  outstandingAtUnmap = NaN;
+  remapSeen = false;
+  pageOffsetBase: bigint | null = null;
+  constructor(readonly hex: string) {
+    this.big = BigInt('0x' + hex);
+  }
+  get balance(): number {
+    return this.gets - this.puts;
+  }
+}
+
+interface DevPage {
+  pgmap: Pgmap;
+  got: boolean;
+  put: boolean;
+  epoch: number;
+  /** The put that brought the device page's refcount to 0, awaiting free_zone_device_page; -1 none. */
+  zeroSeq: number;
+  zeroTs: number;
+  zeroPid: number;
+  zeroComm: number;
+  zeroStack: number;
+}
+
+export class PgmapTracker {
+  private readonly maps = new Map<string, Pgmap>();
+  private readonly dev = new Map<number, DevPage>();
+  private readonly pendingRemap = new Map<number, Pgmap>();
+  private readonly pendingUnmap = new Map<number, Pgmap>();
+  private readonly row: Row = {};
+  private freeProbeSeen = false;
+
+  constructor(
+    private readonly out: Output,
+    private readonly lost: LostWindows,
+    private readonly anomalies: Anomalies,
+  ) {
+    this.row.trace_id = out.traceId;
+  }
+
+  get count(): number {
+    return this.maps.size;
+  }
+
+  /** Any pgmap with a known pfn range (lets the driver mark ZONE_DEVICE pages it first sees in page_ref events). */
+  get hasRanges(): boolean {
+    for (const m of this.maps.values()) if (m.pfnStart === m.pfnStart) return true;
+    return false;
+  }
+
+  /** The pgmap whose range contains pfn (start known; end = start of the next pgmap or the highest device pfn seen). */
+  ownerOf(pfn: number): string | null {
+    let best: Pgmap | null = null;
+    for (const m of this.maps.values()) if (m.pfnStart === m.pfnStart && m.pfnStart <= pfn && (!best || m.pfnStart > best.pfnStart)) best = m;
+    if (!best) return null;
+    const end = this.endOf(best);
+    return pfn < end ? best.hex : null;
+  }
+
+  private endOf(m: Pgmap): number {
+    let end = Infinity;
+    for (const o of this.maps.values()) if (o !== m && o.pfnStart === o.pfnStart && o.pfnStart > m.pfnStart && o.pfnStart < end) end = o.pfnStart;
+    return end;
+  }
+
+  private get(hex: string | null): Pgmap | null {
+    if (!hex || /^0+$/.test(hex)) return null;
+    let m = this.maps.get(hex);
+    if (!m) this.maps.set(hex, (m = new Pgmap(hex)));
+    return m;
+  }
+
+  private ref(m: Pgmap, ev: Ev, pfn: number, delta: number, what: string): void {
+    const r = this.row;
+    r.pgmap = m.big;
+    r.seq = ev.seq;
+    r.ts_ns = this.out.ts(ev.ts);
+    r.pfn = num(pfn);
+    r.delta = delta;
+    r.balance = m.balance;
+    r.what = what;
+    r.pid = id(ev.pid);
+    r.comm = this.out.comm(ev.comm);
+    r.stack_id = id(ev.stack);
+    this.out.pgmapRefs.add(r);
+    if (m.balance > m.maxOutstanding) m.maxOutstanding = m.balance;
+  }
+
+  private seePfn(m: Pgmap, pfn: number): void {
+    if (pfn < 0) return;
+    if (pfn < m.minPfn) m.minPfn = pfn;
+    if (pfn > m.maxPfn) m.maxPfn = pfn;
+  }
+
+  remap(ev: Ev): void {
+    const m = this.get(ev.side?.pgmap ?? null);
+    if (!m) return;
+    m.remapSeen = true;
+    m.remapTs = ev.ts;
+    const pob = ev.side ? /\bpage_offset_base=(0x[0-9a-fA-F]+)/.exec(ev.side.payload) : null;
+    if (pob) m.pageOffsetBase = BigInt(pob[1]);
+    this.pendingRemap.set(ev.pid, m);
+    this.ref(m, ev, NaN, 0, 'remap');
+  }
+
+  remapRet(ev: Ev): void {
+    const m = this.pendingRemap.get(ev.pid);
+    if (!m) return;
+    this.pendingRemap.delete(ev.pid);
+    const vaddr = ev.side?.addr;
+    if (vaddr && m.pageOffsetBase !== null) {
+      const v = BigInt('0x' + vaddr);
+      if (v >= m.pageOffsetBase) m.pfnStart = Number((v - m.pageOffsetBase) / 4096n);
+    }
+  }
+
+  /** zone_device_page_init: the page takes a reference on its pgmap. Returns the pgmap (hex). */
+  init(ev: Ev): string | null {
+    const m = this.get(ev.side?.pgmap ?? null);
+    const pfn = ev.pfn;
+    const old = this.dev.get(pfn);
+    if (old && old.zeroSeq >= 0 && this.freeProbeSeen) this.zeroWithoutPut(pfn, old);
+    if (!m) return null;
+    this.seePfn(m, pfn);
+    m.gets++;
+    this.dev.set(pfn, { pgmap: m, got: true, put: false, epoch: this.lost.epoch, zeroSeq: -1, zeroTs: 0, zeroPid: -1, zeroComm: -1, zeroStack: -1 });
+    this.ref(m, ev, pfn, 1, 'get');
+    return m.hex;
+  }
+
+  /** free_zone_device_page/folio: the page's pgmap reference is dropped. */
+  free(ev: Ev): void {
+    this.freeProbeSeen = true;
+    const pfn = ev.pfn;
+    const st = this.dev.get(pfn);
+    const m = this.get(ev.side?.pgmap ?? null) ?? st?.pgmap ?? null;
+    if (!m) return;
+    this.seePfn(m, pfn);
+    m.puts++;
+    const ok = st !== undefined && st.got && !st.put;
+    if (!ok && ((st !== undefined && st.put) || (st === undefined && m.remapSeen))) {
+      m.putsWithoutGet++;
+      const certain = !this.lost.crossed(st ? st.epoch : 0);
+      this.anomalies.add('pgmap_put_without_get', certain, pfn, ev,
+        `free_zone_device_page on pfn 0x${pfn.toString(16)} drops a reference of pgmap 0x${m.hex} that ${st?.put ? 'was already dropped' : 'was never taken'}`,
+        { pgmap: m.hex });
+    }
+    this.dev.set(pfn, { pgmap: m, got: false, put: true, epoch: this.lost.epoch, zeroSeq: -1, zeroTs: 0, zeroPid: -1, zeroComm: -1, zeroStack: -1 });
+    this.ref(m, ev, pfn, -1, 'put');
+  }
+
+  /** The refcount of device page pfn reached 0 (its free_zone_device_page must follow). */
+  zero(ev: Ev, pfn: number, pgmap: string | null): void {
+    let st = this.dev.get(pfn);
+    if (!st) {
+      const m = this.get(pgmap);
+      if (!m) return;
+      st = { pgmap: m, got: false, put: false, epoch: this.lost.epoch, zeroSeq: -1, zeroTs: 0, zeroPid: -1, zeroComm: -1, zeroStack: -1 };
+      this.dev.set(pfn, st);
+    }
+    st.zeroSeq = ev.seq;
+    st.zeroTs = ev.ts;
+    st.zeroPid = ev.pid;
+    st.zeroComm = ev.comm;
+    st.zeroStack = ev.stack;
+  }
+
+  getDevPagemapRet(ev: Ev): void {
+    if (!(ev.ret !== 0 && ev.ret === ev.ret)) return;
+    const hex = ev.side ? /\bret=0x([0-9a-fA-F]+)/.exec(ev.side.payload)?.[1]?.toLowerCase() : undefined;
+    const m = this.get(hex ?? null);
+    if (!m) return;
+    m.gets++;
+    this.ref(m, ev, NaN, 1, 'get');
+  }
+
+  unmap(ev: Ev): void {
+    const m = this.get(ev.side?.pgmap ?? null);
+    if (!m) return;
+    m.unmapTs = ev.ts;
+    m.outstandingAtUnmap = m.balance;
+    this.pendingUnmap.set(ev.pid, m);
+    this.ref(m, ev, NaN, 0, 'unmap');
+    if (m.balance > 0) {
+      const certain = this.lost.epoch === 0;
+      let n = 0;
+      for (const [pfn, st] of this.dev)
+        if (st.pgmap === m && st.got && !st.put) {
+          n++;
+          this.anomalies.add('pgmap_refs_at_unmap', certain, pfn, ev,
+            `memunmap_pages(0x${m.hex}) entered while device pfn 0x${pfn.toString(16)} still holds a pgmap reference (${m.balance} outstanding): it waits for it`,
+            { pgmap: m.hex });
+        }
+      if (n === 0)
+        this.anomalies.add('pgmap_refs_at_unmap', certain, NaN, ev, `memunmap_pages(0x${m.hex}) entered with ${m.balance} pgmap reference(s) outstanding`, { pgmap: m.hex });
+    }
+  }
+
+  unmapRet(ev: Ev): void {
+    const m = this.pendingUnmap.get(ev.pid);
+    if (!m) return;
+    this.pendingUnmap.delete(ev.pid);
+    m.unmapRetTs = ev.ts;
+    this.ref(m, ev, NaN, 0, 'unmap_ret');
+  }
+
+  /** dev_pagemap_percpu_release(ref): ref = &pgmap->ref, a small offset into the pgmap. */
+  release(ev: Ev): void {
+    const hex = ev.side?.pgmap;
+    if (!hex) return;
+    const ref = BigInt('0x' + hex);
+    let best: Pgmap | null = null;
+    for (const m of this.maps.values()) if (m.big <= ref && ref - m.big < 0x100n && (!best || m.big > best.big)) best = m;
+    if (!best) return;
+    best.releasedTs = ev.ts;
+    this.ref(best, ev, NaN, 0, 'release');
+  }
+
+  private zeroWithoutPut(pfn: number, st: DevPage): void {
+    st.pgmap.freedWithoutPut++;
+    this.anomalies.add('device_page_zero_without_put', !this.lost.crossed(st.epoch), pfn,
+      { seq: st.zeroSeq, ts: st.zeroTs, pid: st.zeroPid, comm: st.zeroComm, stack: st.zeroStack },
+      `device pfn 0x${pfn.toString(16)} reached refcount 0 but free_zone_device_page never dropped its pgmap reference`, { pgmap: st.pgmap.hex });
+    st.zeroSeq = -1;
+  }
+
+  end(): void {
+    if (this.freeProbeSeen) for (const [pfn, st] of this.dev) if (st.zeroSeq >= 0) this.zeroWithoutPut(pfn, st);
+    const r: Row = { trace_id: this.out.traceId };
+    for (const m of this.maps.values()) {
+      r.pgmap = ptr(m.hex);
+      r.pfn_start = num(m.pfnStart === m.pfnStart ? m.pfnStart : m.minPfn === Infinity ? NaN : m.minPfn);
+      r.pfn_end = num(m.maxPfn >= 0 ? m.maxPfn + 1 : NaN);
+      r.remap_ts_ns = this.out.ts(m.remapTs);
+      r.unmap_ts_ns = this.out.ts(m.unmapTs);
+      r.unmap_ret_ts_ns = this.out.ts(m.unmapRetTs);
+      r.released_ts_ns = this.out.ts(m.releasedTs);
+      r.gets = m.gets;
+      r.puts = m.puts;
+      r.outstanding_end = m.balance;
+      r.outstanding_at_unmap = num(m.outstandingAtUnmap);
+      r.puts_without_get = m.putsWithoutGet;
+      r.freed_without_put = m.freedWithoutPut;
+      r.max_outstanding = m.maxOutstanding;
+      r.source = 'probe';
+      this.out.pgmaps.add(r);
+    }
+  }
+}

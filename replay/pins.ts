@@ -1,0 +1,349 @@
+/**
+ * FOLL_PIN intervals (reference §3).
+ *
+ * Small folios: a refcount change is coalesced with the previous change of the same pfn when both come from one
+ * task with no other event of that pfn in between, and the SUM is classified: a positive multiple of 1024 opens a
+ * pin of sum/1024 refs (one +1024k, or the GUP-fast +k / +1023k pair), a negative multiple closes (one -1024k, or
+ * -1023k then -k). A lone +1 or +1023 is never a pin. The pair's +k is first applied as a get (so holds stay
+ * exact) and withdrawn if the pair completes; a -1023k is held back until the next event shows what it was.
+ * Large folios: the pin is +refs on the head (plus the untraced _pincount): a try_grab_page/try_grab_folio probe
+ * with FOLL_PIN just before +refs on the folio is a pin (one row per probe, pfn = the probe's subpage), closed by
+ * gup_put_folio with FOLL_PIN followed by -refs on the head. Without probes, pin/unpin frames on the event's stack.
+ * FOLL_LONGTERM: the probe's flags, else the enclosing GUP call's flags, else __gup_longterm_locked /
+ * pin_user_pages* frames; otherwise unknown.
+ */
+import type { Anomalies } from './anomalies.js';
+import type { ReplayContext } from './context.js';
+import { FOLL_LONGTERM, FOLL_PIN, GUP_PIN_COUNTING_BIAS, hasFlag, type Ev } from './event.js';
+import type { GupContext, TaskGup } from './gup.js';
+import type { Hold } from './holds.js';
+import type { LostWindows } from './lost.js';
+import { id, num, type Output, type Row } from './output.js';
+import type { Page } from './pages.js';
+import { ST_GUP, ST_LONGTERM, ST_PIN, ST_UNPIN } from './stacks.js';
+
+export const SRC_REFCOUNT = 0;
+export const SRC_PROBE = 1;
+export const SRC_STACK = 2;
+const SOURCES = ['refcount', 'probe', 'stack'];
+
+/** What the driver does with a refcount change after classification. */
+export const A_PIN = 0; // consumed by a pin open/close
+export const A_GET = 1; // a plain get: open a hold
+export const A_PUT = 2; // a plain put: close holds
+export const A_CANCEL = 3; // a pin pair completed: withdraw the hold the group's first +k opened
+export const A_DEFER = 4; // held back (first half of an unpin pair)
+
+/** Pins open for less than this on CMA pages are the kernel checking pinnability (migrate and retry). */
+const CMA_PIN_GRACE_NS = 10_000_000;
+
+export class Pin {
+  id = 0;
+  pfn = 0;
+  folioPfn = 0;
+  large = false;
+  refs = 0;
+  left = 0;
+  startSeq = 0;
+  startTs = 0;
+  pid = -1;
+  tgid = -1;
+  comm = -1;
+  stack = -1;
+  /** 1 true, 0 false, -1 unknown. */
+  longterm = -1;
+  gupFlags = NaN;
+  source = SRC_REFCOUNT;
+  mt = NaN;
+  inCma = false;
+  movable = false;
+  epoch = 0;
+}
+
+export class Pins {
+  private nextId = 0;
+  private readonly row: Row = {};
+  opened = 0;
+  /** Unpins (-1024k) with no open pin: pins taken before the capture. */
+  unmatchedUnpins = 0;
+  /** After A_CANCEL: the hold the pair's first +k opened, to withdraw. */
+  cancelled: Hold | null = null;
+  /** A held-back put to apply before the action (see classify). */
+  flushRefs = 0;
+  flushSeq = 0;
+  flushTs = 0;
+  flushPid = -1;
+  flushComm = -1;
+
+  constructor(
+    private readonly out: Output,
+    private readonly ctx: ReplayContext,
+    private readonly lost: LostWindows,
+    private readonly anomalies: Anomalies,
+    private readonly stackFlags: Int32Array,
+    private readonly gup: GupContext,
+  ) {
+    this.row.trace_id = out.traceId;
+  }
+
+  get written(): number {
+    return this.out.pins.count;
+  }
+
+  private sflags(stack: number): number {
+    return stack >= 0 && stack < this.stackFlags.length ? this.stackFlags[stack] : 0;
+  }
+
+  /** The previous refcount change of page p was by this task and nothing else touched the pfn since. */
+  continues(p: Page, ev: Ev): boolean {
+    return p.grpPid === ev.pid && p.grpLastSeq >= 0 && p.grpLastSeq === p.lastEvSeq;
+  }
+
+  /**
+   * Classify refcount change `delta` (!= 0) of event ev on page p. `grab` is the task's FOLL_* grab probe for
+   * this page (consumed by the caller), `unpin` its gup_put_folio for this folio. Before applying the returned
+   * action the caller applies `flushRefs` (a held-back put that turned out not to be half of an unpin) as a put
+   * by the event flushSeq/flushTs/flushPid/flushComm.
+   */
+  classify(p: Page, ev: Ev, delta: number, grab: TaskGup | null, unpin: TaskGup | null): number {
+    this.flushRefs = 0;
+    const contiguous = this.continues(p, ev);
+    const large = p.order > 0 || ev.head;
+    if (large) {
+      const sf = this.sflags(ev.stack);
+      if (delta > 0 && ((grab && hasFlag(grab.grabFlags, FOLL_PIN) && delta === grab.grabRefs) || (!grab && (sf & ST_PIN) !== 0 && delta < GUP_PIN_COUNTING_BIAS))) {
+        this.endGroup(p, ev);
+        this.open(p, ev, delta, true, grab, ev.seq, ev.ts, ev.pid, ev.tgid, ev.comm, ev.stack, ev.mt);
+        return A_PIN;
+      }
+      if (delta < 0 && this.hasLarge(p) && ((unpin && hasFlag(unpin.unpinFlags, FOLL_PIN) && -delta === unpin.unpinRefs) || (!unpin && (sf & ST_UNPIN) !== 0))) {
+        this.endGroup(p, ev);
+        this.close(p, ev, -delta, true, unpin);
+        return A_PIN;
+      }
+    }
+    if (delta % GUP_PIN_COUNTING_BIAS === 0) {
+      // One event: +1024k pins, -1024k unpins.
+      this.endGroup(p, ev);
+      const k = delta / GUP_PIN_COUNTING_BIAS;
+      if (k > 0) this.open(p, ev, k, false, grab, ev.seq, ev.ts, ev.pid, ev.tgid, ev.comm, ev.stack, ev.mt);
+      else this.close(p, ev, -k, false, unpin);
+      return A_PIN;
+    }
+    const pair = p.grpPrev + delta;
+    if (contiguous && pair !== 0 && pair % GUP_PIN_COUNTING_BIAS === 0) {
+      // Two events: +k then +1023k (GUP-fast try_grab_folio), or -1023k then -k (put_page_refs).
+      const k = pair / GUP_PIN_COUNTING_BIAS;
+      if (k > 0) {
+        const task = p.grpProbe ? this.gup.peek(p.grpPid) ?? null : grab;
+        this.open(p, ev, k, false, p.grpProbe ? null : grab, p.grpSeq, p.grpTs, p.grpPid, p.grpTgid, p.grpComm,
+          p.grpStack >= 0 ? p.grpStack : ev.stack, p.grpMt === p.grpMt ? p.grpMt : ev.mt, p.grpProbe ? p.grpFlags : NaN, task);
+        this.cancelled = p.grpHold;
+        p.grpDefer = 0;
+        this.endGroup(p, ev);
+        return A_CANCEL;
+      }
+      p.grpDefer = 0;
+      this.endGroup(p, ev);
+      this.close(p, ev, -k, false, unpin);
+      return A_PIN;
+    }
+    // Not a pin: this change becomes the previous one for the next event.
+    this.takeDeferred(p);
+    p.grpPid = ev.pid;
+    p.grpPrev = delta;
+    p.grpSeq = ev.seq;
+    p.grpTs = ev.ts;
+    p.grpTgid = ev.tgid;
+    p.grpComm = ev.comm;
+    p.grpCpu = ev.cpu;
+    p.grpMt = ev.mt;
+    p.grpHold = null;
+    p.grpProbe = grab !== null && hasFlag(grab.grabFlags, FOLL_PIN);
+    p.grpFlags = grab ? grab.grabFlags : NaN;
+    p.grpStack = ev.stack >= 0 ? ev.stack : grab ? grab.grabStack : -1;
+    p.grpLastSeq = ev.seq;
+    if (delta < 0 && -delta % GUP_PIN_COUNTING_BIAS === GUP_PIN_COUNTING_BIAS - 1) {
+      p.grpDefer = -delta;
+      p.defSeq = ev.seq;
+      p.defTs = ev.ts;
+      p.defPid = ev.pid;
+      p.defComm = ev.comm;
+      return A_DEFER;
+    }
+    return delta > 0 ? A_GET : A_PUT;
+  }
+
+  /** A held-back put is not half of an unpin after all: hand it to the caller (flush*). */
+  takeDeferred(p: Page): void {
+    if (p.grpDefer === 0) return;
+    this.flushRefs = p.grpDefer;
+    this.flushSeq = p.defSeq;
+    this.flushTs = p.defTs;
+    this.flushPid = p.defPid;
+    this.flushComm = p.defComm;
+    p.grpDefer = 0;
+  }
+
+  /** No coalescing across this event. */
+  private endGroup(p: Page, ev: Ev): void {
+    this.takeDeferred(p);
+    p.grpPid = -1;
+    p.grpLastSeq = ev.seq;
+    p.grpPrev = 0;
+    p.grpHold = null;
+  }
+
+  private hasLarge(p: Page): boolean {
+    const ps = p.pins;
+    if (!ps) return false;
+    for (const x of ps) if (x.large) return true;
+    return false;
+  }
+
+  private open(
+    p: Page,
+    ev: Ev,
+    refs: number,
+    large: boolean,
+    grab: TaskGup | null,
+    seq: number,
+    ts: number,
+    pid: number,
+    tgid: number,
+    comm: number,
+    stack: number,
+    mt: number,
+    groupFlags = NaN,
+    task: TaskGup | null = null,
+  ): void {
+    const x = new Pin();
+    x.id = this.nextId++;
+    x.folioPfn = p.pfn;
+    x.pfn = large && grab ? grab.grabPfn : p.pfn;
+    x.large = large;
+    x.refs = refs;
+    x.left = refs;
+    x.startSeq = seq;
+    x.startTs = ts;
+    x.pid = pid;
+    x.tgid = tgid;
+    x.comm = comm;
+    x.epoch = this.lost.epoch;
+    const probeFlags = grab && hasFlag(grab.grabFlags, FOLL_PIN) ? grab.grabFlags : groupFlags;
+    if (stack < 0 && grab) stack = grab.grabStack;
+    x.stack = stack;
+    const sf = this.sflags(stack);
+    const t = task ?? grab ?? this.gup.peek(pid) ?? null;
+    const call = t ? t.callFlags : NaN;
+    if (probeFlags === probeFlags) {
+      x.source = SRC_PROBE;
+      x.gupFlags = probeFlags;
+      x.longterm = hasFlag(probeFlags, FOLL_LONGTERM) ? 1 : 0;
+    } else {
+      x.source = (sf & (ST_PIN | ST_GUP)) !== 0 ? SRC_STACK : SRC_REFCOUNT;
+      if (call === call) {
+        x.gupFlags = call;
+        x.longterm = hasFlag(call, FOLL_LONGTERM) ? 1 : 0;
+      } else if ((sf & ST_LONGTERM) !== 0) x.longterm = 1;
+      else x.longterm = -1;
+    }
+    x.mt = mt === mt ? mt : p.lastMt;
+    x.inCma = this.ctx.isCma(x.mt, x.pfn) || this.ctx.isCma(x.mt, p.pfn);
+    x.movable = this.ctx.inMovable(x.pfn);
+    (p.pins ??= []).push(x);
+    p.pinRefs += refs;
+    this.opened++;
+    void ev;
+  }
+
+  /** Close `refs` pin references on p (large: a large-folio pin; prefers the subpage gup_put_folio named). */
+  private close(p: Page, ev: Ev, refs: number, large: boolean, unpin: TaskGup | null): void {
+    const ps = p.pins;
+    if (!ps || ps.length === 0) {
+      this.unmatchedUnpins++;
+      return;
+    }
+    const relStack = ev.stack >= 0 ? ev.stack : unpin ? unpin.unpinStack : -1;
+    while (refs > 0) {
+      let i = -1;
+      if (large && unpin) for (let j = 0; j < ps.length; j++) if (ps[j].large && ps[j].pfn === unpin.unpinSub) { i = j; break; }
+      if (i < 0) for (let j = 0; j < ps.length; j++) if (ps[j].large === large) { i = j; break; }
+      if (i < 0) i = 0;
+      if (i >= ps.length) break;
+      const x = ps[i];
+      const take = x.left < refs ? x.left : refs;
+      x.left -= take;
+      refs -= take;
+      p.pinRefs -= take;
+      if (x.left === 0) {
+        ps.splice(i, 1);
+        this.write(x, ev.seq, ev.ts, ev.pid, ev.comm, relStack, ev.ts);
+      }
+      if (ps.length === 0) break;
+    }
+    if (refs > 0) this.unmatchedUnpins++;
+  }
+
+  /** The page is freed (or its state abandoned) with pins open. */
+  closeAll(p: Page, seq: number, ts: number, pid: number, comm: number, stack: number, freed: Ev | null): void {
+    const ps = p.pins;
+    if (!ps || ps.length === 0) return;
+    if (freed)
+      this.anomalies.add('freed_while_pinned', !ps.some((x) => this.lost.crossed(x.epoch)), p.pfn, freed,
+        `pfn 0x${p.pfn.toString(16)} freed with ${p.pinRefs} pin(s) open (pin ${ps[0].id}, taken by pid ${ps[0].pid})`, { pinId: ps[0].id });
+    for (const x of ps) this.write(x, seq, ts, pid, comm, stack, ts);
+    ps.length = 0;
+    p.pinRefs = 0;
+  }
+
+  /** Pins still open when the trace ends. */
+  finish(pages: Iterable<Page>, endTs: number): void {
+    for (const p of pages) {
+      const ps = p.pins;
+      if (!ps) continue;
+      for (const x of ps) {
+        this.write(x, NaN, NaN, -1, -1, -1, endTs);
+        const certain = !this.lost.crossed(x.epoch);
+        this.anomalies.add('pin_never_released', certain, x.pfn, { seq: x.startSeq, ts: x.startTs, pid: x.pid, comm: x.comm, stack: x.stack },
+          `pin ${x.id} on pfn 0x${x.pfn.toString(16)} taken by pid ${x.pid} is still held when the trace ends` +
+            (certain ? '' : ' (its release may be among lost events)'), { pinId: x.id });
+      }
+    }
+  }
+
+  private write(x: Pin, endSeq: number, endTs: number, relPid: number, relComm: number, relStack: number, until: number): void {
+    const r = this.row;
+    const duration = Math.max(0, until - x.startTs);
+    r.pin_id = x.id;
+    r.pfn = x.pfn;
+    r.folio_pfn = x.folioPfn;
+    r.large_folio = x.large;
+    r.refs = x.refs;
+    r.start_seq = x.startSeq;
+    r.start_ts_ns = this.out.ts(x.startTs);
+    r.end_seq = num(endSeq);
+    r.end_ts_ns = this.out.ts(endTs);
+    r.duration_ns = duration;
+    r.holder_pid = id(x.pid);
+    r.holder_tgid = id(x.tgid);
+    r.holder_comm = this.out.comm(x.comm);
+    r.stack_id = id(x.stack);
+    r.release_pid = id(relPid);
+    r.release_comm = this.out.comm(relComm);
+    r.release_stack_id = id(relStack);
+    r.longterm = x.longterm < 0 ? null : x.longterm === 1;
+    r.gup_flags = num(x.gupFlags);
+    r.source = SOURCES[x.source];
+    r.mt = num(x.mt);
+    r.in_cma = x.inCma;
+    r.movable_zone = x.movable;
+    const uncertain = this.lost.crossed(x.epoch);
+    r.uncertain = uncertain;
+    this.out.pins.add(r);
+    if (x.inCma && ((x.longterm === 1 && duration > CMA_PIN_GRACE_NS) || (x.longterm < 0 && duration >= this.ctx.longtermThresholdNs)))
+      this.anomalies.add('longterm_pin_in_cma', !uncertain, x.pfn, { seq: x.startSeq, ts: x.startTs, pid: x.pid, comm: x.comm, stack: x.stack },
+        `${x.longterm === 1 ? 'FOLL_LONGTERM' : 'long-held'} pin ${x.id} on CMA pfn 0x${x.pfn.toString(16)} by pid ${x.pid} held ${(duration / 1e6).toFixed(1)} ms`,
+        { pinId: x.id, severity: x.longterm === 1 ? 'error' : 'warning' });
+  }
+}

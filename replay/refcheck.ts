@@ -1,0 +1,148 @@
+/**
+ * The refcount model against the kernel's own count= (a post-operation re-read). For each page_ref event on a
+ * page whose previous count is known, the model predicts the count: previous + val (mod, mod_and_test,
+ * mod_and_return, mod_unless with ret=1), previous (mod_unless ret=0, failed freeze), val (set, unfreeze), 0
+ * (successful freeze). A mismatch is a `divergences` row and the model resyncs to the printed count.
+ *
+ * count= is re-read after the atomic op, so another CPU's op in between shows up in it (reference §0.3). When the
+ * next event of the same pfn comes from another CPU and agrees with the un-resynced arithmetic (the two ops
+ * together explain both printed counts), that event agrees and the divergence is explained as 'concurrent'.
+ * A pfn that crossed a lost-event window since its last event is checked "inside" a window ('lost-window').
+ */
+import {
+  PR_FREEZE,
+  PR_MOD,
+  PR_MOD_AND_RETURN,
+  PR_MOD_AND_TEST,
+  PR_MOD_UNLESS,
+  PR_SET,
+  PR_UNFREEZE,
+  type Ev,
+} from './event.js';
+import type { LostWindows } from './lost.js';
+import type { Output } from './output.js';
+import type { Page } from './pages.js';
+
+interface Divergence {
+  seq: number;
+  ts: number;
+  pfn: number;
+  name: number;
+  expected: number;
+  printed: number;
+  inLost: boolean;
+  explanation: string;
+}
+
+/** Count after `ev` predicted from `prev` (NaN when it cannot be predicted). */
+export function predict(ev: Ev, prev: number): number {
+  switch (ev.code) {
+    case PR_SET:
+    case PR_UNFREEZE:
+      return ev.val;
+    case PR_MOD:
+    case PR_MOD_AND_TEST:
+    case PR_MOD_AND_RETURN:
+      return prev + ev.val;
+    case PR_MOD_UNLESS:
+      return ev.ret === 1 ? prev + ev.val : ev.ret === 0 ? prev : ev.count === prev ? prev : prev + ev.val;
+    case PR_FREEZE:
+      return ev.ret === 1 ? 0 : prev;
+    default:
+      return NaN;
+  }
+}
+
+/** Refcount change a get/put makes (0 for set/freeze/unfreeze: they are not references taken or dropped). */
+export function refDelta(ev: Ev): number {
+  switch (ev.code) {
+    case PR_MOD:
+    case PR_MOD_AND_TEST:
+    case PR_MOD_AND_RETURN:
+      return ev.val === ev.val ? ev.val : 0;
+    case PR_MOD_UNLESS:
+      return ev.ret === 1 && ev.val === ev.val ? ev.val : 0;
+    default:
+      return 0;
+  }
+}
+
+export class RefCheck {
+  checked = 0;
+  agreed = 0;
+  checkedOutside = 0;
+  agreedOutside = 0;
+  private readonly divs: Divergence[] = [];
+
+  constructor(
+    private readonly out: Output,
+    private readonly lost: LostWindows,
+    private readonly names: string[],
+  ) {}
+
+  get divergences(): number {
+    return this.divs.length;
+  }
+
+  get concurrent(): number {
+    return this.divs.filter((d) => d.explanation === 'concurrent').length;
+  }
+
+  /** Check `ev` against the model of `p`, then take the printed count (or the prediction when none is printed). */
+  check(p: Page, ev: Ev): void {
+    const prev = p.count;
+    const printed = ev.count;
+    const expected = predict(ev, prev);
+    const outside = p.chkEpoch === this.lost.epoch;
+    if (prev === prev && printed === printed && expected === expected) {
+      this.checked++;
+      if (outside) this.checkedOutside++;
+      if (expected === printed) {
+        this.agreed++;
+        if (outside) this.agreedOutside++;
+        p.shadow = NaN;
+      } else {
+        const shadowed = p.shadow === p.shadow ? predict(ev, p.shadow) : NaN;
+        if (shadowed === printed && ev.cpu !== p.shadowCpu && outside) {
+          // The previous event's re-read saw this op (or this one's saw the previous): both agree together.
+          this.agreed++;
+          this.agreedOutside++;
+          const d = this.divs[p.shadowDiv];
+          if (d) d.explanation = 'concurrent';
+          p.shadow = NaN;
+        } else {
+          p.shadowDiv = this.divs.length;
+          this.divs.push({
+            seq: ev.seq,
+            ts: ev.ts,
+            pfn: p.pfn,
+            name: ev.name,
+            expected,
+            printed,
+            inLost: !outside,
+            explanation: outside ? 'unknown' : 'lost-window',
+          });
+          p.shadow = expected;
+          p.shadowCpu = ev.cpu;
+        }
+      }
+    } else p.shadow = NaN;
+    p.count = printed === printed ? printed : expected;
+    p.chkEpoch = this.lost.epoch;
+  }
+
+  write(): void {
+    const r: Record<string, string | number | boolean | null | bigint> = { trace_id: this.out.traceId };
+    for (const d of this.divs) {
+      r.seq = d.seq;
+      r.ts_ns = this.out.ts(d.ts);
+      r.pfn = d.pfn;
+      r.event = this.names[d.name] ?? '?';
+      r.expected = d.expected;
+      r.printed = d.printed;
+      r.in_lost_window = d.inLost;
+      r.explanation = d.explanation;
+      this.out.divergences.add(r);
+    }
+  }
+}

@@ -1,0 +1,285 @@
+/*
+ * ## Replay: how refscope models a trace
+ *
+ * `refscope replay` walks one trace's events in seq (file) order, never by timestamp, streaming them from DuckDB
+ * in chunks, and hands each to small trackers that share one per-pfn page state. **pages** keeps lifetimes:
+ * mm_page_alloc (or the page_ref_set val=1 6.1 prints just before it, or zone_device_page_init) to mm_page_free /
+ * mm_page_free_batched (every subpage of the order) or, for ZONE_DEVICE pages, the put that reaches 0; pages seen
+ * without their allocation or free are window edges, never leaks. **refcheck** predicts every page_ref count=
+ * from the previous count and the op, records divergences and resyncs to the kernel's (post-op, re-read) value.
+ * **pins** coalesces consecutive changes of one pfn by one task and classifies the sum: +/-1024*k is a FOLL_PIN
+ * pin/unpin (a lone +1 never is); large folios pin with +refs on the head, told apart by GUP kprobes or frames;
+ * FOLL_LONGTERM comes from probe flags or frames. **holds** tracks every other get with its task and stack and
+ * closes them last-in-first-out on puts (a put that unmaps returns the mapping's reference instead). **cma**
+ * follows cma_alloc attempts and, at each failed range, records the pins/holds on pfns inside it. **pgmaps**
+ * balances dev_pagemap references (zone_device_page_init / get_dev_pagemap vs free_zone_device_page) around
+ * memremap/memunmap. **lost** turns lost-event markers into epochs: anything crossing one is uncertain, and so
+ * is every anomaly it shows. Results replace the trace's previous replay rows in one transaction.
+ */
+import type { Db } from '../db/duckdb.js';
+import { ensureSchema } from '../db/setup.js';
+import { Anomalies } from './anomalies.js';
+import { CmaTracker } from './cma.js';
+import { mergeRanges, MT_CMA_ISOLATE, ReplayContext, type Range } from './context.js';
+import { Driver, loadStrings, OrderError } from './driver.js';
+import { GupContext } from './gup.js';
+import { Holds } from './holds.js';
+import { LostWindows, type LostMarker } from './lost.js';
+import { Output } from './output.js';
+import { PageTable } from './pages.js';
+import { PgmapTracker } from './pgmaps.js';
+import { Pins } from './pins.js';
+import { RawMaps } from './rawmaps.js';
+import { RefCheck } from './refcheck.js';
+import { REPLAY_TABLES } from './schema.js';
+import { loadStackFlags } from './stacks.js';
+
+export type { Range } from './context.js';
+
+export interface ReplayOptions {
+  /** A pin whose FOLL_LONGTERM is unknown, held at least this long (ns) on a CMA page, is reported. Default 1 s. */
+  longtermThresholdNs?: number;
+  /** Plain references held at least this long (ns) are written to `holds`. Default 100 ms. */
+  holdThresholdNs?: number;
+  /** Migratetype numbering; default: the trace's `traces.mt_layout`. */
+  mtLayout?: 'mainline' | 'nocma' | 'pre4.4';
+  /** Extra CMA pfn ranges [start, end). */
+  cmaRanges?: Range[];
+  /** ZONE_MOVABLE pfn ranges [start, end) (pins.movable_zone). */
+  movableRanges?: Range[];
+}
+
+export interface ReplaySummary {
+  trace_id: number;
+  source: string;
+  /** Events of the trace read by the replay. */
+  events: number;
+  pages: number;
+  pins: number;
+  holds: number;
+  pgmaps: number;
+  cma_attempts: number;
+  cma_blockers: number;
+  anomalies: number;
+  anomalies_certain: number;
+  anomaly_kinds: Record<string, number>;
+  divergences: number;
+  divergences_concurrent: number;
+  /** page_ref events whose count= could be checked / agreed with the model. */
+  checked: number;
+  agreed: number;
+  /** agreed / checked (null when nothing could be checked). */
+  agreement: number | null;
+  checked_outside_lost: number;
+  agreed_outside_lost: number;
+  agreement_outside_lost: number | null;
+  lost_markers: number;
+  lost_at_start: number;
+  /** -1024k unpins with no pin open (pins taken before the capture). */
+  unmatched_unpins: number;
+  seconds: number;
+  events_per_second: number;
+  options: {
+    longterm_threshold_ns: number;
+    hold_threshold_ns: number;
+    mt_layout: string;
+    cma_ranges: [number, number][];
+    movable_ranges: [number, number][];
+  };
+}
+
+const TWO53 = 2n ** 53n;
+
+interface TraceRow {
+  source: string;
+  mt_layout: string;
+  mapcount_semantics: string | null;
+  first_ts_ns: bigint | null;
+  last_ts_ns: bigint | null;
+  entries_in_buffer: bigint | null;
+  entries_written: bigint | null;
+}
+
+/** Replay one trace; replaces its previous replay rows (one transaction). Call it after the ingest committed. */
+export async function replay(db: Db, traceId: number, opts: ReplayOptions = {}): Promise<ReplaySummary> {
+  try {
+    return await replayOnce(db, traceId, opts, false);
+  } catch (e) {
+    if (e instanceof OrderError) return replayOnce(db, traceId, opts, true);
+    throw e;
+  }
+}
+
+/** Replay every trace of the database, in trace_id order. */
+export async function replayAll(db: Db, opts: ReplayOptions = {}): Promise<ReplaySummary[]> {
+  await ensureSchema(db);
+  const ids = await db.all<{ trace_id: number }>('SELECT trace_id FROM traces ORDER BY trace_id');
+  const out: ReplaySummary[] = [];
+  for (const { trace_id } of ids) out.push(await replay(db, trace_id, opts));
+  return out;
+}
+
+async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered: boolean): Promise<ReplaySummary> {
+  const t0 = performance.now();
+  await ensureSchema(db);
+  const tr = await db.one<TraceRow>(
+    `SELECT source, mt_layout, mapcount_semantics, first_ts_ns, last_ts_ns, entries_in_buffer, entries_written
+     FROM traces WHERE trace_id = $1`,
+    [traceId],
+  );
+  if (!tr) throw new Error(`no trace ${traceId} in ${db.path}`);
+  const layout = opts.mtLayout ?? (tr.mt_layout in MT_CMA_ISOLATE ? (tr.mt_layout as 'mainline') : 'mainline');
+  const holdNs = opts.holdThresholdNs ?? 100_000_000;
+  const longNs = opts.longtermThresholdNs ?? 1_000_000_000;
+  const tsBase = tr.last_ts_ns !== null && BigInt(tr.last_ts_ns) >= TWO53 && tr.first_ts_ns !== null ? BigInt(tr.first_ts_ns) : 0n;
+
+  const markers = (
+    await db.all<{ seq: bigint; cpu: number | null; lost: bigint | null; kind: string }>(
+      'SELECT seq, cpu, lost, kind FROM lost_events WHERE trace_id = $1 ORDER BY seq',
+      [traceId],
+    )
+  ).map((m): LostMarker => ({ seq: Number(m.seq), cpu: m.cpu, lost: m.lost === null ? null : Number(m.lost), kind: m.kind }));
+  const markerLost = markers.reduce((s, m) => s + (m.lost ?? 0), 0);
+  const overwritten =
+    tr.entries_written !== null && tr.entries_in_buffer !== null ? Math.max(0, Number(tr.entries_written) - Number(tr.entries_in_buffer)) : 0;
+  const lostAtStart = Math.max(0, overwritten - markerLost);
+
+  const cmaRanges = mergeRanges([...(opts.cmaRanges ?? []), ...(await learnCmaRanges(db, traceId, MT_CMA_ISOLATE[layout][0]))]);
+  const movable = mergeRanges(opts.movableRanges ?? []);
+  const ctx = new ReplayContext(layout, cmaRanges, movable, tr.mapcount_semantics === 'raw', holdNs, longNs);
+  const stackFlags = await loadStackFlags(db, traceId);
+
+  const reader = await db.instance.connect();
+  try {
+    const strings = await loadStrings(reader, traceId);
+    return await db.transaction(async () => {
+      for (const t of REPLAY_TABLES) await db.run(`DELETE FROM ${t.name} WHERE trace_id = $1`, [traceId]);
+      const out = await new Output(db, traceId, tsBase, strings.comms, strings.gfps).open();
+      const lost = new LostWindows(markers, lostAtStart);
+      const anomalies = new Anomalies(out);
+      const pages = new PageTable(out, ctx, lost, anomalies, strings.events);
+      const refcheck = new RefCheck(out, lost, strings.events);
+      const gup = new GupContext();
+      const pins = new Pins(out, ctx, lost, anomalies, stackFlags, gup);
+      const holds = new Holds(out, ctx, lost, stackFlags);
+      const cma = new CmaTracker(out, lost, pages.map, (h) => holds.idOf(h));
+      const pgmaps = new PgmapTracker(out, lost, anomalies);
+      const rawmaps = new RawMaps();
+      const driver = new Driver(reader, traceId, tsBase, strings, {
+        ctx, lost, pages, refcheck, gup, pins, holds, cma, pgmaps, rawmaps, anomalies,
+      });
+      try {
+        await driver.run(ordered);
+      } finally {
+        out.close();
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      const s: ReplaySummary = {
+        trace_id: traceId,
+        source: tr.source,
+        events: driver.events,
+        pages: out.pages.count,
+        pins: out.pins.count,
+        holds: out.holds.count,
+        pgmaps: out.pgmaps.count,
+        cma_attempts: out.cmaAttempts.count,
+        cma_blockers: out.cmaBlockers.count,
+        anomalies: anomalies.count,
+        anomalies_certain: anomalies.certain,
+        anomaly_kinds: Object.fromEntries(anomalies.byKind),
+        divergences: refcheck.divergences,
+        divergences_concurrent: refcheck.concurrent,
+        checked: refcheck.checked,
+        agreed: refcheck.agreed,
+        agreement: refcheck.checked ? refcheck.agreed / refcheck.checked : null,
+        checked_outside_lost: refcheck.checkedOutside,
+        agreed_outside_lost: refcheck.agreedOutside,
+        agreement_outside_lost: refcheck.checkedOutside ? refcheck.agreedOutside / refcheck.checkedOutside : null,
+        lost_markers: lost.count,
+        lost_at_start: lostAtStart,
+        unmatched_unpins: pins.unmatchedUnpins,
+        seconds,
+        events_per_second: seconds > 0 ? driver.events / seconds : 0,
+        options: {
+          longterm_threshold_ns: longNs,
+          hold_threshold_ns: holdNs,
+          mt_layout: layout,
+          cma_ranges: cmaRanges.map((r) => [r.start, r.end]),
+          movable_ranges: movable.map((r) => [r.start, r.end]),
+        },
+      };
+      await db.run(
+        `INSERT INTO replay_runs VALUES ($id, now()::TIMESTAMP, $options, $events, $pages, $pins, $holds, $pgmaps, $cma, $anomalies,
+          $checked, $agreed, $checked_out, $agreed_out, $seconds)`,
+        {
+          id: traceId,
+          options: JSON.stringify(s.options),
+          events: s.events,
+          pages: s.pages,
+          pins: s.pins,
+          holds: s.holds,
+          pgmaps: s.pgmaps,
+          cma: s.cma_attempts,
+          anomalies: s.anomalies,
+          checked: s.checked,
+          agreed: s.agreed,
+          checked_out: s.checked_outside_lost,
+          agreed_out: s.agreed_outside_lost,
+          seconds,
+        },
+      );
+      return s;
+    });
+  } finally {
+    reader.closeSync();
+  }
+}
+
+/** CMA areas the trace shows: busy-retry, finish and release ranges, alloc_contig_range with migratetype CMA. */
+async function learnCmaRanges(db: Db, traceId: number, mtCma: number): Promise<Range[]> {
+  const rows = await db.all<{ s: number; e: number }>(
+    `SELECT pfn::DOUBLE AS s, pfn_end::DOUBLE AS e FROM events
+     WHERE trace_id = $1 AND pfn > 0 AND pfn_end > pfn
+       AND (event IN ('cma_alloc_busy_retry', 'cma_alloc_finish', 'cma_release', 'cma_alloc')
+            OR (event = 'alloc_contig_range' AND mt = $2))`,
+    [traceId, mtCma],
+  );
+  return rows.map((r) => ({ start: r.s, end: r.e }));
+}
+
+const pct = (a: number, b: number): string => (b ? ((100 * a) / b).toFixed(a === b ? 0 : 3) + '%' : 'n/a');
+
+/** The human summary `refscope replay` prints. */
+export function formatSummary(s: ReplaySummary): string {
+  const kinds = Object.entries(s.anomaly_kinds)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
+  return [
+    `trace ${s.trace_id}: ${s.source}: ${s.events} events replayed in ${s.seconds.toFixed(2)} s (${Math.round(s.events_per_second)} events/s)`,
+    `  pages ${s.pages}, pins ${s.pins}, holds ${s.holds}, pgmaps ${s.pgmaps}, CMA attempts ${s.cma_attempts} (${s.cma_blockers} blocker rows), ` +
+      `anomalies ${s.anomalies} (${s.anomalies_certain} certain)${kinds ? ': ' + kinds : ''}`,
+    `  model: ${s.agreed}/${s.checked} page_ref counts agree (${pct(s.agreed, s.checked)}), outside lost windows: ` +
+      `${s.agreed_outside_lost}/${s.checked_outside_lost} (${pct(s.agreed_outside_lost, s.checked_outside_lost)}); ` +
+      `${s.divergences} divergences${s.divergences_concurrent ? ` (${s.divergences_concurrent} concurrent)` : ''}` +
+      (s.lost_markers || s.lost_at_start ? `; ${s.lost_markers} lost-event markers${s.lost_at_start ? `, ${s.lost_at_start} events lost at start` : ''}` : ''),
+  ].join('\n');
+}
+
+/** "1s", "100ms", "250us", "500ns", "2m" (a bare number is seconds) -> ns; NaN when unparseable. */
+export function parseDuration(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|min)?\s*$/.exec(text);
+  if (!m) return NaN;
+  const v = Number(m[1]);
+  const unit = m[2] ?? 's';
+  const mult: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, min: 60e9 };
+  return Math.round(v * mult[unit]);
+}
+
+/** "START-END" pfns (0x hex or decimal), END exclusive -> Range; null when unparseable. */
+export function parsePfnRange(text: string): Range | null {
+  const m = /^\s*(0x[0-9a-fA-F]+|\d+)\s*-\s*(0x[0-9a-fA-F]+|\d+)\s*$/.exec(text);
+  if (!m) return null;
+  const start = Number(m[1]);
+  const end = Number(m[2]);
+  return end > start ? { start, end } : null;
+}

@@ -1,0 +1,590 @@
+import { listValue } from '@duckdb/node-api';
+import { Resvg } from '@resvg/resvg-js';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import type { Db, Row } from '../db/duckdb.js';
+import { hex, toNum } from './format.js';
+
+/**
+ * The report's charts as Vega-Lite specs with their data inlined, built from the replay tables. Large traces are
+ * aggregated in SQL before anything reaches a spec (log-binned durations, merged intervals, time buckets, top-N
+ * lanes and series), and every spec is capped at MAX_POINTS data rows in total, so a million-event trace still
+ * gives specs of a few hundred kilobytes. A chart with no data is returned with `spec: null` and a note.
+ */
+
+export const MAX_POINTS = 4000;
+/** Rows per series before bucketing. */
+export const MAX_SERIES_POINTS = 2000;
+const MAX_LANES = 40;
+const MAX_SITES = 8;
+const MAX_PAGES = 6;
+const TIME_BUCKETS = 200;
+const WIDTH = 760;
+
+export interface Chart {
+  id: string;
+  title: string;
+  /** One sentence: what the chart shows. */
+  caption: string;
+  spec: TopLevelSpec | null;
+  /** Why the chart is missing, when spec is null. */
+  note?: string;
+  /** Data rows inside the spec. */
+  points: number;
+}
+
+const CLASS_DOMAIN = ['FOLL_LONGTERM pin', 'pin', 'long hold'];
+const CLASS_RANGE = ['#d62728', '#1f77b4', '#ff7f0e'];
+
+const CONFIG = {
+  font: 'DejaVu Sans, Liberation Sans, Arial, sans-serif',
+  title: { fontSize: 14, anchor: 'start', subtitleColor: '#555' },
+  axis: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal' },
+  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 360, symbolOpacity: 1 },
+  view: { stroke: '#ddd' },
+} as const;
+
+const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
+
+function base(title: string, subtitle: string): Record<string, unknown> {
+  return { $schema: SCHEMA, title: { text: title, subtitle }, config: CONFIG, background: 'white' };
+}
+
+/** Number of data rows inside a spec (inline values and named datasets). */
+export function dataPoints(spec: unknown): number {
+  let n = 0;
+  const walk = (v: unknown, key: string) => {
+    if (Array.isArray(v)) {
+      if (key === 'values') n += v.length;
+      else for (const x of v) walk(x, '');
+    } else if (v && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        if (key === 'datasets' && Array.isArray(x)) n += x.length;
+        else walk(x, k);
+      }
+    }
+  };
+  walk(spec, '');
+  return n;
+}
+
+function num(v: unknown): number {
+  return toNum(v) ?? 0;
+}
+
+/** Keeps at most `max` rows, evenly spaced (the last one kept), as a final guard after SQL aggregation. */
+export function capRows<T>(rows: T[], max: number): T[] {
+  if (rows.length <= max) return rows;
+  const out: T[] = [];
+  const step = rows.length / max;
+  for (let i = 0; i < max; i++) out.push(rows[Math.min(rows.length - 1, Math.floor((i + 1) * step) - 1)]!);
+  return out;
+}
+
+interface Window {
+  t0: number;
+  t1: number;
+}
+
+async function traceWindow(db: Db, traceId: number): Promise<Window> {
+  const r = await db.one('SELECT first_ts_ns, last_ts_ns FROM traces WHERE trace_id = $1', [traceId]);
+  const t0 = num(r?.first_ts_ns);
+  return { t0, t1: Math.max(num(r?.last_ts_ns), t0 + 1) };
+}
+
+// ---------------------------------------------------------------- (1) pin lifetime distribution
+
+export interface LifetimeBin {
+  class: string;
+  /** log10(duration in ns) * 4, floored: quarter-decade bins. */
+  bin: number;
+  n: number;
+}
+
+export async function lifetimeData(db: Db, traceId: number): Promise<LifetimeBin[]> {
+  const rows = await db.all(
+    `WITH d AS (
+       SELECT duration_ns, CASE WHEN longterm THEN 'FOLL_LONGTERM pin' ELSE 'pin' END AS class FROM pins WHERE trace_id = $1
+       UNION ALL SELECT duration_ns, 'long hold' FROM holds WHERE trace_id = $1)
+     SELECT class, floor(log10(greatest(duration_ns, 1)) * 4)::INTEGER AS bin, count(*)::BIGINT AS n
+     FROM d GROUP BY ALL ORDER BY bin, class`,
+    [traceId],
+  );
+  return rows.map((r) => ({ class: String(r.class), bin: num(r.bin), n: num(r.n) }));
+}
+
+export function lifetimeChart(bins: LifetimeBin[]): Chart {
+  const id = 'pin-lifetimes';
+  const title = 'Pin and hold lifetimes';
+  const caption = 'How long pins (FOLL_PIN, FOLL_LONGTERM in red) and plain references (long holds) were held; log scale.';
+  if (!bins.length) return { id, title, caption, spec: null, note: 'No pins or long holds in this trace.', points: 0 };
+  const values = capRows(bins, MAX_POINTS).map((b) => ({
+    class: b.class,
+    lo_s: 10 ** (b.bin / 4) / 1e9,
+    hi_s: 10 ** ((b.bin + 1) / 4) / 1e9,
+    n: b.n,
+  }));
+  const total = (c: string) => bins.filter((b) => b.class === c).reduce((s, b) => s + b.n, 0);
+  const sub = `${total('pin') + total('FOLL_LONGTERM pin')} pins (${total('FOLL_LONGTERM pin')} FOLL_LONGTERM), ${total('long hold')} long holds; bins of 1/4 decade`;
+  const spec = {
+    ...base(title, sub),
+    width: WIDTH,
+    height: 220,
+    data: { values },
+    mark: { type: 'bar', stroke: 'white', strokeWidth: 0.5 },
+    encoding: {
+      x: {
+        field: 'lo_s',
+        type: 'quantitative',
+        bin: { binned: true },
+        // At least 100 µs .. 10 s, so one bin never fills the whole width.
+        scale: { type: 'log', domain: [Math.min(1e-4, ...values.map((v) => v.lo_s)), Math.max(10, ...values.map((v) => v.hi_s))] },
+        axis: { format: '~g', grid: true },
+        title: 'held for (seconds, log scale)',
+      },
+      x2: { field: 'hi_s' },
+      y: { field: 'n', type: 'quantitative', stack: 'zero', title: 'intervals (count)' },
+      color: {
+        field: 'class',
+        type: 'nominal',
+        scale: { domain: CLASS_DOMAIN.filter((c) => total(c) > 0), range: CLASS_RANGE.filter((_r, i) => total(CLASS_DOMAIN[i]!) > 0) },
+        legend: { title: null, orient: 'top' },
+      },
+      tooltip: [
+        { field: 'class', type: 'nominal', title: 'kind' },
+        { field: 'lo_s', type: 'quantitative', title: 'from (s)', format: '.3~g' },
+        { field: 'hi_s', type: 'quantitative', title: 'to (s)', format: '.3~g' },
+        { field: 'n', type: 'quantitative', title: 'count' },
+      ],
+    },
+  } as unknown as TopLevelSpec;
+  return { id, title, caption, spec, points: values.length };
+}
+
+// ---------------------------------------------------------------- (2) pin timeline
+
+export interface TimelineData {
+  laneKind: 'pfn' | 'holder';
+  lanes: string[];
+  bars: { lane: string; class: string; start_s: number; end_s: number; n: number; refs: number; open: boolean; holders: string }[];
+  attempts: { start_s: number; end_s: number; outcome: string; label: string }[];
+  failures: { lane: string; t_s: number; pfn: string; holder: string; outcome: string }[];
+}
+
+export async function timelineData(db: Db, traceId: number): Promise<TimelineData> {
+  const iv = `
+    SELECT pfn, CASE WHEN longterm THEN 'FOLL_LONGTERM pin' ELSE 'pin' END AS class, holder_pid, holder_comm,
+           start_ts_ns AS s, coalesce(end_ts_ns, start_ts_ns + duration_ns) AS e, end_ts_ns IS NULL AS open, refs
+    FROM pins WHERE trace_id = $1
+    UNION ALL
+    SELECT pfn, 'long hold', holder_pid, holder_comm, start_ts_ns, coalesce(end_ts_ns, start_ts_ns + duration_ns),
+           end_ts_ns IS NULL, refs
+    FROM holds WHERE trace_id = $1`;
+  const holderExpr = `coalesce(holder_comm, '?') || ' ' || coalesce(holder_pid::VARCHAR, '?')`;
+  const npfn = num((await db.one(`SELECT count(DISTINCT pfn) AS n FROM (${iv})`, [traceId]))?.n);
+  const laneKind: 'pfn' | 'holder' = npfn <= MAX_LANES ? 'pfn' : 'holder';
+  const laneExpr = laneKind === 'pfn' ? `printf('0x%x', pfn)` : holderExpr;
+  const laneRows = await db.all(
+    `SELECT ${laneExpr} AS lane, sum(e - s) AS total, min(s) AS first FROM (${iv}) GROUP BY 1 ORDER BY total DESC, lane LIMIT ${MAX_LANES}`,
+    [traceId],
+  );
+  const lanes = laneRows.map((r) => String(r.lane));
+  const laneOrder =
+    laneKind === 'pfn'
+      ? [...laneRows].sort((a, b) => String(a.lane).length - String(b.lane).length || String(a.lane).localeCompare(String(b.lane))).map((r) => String(r.lane))
+      : [...laneRows].sort((a, b) => num(a.first) - num(b.first)).map((r) => String(r.lane));
+  const bars = !lanes.length ? [] : await db.all(
+    `WITH iv AS (SELECT ${laneExpr} AS lane, ${holderExpr} AS holder, * FROM (${iv})),
+          kept AS (SELECT * FROM iv WHERE list_contains($2::VARCHAR[], lane)),
+          o AS (SELECT *, max(e) OVER (PARTITION BY lane, class ORDER BY s, e ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end FROM kept),
+          g AS (SELECT *, sum(CASE WHEN prev_end IS NULL OR s > prev_end THEN 1 ELSE 0 END)
+                            OVER (PARTITION BY lane, class ORDER BY s, e ROWS UNBOUNDED PRECEDING) AS island FROM o)
+     SELECT lane, class, min(s) AS s, max(e) AS e, count(*) AS n, sum(refs) AS refs, bool_or(open) AS open,
+            string_agg(DISTINCT holder, ', ') AS holders
+     FROM g GROUP BY lane, class, island ORDER BY max(e) - min(s) DESC LIMIT ${MAX_SERIES_POINTS}`,
+    [traceId, listValue(lanes)],
+  );
+  const attempts = await db.all(
+    `SELECT start_ts_ns AS s, coalesce(end_ts_ns, (SELECT last_ts_ns FROM traces WHERE trace_id = $1)) AS e, succeeded,
+            request_count, busy_retries, cma_name
+     FROM cma_attempts WHERE trace_id = $1 AND kind = 'alloc' ORDER BY start_seq LIMIT 500`,
+    [traceId],
+  );
+  const failures = await db.all(
+    `SELECT DISTINCT range_seq, range_ts_ns AS t, pfn, ${holderExpr} AS holder, holder_kind, ${laneExpr} AS lane
+     FROM cma_blockers WHERE trace_id = $1 ORDER BY range_seq, pfn LIMIT ${MAX_SERIES_POINTS}`,
+    [traceId],
+  );
+  const laneSet = new Set(lanes);
+  return {
+    laneKind,
+    lanes: laneOrder,
+    bars: bars.map((r) => ({
+      lane: String(r.lane),
+      class: String(r.class),
+      start_s: num(r.s) / 1e9,
+      end_s: num(r.e) / 1e9,
+      n: num(r.n),
+      refs: num(r.refs),
+      open: Boolean(r.open),
+      holders: String(r.holders ?? ''),
+    })),
+    attempts: attempts.map((r) => {
+      const outcome = r.succeeded === true ? 'cma_alloc succeeded' : r.succeeded === false ? 'cma_alloc failed' : 'cma_alloc (outcome unknown)';
+      return {
+        start_s: num(r.s) / 1e9,
+        end_s: Math.max(num(r.e), num(r.s)) / 1e9,
+        outcome,
+        label: `cma_alloc ${r.request_count ?? '?'} pages from ${r.cma_name ?? '?'}: ${outcome.replace('cma_alloc ', '')}, ${num(r.busy_retries)} busy retries`,
+      };
+    }),
+    failures: failures
+      .filter((r) => laneSet.has(String(r.lane)))
+      .map((r) => ({ lane: String(r.lane), t_s: num(r.t) / 1e9, pfn: hex(r.pfn), holder: `${r.holder_kind}: ${r.holder}`, outcome: 'range failed (busy)' })),
+  };
+}
+
+export function timelineChart(d: TimelineData): Chart {
+  const id = 'pin-timeline';
+  const title = 'Pin and hold timeline';
+  const caption =
+    d.laneKind === 'pfn'
+      ? 'One lane per pfn: bars from get/pin to put/unpin (to the end of the trace when never released); CMA allocations shaded, failed ranges as crosses on the blocking pfn.'
+      : `One lane per holder task (top ${MAX_LANES}): overlapping intervals merged into one bar; CMA allocations shaded, failed ranges as crosses.`;
+  if (!d.bars.length && !d.attempts.length) return { id, title, caption, spec: null, note: 'No pins, long holds or CMA allocations in this trace.', points: 0 };
+  // Bars shorter than ~1 px would not show: draw them at least 1/500 of the shown time range (tooltips keep the truth).
+  const xs = [...d.bars.map((b) => b.start_s), ...d.bars.map((b) => b.end_s), ...d.attempts.map((a) => a.start_s), ...d.attempts.map((a) => a.end_s)];
+  const minW = xs.length ? (Math.max(...xs) - Math.min(...xs)) / 500 : 0;
+  const bars = capRows(d.bars, MAX_SERIES_POINTS).map((b) => ({ ...b, draw_end_s: Math.max(b.end_s, b.start_s + minW) }));
+  const attempts = capRows(d.attempts, 500);
+  const failures = capRows(d.failures, Math.max(0, MAX_POINTS - bars.length - attempts.length));
+  const lanes = d.lanes.length ? d.lanes : ['(none)'];
+  // One legend for every layer, listing only what is drawn.
+  const allDomain = [...CLASS_DOMAIN, 'cma_alloc failed', 'cma_alloc succeeded', 'cma_alloc (outcome unknown)', 'range failed (busy)'];
+  const allRange = [...CLASS_RANGE, '#9c27b0', '#2ca02c', '#7f7f7f', '#000000'];
+  const present = new Set<string>([...bars.map((b) => b.class), ...attempts.map((a) => a.outcome), ...failures.map((f) => f.outcome)]);
+  const keep = allDomain.map((v, i) => [v, allRange[i]!] as const).filter(([v]) => present.has(v));
+  const color = { type: 'nominal', scale: { domain: keep.map((k) => k[0]), range: keep.map((k) => k[1]) }, legend: { title: null, orient: 'top', columns: 4 } };
+  const x = { type: 'quantitative', title: 'trace time (seconds)', scale: { zero: false, nice: false }, axis: { format: '~f', tickCount: 10 } };
+  const layer: unknown[] = [];
+  if (bars.length)
+    layer.push({
+      data: { name: 'bars' },
+      mark: { type: 'bar', cornerRadius: 1, minBandSize: 2 } as Record<string, unknown>,
+      encoding: {
+        x: { field: 'start_s', ...x },
+        x2: { field: 'draw_end_s' },
+        y: { field: 'lane', type: 'nominal', scale: { domain: lanes }, title: d.laneKind === 'pfn' ? 'pfn' : 'holder (comm pid)', axis: { labelLimit: 220 } },
+        // Pins and holds of one lane side by side in its band rather than on top of each other.
+        yOffset: { field: 'class', type: 'nominal', scale: { domain: CLASS_DOMAIN.filter((c) => bars.some((b) => b.class === c)) } },
+        color: { field: 'class', ...color },
+        tooltip: [
+          { field: 'lane', title: d.laneKind === 'pfn' ? 'pfn' : 'holder' },
+          { field: 'class', title: 'kind' },
+          { field: 'start_s', title: 'from (s)', format: '.6f' },
+          { field: 'end_s', title: 'to (s)', format: '.6f' },
+          { field: 'n', title: 'intervals' },
+          { field: 'refs', title: 'references' },
+          { field: 'holders', title: 'holders' },
+          { field: 'open', title: 'held at end of trace' },
+        ],
+      },
+    });
+  if (attempts.length)
+    layer.push(
+      {
+        data: { name: 'attempts' },
+        mark: { type: 'rect', opacity: 0.28 },
+        encoding: {
+          x: { field: 'start_s', ...x },
+          x2: { field: 'end_s' },
+          color: { field: 'outcome', ...color },
+          tooltip: [{ field: 'label', title: 'CMA' }, { field: 'start_s', title: 'start (s)', format: '.6f' }, { field: 'end_s', title: 'end (s)', format: '.6f' }],
+        },
+      },
+      {
+        data: { name: 'attempts' },
+        mark: { type: 'rule', strokeWidth: 1.5 },
+        encoding: { x: { field: 'start_s', ...x }, color: { field: 'outcome', ...color } },
+      },
+    );
+  if (failures.length)
+    layer.push({
+      data: { name: 'failures' },
+      mark: { type: 'point', shape: 'cross', size: 90, filled: true },
+      encoding: {
+        x: { field: 't_s', ...x },
+        y: { field: 'lane', type: 'nominal', scale: { domain: lanes } },
+        color: { field: 'outcome', ...color },
+        tooltip: [{ field: 'pfn', title: 'blocking pfn' }, { field: 'holder', title: 'holder' }, { field: 't_s', title: 'range failed at (s)', format: '.6f' }],
+      },
+    });
+  const subtitle =
+    `${d.bars.length} ${d.bars.length === 1 ? 'bar' : 'bars'} in ${d.lanes.length} lanes` +
+    (d.attempts.length ? `, ${d.attempts.length} cma_alloc calls` : '') +
+    (d.failures.length ? `, ${d.failures.length} blocked pfn x failed range` : '');
+  const spec = {
+    ...base(title, subtitle),
+    width: WIDTH,
+    height: Math.max(90, Math.min(lanes.length, MAX_LANES) * 20),
+    datasets: { bars, attempts, failures },
+    layer,
+  } as unknown as TopLevelSpec;
+  return { id, title, caption, spec, points: bars.length + attempts.length + failures.length };
+}
+
+// ---------------------------------------------------------------- (3) refcount / mapcount of suspicious pages
+
+export interface RefcountPoint {
+  page: string;
+  t_s: number;
+  series: 'refcount' | 'mapcount';
+  value: number;
+  event: string;
+}
+
+export async function refcountData(db: Db, traceId: number, pfns: number[]): Promise<{ points: RefcountPoint[]; semantics: string | null }> {
+  const pages = [...new Set(pfns)].slice(0, MAX_PAGES);
+  const semantics = ((await db.one('SELECT mapcount_semantics AS m FROM traces WHERE trace_id = $1', [traceId]))?.m as string | null) ?? null;
+  if (!pages.length) return { points: [], semantics };
+  const perPage = Math.min(MAX_SERIES_POINTS, Math.floor(MAX_POINTS / 2 / pages.length));
+  const points: RefcountPoint[] = [];
+  for (const pfn of pages) {
+    const rows = await db.all(
+      `WITH e AS (SELECT seq, ts_ns, count, mapcount, event FROM events
+                  WHERE trace_id = $1 AND pfn = $2 AND event LIKE 'page_ref%' AND count IS NOT NULL),
+            w AS (SELECT min(ts_ns) AS t0, greatest(max(ts_ns) - min(ts_ns), 1) AS span, count(*) AS n FROM e)
+       SELECT CASE WHEN w.n <= $3 THEN e.seq ELSE least(floor((e.ts_ns - w.t0) * $3::DOUBLE / w.span), $3 - 1)::BIGINT END AS k,
+              max(e.ts_ns) AS ts, arg_max(e.count, e.seq) AS count, arg_max(e.mapcount, e.seq) AS mapcount,
+              CASE WHEN count(*) = 1 THEN any_value(e.event) ELSE count(*)::VARCHAR || ' events' END AS event
+       FROM e, w GROUP BY k ORDER BY k`,
+      [traceId, pfn, perPage],
+    );
+    const page = hex(pfn);
+    for (const r of rows.slice(0, perPage)) {
+      points.push({ page, t_s: num(r.ts) / 1e9, series: 'refcount', value: num(r.count), event: String(r.event) });
+      if (r.mapcount !== null && r.mapcount !== undefined)
+        points.push({ page, t_s: num(r.ts) / 1e9, series: 'mapcount', value: num(r.mapcount), event: String(r.event) });
+    }
+  }
+  return { points, semantics };
+}
+
+export function refcountChart(d: { points: RefcountPoint[]; semantics: string | null }): Chart {
+  const id = 'refcounts';
+  const title = 'Refcount and mapcount of the suspicious pages';
+  const caption = 'count= and mapcount= printed by page_ref events of the pages named in the findings (step lines; one row per page).';
+  if (!d.points.length) return { id, title, caption, spec: null, note: 'No page named in a finding has page_ref events.', points: 0 };
+  const values = capRows(d.points, MAX_POINTS);
+  const pages = [...new Set(values.map((p) => p.page))];
+  const mc = d.semantics === 'raw' ? 'raw _mapcount: -1 = unmapped' : d.semantics === 'page_mapcount' ? 'page_mapcount: 0 = unmapped' : 'as printed';
+  const spec = {
+    ...base(title, `${pages.length} ${pages.length === 1 ? 'page' : 'pages'}; mapcount ${mc}`),
+    data: { values },
+    facet: { row: { field: 'page', type: 'nominal', title: null, sort: pages, header: { labelAngle: 0, labelAlign: 'left', labelFontSize: 12, labelFont: 'monospace' } } },
+    spacing: 8,
+    spec: {
+      width: WIDTH - 80,
+      height: 80,
+      mark: { type: 'line', interpolate: 'step-after', point: values.length <= 400 },
+      encoding: {
+        x: { field: 't_s', type: 'quantitative', title: 'trace time (seconds)', scale: { zero: false, nice: false }, axis: { format: '~f' } },
+        y: { field: 'value', type: 'quantitative', title: 'count', axis: { tickMinStep: 1 } },
+        color: { field: 'series', type: 'nominal', scale: { domain: ['refcount', 'mapcount'], range: ['#1f77b4', '#9467bd'] }, legend: { title: null, orient: 'top' } },
+        tooltip: [
+          { field: 'page', title: 'pfn' },
+          { field: 'series' },
+          { field: 'value', title: 'value' },
+          { field: 't_s', title: 'time (s)', format: '.6f' },
+          { field: 'event' },
+        ],
+      },
+    },
+    resolve: { scale: { y: 'independent' } },
+  } as unknown as TopLevelSpec;
+  return { id, title, caption, spec, points: values.length };
+}
+
+// ---------------------------------------------------------------- (4) outstanding pages by call site
+
+export interface OutstandingPoint {
+  site: string;
+  t_s: number;
+  pages: number;
+}
+
+export async function outstandingData(db: Db, traceId: number): Promise<OutstandingPoint[]> {
+  const w = await traceWindow(db, traceId);
+  const rows = await db.all(
+    `WITH p AS (
+       SELECT coalesce(s.callsite, coalesce(p.alloc_comm, '?') || ' (no stack)') AS site, p.alloc_ts_ns, p.free_ts_ns,
+              (1::BIGINT << coalesce(p."order", 0)) AS np
+       FROM pages p LEFT JOIN stacks s ON s.trace_id = p.trace_id AND s.stack_id = p.alloc_stack_id
+       WHERE p.trace_id = $1 AND p.alloc_ts_ns IS NOT NULL),
+     ranked AS (SELECT site, row_number() OVER (ORDER BY sum(np) DESC, site) AS rk FROM p GROUP BY site),
+     lab AS (SELECT p.*, CASE WHEN r.rk <= ${MAX_SITES} THEN p.site ELSE 'other call sites' END AS label FROM p JOIN ranked r USING (site)),
+     ev AS (SELECT label, alloc_ts_ns AS ts, np AS d FROM lab
+            UNION ALL SELECT label, free_ts_ns, -np FROM lab WHERE free_ts_ns IS NOT NULL),
+     bk AS (SELECT label, least(greatest(floor((ts - $2) * ${TIME_BUCKETS}::DOUBLE / $3), 0), ${TIME_BUCKETS - 1})::INTEGER AS b, sum(d) AS d
+            FROM ev GROUP BY ALL),
+     grid AS (SELECT l.label, g.b FROM (SELECT DISTINCT label FROM lab) l, range(${TIME_BUCKETS}) g(b))
+     SELECT grid.label AS site, grid.b, sum(coalesce(bk.d, 0)) OVER (PARTITION BY grid.label ORDER BY grid.b) AS pages
+     FROM grid LEFT JOIN bk ON bk.label = grid.label AND bk.b = grid.b
+     ORDER BY site, grid.b`,
+    [traceId, w.t0, w.t1 - w.t0],
+  );
+  const span = w.t1 - w.t0;
+  return rows.map((r) => ({ site: String(r.site), t_s: (w.t0 + ((num(r.b) + 1) * span) / TIME_BUCKETS) / 1e9, pages: num(r.pages) }));
+}
+
+export function outstandingChart(points: OutstandingPoint[]): Chart {
+  const id = 'outstanding-pages';
+  const title = 'Outstanding pages over time by call site';
+  const caption = `Pages allocated inside the window and not yet freed (cumulative allocations - frees), stacked by allocating call site (top ${MAX_SITES}); ${TIME_BUCKETS} time buckets.`;
+  if (!points.length || points.every((p) => p.pages === 0))
+    return { id, title, caption, spec: null, note: 'No page allocated inside the capture window.', points: 0 };
+  const peaks = new Map<string, number>();
+  for (const p of points) peaks.set(p.site, Math.max(peaks.get(p.site) ?? 0, p.pages));
+  // Sites that never have a page outstanding at a bucket end only clutter the legend.
+  const values = capRows(points.filter((p) => (peaks.get(p.site) ?? 0) > 0), MAX_POINTS);
+  for (const [s, v] of peaks) if (v <= 0) peaks.delete(s);
+  const order = [...peaks].sort((a, b) => b[1] - a[1]).map(([s]) => s);
+  const spec = {
+    ...base(title, `${order.length} call ${order.length === 1 ? 'site' : 'sites'}; end of each time bucket`),
+    width: WIDTH,
+    height: 240,
+    data: { values },
+    mark: { type: 'area', interpolate: 'step-after', opacity: 0.85 },
+    encoding: {
+      x: { field: 't_s', type: 'quantitative', title: 'trace time (seconds)', scale: { zero: false, nice: false }, axis: { format: '~f' } },
+      y: { field: 'pages', type: 'quantitative', stack: 'zero', title: 'outstanding pages (4 KiB)' },
+      color: { field: 'site', type: 'nominal', sort: order, scale: { scheme: 'tableau10' }, legend: { title: 'call site', orient: 'right' } },
+      tooltip: [
+        { field: 'site', title: 'call site' },
+        { field: 't_s', title: 'time (s)', format: '.3f' },
+        { field: 'pages', title: 'outstanding pages' },
+      ],
+    },
+  } as unknown as TopLevelSpec;
+  return { id, title, caption, spec, points: values.length };
+}
+
+// ---------------------------------------------------------------- (5) pgmap references
+
+export interface PgmapPoint {
+  pgmap: string;
+  t_s: number;
+  balance: number;
+  what: string;
+}
+
+export async function pgmapData(db: Db, traceId: number): Promise<PgmapPoint[]> {
+  const maps = await db.all(
+    `SELECT pgmap, count(*) AS n FROM pgmap_refs WHERE trace_id = $1 GROUP BY pgmap ORDER BY max(abs(balance)) DESC, n DESC LIMIT 4`,
+    [traceId],
+  );
+  if (!maps.length) return [];
+  const per = Math.min(MAX_SERIES_POINTS, Math.floor(MAX_POINTS / maps.length));
+  const out: PgmapPoint[] = [];
+  for (const m of maps) {
+    const rows = await db.all(
+      `WITH e AS (SELECT seq, ts_ns, balance, what FROM pgmap_refs WHERE trace_id = $1 AND pgmap IS NOT DISTINCT FROM $2::UBIGINT),
+            w AS (SELECT min(ts_ns) AS t0, greatest(max(ts_ns) - min(ts_ns), 1) AS span, count(*) AS n FROM e)
+       SELECT CASE WHEN w.n <= $3 OR e.what NOT IN ('get', 'put') THEN e.seq
+                   ELSE -1 - least(floor((e.ts_ns - w.t0) * $3::DOUBLE / w.span), $3 - 1)::BIGINT END AS k,
+              max(e.ts_ns) AS ts, arg_max(e.balance, e.seq) AS balance,
+              CASE WHEN count(*) = 1 THEN any_value(e.what) ELSE count(*)::VARCHAR || ' gets/puts' END AS what
+       FROM e, w GROUP BY k ORDER BY ts, max(e.seq)`,
+      [traceId, m.pgmap === null ? null : String(m.pgmap), Math.max(1, per - 20)],
+    );
+    const name = m.pgmap === null ? 'inferred pgmap' : hex(m.pgmap);
+    for (const r of rows.slice(0, per)) out.push({ pgmap: name, t_s: num(r.ts) / 1e9, balance: num(r.balance), what: String(r.what) });
+  }
+  return out;
+}
+
+export function pgmapChart(points: PgmapPoint[]): Chart {
+  const id = 'pgmap-refs';
+  const title = 'dev_pagemap references over time';
+  const caption = 'Running balance of references (zone_device_page_init / get_dev_pagemap minus free_zone_device_page) per dev_pagemap; lifecycle events (remap, unmap, release) as points.';
+  if (!points.length) return { id, title, caption, spec: null, note: 'No dev_pagemap reference events in this trace.', points: 0 };
+  const values = capRows(points, MAX_POINTS);
+  const lifecycle = (w: string) => !['get', 'put'].includes(w) && !/ gets\/puts$/.test(w);
+  const spec = {
+    ...base(title, `${new Set(values.map((p) => p.pgmap)).size} dev_pagemap(s)`),
+    width: WIDTH,
+    height: 220,
+    data: { values: values.map((p) => ({ ...p, lifecycle: lifecycle(p.what) })) },
+    layer: [
+      {
+        mark: { type: 'line', interpolate: 'step-after' },
+        encoding: {
+          x: { field: 't_s', type: 'quantitative', title: 'trace time (seconds)', scale: { zero: false, nice: false }, axis: { format: '~f' } },
+          y: { field: 'balance', type: 'quantitative', title: 'outstanding references (gets - puts)' },
+          color: { field: 'pgmap', type: 'nominal', legend: { title: 'dev_pagemap', orient: 'top', labelFont: 'monospace' } },
+        },
+      },
+      {
+        transform: [{ filter: 'datum.lifecycle' }],
+        mark: { type: 'point', filled: true, size: 70 },
+        encoding: {
+          x: { field: 't_s', type: 'quantitative' },
+          y: { field: 'balance', type: 'quantitative' },
+          color: { field: 'pgmap', type: 'nominal' },
+          shape: { field: 'what', type: 'nominal', legend: { title: 'lifecycle', orient: 'top' } },
+          tooltip: [
+            { field: 'pgmap' },
+            { field: 'what', title: 'event' },
+            { field: 'balance', title: 'balance' },
+            { field: 't_s', title: 'time (s)', format: '.6f' },
+          ],
+        },
+      },
+    ],
+  } as unknown as TopLevelSpec;
+  return { id, title, caption, spec, points: values.length };
+}
+
+// ---------------------------------------------------------------- all charts, rendering
+
+export async function buildCharts(db: Db, traceId: number, suspiciousPfns: number[]): Promise<Chart[]> {
+  return [
+    lifetimeChart(await lifetimeData(db, traceId)),
+    timelineChart(await timelineData(db, traceId)),
+    refcountChart(await refcountData(db, traceId, suspiciousPfns)),
+    outstandingChart(await outstandingData(db, traceId)),
+    pgmapChart(await pgmapData(db, traceId)),
+  ];
+}
+
+/** SVG of a Vega-Lite spec, rendered headless (no DOM, no canvas, no network: data is inline). */
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+/** PNG of an SVG at `scale` (2 = sharp on a high-DPI screen and still small). */
+export function svgToPng(svg: string, scale = 1.5): Buffer {
+  const r = new Resvg(svg, {
+    fitTo: { mode: 'zoom', value: scale },
+    background: 'white',
+    font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans', sansSerifFamily: 'DejaVu Sans', monospaceFamily: 'DejaVu Sans Mono' },
+  });
+  return r.render().asPng();
+}
+
+/** Page frame numbers named in query rows (column `pfn`, `*_pfn`), in row order, for the refcount chart. */
+export function pfnsOf(rows: Row[]): number[] {
+  const out: number[] = [];
+  for (const r of rows)
+    for (const [k, v] of Object.entries(r))
+      if ((k === 'pfn' || k.endsWith('_pfn')) && !k.startsWith('range_') && !k.startsWith('fin')) {
+        const n = toNum(v);
+        if (n !== null) out.push(n);
+      }
+  return out;
+}

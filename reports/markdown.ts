@@ -1,0 +1,119 @@
+import type { Row } from '../db/duckdb.js';
+import type { Chart } from './charts.js';
+import { agreement, type ReportData } from './data.js';
+import { escapeMdCell, mdCode } from './escape.js';
+import { columnKind, columnTitle, duration, formatValue, hex, seconds, toNum } from './format.js';
+import { tableColumns, verdictLines } from './model.js';
+import { cmaSentences, type Segment } from './story.js';
+
+/**
+ * report.md: the findings as text short enough to paste into a mail or an issue. The first screen holds the
+ * verdict lines and one sentence per blocked CMA allocation; then compact tables (10 rows each) and the charts
+ * as PNG files. Text from the traced machine only appears in code spans (mdCode) or escaped table cells
+ * (escapeMdCell); everything else is refscope's own words and numbers.
+ */
+
+const MD_ROWS = 10;
+const MD_SENTENCES = 5;
+const MD_DETAILS = 4;
+
+/** A code span whose parts are joined with a trusted separator (e.g. ` <- ` between stack frames). */
+function codeJoin(parts: string[], sep: string): string {
+  const inner = parts.map((p) => mdCode(p).slice(1, -1)).join(sep);
+  return '`' + inner + '`';
+}
+
+export function segmentsMd(segs: Segment[]): string {
+  return segs.map((s) => (typeof s === 'string' ? s : 'code' in s ? mdCode(s.code) : codeJoin(s.frames, ' <- '))).join('');
+}
+
+/** A Markdown table; every cell goes through escapeMdCell, or mdCode for Code cells. */
+export function mdTable(header: string[], rows: unknown[][]): string {
+  const line = (cells: unknown[]) => '| ' + cells.map((c) => (c instanceof Code ? mdCode(c.text) : escapeMdCell(c))).join(' | ') + ' |';
+  return [line(header), '|' + header.map(() => '---').join('|') + '|', ...rows.map(line)].join('\n');
+}
+
+/** A table cell as text: numbers, pfns, times as refscope prints them; names from the trace as code spans. */
+function cell(name: string, v: unknown): string | Code {
+  if (Array.isArray(v)) {
+    const items = v.map((x) => (/pfn/.test(name) ? hex(x) : formatValue(columnKind(name, x), x)));
+    return /pfn/.test(name) ? items.join(', ') : new Code(items.join(', '));
+  }
+  const kind = columnKind(name, v);
+  const s = formatValue(kind, v);
+  return kind === 'text' && s !== '' ? new Code(s) : s;
+}
+
+/** A cell that goes out as a code span (mdCode) rather than escaped text. */
+export class Code {
+  constructor(readonly text: string) {}
+}
+
+function queryTable(rows: Row[], query: string): string {
+  const shown = rows.slice(0, MD_ROWS);
+  const cols = tableColumns(query, shown, 'md');
+  const kinds = cols.map((c) => columnKind(c, shown.find((r) => r[c] !== null && r[c] !== undefined)?.[c]));
+  const t = mdTable(
+    cols.map((c, i) => columnTitle(c, kinds[i]!)),
+    shown.map((r) => cols.map((c) => cell(c, r[c]))),
+  );
+  return rows.length > shown.length ? `${t}\n\n${rows.length - shown.length} more rows in findings.json.` : t;
+}
+
+export function renderMarkdown(data: ReportData, charts: Chart[], chartDir = 'charts'): string {
+  const out: string[] = [];
+  const t = data.trace;
+  const lines = verdictLines(data);
+  const bad = lines.filter((l) => l.level === 'bad');
+  out.push(`# refscope report: trace ${data.traceId} (${mdCode(t.source)})`);
+  out.push('');
+  if (!data.replay) out.push('**Not replayed**: run `refscope replay` first; no findings below.', '');
+  out.push(`**Verdict: ${bad.length ? `${bad.length} kind${bad.length > 1 ? 's' : ''} of problem found` : 'no problem found'}**`, '');
+  for (const l of lines)
+    out.push(`- ${l.level === 'bad' ? 'FAIL' : l.level === 'warn' ? 'note' : 'ok  '} ${l.label}: ${l.count}${l.uncertain ? ` (+${l.uncertain} uncertain)` : ''}`);
+  out.push('');
+
+  const cma = data.queries.find((q) => q.name === 'cma-blockers');
+  if (cma?.rows.length) {
+    out.push('## CMA blockers', '');
+    const ss = cmaSentences(cma.rows);
+    for (const s of ss.slice(0, MD_SENTENCES)) {
+      out.push(`- ${segmentsMd(s.segments)}`);
+      for (const d of s.details.slice(0, MD_DETAILS)) out.push(`  - ${segmentsMd(d)}`);
+      if (s.details.length > MD_DETAILS) out.push(`  - and ${s.details.length - MD_DETAILS} more holders (index.html)`);
+    }
+    if (ss.length > MD_SENTENCES) out.push(`- and ${ss.length - MD_SENTENCES} more blocked CMA allocations (index.html, findings.json)`);
+    out.push('');
+  }
+
+  const a = agreement(data.replay);
+  const span = toNum(t.last_ts_ns) !== null && toNum(t.first_ts_ns) !== null ? duration(toNum(t.last_ts_ns)! - toNum(t.first_ts_ns)!) : '?';
+  out.push('## Trace', '');
+  out.push(
+    `${mdCode(t.source)}: ${t.format}, ${t.cpus ?? '?'} CPUs, ${t.lines} lines, ${t.events} events, ` +
+      `${seconds(t.first_ts_ns, 3)} .. ${seconds(t.last_ts_ns, 3)} s (${span}), ${t.lost_events ?? 0} events lost` +
+      (a ? `; model agreement ${a.ratio === null ? 'n/a' : `${(a.ratio * 100).toFixed(2)} %`} (${a.agreed}/${a.checked} page_ref counts)` : '') +
+      '.',
+    '',
+  );
+
+  for (const q of data.queries.filter((x) => x.finding && x.name !== 'divergence')) {
+    if (!q.rows.length && !q.error) continue;
+    out.push(`## ${q.title} (${q.name}, ${q.rows.length} row${q.rows.length === 1 ? '' : 's'})`, '');
+    out.push(q.error ? `query failed: ${mdCode(q.error)}` : queryTable(q.rows, q.name), '');
+  }
+  const top = data.queries.find((q) => q.name === 'top-callers');
+  if (top?.rows.length) out.push('## Top call sites', '', queryTable(top.rows.slice(0, 5), 'top-callers'), '');
+  const div = data.queries.find((q) => q.name === 'divergence');
+  if (div?.rows.length) out.push(`## Model divergences (${div.rows.length} rows)`, '', queryTable(div.rows, 'divergence'), '');
+
+  const drawn = charts.filter((c) => c.spec);
+  if (charts.length) {
+    out.push('## Charts', '');
+    for (const c of drawn) out.push(`![${c.title}](${chartDir}/${c.id}.png)`, '');
+    for (const c of charts.filter((x) => !x.spec)) out.push(`- ${c.title}: not drawn (${c.note ?? 'no data'})`);
+    out.push('');
+  }
+  out.push(`Full report: index.html; all rows: findings.json. Generated ${data.generatedAt}.`);
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,93 @@
+import type { Row } from '../db/duckdb.js';
+import type { ReportData } from './data.js';
+import { toNum } from './format.js';
+
+/**
+ * What every output shows in the same way: the verdict lines (one per finding kind, counted as `refscope check`
+ * counts them, from the summary query) and which columns of each query make a compact table.
+ */
+
+export interface VerdictLine {
+  query: string;
+  label: string;
+  count: number;
+  uncertain: number;
+  /** bad: a finding kind with findings; warn: context worth a look (long pins, divergences); ok: none. */
+  level: 'bad' | 'warn' | 'ok';
+}
+
+const VERDICT: { query: string; column: string; label: string; problem: boolean }[] = [
+  { query: 'cma-blockers', column: 'cma_blockers', label: 'CMA allocation blockers', problem: true },
+  { query: 'leaks', column: 'leaks', label: 'leaked pages', problem: true },
+  { query: 'pin-leaks', column: 'pin_leaks', label: 'pins never released', problem: true },
+  { query: 'use-after-free', column: 'use_after_free', label: 'use-after-free / refcount errors', problem: true },
+  { query: 'pgmap-imbalance', column: 'pgmap_imbalance', label: 'dev_pagemap imbalances', problem: true },
+  { query: 'long-pins', column: 'long_pins', label: 'pins / refs held > 1 s', problem: false },
+  { query: 'divergence', column: 'divergences', label: 'model divergences', problem: false },
+];
+
+export function verdictLines(data: ReportData): VerdictLine[] {
+  const summary = data.queries.find((q) => q.name === 'summary')?.rows.find((r) => toNum(r.trace_id) === data.traceId);
+  const out: VerdictLine[] = [];
+  for (const v of VERDICT) {
+    const q = data.queries.find((x) => x.name === v.query);
+    if (!q && !summary) continue;
+    const fromSummary = summary ? toNum(summary[v.column]) : null;
+    const count = fromSummary ?? (q ? divergenceCount(q.name, q.rows) : 0);
+    const uncertain = summary ? (toNum(summary[`${v.column}_uncertain`]) ?? 0) : 0;
+    out.push({ query: v.query, label: v.label, count, uncertain, level: count > 0 ? (v.problem ? 'bad' : 'warn') : 'ok' });
+  }
+  return out;
+}
+
+function divergenceCount(name: string, rows: Row[]): number {
+  return name === 'divergence' ? rows.filter((r) => r.what !== 'lost').length : rows.length;
+}
+
+/** Compact columns per query, most telling first (for the HTML and Markdown tables; all columns go to JSON). */
+const COLUMNS: Record<string, { html: string[]; md: string[] }> = {
+  'cma-blockers': {
+    html: ['what', 'cma_name', 'request_count', 'succeeded', 'busy_retries', 'pfn', 'is_fin_pfn', 'ref_type', 'refs', 'holder_comm', 'holder_pid', 'since_ts_ns', 'released_ts_ns', 'callsite', 'nr_failed', 'certain'],
+    md: ['pfn', 'ref_type', 'refs', 'holder_comm', 'holder_pid', 'since_ts_ns', 'callsite'],
+  },
+  leaks: {
+    html: ['grouping', 'callsite', 'pages', 'bytes', 'refs_outstanding', 'holders', 'first_seen_ns', 'last_seen_ns', 'example_pfns', 'uncertain'],
+    md: ['grouping', 'callsite', 'pages', 'refs_outstanding', 'holders', 'example_pfns'],
+  },
+  'pin-leaks': {
+    html: ['holder_comm', 'holder_pid', 'callsite', 'pins', 'refs', 'pages', 'longterm_pins', 'cma_or_movable_pins', 'first_pin_ns', 'max_duration_ns', 'holder_exited', 'example_pfns', 'certain'],
+    md: ['holder_comm', 'holder_pid', 'callsite', 'pins', 'pages', 'longterm_pins', 'example_pfns'],
+  },
+  'use-after-free': {
+    html: ['kind', 'severity', 'pfn', 'ts_ns', 'comm', 'pid', 'event', 'callsite', 'detail', 'certain'],
+    md: ['kind', 'pfn', 'ts_ns', 'comm', 'pid', 'detail'],
+  },
+  'pgmap-imbalance': {
+    html: ['pgmap', 'pfn_start', 'pfn_end', 'gets', 'puts', 'outstanding_end', 'outstanding_at_unmap', 'puts_without_get', 'freed_without_put', 'problems', 'certain'],
+    md: ['pgmap', 'gets', 'puts', 'outstanding_end', 'outstanding_at_unmap', 'problems'],
+  },
+  'long-pins': {
+    html: ['priority', 'kind', 'pfn', 'refs', 'holder_comm', 'holder_pid', 'start_ts_ns', 'duration_ns', 'held_to_end', 'longterm', 'foll_get', 'mt_name', 'in_cma', 'release_comm', 'callsite', 'uncertain'],
+    md: ['priority', 'kind', 'pfn', 'holder_comm', 'holder_pid', 'duration_ns', 'longterm', 'mt_name', 'callsite'],
+  },
+  divergence: {
+    html: ['what', 'ts_ns', 'cpu', 'comm', 'pid', 'pfn', 'event', 'expected', 'printed', 'delta', 'explanation', 'lost', 'line_no'],
+    md: ['what', 'ts_ns', 'pfn', 'event', 'expected', 'printed', 'explanation'],
+  },
+  'top-callers': {
+    html: ['callsite', 'pages_outstanding', 'bytes_outstanding', 'pages_allocated', 'holds_open', 'hold_refs_outstanding', 'pins_open', 'pin_refs_outstanding', 'pins', 'pin_seconds', 'holds', 'hold_seconds', 'stacks'],
+    md: ['callsite', 'pages_outstanding', 'pages_allocated', 'pins_open', 'pins', 'pin_seconds', 'holds'],
+  },
+};
+
+/** Columns to show for a query: the preferred ones that exist and are not NULL everywhere, else the first few. */
+export function tableColumns(query: string, rows: Row[], kind: 'html' | 'md'): string[] {
+  const present = (c: string) => rows.some((r) => r[c] !== null && r[c] !== undefined);
+  const pref = COLUMNS[query]?.[kind];
+  if (pref) {
+    const cols = pref.filter((c) => rows.some((r) => c in r) && present(c));
+    if (cols.length) return cols;
+  }
+  const all = rows.length ? Object.keys(rows[0]!) : [];
+  return all.filter((c) => c !== 'trace_id' && c !== 'stack' && present(c)).slice(0, kind === 'md' ? 7 : 14);
+}

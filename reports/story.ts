@@ -1,0 +1,143 @@
+import type { Row } from '../db/duckdb.js';
+import { hex, seconds, toNum } from './format.js';
+import { shortStack, splitFrames, syscallOf } from './stackfmt.js';
+
+/**
+ * One-sentence explanations of the cma-blockers rows ("cma_alloc of N pages from 'reserved' failed after K busy
+ * retries: pfn 0x7dc00 held by pid 352 (cma_block) since 69.073 s via vmsplice (FOLL_GET), stack: ..."), built as
+ * segments so each output format escapes them its own way: plain strings are refscope's own words and numbers,
+ * `code` segments are text from the traced machine (comm, CMA area name, stack frames).
+ */
+
+export type Segment = string | { code: string } | { frames: string[] };
+
+export interface Sentence {
+  segments: Segment[];
+  /** Follow-up lines: other pfns / holders of the same call. */
+  details: Segment[][];
+  severity: 'error' | 'warning';
+}
+
+interface Holder {
+  key: string;
+  rows: Row[];
+  fin: boolean;
+}
+
+function flagWord(refType: unknown): string {
+  switch (refType) {
+    case 'longterm pin':
+      return 'FOLL_PIN|FOLL_LONGTERM';
+    case 'pin':
+      return 'FOLL_PIN';
+    case 'plain ref (FOLL_GET)':
+      return 'FOLL_GET';
+    case 'plain ref':
+      return 'plain reference';
+    default:
+      return String(refType ?? 'unknown');
+  }
+}
+
+function pfnList(rows: Row[]): string {
+  return rows
+    .map((r) => {
+      const refs = toNum(r.refs);
+      return hex(r.pfn) + (refs !== null && refs > 1 ? ` (${refs} refs)` : '');
+    })
+    .join(', ');
+}
+
+function holderSegments(first: Row): Segment[] {
+  const frames = splitFrames(first.stack);
+  const segs: Segment[] = [];
+  if (first.holder_kind === 'unknown') return ['no holder seen in the trace (isolation stopped there)'];
+  segs.push(`held by pid ${first.holder_pid ?? '?'} (`, { code: String(first.holder_comm ?? '?') }, ')');
+  if (toNum(first.since_ts_ns) !== null) segs.push(` since ${seconds(first.since_ts_ns, 3)} s`);
+  const sys = frames.length ? syscallOf(frames) : null;
+  const via = sys ?? (first.callsite ? String(first.callsite) : null);
+  if (via) {
+    segs.push(' via ');
+    segs.push(sys && /^[a-z0-9]+$/i.test(sys) ? sys : { code: via });
+  }
+  segs.push(` (${flagWord(first.ref_type)})`);
+  if (first.released_ts_ns !== null && first.released_ts_ns !== undefined) segs.push(`, released at ${seconds(first.released_ts_ns, 3)} s`);
+  else segs.push(', never released in the trace');
+  if (frames.length) segs.push(', stack: ', { frames: shortStack(frames) });
+  return segs;
+}
+
+/** One row per (holder, pfn): several references of one holder on one pfn (one hold per get) add their refs up. */
+function mergeByPfn(rows: Row[]): Row[] {
+  const out = new Map<string, Row>();
+  for (const r of rows) {
+    const key = [r.holder_kind, r.ref_type, r.holder_pid, r.holder_comm, r.stack_id, r.pfn].map(String).join('\u0000');
+    const m = out.get(key);
+    if (!m) {
+      out.set(key, { ...r });
+      continue;
+    }
+    m.refs = (toNum(m.refs) ?? 1) + (toNum(r.refs) ?? 1);
+    m.is_fin_pfn = m.is_fin_pfn === true || r.is_fin_pfn === true;
+    if ((toNum(r.since_ts_ns) ?? Infinity) < (toNum(m.since_ts_ns) ?? Infinity)) m.since_ts_ns = r.since_ts_ns;
+    const rel = (x: Row) => (x.released_ts_ns === null || x.released_ts_ns === undefined ? Infinity : (toNum(x.released_ts_ns) ?? Infinity));
+    if (rel(r) > rel(m)) m.released_ts_ns = r.released_ts_ns;
+  }
+  return [...out.values()];
+}
+
+/** Sentences for the rows of the cma-blockers query, one per cma_alloc call (and per failed longterm migration). */
+export function cmaSentences(rows: Row[]): Sentence[] {
+  const out: Sentence[] = [];
+  const byAttempt = new Map<string, Row[]>();
+  for (const r of rows) {
+    if (r.what === 'longterm_migrate_failed') {
+      const frames = splitFrames(r.stack);
+      out.push({
+        severity: 'error',
+        segments: [
+          `pin_user_pages(FOLL_LONGTERM) by pid ${r.attempt_pid ?? '?'} (`,
+          { code: String(r.attempt_comm ?? '?') },
+          `) could not migrate ${r.nr_failed ?? '?'} pages out of CMA / ZONE_MOVABLE at ${seconds(r.attempt_ts_ns, 3)} s`,
+          ...(frames.length ? [', stack: ', { frames: shortStack(frames) }] : []),
+        ],
+        details: [],
+      });
+      continue;
+    }
+    const k = `${r.trace_id}/${r.attempt_id}`;
+    const list = byAttempt.get(k) ?? [];
+    list.push(r);
+    byAttempt.set(k, list);
+  }
+  for (const raw of byAttempt.values()) {
+    const list = mergeByPfn(raw);
+    const a = list[0]!;
+    const holders = new Map<string, Holder>();
+    for (const r of list) {
+      const key = [r.holder_kind, r.ref_type, r.holder_pid, r.holder_comm, r.stack_id].map(String).join('\u0000');
+      const h = holders.get(key) ?? { key, rows: [], fin: false };
+      h.rows.push(r);
+      h.fin ||= r.is_fin_pfn === true;
+      holders.set(key, h);
+    }
+    const ordered = [...holders.values()].sort((x, y) => Number(y.fin) - Number(x.fin) || y.rows.length - x.rows.length);
+    const outcome =
+      a.succeeded === false ? 'failed' : a.succeeded === true ? 'succeeded only' : 'did not finish in the trace';
+    const retries = toNum(a.busy_retries) ?? 0;
+    const head: Segment[] = [`cma_alloc of ${a.request_count ?? '?'} pages from `, { code: String(a.cma_name ?? '?') }, ` ${outcome} after ${retries} busy ${retries === 1 ? 'retry' : 'retries'}: `];
+    const first = ordered[0]!;
+    const firstRows = [...first.rows].sort((x, y) => Number(y.is_fin_pfn === true) - Number(x.is_fin_pfn === true) || (toNum(x.pfn) ?? 0) - (toNum(y.pfn) ?? 0));
+    const lead = firstRows[0]!;
+    const leadRefs = toNum(lead.refs);
+    head.push(`pfn ${hex(lead.pfn)}${leadRefs !== null && leadRefs > 1 ? ` (${leadRefs} refs)` : ''} `, ...holderSegments(lead));
+    const details: Segment[][] = [];
+    if (firstRows.length > 1) details.push([`also pfns ${pfnList(firstRows.slice(1))}: same holder and stack`]);
+    for (const h of ordered.slice(1)) {
+      const rs = [...h.rows].sort((x, y) => (toNum(x.pfn) ?? 0) - (toNum(y.pfn) ?? 0));
+      details.push([`pfn${rs.length > 1 ? 's' : ''} ${pfnList(rs)} `, ...holderSegments(rs[0]!)]);
+    }
+    out.push({ segments: head, details, severity: a.succeeded === false ? 'error' : 'warning' });
+  }
+  return out;
+}
