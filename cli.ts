@@ -10,6 +10,7 @@ import { generateToFile, SCENARIOS, type Scenario } from './samples/generate/fil
 import { demo } from './demo.js';
 import { checkCommand, collect, queryCommand, quietErrors } from './queries/commands.js';
 import { perfettoCommand, reportCommand, ReportUsageError } from './reports/commands.js';
+import { formatSummary, parseDuration, parsePfnRange, replay, replayAll, type ReplayOptions, type ReplaySummary } from './replay/replay.js';
 
 /** refscope's command line: wires commander commands to the modules; no analysis here. */
 
@@ -165,6 +166,49 @@ program
   .option('--format <formats>', 'comma-separated: html,md,json', 'html,md,json')
   .action(async (o) => {
     await reportCommand(o);
+  });
+
+program
+  .command('replay')
+  .description('replay traces: page lifetimes, pins, holds, CMA blockers, pgmap balance, anomalies, count= check')
+  .addOption(dbOption())
+  .option('--trace <id>', 'trace id (default: every trace)')
+  .option('--longterm-threshold <duration>', 'a pin of unknown FOLL_LONGTERM held this long on a CMA page is reported', '1s')
+  .option('--hold-threshold <duration>', 'plain references held at least this long are written to holds', '100ms')
+  .addOption(new Option('--mt-layout <layout>', 'migratetype numbering (default: the one ingest recorded)').choices(['mainline', 'nocma', 'pre4.4']))
+  .option('--cma-range <start-end>', 'a CMA pfn range, END exclusive (hex 0x.. or decimal; repeat for more)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+  .option('--json', 'print the summary as JSON')
+  .action(async (o) => {
+    const duration = (flag: string, v: string): number => {
+      const ns = parseDuration(v);
+      if (!(ns >= 0)) throw new UsageError(`replay: ${flag} ${v}: not a duration (e.g. 1s, 100ms, 250us)`);
+      return ns;
+    };
+    const opts: ReplayOptions = {
+      longtermThresholdNs: duration('--longterm-threshold', o.longtermThreshold),
+      holdThresholdNs: duration('--hold-threshold', o.holdThreshold),
+      mtLayout: o.mtLayout,
+      cmaRanges: (o.cmaRange as string[]).map((r) => {
+        const range = parsePfnRange(r);
+        if (!range) throw new UsageError(`replay: --cma-range ${r}: expected START-END pfns with END > START`);
+        return range;
+      }),
+    };
+    if (o.trace !== undefined && !/^\d+$/.test(o.trace)) throw new UsageError(`replay: --trace ${o.trace}: not a trace id`);
+    const db = await Db.open(o.db);
+    let out: ReplaySummary[];
+    try {
+      if (o.trace !== undefined) {
+        const known = await db.tableExists('traces') && (await db.one('SELECT 1 AS x FROM traces WHERE trace_id = $1', [Number(o.trace)]));
+        if (!known) throw new UsageError(`replay: no trace ${o.trace} in ${o.db}`);
+        out = [await replay(db, Number(o.trace), opts)];
+      } else out = await replayAll(db, opts);
+    } finally {
+      db.close();
+    }
+    if (o.json) console.log(JSON.stringify(out.length === 1 ? out[0] : out, null, 2));
+    else if (out.length === 0) console.log(`no traces in ${o.db}`);
+    else for (const s of out) console.log(formatSummary(s));
   });
 
 /** Errors a user can act on print as one line; anything else is a bug and keeps its stack. */

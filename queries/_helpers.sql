@@ -49,6 +49,7 @@ cand AS (
   SELECT p.*, _mapped(t.mapcount_semantics, p.mapcount_end) AS mapped_end
   FROM pages p JOIN traces t USING (trace_id)
   WHERE p.free_seq IS NULL
+    AND p.end_edge
     AND p.alloc_seq IS NOT NULL
     AND NOT p.start_edge
     AND p.ref_events > 0

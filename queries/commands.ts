@@ -7,6 +7,19 @@ import { getQuery, listQueries, QueryError, runQuery, runSql } from './runner.js
 
 /** Actions of `refscope query` and `refscope check` (cli.ts only declares the options). */
 
+let pipeGuard = false;
+/** Write to stdout; a reader that goes away early (`refscope query ... | head`) just ends the output. */
+function out(text: string): void {
+  if (!pipeGuard) {
+    pipeGuard = true;
+    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit();
+      throw e;
+    });
+  }
+  process.stdout.write(text);
+}
+
 export interface QueryCommandOptions {
   db: string;
   trace?: string;
@@ -35,9 +48,14 @@ function traceId(s: string | undefined): number | undefined {
 /** Open an existing database READ-ONLY (never creates one). */
 async function openReadOnly(path: string): Promise<Db> {
   if (!existsSync(path)) throw new QueryError(`no such database: ${path}`);
-  return Db.open(path, { readOnly: true }).catch((e: Error) => {
+  const db = await Db.open(path, { readOnly: true }).catch((e: Error) => {
     throw new QueryError(`${path}: cannot open database: ${e.message.split('\n')[0]}`);
   });
+  if (!(await db.tableExists('traces')) || !(await db.tableExists('pages'))) {
+    db.close();
+    throw new QueryError(`${path}: not a refscope database (run refscope ingest and refscope replay first)`);
+  }
+  return db;
 }
 
 export function listText(): string {
@@ -51,7 +69,7 @@ export function listText(): string {
 
 export async function queryCommand(name: string | undefined, o: QueryCommandOptions): Promise<void> {
   if (o.list) {
-    process.stdout.write(listText());
+    out(listText());
     return;
   }
   const format = (o.format ?? 'table') as OutputFormat;
@@ -82,7 +100,7 @@ export async function queryCommand(name: string | undefined, o: QueryCommandOpti
   const db = await openReadOnly(o.db);
   try {
     const r = o.sql !== undefined ? await runSql(db, o.sql, { limit }) : await runQuery(db, name!, params, { limit });
-    process.stdout.write(formatResult(r, format));
+    out(formatResult(r, format));
   } finally {
     db.close();
   }
@@ -96,8 +114,8 @@ export async function checkCommand(o: CheckCommandOptions): Promise<number> {
   const db = await openReadOnly(o.db);
   try {
     const rep = await check(db, { traceId: t, failOn, max, includeUncertain: o.includeUncertain });
-    if (o.json) process.stdout.write(JSON.stringify(rep, null, 2) + '\n');
-    else process.stdout.write(formatCheck(rep, o.includeUncertain));
+    if (o.json) out(JSON.stringify(rep, null, 2) + '\n');
+    else out(formatCheck(rep, o.includeUncertain));
     return rep.ok ? 0 : 1;
   } finally {
     db.close();

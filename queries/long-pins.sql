@@ -5,7 +5,8 @@
 -- Ranking (column priority): 1 = plain FOLL_GET/get_page hold still held at the end on a CMA page (nothing tells
 -- the kernel to wait for it, and migration cannot move it: it blocks cma_alloc); 2 = pin or hold on a CMA /
 -- ZONE_MOVABLE page (FOLL_LONGTERM there is a bug: longterm pins must migrate out first); 3 = anything still held
--- at the end; 4 = the rest. Within a priority: longest first.
+-- at the end; 4 = the rest. Within a priority: GUP references first (pins and FOLL_GET holds, then other plain
+-- gets), longest first.
 --
 -- Why: a short GUP reference is normal (direct I/O); one held for seconds keeps the page unmovable for that
 -- long. FOLL_GET references are the worst, because unlike FOLL_PIN they are invisible to page_maybe_dma_pinned().
@@ -80,4 +81,4 @@ SELECT f.trace_id, f.priority, f.kind, f.id, f.pfn, f.folio_pfn, f.refs, f.holde
 FROM f
 LEFT JOIN _mt_names m ON m.trace_id = f.trace_id AND m.mt = f.mt
 LEFT JOIN stacks s ON s.trace_id = f.trace_id AND s.stack_id = f.stack_id
-ORDER BY f.priority, f.duration_ns DESC, f.trace_id, f.start_seq, f.kind, f.id;
+ORDER BY f.priority, (f.kind = 'pin' OR f.foll_get) DESC, f.duration_ns DESC, f.trace_id, f.start_seq, f.kind, f.id;

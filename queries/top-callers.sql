@@ -12,7 +12,7 @@
 --
 -- @column trace_id `traces.trace_id`.
 -- @column callsite `stacks.callsite`, or '(no stack)'.
--- @column pages_outstanding Pages allocated from this callsite in the window and still alive at the end.
+-- @column pages_outstanding Pages allocated from this callsite in the window and still alive at the end (pages.end_edge).
 -- @column bytes_outstanding Their size (4096 << order).
 -- @column pages_allocated Pages allocated from this callsite in the window.
 -- @column holds_open Plain-reference holds from this callsite still open at the end.
@@ -26,8 +26,8 @@
 -- @column stacks Distinct stacks behind the callsite.
 WITH pg AS (
   SELECT p.trace_id, coalesce(s.callsite, '(no stack)') AS callsite, p.alloc_stack_id AS stack_id,
-         count(*) FILTER (WHERE p.free_seq IS NULL) AS pages_outstanding,
-         coalesce(sum(4096::BIGINT << coalesce(p."order", 0)) FILTER (WHERE p.free_seq IS NULL), 0)::BIGINT AS bytes_outstanding,
+         count(*) FILTER (WHERE p.end_edge) AS pages_outstanding,
+         coalesce(sum(4096::BIGINT << coalesce(p."order", 0)) FILTER (WHERE p.end_edge), 0)::BIGINT AS bytes_outstanding,
          count(*) AS pages_allocated
   FROM pages p
   LEFT JOIN stacks s ON s.trace_id = p.trace_id AND s.stack_id = p.alloc_stack_id

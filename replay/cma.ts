@@ -15,6 +15,7 @@ import type { Hold } from './holds.js';
 import type { LostWindows } from './lost.js';
 import { id, num, type Output, type Row } from './output.js';
 import type { Page } from './pages.js';
+import type { PfnMap } from './pfnmap.js';
 
 interface Blocker {
   pfn: number;
@@ -78,7 +79,7 @@ export class CmaTracker {
   constructor(
     private readonly out: Output,
     private readonly lost: LostWindows,
-    private readonly pages: Map<number, Page>,
+    private readonly pages: PfnMap<Page>,
     /** Marks a hold as CMA evidence (always written) and returns its hold_id. */
     private readonly holdId: (h: Hold) => number,
   ) {

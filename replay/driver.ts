@@ -88,7 +88,9 @@ export async function loadStrings(conn: DuckDBConnection, traceId: number): Prom
     const r = await conn.runAndReadAll(`SELECT DISTINCT "${col}" AS s FROM events WHERE trace_id = $1 AND "${col}" IS NOT NULL ORDER BY 1`, [traceId]);
     return r.getRowObjectsJS().map((x) => String(x.s));
   };
-  return { comms: await q('comm'), events: await q('event'), gfps: await q('gfp') };
+  // Only the events replay dispatches on are streamed (the rest are filtered out in SQL).
+  const events = (await q('event')).filter((n) => n in EVENT_CODES);
+  return { comms: await q('comm'), events, gfps: await q('gfp') };
 }
 
 const SIDE_EVENTS = Object.entries(EVENT_CODES)
@@ -99,6 +101,7 @@ type U = Uint8Array | Uint16Array | Uint32Array;
 
 export class Driver {
   readonly ev = new Ev();
+  /** Events streamed (those of the kinds replay uses). */
   events = 0;
   lastTs = 0;
   private side: Side[] = [];
@@ -120,11 +123,12 @@ export class Driver {
     await this.loadSide();
     this.codeOf = Int32Array.from(this.strings.events, (n) => EVENT_CODES[n] ?? 0);
     const s = this.strings;
-    const sql = `SELECT seq, (ts_ns - $base::BIGINT)::BIGINT AS ts, cpu, pid, tgid, comm::ENUM(${sqlList(s.comms)}) AS comm,
+    const ts = this.tsBase === 0n ? 'ts_ns' : `(ts_ns - ${this.tsBase}::BIGINT)::BIGINT`;
+    const sql = `SELECT seq, ${ts} AS ts, cpu, pid, tgid, comm::ENUM(${sqlList(s.comms)}) AS comm,
         event::ENUM(${sqlList(s.events)}) AS event, pfn, "order", "count", mapcount, val, ret, mt, refs, gup_flags, stack_id,
         page_flags LIKE '%head%' AS head, gfp::ENUM(${sqlList(s.gfps)}) AS gfp
-      FROM events WHERE trace_id = $trace${ordered ? ' ORDER BY seq' : ''}`;
-    const res = await this.conn.stream(sql, { base: this.tsBase, trace: this.traceId });
+      FROM events WHERE trace_id = $trace AND event IN (${sqlList(s.events)})${ordered ? ' ORDER BY seq' : ''}`;
+    const res = await this.conn.stream(sql, { trace: this.traceId });
     const enumWidth = (c: number): number => {
       const t = res.columnType(c) as DuckDBEnumType;
       return t.internalTypeId === DuckDBTypeId.UTINYINT ? 1 : t.internalTypeId === DuckDBTypeId.USMALLINT ? 2 : 4;
@@ -363,7 +367,12 @@ export class Driver {
       }
     }
     const prevMap = p.mapcount;
+    const prevCount = p.count;
+    const steady = p.chkEpoch === t.lost.epoch;
     t.refcheck.check(p, ev);
+    if (p.count < 0 && !(prevCount < 0))
+      t.anomalies.add('refcount_underflow', steady && !t.lost.crossed(p.lifeEpoch), p.pfn, ev,
+        `refcount of pfn 0x${p.pfn.toString(16)} went below 0 (${p.count})`);
     t.pages.onRef(p, ev, delta);
     if (ev.mapcount === ev.mapcount) p.mapcount = ev.mapcount;
     if (delta !== 0) {

@@ -20,7 +20,8 @@ import { PR_FREEZE, PR_SET, PR_UNFREEZE, type Ev } from './event.js';
 import type { Hold } from './holds.js';
 import type { LostWindows } from './lost.js';
 import type { BatchColumn } from '../ingest/batch.js';
-import { ptr, type Output } from './output.js';
+import { ptr, type ColumnWriter, type Output } from './output.js';
+import { PfnMap } from './pfnmap.js';
 import { PAGES } from './schema.js';
 import type { Pin } from './pins.js';
 
@@ -144,13 +145,16 @@ export class Page {
 }
 
 /** Paged bitmaps of freed pfns: certain frees, and frees from before the last lost-event window. */
+/** Bitmap page of a pfn (32768 pfns per page): integer ops while pfn < 2^32 so Map keys stay small integers. */
+const chunkOf = (pfn: number): number => (pfn < 4294967296 ? pfn >>> 15 : Math.floor(pfn / 32768));
+
 export class FreedSet {
   private certain = new Map<number, Uint32Array>();
   private uncertain = new Map<number, Uint32Array>();
   private hasUncertain = false;
 
   set(pfn: number): void {
-    const key = Math.floor(pfn / 32768);
+    const key = chunkOf(pfn);
     let a = this.certain.get(key);
     if (!a) this.certain.set(key, (a = new Uint32Array(1024)));
     const off = pfn - key * 32768;
@@ -158,7 +162,7 @@ export class FreedSet {
   }
 
   clear(pfn: number): void {
-    const key = Math.floor(pfn / 32768);
+    const key = chunkOf(pfn);
     const off = pfn - key * 32768;
     const a = this.certain.get(key);
     if (a) a[off >>> 5] &= ~(1 << (off & 31));
@@ -170,7 +174,7 @@ export class FreedSet {
 
   /** 0 = not known freed, 1 = freed (certain), 2 = freed before a lost-event window. */
   state(pfn: number): number {
-    const key = Math.floor(pfn / 32768);
+    const key = chunkOf(pfn);
     const off = pfn - key * 32768;
     const a = this.certain.get(key);
     if (a && (a[off >>> 5] & (1 << (off & 31))) !== 0) return 1;
@@ -194,15 +198,15 @@ export class FreedSet {
 }
 
 export class PageTable {
-  readonly map = new Map<number, Page>();
+  readonly map = new PfnMap<Page>();
   readonly freed = new FreedSet();
   private readonly pool: Page[] = [];
   /** Column handles of the `pages` writer. */
-  private readonly c: Record<string, BatchColumn>;
+  private readonly c: PageCols;
   /** Called before a page's state is dropped (free or abandoned) so pins/holds still open can be closed. */
   onRelease: ((p: Page) => void) | null = null;
   /** Live large folios (order > 0) by head pfn: lets a tail pfn find its head. */
-  private readonly large = new Map<number, Page>();
+  private readonly large = new PfnMap<Page>();
   private largeMaxOrder = 0;
   /** Rows written. */
   get rows(): number {
@@ -217,7 +221,7 @@ export class PageTable {
     /** Event-name table (Ev.name -> name). */
     private readonly names: string[],
   ) {
-    this.c = Object.fromEntries(PAGES.columns.map((col) => [col.name, out.pages.col(col.name)]));
+    this.c = new PageCols(out.pages);
   }
 
   get(pfn: number): Page | undefined {
@@ -225,8 +229,12 @@ export class PageTable {
   }
 
   private create(pfn: number, ev: Ev): Page {
-    const p = this.pool.pop() ?? new Page();
-    p.reset(pfn);
+    let p = this.pool.pop();
+    if (p) p.reset(pfn);
+    else {
+      p = new Page();
+      p.pfn = pfn;
+    }
     p.firstSeq = ev.seq;
     p.lastSeq = ev.seq;
     p.lifeEpoch = this.lost.epoch;
@@ -509,6 +517,79 @@ export class PageTable {
     w.num(c.holds_end, p.holdRefs);
     w.num(c.ref_events, p.refEvents);
     w.bool(c.uncertain, abandoned || this.lost.crossed(p.lifeEpoch));
+  }
+}
+
+/** Column handles of `pages` as fixed fields (no lookups by name per row). */
+class PageCols {
+  readonly trace_id: BatchColumn;
+  readonly pfn: BatchColumn;
+  readonly order: BatchColumn;
+  readonly alloc_seq: BatchColumn;
+  readonly alloc_ts_ns: BatchColumn;
+  readonly free_seq: BatchColumn;
+  readonly free_ts_ns: BatchColumn;
+  readonly first_seq: BatchColumn;
+  readonly last_seq: BatchColumn;
+  readonly alloc_event: BatchColumn;
+  readonly free_event: BatchColumn;
+  readonly alloc_pid: BatchColumn;
+  readonly alloc_tgid: BatchColumn;
+  readonly alloc_comm: BatchColumn;
+  readonly alloc_stack_id: BatchColumn;
+  readonly free_pid: BatchColumn;
+  readonly free_comm: BatchColumn;
+  readonly gfp: BatchColumn;
+  readonly migratetype: BatchColumn;
+  readonly last_mt: BatchColumn;
+  readonly in_cma: BatchColumn;
+  readonly zone_device: BatchColumn;
+  readonly pgmap: BatchColumn;
+  readonly start_edge: BatchColumn;
+  readonly end_edge: BatchColumn;
+  readonly refcount_end: BatchColumn;
+  readonly refcount_max: BatchColumn;
+  readonly mapcount_end: BatchColumn;
+  readonly pins_end: BatchColumn;
+  readonly holds_end: BatchColumn;
+  readonly ref_events: BatchColumn;
+  readonly uncertain: BatchColumn;
+
+  constructor(w: ColumnWriter) {
+    this.trace_id = w.col('trace_id');
+    this.pfn = w.col('pfn');
+    this.order = w.col('order');
+    this.alloc_seq = w.col('alloc_seq');
+    this.alloc_ts_ns = w.col('alloc_ts_ns');
+    this.free_seq = w.col('free_seq');
+    this.free_ts_ns = w.col('free_ts_ns');
+    this.first_seq = w.col('first_seq');
+    this.last_seq = w.col('last_seq');
+    this.alloc_event = w.col('alloc_event');
+    this.free_event = w.col('free_event');
+    this.alloc_pid = w.col('alloc_pid');
+    this.alloc_tgid = w.col('alloc_tgid');
+    this.alloc_comm = w.col('alloc_comm');
+    this.alloc_stack_id = w.col('alloc_stack_id');
+    this.free_pid = w.col('free_pid');
+    this.free_comm = w.col('free_comm');
+    this.gfp = w.col('gfp');
+    this.migratetype = w.col('migratetype');
+    this.last_mt = w.col('last_mt');
+    this.in_cma = w.col('in_cma');
+    this.zone_device = w.col('zone_device');
+    this.pgmap = w.col('pgmap');
+    this.start_edge = w.col('start_edge');
+    this.end_edge = w.col('end_edge');
+    this.refcount_end = w.col('refcount_end');
+    this.refcount_max = w.col('refcount_max');
+    this.mapcount_end = w.col('mapcount_end');
+    this.pins_end = w.col('pins_end');
+    this.holds_end = w.col('holds_end');
+    this.ref_events = w.col('ref_events');
+    this.uncertain = w.col('uncertain');
+    // Every schema column must have a field here: a column added to PAGES without one would stay NULL.
+    for (const c of PAGES.columns) if (!(c.name in this)) throw new Error(`pages.${c.name} has no column handle`);
   }
 }
 

@@ -52,8 +52,10 @@ export interface ReplayOptions {
 export interface ReplaySummary {
   trace_id: number;
   source: string;
-  /** Events of the trace read by the replay. */
+  /** Events of the trace (those of kinds replay does not use are skipped while streaming). */
   events: number;
+  /** Events streamed to the trackers. */
+  events_replayed: number;
   pages: number;
   pins: number;
   holds: number;
@@ -98,6 +100,7 @@ interface TraceRow {
   last_ts_ns: bigint | null;
   entries_in_buffer: bigint | null;
   entries_written: bigint | null;
+  events: bigint | null;
 }
 
 /** Replay one trace; replaces its previous replay rows (one transaction). Call it after the ingest committed. */
@@ -123,7 +126,7 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
   const t0 = performance.now();
   await ensureSchema(db);
   const tr = await db.one<TraceRow>(
-    `SELECT source, mt_layout, mapcount_semantics, first_ts_ns, last_ts_ns, entries_in_buffer, entries_written
+    `SELECT source, mt_layout, mapcount_semantics, first_ts_ns, last_ts_ns, entries_in_buffer, entries_written, events
      FROM traces WHERE trace_id = $1`,
     [traceId],
   );
@@ -174,10 +177,12 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
         out.close();
       }
       const seconds = (performance.now() - t0) / 1000;
+      const events = tr.events === null ? driver.events : Number(tr.events);
       const s: ReplaySummary = {
         trace_id: traceId,
         source: tr.source,
-        events: driver.events,
+        events,
+        events_replayed: driver.events,
         pages: out.pages.count,
         pins: out.pins.count,
         holds: out.holds.count,
@@ -199,7 +204,7 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
         lost_at_start: lostAtStart,
         unmatched_unpins: pins.unmatchedUnpins,
         seconds,
-        events_per_second: seconds > 0 ? driver.events / seconds : 0,
+        events_per_second: seconds > 0 ? events / seconds : 0,
         options: {
           longterm_threshold_ns: longNs,
           hold_threshold_ns: holdNs,

@@ -19,7 +19,7 @@ const MAX_LANES = 40;
 const MAX_SITES = 8;
 const MAX_PAGES = 6;
 const TIME_BUCKETS = 200;
-const WIDTH = 760;
+const WIDTH = 700;
 
 export interface Chart {
   id: string;
@@ -247,10 +247,11 @@ export async function timelineData(db: Db, traceId: number): Promise<TimelineDat
 export function timelineChart(d: TimelineData): Chart {
   const id = 'pin-timeline';
   const title = 'Pin and hold timeline';
+  const cma = d.attempts.length ? '; cma_alloc calls shaded (from start to finish), failed ranges as crosses on the blocking lane' : '';
   const caption =
     d.laneKind === 'pfn'
-      ? 'One lane per pfn: bars from get/pin to put/unpin (to the end of the trace when never released); CMA allocations shaded, failed ranges as crosses on the blocking pfn.'
-      : `One lane per holder task (top ${MAX_LANES}): overlapping intervals merged into one bar; CMA allocations shaded, failed ranges as crosses.`;
+      ? `One lane per pfn: bars from get/pin to put/unpin (to the end of the trace when never released)${cma}.`
+      : `One lane per holder task (top ${MAX_LANES}): overlapping intervals of a task merged into one bar${cma}.`;
   if (!d.bars.length && !d.attempts.length) return { id, title, caption, spec: null, note: 'No pins, long holds or CMA allocations in this trace.', points: 0 };
   // Bars shorter than ~1 px would not show: draw them at least 1/500 of the shown time range (tooltips keep the truth).
   const xs = [...d.bars.map((b) => b.start_s), ...d.bars.map((b) => b.end_s), ...d.attempts.map((a) => a.start_s), ...d.attempts.map((a) => a.end_s)];
@@ -326,7 +327,7 @@ export function timelineChart(d: TimelineData): Chart {
   const spec = {
     ...base(title, subtitle),
     width: WIDTH,
-    height: Math.max(90, Math.min(lanes.length, MAX_LANES) * 20),
+    height: Math.max(90, Math.min(lanes.length, MAX_LANES) * (new Set(bars.map((b) => b.class)).size > 1 ? 30 : 20)),
     datasets: { bars, attempts, failures },
     layer,
   } as unknown as TopLevelSpec;
@@ -458,7 +459,7 @@ export function outstandingChart(points: OutstandingPoint[]): Chart {
     encoding: {
       x: { field: 't_s', type: 'quantitative', title: 'trace time (seconds)', scale: { zero: false, nice: false }, axis: { format: '~f' } },
       y: { field: 'pages', type: 'quantitative', stack: 'zero', title: 'outstanding pages (4 KiB)' },
-      color: { field: 'site', type: 'nominal', sort: order, scale: { scheme: 'tableau10' }, legend: { title: 'call site', orient: 'right' } },
+      color: { field: 'site', type: 'nominal', sort: order, scale: { scheme: 'tableau10' }, legend: { title: 'allocating call site', orient: 'bottom', columns: 2, labelLimit: 330 } },
       tooltip: [
         { field: 'site', title: 'call site' },
         { field: 't_s', title: 'time (s)', format: '.3f' },
@@ -577,14 +578,17 @@ export function svgToPng(svg: string, scale = 1.5): Buffer {
   return r.render().asPng();
 }
 
-/** Page frame numbers named in query rows (column `pfn`, `*_pfn`), in row order, for the refcount chart. */
+/** Page frame numbers named in query rows (`pfn`, `folio_pfn`, `example_pfns`), in row order, for the refcount chart. */
 export function pfnsOf(rows: Row[]): number[] {
   const out: number[] = [];
+  const add = (v: unknown) => {
+    const n = toNum(v);
+    if (n !== null) out.push(n);
+  };
   for (const r of rows)
-    for (const [k, v] of Object.entries(r))
-      if ((k === 'pfn' || k.endsWith('_pfn')) && !k.startsWith('range_') && !k.startsWith('fin')) {
-        const n = toNum(v);
-        if (n !== null) out.push(n);
-      }
+    for (const [k, v] of Object.entries(r)) {
+      if (k === 'pfn' || k === 'folio_pfn') add(v);
+      else if ((k === 'example_pfns' || k === 'pfns') && Array.isArray(v)) v.forEach(add);
+    }
   return out;
 }

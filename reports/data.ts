@@ -59,6 +59,8 @@ export interface ReportData {
   trace: Row;
   replay: Row | null;
   queries: QueryResult[];
+  /** Every anomaly replay recorded (table `anomalies`), most severe first: not all kinds have a query of their own. */
+  anomalies: QueryResult;
   stacks: Map<number, StackInfo>;
   events: Map<number, EventInfo>;
   /** The first trace markers (tracing_mark_write), untrusted text: the workload's own account of its steps. */
@@ -73,7 +75,7 @@ export const QUERY_INFO: Record<string, Omit<QueryInfo, 'name'>> = {
     finding: true,
   },
   leaks: {
-    title: 'Leaked pages',
+    title: 'Leaked pages by call site',
     description: 'Pages allocated in the window, alive at the end with references their mappings do not explain.',
     finding: true,
   },
@@ -273,9 +275,10 @@ export async function loadReportData(db: Db, traceId: number, opts: LoadOptions 
       queries.push({ ...base, rows: [], evidence: [], error: e instanceof Error ? e.message.split('\n')[0] : String(e) });
     }
   }
+  const anomalies = await loadAnomalies(db, traceId);
   const seqs: number[] = [];
   const stackIds: number[] = [];
-  for (const q of queries) {
+  for (const q of [...queries, anomalies]) {
     for (const ev of q.evidence) seqs.push(...ev);
     stackIds.push(...references(q.rows.slice(0, evidenceRows)).stackIds);
   }
@@ -288,9 +291,37 @@ export async function loadReportData(db: Db, traceId: number, opts: LoadOptions 
     trace: await traceFacts(db, traceId),
     replay: await replayFacts(db, traceId),
     queries,
+    anomalies,
     stacks,
     events,
     markers: await loadMarkers(db, traceId),
+  };
+}
+
+const MAX_ANOMALIES = 1000;
+
+/** The anomalies table as a pseudo-query (same shape as the library's results), with the event of each as evidence. */
+export async function loadAnomalies(db: Db, traceId: number): Promise<QueryResult> {
+  const rows = await db.all(
+    `SELECT a.anomaly_id, a.kind, a.severity, a.certain, a.pfn, a.seq, a.ts_ns, a.pid, a.comm, a.pin_id,
+            CASE WHEN a.pgmap IS NOT NULL THEN printf('0x%x', a.pgmap) END AS pgmap, a.detail, s.callsite, a.stack_id,
+            s.frames AS stack
+     FROM anomalies a LEFT JOIN stacks s ON s.trace_id = a.trace_id AND s.stack_id = a.stack_id
+     WHERE a.trace_id = $1
+     ORDER BY CASE a.severity WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, NOT a.certain, a.seq
+     LIMIT ${MAX_ANOMALIES}`,
+    [traceId],
+  );
+  const total = toNum((await db.one('SELECT count(*) AS n FROM anomalies WHERE trace_id = $1', [traceId]))?.n) ?? rows.length;
+  return {
+    name: 'anomalies',
+    title: 'Replay anomalies (all kinds)',
+    description: 'Everything the replay recorded as impossible or suspicious, each with the event that shows it.',
+    summary: `Table anomalies: ${total} row${total === 1 ? '' : 's'}${total > rows.length ? `, the first ${rows.length} shown` : ''}; the queries above list some kinds in detail.`,
+    finding: true,
+    columnDocs: new Map(),
+    rows,
+    evidence: rows.map((r) => [toNum(r.seq)].filter((x): x is number => x !== null)),
   };
 }
 

@@ -100,14 +100,18 @@ table.t{border-collapse:collapse;width:100%;font-size:12.5px}
 .t th{background:#f3f3f3;text-align:left;font-weight:600;padding:4px 7px;border-bottom:1px solid #ccc;white-space:nowrap;cursor:pointer;user-select:none;position:sticky;top:0}
 .t th[aria-sort=ascending]::after{content:" \\25B2";font-size:9px}.t th[aria-sort=descending]::after{content:" \\25BC";font-size:9px}
 .t td{padding:3px 7px;border-bottom:1px solid #eee;vertical-align:top}
+.t td.task{white-space:nowrap}
+.t td.mono{word-break:break-all;min-width:260px}
 .t td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.t tr.sev-error td:first-child{box-shadow:inset 3px 0 var(--bad)}.t tr.sev-warning td:first-child{box-shadow:inset 3px 0 var(--warn)}
-.t tr.uncertain td{color:#777;font-style:italic}
+.t>tbody>tr.sev-error>td:first-child{box-shadow:inset 3px 0 var(--bad)}.t>tbody>tr.sev-warning>td:first-child{box-shadow:inset 3px 0 var(--warn)}
+.t>tbody>tr.uncertain>td{color:#777;font-style:italic}
+.t td.long{min-width:22em}
 details summary{cursor:pointer;color:#1a5fb4;white-space:nowrap}
 .ev{padding:6px 0 4px;max-width:1100px}
 .ev dl{display:grid;grid-template-columns:max-content 1fr;gap:0 12px;margin:0 0 6px}.ev dt{color:var(--mute)}.ev dd{margin:0;word-break:break-all}
 pre.stack{background:#f6f8fa;border:1px solid #e3e3e3;padding:4px 8px;margin:4px 0;white-space:pre-wrap;max-height:260px;overflow:auto}
 .note{color:var(--mute);font-style:italic}
+.same{font-size:12.5px;margin:2px 0 4px}.same .k{color:var(--mute)}
 .err{color:var(--bad)}
 figure.chart{background:#fff;border:1px solid var(--line);border-radius:4px;margin:12px 0;padding:8px 10px;overflow-x:auto}
 figure.chart figcaption{color:var(--mute);font-size:12.5px;margin-top:4px}
@@ -196,7 +200,7 @@ function eventTable(evs: EventInfo[], data: ReportData): SafeHtml {
   if (!evs.length) return html``;
   return html`<table class="t"><thead><tr><th>line</th><th>time (s)</th><th>cpu</th><th>task</th><th>event</th><th>payload</th></tr></thead><tbody>${evs.map((e) => {
     const st = e.stack_id !== null ? data.stacks.get(e.stack_id) : undefined;
-    return html`<tr><td class="num" data-v="${e.line_no}">${e.line_no}</td><td class="num" data-v="${e.ts_ns}">${seconds(e.ts_ns)}</td><td class="num">${e.cpu ?? ''}</td><td>${e.comm ?? ''}-${e.pid ?? ''}</td><td class="mono">${e.event}</td><td class="mono">${e.payload}${
+    return html`<tr><td class="num" data-v="${e.line_no}">${e.line_no}</td><td class="num" data-v="${e.ts_ns}">${seconds(e.ts_ns)}</td><td class="num">${e.cpu ?? ''}</td><td class="task">${e.comm ?? ''}-${e.pid ?? ''}</td><td class="mono">${e.event}</td><td class="mono">${e.payload}${
       st ? html`<details><summary>stack (${st.frames.length} frames)</summary><pre class="stack">${meaningfulFrames(st.frames).join('\n')}</pre></details>` : ''
     }</td></tr>`;
   })}</tbody></table>`;
@@ -216,8 +220,9 @@ function evidenceCell(q: QueryResult, row: Row, i: number, data: ReportData, sho
   return html`<details><summary>${label}</summary><div class="ev">${
     fields.length
       ? html`<dl>${fields.map(([k, v]) => {
-          const c = cellValue(columnKind(k, v), k, v);
-          return html`<dt>${k}</dt><dd>${c.text}</dd>`;
+          const kind = columnKind(k, v);
+          const c = cellValue(kind, k, v);
+          return html`<dt>${columnTitle(k, kind)}</dt><dd>${c.text}</dd>`;
         })}</dl>`
       : ''
   }${stack.length ? html`<pre class="stack">${meaningfulFrames(stack).join('\n')}</pre>` : ''}${eventTable(evs, data)}</div></details>`;
@@ -230,10 +235,18 @@ function queryTable(q: QueryResult, data: ReportData, withEvidence = true): Safe
   if (q.error) return html`<p class="err">query failed: ${q.error}</p>`;
   if (!q.rows.length) return html`<p class="note">None.</p>`;
   const rows = q.rows.slice(0, MAX_HTML_ROWS);
-  const cols = tableColumns(q.name, rows, 'html');
-  const ks = kinds(rows, cols);
-  const shown = new Set(cols);
-  return html`<div class="scroll"><table class="t"><thead><tr>${cols.map((c) => {
+  const all = tableColumns(q.name, rows, 'html');
+  const ks = kinds(rows, all);
+  // Columns with one value in every row are said once above the table instead of repeated.
+  const same = (c: string) => rows.length > 1 && rows.every((r) => cellValue(ks.get(c)!, c, r[c]).text === cellValue(ks.get(c)!, c, rows[0]![c]).text);
+  const constant = all.filter(same);
+  const cols = all.filter((c) => !constant.includes(c));
+  const shown = new Set(all);
+  return html`${
+    constant.length
+      ? html`<p class="same">Every row: ${constant.map((c, i) => html`${i ? ', ' : ''}<span class="k">${columnTitle(c, ks.get(c)!)}</span> ${cellValue(ks.get(c)!, c, rows[0]![c]).text}`)}</p>`
+      : ''
+  }<div class="scroll"><table class="t"><thead><tr>${cols.map((c) => {
     const k = ks.get(c)!;
     return html`<th title="${q.columnDocs.get(c) ?? ''}">${columnTitle(c, k)}</th>`;
   })}${withEvidence ? html`<th data-nosort>evidence</th>` : ''}</tr></thead><tbody>${rows.map((r, i) => {
@@ -242,7 +255,7 @@ function queryTable(q: QueryResult, data: ReportData, withEvidence = true): Safe
       const k = ks.get(c)!;
       const v = cellValue(k, c, r[c]);
       const numeric = k === 'number' || k === 'duration' || k === 'ts' || k === 'hex';
-      return html`<td class="${numeric ? 'num' : ''}" data-v="${v.sort}">${v.text}</td>`;
+      return html`<td class="${numeric ? 'num' : v.text.length > 40 ? 'long' : ''}" data-v="${v.sort}">${v.text}</td>`;
     })}${withEvidence ? html`<td>${evidenceCell(q, r, i, data, shown)}</td>` : ''}</tr>`;
   })}</tbody></table></div>${
     q.rows.length > rows.length ? html`<p class="note">${q.rows.length - rows.length} more rows in findings.json.</p>` : ''
@@ -288,7 +301,7 @@ ${r ? html`${fact('page lifetimes', r.pages)}${fact('pins', r.pins)}${fact('long
 
 function cmaSection(data: ReportData): SafeHtml {
   const q = data.queries.find((x) => x.name === 'cma-blockers');
-  if (!q || !q.rows.length) return html``;
+  if (!q || !q.rows.length) return html`<section id="cma"><h2>CMA blockers</h2><p class="note">No CMA allocation failed or needed a retry in this trace.</p></section>`;
   const all = cmaSentences(q.rows);
   const ss = all.slice(0, MAX_SENTENCES);
   const more = all.length - ss.length;
@@ -306,7 +319,7 @@ function chartSection(charts: Chart[]): SafeHtml {
 }
 
 function pgmapSection(rows: Row[]): SafeHtml {
-  if (!rows.length) return html``;
+  if (!rows.length) return html`<section id="pgmaps"><h2>dev_pagemap balance</h2><p class="note">No dev_pagemap in this trace.</p></section>`;
   const cols = ['pgmap', 'pfn_start', 'pfn_end', 'source', 'gets', 'puts', 'outstanding_end', 'outstanding_at_unmap', 'max_outstanding', 'unmap_ts_ns', 'released_ts_ns', 'problems'].filter((c) =>
     rows.some((r) => c in r),
   );
@@ -352,7 +365,7 @@ export function renderHtml({ data, charts, pgmaps }: HtmlInput): string {
 </head><body><main>
 <h1>refscope report</h1>
 <div class="sub">trace ${data.traceId}: <span class="mono">${String(data.trace.source)}</span> · generated ${data.generatedAt}</div>
-<nav class="toc"><a href="#summary">trace</a><a href="#cma">CMA blockers</a>${findings.map((q) => html`<a href="#q-${q.name}">${q.name}</a>`)}<a href="#pgmaps">pgmaps</a><a href="#charts">charts</a></nav>
+<nav class="toc"><a href="#summary">trace</a><a href="#cma">CMA blockers</a>${findings.map((q) => html`<a href="#q-${q.name}">${q.name}</a>`)}<a href="#q-anomalies">anomalies</a><a href="#pgmaps">pgmaps</a><a href="#charts">charts</a></nav>
 ${verdictBox(lines, data)}
 ${!data.replay ? html`<p class="err">This trace has not been replayed: run <code>refscope replay</code> first; only trace facts are shown.</p>` : ''}
 ${summarySection(data)}
@@ -361,6 +374,7 @@ ${cmaSection(data)}
 ${findings.map(
   (q) => html`<section id="q-${q.name}"><h3>${q.title} <span class="sub">(${q.name}: ${q.rows.length} row${q.rows.length === 1 ? '' : 's'})</span></h3><p class="sub">${q.summary || q.description}</p>${queryTable(q, data)}</section>`,
 )}
+<section id="q-anomalies"><h3>${data.anomalies.title} <span class="sub">(${data.anomalies.rows.length} row${data.anomalies.rows.length === 1 ? '' : 's'})</span></h3><p class="sub">${data.anomalies.summary}</p>${queryTable(data.anomalies, data)}</section>
 ${pgmapSection(pgmaps)}
 ${markersSection(data)}
 ${info.map((q) => html`<section id="q-${q.name}"><h2>${q.title}</h2><p class="sub">${q.summary || q.description}</p>${queryTable(q, data, false)}</section>`)}

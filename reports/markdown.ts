@@ -102,6 +102,19 @@ export function renderMarkdown(data: ReportData, charts: Chart[], chartDir = 'ch
     out.push(`## ${q.title} (${q.name}, ${q.rows.length} row${q.rows.length === 1 ? '' : 's'})`, '');
     out.push(q.error ? `query failed: ${mdCode(q.error)}` : queryTable(q.rows, q.name), '');
   }
+  const an = data.anomalies.rows;
+  if (an.length) {
+    const kinds = new Map<string, Row[]>();
+    for (const r of an) kinds.set(`${r.kind}\u0000${r.severity}`, [...(kinds.get(`${r.kind}\u0000${r.severity}`) ?? []), r]);
+    out.push(`## Replay anomalies (${an.length}${an.length >= 1000 ? '+' : ''})`, '');
+    out.push(
+      mdTable(
+        ['kind', 'severity', 'count', 'certain', 'first example'],
+        [...kinds.values()].map((rs) => [new Code(String(rs[0]!.kind)), String(rs[0]!.severity), rs.length, rs.filter((r) => r.certain === true).length, rs[0]!.detail]),
+      ),
+      '',
+    );
+  }
   const top = data.queries.find((q) => q.name === 'top-callers');
   if (top?.rows.length) out.push('## Top call sites', '', queryTable(top.rows.slice(0, 5), 'top-callers'), '');
   const div = data.queries.find((q) => q.name === 'divergence');

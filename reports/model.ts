@@ -37,6 +37,17 @@ export function verdictLines(data: ReportData): VerdictLine[] {
     const uncertain = summary ? (toNum(summary[`${v.column}_uncertain`]) ?? 0) : 0;
     out.push({ query: v.query, label: v.label, count, uncertain, level: count > 0 ? (v.problem ? 'bad' : 'warn') : 'ok' });
   }
+  // Every anomaly kind, including those no query lists (e.g. longterm_pin_in_cma): certain errors count as problems.
+  const an = data.anomalies.rows;
+  const certain = an.filter((r) => r.certain === true).length;
+  const errors = an.filter((r) => r.certain === true && r.severity === 'error').length;
+  out.push({
+    query: 'anomalies',
+    label: 'replay anomalies (all kinds)',
+    count: certain,
+    uncertain: an.length - certain,
+    level: errors > 0 ? 'bad' : an.length > 0 ? 'warn' : 'ok',
+  });
   return out;
 }
 
@@ -73,6 +84,10 @@ const COLUMNS: Record<string, { html: string[]; md: string[] }> = {
   divergence: {
     html: ['what', 'ts_ns', 'cpu', 'comm', 'pid', 'pfn', 'event', 'expected', 'printed', 'delta', 'explanation', 'lost', 'line_no'],
     md: ['what', 'ts_ns', 'pfn', 'event', 'expected', 'printed', 'explanation'],
+  },
+  anomalies: {
+    html: ['kind', 'severity', 'certain', 'pfn', 'ts_ns', 'comm', 'pid', 'pgmap', 'callsite', 'detail'],
+    md: ['kind', 'severity', 'pfn', 'ts_ns', 'comm', 'detail'],
   },
   'top-callers': {
     html: ['callsite', 'pages_outstanding', 'bytes_outstanding', 'pages_allocated', 'holds_open', 'hold_refs_outstanding', 'pins_open', 'pin_refs_outstanding', 'pins', 'pin_seconds', 'holds', 'hold_seconds', 'stacks'],

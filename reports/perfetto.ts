@@ -109,7 +109,7 @@ export async function buildPerfetto(db: Db, traceId: number, opts: PerfettoOptio
       const end = toNum(a.end_ts_ns) ?? (a.kind === 'release' ? start : t1);
       const outcome = a.kind === 'release' ? 'release' : a.succeeded === true ? 'ok' : a.succeeded === false ? 'FAILED' : 'unfinished';
       ev.push({
-        name: `cma_${a.kind} ${a.request_count ?? '?'} pages: ${outcome}`,
+        name: a.kind === 'release' ? `cma_release ${a.request_count ?? '?'} pages` : `cma_${a.kind} ${a.request_count ?? '?'} pages: ${outcome}`,
         cat: 'cma',
         ph: 'X',
         ts: us(start),

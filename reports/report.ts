@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Db, Row } from '../db/duckdb.js';
 import { jsonValue } from '../queries/format.js';
@@ -45,10 +45,10 @@ export function parseFormats(s: string): ReportFormat[] {
 
 /** The pfns to chart refcounts for: those named by the findings, most serious kinds first. */
 export function suspiciousPfns(data: ReportData): number[] {
-  const order = ['cma-blockers', 'use-after-free', 'pin-leaks', 'leaks', 'long-pins'];
+  const order = ['cma-blockers', 'use-after-free', 'anomalies', 'pin-leaks', 'leaks', 'long-pins'];
   const out: number[] = [];
   for (const name of order) {
-    const q = data.queries.find((x) => x.name === name);
+    const q = name === 'anomalies' ? data.anomalies : data.queries.find((x) => x.name === name);
     if (q) out.push(...pfnsOf(q.rows.slice(0, 50)));
   }
   return [...new Set(out)];
@@ -62,6 +62,7 @@ export function findingsJson(data: ReportData, charts: Chart[]): unknown {
     trace: jsonValue(data.trace as Record<string, Value>),
     replay: data.replay ? jsonValue(data.replay as Record<string, Value>) : null,
     queries: Object.fromEntries(data.queries.map((q) => [q.name, q.error ? { error: q.error, rows: [] } : rows(q.rows)])),
+    anomalies: rows(data.anomalies.rows),
     charts: charts.map((c) => ({ id: c.id, title: c.title, drawn: !!c.spec, points: c.points, note: c.note ?? null, spec: c.spec ? `charts/${c.id}.vl.json` : null })),
   };
 }
@@ -82,6 +83,8 @@ export async function writeReport(db: Db, opts: ReportOptions): Promise<ReportRe
   };
   if (charts.some((c) => c.spec)) mkdirSync(join(opts.outDir, 'charts'), { recursive: true });
   for (const c of charts) {
+    // A chart not drawn this time must not leave the files of an earlier report in the same directory.
+    for (const ext of ['vl.json', 'svg', 'png']) rmSync(join(opts.outDir, 'charts', `${c.id}.${ext}`), { force: true });
     if (!c.spec) continue;
     write(`charts/${c.id}.vl.json`, JSON.stringify(c.spec, null, 1) + '\n');
     if (opts.chartFiles !== false) {

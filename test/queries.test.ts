@@ -22,7 +22,10 @@ const CAPTURES = {
   b: 'b-vmsplice.trace.txt.gz',
   c: 'c-cma-blocked.trace.txt.gz',
   d: 'd-pgmap-hmm.trace.txt.gz',
+  e: 'e-mixed.trace.txt.gz',
   perf: 'perf-task.script.txt.gz',
+  stack: 'ftrace-raw-stacktrace-pidfiltered.txt.gz',
+  tcmd: 'trace-cmd-extract.report.txt.gz',
 } as const;
 type Cap = keyof typeof CAPTURES;
 
@@ -175,17 +178,31 @@ describe('queries on the real captures', () => {
   });
 
   it('no use-after-free, pgmap or CMA finding where the NOTES say there is none', async () => {
-    for (const cap of ['a', 'b', 'd', 'perf'] as Cap[]) assert.deepEqual(await q('cma-blockers', { trace_id: ids[cap] }), [], cap);
+    for (const cap of ['a', 'b', 'd', 'e', 'perf', 'stack', 'tcmd'] as Cap[]) assert.deepEqual(await q('cma-blockers', { trace_id: ids[cap] }), [], cap);
     assert.deepEqual(await q('use-after-free', { include_uncertain: true }), []);
     assert.deepEqual(await q('pgmap-imbalance', { include_uncertain: true }), []);
   });
 
-  it('kmem-only perf capture: pages alive at the end are reported by top-callers, never as leaks', async () => {
-    const tc = await q('top-callers', { trace_id: ids.perf });
-    assert.ok(tc.some((r) => (r.pages_outstanding as bigint) > 0n));
-    assert.deepEqual(await q('leaks', { trace_id: ids.perf, include_live_holders: true, include_uncertain: true }), []);
-    const s = (await q('summary', { trace_id: ids.perf }))[0]!;
-    assert.deepEqual([s.leaks, s.pin_leaks, s.cma_blockers, s.pgmap_imbalance, s.use_after_free], [0n, 0n, 0n, 0n, 0n]);
+  it('kmem-only live captures: pages alive at the end are reported by top-callers, never as leaks', async () => {
+    for (const cap of ['perf', 'stack', 'tcmd'] as Cap[]) {
+      const tc = await q('top-callers', { trace_id: ids[cap] });
+      assert.ok(tc.some((r) => (r.pages_outstanding as bigint) > 0n), cap);
+      assert.deepEqual(await q('leaks', { trace_id: ids[cap], include_live_holders: true, include_uncertain: true }), [], cap);
+      const s = (await q('summary', { trace_id: ids[cap] }))[0]!;
+      assert.deepEqual([s.leaks, s.pin_leaks, s.cma_blockers, s.pgmap_imbalance, s.use_after_free], [0n, 0n, 0n, 0n, 0n], cap);
+    }
+    // The stack-trace capture names its callsites.
+    const tc = await q('top-callers', { trace_id: ids.stack });
+    assert.ok(tc.some((r) => r.callsite !== '(no stack)' && (r.pages_allocated as bigint) > 0n));
+  });
+});
+
+describe('e-mixed', () => {
+  it('the 7 pages allocated in the window and not freed are window edges: top-callers counts them, leaks does not', async () => {
+    const tc = await q('top-callers', { trace_id: ids.e });
+    assert.equal(tc.reduce((a, r) => a + Number(r.pages_outstanding), 0), 7);
+    assert.deepEqual(await q('leaks', { trace_id: ids.e, include_live_holders: true, include_uncertain: true }), []);
+    assert.deepEqual(await q('pin-leaks', { trace_id: ids.e, include_uncertain: true }), []);
   });
 });
 

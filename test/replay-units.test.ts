@@ -1,0 +1,183 @@
+/**
+ * Replay semantics on small hand-written 6.1-style ftrace traces: frees and references after them, lost-event
+ * windows, the -1023/-1 unpin pair, puts that unmap, and device pages whose pgmap reference is never dropped.
+ */
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Db } from '../db/duckdb.js';
+import { ingest } from '../ingest/ingest.js';
+import { replay, type ReplaySummary } from '../replay/replay.js';
+
+const VMEMMAP = 0xffd4000000000000n;
+const page = (pfn: number): string => '0x' + (VMEMMAP + BigInt(pfn) * 64n).toString(16);
+
+/** One ftrace line (record-tgid layout) at `us` microseconds. */
+function line(comm: string, pid: number, cpu: number, us: number, event: string, payload: string): string {
+  const ts = `${Math.floor(us / 1e6)}.${String(us % 1e6).padStart(6, '0')}`;
+  return `${`${comm}-${pid}`.padStart(22)} (${String(pid).padStart(7)}) [${String(cpu).padStart(3, '0')}] ..... ${ts.padStart(12)}: ${event}: ${payload}`;
+}
+
+const ref = (pfn: number, count: number, val: number, extra = '', mapcount = 1, mt = 1): string =>
+  `pfn=0x${pfn.toString(16)} flags=uptodate|lru count=${count} mapcount=${mapcount} mapping=ff11000003d1d001 mt=${mt} val=${val}${extra}`;
+
+class Trace {
+  lines: string[] = [];
+  us = 10_000_000;
+  private lost = 0;
+  at(dt: number): this {
+    this.us += dt;
+    return this;
+  }
+  ev(event: string, payload: string, who: [string, number, number] = ['work', 100, 0]): this {
+    this.lines.push(line(who[0], who[1], who[2], this.us, event, payload));
+    this.us += 1;
+    return this;
+  }
+  lostMarker(cpu: number, n: number): this {
+    this.lines.push(`CPU:${cpu} [LOST ${n} EVENTS]`);
+    this.lost += n;
+    return this;
+  }
+  text(): string {
+    const n = this.lines.filter((l) => !l.startsWith('CPU:')).length;
+    return [
+      '# tracer: nop',
+      '#',
+      `# entries-in-buffer/entries-written: ${n}/${n + this.lost}   #P:2`,
+      '#',
+      '#                                          _-----=> irqs-off/BH-disabled',
+      '#           TASK-PID       TGID    CPU#  |||||  TIMESTAMP  FUNCTION',
+      '#              | |           |       |   |||||     |         |',
+      ...this.lines,
+      '',
+    ].join('\n');
+  }
+}
+
+let dir: string;
+let db: Db;
+let n = 0;
+
+async function run(t: Trace): Promise<{ id: number; s: ReplaySummary }> {
+  const file = join(dir, `t${n++}.txt`);
+  writeFileSync(file, t.text());
+  const s = await ingest(db, file, {});
+  return { id: s.trace_id, s: await replay(db, s.trace_id, {}) };
+}
+
+const q = (sql: string, id: number) => db.all<Record<string, unknown>>(sql, [id]);
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'refscope-replay-units-'));
+  db = await Db.open(join(dir, 'u.duckdb'));
+});
+
+after(() => {
+  db?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('replay semantics', () => {
+  it('a get after the free is ref_after_free; a failed speculative get is not', async () => {
+    const P = 0x5000;
+    const t = new Trace()
+      .ev('page_ref_set', ref(P, 1, 1, '', 0))
+      .ev('mm_page_alloc', `page=ffd4000000140000 pfn=0x${P.toString(16)} order=0 migratetype=1 gfp_flags=GFP_KERNEL`)
+      .ev('page_ref_mod_and_test', ref(P, 0, -1, ' ret=1', 0))
+      .ev('mm_page_free', `page=ffd4000000140000 pfn=0x${P.toString(16)} order=0`)
+      .ev('mm_page_free_batched', `page=ffd4000000140000 pfn=0x${P.toString(16)} order=0`)
+      .ev('page_ref_mod_unless', ref(P, 0, 1, ' ret=0', 0), ['kswapd0', 60, 1])
+      .at(500)
+      .ev('page_ref_mod', ref(P, 1, 1, '', 0), ['buggy', 200, 1]);
+    const { id, s } = await run(t);
+    const a = await q('SELECT kind, pfn, certain, pid FROM anomalies WHERE trace_id = $1', id);
+    assert.deepEqual(a.map((x) => [x.kind, Number(x.pfn), x.certain, x.pid]), [['ref_after_free', P, true, 200]]);
+    const pages = await q('SELECT alloc_event, free_event, start_edge FROM pages WHERE trace_id = $1 ORDER BY first_seq', id);
+    assert.deepEqual(pages.map((x) => [x.alloc_event, x.free_event, x.start_edge]), [
+      ['mm_page_alloc', 'mm_page_free', false],
+      [null, null, true],
+    ], 'the batched event is the same free; the bad get starts an unknown lifetime');
+    assert.equal(s.agreed, s.checked);
+  });
+
+  it('a lost-event window makes a pin crossing it uncertain, and a divergence after it a lost-window one', async () => {
+    const P = 0x6000;
+    const Q = 0x6001;
+    const t = new Trace()
+      .ev('page_ref_mod', ref(P, 1025, 1024))
+      .ev('page_ref_mod', ref(Q, 2, 1))
+      .at(1000)
+      .lostMarker(1, 64)
+      .ev('page_ref_mod', ref(Q, 7, 1), ['work', 100, 1]);
+    const { id, s } = await run(t);
+    const pins = await q('SELECT end_seq, uncertain FROM pins WHERE trace_id = $1', id);
+    assert.deepEqual(pins.map((x) => [x.end_seq, x.uncertain]), [[null, true]]);
+    const a = await q('SELECT kind, certain FROM anomalies WHERE trace_id = $1', id);
+    assert.deepEqual(a.map((x) => [x.kind, x.certain]), [['pin_never_released', false]]);
+    const d = await q('SELECT expected, printed, in_lost_window, explanation FROM divergences WHERE trace_id = $1', id);
+    assert.deepEqual(d.map((x) => [x.expected, x.printed, x.in_lost_window, x.explanation]), [[3, 7, true, 'lost-window']]);
+    assert.equal(s.lost_markers, 1);
+    assert.equal(s.checked_outside_lost, 0);
+    assert.equal(s.checked, 1);
+  });
+
+  it('the +1/+1023 pair opens a pin and the -1023/-1 pair closes it, from the first to the last event', async () => {
+    const P = 0x7000;
+    const t = new Trace()
+      .ev('page_ref_mod_unless', ref(P, 2, 1, ' ret=1'))
+      .ev('page_ref_mod', ref(P, 1025, 1023))
+      .at(2000)
+      .ev('page_ref_mod', ref(P, 2, -1023))
+      .ev('page_ref_mod_and_test', ref(P, 1, -1, ' ret=0'));
+    const { id } = await run(t);
+    const pins = await q('SELECT refs, start_seq, end_seq, duration_ns FROM pins WHERE trace_id = $1', id);
+    assert.deepEqual(pins.map((x) => [x.refs, Number(x.start_seq), Number(x.end_seq)]), [[1, 0, 3]]);
+    assert.equal(Number(pins[0].duration_ns), 2_003_000, 'from the +1 to the -1');
+    const holds = await q('SELECT count(*) AS n FROM holds WHERE trace_id = $1', id);
+    assert.equal(Number(holds[0].n), 0, 'the +1 of the pair is not a hold');
+  });
+
+  it('a put that unmaps returns the mapping reference; the get stays held until the last put', async () => {
+    const P = 0x8000;
+    const t = new Trace()
+      .ev('page_ref_mod_unless', ref(P, 2, 1, ' ret=1', 1), ['holder', 300, 0])
+      .at(10)
+      .ev('page_ref_mod_and_test', ref(P, 1, -1, ' ret=0', 0), ['holder', 300, 0])
+      .at(200_000)
+      .ev('page_ref_mod_and_test', ref(P, 0, -1, ' ret=1', 0), ['drainer', 301, 1]);
+    const { id } = await run(t);
+    const h = await q('SELECT holder_pid, release_pid, duration_ns, end_seq FROM holds WHERE trace_id = $1', id);
+    assert.deepEqual(h.map((x) => [x.holder_pid, x.release_pid, Number(x.end_seq)]), [[300, 301, 2]]);
+    assert.equal(Number(h[0].duration_ns), 200_012_000);
+  });
+
+  it('a device page whose refcount reaches 0 without free_zone_device_page is device_page_zero_without_put', async () => {
+    const A = 0xfcfff00;
+    const B = 0xfcfff01;
+    const pg = '0xff11000003c2f9c0';
+    const t = new Trace()
+      .ev('memremap_pages', `(memremap_pages+0x0/0x650) pgmap=${pg} nid=0 vmemmap_base=0xffd4000000000000 page_offset_base=0xff11000000000000`, ['insmod', 50, 0])
+      .ev('memremap_pages_ret', `(0xffffffffc0002373 <- memremap_pages) vaddr=0xff1100fcf0000000`, ['insmod', 50, 0]);
+    for (const p of [A, B])
+      t.ev('zone_device_page_init', `(zone_device_page_init+0x0/0xd0) page=${page(p)} pgmap=${pg}`).ev('page_ref_set', ref(p, 1, 1, '', 0));
+    t.at(100)
+      .ev('page_ref_mod_and_test', ref(A, 0, -1, ' ret=1', 0))
+      .ev('free_zone_device_page', `(free_zone_device_page+0x0/0x140) page=${page(A)} pgmap=${pg}`)
+      .ev('page_ref_mod_and_test', ref(B, 0, -1, ' ret=1', 0))
+      .at(100)
+      .ev('free_zone_device_page', `(free_zone_device_page+0x0/0x140) page=${page(A)} pgmap=${pg}`);
+    const { id } = await run(t);
+    const a = await q('SELECT kind, pfn, certain FROM anomalies WHERE trace_id = $1 ORDER BY kind', id);
+    assert.deepEqual(a.map((x) => [x.kind, Number(x.pfn), x.certain]), [
+      ['device_page_zero_without_put', B, true],
+      ['pgmap_put_without_get', A, true],
+    ]);
+    const m = await q('SELECT gets, puts, puts_without_get, freed_without_put, pfn_start FROM pgmaps WHERE trace_id = $1', id);
+    assert.deepEqual(m.map((x) => [Number(x.gets), Number(x.puts), Number(x.puts_without_get), Number(x.freed_without_put), Number(x.pfn_start)]), [
+      [2, 2, 1, 1, 0xfcf0000],
+    ]);
+  });
+});
