@@ -50,9 +50,9 @@ export class ReplayContext {
     return this.cmaRanges.length > 0 && this.inCmaRange(pfn);
   }
 
-  /** mapcount= says the page is mapped (NaN: unknown = not known to be mapped). */
+  /** mapcount= says the page is mapped (NaN or below -2^29: unknown = not known to be mapped). */
   mapped(mapcount: number): boolean {
-    if (mapcount !== mapcount) return false;
+    if (mapcount !== mapcount || mapcount <= -0x20000000) return false;
     return this.mapcountRaw ? mapcount >= 0 : mapcount > 0;
   }
 }

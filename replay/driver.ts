@@ -51,7 +51,7 @@ import {
 import type { GupContext } from './gup.js';
 import type { Holds } from './holds.js';
 import type { LostWindows } from './lost.js';
-import type { Page, PageTable } from './pages.js';
+import { NO, type Page, type PageTable } from './pages.js';
 import type { PgmapTracker } from './pgmaps.js';
 import { A_CANCEL, A_GET, A_PUT, type Pins } from './pins.js';
 import type { RawMaps } from './rawmaps.js';
@@ -82,20 +82,53 @@ export interface Strings {
 
 const sqlList = (a: string[]): string => (a.length ? a : ['']).map((s) => `'${s.replace(/'/g, "''")}'`).join(',');
 
-/** Distinct comm / event / gfp values of a trace (the ENUM dictionaries of the stream). */
+/** Distinct comm / event / gfp values of a trace (the ENUM dictionaries of the stream), in one scan. */
 export async function loadStrings(conn: DuckDBConnection, traceId: number): Promise<Strings> {
-  const q = async (col: string): Promise<string[]> => {
-    const r = await conn.runAndReadAll(`SELECT DISTINCT "${col}" AS s FROM events WHERE trace_id = $1 AND "${col}" IS NOT NULL ORDER BY 1`, [traceId]);
-    return r.getRowObjectsJS().map((x) => String(x.s));
+  const r = await conn.runAndReadAll(
+    'SELECT list(DISTINCT comm) AS comms, list(DISTINCT event) AS events, list(DISTINCT gfp) AS gfps FROM events WHERE trace_id = $1',
+    [traceId],
+  );
+  const row = r.getRowObjectsJS()[0] ?? {};
+  const strs = (v: unknown): string[] => ((v as (string | null)[] | null) ?? []).filter((x): x is string => x !== null);
+  return {
+    comms: strs(row.comms),
+    // Only the events replay dispatches on are streamed (the rest are filtered out in SQL).
+    events: strs(row.events).filter((n) => n in EVENT_CODES),
+    gfps: strs(row.gfps),
   };
-  // Only the events replay dispatches on are streamed (the rest are filtered out in SQL).
-  const events = (await q('event')).filter((n) => n in EVENT_CODES);
-  return { comms: await q('comm'), events, gfps: await q('gfp') };
 }
 
 const SIDE_EVENTS = Object.entries(EVENT_CODES)
   .filter(([, c]) => isSideCode(c))
   .map(([n]) => n);
+
+/** The side columns of the rare events, in seq order. */
+export async function loadSide(conn: DuckDBConnection, traceId: number): Promise<Side[]> {
+  const r = await conn.runAndReadAll(
+    `SELECT seq::DOUBLE AS seq, event, pfn::DOUBLE AS pfn, mt, pfn_end::DOUBLE AS pfn_end, fin_pfn::DOUBLE AS fin_pfn,
+       nr_pages::DOUBLE AS nr_pages, nr_succeeded::DOUBLE AS nr_succeeded, nr_failed::DOUBLE AS nr_failed, name,
+       CASE WHEN pgmap IS NOT NULL THEN printf('%x', pgmap) END AS pgmap,
+       CASE WHEN addr IS NOT NULL THEN printf('%x', addr) END AS addr, payload
+     FROM events WHERE trace_id = $1 AND event IN (${sqlList(SIDE_EVENTS)}) ORDER BY seq`,
+    [traceId],
+  );
+  const nn = (v: unknown): number => (v === null || v === undefined ? NaN : Number(v));
+  return r.getRowObjectsJS().map((x) => ({
+    seq: nn(x.seq),
+    event: String(x.event),
+    pfn: nn(x.pfn),
+    mt: nn(x.mt),
+    pfnEnd: nn(x.pfn_end),
+    finPfn: nn(x.fin_pfn),
+    nrPages: nn(x.nr_pages),
+    nrSucceeded: nn(x.nr_succeeded),
+    nrFailed: nn(x.nr_failed),
+    name: (x.name as string | null) ?? null,
+    pgmap: (x.pgmap as string | null) ?? null,
+    addr: (x.addr as string | null) ?? null,
+    payload: String(x.payload ?? ''),
+  }));
+}
 
 type U = Uint8Array | Uint16Array | Uint32Array;
 
@@ -104,7 +137,6 @@ export class Driver {
   /** Events streamed (those of the kinds replay uses). */
   events = 0;
   lastTs = 0;
-  private side: Side[] = [];
   private sideAt = 0;
   private codeOf: Int32Array = new Int32Array(0);
   private demotedAt = 0;
@@ -114,13 +146,15 @@ export class Driver {
     private readonly traceId: number,
     private readonly tsBase: bigint,
     private readonly strings: Strings,
+    /** loadSide() rows of this trace. */
+    private readonly side: Side[],
     private readonly t: Trackers,
   ) {
     t.pages.onRelease = (p) => this.abandon(p);
   }
 
   async run(ordered: boolean): Promise<void> {
-    await this.loadSide();
+    this.sideAt = 0;
     this.codeOf = Int32Array.from(this.strings.events, (n) => EVENT_CODES[n] ?? 0);
     const s = this.strings;
     const ts = this.tsBase === 0n ? 'ts_ns' : `(ts_ns - ${this.tsBase}::BIGINT)::BIGINT`;
@@ -138,9 +172,12 @@ export class Driver {
     const gfpW = enumWidth(18);
     const ev = this.ev;
     let lastSeq = -1;
+    // The next chunk is fetched (DuckDB scanning on its own thread) while this one is replayed.
+    let next = res.fetchChunk();
     for (;;) {
-      const chunk = await res.fetchChunk();
+      const chunk = await next;
       if (!chunk || chunk.rowCount === 0) break;
+      next = res.fetchChunk();
       const n = chunk.rowCount;
       const raw = (chunk as unknown as { chunk: Parameters<typeof bindings.data_chunk_get_vector>[0] }).chunk;
       const vec = (c: number) => bindings.data_chunk_get_vector(raw, c);
@@ -222,31 +259,6 @@ export class Driver {
       }
     }
     this.finish();
-  }
-
-  private async loadSide(): Promise<void> {
-    const r = await this.conn.runAndReadAll(
-      `SELECT seq::DOUBLE AS seq, pfn_end::DOUBLE AS pfn_end, fin_pfn::DOUBLE AS fin_pfn, nr_pages::DOUBLE AS nr_pages,
-         nr_succeeded::DOUBLE AS nr_succeeded, nr_failed::DOUBLE AS nr_failed, name,
-         CASE WHEN pgmap IS NOT NULL THEN printf('%x', pgmap) END AS pgmap,
-         CASE WHEN addr IS NOT NULL THEN printf('%x', addr) END AS addr, payload
-       FROM events WHERE trace_id = $1 AND event IN (${sqlList(SIDE_EVENTS)}) ORDER BY seq`,
-      [this.traceId],
-    );
-    const nn = (v: unknown): number => (v === null || v === undefined ? NaN : Number(v));
-    this.side = r.getRowObjectsJS().map((x) => ({
-      seq: nn(x.seq),
-      pfnEnd: nn(x.pfn_end),
-      finPfn: nn(x.fin_pfn),
-      nrPages: nn(x.nr_pages),
-      nrSucceeded: nn(x.nr_succeeded),
-      nrFailed: nn(x.nr_failed),
-      name: (x.name as string | null) ?? null,
-      pgmap: (x.pgmap as string | null) ?? null,
-      addr: (x.addr as string | null) ?? null,
-      payload: String(x.payload ?? ''),
-    }));
-    this.sideAt = 0;
   }
 
   private sideFor(seq: number): Side | null {
@@ -370,7 +382,7 @@ export class Driver {
     const prevCount = p.count;
     const steady = p.chkEpoch === t.lost.epoch;
     t.refcheck.check(p, ev);
-    if (p.count < 0 && !(prevCount < 0))
+    if (p.count !== NO && p.count < 0 && !(prevCount !== NO && prevCount < 0))
       t.anomalies.add('refcount_underflow', steady && !t.lost.crossed(p.lifeEpoch), p.pfn, ev,
         `refcount of pfn 0x${p.pfn.toString(16)} went below 0 (${p.count})`);
     t.pages.onRef(p, ev, delta);
@@ -385,7 +397,7 @@ export class Driver {
       const mc = ev.mapcount;
       if (act === A_GET) {
         // A get whose event shows the page newly mapped is the mapping's own reference, not a hold.
-        if (!(mc > prevMap)) {
+        if (!(prevMap !== NO && mc > prevMap)) {
           const h = holds.get(p, ev, delta, grab);
           if (p.grpSeq === ev.seq) p.grpHold = h;
         }
@@ -461,7 +473,7 @@ export class Driver {
     const t = this.t;
     t.pgmaps.free(ev);
     const p = t.pages.get(ev.pfn);
-    if (p && (p.zoneDevice || p.count !== p.count || p.count === 0)) {
+    if (p && (p.zoneDevice || p.count === NO || p.count === 0)) {
       this.freeChecks(p, ev);
       t.pages.end(p, ev);
       t.pages.freed.set(ev.pfn);
@@ -479,13 +491,14 @@ export class Driver {
     const t = this.t;
     t.lost.finish();
     const end = this.lastTs;
-    for (const p of t.pages.map.values())
+    t.pages.map.forEach((p) => {
       if (p.grpDefer !== 0) {
         t.holds.put(p, p.defSeq, p.defTs, p.defPid, p.defComm, p.grpDefer);
         p.grpDefer = 0;
       }
-    t.pins.finish(t.pages.map.values(), end);
-    t.holds.finish(t.pages.map.values(), end);
+    });
+    t.pins.finish(t.pages.map, end);
+    t.holds.finish(t.pages.map, end);
     t.pages.onRelease = null;
     t.pages.finish();
     t.cma.end();

@@ -124,6 +124,9 @@ export function isSideCode(code: number): boolean {
 /** Columns of rare events, fetched in a second small query and merged by seq. */
 export interface Side {
   seq: number;
+  event: string;
+  pfn: number;
+  mt: number;
   pfnEnd: number;
   finPfn: number;
   nrPages: number;

@@ -14,6 +14,7 @@ import type { TaskGup } from './gup.js';
 import type { LostWindows } from './lost.js';
 import { id, num, type Output, type Row } from './output.js';
 import type { Page } from './pages.js';
+import type { PfnMap } from './pfnmap.js';
 import { ST_GUP } from './stacks.js';
 
 export class Hold {
@@ -70,7 +71,7 @@ export class Holds {
     h.comm = ev.comm;
     h.blocker = false;
     h.epoch = this.lost.epoch;
-    h.mt = ev.mt === ev.mt ? ev.mt : p.lastMt;
+    h.mt = ev.mt === ev.mt ? ev.mt : p.lastMt >= 0 ? p.lastMt : NaN;
     h.inCma = this.ctx.isCma(h.mt, p.pfn);
     if (gup && hasFlag(gup.grabFlags, FOLL_GET)) {
       h.viaGup = true;
@@ -133,12 +134,12 @@ export class Holds {
   }
 
   /** Holds still open when the trace ends. */
-  finish(pages: Iterable<Page>, endTs: number): void {
-    for (const p of pages) {
+  finish(pages: PfnMap<Page>, endTs: number): void {
+    pages.forEach((p) => {
       const hs = p.holds;
-      if (!hs) continue;
+      if (!hs) return;
       for (const h of hs) if (h.blocker || endTs - h.startTs >= this.ctx.holdThresholdNs) this.write(h, NaN, NaN, -1, -1, endTs);
-    }
+    });
   }
 
   private close(h: Hold, seq: number, ts: number, pid: number, comm: number): void {

@@ -3,7 +3,7 @@
  * which some CPU's events were dropped. We keep an epoch counter that increases at every marker the replay
  * passes: any state that records the epoch when it starts and sees a different epoch when it ends has crossed a
  * window and is uncertain. For simplicity every CPU's marker counts for every page (a lost event of one CPU can
- * touch any page). Per-CPU epochs are kept too, for reporting.
+ * touch any page).
  */
 export interface LostMarker {
   seq: number;
@@ -17,7 +17,6 @@ export class LostWindows {
   epoch = 0;
   private next = 0;
   private nextSeq: number;
-  readonly cpuEpoch = new Map<number, number>();
 
   constructor(
     private readonly markers: LostMarker[],
@@ -35,9 +34,8 @@ export class LostWindows {
   /** Call before handling the event with this seq. */
   advance(seq: number): void {
     while (seq >= this.nextSeq && this.next < this.markers.length) {
-      const m = this.markers[this.next++];
+      this.next++;
       this.epoch++;
-      if (m.cpu !== null) this.cpuEpoch.set(m.cpu, (this.cpuEpoch.get(m.cpu) ?? 0) + 1);
       this.nextSeq = this.next < this.markers.length ? this.markers[this.next].seq : Infinity;
     }
   }

@@ -27,11 +27,19 @@ import type { Pin } from './pins.js';
 
 export const MAX_ORDER = 10;
 
+/**
+ * "Unknown" for the integer fields of Page (counts, mapcount, migratetypes, seqs): a small-integer sentinel, not
+ * NaN, so those fields stay small integers (no boxed double per field per page).
+ */
+export const NO = -0x40000000;
+/** NO -> NaN (for output and for arithmetic that must not see the sentinel). */
+export const nz = (x: number): number => (x === NO ? NaN : x);
+
 export class Page {
   pfn = 0;
   // ---- lifetime (pages.ts)
   startEdge = false;
-  allocSeq = NaN;
+  allocSeq = NO;
   allocTs = NaN;
   allocEvent: string | null = null;
   allocPid = -1;
@@ -39,7 +47,7 @@ export class Page {
   allocComm = -1;
   allocStack = -1;
   gfp = -1;
-  migratetype = NaN;
+  migratetype = NO;
   /** This lifetime's mm_page_alloc was seen (a second one starts a new lifetime). */
   kmemAlloc = false;
   /** zone_device_page_init started the lifetime and its page_ref_set is still to come. */
@@ -47,11 +55,11 @@ export class Page {
   order = -1;
   firstSeq = 0;
   lastSeq = 0;
-  lastMt = NaN;
+  lastMt = NO;
   cmaSeen = false;
   zoneDevice = false;
   pgmap: string | null = null;
-  refMax = NaN;
+  refMax = NO;
   refEvents = 0;
   lifeEpoch = 0;
   /** The put that brought the count to 0 (awaiting mm_page_free); -1 = none. */
@@ -62,10 +70,10 @@ export class Page {
   zeroComm = -1;
   frozen = false;
   // ---- refcount model (refcheck.ts)
-  count = NaN;
-  mapcount = NaN;
+  count = NO;
+  mapcount = NO;
   chkEpoch = 0;
-  shadow = NaN;
+  shadow = NO;
   shadowCpu = -1;
   shadowDiv = -1;
   /** seq of the previous event that touched this pfn (coalescing: "no other event in between"). */
@@ -81,8 +89,8 @@ export class Page {
   grpComm = -1;
   grpStack = -1;
   grpCpu = -1;
-  grpMt = NaN;
-  grpFlags = NaN;
+  grpMt = NO;
+  grpFlags = NO;
   grpProbe = false;
   /** The hold it opened (withdrawn if it turns out to be the first half of a pin). */
   grpHold: Hold | null = null;
@@ -98,10 +106,14 @@ export class Page {
   holds: Hold[] | null = null;
   holdRefs = 0;
 
+  /**
+   * Back to a fresh state for a new lifetime of `pfn`. Only the fields read before being written are reset: the
+   * others are guarded (grp* by grpLastSeq, def* by grpDefer, shadow* by shadow, zero* by zeroSeq).
+   */
   reset(pfn: number): void {
     this.pfn = pfn;
     this.startEdge = false;
-    this.allocSeq = NaN;
+    this.allocSeq = NO;
     this.allocTs = NaN;
     this.allocEvent = null;
     this.allocPid = -1;
@@ -109,39 +121,33 @@ export class Page {
     this.allocComm = -1;
     this.allocStack = -1;
     this.gfp = -1;
-    this.migratetype = NaN;
+    this.migratetype = NO;
     this.kmemAlloc = false;
     this.deviceInit = false;
     this.order = -1;
-    this.firstSeq = 0;
-    this.lastSeq = 0;
-    this.lastMt = NaN;
+    this.lastMt = NO;
     this.cmaSeen = false;
     this.zoneDevice = false;
     this.pgmap = null;
-    this.refMax = NaN;
+    this.refMax = NO;
     this.refEvents = 0;
-    this.lifeEpoch = 0;
     this.zeroSeq = -1;
     this.frozen = false;
-    this.count = NaN;
-    this.mapcount = NaN;
-    this.chkEpoch = 0;
-    this.shadow = NaN;
-    this.shadowCpu = -1;
-    this.shadowDiv = -1;
+    this.count = NO;
+    this.mapcount = NO;
+    this.shadow = NO;
     this.lastEvSeq = -1;
     this.grpPid = -1;
     this.grpLastSeq = -1;
     this.grpPrev = 0;
     this.grpHold = null;
     this.grpDefer = 0;
-    this.grpProbe = false;
-    if (this.pins) this.pins.length = 0;
+    if (this.pins !== null) this.pins.length = 0;
     this.pinRefs = 0;
-    if (this.holds) this.holds.length = 0;
+    if (this.holds !== null) this.holds.length = 0;
     this.holdRefs = 0;
   }
+
 }
 
 /** Paged bitmaps of freed pfns: certain frees, and frees from before the last lost-event window. */
@@ -340,7 +346,7 @@ export class PageTable {
     p.refEvents++;
     p.lastSeq = ev.seq;
     const c = p.count;
-    if (c === c && !(c <= p.refMax)) p.refMax = c;
+    if (c > p.refMax) p.refMax = c;
     const mt = ev.mt;
     if (mt === mt) {
       p.lastMt = mt;
@@ -363,7 +369,8 @@ export class PageTable {
     const pfn = ev.pfn;
     const order = ev.order === ev.order ? ev.order : 0;
     let p = this.map.get(pfn);
-    if (p && p.allocEvent === 'page_ref_set' && !p.kmemAlloc && p.zeroSeq < 0) {
+    // The page_ref_set that 6.1 prints just before (nothing else on the pfn in between) is the same allocation.
+    if (p && p.allocEvent === 'page_ref_set' && !p.kmemAlloc && p.zeroSeq < 0 && p.lastEvSeq === p.allocSeq) {
       p.allocEvent = 'mm_page_alloc';
       p.allocSeq = ev.seq;
       p.allocTs = ev.ts;
@@ -384,7 +391,7 @@ export class PageTable {
       if (order > this.largeMaxOrder) this.largeMaxOrder = order;
     }
     p.gfp = ev.gfp;
-    p.migratetype = ev.mt;
+    p.migratetype = ev.mt === ev.mt ? ev.mt : NO;
     if (ev.mt === ev.mt && this.ctx.isCma(ev.mt, pfn)) p.cmaSeen = true;
     if (order > 0) {
       const n = 2 ** order;
@@ -452,12 +459,12 @@ export class PageTable {
     w.bool(c.uncertain, false);
   }
 
-  /** Pages still alive at the end of the trace. */
+  /** Pages still alive at the end of the trace: their rows (the table is not used afterwards). */
   finish(): void {
-    for (const p of [...this.map.values()]) {
-      if (p.zeroSeq >= 0 && !p.frozen) this.endAtZero(p);
-      else this.end(p, null);
-    }
+    this.map.forEach((p) => {
+      if (p.zeroSeq >= 0 && !p.frozen) this.write(p, p.zeroSeq, p.zeroTs, this.names[p.zeroName] ?? null, p.zeroPid, p.zeroComm, false, false);
+      else this.write(p, NaN, NaN, null, -1, -1, true, false);
+    });
   }
 
   private release(p: Page): void {
@@ -490,7 +497,7 @@ export class PageTable {
     this.common(p.pfn, p.order, p.cmaSeen, p.zoneDevice, p.pgmap);
     const start = p.startEdge || p.allocEvent === null;
     if (!start) {
-      w.num(c.alloc_seq, p.allocSeq);
+      w.num(c.alloc_seq, nz(p.allocSeq));
       w.ts(c.alloc_ts_ns, p.allocTs, base);
       w.str(c.alloc_event, p.allocEvent);
       if (p.allocPid >= 0) w.num(c.alloc_pid, p.allocPid);
@@ -499,8 +506,8 @@ export class PageTable {
       if (p.allocStack >= 0) w.num(c.alloc_stack_id, p.allocStack);
     }
     w.str(c.gfp, this.out.gfp(p.gfp));
-    w.num(c.migratetype, p.migratetype);
-    w.num(c.last_mt, p.lastMt);
+    w.num(c.migratetype, nz(p.migratetype));
+    w.num(c.last_mt, nz(p.lastMt));
     w.num(c.free_seq, freeSeq);
     w.ts(c.free_ts_ns, freeTs, base);
     w.str(c.free_event, freeEvent);
@@ -510,9 +517,9 @@ export class PageTable {
     w.num(c.last_seq, freeSeq === freeSeq && freeSeq > p.lastSeq ? freeSeq : p.lastSeq);
     w.bool(c.start_edge, start);
     w.bool(c.end_edge, endEdge);
-    w.num(c.refcount_end, p.count);
-    w.num(c.refcount_max, p.refMax);
-    w.num(c.mapcount_end, p.mapcount);
+    w.num(c.refcount_end, nz(p.count));
+    w.num(c.refcount_max, nz(p.refMax));
+    w.num(c.mapcount_end, nz(p.mapcount));
     w.num(c.pins_end, p.pinRefs);
     w.num(c.holds_end, p.holdRefs);
     w.num(c.ref_events, p.refEvents);

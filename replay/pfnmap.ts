@@ -1,7 +1,8 @@
 /**
  * A map from pfn to value for the hot path: pfns are dense integers, so a two-level table (a directory of 4096-slot
- * chunks) replaces hashing with two array loads. Chunks exist only where something is stored and are dropped when
- * they empty, so memory follows the live entries. Pfns beyond the directory fall back to a Map.
+ * chunks) replaces hashing with two array loads. A chunk is created the first time a pfn of its range is stored and
+ * kept (pages churn: dropping and re-creating chunks would cost more than the 32 KiB each holds), so memory is the
+ * live entries plus 8 bytes per pfn of the ranges touched. Pfns beyond the directory fall back to a Map.
  */
 const SHIFT = 12;
 const SLOTS = 1 << SHIFT;
@@ -58,15 +59,28 @@ export class PfnMap<T> {
       if (c.slots[i] === undefined) return;
       c.slots[i] = undefined;
       this.size--;
-      if (--c.live === 0) this.dir[k] = undefined;
+      c.live--;
       return;
     }
     if (this.far.delete(pfn)) this.size--;
   }
 
+  /** Call fn for every value (faster than values() on the hot path). */
+  forEach(fn: (v: T) => void): void {
+    for (const c of this.dir) {
+      if (c === undefined || c.live === 0) continue;
+      const slots = c.slots;
+      for (let i = 0; i < SLOTS; i++) {
+        const v = slots[i];
+        if (v !== undefined) fn(v);
+      }
+    }
+    for (const v of this.far.values()) fn(v);
+  }
+
   *values(): IterableIterator<T> {
     for (const c of this.dir) {
-      if (c === undefined) continue;
+      if (c === undefined || c.live === 0) continue;
       for (const v of c.slots) if (v !== undefined) yield v;
     }
     yield* this.far.values();

@@ -20,6 +20,7 @@ import type { Hold } from './holds.js';
 import type { LostWindows } from './lost.js';
 import { id, num, type Output, type Row } from './output.js';
 import type { Page } from './pages.js';
+import type { PfnMap } from './pfnmap.js';
 import { ST_GUP, ST_LONGTERM, ST_PIN, ST_UNPIN } from './stacks.js';
 
 export const SRC_REFCOUNT = 0;
@@ -137,7 +138,7 @@ export class Pins {
       if (k > 0) {
         const task = p.grpProbe ? this.gup.peek(p.grpPid) ?? null : grab;
         this.open(p, ev, k, false, p.grpProbe ? null : grab, p.grpSeq, p.grpTs, p.grpPid, p.grpTgid, p.grpComm,
-          p.grpStack >= 0 ? p.grpStack : ev.stack, p.grpMt === p.grpMt ? p.grpMt : ev.mt, p.grpProbe ? p.grpFlags : NaN, task);
+          p.grpStack >= 0 ? p.grpStack : ev.stack, p.grpMt >= 0 ? p.grpMt : ev.mt, p.grpProbe ? p.grpFlags : NaN, task);
         this.cancelled = p.grpHold;
         p.grpDefer = 0;
         this.endGroup(p, ev);
@@ -157,10 +158,10 @@ export class Pins {
     p.grpTgid = ev.tgid;
     p.grpComm = ev.comm;
     p.grpCpu = ev.cpu;
-    p.grpMt = ev.mt;
+    p.grpMt = ev.mt === ev.mt ? ev.mt : -1;
     p.grpHold = null;
     p.grpProbe = grab !== null && hasFlag(grab.grabFlags, FOLL_PIN);
-    p.grpFlags = grab ? grab.grabFlags : NaN;
+    p.grpFlags = grab && grab.grabFlags === grab.grabFlags ? grab.grabFlags : -1;
     p.grpStack = ev.stack >= 0 ? ev.stack : grab ? grab.grabStack : -1;
     p.grpLastSeq = ev.seq;
     if (delta < 0 && -delta % GUP_PIN_COUNTING_BIAS === GUP_PIN_COUNTING_BIAS - 1) {
@@ -248,7 +249,7 @@ export class Pins {
       } else if ((sf & ST_LONGTERM) !== 0) x.longterm = 1;
       else x.longterm = -1;
     }
-    x.mt = mt === mt ? mt : p.lastMt;
+    x.mt = mt === mt ? mt : p.lastMt >= 0 ? p.lastMt : NaN;
     x.inCma = this.ctx.isCma(x.mt, x.pfn) || this.ctx.isCma(x.mt, p.pfn);
     x.movable = this.ctx.inMovable(x.pfn);
     (p.pins ??= []).push(x);
@@ -298,10 +299,10 @@ export class Pins {
   }
 
   /** Pins still open when the trace ends. */
-  finish(pages: Iterable<Page>, endTs: number): void {
-    for (const p of pages) {
+  finish(pages: PfnMap<Page>, endTs: number): void {
+    pages.forEach((p) => {
       const ps = p.pins;
-      if (!ps) continue;
+      if (!ps) return;
       for (const x of ps) {
         this.write(x, NaN, NaN, -1, -1, -1, endTs);
         const certain = !this.lost.crossed(x.epoch);
@@ -309,7 +310,7 @@ export class Pins {
           `pin ${x.id} on pfn 0x${x.pfn.toString(16)} taken by pid ${x.pid} is still held when the trace ends` +
             (certain ? '' : ' (its release may be among lost events)'), { pinId: x.id });
       }
-    }
+    });
   }
 
   private write(x: Pin, endSeq: number, endTs: number, relPid: number, relComm: number, relStack: number, until: number): void {

@@ -21,7 +21,7 @@ import {
 } from './event.js';
 import type { LostWindows } from './lost.js';
 import type { Output } from './output.js';
-import type { Page } from './pages.js';
+import { NO, type Page } from './pages.js';
 
 interface Divergence {
   seq: number;
@@ -90,7 +90,7 @@ export class RefCheck {
 
   /** Check `ev` against the model of `p`, then take the printed count (or the prediction when none is printed). */
   check(p: Page, ev: Ev): void {
-    const prev = p.count;
+    const prev = p.count === NO ? NaN : p.count;
     const printed = ev.count;
     const expected = predict(ev, prev);
     const outside = p.chkEpoch === this.lost.epoch;
@@ -100,16 +100,16 @@ export class RefCheck {
       if (expected === printed) {
         this.agreed++;
         if (outside) this.agreedOutside++;
-        p.shadow = NaN;
+        p.shadow = NO;
       } else {
-        const shadowed = p.shadow === p.shadow ? predict(ev, p.shadow) : NaN;
+        const shadowed = p.shadow !== NO ? predict(ev, p.shadow) : NaN;
         if (shadowed === printed && ev.cpu !== p.shadowCpu && outside) {
           // The previous event's re-read saw this op (or this one's saw the previous): both agree together.
           this.agreed++;
           this.agreedOutside++;
           const d = this.divs[p.shadowDiv];
           if (d) d.explanation = 'concurrent';
-          p.shadow = NaN;
+          p.shadow = NO;
         } else {
           p.shadowDiv = this.divs.length;
           this.divs.push({
@@ -126,8 +126,8 @@ export class RefCheck {
           p.shadowCpu = ev.cpu;
         }
       }
-    } else p.shadow = NaN;
-    p.count = printed === printed ? printed : expected;
+    } else p.shadow = NO;
+    p.count = printed === printed ? printed : expected === expected ? expected : NO;
     p.chkEpoch = this.lost.epoch;
   }
 

@@ -2,26 +2,26 @@
  * ## Replay: how refscope models a trace
  *
  * `refscope replay` walks one trace's events in seq (file) order, never by timestamp, streaming them from DuckDB
- * in chunks, and hands each to small trackers that share one per-pfn page state. **pages** keeps lifetimes:
- * mm_page_alloc (or the page_ref_set val=1 6.1 prints just before it, or zone_device_page_init) to mm_page_free /
- * mm_page_free_batched (every subpage of the order) or, for ZONE_DEVICE pages, the put that reaches 0; pages seen
- * without their allocation or free are window edges, never leaks. **refcheck** predicts every page_ref count=
- * from the previous count and the op, records divergences and resyncs to the kernel's (post-op, re-read) value.
- * **pins** coalesces consecutive changes of one pfn by one task and classifies the sum: +/-1024*k is a FOLL_PIN
- * pin/unpin (a lone +1 never is); large folios pin with +refs on the head, told apart by GUP kprobes or frames;
- * FOLL_LONGTERM comes from probe flags or frames. **holds** tracks every other get with its task and stack and
- * closes them last-in-first-out on puts (a put that unmaps returns the mapping's reference instead). **cma**
- * follows cma_alloc attempts and, at each failed range, records the pins/holds on pfns inside it. **pgmaps**
- * balances dev_pagemap references (zone_device_page_init / get_dev_pagemap vs free_zone_device_page) around
- * memremap/memunmap. **lost** turns lost-event markers into epochs: anything crossing one is uncertain, and so
- * is every anomaly it shows. Results replace the trace's previous replay rows in one transaction.
+ * chunk by chunk into small trackers that share one per-pfn page state. **pages** keeps lifetimes: mm_page_alloc
+ * (merged with the page_ref_set val=1 that 6.1 prints just before it) or zone_device_page_init, to mm_page_free
+ * (every subpage of the order; an mm_page_free_batched right after it is the same free) or, for ZONE_DEVICE pages,
+ * the put that reaches 0. Pages seen without their allocation or free are window edges, never leaks. **refcheck**
+ * predicts each page_ref count= from the previous count and the op, records divergences and resyncs to the
+ * kernel's post-op re-read. **pins** classifies the sum of a pfn's consecutive changes by one task: +/-1024*k is a
+ * FOLL_PIN pin/unpin (one event or the +k/+1023k pair; a lone +1 never is); large folios pin with +refs on the
+ * head, recognised by GUP kprobes or frames; FOLL_LONGTERM comes from probe flags or frames. **holds** keeps every
+ * other get with its task and stack, closed last-in-first-out by puts (a put that unmaps returns the mapping's
+ * reference). **cma** records, at each failed contiguous range, the pins and holds on its pfns. **pgmaps**
+ * balances dev_pagemap references around memremap/memunmap. **lost** turns lost-event markers into epochs:
+ * state crossing one, and every anomaly it shows, is uncertain. A replay replaces the trace's rows atomically.
  */
 import type { Db } from '../db/duckdb.js';
 import { ensureSchema } from '../db/setup.js';
 import { Anomalies } from './anomalies.js';
 import { CmaTracker } from './cma.js';
 import { mergeRanges, MT_CMA_ISOLATE, ReplayContext, type Range } from './context.js';
-import { Driver, loadStrings, OrderError } from './driver.js';
+import { Driver, loadSide, loadStrings, OrderError } from './driver.js';
+import type { Side } from './event.js';
 import { GupContext } from './gup.js';
 import { Holds } from './holds.js';
 import { LostWindows, type LostMarker } from './lost.js';
@@ -147,15 +147,16 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
     tr.entries_written !== null && tr.entries_in_buffer !== null ? Math.max(0, Number(tr.entries_written) - Number(tr.entries_in_buffer)) : 0;
   const lostAtStart = Math.max(0, overwritten - markerLost);
 
-  const cmaRanges = mergeRanges([...(opts.cmaRanges ?? []), ...(await learnCmaRanges(db, traceId, MT_CMA_ISOLATE[layout][0]))]);
-  const movable = mergeRanges(opts.movableRanges ?? []);
-  const ctx = new ReplayContext(layout, cmaRanges, movable, tr.mapcount_semantics === 'raw', holdNs, longNs);
   const stackFlags = await loadStackFlags(db, traceId);
 
   const reader = await db.instance.connect();
   try {
     const strings = await loadStrings(reader, traceId);
-    return await db.transaction(async () => {
+    const side = await loadSide(reader, traceId);
+    const cmaRanges = mergeRanges([...(opts.cmaRanges ?? []), ...learnCmaRanges(side, MT_CMA_ISOLATE[layout][0])]);
+    const movable = mergeRanges(opts.movableRanges ?? []);
+    const ctx = new ReplayContext(layout, cmaRanges, movable, tr.mapcount_semantics === 'raw', holdNs, longNs);
+    return await inTransaction(db, async () => {
       for (const t of REPLAY_TABLES) await db.run(`DELETE FROM ${t.name} WHERE trace_id = $1`, [traceId]);
       const out = await new Output(db, traceId, tsBase, strings.comms, strings.gfps).open();
       const lost = new LostWindows(markers, lostAtStart);
@@ -168,7 +169,7 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
       const cma = new CmaTracker(out, lost, pages.map, (h) => holds.idOf(h));
       const pgmaps = new PgmapTracker(out, lost, anomalies);
       const rawmaps = new RawMaps();
-      const driver = new Driver(reader, traceId, tsBase, strings, {
+      const driver = new Driver(reader, traceId, tsBase, strings, side, {
         ctx, lost, pages, refcheck, gup, pins, holds, cma, pgmaps, rawmaps, anomalies,
       });
       try {
@@ -240,16 +241,23 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
   }
 }
 
+/** db.transaction, with a clear error when the caller already has one open (replay reads committed events). */
+async function inTransaction<T>(db: Db, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await db.transaction(fn);
+  } catch (e) {
+    if (e instanceof Error && /within a transaction/i.test(e.message))
+      throw new Error('replay() runs its own transaction and reads committed events: call it after the ingest transaction committed');
+    throw e;
+  }
+}
+
 /** CMA areas the trace shows: busy-retry, finish and release ranges, alloc_contig_range with migratetype CMA. */
-async function learnCmaRanges(db: Db, traceId: number, mtCma: number): Promise<Range[]> {
-  const rows = await db.all<{ s: number; e: number }>(
-    `SELECT pfn::DOUBLE AS s, pfn_end::DOUBLE AS e FROM events
-     WHERE trace_id = $1 AND pfn > 0 AND pfn_end > pfn
-       AND (event IN ('cma_alloc_busy_retry', 'cma_alloc_finish', 'cma_release', 'cma_alloc')
-            OR (event = 'alloc_contig_range' AND mt = $2))`,
-    [traceId, mtCma],
-  );
-  return rows.map((r) => ({ start: r.s, end: r.e }));
+function learnCmaRanges(side: Side[], mtCma: number): Range[] {
+  const cma = new Set(['cma_alloc_busy_retry', 'cma_alloc_finish', 'cma_release', 'cma_alloc']);
+  return side
+    .filter((s) => s.pfn > 0 && s.pfnEnd > s.pfn && (cma.has(s.event) || (s.event === 'alloc_contig_range' && s.mt === mtCma && mtCma >= 0)))
+    .map((s) => ({ start: s.pfn, end: s.pfnEnd }));
 }
 
 const pct = (a: number, b: number): string => (b ? ((100 * a) / b).toFixed(a === b ? 0 : 3) + '%' : 'n/a');

@@ -154,6 +154,30 @@ describe('replay semantics', () => {
     assert.equal(Number(h[0].duration_ns), 200_012_000);
   });
 
+  it('events stored out of seq order are replayed in seq order; a caller transaction is refused clearly', async () => {
+    const P = 0x9000;
+    const t = new Trace();
+    for (let i = 0; i < 50; i++) t.ev('page_ref_mod', ref(P + i, 1025, 1024)).at(1000).ev('page_ref_mod_and_test', ref(P + i, 1, -1024, ' ret=0'));
+    const { id, s } = await run(t);
+    // Rewrite the trace's rows in reverse seq order.
+    await db.run('CREATE TEMP TABLE rev AS SELECT * FROM events WHERE trace_id = $1 ORDER BY seq DESC', [id]);
+    await db.run('DELETE FROM events WHERE trace_id = $1', [id]);
+    await db.run('INSERT INTO events SELECT * FROM rev');
+    await db.run('DROP TABLE rev');
+    const again = await replay(db, id, {});
+    assert.equal(again.pins, 50);
+    assert.equal(again.checked, s.checked);
+    assert.equal(again.agreed, again.checked);
+    const pins = await q('SELECT count(*) AS n FROM pins WHERE trace_id = $1 AND end_seq = start_seq + 1', id);
+    assert.equal(Number(pins[0].n), 50);
+    await db.run('BEGIN TRANSACTION');
+    try {
+      await assert.rejects(replay(db, id, {}), /after the ingest transaction committed/);
+    } finally {
+      await db.run('ROLLBACK');
+    }
+  });
+
   it('a device page whose refcount reaches 0 without free_zone_device_page is device_page_zero_without_put', async () => {
     const A = 0xfcfff00;
     const B = 0xfcfff01;
