@@ -31,10 +31,11 @@ program
   .option('--replace', 'replace a trace already ingested with the same content')
   .option('--kernel <version>', 'kernel release of the traced machine (decides mapcount semantics)')
   .addOption(new Option('--mt-layout <layout>', 'migratetype numbering').choices(['mainline', 'nocma', 'pre4.4']).default('mainline'))
+  .option('--no-replay', 'skip replaying each trace after it is loaded')
   .option('--json', 'print the summary as JSON')
   .action(async (files: string[], o) => {
     const db = await Db.open(o.db);
-    const summaries: IngestSummary[] = [];
+    const summaries: (IngestSummary & { replay?: ReplaySummary })[] = [];
     try {
       for (const f of files) {
         const s = await ingest(db, f, {
@@ -44,8 +45,11 @@ program
           kernel: o.kernel,
           mtLayout: o.mtLayout,
         });
-        summaries.push(s);
         if (!o.json) printIngestSummary(s);
+        // Replay runs after the ingest committed (it reads events on its own connection).
+        const r = o.replay ? await replay(db, s.trace_id, { mtLayout: o.mtLayout }) : undefined;
+        if (r && !o.json) console.log(formatSummary(r));
+        summaries.push(r ? { ...s, replay: r } : s);
       }
     } finally {
       db.close();

@@ -202,13 +202,9 @@ export function setInt(c: BatchColumn, r: number, v: number): void {
   switch (c.storage) {
     case 'i64':
     case 'u64': {
-      const lo = v % 4294967296;
-      let hi = Math.floor(v / 4294967296);
-      let l = lo;
-      if (l < 0) {
-        l += 4294967296;
-      }
-      c.i32![2 * r] = l | 0;
+      // Two's complement halves: floor division keeps negative values (ret=-16) exact.
+      const hi = Math.floor(v / 4294967296);
+      c.i32![2 * r] = (v - hi * 4294967296) | 0;
       c.i32![2 * r + 1] = hi | 0;
       break;
     }

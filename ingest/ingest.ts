@@ -74,7 +74,6 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
       app.close();
       progress.done();
     }
-    const builder = facts;
     const lines = facts.lines;
     const sha = src.sha256();
     const replaced = await checkDuplicate(db, name, sha, opts.replace ?? false);
@@ -82,7 +81,7 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
     const stacks = await writeRows(
       db,
       STACKS,
-      builder.stacks.map((s) => ({
+      facts.stacks.map((s) => ({
         trace_id: traceId,
         stack_id: s.id,
         kind: s.kind,
@@ -95,25 +94,26 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
     await writeRows(
       db,
       LOST_EVENTS,
-      builder.lostRows.map((l) => ({ trace_id: traceId, seq: l.seq, line_no: l.lineNo, cpu: l.cpu, lost: l.lost, kind: l.kind })),
+      facts.lostRows.map((l) => ({ trace_id: traceId, seq: l.seq, line_no: l.lineNo, cpu: l.cpu, lost: l.lost, kind: l.kind })),
     );
     await writeRows(
       db,
       UNPARSED,
-      builder.unparsedRows.map((u) => ({ trace_id: traceId, line_no: u.lineNo, reason: u.reason, text: u.text })),
+      facts.unparsedRows.map((u) => ({ trace_id: traceId, line_no: u.lineNo, reason: u.reason, text: u.text })),
     );
-    await applyLateStacks(db, traceId, builder);
-    if (builder.vmemmapBase !== null) await mapPagePointers(db, traceId, builder.vmemmapBase);
+    await applyLateStacks(db, traceId, facts);
+    if (facts.vmemmapBase !== null) await mapPagePointers(db, traceId, facts.vmemmapBase);
 
-    const h = builder.headers;
+    const h = facts.headers;
     const inBuf = h.entries_in_buffer !== undefined ? Number(h.entries_in_buffer) : null;
     const written = h.entries_written !== undefined ? Number(h.entries_written) : null;
-    const markerLost = builder.lostRows.reduce((s, l) => s + (l.lost ?? 0), 0);
+    const markerLost = facts.lostRows.reduce((s, l) => s + (l.lost ?? 0), 0);
     // `trace` prints the overwritten events again as [LOST N EVENTS] markers: the same loss, counted once.
     const overwritten = inBuf !== null && written !== null ? Math.max(0, written - inBuf) : 0;
-    const counts = Object.fromEntries([...builder.eventCounts].sort((a, b) => b[1] - a[1]));
+    const examples = facts.unparsedRows.slice(0, 10).map((u) => ({ line: u.lineNo, reason: u.reason, text: u.text }));
+    const counts = Object.fromEntries([...facts.eventCounts].sort((a, b) => b[1] - a[1]));
     const seconds = (performance.now() - t0) / 1000;
-    const mapSem = mapcountSemantics(opts.kernel, builder);
+    const mapSem = mapcountSemantics(opts.kernel, facts);
     await db.run(
       `INSERT INTO traces VALUES ($id, $source, $size, $sha, $format, now()::TIMESTAMP, $tracer, $cpus, $inbuf, $written,
         $kernel, $fileversion, $lines, $events, $stacks, $unparsed, $lost, $lostmarkers, $firstts, $lastts, $clock, $hastgid,
@@ -131,21 +131,21 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
         kernel: opts.kernel ?? h.kernel_version ?? null,
         fileversion: h.file_version ?? null,
         lines,
-        events: builder.events,
+        events: facts.events,
         stacks,
-        unparsed: builder.unparsedCount,
+        unparsed: facts.unparsedCount,
         lost: Math.max(markerLost, overwritten),
-        lostmarkers: builder.lostRows.length,
-        firstts: tsValue(builder.firstTs),
-        lastts: tsValue(builder.lastTs),
-        clock: builder.clockKind,
-        hastgid: builder.hasTgid,
+        lostmarkers: facts.lostRows.length,
+        firstts: tsValue(facts.firstTs),
+        lastts: tsValue(facts.lastTs),
+        clock: facts.clockKind,
+        hastgid: facts.hasTgid,
         mapsem: mapSem,
         mtlayout: opts.mtLayout ?? 'mainline',
-        vmemmap: builder.vmemmapBase === null ? null : builder.vmemmapBase.toString(),
-        spsize: builder.vmemmapBase !== null ? 64 : null,
+        vmemmap: facts.vmemmapBase === null ? null : facts.vmemmapBase.toString(),
+        spsize: facts.vmemmapBase !== null ? 64 : null,
         counts: JSON.stringify(counts),
-        examples: JSON.stringify(builder.unparsedRows.slice(0, 10).map((u) => ({ line: u.lineNo, reason: u.reason, text: u.text }))),
+        examples: JSON.stringify(examples),
         seconds,
       },
     );
@@ -155,12 +155,12 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
       format,
       bytes: src.bytesRead,
       lines,
-      events: builder.events,
+      events: facts.events,
       stacks,
-      unparsed_lines: builder.unparsedCount,
-      unparsed_examples: builder.unparsedRows.slice(0, 10).map((u) => ({ line: u.lineNo, reason: u.reason, text: u.text })),
+      unparsed_lines: facts.unparsedCount,
+      unparsed_examples: examples,
       lost_events: Math.max(markerLost, overwritten),
-      lost_markers: builder.lostRows.length,
+      lost_markers: facts.lostRows.length,
       event_counts: counts,
       seconds,
       lines_per_second: lines / seconds,
