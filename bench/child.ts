@@ -17,7 +17,7 @@ if (step === 'ingest') {
 } else if (step === 'replay') {
   const { replay } = await import('../replay/replay.js');
   const db = await Db.open(a);
-  const s = (await replay(db, 1, {})) as unknown as { events: number };
+  const s = await replay(db, 1, {});
   db.close();
   out = { events: s.events };
 } else throw new Error(`unknown step ${step}`);
