@@ -293,7 +293,12 @@ describe('report: end to end on the real c-cma-blocked capture, in Chromium', ()
 
   it('export --perfetto writes the CMA calls and the vmsplice holds of pid 352 (CLI)', () => {
     const file = join(dir, 'c.perfetto.json');
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli.ts'), 'export', '--db', join(dir, 'c-cma.duckdb'), '--perfetto', file], {
+    // The CLI gets its own copy: DuckDB releases this process's file lock only when the closed instance is
+    // garbage-collected, which under a loaded test run can be later than this test.
+    const dbCopy = join(dir, 'c-cma-copy.duckdb');
+    copyFileSync(join(dir, 'c-cma.duckdb'), dbCopy);
+    if (existsSync(join(dir, 'c-cma.duckdb.wal'))) copyFileSync(join(dir, 'c-cma.duckdb.wal'), dbCopy + '.wal');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli.ts'), 'export', '--db', dbCopy, '--perfetto', file], {
       cwd: ROOT,
       encoding: 'utf8',
       timeout: 60_000,
