@@ -1,18 +1,21 @@
 import { Command, Option } from 'commander';
-import { Db } from './db/duckdb.js';
-import { FORMATS } from './ingest/detect.js';
-import { DuplicateTraceError, ingest, type IngestSummary } from './ingest/ingest.js';
-import { InputError } from './ingest/source.js';
 import { release } from 'node:os';
-import { EXPORTABLE_TABLES, exportTable, type ExportFormat } from './ingest/export.js';
-import { probesScript } from './ingest/probes.js';
-import { generateToFile, SCENARIOS, type Scenario } from './samples/generate/file.js';
-import { demo } from './demo.js';
-import { checkCommand, collect, queryCommand, quietErrors } from './queries/commands.js';
-import { perfettoCommand, reportCommand, ReportUsageError } from './reports/commands.js';
-import { formatSummary, parseDuration, parsePfnRange, replay, replayAll, type ReplayOptions, type ReplaySummary } from './replay/replay.js';
+import type { Db } from './db/duckdb.js';
+import { FORMATS } from './ingest/detect.js';
+import { ALL_TABLES } from './db/setup.js';
+import type { ExportFormat } from './ingest/export.js';
+import type { IngestSummary } from './ingest/ingest.js';
+import { InputError } from './ingest/source.js';
+import { SCENARIOS, type Scenario } from './samples/generate/file.js';
+import { collect, quietErrors } from './queries/commands.js';
+import type { ReplayOptions, ReplaySummary } from './replay/replay.js';
 
-/** refscope's command line: wires commander commands to the modules; no analysis here. */
+/**
+ * refscope's command line: wires commander commands to the modules; no analysis here. Each command loads its
+ * modules when it runs: the report stack (vega) alone takes most of a second to load.
+ */
+
+const openDb = async (...a: Parameters<typeof Db.open>): Promise<Db> => (await import('./db/duckdb.js')).Db.open(...a);
 
 export class UsageError extends Error {}
 
@@ -34,7 +37,9 @@ program
   .option('--no-replay', 'skip replaying each trace after it is loaded')
   .option('--json', 'print the summary as JSON')
   .action(async (files: string[], o) => {
-    const db = await Db.open(o.db);
+    const { ingest } = await import('./ingest/ingest.js');
+    const { formatSummary, replay } = await import('./replay/replay.js');
+    const db = await openDb(o.db);
     const summaries: (IngestSummary & { replay?: ReplaySummary })[] = [];
     try {
       for (const f of files) {
@@ -70,6 +75,7 @@ program
     const scale = Number(o.scale);
     const seed = Number(o.seed);
     if (!(scale > 0) || !Number.isInteger(seed)) throw new UsageError('--scale must be > 0 and --seed an integer');
+    const { generateToFile } = await import('./samples/generate/file.js');
     const truth = await generateToFile(scenario as Scenario, o.output, { scale, seed, format: o.format });
     console.log(`${o.output}: ${truth.lines} lines (${scenario}, ${o.format}); truth in ${o.output}.truth.json`);
   });
@@ -83,16 +89,17 @@ program
   .option('--parquet <dir>', 'directory for <table>.parquet')
   .option('--csv <file>', 'CSV file with a header (refscope ingest reads it back)')
   .option('--perfetto <file>', 'pins, holds, page lifetimes and CMA calls of one trace (default: the last) as Chrome trace-event JSON for ui.perfetto.dev')
-  .addOption(new Option('--table <table>', 'table to export').choices(EXPORTABLE_TABLES).default('events'))
+  .addOption(new Option('--table <table>', 'table to export').choices(ALL_TABLES.map((t) => t.name)).default('events'))
   .action(async (o) => {
     if (o.perfetto !== undefined) {
       if (['arrow', 'parquet', 'csv'].some((f) => o[f] !== undefined)) throw new UsageError('export: --perfetto cannot be combined with --arrow, --parquet or --csv');
-      return perfettoCommand(o);
+      return (await import('./reports/commands.js')).perfettoCommand(o);
     }
+    const { exportTable } = await import('./ingest/export.js');
     const targets = (['arrow', 'parquet', 'csv'] as ExportFormat[]).filter((f) => o[f] !== undefined);
     if (targets.length !== 1) throw new UsageError('export: give exactly one of --arrow FILE, --parquet DIR, --csv FILE, --perfetto FILE');
     if (o.trace !== undefined && !/^\d+$/.test(o.trace)) throw new UsageError(`export: --trace ${o.trace}: not a trace id`);
-    const db = await Db.open(o.db, { readOnly: true }).catch((e: Error) => {
+    const db = await openDb(o.db, { readOnly: true }).catch((e: Error) => {
       throw new UsageError(`${o.db}: cannot open database: ${e.message.split('\n')[0]}`);
     });
     try {
@@ -109,7 +116,8 @@ program
   .description('print a shell script that sets up tracefs to capture what refscope understands (events, kprobes, stacks)')
   .option('--kernel <version>', 'kernel release of the machine to trace (default: this machine, uname -r)')
   .option('--tracefs <dir>', 'tracefs mount point', '/sys/kernel/tracing')
-  .action((o) => {
+  .action(async (o) => {
+    const { probesScript } = await import('./ingest/probes.js');
     process.stdout.write(probesScript({ kernel: o.kernel ?? release(), tracefs: o.tracefs }));
   });
 
@@ -118,7 +126,7 @@ program
   .description('run the whole pipeline on bundled samples: generate, ingest, replay, report')
   .option('--out <dir>', 'where the database and the report go', 'refscope-demo')
   .action(async (o) => {
-    await demo(o.out);
+    await (await import('./demo.js')).demo(o.out);
   });
 
 function printIngestSummary(s: IngestSummary): void {
@@ -146,7 +154,7 @@ quietErrors(program.command('query'))
   .option('--sql <sql>', 'run this SQL on a READ-ONLY connection instead of a library query')
   .option('--list', 'list the queries with their parameters and defaults')
   .action(async (name: string | undefined, o) => {
-    await queryCommand(name, o);
+    await (await import('./queries/commands.js')).queryCommand(name, o);
   });
 
 quietErrors(program.command('check'))
@@ -158,7 +166,7 @@ quietErrors(program.command('check'))
   .option('--include-uncertain', 'count findings that cross lost-event windows too')
   .option('--json', 'print the result as JSON')
   .action(async (o) => {
-    process.exitCode = await checkCommand(o);
+    process.exitCode = await (await import('./queries/commands.js')).checkCommand(o);
   });
 
 program
@@ -169,7 +177,7 @@ program
   .option('--out <dir>', 'output directory', 'refscope-report')
   .option('--format <formats>', 'comma-separated: html,md,json', 'html,md,json')
   .action(async (o) => {
-    await reportCommand(o);
+    await (await import('./reports/commands.js')).reportCommand(o);
   });
 
 program
@@ -183,6 +191,7 @@ program
   .option('--cma-range <start-end>', 'a CMA pfn range, END exclusive (hex 0x.. or decimal; repeat for more)', (v: string, prev: string[]) => [...prev, v], [] as string[])
   .option('--json', 'print the summary as JSON')
   .action(async (o) => {
+    const { formatSummary, parseDuration, parsePfnRange, replay, replayAll } = await import('./replay/replay.js');
     const duration = (flag: string, v: string): number => {
       const ns = parseDuration(v);
       if (!(ns >= 0)) throw new UsageError(`replay: ${flag} ${v}: not a duration (e.g. 1s, 100ms, 250us)`);
@@ -199,7 +208,7 @@ program
       }),
     };
     if (o.trace !== undefined && !/^\d+$/.test(o.trace)) throw new UsageError(`replay: --trace ${o.trace}: not a trace id`);
-    const db = await Db.open(o.db);
+    const db = await openDb(o.db);
     let out: ReplaySummary[];
     try {
       if (o.trace !== undefined) {
@@ -216,15 +225,17 @@ program
   });
 
 /** Errors a user can act on print as one line; anything else is a bug and keeps its stack. */
-function isUserError(e: unknown): e is Error {
-  return e instanceof InputError || e instanceof DuplicateTraceError || e instanceof UsageError || e instanceof ReportUsageError;
+async function isUserError(e: unknown): Promise<boolean> {
+  if (e instanceof InputError || e instanceof UsageError) return true;
+  const [{ DuplicateTraceError }, { ReportUsageError }] = await Promise.all([import('./ingest/ingest.js'), import('./reports/commands.js')]);
+  return e instanceof DuplicateTraceError || e instanceof ReportUsageError;
 }
 
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
-  if (isUserError(e)) {
-    console.error(`refscope: ${e.message}`);
+  if (await isUserError(e)) {
+    console.error(`refscope: ${(e as Error).message}`);
     process.exitCode = 2;
   } else {
     const msg = e instanceof Error ? e.message : String(e);

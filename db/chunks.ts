@@ -45,11 +45,12 @@ export class ChunkAppender {
       const v = bindings.data_chunk_get_vector(raw, i);
       const p = prepared[i];
       if (p.data) bindings.copy_data_to_vector(v, 0, p.data.buffer as ArrayBuffer, p.data.byteOffset, p.data.byteLength);
-      if (c.strs) {
-        for (let r = 0; r < n; r++) {
-          const s = c.strs[r];
-          if (s !== null) bindings.vector_assign_string_element(v, r, s);
-        }
+      const t = c.text;
+      if (t) {
+        const valid = c.valid;
+        for (let r = 0; r < n; r++)
+          if (valid[r >>> 5] & (1 << (r & 31)))
+            bindings.vector_assign_string_element_len(v, r, t.bytes.subarray(t.start[r], t.start[r] + t.len[r]));
       }
       if (!c.notNull) {
         bindings.vector_ensure_validity_writable(v);

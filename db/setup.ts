@@ -3,9 +3,12 @@ import type { Db } from './duckdb.js';
 import { INGEST_TABLES, INGEST_VIEWS, MT_LAYOUTS } from '../ingest/schema.js';
 import { REPLAY_TABLES } from '../replay/schema.js';
 
+/** Every table refscope writes, ingest's then replay's. */
+export const ALL_TABLES = [...INGEST_TABLES, ...REPLAY_TABLES];
+
 /** Create every table and view refscope uses (idempotent). */
 export async function ensureSchema(db: Db): Promise<void> {
-  for (const t of [...INGEST_TABLES, ...REPLAY_TABLES]) await db.run(createTableSql(t));
+  for (const t of ALL_TABLES) await db.run(createTableSql(t));
   for (const v of INGEST_VIEWS) await db.run(v.sql);
   const n = await db.one<{ n: number }>('SELECT count(*)::INTEGER AS n FROM migratetypes');
   if ((n?.n ?? 0) === 0) {

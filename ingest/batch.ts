@@ -3,7 +3,8 @@ import type { Table } from '../db/columns.js';
 /**
  * A columnar batch of rows: typed arrays for numbers (int64 kept as exact lo/hi 32-bit halves, no BigInt
  * on the hot path), dictionary codes for low-cardinality strings, plain JS strings only where every row
- * differs (payload). The DuckDB writer copies these arrays straight into data-chunk vectors; toArrow()
+ * differs (payload), and those as UTF-8 bytes in one buffer per batch, so a batch crosses threads as
+ * transferable buffers and reaches DuckDB without a JS string per row. The DuckDB writer copies these arrays straight into data-chunk vectors; toArrow()
  * turns the same memory into an Arrow RecordBatch.
  */
 
@@ -23,21 +24,40 @@ export interface BatchColumn {
   /** dict: code per row into dict.values. */
   codes?: Uint32Array;
   dict?: Dictionary;
-  strs?: (string | null)[];
+  /** str: UTF-8 bytes of every row's value (row r = bytes[start[r], start[r] + len[r])). */
+  text?: TextBytes;
   /** Validity bitmap, 1 bit per row (bit set = valid), the layout DuckDB and Arrow share. */
   valid: Uint32Array;
+}
+
+export interface TextBytes {
+  bytes: Buffer;
+  start: Int32Array;
+  len: Int32Array;
+  /** Bytes in use. */
+  used: number;
+}
+
+function newText(bytes = 64 * BATCH_ROWS): TextBytes {
+  return { bytes: Buffer.allocUnsafeSlow(bytes), start: new Int32Array(BATCH_ROWS), len: new Int32Array(BATCH_ROWS), used: 0 };
 }
 
 export class Dictionary {
   readonly values: string[] = [];
   private readonly index = new Map<string, number>();
+  // Consecutive rows mostly repeat the last value (same task, same event): skip hashing the string then.
+  private last = '';
+  private lastCode = -1;
   code(s: string): number {
+    if (s === this.last && this.lastCode >= 0) return this.lastCode;
     let c = this.index.get(s);
     if (c === undefined) {
       c = this.values.length;
       this.values.push(s);
       this.index.set(s, c);
     }
+    this.last = s;
+    this.lastCode = c;
     return c;
   }
 }
@@ -92,7 +112,7 @@ export class ColumnarBatch {
         let d = dicts.get(c.name);
         if (!d) dicts.set(c.name, (d = new Dictionary()));
         col.dict = d;
-      } else col.strs = new Array(BATCH_ROWS).fill(null);
+      } else col.text = newText();
       this.byName.set(c.name, col);
       return col;
     });
@@ -118,7 +138,7 @@ export class ColumnarBatch {
 
   clear(): void {
     this.rows = 0;
-    for (const c of this.columns) if (c.strs) c.strs.fill(null);
+    for (const c of this.columns) if (c.text) c.text.used = 0;
   }
 
   /**
@@ -138,7 +158,7 @@ export class ColumnarBatch {
         t.newValues = c.dict!.values.slice(from);
         sent.set(c.name, c.dict!.values.length);
       }
-      if (c.strs) [t.strs, c.strs] = [c.strs.slice(0, this.rows), new Array(BATCH_ROWS).fill(null)];
+      if (c.text) [t.text, c.text] = [c.text, newText(c.text.bytes.length)];
       return t;
     });
     const out = { rows: this.rows, cols };
@@ -159,7 +179,7 @@ export class ColumnarBatch {
         c.codes = s.codes;
         for (const v of s.newValues!) c.dict!.code(v);
       }
-      if (s.strs) c.strs = s.strs;
+      if (s.text) c.text = { ...s.text, bytes: Buffer.from(s.text.bytes.buffer, s.text.bytes.byteOffset, s.text.bytes.byteLength) };
     });
   }
 }
@@ -171,7 +191,7 @@ export interface TransferredColumn {
   u8?: Uint8Array;
   codes?: Uint32Array;
   newValues?: string[];
-  strs?: (string | null)[];
+  text?: TextBytes;
 }
 
 export interface TransferredBatch {
@@ -182,7 +202,8 @@ export interface TransferredBatch {
 export function transferList(t: TransferredBatch): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
   for (const c of t.cols)
-    for (const a of [c.valid, c.i32, c.i16, c.u8, c.codes]) if (a) out.push(a.buffer as ArrayBuffer);
+    for (const a of [c.valid, c.i32, c.i16, c.u8, c.codes, c.text?.bytes, c.text?.start, c.text?.len])
+      if (a) out.push(a.buffer as ArrayBuffer);
   return out;
 }
 
@@ -232,7 +253,20 @@ export function setU64(c: BatchColumn, r: number, hi: number, lo: number): void 
 export function setStr(c: BatchColumn, r: number, s: string): void {
   setValid(c, r);
   if (c.storage === 'dict') c.codes![r] = c.dict!.code(s);
-  else c.strs![r] = s;
+  else setText(c.text!, r, s);
+}
+
+function setText(t: TextBytes, r: number, s: string): void {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: grow first, then write without checking.
+  if (t.used + 3 * s.length > t.bytes.length) {
+    const grown = Buffer.allocUnsafeSlow(Math.max(2 * t.bytes.length, t.used + 3 * s.length));
+    t.bytes.copy(grown, 0, 0, t.used);
+    t.bytes = grown;
+  }
+  const n = t.bytes.write(s, t.used, 'utf8');
+  t.start[r] = t.used;
+  t.len[r] = n;
+  t.used += n;
 }
 
 export function getInt(c: BatchColumn, r: number): number | null {
@@ -255,7 +289,9 @@ export function getInt(c: BatchColumn, r: number): number | null {
 
 export function getStr(c: BatchColumn, r: number): string | null {
   if (!isValid(c, r)) return null;
-  return c.storage === 'dict' ? c.dict!.values[c.codes![r]] : c.strs![r];
+  if (c.storage === 'dict') return c.dict!.values[c.codes![r]];
+  const t = c.text!;
+  return t.bytes.toString('utf8', t.start[r], t.start[r] + t.len[r]);
 }
 
 /** Exact int64 as a decimal string (for values beyond 2^53). */

@@ -1,4 +1,4 @@
-import { BATCH_ROWS, ColumnarBatch, Dictionary, setInt, setStr, setU64 } from './batch.js';
+import { BATCH_ROWS, ColumnarBatch, Dictionary, getStr, setInt, setStr, setU64 } from './batch.js';
 import { decode, type EventCols, type TraceFacts } from './decode/catalogue.js';
 import type { Clock, LineContext, LineSink, LostKind, StackKind } from './readers/sink.js';
 import { EVENTS } from './schema.js';
@@ -152,7 +152,7 @@ export class EventBuilder implements LineSink, TraceFacts {
     const r = this.lastSeq - this.batchFirstSeq;
     if (r >= 0 && r < this.batch.rows) {
       const col = this.c.payload;
-      col.strs![r] = (col.strs![r] ?? '') + '\n' + text;
+      setStr(col, r, (getStr(col, r) ?? '') + '\n' + text);
     }
   }
 

@@ -28,8 +28,8 @@ import {
 } from 'apache-arrow';
 import { DuckDBTimestampValue, DuckDBTypeId, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
 import type { Db } from '../db/duckdb.js';
-import { REPLAY_TABLES } from '../replay/schema.js';
-import { EVENTS, INGEST_TABLES } from './schema.js';
+import { ALL_TABLES } from '../db/setup.js';
+import { EVENTS } from './schema.js';
 
 /**
  * `refscope export`: one table (default `events`) of one trace or all traces, as an Arrow IPC file (streamed
@@ -57,7 +57,7 @@ export interface ExportResult {
 
 export class ExportError extends Error {}
 
-export const EXPORTABLE_TABLES: string[] = [...INGEST_TABLES, ...REPLAY_TABLES].map((t) => t.name);
+export const EXPORTABLE_TABLES: string[] = ALL_TABLES.map((t) => t.name);
 
 /** SQL of the canonical events export ($1 = trace id when filtered). */
 export function eventsExportSql(filtered: boolean): string {

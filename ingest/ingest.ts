@@ -6,7 +6,6 @@ import { EventBuilder, type ParseFacts } from './builder.js';
 import { detectFormat, type Format } from './detect.js';
 import { Progress } from './progress.js';
 import { parseText } from './parse.js';
-import { readStructured } from './readers/structured.js';
 import { LOST_EVENTS, STACKS, UNPARSED } from './schema.js';
 import { InputError, openSource } from './source.js';
 
@@ -65,6 +64,8 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
     let facts: ParseFacts;
     try {
       if (format === 'csv' || format === 'arrow') {
+        // Loaded on demand: apache-arrow and papaparse take a quarter second to load.
+        const { readStructured } = await import('./readers/structured.js');
         const builder = new EventBuilder(traceId, (b) => app.append(b));
         const lines = await readStructured(format, src, builder, progress);
         builder.finish();

@@ -99,7 +99,6 @@ function stage(col: BatchColumn, v: Cell): { ok: true; v: number | bigint | stri
 function put(col: BatchColumn, r: number, v: number | bigint | string | null): void {
   if (v === null) {
     col.valid[r >>> 5] &= ~(1 << (r & 31));
-    if (col.strs) col.strs[r] = null;
   } else if (typeof v === 'string') setStr(col, r, v);
   else if (typeof v === 'number') setInt(col, r, v);
   else {
