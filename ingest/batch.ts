@@ -42,6 +42,11 @@ function newText(bytes = 64 * BATCH_ROWS): TextBytes {
   return { bytes: Buffer.allocUnsafeSlow(bytes), start: new Int32Array(BATCH_ROWS), len: new Int32Array(BATCH_ROWS), used: 0 };
 }
 
+/** A TextBytes that crossed threads arrives with a plain Uint8Array: make it a Buffer again (no copy). */
+function textFrom(t: TextBytes): TextBytes {
+  return { ...t, bytes: Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength) };
+}
+
 export class Dictionary {
   readonly values: string[] = [];
   private readonly index = new Map<string, number>();
@@ -142,28 +147,42 @@ export class ColumnarBatch {
   }
 
   /**
-   * Hand this batch's arrays to another thread (transferable buffers) and continue with fresh ones.
-   * Dictionary values added since the last detach travel along so the receiver's codes stay in step.
+   * Hand this batch's arrays to another thread (transferable buffers) and continue with fresh ones, taken
+   * from `spare` (arrays the receiver handed back) when given: recycling them spares the allocator and the
+   * page faults of zeroing new memory for every batch. Dictionary values added since the last detach travel
+   * along so the receiver's codes stay in step.
    */
-  detach(sent: Map<string, number>): TransferredBatch {
-    const cols = this.columns.map((c) => {
+  detach(sent: Map<string, number>, spare?: TransferredBatch): TransferredBatch {
+    const cols = this.columns.map((c, i) => {
+      const s = spare?.cols[i];
       const t: TransferredColumn = { valid: c.valid };
-      c.valid = new Uint32Array(BATCH_ROWS / 32);
-      if (c.i32) [t.i32, c.i32] = [c.i32, new Int32Array(c.i32.length)];
-      if (c.i16) [t.i16, c.i16] = [c.i16, new Int16Array(BATCH_ROWS)];
-      if (c.u8) [t.u8, c.u8] = [c.u8, new Uint8Array(BATCH_ROWS)];
+      c.valid = s?.valid ?? new Uint32Array(BATCH_ROWS / 32);
+      if (c.i32) [t.i32, c.i32] = [c.i32, s?.i32 ?? new Int32Array(c.i32.length)];
+      if (c.i16) [t.i16, c.i16] = [c.i16, s?.i16 ?? new Int16Array(BATCH_ROWS)];
+      if (c.u8) [t.u8, c.u8] = [c.u8, s?.u8 ?? new Uint8Array(BATCH_ROWS)];
       if (c.codes) {
-        [t.codes, c.codes] = [c.codes, new Uint32Array(BATCH_ROWS)];
+        [t.codes, c.codes] = [c.codes, s?.codes ?? new Uint32Array(BATCH_ROWS)];
         const from = sent.get(c.name) ?? 0;
         t.newValues = c.dict!.values.slice(from);
         sent.set(c.name, c.dict!.values.length);
       }
-      if (c.text) [t.text, c.text] = [c.text, newText(c.text.bytes.length)];
+      if (c.text) {
+        t.text = c.text;
+        c.text = s?.text ? textFrom(s.text) : newText(c.text.bytes.length);
+        c.text.used = 0;
+      }
       return t;
     });
     const out = { rows: this.rows, cols };
     this.rows = 0;
     return out;
+  }
+
+  /** Give up the arrays (to hand them back to the thread that filled them); attach() must follow before reuse. */
+  release(): TransferredBatch {
+    const cols = this.columns.map((c) => ({ valid: c.valid, i32: c.i32, i16: c.i16, u8: c.u8, codes: c.codes, text: c.text }));
+    this.rows = 0;
+    return { rows: 0, cols };
   }
 
   /** Receive a detached batch (the counterpart of detach). */
@@ -179,7 +198,7 @@ export class ColumnarBatch {
         c.codes = s.codes;
         for (const v of s.newValues!) c.dict!.code(v);
       }
-      if (s.text) c.text = { ...s.text, bytes: Buffer.from(s.text.bytes.buffer, s.text.bytes.byteOffset, s.text.bytes.byteLength) };
+      if (s.text) c.text = textFrom(s.text);
     });
   }
 }

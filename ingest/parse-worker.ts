@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { EventBuilder } from './builder.js';
-import { transferList } from './batch.js';
+import { transferList, type TransferredBatch } from './batch.js';
 import { readerFor, type TextFormat } from './parse.js';
 import { LineSplitter } from './source.js';
 
@@ -8,16 +8,19 @@ import { LineSplitter } from './source.js';
 const { format, traceId } = workerData as { format: TextFormat; traceId: number };
 const port = parentPort!;
 const sent = new Map<string, number>();
+// Batches the main thread has appended come back here to be filled again.
+const spares: TransferredBatch[] = [];
 const builder: EventBuilder = new EventBuilder(traceId, (b) => {
-  const t = b.detach(sent);
+  const t = b.detach(sent, spares.pop());
   port.postMessage({ type: 'batch', batch: t }, transferList(t));
 });
 const reader = readerFor(format, builder);
 const splitter = new LineSplitter((text, lineNo) => reader.line(text, lineNo));
 
-port.on('message', (m: { type: 'block'; block: Uint8Array } | { type: 'end' }) => {
+port.on('message', (m: { type: 'block'; block: Uint8Array } | { type: 'spare'; batch: TransferredBatch } | { type: 'end' }) => {
   try {
-    if (m.type === 'block') {
+    if (m.type === 'spare') spares.push(m.batch);
+    else if (m.type === 'block') {
       splitter.push(Buffer.from(m.block.buffer, m.block.byteOffset, m.block.byteLength));
       port.postMessage({ type: 'block-done', lines: splitter.lineNo });
     } else {

@@ -83,6 +83,9 @@ async function parseInWorker(
         if (m.type === 'batch') {
           batch.attach(m.batch);
           onBatch(batch);
+          // Appended: hand the arrays back for the worker to refill.
+          const spare = batch.release();
+          worker.postMessage({ type: 'spare', batch: spare }, transferList(spare));
         } else if (m.type === 'block-done') {
           inFlight--;
           lines = m.lines;

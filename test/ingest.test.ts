@@ -816,3 +816,33 @@ describe('real captures (samples/real/*.gz) match their NOTES.md', () => {
     });
   }
 });
+
+describe('parsing on a worker thread (inputs > 32 MiB) gives the same tables as parsing in-thread', () => {
+  // Small blocks would not exercise batch recycling: these captures span many 2048-row batches each.
+  for (const file of ['ftrace-raw-stacktrace-pidfiltered.txt.gz', 'trace-cmd-extract.report.txt.gz', 'perf-task.script.txt.gz']) {
+    it(file, async () => {
+      const path = new URL(`../samples/real/${file}`, import.meta.url).pathname;
+      const digest = async (id: number) =>
+        plain(
+          (await db.all(
+            `SELECT count(*) AS n, sum(hash(COLUMNS(* EXCLUDE (trace_id)))) FROM events WHERE trace_id = $1`,
+            [id],
+          ))[0],
+        );
+      const saved = process.env.REFSCOPE_WORKER;
+      try {
+        process.env.REFSCOPE_WORKER = '0';
+        const a = await ingest(db, path, { replace: true });
+        const inThread = await digest(a.trace_id);
+        process.env.REFSCOPE_WORKER = '1';
+        const b = await ingest(db, path, { replace: true });
+        assert.ok(b.events > 4096, 'several batches');
+        assert.deepEqual(await digest(b.trace_id), inThread);
+        assert.deepEqual({ ...b, trace_id: 0, seconds: 0, lines_per_second: 0, replaced: [] }, { ...a, trace_id: 0, seconds: 0, lines_per_second: 0, replaced: [] });
+      } finally {
+        if (saved === undefined) delete process.env.REFSCOPE_WORKER;
+        else process.env.REFSCOPE_WORKER = saved;
+      }
+    });
+  }
+});
