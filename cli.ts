@@ -151,6 +151,7 @@ quietErrors(program.command('query'))
   .option('--param <key=value>', 'query parameter (repeat for more)', collect, [])
   .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
   .option('--limit <n>', 'print at most n rows')
+  .option('--columns <list>', 'print only these columns, in this order (comma-separated)')
   .option('--sql <sql>', 'run this SQL on a READ-ONLY connection instead of a library query')
   .option('--list', 'list the queries with their parameters and defaults')
   .action(async (name: string | undefined, o) => {

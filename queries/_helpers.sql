@@ -33,8 +33,9 @@ CREATE OR REPLACE TEMP VIEW _exits AS
 -- still alive at the end, with a refcount above what its owners explain: its mappings (mapcount), the page cache
 -- or swap cache (a file-backed mapping, i.e. mapping set and not swapbacked, or the swapcache flag: +1) and fs
 -- private data (the private flag: +1), judged from the lifetime's last page_ref event. The reference: a hold or
--- pin taken in that lifetime and never returned. `holder_exited` says the holder's process exited afterwards
--- (nobody is left to return it); `uncertain` says the page or the reference crosses a lost-event window.
+-- pin taken in that lifetime and never returned. `holder_exit_ts_ns` is the first exit of the holder's process
+-- after the get (NULL: it did not exit in the trace), `end_ts_ns` the end of the trace; `uncertain` says the page
+-- or the reference crosses a lost-event window.
 CREATE OR REPLACE TEMP VIEW _leak_refs AS
 WITH open_refs AS (
   SELECT trace_id, pfn, 'hold' AS ref_kind, hold_id AS ref_id, refs, start_seq, start_ts_ns, holder_pid, holder_tgid,
@@ -75,11 +76,13 @@ SELECT p.trace_id, p.pfn, p."order", p.alloc_seq, p.alloc_ts_ns, p.alloc_pid, p.
        p.alloc_stack_id, p.refcount_end, p.mapped_end, p.owned_refs, p.last_flags,
        r.ref_kind, r.ref_id, r.refs, r.start_seq AS get_seq, r.start_ts_ns AS get_ts_ns, r.holder_pid, r.holder_tgid,
        r.holder_comm, r.stack_id AS get_stack_id,
-       EXISTS (SELECT 1 FROM _exits x
-               WHERE x.trace_id = r.trace_id AND x.seq > r.start_seq
-                 AND x.pid = coalesce(r.holder_tgid, r.holder_pid)) AS holder_exited,
+       (SELECT min(x.ts_ns) FROM _exits x
+        WHERE x.trace_id = r.trace_id AND x.seq > r.start_seq
+          AND x.pid = coalesce(r.holder_tgid, r.holder_pid)) AS holder_exit_ts_ns,
+       te.last_ts_ns AS end_ts_ns,
        (p.uncertain OR r.uncertain) AS uncertain
 FROM owned p
+JOIN _trace_end te ON te.trace_id = p.trace_id
 JOIN open_refs r
   ON r.trace_id = p.trace_id
  AND r.pfn >= p.pfn AND r.pfn < p.pfn + (1::BIGINT << coalesce(p."order", 0))
@@ -116,6 +119,15 @@ CREATE OR REPLACE TEMP VIEW _longterm_migrate_failed AS
 SELECT trace_id, seq, ts_ns, pid, tgid, comm, stack_id, nr_succeeded, nr_failed, mode
 FROM events
 WHERE event = 'mm_migrate_pages' AND name = 'longterm_pin' AND nr_failed > 0;
+
+-- FOLL_LONGTERM pins replay found sitting on CMA pages past the migration grace (anomaly longterm_pin_in_cma):
+-- pin_user_pages(FOLL_LONGTERM) must migrate such pages out first, so the pin blocks cma_alloc on that range
+-- for as long as it is held. One row per pin, with the anomaly's certainty.
+CREATE OR REPLACE TEMP VIEW _longterm_in_cma AS
+SELECT p.*, a.anomaly_id, a.certain, a.severity
+FROM anomalies a
+JOIN pins p ON p.trace_id = a.trace_id AND p.pin_id = a.pin_id
+WHERE a.kind = 'longterm_pin_in_cma';
 
 -- dev_pagemaps with their problems (empty list = balanced). A trace that lost events makes the counts uncertain.
 CREATE OR REPLACE TEMP VIEW _pgmap_status AS

@@ -1,4 +1,4 @@
--- Who blocked each failed or retried CMA allocation: the pfns that stopped it and the pins / plain references on them.
+-- Who blocked each failed or retried CMA allocation (the pfns that stopped it, the pins / plain references on them), and FOLL_LONGTERM pins kept on CMA.
 --
 -- What: for every cma_alloc that failed, or needed busy retries / failed ranges before succeeding, one row per
 -- (pfn, holder) found blocking any of its failed ranges (`cma_blockers`, merged over the attempt's ranges): the
@@ -6,7 +6,11 @@
 -- reference (FOLL_GET, vmsplice, get_page), and how many references. holder_kind 'unknown' is test_pages_isolated's
 -- fin_pfn (where isolation stopped) when no holder was seen. Also one row per failed FOLL_LONGTERM migration
 -- (`mm_migrate_pages reason=longterm_pin nr_failed>0`): pin_user_pages(FOLL_LONGTERM) could not move pages out
--- of CMA / ZONE_MOVABLE, so the pin failed or pinned in place.
+-- of CMA / ZONE_MOVABLE, so the pin failed; and one row per FOLL_LONGTERM pin that replay found held on a CMA
+-- page past the migration grace (anomaly longterm_pin_in_cma: the kernel pinned in place instead of migrating
+-- first). Such a pin blocks every cma_alloc over its pfn while held, whether or not the trace shows one; the
+-- transient CMA pins of a normal FOLL_LONGTERM call (pinned, found unpinnable, unpinned and migrated within
+-- microseconds) are not listed.
 --
 -- Why: alloc_contig_range() cannot migrate a page whose refcount exceeds its mappings; one forgotten reference
 -- makes a whole contiguous range unallocatable (camera, video, huge-page allocations fail with -EBUSY/-ENOMEM).
@@ -17,10 +21,10 @@
 -- @param pid INTEGER NULL Only blockers held by this task id.
 --
 -- @column trace_id `traces.trace_id`.
--- @column what 'cma_blocker' or 'longterm_migrate_failed'.
--- @column attempt_id `cma_attempts.attempt_id` (NULL for longterm_migrate_failed rows).
+-- @column what 'cma_blocker', 'longterm_migrate_failed' or 'longterm_pin_in_cma'.
+-- @column attempt_id `cma_attempts.attempt_id` (NULL for the longterm_* rows).
 -- @column cma_name CMA area.
--- @column attempt_pid Task calling cma_alloc (longterm_migrate_failed: the task pinning).
+-- @column attempt_pid Task calling cma_alloc (longterm_migrate_failed: the task pinning; longterm_pin_in_cma: NULL).
 -- @column attempt_comm Its name.
 -- @column attempt_ts_ns When cma_alloc started (longterm_migrate_failed: the mm_migrate_pages event).
 -- @column request_count Pages requested.
@@ -38,16 +42,16 @@
 -- @column holder_pid Holder task.
 -- @column holder_tgid Holder thread group.
 -- @column holder_comm Holder name (untrusted).
--- @column since_ts_ns When the holder took the reference.
+-- @column since_ts_ns When the holder took the reference (longterm_pin_in_cma: the pin).
 -- @column released_ts_ns When the holder dropped it (NULL = not in the trace).
 -- @column longterm FOLL_LONGTERM pin (NULL unknown / not a pin).
 -- @column gup_flags FOLL_* flags of the GUP probe behind the reference, hex text.
--- @column refcount Model refcount of the pfn when the range failed.
+-- @column refcount Model refcount of the pfn when the range failed (NULL for the longterm_* rows).
 -- @column nr_succeeded longterm_migrate_failed: pages migrated.
 -- @column nr_failed longterm_migrate_failed: pages that could not be migrated.
 -- @column callsite `stacks.callsite` of the holder's get/pin (longterm_migrate_failed: of the event).
 -- @column stack_id That stack.
--- @column certain false when the holder crosses a lost-event window.
+-- @column certain false when the holder (or the pin) crosses a lost-event window.
 -- @column stack The stack's frames, innermost first, one per line.
 WITH b AS (
   SELECT 'cma_blocker' AS what, b.trace_id, b.attempt_id, a.cma_name, a.pid AS attempt_pid, a.comm AS attempt_comm,
@@ -88,7 +92,23 @@ m AS (
     AND ($comm IS NULL OR comm = $comm)
     AND ($pid IS NULL OR pid = $pid)
 ),
-u AS (SELECT * FROM b UNION ALL BY NAME SELECT * FROM m)
+l AS (
+  SELECT 'longterm_pin_in_cma' AS what, trace_id, NULL::BIGINT AS attempt_id, NULL::VARCHAR AS cma_name,
+         NULL::INTEGER AS attempt_pid, NULL::VARCHAR AS attempt_comm, NULL::BIGINT AS attempt_ts_ns,
+         NULL::BIGINT AS request_count, NULL::INTEGER AS busy_retries, NULL::BOOLEAN AS succeeded,
+         NULL::BIGINT AS range_start, NULL::BIGINT AS range_end, NULL::BIGINT AS ranges_blocked,
+         NULL::BIGINT AS first_blocked_ts_ns, pfn, NULL::BOOLEAN AS is_fin_pfn, 'pin' AS holder_kind,
+         CASE WHEN longterm THEN 'longterm pin' ELSE 'pin' END AS ref_type, refs, holder_pid, holder_tgid,
+         holder_comm, start_ts_ns AS since_ts_ns, end_ts_ns AS released_ts_ns, longterm, gup_flags,
+         NULL::INTEGER AS refcount, NULL::BIGINT AS nr_succeeded, NULL::BIGINT AS nr_failed, stack_id, certain,
+         start_seq AS sort_seq
+  FROM _longterm_in_cma
+  WHERE ($trace_id IS NULL OR trace_id = $trace_id)
+    AND (certain OR $include_uncertain)
+    AND ($comm IS NULL OR holder_comm = $comm)
+    AND ($pid IS NULL OR holder_pid = $pid)
+),
+u AS (SELECT * FROM b UNION ALL BY NAME SELECT * FROM m UNION ALL BY NAME SELECT * FROM l)
 SELECT u.trace_id, u.what, u.attempt_id, u.cma_name, u.attempt_pid, u.attempt_comm, u.attempt_ts_ns, u.request_count,
        u.busy_retries, u.succeeded, u.range_start, u.range_end, u.ranges_blocked, u.first_blocked_ts_ns, u.pfn,
        u.is_fin_pfn, u.holder_kind, u.ref_type, u.refs, u.holder_pid, u.holder_tgid, u.holder_comm, u.since_ts_ns,

@@ -3,7 +3,7 @@ import type { Command, CommanderError } from 'commander';
 import { Db } from '../db/duckdb.js';
 import { check, FINDING_KINDS, formatCheck, parseFailOn, parseMax } from './check.js';
 import { formatResult, OUTPUT_FORMATS, type OutputFormat } from './format.js';
-import { getQuery, listQueries, QueryError, runQuery, runSql } from './runner.js';
+import { getQuery, listQueries, QueryError, runQuery, runSql, type QueryResult } from './runner.js';
 
 /** Actions of `refscope query` and `refscope check` (cli.ts only declares the options). */
 
@@ -26,6 +26,8 @@ export interface QueryCommandOptions {
   param?: string[];
   format?: string;
   limit?: string;
+  /** Comma-separated output columns, in this order (default: all). */
+  columns?: string;
   sql?: string;
   list?: boolean;
 }
@@ -68,10 +70,12 @@ export function listText(): string {
 }
 
 export async function queryCommand(name: string | undefined, o: QueryCommandOptions): Promise<void> {
-  if (o.list) {
-    out(listText());
-    return;
-  }
+  out(await queryOutput(name, o));
+}
+
+/** What `refscope query` prints (scripts/readme-queries.ts and its test compare it with README). */
+export async function queryOutput(name: string | undefined, o: QueryCommandOptions): Promise<string> {
+  if (o.list) return listText();
   const format = (o.format ?? 'table') as OutputFormat;
   if (!OUTPUT_FORMATS.includes(format)) throw new QueryError(`bad --format ${o.format} (table, json or csv)`);
   let limit: number | undefined;
@@ -100,10 +104,20 @@ export async function queryCommand(name: string | undefined, o: QueryCommandOpti
   const db = await openReadOnly(o.db);
   try {
     const r = o.sql !== undefined ? await runSql(db, o.sql, { limit }) : await runQuery(db, name!, params, { limit });
-    out(formatResult(r, format));
+    return formatResult(o.columns === undefined ? r : pickColumns(r, o.columns), format);
   } finally {
     db.close();
   }
+}
+
+/** Keep only the named columns, in the order given (`--columns pfn,holder_comm`). */
+export function pickColumns(r: QueryResult, list: string): QueryResult {
+  const names = list.split(',').map((c) => c.trim()).filter(Boolean);
+  if (!names.length) throw new QueryError('--columns: give at least one column name');
+  const known = new Map(r.columns.map((c) => [c.name, c]));
+  for (const n of names)
+    if (!known.has(n)) throw new QueryError(`--columns: no column '${n}' (columns: ${r.columns.map((c) => c.name).join(', ')})`);
+  return { ...r, columns: names.map((n) => known.get(n)!) };
 }
 
 /** Returns the exit code: 0 all within limits, 1 a gated kind over its limit. */

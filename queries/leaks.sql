@@ -1,27 +1,35 @@
 -- Pages still alive at the end of the trace that look leaked: references taken in the window and never returned, by stack.
 --
 -- What: like `perf kmem --page --live` or bcc memleak's "outstanding allocations by stack", but refcount-aware.
--- A page is reported when (1) its allocation was seen in the window and it was never freed, (2) page_ref events
--- track it (pages.ref_events > 0), (3) a hold or pin taken during its lifetime is still open at the end
--- (pages.holds_end / pins_end > 0, the open rows of `holds` / `pins`), (4) its final refcount is above what its
--- owners explain: its mappings (mapcount), the page cache or swap cache (file-backed mapping or swapcache flag on
--- its last page_ref event: +1) and fs private data (private flag: +1), and (5) the process that took that
--- reference exited afterwards (sched_process_exit), so nobody is left to return it.
--- Not reported: pages alive when the capture started (start_edge: their references cannot be attributed), pages
--- allocated and simply not freed yet (cached, page tables, slab: window edges), every page of a kmem-only trace
--- (no page_ref events: an allocation without a free is only a window edge), references whose holder is still
--- alive at the end (a pipe or driver still using them) unless $include_live_holders, and anything crossing a
--- lost-event window unless $include_uncertain.
+-- A capture is a time window, so "never returned" is only evidence when nobody is left to return the
+-- reference. A page is reported when (1) its allocation was seen in the window and it was never freed, (2)
+-- page_ref events track it (pages.ref_events > 0), (3) a hold or pin taken during its lifetime is still open at
+-- the end (pages.holds_end / pins_end > 0, the open rows of `holds` / `pins`), (4) its final refcount is above
+-- what its owners explain: its mappings (mapcount), the page cache or swap cache (file-backed mapping or
+-- swapcache flag on its last page_ref event: +1) and fs private data (private flag: +1), and (5) the process that
+-- took that reference exited afterwards (sched_process_exit of its tgid, or of its pid when the trace has no
+-- TGID column): its mappings, files, pipes and rings are gone, so whatever still holds the page is lost.
+-- A reference whose holder is still alive at the end is a window edge, not a leak: a pipe still holding
+-- vmsplice pages, a registered io_uring buffer, I/O in flight (the vmsplice-cma scenario ends that way). Those
+-- are listed only with $include_live_holders, as are references taken by kernel threads (which never exit).
+-- Not reported either: pages alive when the capture started (start_edge: their references cannot be
+-- attributed), pages allocated and simply not freed yet (cached, page tables, slab: window edges), every page
+-- of a kmem-only trace (no page_ref events: an allocation without a free is only a window edge).
+-- Uncertain (listed only with $include_uncertain, counted apart by summary): the page or the reference crosses
+-- a lost-event window, or the holder exited less than $exit_grace_ns before the trace ends: sched_process_exit
+-- fires in do_exit() before exit_files(), so references owned by the process's files (pipe buffers, io_uring
+-- buffers, whose teardown runs later in a kworker) are still being returned right after it.
 -- Each leaked page is counted twice: once under the stack that allocated it (grouping = 'alloc') and once under
 -- the stack of each unreturned get or pin (grouping = 'get'), so both "who allocated" and "who forgot the put"
--- rank.
+-- rank. Needs sched:sched_process_exit in the capture; without it only $include_live_holders lists anything.
 --
 -- Why: a reference that is never dropped keeps the page (and for ZONE_DEVICE pages its dev_pagemap) alive for
 -- ever: memory leaks, CMA ranges that can never be allocated again, memunmap_pages() waiting forever.
 --
 -- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
--- @param include_uncertain BOOLEAN false Also report pages whose lifetime or reference crosses a lost-event window.
+-- @param include_uncertain BOOLEAN false Also report uncertain leaks: crossing a lost-event window, or a holder that exited within $exit_grace_ns of the end.
 -- @param include_live_holders BOOLEAN false Also report references whose holder was still alive at the end (possible window edges).
+-- @param exit_grace_ns BIGINT 100000000 A holder that exited less than this before the trace ends makes the leak uncertain (ns; 100ms, 1s accepted).
 -- @param max_examples INTEGER 5 How many pfns to list in example_pfns per row.
 --
 -- @column trace_id `traces.trace_id`.
@@ -35,14 +43,15 @@
 -- @column first_seen_ns Earliest allocation ('alloc') or get ('get') of the group.
 -- @column last_seen_ns Latest allocation ('alloc') or get ('get') of the group.
 -- @column example_pfns Up to $max_examples pfns (numbers), lowest first.
--- @column uncertain Some page or reference of the group crosses a lost-event window (only with $include_uncertain).
+-- @column uncertain Some page or reference of the group crosses a lost-event window or has a holder that exited within $exit_grace_ns of the end (only with $include_uncertain).
 -- @column stack The stack's frames, innermost first, one per line.
-WITH refs AS (
-  SELECT * FROM _leak_refs
+WITH judged AS (
+  SELECT * REPLACE (uncertain OR coalesce(end_ts_ns - holder_exit_ts_ns < $exit_grace_ns, false) AS uncertain)
+  FROM _leak_refs
   WHERE ($trace_id IS NULL OR trace_id = $trace_id)
-    AND (holder_exited OR $include_live_holders)
-    AND (NOT uncertain OR $include_uncertain)
+    AND (holder_exit_ts_ns IS NOT NULL OR $include_live_holders)
 ),
+refs AS (SELECT * FROM judged WHERE NOT uncertain OR $include_uncertain),
 leaked AS (
   SELECT trace_id, pfn, alloc_seq, any_value("order") AS "order", any_value(alloc_ts_ns) AS alloc_ts_ns,
          any_value(alloc_stack_id) AS alloc_stack_id, sum(refs)::BIGINT AS refs, bool_or(uncertain) AS uncertain,

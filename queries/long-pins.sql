@@ -2,11 +2,13 @@
 --
 -- What: every `pins` row and every `holds` row whose duration (to the unpin/put, or to the end of the trace when
 -- still held) is over $min_duration_ns, FOLL_LONGTERM or not, with the migratetype name of the page when taken.
--- Ranking (column priority): 1 = plain FOLL_GET/get_page hold still held at the end on a CMA page (nothing tells
--- the kernel to wait for it, and migration cannot move it: it blocks cma_alloc); 2 = pin or hold on a CMA /
--- ZONE_MOVABLE page (FOLL_LONGTERM there is a bug: longterm pins must migrate out first); 3 = anything still held
--- at the end; 4 = the rest. Within a priority: GUP references first (pins and FOLL_GET holds, then other plain
--- gets), longest first.
+-- Ranking (column priority): 1 = plain FOLL_GET/get_page hold still held at the end on a CMA page (the
+-- FOLL_GET-held-forever pattern: nothing tells the kernel to wait for it, and migration cannot move it: it blocks
+-- cma_alloc); 2 = FOLL_LONGTERM pin held on a CMA page (`longterm_in_cma`: replay's longterm_pin_in_cma anomaly;
+-- a bug, longterm pins must migrate out of CMA / ZONE_MOVABLE first); 3 = any other pin or hold on a CMA /
+-- ZONE_MOVABLE page (it blocks migration for that long; this includes the transient pins of a FOLL_LONGTERM call
+-- that then migrates the page away, which last microseconds); 4 = anything still held at the end; 5 = the rest.
+-- Within a priority: GUP references first (pins and FOLL_GET holds, then other plain gets), longest first.
 --
 -- Why: a short GUP reference is normal (direct I/O); one held for seconds keeps the page unmovable for that
 -- long. FOLL_GET references are the worst, because unlike FOLL_PIN they are invisible to page_maybe_dma_pinned().
@@ -20,7 +22,7 @@
 -- @param include_uncertain BOOLEAN true Also list intervals that cross a lost-event window (flagged by `uncertain`).
 --
 -- @column trace_id `traces.trace_id`.
--- @column priority Ranking bucket, 1 (worst) .. 4, see above.
+-- @column priority Ranking bucket, 1 (worst) .. 5, see above.
 -- @column kind 'pin' (FOLL_PIN, `pins`) or 'hold' (plain reference: FOLL_GET, vmsplice, get_page; `holds`).
 -- @column id `pins.pin_id` or `holds.hold_id`.
 -- @column pfn Referenced pfn.
@@ -40,6 +42,7 @@
 -- @column mt_name Its MIGRATE_* name in the trace's layout.
 -- @column in_cma The page was in a CMA pageblock when taken.
 -- @column movable_zone The page was in ZONE_MOVABLE (pins; known only from user-given ranges).
+-- @column longterm_in_cma A FOLL_LONGTERM pin replay found held on a CMA page past the migration grace (anomaly longterm_pin_in_cma).
 -- @column large_folio Pin of a large folio (NULL for holds).
 -- @column release_pid Task that dropped it (may differ from the holder: io_uring teardown runs in a kworker).
 -- @column release_comm Its name.
@@ -50,21 +53,24 @@ WITH r AS (
   SELECT trace_id, 'pin' AS kind, pin_id AS id, pfn, folio_pfn, refs, holder_pid, holder_tgid, holder_comm,
          start_ts_ns, end_ts_ns, duration_ns, end_seq IS NULL AS held_to_end, longterm,
          (coalesce(gup_flags, 0) & 4) <> 0 AS foll_get, gup_flags, mt, in_cma, movable_zone, large_folio,
-         release_pid, release_comm, stack_id, uncertain, start_seq
+         release_pid, release_comm, stack_id, uncertain, start_seq,
+         EXISTS (SELECT 1 FROM _longterm_in_cma l WHERE l.trace_id = pins.trace_id AND l.pin_id = pins.pin_id)
+           AS longterm_in_cma
   FROM pins
   UNION ALL
   SELECT trace_id, 'hold', hold_id, pfn, pfn, refs, holder_pid, holder_tgid, holder_comm,
          start_ts_ns, end_ts_ns, duration_ns, end_seq IS NULL, false,
          via = 'gup' OR (coalesce(gup_flags, 0) & 4) <> 0, gup_flags, mt, in_cma, false, NULL,
-         release_pid, release_comm, stack_id, uncertain, start_seq
+         release_pid, release_comm, stack_id, uncertain, start_seq, false
   FROM holds
 ),
 f AS (
   SELECT *,
          CASE WHEN kind = 'hold' AND held_to_end AND in_cma THEN 1
-              WHEN in_cma OR movable_zone THEN 2
-              WHEN held_to_end THEN 3
-              ELSE 4 END AS priority
+              WHEN longterm_in_cma THEN 2
+              WHEN in_cma OR movable_zone THEN 3
+              WHEN held_to_end THEN 4
+              ELSE 5 END AS priority
   FROM r
   WHERE ($trace_id IS NULL OR trace_id = $trace_id)
     AND duration_ns > $min_duration_ns
@@ -76,7 +82,7 @@ f AS (
 )
 SELECT f.trace_id, f.priority, f.kind, f.id, f.pfn, f.folio_pfn, f.refs, f.holder_pid, f.holder_tgid, f.holder_comm,
        f.start_ts_ns, f.end_ts_ns, f.duration_ns, f.held_to_end, f.longterm, f.foll_get, _hex(f.gup_flags) AS gup_flags,
-       f.mt, m.name AS mt_name, f.in_cma, f.movable_zone, f.large_folio, f.release_pid, f.release_comm, s.callsite,
+       f.mt, m.name AS mt_name, f.in_cma, f.movable_zone, f.longterm_in_cma, f.large_folio, f.release_pid, f.release_comm, s.callsite,
        f.stack_id, f.uncertain
 FROM f
 LEFT JOIN _mt_names m ON m.trace_id = f.trace_id AND m.mt = f.mt

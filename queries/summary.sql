@@ -3,7 +3,8 @@
 -- What: counts of the findings the other queries list, with their default parameters: certain ones, and the
 -- uncertain ones (crossing a lost-event window) apart. leaks = leaked page lifetimes (leaks.sql); pin_leaks =
 -- pins still held at the end (pin-leaks.sql); cma_blockers = distinct (cma_alloc call, pfn, holder) blocking a
--- failed or retried CMA allocation, plus failed FOLL_LONGTERM migrations (cma-blockers.sql); pgmap_imbalance =
+-- failed or retried CMA allocation, plus failed FOLL_LONGTERM migrations and FOLL_LONGTERM pins held on CMA
+-- pages (cma-blockers.sql); pgmap_imbalance =
 -- dev_pagemaps with a problem (pgmap-imbalance.sql); use_after_free = anomalies listed by use-after-free.sql.
 -- Finding counts are NULL when the trace has not been replayed (`refscope replay`).
 --
@@ -11,6 +12,7 @@
 --
 -- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
 -- @param min_duration_ns BIGINT 1000000000 Threshold of long_pins (as long-pins.sql), ns.
+-- @param exit_grace_ns BIGINT 100000000 Exit grace of leaks (as leaks.sql), ns.
 --
 -- @column trace_id `traces.trace_id`.
 -- @column source Input file name.
@@ -22,8 +24,8 @@
 -- @column pin_leaks Certain pins still held at the end.
 -- @column pin_leaks_uncertain Uncertain pins still held at the end.
 -- @column cma_failed_allocs cma_alloc calls that failed or needed busy retries.
--- @column cma_blockers Certain blockers of those calls plus failed longterm_pin migrations.
--- @column cma_blockers_uncertain Uncertain blockers.
+-- @column cma_blockers Certain blockers of those calls, failed longterm_pin migrations and FOLL_LONGTERM pins held on CMA pages.
+-- @column cma_blockers_uncertain Uncertain ones.
 -- @column pgmap_imbalance dev_pagemaps with a reference problem (certain).
 -- @column pgmap_imbalance_uncertain The same in traces that lost events.
 -- @column use_after_free Certain freed_while_mapped / freed_while_pinned / ref_after_free / refcount_underflow / device_page_zero_without_put anomalies.
@@ -46,7 +48,9 @@ lk AS (
   SELECT trace_id,
          count(DISTINCT (pfn, alloc_seq)) FILTER (WHERE NOT uncertain) AS certain,
          count(DISTINCT (pfn, alloc_seq)) AS any
-  FROM _leak_refs WHERE holder_exited GROUP BY trace_id
+  FROM (SELECT * REPLACE (uncertain OR end_ts_ns - holder_exit_ts_ns < $exit_grace_ns AS uncertain)
+        FROM _leak_refs WHERE holder_exit_ts_ns IS NOT NULL)
+  GROUP BY trace_id
 ),
 pl AS (
   SELECT trace_id, count(*) FILTER (WHERE NOT uncertain) AS certain, count(*) FILTER (WHERE uncertain) AS unc
@@ -54,8 +58,10 @@ pl AS (
 ),
 cf AS (SELECT trace_id, count(*) AS n FROM _cma_failed GROUP BY trace_id),
 cb AS (
-  SELECT trace_id, count(*) FILTER (WHERE NOT uncertain) AS certain, count(*) FILTER (WHERE uncertain) AS unc
-  FROM _cma_blockers GROUP BY trace_id
+  SELECT trace_id, count(*) FILTER (WHERE certain) AS certain, count(*) FILTER (WHERE NOT certain) AS unc
+  FROM (SELECT trace_id, NOT uncertain AS certain FROM _cma_blockers
+        UNION ALL SELECT trace_id, certain FROM _longterm_in_cma)
+  GROUP BY trace_id
 ),
 lm AS (SELECT trace_id, count(*) AS n FROM _longterm_migrate_failed GROUP BY trace_id),
 pg AS (

@@ -78,7 +78,7 @@ const COLUMNS: Record<string, { html: string[]; md: string[] }> = {
     md: ['pgmap', 'gets', 'puts', 'outstanding_end', 'outstanding_at_unmap', 'problems'],
   },
   'long-pins': {
-    html: ['priority', 'kind', 'pfn', 'refs', 'holder_comm', 'holder_pid', 'start_ts_ns', 'duration_ns', 'held_to_end', 'longterm', 'foll_get', 'mt_name', 'in_cma', 'release_comm', 'callsite', 'uncertain'],
+    html: ['priority', 'kind', 'pfn', 'refs', 'holder_comm', 'holder_pid', 'start_ts_ns', 'duration_ns', 'held_to_end', 'longterm', 'foll_get', 'mt_name', 'in_cma', 'longterm_in_cma', 'release_comm', 'callsite', 'uncertain'],
     md: ['priority', 'kind', 'pfn', 'holder_comm', 'holder_pid', 'duration_ns', 'longterm', 'mt_name', 'callsite'],
   },
   divergence: {

@@ -90,6 +90,7 @@ function mergeByPfn(rows: Row[]): Row[] {
 export function cmaSentences(rows: Row[]): Sentence[] {
   const out: Sentence[] = [];
   const byAttempt = new Map<string, Row[]>();
+  const longterm = new Map<string, Row[]>();
   for (const r of rows) {
     if (r.what === 'longterm_migrate_failed') {
       const frames = splitFrames(r.stack);
@@ -103,6 +104,12 @@ export function cmaSentences(rows: Row[]): Sentence[] {
         ],
         details: [],
       });
+      continue;
+    }
+    if (r.what === 'longterm_pin_in_cma') {
+      // Grouped with the other pins of the same holder and stack below.
+      const k = `lt/${r.trace_id}/${r.holder_pid}/${r.stack_id}`;
+      longterm.set(k, [...(longterm.get(k) ?? []), r]);
       continue;
     }
     const k = `${r.trace_id}/${r.attempt_id}`;
@@ -138,6 +145,19 @@ export function cmaSentences(rows: Row[]): Sentence[] {
       details.push([`pfn${rs.length > 1 ? 's' : ''} ${pfnList(rs)} `, ...holderSegments(rs[0]!)]);
     }
     out.push({ segments: head, details, severity: a.succeeded === false ? 'error' : 'warning' });
+  }
+  for (const list of longterm.values()) {
+    const rs = [...list].sort((x, y) => (toNum(x.pfn) ?? 0) - (toNum(y.pfn) ?? 0));
+    out.push({
+      severity: 'error',
+      segments: [
+        `FOLL_LONGTERM pin${rs.length > 1 ? 's' : ''} on CMA pfn${rs.length > 1 ? 's' : ''} ${pfnList(rs.slice(0, 8))}`,
+        rs.length > 8 ? ` and ${rs.length - 8} more` : '',
+        ' (not migrated out first) ',
+        ...holderSegments(rs[0]!),
+      ],
+      details: [],
+    });
   }
   return out;
 }

@@ -103,6 +103,9 @@ before(async () => {
   await put(db, 'pages', page({ pfn: 0x900, free_seq: 50, free_ts_ns: 5_000_000_000, free_pid: 91, free_comm: 'freer', free_event: 'mm_page_free', end_edge: false, holds_end: 0 }));
   await put(db, 'holds', hold({ hold_id: 6, pfn: 0x900, end_seq: 45, end_ts_ns: 4_500_000_000, duration_ns: 2_500_000_000, holder_pid: 51, holder_comm: 'vmsplice', via: 'gup', in_cma: true, mt: 4 }));
 
+  // A FOLL_GET reference held to the end on a CMA page (no page lifetime: not a leak candidate).
+  await put(db, 'holds', hold({ hold_id: 7, pfn: 0x910, via: 'gup', in_cma: true, mt: 4, holder_pid: 52, holder_comm: 'getter', duration_ns: 1_000_000_000 }));
+
   await put(db, 'pins', pin({ pin_id: 1, pfn: 0x700 }));
   await put(db, 'pins', pin({ pin_id: 2, pfn: 0x701, uncertain: true }));
   await put(db, 'pins', pin({ pin_id: 3, pfn: 0x702, end_seq: 80, end_ts_ns: 8_000_000_000, duration_ns: 400_000_000 }));
@@ -120,7 +123,7 @@ before(async () => {
 
   await put(db, 'anomalies', { trace_id: 1, anomaly_id: 1, kind: 'ref_after_free', severity: 'error', certain: true, pfn: 0x900, seq: 70, ts_ns: 7_000_000_000, pid: 90, comm: 'uaf', stack_id: 1, detail: 'get on a freed page' });
   await put(db, 'anomalies', { trace_id: 1, anomaly_id: 2, kind: 'freed_while_mapped', severity: 'error', certain: false, pfn: 0x901, seq: 71, detail: 'x' });
-  await put(db, 'anomalies', { trace_id: 1, anomaly_id: 3, kind: 'longterm_pin_in_cma', severity: 'warning', certain: true, pfn: 0x700, detail: 'y' });
+  await put(db, 'anomalies', { trace_id: 1, anomaly_id: 3, kind: 'longterm_pin_in_cma', severity: 'error', certain: true, pfn: 0x700, pin_id: 1, detail: 'y' });
 
   await put(db, 'divergences', { trace_id: 1, seq: 75, ts_ns: 7_500_000_000, pfn: 0x100, event: 'page_ref_mod', expected: 2, printed: 3, in_lost_window: false, explanation: 'concurrent' });
   await put(db, 'lost_events', { trace_id: 1, seq: 74, line_no: 75, cpu: 1, lost: 12, kind: 'lost' });
@@ -223,6 +226,13 @@ describe('findings on the hand-made trace', () => {
     const live = await q('leaks', { include_live_holders: true, max_examples: 100 });
     assert.deepEqual(live.find((r) => r.grouping === 'alloc')!.example_pfns, [0x100n, 0x200n, 0x600n, 0x810n]);
     assert.deepEqual((await q('leaks', { max_examples: 1 }))[0]!.example_pfns, [0x100n]);
+    // The holder exited 6.9 s before the end: with a longer exit grace its leaks are only uncertain.
+    assert.deepEqual(await q('leaks', { exit_grace_ns: '7s' }), []);
+    const late = await q('leaks', { exit_grace_ns: '7s', include_uncertain: true, max_examples: 100 });
+    assert.deepEqual(late.find((r) => r.grouping === 'alloc')!.example_pfns, [0x100n, 0x400n, 0x600n, 0x810n]);
+    assert.ok(late.every((r) => r.uncertain === true));
+    const s7 = (await q('summary', { trace_id: 1, exit_grace_ns: '7s' }))[0]!;
+    assert.deepEqual([s7.leaks, s7.leaks_uncertain], [0n, 4n]);
     assert.deepEqual(await q('leaks', { trace_id: 2 }), []);
   });
 
@@ -236,13 +246,16 @@ describe('findings on the hand-made trace', () => {
     assert.equal((await q('pin-leaks', { pid: 71 })).length, 0);
   });
 
-  it('long-pins ranks FOLL_GET holds on CMA first and filters', async () => {
+  it('long-pins ranks FOLL_GET held for ever on CMA first, then FOLL_LONGTERM pins on CMA, and filters', async () => {
     const rows = await q('long-pins', { min_duration_ns: 0 });
-    assert.equal(rows[0]!.kind, 'hold');
-    assert.equal(rows[0]!.pfn, 0x900n);
-    assert.equal(rows[0]!.priority, 2); // on CMA but dropped
-    assert.equal(rows[0]!.mt_name, 'CMA');
+    assert.deepEqual(rows.slice(0, 3).map((r) => [r.priority, r.kind, r.pfn, r.longterm_in_cma]), [
+      [1, 'hold', 0x910n, false], // FOLL_GET, on CMA, still held at the end
+      [2, 'pin', 0x700n, true], // FOLL_LONGTERM pin replay flagged longterm_pin_in_cma
+      [3, 'hold', 0x900n, false], // on CMA but dropped
+    ]);
     assert.equal(rows[0]!.foll_get, true);
+    assert.equal(rows[2]!.mt_name, 'CMA');
+    assert.equal(rows.filter((r) => r.longterm_in_cma === true).length, 1);
     assert.ok(rows.every((r, i) => i === 0 || (r.priority as number) >= (rows[i - 1]!.priority as number)));
     assert.ok((await q('long-pins', { kind: 'pin', min_duration_ns: 0 })).every((r) => r.kind === 'pin'));
     assert.ok((await q('long-pins', { longterm: true, min_duration_ns: 0 })).every((r) => r.longterm === true));
@@ -257,6 +270,11 @@ describe('findings on the hand-made trace', () => {
     assert.equal(blockers[0]!.released_ts_ns, 4_500_000_000n);
     const lt = rows.filter((r) => r.what === 'longterm_migrate_failed');
     assert.deepEqual(lt.map((r) => [r.attempt_pid, r.nr_failed]), [[80, 3n]]);
+    const inCma = rows.filter((r) => r.what === 'longterm_pin_in_cma');
+    assert.deepEqual(inCma.map((r) => [r.pfn, r.holder_kind, r.ref_type, r.holder_comm, r.since_ts_ns, r.released_ts_ns, r.certain]), [
+      [0x700n, 'pin', 'longterm pin', 'pinner', 4_000_000_000n, null, true],
+    ]);
+    assert.equal((await q('cma-blockers', { comm: 'pinner' })).length, 1);
     assert.equal((await q('cma-blockers', { comm: 'cma_block' })).length, 1);
   });
 
@@ -296,7 +314,7 @@ describe('findings on the hand-made trace', () => {
     const [t1, t2] = s as [ResultRow, ResultRow];
     assert.deepEqual(
       [t1.replayed, t1.leaks, t1.leaks_uncertain, t1.pin_leaks, t1.pin_leaks_uncertain, t1.cma_failed_allocs, t1.cma_blockers, t1.pgmap_imbalance, t1.use_after_free, t1.use_after_free_uncertain, t1.anomalies, t1.divergences],
-      [true, 3n, 1n, 1n, 1n, 1n, 3n, 1n, 1n, 1n, 3n, 1n],
+      [true, 3n, 1n, 1n, 1n, 1n, 4n, 1n, 1n, 1n, 3n, 1n],
     );
     assert.equal(t1.agreement, 0.995);
     assert.equal(t2.replayed, false);

@@ -165,6 +165,31 @@ describe('queries on the real captures', () => {
     assert.deepEqual(await q('pin-leaks', { trace_id: ids.a, include_uncertain: true }), []);
   });
 
+  it('a-iouring: no CMA page pinned, so no longterm pin on CMA anywhere (long-pins, cma-blockers, check)', async () => {
+    const pins = await q('long-pins', { trace_id: ids.a, min_duration_ns: 0, kind: 'pin' });
+    assert.equal(pins.reduce((a, r) => a + Number(r.refs), 0), 3072);
+    assert.ok(pins.every((r) => r.in_cma === false && r.longterm_in_cma === false && r.priority === 5));
+    assert.deepEqual(await q('cma-blockers', { trace_id: ids.a, include_uncertain: true }), []);
+    const s = (await q('summary', { trace_id: ids.a }))[0]!;
+    assert.deepEqual([s.cma_blockers, s.cma_blockers_uncertain], [0n, 0n]);
+  });
+
+  it('a-iouring: top-callers puts the 2048 small-page pins under io_pin_pages and the 1024 THP subpage pins apart, none open', async () => {
+    const tc = await q('top-callers', { trace_id: ids.a });
+    const io = tc.find((r) => r.callsite === 'io_pin_pages')!;
+    assert.deepEqual([io.pins, io.pins_open, io.pin_refs_outstanding], [2048n, 0n, 0n]);
+    assert.equal(tc.reduce((a, r) => a + Number(r.pins), 0), 3072);
+    assert.equal(tc.reduce((a, r) => a + Number(r.pins_open), 0), 0);
+    // ~1 s per pin: pin-seconds of io_pin_pages between 2048 x 1.04 and 2048 x 1.08.
+    assert.ok((io.pin_seconds as number) > 2048 * 1.04 && (io.pin_seconds as number) < 2048 * 1.08, String(io.pin_seconds));
+  });
+
+  it('divergence: no capture lost events, and no count= disagreement is unexplained', async () => {
+    assert.deepEqual(await q('divergence', { what: 'lost' }), []);
+    assert.deepEqual(await q('divergence', { explanation: 'unknown' }), []);
+    assert.ok((await q('divergence')).every((r) => r.in_lost_window === false));
+  });
+
   it('d-pgmap-hmm: no pgmap imbalance; all=true shows 128 gets / 128 puts', async () => {
     assert.deepEqual(await q('pgmap-imbalance', { trace_id: ids.d }), []);
     const all = await q('pgmap-imbalance', { trace_id: ids.d, all: true });
@@ -207,15 +232,18 @@ describe('e-mixed', () => {
 });
 
 describe('refscope query (CLI)', () => {
-  it('--list, json, table, csv, --sql', async () => {
-    const [list, j, t, c, sql, write] = await clis(
+  it('--list, json, table, csv, --sql, --columns', async () => {
+    const [list, j, t, c, sql, write, cols] = await clis(
       ['query', '--list'],
       ['query', 'cma-blockers', '--db', dbPath, '--trace', String(ids.c), '--format', 'json'],
       ['query', 'cma-blockers', '--db', dbPath, '--trace', String(ids.c), '--limit', '3'],
       ['query', 'summary', '--db', dbPath, '--format', 'csv'],
       ['query', '--db', dbPath, '--sql', 'SELECT count(*) AS n FROM traces', '--format', 'json'],
       ['query', '--db', dbPath, '--sql', 'DELETE FROM pages'],
+      ['query', 'cma-blockers', '--db', dbPath, '--trace', String(ids.c), '--columns', 'holder_comm,pfn', '--format', 'json', '--limit', '1'],
     );
+    assert.equal(cols!.status, 0, cols!.stderr);
+    assert.deepEqual(JSON.parse(cols!.stdout), [{ holder_comm: 'cma_block', pfn: 0x7dc00 }]);
     assert.equal(list!.status, 0, list!.stderr);
     assert.match(list!.stdout, /^leaks\n {2}\S.*\n/m);
     assert.match(list!.stdout, /--param min_duration_ns=1000000000 {2}\(BIGINT\)/);
@@ -270,6 +298,7 @@ describe('refscope query (CLI)', () => {
       ['query', 'leaks', '--db', dbPath, '--trace', '999'],
       ['query', 'leaks', '--db', join(dir, 'missing.duckdb')],
       ['query', 'leaks', '--db', dbPath, '--format', 'xml'],
+      ['query', 'leaks', '--db', dbPath, '--columns', 'pages,bogus'],
     ];
     const runs = await clis(...cases);
     runs.forEach((r, i) => {

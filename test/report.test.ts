@@ -86,6 +86,19 @@ describe('report: escaping', () => {
     assert.ok(!md.includes('<img'), md);
     assert.equal(segmentsMd(s!.details[0]!), 'also pfns 0x7e000: same holder and stack');
   });
+
+  it('CMA sentences: FOLL_LONGTERM pins kept on CMA make one sentence per holder and stack', () => {
+    const pin = {
+      trace_id: 1, what: 'longterm_pin_in_cma', attempt_id: null, pfn: 0x7c8b1, holder_kind: 'pin', ref_type: 'longterm pin', refs: 1,
+      holder_pid: 3260, holder_comm: 'iouring_pin', since_ts_ns: 20_133_200_000n, released_ts_ns: 21_209_567_000n, stack_id: 12,
+      stack: 'try_grab_page\nfollow_page_pte\n__gup_longterm_locked\nio_pin_pages',
+    };
+    const ss = cmaSentences([pin, { ...pin, pfn: 0x7c00b }, { ...pin, pfn: 0x7cfd0, holder_pid: 99, holder_comm: 'other' }]);
+    assert.deepEqual(ss.map((s) => s.severity), ['error', 'error']);
+    const md = segmentsMd(ss[0]!.segments);
+    assert.match(md, /^FOLL_LONGTERM pins on CMA pfns 0x7c00b, 0x7c8b1 \(not migrated out first\) held by pid 3260 \(`iouring_pin`\) since 20\.133 s .*\(FOLL_PIN\|FOLL_LONGTERM\), released at 21\.210 s/);
+    assert.match(segmentsMd(ss[1]!.segments), /^FOLL_LONGTERM pin on CMA pfn 0x7cfd0 /);
+  });
 });
 
 describe('report: charts of a large trace are aggregated', () => {

@@ -1,0 +1,85 @@
+/**
+ * README shows every library query with real output (scripts/query-examples.ts, `npm run readme:queries`):
+ * each query has an example block, each block shows the input and the commands the examples define, and the
+ * outputs of the examples on generated scenarios are re-run in-process and must match README byte for byte
+ * (the ones on real captures are not re-run here: ingesting them takes most of a minute).
+ */
+import { strict as assert } from 'node:assert';
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Db } from '../db/duckdb.js';
+import { ingest } from '../ingest/ingest.js';
+import { replay } from '../replay/replay.js';
+import { queryOutput } from '../queries/commands.js';
+import { listQueries } from '../queries/runner.js';
+import { generateToFile } from '../samples/generate/file.js';
+import { block, commandLine, commands, dbName, EXAMPLES, inputFile, queryOptions, readmeBlock } from '../scripts/query-examples.js';
+
+const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+const FENCE = '```';
+
+/** The query output part of a README block (after the command lines, inside the fence). */
+function outputOf(text: string): string {
+  const lines = text.split('\n');
+  const last = lines.lastIndexOf(FENCE);
+  const body = lines.slice(lines.indexOf(FENCE) + 1, last);
+  return body.filter((l) => !l.startsWith('$ npx refscope ')).join('\n') + '\n';
+}
+
+describe('README query examples', () => {
+  it('every query file has at least one example, and every example a block in README', () => {
+    for (const q of listQueries()) assert.ok(EXAMPLES.some((e) => e.query === q.name), `no example of query ${q.name} in scripts/query-examples.ts`);
+    assert.equal(new Set(EXAMPLES.map((e) => e.id)).size, EXAMPLES.length, 'example ids are unique');
+    for (const ex of EXAMPLES) assert.ok(readmeBlock(readme, ex.id), `README has no block for example ${ex.id}: run npm run readme:queries`);
+  });
+
+  it('each block names its input and shows the commands the example runs', () => {
+    for (const ex of EXAMPLES) {
+      const text = readmeBlock(readme, ex.id)!;
+      assert.equal(text, block(ex, outputOf(text)), `README block ${ex.id} is stale: run npm run readme:queries`);
+      const cmds = commands(ex);
+      assert.deepEqual(cmds.at(-1)!.slice(0, 2), ['query', ex.query]);
+      for (const c of cmds) assert.ok(text.includes(commandLine(c)), `${ex.id}: ${commandLine(c)}`);
+      for (const i of ex.inputs) assert.ok(text.includes(inputFile(i)), `${ex.id}: input ${inputFile(i)}`);
+      assert.match(outputOf(text), /\(\d+ rows?(, limited: more rows exist)?\)\n$/, `${ex.id}: a table with its row count`);
+    }
+  });
+
+  describe('outputs of the examples on generated scenarios match README', () => {
+    const generated = EXAMPLES.filter((ex) => ex.inputs.every((i) => 'scenario' in i));
+    let dir: string;
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'refscope-readmeq-'));
+      const made = new Set<string>();
+      for (const ex of generated) {
+        const path = join(dir, dbName(ex));
+        if (made.has(path)) continue;
+        made.add(path);
+        const db = await Db.open(path);
+        try {
+          for (const i of ex.inputs) {
+            if (!('scenario' in i)) continue;
+            const file = join(dir, inputFile(i));
+            await generateToFile(i.scenario, file, { seed: 1, scale: 1, format: 'ftrace' });
+            const s = await ingest(db, file);
+            await replay(db, s.trace_id, {});
+          }
+        } finally {
+          db.close();
+        }
+      }
+    });
+    after(() => {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('at least half of the examples are checked this way', () => assert.ok(generated.length * 2 >= EXAMPLES.length, `${generated.length} of ${EXAMPLES.length}`));
+    for (const ex of generated)
+      it(ex.id, async () => {
+        const got = await queryOutput(ex.query, queryOptions(ex, join(dir, dbName(ex))));
+        assert.equal(got, outputOf(readmeBlock(readme, ex.id)!));
+      });
+  });
+});
