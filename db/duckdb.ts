@@ -20,20 +20,23 @@ export class Db {
     readonly path: string,
     readonly instance: DuckDBInstance,
     readonly conn: DuckDBConnection,
+    /** memory_limit as configured at open (DuckDB reports it back rounded). */
+    readonly memoryLimit: string,
   ) {}
 
   static async open(path: string, opts: OpenOptions = {}): Promise<Db> {
+    const memoryLimit = opts.memoryLimit ?? process.env.REFSCOPE_MEMORY_LIMIT ?? '2GB';
     const config: Record<string, string> = {
       // Only the extensions built into the package exist offline; never try to download one.
       autoinstall_known_extensions: 'false',
       autoload_known_extensions: 'false',
-      memory_limit: opts.memoryLimit ?? process.env.REFSCOPE_MEMORY_LIMIT ?? '2GB',
+      memory_limit: memoryLimit,
     };
     if (opts.readOnly) config.access_mode = 'READ_ONLY';
     if (opts.threads) config.threads = String(opts.threads);
     const instance = await DuckDBInstance.create(path, config);
     const conn = await instance.connect();
-    return new Db(path, instance, conn);
+    return new Db(path, instance, conn, memoryLimit);
   }
 
   async run(sql: string, params?: Params): Promise<void> {
