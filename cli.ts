@@ -190,6 +190,7 @@ program
   .option('--hold-threshold <duration>', 'plain references held at least this long are written to holds', '100ms')
   .addOption(new Option('--mt-layout <layout>', 'migratetype numbering (default: the one ingest recorded)').choices(['mainline', 'nocma', 'pre4.4']))
   .option('--cma-range <start-end>', 'a CMA pfn range, END exclusive (hex 0x.. or decimal; repeat for more)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+  .option('--movable-range <start-end>', 'a ZONE_MOVABLE pfn range, END exclusive (from /proc/zoneinfo; repeat for more)', (v: string, prev: string[]) => [...prev, v], [] as string[])
   .option('--json', 'print the summary as JSON')
   .action(async (o) => {
     const { formatSummary, parseDuration, parsePfnRange, replay, replayAll } = await import('./replay/replay.js');
@@ -198,15 +199,18 @@ program
       if (!(ns >= 0)) throw new UsageError(`replay: ${flag} ${v}: not a duration (e.g. 1s, 100ms, 250us)`);
       return ns;
     };
+    const ranges = (flag: string, vs: string[]) =>
+      vs.map((r) => {
+        const range = parsePfnRange(r);
+        if (!range) throw new UsageError(`replay: ${flag} ${r}: expected START-END pfns with END > START`);
+        return range;
+      });
     const opts: ReplayOptions = {
       longtermThresholdNs: duration('--longterm-threshold', o.longtermThreshold),
       holdThresholdNs: duration('--hold-threshold', o.holdThreshold),
       mtLayout: o.mtLayout,
-      cmaRanges: (o.cmaRange as string[]).map((r) => {
-        const range = parsePfnRange(r);
-        if (!range) throw new UsageError(`replay: --cma-range ${r}: expected START-END pfns with END > START`);
-        return range;
-      }),
+      cmaRanges: ranges('--cma-range', o.cmaRange),
+      movableRanges: ranges('--movable-range', o.movableRange),
     };
     if (o.trace !== undefined && !/^\d+$/.test(o.trace)) throw new UsageError(`replay: --trace ${o.trace}: not a trace id`);
     const db = await openDb(o.db);
