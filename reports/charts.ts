@@ -33,8 +33,19 @@ export interface Chart {
   points: number;
 }
 
+/**
+ * Colours say severity the way the HTML report does (red = certain error, amber = warning) and nothing else does:
+ * a FOLL_LONGTERM pin is normal (io_uring, RDMA, VFIO), so pins are blues; a long plain-reference hold is a
+ * warning, amber; a failed cma_alloc is an error, red. Categorical series (call sites, pgmaps) avoid red and amber.
+ */
+const RED = '#d62728';
+const AMBER = '#e69f00';
 const CLASS_DOMAIN = ['FOLL_LONGTERM pin', 'pin', 'long hold'];
-const CLASS_RANGE = ['#d62728', '#1f77b4', '#ff7f0e'];
+const CLASS_RANGE = ['#0b4f8a', '#56b4e9', AMBER];
+const NEUTRAL = ['#4e79a7', '#76b7b2', '#b07aa1', '#59a14f', '#9c755f', '#edc948', '#86bcb6', '#d4a6c8', '#8c8c8c'];
+const OTHER_SITES = 'other call sites';
+/** Time axis with few enough ticks that labels like 13.05 never touch. */
+const TIME_AXIS = { format: '~f', tickCount: 8, labelOverlap: 'greedy', labelSeparation: 6 };
 
 const CONFIG = {
   font: 'DejaVu Sans, Liberation Sans, Arial, sans-serif',
@@ -66,6 +77,10 @@ export function dataPoints(spec: unknown): number {
   };
   walk(spec, '');
   return n;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
 function num(v: unknown): number {
@@ -116,7 +131,8 @@ export async function lifetimeData(db: Db, traceId: number): Promise<LifetimeBin
 export function lifetimeChart(bins: LifetimeBin[]): Chart {
   const id = 'pin-lifetimes';
   const title = 'Pin and hold lifetimes';
-  const caption = 'How long pins (FOLL_PIN, FOLL_LONGTERM in red) and plain references (long holds) were held; log scale.';
+  const caption =
+    'How long pins (FOLL_PIN: light blue, FOLL_PIN|FOLL_LONGTERM: dark blue) and plain references held past the threshold (long holds, amber: a warning) were held; log scale.';
   if (!bins.length) return { id, title, caption, spec: null, note: 'No pins or long holds in this trace.', points: 0 };
   const values = capRows(bins, MAX_POINTS).map((b) => ({
     class: b.class,
@@ -249,7 +265,9 @@ export function timelineChart(d: TimelineData): Chart {
   const title = 'Pin and hold timeline';
   const cma = d.attempts.length ? '; cma_alloc calls shaded (from start to finish), failed ranges as crosses on the blocking lane' : '';
   const caption =
-    d.laneKind === 'pfn'
+    !d.bars.length
+      ? `No pin or long hold in this trace${cma.replace(/^; c/, ': c')}.`
+      : d.laneKind === 'pfn'
       ? `One lane per pfn: bars from get/pin to put/unpin (to the end of the trace when never released)${cma}.`
       : `One lane per holder task (top ${MAX_LANES}): overlapping intervals of a task merged into one bar${cma}.`;
   if (!d.bars.length && !d.attempts.length) return { id, title, caption, spec: null, note: 'No pins, long holds or CMA allocations in this trace.', points: 0 };
@@ -262,11 +280,11 @@ export function timelineChart(d: TimelineData): Chart {
   const lanes = d.lanes.length ? d.lanes : ['(none)'];
   // One legend for every layer, listing only what is drawn.
   const allDomain = [...CLASS_DOMAIN, 'cma_alloc failed', 'cma_alloc succeeded', 'cma_alloc (outcome unknown)', 'range failed (busy)'];
-  const allRange = [...CLASS_RANGE, '#9c27b0', '#2ca02c', '#7f7f7f', '#000000'];
+  const allRange = [...CLASS_RANGE, RED, '#2ca02c', '#7f7f7f', '#000000'];
   const present = new Set<string>([...bars.map((b) => b.class), ...attempts.map((a) => a.outcome), ...failures.map((f) => f.outcome)]);
   const keep = allDomain.map((v, i) => [v, allRange[i]!] as const).filter(([v]) => present.has(v));
   const color = { type: 'nominal', scale: { domain: keep.map((k) => k[0]), range: keep.map((k) => k[1]) }, legend: { title: null, orient: 'top', columns: 4 } };
-  const x = { type: 'quantitative', title: 'trace time (seconds)', scale: { zero: false, nice: false }, axis: { format: '~f', tickCount: 10 } };
+  const x = { type: 'quantitative', title: 'trace time (seconds)', scale: { zero: false, nice: false }, axis: TIME_AXIS };
   const layer: unknown[] = [];
   if (bars.length)
     layer.push({
@@ -320,9 +338,10 @@ export function timelineChart(d: TimelineData): Chart {
         tooltip: [{ field: 'pfn', title: 'blocking pfn' }, { field: 'holder', title: 'holder' }, { field: 't_s', title: 'range failed at (s)', format: '.6f' }],
       },
     });
+  const failed = d.attempts.filter((a) => a.outcome === 'cma_alloc failed').length;
   const subtitle =
-    `${d.bars.length} ${d.bars.length === 1 ? 'bar' : 'bars'} in ${d.lanes.length} lanes` +
-    (d.attempts.length ? `, ${d.attempts.length} cma_alloc calls` : '') +
+    (d.bars.length ? `${plural(d.bars.length, 'bar')} in ${plural(d.lanes.length, 'lane')}` : 'no pin or long hold') +
+    (d.attempts.length ? `, ${plural(d.attempts.length, 'cma_alloc call')} (${failed ? `${failed} failed` : 'none failed'})` : '') +
     (d.failures.length ? `, ${d.failures.length} blocked pfn x failed range` : '');
   const spec = {
     ...base(title, subtitle),
@@ -380,7 +399,7 @@ export function refcountChart(d: { points: RefcountPoint[]; semantics: string | 
   const pages = [...new Set(values.map((p) => p.page))];
   const mc = d.semantics === 'raw' ? 'raw _mapcount: -1 = unmapped' : d.semantics === 'page_mapcount' ? 'page_mapcount: 0 = unmapped' : 'as printed';
   const spec = {
-    ...base(title, `${pages.length} ${pages.length === 1 ? 'page' : 'pages'}; mapcount ${mc}`),
+    ...base(title, `${plural(pages.length, 'page')}; mapcount ${mc}`),
     data: { values },
     facet: { row: { field: 'page', type: 'nominal', title: null, sort: pages, header: { labelAngle: 0, labelAlign: 'left', labelFontSize: 12, labelFont: 'monospace' } } },
     spacing: 8,
@@ -389,7 +408,7 @@ export function refcountChart(d: { points: RefcountPoint[]; semantics: string | 
       height: 80,
       mark: { type: 'line', interpolate: 'step-after', point: values.length <= 400 },
       encoding: {
-        x: { field: 't_s', type: 'quantitative', title: 'trace time (seconds)', scale: { zero: false, nice: false }, axis: { format: '~f' } },
+        x: { field: 't_s', type: 'quantitative', title: 'trace time (seconds)', scale: { zero: false, nice: false }, axis: TIME_AXIS },
         y: { field: 'value', type: 'quantitative', title: 'count', axis: { tickMinStep: 1 } },
         color: { field: 'series', type: 'nominal', scale: { domain: ['refcount', 'mapcount'], range: ['#1f77b4', '#9467bd'] }, legend: { title: null, orient: 'top' } },
         tooltip: [
@@ -423,7 +442,7 @@ export async function outstandingData(db: Db, traceId: number): Promise<Outstand
        FROM pages p LEFT JOIN stacks s ON s.trace_id = p.trace_id AND s.stack_id = p.alloc_stack_id
        WHERE p.trace_id = $1 AND p.alloc_ts_ns IS NOT NULL),
      ranked AS (SELECT site, row_number() OVER (ORDER BY sum(np) DESC, site) AS rk FROM p GROUP BY site),
-     lab AS (SELECT p.*, CASE WHEN r.rk <= ${MAX_SITES} THEN p.site ELSE 'other call sites' END AS label FROM p JOIN ranked r USING (site)),
+     lab AS (SELECT p.*, CASE WHEN r.rk <= ${MAX_SITES} THEN p.site ELSE $4 END AS label FROM p JOIN ranked r USING (site)),
      ev AS (SELECT label, alloc_ts_ns AS ts, np AS d FROM lab
             UNION ALL SELECT label, free_ts_ns, -np FROM lab WHERE free_ts_ns IS NOT NULL),
      bk AS (SELECT label, least(greatest(floor((ts - $2) * ${TIME_BUCKETS}::DOUBLE / $3), 0), ${TIME_BUCKETS - 1})::INTEGER AS b, sum(d) AS d
@@ -432,10 +451,16 @@ export async function outstandingData(db: Db, traceId: number): Promise<Outstand
      SELECT grid.label AS site, grid.b, sum(coalesce(bk.d, 0)) OVER (PARTITION BY grid.label ORDER BY grid.b) AS pages
      FROM grid LEFT JOIN bk ON bk.label = grid.label AND bk.b = grid.b
      ORDER BY site, grid.b`,
-    [traceId, w.t0, w.t1 - w.t0],
+    [traceId, w.t0, w.t1 - w.t0, OTHER_SITES],
   );
   const span = w.t1 - w.t0;
-  return rows.map((r) => ({ site: String(r.site), t_s: (w.t0 + ((num(r.b) + 1) * span) / TIME_BUCKETS) / 1e9, pages: num(r.pages) }));
+  // Each point is the count at the END of its bucket (drawn step-before, so it covers its own bucket); every
+  // series starts from 0 at the start of the window (only pages allocated inside it are counted).
+  const sites = [...new Set(rows.map((r) => String(r.site)))];
+  return [
+    ...sites.map((site) => ({ site, t_s: w.t0 / 1e9, pages: 0 })),
+    ...rows.map((r) => ({ site: String(r.site), t_s: (w.t0 + ((num(r.b) + 1) * span) / TIME_BUCKETS) / 1e9, pages: num(r.pages) })),
+  ];
 }
 
 export function outstandingChart(points: OutstandingPoint[]): Chart {
@@ -449,17 +474,26 @@ export function outstandingChart(points: OutstandingPoint[]): Chart {
   // Sites that never have a page outstanding at a bucket end only clutter the legend.
   const values = capRows(points.filter((p) => (peaks.get(p.site) ?? 0) > 0), MAX_POINTS);
   for (const [s, v] of peaks) if (v <= 0) peaks.delete(s);
-  const order = [...peaks].sort((a, b) => b[1] - a[1]).map(([s]) => s);
+  // Largest first; the catch-all series last and grey.
+  const order = [...peaks].sort((a, b) => Number(a[0] === OTHER_SITES) - Number(b[0] === OTHER_SITES) || b[1] - a[1]).map(([s]) => s);
+  const range = order.map((s, i) => (s === OTHER_SITES ? '#bab0ac' : NEUTRAL[i % NEUTRAL.length]!));
   const spec = {
     ...base(title, `${order.length} call ${order.length === 1 ? 'site' : 'sites'}; end of each time bucket`),
     width: WIDTH,
     height: 240,
-    data: { values },
-    mark: { type: 'area', interpolate: 'step-after', opacity: 0.85 },
+    data: { values: values.map((v) => ({ ...v, rank: order.indexOf(v.site) })) },
+    mark: { type: 'area', interpolate: 'step-before', opacity: 0.85 },
     encoding: {
-      x: { field: 't_s', type: 'quantitative', title: 'trace time (seconds)', scale: { zero: false, nice: false }, axis: { format: '~f' } },
+      x: { field: 't_s', type: 'quantitative', title: 'trace time (seconds)', scale: { zero: false, nice: false }, axis: TIME_AXIS },
       y: { field: 'pages', type: 'quantitative', stack: 'zero', title: 'outstanding pages (4 KiB)' },
-      color: { field: 'site', type: 'nominal', sort: order, scale: { scheme: 'tableau10' }, legend: { title: 'allocating call site', orient: 'bottom', columns: 2, labelLimit: 330 } },
+      color: {
+        field: 'site',
+        type: 'nominal',
+        sort: order,
+        scale: { domain: order, range },
+        legend: { title: 'allocating call site (the task when no stack was recorded)', titleLimit: 600, orient: 'bottom', columns: 2, labelLimit: 330 },
+      },
+      order: { field: 'rank', type: 'quantitative' },
       tooltip: [
         { field: 'site', title: 'call site' },
         { field: 't_s', title: 'time (s)', format: '.3f' },
@@ -507,27 +541,29 @@ export async function pgmapData(db: Db, traceId: number): Promise<PgmapPoint[]> 
 export function pgmapChart(points: PgmapPoint[]): Chart {
   const id = 'pgmap-refs';
   const title = 'dev_pagemap references over time';
-  const caption = 'Running balance of references (zone_device_page_init / get_dev_pagemap minus free_zone_device_page) per dev_pagemap; lifecycle events (remap, unmap, release) as points.';
+  const caption =
+    'Running balance of references (zone_device_page_init / get_dev_pagemap minus free_zone_device_page) per dev_pagemap; ' +
+    'lifecycle events (remap, unmap, release) as points; references left at unmap or release circled in red (an imbalance).';
   if (!points.length) return { id, title, caption, spec: null, note: 'No dev_pagemap reference events in this trace.', points: 0 };
   const values = capRows(points, MAX_POINTS);
   const lifecycle = (w: string) => !['get', 'put'].includes(w) && !/ gets\/puts$/.test(w);
+  const problem = (p: PgmapPoint) =>
+    (p.what === 'unmap' || p.what === 'release') && p.balance !== 0 ? `${p.balance} ref${Math.abs(p.balance) === 1 ? '' : 's'} left at ${p.what}` : null;
+  const maps = [...new Set(values.map((p) => p.pgmap))];
+  const problems = values.filter((p) => problem(p)).length;
+  const x = { field: 't_s', type: 'quantitative', title: 'trace time (seconds)', scale: { zero: false, nice: false }, axis: TIME_AXIS };
+  const y = { field: 'balance', type: 'quantitative', title: 'outstanding references (gets - puts)' };
+  const color = { field: 'pgmap', type: 'nominal', scale: { domain: maps, range: NEUTRAL }, legend: { title: 'dev_pagemap', orient: 'top', labelFont: 'monospace' } };
   const spec = {
-    ...base(title, `${new Set(values.map((p) => p.pgmap)).size} dev_pagemap(s)`),
+    ...base(title, `${plural(maps.length, 'dev_pagemap')}${problems ? `; ${plural(problems, 'imbalance')} at unmap / release` : ''}`),
     width: WIDTH,
     height: 220,
-    data: { values: values.map((p) => ({ ...p, lifecycle: lifecycle(p.what) })) },
+    data: { values: values.map((p) => ({ ...p, lifecycle: lifecycle(p.what), problem: problem(p) })) },
     layer: [
-      {
-        mark: { type: 'line', interpolate: 'step-after' },
-        encoding: {
-          x: { field: 't_s', type: 'quantitative', title: 'trace time (seconds)', scale: { zero: false, nice: false }, axis: { format: '~f' } },
-          y: { field: 'balance', type: 'quantitative', title: 'outstanding references (gets - puts)' },
-          color: { field: 'pgmap', type: 'nominal', legend: { title: 'dev_pagemap', orient: 'top', labelFont: 'monospace' } },
-        },
-      },
+      { mark: { type: 'line', interpolate: 'step-after', strokeWidth: 1.5 }, encoding: { x, y, color } },
       {
         transform: [{ filter: 'datum.lifecycle' }],
-        mark: { type: 'point', filled: true, size: 70 },
+        mark: { type: 'point', filled: true, size: 90, stroke: 'white', strokeWidth: 1, opacity: 1 },
         encoding: {
           x: { field: 't_s', type: 'quantitative' },
           y: { field: 'balance', type: 'quantitative' },
@@ -541,6 +577,20 @@ export function pgmapChart(points: PgmapPoint[]): Chart {
           ],
         },
       },
+      ...(problems
+        ? [
+            {
+              transform: [{ filter: 'datum.problem' }],
+              mark: { type: 'point', filled: false, size: 320, strokeWidth: 2, color: RED },
+              encoding: { x: { field: 't_s', type: 'quantitative' }, y: { field: 'balance', type: 'quantitative' } },
+            },
+            {
+              transform: [{ filter: 'datum.problem' }],
+              mark: { type: 'text', align: 'right', dx: -12, dy: -12, color: RED, fontWeight: 'bold', fontSize: 12 },
+              encoding: { x: { field: 't_s', type: 'quantitative' }, y: { field: 'balance', type: 'quantitative' }, text: { field: 'problem' } },
+            },
+          ]
+        : []),
     ],
   } as unknown as TopLevelSpec;
   return { id, title, caption, spec, points: values.length };

@@ -7,7 +7,7 @@ import type { Chart } from './charts.js';
 import { agreement, MAX_MARKERS, type EventInfo, type QueryResult, type ReportData } from './data.js';
 import { escapeHtml, jsonForScript } from './escape.js';
 import { columnKind, columnTitle, duration, formatValue, hex, seconds, toNum, type ColumnKind } from './format.js';
-import { tableColumns, verdictLines, type VerdictLine } from './model.js';
+import { rowSeverity, tableColumns, verdictLines, verdictTitle, type VerdictLine } from './model.js';
 import { cmaSentences, type Segment } from './story.js';
 import { meaningfulFrames, splitFrames } from './stackfmt.js';
 
@@ -80,7 +80,7 @@ h3{font-size:15px;margin:16px 0 4px}
 code,pre,.mono{font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:12px}
 code{background:#f0f0f0;padding:0 3px;border-radius:3px}
 .verdict{border:2px solid var(--line);border-radius:6px;background:#fff;padding:10px 14px;margin:12px 0}
-.verdict.bad{border-color:var(--bad)}.verdict.ok{border-color:var(--ok)}
+.verdict.bad{border-color:var(--bad)}.verdict.warn{border-color:#e0a030}.verdict.ok{border-color:var(--ok)}
 .verdict h2{margin:0 0 6px;border:0;font-size:16px}
 .verdict ul{list-style:none;margin:0;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(270px,1fr));gap:6px}
 .verdict li a{display:flex;gap:8px;align-items:baseline;padding:5px 9px;border-radius:4px;text-decoration:none;color:inherit}
@@ -91,9 +91,9 @@ code{background:#f0f0f0;padding:0 3px;border-radius:3px}
 .story{background:#fff;border-left:4px solid var(--bad);padding:8px 12px;margin:8px 0;list-style:none}
 .story.warning{border-color:var(--warn)}.story ul{margin:4px 0 0 0;padding-left:18px}
 .facts{display:grid;grid-template-columns:repeat(auto-fill,minmax(225px,1fr));gap:0 22px;background:#fff;border:1px solid var(--line);padding:8px 12px;border-radius:4px;margin:0}
-.facts div{display:flex;justify-content:space-between;gap:10px;border-bottom:1px dotted #e5e5e5;padding:2px 0}
+.facts div{display:flex;justify-content:space-between;gap:10px;border-bottom:1px dotted #e5e5e5;padding:2px 0;min-width:0}
 .facts div.wide{grid-column:1/-1;justify-content:flex-start}
-.facts dt{color:var(--mute);white-space:nowrap}.facts dd{margin:0;text-align:right;white-space:nowrap}
+.facts dt{color:var(--mute);white-space:nowrap}.facts dd{margin:0;text-align:right;min-width:0;overflow-wrap:anywhere}
 .facts .wide dd{white-space:normal;word-break:break-all;text-align:left;font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:12px}
 .scroll{overflow-x:auto;background:#fff;border:1px solid var(--line);border-radius:4px}
 table.t{border-collapse:collapse;width:100%;font-size:12.5px}
@@ -250,7 +250,8 @@ function queryTable(q: QueryResult, data: ReportData, withEvidence = true): Safe
     const k = ks.get(c)!;
     return html`<th title="${q.columnDocs.get(c) ?? ''}">${columnTitle(c, k)}</th>`;
   })}${withEvidence ? html`<th data-nosort>evidence</th>` : ''}</tr></thead><tbody>${rows.map((r, i) => {
-    const cls = [r.severity ? `sev-${String(r.severity)}` : '', r.certain === false || r.uncertain === true ? 'uncertain' : ''].filter(Boolean).join(' ');
+    const sev = rowSeverity(q.name, r);
+    const cls = [sev ? `sev-${sev}` : '', r.certain === false || r.uncertain === true ? 'uncertain' : ''].filter(Boolean).join(' ');
     return html`<tr class="${cls}">${cols.map((c) => {
       const k = ks.get(c)!;
       const v = cellValue(k, c, r[c]);
@@ -264,14 +265,11 @@ function queryTable(q: QueryResult, data: ReportData, withEvidence = true): Safe
 
 function verdictBox(lines: VerdictLine[], data: ReportData): SafeHtml {
   const bad = lines.filter((l) => l.level === 'bad');
-  const title = !data.replay
-    ? 'Not replayed: no findings'
-    : bad.length
-      ? `${bad.length} kind${bad.length > 1 ? 's' : ''} of problem found`
-      : 'No problem found';
-  return html`<section class="verdict ${bad.length ? 'bad' : 'ok'}" id="verdict"><h2>Verdict: ${title}</h2><ul>${lines.map(
+  const warn = lines.filter((l) => l.level === 'warn');
+  const title = !data.replay ? 'Not replayed: no findings' : verdictTitle(lines).replace(/^./, (c) => c.toUpperCase());
+  return html`<section class="verdict ${bad.length ? 'bad' : warn.length ? 'warn' : 'ok'}" id="verdict"><h2>Verdict: ${title}</h2><ul>${lines.map(
     (l) =>
-      html`<li><a class="k-${l.level}" href="#q-${l.query}"><span class="n">${l.count}</span><span>${l.label}${
+      html`<li><a class="k-${l.level}" href="#${l.anchor ?? `q-${l.query}`}"><span class="n">${l.count}</span><span>${l.label}${
         l.uncertain ? html` <span class="unc">(+${l.uncertain} uncertain)</span>` : ''
       }</span></a></li>`,
   )}</ul></section>`;
@@ -292,9 +290,8 @@ function summarySection(data: ReportData): SafeHtml {
 ${fact('source', t.source, true)}${fact('format', t.format)}${fact('kernel', t.kernel_version)}${fact('cpus', t.cpus)}
 ${fact('lines', t.lines)}${fact('events', t.events)}${fact('stacks', t.stacks)}${fact('unparsed lines', t.unparsed_lines)}
 ${fact('first event (s)', seconds(t.first_ts_ns))}${fact('last event (s)', seconds(t.last_ts_ns))}${fact('window', span)}${fact('clock', t.clock)}
-${fact('lost events', `${t.lost_events ?? 0} (${t.lost_markers ?? 0} markers)`)}${fact('mapcount semantics', t.mapcount_semantics)}
-${a ? fact('model agreement', `${pct(a.ratio)} (${a.agreed}/${a.checked})`) : fact('model agreement', 'not replayed')}
-${a ? fact('outside lost windows', pct(a.outside)) : ''}
+${fact('lost events', `${t.lost_events ?? 0} (${t.lost_markers ?? 0} marker${toNum(t.lost_markers) === 1 ? '' : 's'})`)}${fact('mapcount semantics', t.mapcount_semantics)}
+${a ? html`${fact('model agreement', pct(a.ratio))}${fact('count= agreed', `${a.agreed}/${a.checked}`)}${fact('outside lost windows', pct(a.outside))}` : fact('model agreement', 'not replayed')}
 ${r ? html`${fact('page lifetimes', r.pages)}${fact('pins', r.pins)}${fact('long holds', r.holds)}${fact('CMA calls', r.cma_attempts)}${fact('dev_pagemaps', r.pgmaps)}${fact('anomalies', r.anomalies)}${fact('replayed at', r.replayed_at)}` : ''}
 </dl></section>`;
 }

@@ -3,7 +3,7 @@ import type { Chart } from './charts.js';
 import { agreement, type ReportData } from './data.js';
 import { escapeMdCell, mdCode } from './escape.js';
 import { columnKind, columnTitle, duration, formatValue, hex, seconds, toNum } from './format.js';
-import { tableColumns, verdictLines } from './model.js';
+import { tableColumns, verdictLines, verdictTitle } from './model.js';
 import { cmaSentences, type Segment } from './story.js';
 
 /**
@@ -64,13 +64,12 @@ export function renderMarkdown(data: ReportData, charts: Chart[], chartDir = 'ch
   const out: string[] = [];
   const t = data.trace;
   const lines = verdictLines(data);
-  const bad = lines.filter((l) => l.level === 'bad');
   out.push(`# refscope report: trace ${data.traceId} (${mdCode(t.source)})`);
   out.push('');
   if (!data.replay) out.push('**Not replayed**: run `refscope replay` first; no findings below.', '');
-  out.push(`**Verdict: ${bad.length ? `${bad.length} kind${bad.length > 1 ? 's' : ''} of problem found` : 'no problem found'}**`, '');
+  out.push(`**Verdict: ${verdictTitle(lines)}**`, '');
   for (const l of lines)
-    out.push(`- ${l.level === 'bad' ? 'FAIL' : l.level === 'warn' ? 'note' : 'ok  '} ${l.label}: ${l.count}${l.uncertain ? ` (+${l.uncertain} uncertain)` : ''}`);
+    out.push(`- ${l.level === 'bad' ? 'FAIL' : l.level === 'warn' ? 'warn' : 'ok  '} ${l.label}: ${l.count}${l.uncertain ? ` (+${l.uncertain} uncertain)` : ''}`);
   out.push('');
 
   const cma = data.queries.find((q) => q.name === 'cma-blockers');
@@ -118,7 +117,7 @@ export function renderMarkdown(data: ReportData, charts: Chart[], chartDir = 'ch
   const top = data.queries.find((q) => q.name === 'top-callers');
   if (top?.rows.length) out.push('## Top call sites', '', queryTable(top.rows.slice(0, 5), 'top-callers'), '');
   const div = data.queries.find((q) => q.name === 'divergence');
-  if (div?.rows.length) out.push(`## Model divergences (${div.rows.length} rows)`, '', queryTable(div.rows, 'divergence'), '');
+  if (div?.rows.length) out.push(`## Model divergences (${div.rows.length} row${div.rows.length === 1 ? '' : 's'})`, '', queryTable(div.rows, 'divergence'), '');
 
   const drawn = charts.filter((c) => c.spec);
   if (charts.length) {

@@ -4,7 +4,13 @@ import { toNum } from './format.js';
 
 /**
  * What every output shows in the same way: the verdict lines (one per finding kind, counted as `refscope check`
- * counts them, from the summary query) and which columns of each query make a compact table.
+ * counts them, from the summary query), the severity of each finding row, and which columns of each query make a
+ * compact table.
+ *
+ * Severity follows replay/anomalies.ts: red ('bad' / 'error') for what is certainly a kernel bug or blocks memory
+ * (use after free, refcount underflow, pgmap imbalance, CMA blockers, leaked pages and pins whose holder exited);
+ * amber ('warn' / 'warning') for what deserves a look but may be legitimate (long holds, pins still held when the
+ * capture ended, model divergences, lost events, findings that are only uncertain).
  */
 
 export interface VerdictLine {
@@ -12,8 +18,10 @@ export interface VerdictLine {
   label: string;
   count: number;
   uncertain: number;
-  /** bad: a finding kind with findings; warn: context worth a look (long pins, divergences); ok: none. */
+  /** bad: certain findings of an error kind; warn: worth a look (long pins, divergences, lost events, uncertain only); ok: none. */
   level: 'bad' | 'warn' | 'ok';
+  /** Section of index.html the line links to (default q-<query>). */
+  anchor?: string;
 }
 
 const VERDICT: { query: string; column: string; label: string; problem: boolean }[] = [
@@ -35,7 +43,11 @@ export function verdictLines(data: ReportData): VerdictLine[] {
     const fromSummary = summary ? toNum(summary[v.column]) : null;
     const count = fromSummary ?? (q ? divergenceCount(q.name, q.rows) : 0);
     const uncertain = summary ? (toNum(summary[`${v.column}_uncertain`]) ?? 0) : 0;
-    out.push({ query: v.query, label: v.label, count, uncertain, level: count > 0 ? (v.problem ? 'bad' : 'warn') : 'ok' });
+    // Red only when a certain row is an error (rowSeverity): e.g. a pin still held at the end is one only when its
+    // holder exited, a CMA blocker only when the call failed rather than succeeded after retries.
+    const problem = v.problem && (!q || q.error !== undefined || q.rows.some((r) => r.certain !== false && r.uncertain !== true && rowSeverity(v.query, r) === 'error'));
+    const level = count > 0 ? (problem ? 'bad' : 'warn') : uncertain > 0 ? 'warn' : 'ok';
+    out.push({ query: v.query, label: v.label, count, uncertain, level });
   }
   // Every anomaly kind, including those no query lists (e.g. longterm_pin_in_cma): certain errors count as problems.
   const an = data.anomalies.rows;
@@ -48,7 +60,40 @@ export function verdictLines(data: ReportData): VerdictLine[] {
     uncertain: an.length - certain,
     level: errors > 0 ? 'bad' : an.length > 0 ? 'warn' : 'ok',
   });
+  // Lost events make everything near them uncertain: said up front, not only in the trace facts.
+  const lost = toNum(data.trace.lost_events) ?? 0;
+  const markers = toNum(data.trace.lost_markers) ?? 0;
+  out.push({ query: 'lost-events', anchor: 'summary', label: 'events lost by the tracer', count: lost, uncertain: 0, level: lost > 0 || markers > 0 ? 'warn' : 'ok' });
   return out;
+}
+
+/** "2 kinds of problem found, 1 warning" / "no problem found". */
+export function verdictTitle(lines: VerdictLine[]): string {
+  const bad = lines.filter((l) => l.level === 'bad').length;
+  const warn = lines.filter((l) => l.level === 'warn').length;
+  const head = bad ? `${bad} kind${bad > 1 ? 's' : ''} of problem found` : 'no problem found';
+  return head + (warn ? `, ${warn} warning${warn > 1 ? 's' : ''}` : '');
+}
+
+/** Severity of one finding row, as the verdict line of its query would colour it; null for rows that are not problems. */
+export function rowSeverity(query: string, r: Row): 'error' | 'warning' | null {
+  if (r.severity === 'error' || r.severity === 'warning') return r.severity;
+  switch (query) {
+    case 'cma-blockers':
+      return r.succeeded === false || r.what === 'longterm_migrate_failed' ? 'error' : 'warning';
+    case 'leaks':
+    case 'use-after-free':
+      return 'error';
+    case 'pgmap-imbalance':
+      return r.problems ? 'error' : null;
+    case 'pin-leaks':
+      return r.holder_exited === true ? 'error' : 'warning';
+    case 'long-pins':
+    case 'divergence':
+      return 'warning';
+    default:
+      return null;
+  }
 }
 
 function divergenceCount(name: string, rows: Row[]): number {
@@ -83,7 +128,7 @@ const COLUMNS: Record<string, { html: string[]; md: string[] }> = {
   },
   divergence: {
     html: ['what', 'ts_ns', 'cpu', 'comm', 'pid', 'pfn', 'event', 'expected', 'printed', 'delta', 'explanation', 'lost', 'line_no'],
-    md: ['what', 'ts_ns', 'pfn', 'event', 'expected', 'printed', 'explanation'],
+    md: ['what', 'ts_ns', 'pfn', 'event', 'expected', 'printed', 'explanation', 'lost'],
   },
   anomalies: {
     html: ['kind', 'severity', 'certain', 'pfn', 'ts_ns', 'comm', 'pid', 'pgmap', 'callsite', 'detail'],

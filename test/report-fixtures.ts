@@ -1,8 +1,11 @@
 /**
  * Fixtures of the report tests: a database filled with synthetic replay rows (any size, for the chart aggregation
- * limits) and the hostile trace of the XSS test, cut from a real capture.
+ * limits), the hostile trace of the XSS test, cut from a real capture, and the headless Chromium that opens reports.
  */
-import { readFileSync } from 'node:fs';
+import { strict as assert } from 'node:assert';
+import { existsSync, readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { Db } from '../db/duckdb.js';
 import { ensureSchema } from '../db/setup.js';
 
@@ -110,4 +113,44 @@ export function hostileTrace(realFile: string): string {
   const frame = out.findIndex((l) => l === ' => iov_iter_get_pages2');
   if (frame >= 0) out[frame] = ' => <svg/onload=alert(3)>';
   return out.join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------- the browser
+
+const CHROMIUM = '/usr/bin/chromium';
+
+export async function launch(): Promise<Browser> {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: the browser tests need Debian's Chromium (apt-get install -y chromium)`);
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+  });
+}
+
+/** What a page did while open: console errors and uncaught exceptions, console warnings, non-file requests, dialogs. */
+export interface Watch {
+  errors: string[];
+  warnings: string[];
+  requests: string[];
+  dialogs: string[];
+}
+
+export async function open(browser: Browser, file: string, width = 1280): Promise<{ page: Page; watch: Watch }> {
+  const page = await browser.newPage({ viewport: { width, height: 900 } });
+  const watch: Watch = { errors: [], warnings: [], requests: [], dialogs: [] };
+  page.on('console', (m) => {
+    if (m.type() === 'error') watch.errors.push(m.text());
+    if (m.type() === 'warning') watch.warnings.push(m.text());
+  });
+  page.on('pageerror', (e) => watch.errors.push(e.message));
+  page.on('request', (r) => {
+    if (!r.url().startsWith('file://')) watch.requests.push(r.url());
+  });
+  page.on('dialog', (d) => {
+    watch.dialogs.push(d.message());
+    void d.dismiss();
+  });
+  await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+  await page.waitForSelector('body[data-charts-done]', { timeout: 30_000 });
+  return { page, watch };
 }

@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { Db } from '../db/duckdb.js';
 import { ingest } from '../ingest/ingest.js';
 import { replay } from '../replay/replay.js';
@@ -27,10 +27,9 @@ import { mdTable, segmentsMd } from '../reports/markdown.js';
 import { buildPerfetto } from '../reports/perfetto.js';
 import { writeReport } from '../reports/report.js';
 import { cmaSentences } from '../reports/story.js';
-import { HOSTILE_COMM, HOSTILE_MARKER, hostileTrace, syntheticDb } from './report-fixtures.js';
+import { HOSTILE_COMM, HOSTILE_MARKER, hostileTrace, launch, open, syntheticDb } from './report-fixtures.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const CHROMIUM = '/usr/bin/chromium';
 const CAPTURE_C = join(ROOT, 'samples', 'real', 'c-cma-blocked.trace.txt.gz');
 const SHARED = join(ROOT, '..', 'shared', 'traces', 'qemu-6.1');
 
@@ -202,39 +201,6 @@ async function ingestAndReport(file: string, name: string): Promise<string> {
     db.close();
   }
   return out;
-}
-
-async function launch(): Promise<Browser> {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: the browser tests need Debian's Chromium (apt-get install -y chromium)`);
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-  });
-}
-
-interface Watch {
-  errors: string[];
-  requests: string[];
-  dialogs: string[];
-}
-
-async function open(browser: Browser, file: string, width = 1280): Promise<{ page: Page; watch: Watch }> {
-  const page = await browser.newPage({ viewport: { width, height: 900 } });
-  const watch: Watch = { errors: [], requests: [], dialogs: [] };
-  page.on('console', (m) => {
-    if (m.type() === 'error') watch.errors.push(m.text());
-  });
-  page.on('pageerror', (e) => watch.errors.push(e.message));
-  page.on('request', (r) => {
-    if (!r.url().startsWith('file://')) watch.requests.push(r.url());
-  });
-  page.on('dialog', (d) => {
-    watch.dialogs.push(d.message());
-    void d.dismiss();
-  });
-  await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
-  await page.waitForSelector('body[data-charts-done]', { timeout: 30_000 });
-  return { page, watch };
 }
 
 describe('report: end to end on the real c-cma-blocked capture, in Chromium', () => {
