@@ -50,7 +50,7 @@ import {
 } from './event.js';
 import type { GupContext } from './gup.js';
 import type { Holds } from './holds.js';
-import type { LostWindows } from './lost.js';
+import { cpuBit, type LostWindows } from './lost.js';
 import { NO, type Page, type PageTable } from './pages.js';
 import type { PgmapTracker } from './pgmaps.js';
 import { A_CANCEL, A_GET, A_PUT, type Pins } from './pins.js';
@@ -362,7 +362,10 @@ export class Driver {
   private touch(ev: Ev): void {
     if (ev.pfn < 0) return;
     const p = this.t.pages.get(ev.pfn);
-    if (p) p.lastEvSeq = ev.seq;
+    if (p) {
+      p.lastEvSeq = ev.seq;
+      p.cpus |= cpuBit(ev.cpu);
+    }
   }
 
   private pageRef(ev: Ev): void {
@@ -378,12 +381,13 @@ export class Driver {
         p.pgmap = owner;
       }
     }
+    p.cpus |= cpuBit(ev.cpu);
     const prevMap = p.mapcount;
     const prevCount = p.count;
-    const steady = p.chkEpoch === t.lost.epoch;
+    const steady = !t.lost.crossed(p.chkEpoch, p.cpus);
     t.refcheck.check(p, ev);
     if (p.count !== NO && p.count < 0 && !(prevCount !== NO && prevCount < 0))
-      t.anomalies.add('refcount_underflow', steady && !t.lost.crossed(p.lifeEpoch), p.pfn, ev,
+      t.anomalies.add('refcount_underflow', steady && !t.lost.crossed(p.lifeEpoch, p.cpus), p.pfn, ev,
         `refcount of pfn 0x${p.pfn.toString(16)} went below 0 (${p.count})`);
     t.pages.onRef(p, ev, delta);
     if (ev.mapcount === ev.mapcount) p.mapcount = ev.mapcount;
@@ -431,12 +435,12 @@ export class Driver {
     const t = this.t;
     const raw = t.rawmaps.size > 0 ? t.rawmaps.mapped(p.pfn) : undefined;
     if (raw)
-      t.anomalies.add('freed_while_mapped', !t.lost.crossed(raw.epoch), p.pfn, ev,
+      t.anomalies.add('freed_while_mapped', !t.lost.crossedAny(raw.epoch), p.pfn, ev,
         `pfn 0x${p.pfn.toString(16)} freed while a raw PFN mapping (event ${raw.seq}, address 0x${raw.addr.toString(16)}) still maps it`);
     else if ((p.zeroSeq >= 0 || p.count === 0) && t.ctx.mapped(p.mapcount))
       // Only when the put that freed it was seen: with a count still > 0 the page_ref history is incomplete
       // (events disabled, filtered or lost) and the last mapcount printed is stale.
-      t.anomalies.add('freed_while_mapped', p.chkEpoch === t.lost.epoch, p.pfn, ev,
+      t.anomalies.add('freed_while_mapped', !t.lost.crossed(p.chkEpoch, p.cpus), p.pfn, ev,
         `pfn 0x${p.pfn.toString(16)} freed while its last event showed mapcount=${p.mapcount}`);
     if (p.pinRefs > 0) t.pins.closeAll(p, ev.seq, ev.ts, ev.pid, ev.comm, ev.stack, ev);
     t.holds.closeAll(p, ev.seq, ev.ts, ev.pid, ev.comm);
@@ -454,13 +458,14 @@ export class Driver {
       if (!p && ev.code === KM_FREE_BATCHED && t.pages.freed.state(pfn) !== 0) continue;
       if (p) {
         if (i === 0 && p.order < 0) p.order = order;
+        p.cpus |= cpuBit(ev.cpu);
         this.freeChecks(p, ev);
         t.pages.end(p, ev);
       } else {
         if (i === 0) t.pages.unknownFree(ev, order);
         const raw = t.rawmaps.size > 0 ? t.rawmaps.mapped(pfn) : undefined;
         if (raw)
-          t.anomalies.add('freed_while_mapped', !t.lost.crossed(raw.epoch), pfn, ev,
+          t.anomalies.add('freed_while_mapped', !t.lost.crossedAny(raw.epoch), pfn, ev,
             `pfn 0x${pfn.toString(16)} freed while a raw PFN mapping (event ${raw.seq}) still maps it`);
       }
       t.pages.freed.set(pfn);
@@ -474,6 +479,7 @@ export class Driver {
     t.pgmaps.free(ev);
     const p = t.pages.get(ev.pfn);
     if (p && (p.zoneDevice || p.count === NO || p.count === 0)) {
+      p.cpus |= cpuBit(ev.cpu);
       this.freeChecks(p, ev);
       t.pages.end(p, ev);
       t.pages.freed.set(ev.pfn);

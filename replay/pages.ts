@@ -18,7 +18,7 @@ import type { Anomalies } from './anomalies.js';
 import type { ReplayContext } from './context.js';
 import { PR_FREEZE, PR_SET, PR_UNFREEZE, type Ev } from './event.js';
 import type { Hold } from './holds.js';
-import type { LostWindows } from './lost.js';
+import { cpuBit, type LostWindows } from './lost.js';
 import type { BatchColumn } from '../ingest/batch.js';
 import { ptr, type ColumnWriter, type Output } from './output.js';
 import { PfnMap } from './pfnmap.js';
@@ -62,6 +62,8 @@ export class Page {
   refMax = NO;
   refEvents = 0;
   lifeEpoch = 0;
+  /** CPUs this lifetime's events came from (lost.ts cpuBit mask; -1 = every CPU, after a count showed lost events). */
+  cpus = 0;
   /** The put that brought the count to 0 (awaiting mm_page_free); -1 = none. */
   zeroSeq = -1;
   zeroTs = 0;
@@ -131,6 +133,7 @@ export class Page {
     this.pgmap = null;
     this.refMax = NO;
     this.refEvents = 0;
+    this.cpus = 0;
     this.zeroSeq = -1;
     this.frozen = false;
     this.count = NO;
@@ -245,6 +248,7 @@ export class PageTable {
     p.lastSeq = ev.seq;
     p.lifeEpoch = this.lost.epoch;
     p.chkEpoch = this.lost.epoch;
+    p.cpus = cpuBit(ev.cpu);
     this.map.set(pfn, p);
     return p;
   }
@@ -301,6 +305,7 @@ export class PageTable {
       p.zoneDevice = head.zoneDevice;
       p.pgmap = head.pgmap;
       p.firstSeq = head.firstSeq;
+      p.cpus |= head.cpus;
       return p;
     }
     const code = ev.code;
@@ -384,6 +389,7 @@ export class PageTable {
       this.startLifetime(p, ev, 'mm_page_alloc');
     }
     p.kmemAlloc = true;
+    p.cpus |= cpuBit(ev.cpu);
     p.lastSeq = ev.seq;
     p.order = order;
     if (order > 0) {
@@ -523,7 +529,7 @@ export class PageTable {
     w.num(c.pins_end, p.pinRefs);
     w.num(c.holds_end, p.holdRefs);
     w.num(c.ref_events, p.refEvents);
-    w.bool(c.uncertain, abandoned || this.lost.crossed(p.lifeEpoch));
+    w.bool(c.uncertain, abandoned || this.lost.crossed(p.lifeEpoch, p.cpus));
   }
 }
 

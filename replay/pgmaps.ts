@@ -170,7 +170,7 @@ export class PgmapTracker {
     const ok = st !== undefined && st.got && !st.put;
     if (!ok && ((st !== undefined && st.put) || (st === undefined && m.remapSeen))) {
       m.putsWithoutGet++;
-      const certain = !this.lost.crossed(st ? st.epoch : 0);
+      const certain = !this.lost.crossedAny(st ? st.epoch : 0);
       this.anomalies.add('pgmap_put_without_get', certain, pfn, ev,
         `free_zone_device_page on pfn 0x${pfn.toString(16)} drops a reference of pgmap 0x${m.hex} that ${st?.put ? 'was already dropped' : 'was never taken'}`,
         { pgmap: m.hex });
@@ -248,7 +248,7 @@ export class PgmapTracker {
 
   private zeroWithoutPut(pfn: number, st: DevPage): void {
     st.pgmap.freedWithoutPut++;
-    this.anomalies.add('device_page_zero_without_put', !this.lost.crossed(st.epoch), pfn,
+    this.anomalies.add('device_page_zero_without_put', !this.lost.crossedAny(st.epoch), pfn,
       { seq: st.zeroSeq, ts: st.zeroTs, pid: st.zeroPid, comm: st.zeroComm, stack: st.zeroStack },
       `device pfn 0x${pfn.toString(16)} reached refcount 0 but free_zone_device_page never dropped its pgmap reference`, { pgmap: st.pgmap.hex });
     st.zeroSeq = -1;

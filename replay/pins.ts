@@ -279,7 +279,7 @@ export class Pins {
       p.pinRefs -= take;
       if (x.left === 0) {
         ps.splice(i, 1);
-        this.write(x, ev.seq, ev.ts, ev.pid, ev.comm, relStack, ev.ts);
+        this.write(x, p.cpus, ev.seq, ev.ts, ev.pid, ev.comm, relStack, ev.ts);
       }
       if (ps.length === 0) break;
     }
@@ -291,9 +291,9 @@ export class Pins {
     const ps = p.pins;
     if (!ps || ps.length === 0) return;
     if (freed)
-      this.anomalies.add('freed_while_pinned', !ps.some((x) => this.lost.crossed(x.epoch)), p.pfn, freed,
+      this.anomalies.add('freed_while_pinned', !ps.some((x) => this.lost.crossed(x.epoch, p.cpus)), p.pfn, freed,
         `pfn 0x${p.pfn.toString(16)} freed with ${p.pinRefs} pin(s) open (pin ${ps[0].id}, taken by pid ${ps[0].pid})`, { pinId: ps[0].id });
-    for (const x of ps) this.write(x, seq, ts, pid, comm, stack, ts);
+    for (const x of ps) this.write(x, p.cpus, seq, ts, pid, comm, stack, ts);
     ps.length = 0;
     p.pinRefs = 0;
   }
@@ -304,8 +304,8 @@ export class Pins {
       const ps = p.pins;
       if (!ps) return;
       for (const x of ps) {
-        this.write(x, NaN, NaN, -1, -1, -1, endTs);
-        const certain = !this.lost.crossed(x.epoch);
+        this.write(x, p.cpus, NaN, NaN, -1, -1, -1, endTs);
+        const certain = !this.lost.crossed(x.epoch, p.cpus);
         this.anomalies.add('pin_never_released', certain, x.pfn, { seq: x.startSeq, ts: x.startTs, pid: x.pid, comm: x.comm, stack: x.stack },
           `pin ${x.id} on pfn 0x${x.pfn.toString(16)} taken by pid ${x.pid} is still held when the trace ends` +
             (certain ? '' : ' (its release may be among lost events)'), { pinId: x.id });
@@ -313,7 +313,8 @@ export class Pins {
     });
   }
 
-  private write(x: Pin, endSeq: number, endTs: number, relPid: number, relComm: number, relStack: number, until: number): void {
+  /** `cpus`: the CPUs the page's events came from (lost.ts): a window of one of them makes the interval uncertain. */
+  private write(x: Pin, cpus: number, endSeq: number, endTs: number, relPid: number, relComm: number, relStack: number, until: number): void {
     const r = this.row;
     const duration = Math.max(0, until - x.startTs);
     r.pin_id = x.id;
@@ -339,7 +340,7 @@ export class Pins {
     r.mt = num(x.mt);
     r.in_cma = x.inCma;
     r.movable_zone = x.movable;
-    const uncertain = this.lost.crossed(x.epoch);
+    const uncertain = this.lost.crossed(x.epoch, cpus);
     r.uncertain = uncertain;
     this.out.pins.add(r);
     if (x.inCma && ((x.longterm === 1 && duration > CMA_PIN_GRACE_NS) || (x.longterm < 0 && duration >= this.ctx.longtermThresholdNs)))

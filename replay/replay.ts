@@ -12,8 +12,9 @@
  * head, recognised by GUP kprobes or frames; FOLL_LONGTERM comes from probe flags or frames. **holds** keeps every
  * other get with its task and stack, closed last-in-first-out by puts (a put that unmaps returns the mapping's
  * reference). **cma** records, at each failed contiguous range, the pins and holds on its pfns. **pgmaps**
- * balances dev_pagemap references around memremap/memunmap. **lost** turns lost-event markers into epochs:
- * state crossing one, and every anomaly it shows, is uncertain. A replay replaces the trace's rows atomically.
+ * balances dev_pagemap references around memremap/memunmap. **lost** turns lost-event markers into per-CPU
+ * windows: state whose page had events on a CPU that lost events while it was open, and every anomaly it shows, is
+ * uncertain. A replay replaces the trace's rows atomically.
  */
 import type { Db } from '../db/duckdb.js';
 import { ensureSchema } from '../db/setup.js';

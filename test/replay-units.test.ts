@@ -103,25 +103,42 @@ describe('replay semantics', () => {
     assert.equal(s.agreed, s.checked);
   });
 
-  it('a lost-event window makes a pin crossing it uncertain, and a divergence after it a lost-window one', async () => {
-    const P = 0x6000;
-    const Q = 0x6001;
+  it('a lost-event window makes uncertain what its CPU touched: pins, holds, lifetimes and the counts checked after it', async () => {
+    // CPU 1 loses events. P is pinned on CPU 1; R and S on CPU 0, but S is touched on CPU 1 after the window (its
+    // span covers it); Q and T take a get on CPU 0; after the window Q's count diverges on CPU 1 and T's on CPU 0.
+    const [P, Q, R, S, T] = [0x6000, 0x6001, 0x6002, 0x6003, 0x6004];
+    const cpu1: [string, number, number] = ['work', 100, 1];
+    const cpu0: [string, number, number] = ['bg', 101, 0];
     const t = new Trace()
-      .ev('page_ref_mod', ref(P, 1025, 1024))
-      .ev('page_ref_mod', ref(Q, 2, 1))
+      .ev('page_ref_mod', ref(P, 1025, 1024), cpu1)
+      .ev('page_ref_mod', ref(R, 1025, 1024), cpu0)
+      .ev('page_ref_mod', ref(S, 1025, 1024), cpu0)
+      .ev('page_ref_mod', ref(Q, 2, 1), cpu0)
+      .ev('page_ref_mod', ref(T, 2, 1), cpu0)
       .at(1000)
       .lostMarker(1, 64)
-      .ev('page_ref_mod', ref(Q, 7, 1), ['work', 100, 1]);
+      .ev('page_ref_mod', ref(Q, 7, 1), cpu1)
+      .ev('page_ref_mod', ref(S, 1026, 1), cpu1)
+      .ev('page_ref_mod', ref(R, 1026, 1), cpu0)
+      .ev('page_ref_mod', ref(T, 5, 1), cpu0);
     const { id, s } = await run(t);
-    const pins = await q('SELECT end_seq, uncertain FROM pins WHERE trace_id = $1', id);
-    assert.deepEqual(pins.map((x) => [x.end_seq, x.uncertain]), [[null, true]]);
-    const a = await q('SELECT kind, certain FROM anomalies WHERE trace_id = $1', id);
-    assert.deepEqual(a.map((x) => [x.kind, x.certain]), [['pin_never_released', false]]);
-    const d = await q('SELECT expected, printed, in_lost_window, explanation FROM divergences WHERE trace_id = $1', id);
-    assert.deepEqual(d.map((x) => [x.expected, x.printed, x.in_lost_window, x.explanation]), [[3, 7, true, 'lost-window']]);
+    const pins = await q('SELECT pfn, end_seq, uncertain FROM pins WHERE trace_id = $1 ORDER BY pfn', id);
+    assert.deepEqual(pins.map((x) => [Number(x.pfn), x.end_seq, x.uncertain]), [[P, null, true], [R, null, false], [S, null, true]]);
+    const a = await q('SELECT pfn, kind, certain FROM anomalies WHERE trace_id = $1 ORDER BY pfn', id);
+    assert.deepEqual(a.map((x) => [Number(x.pfn), x.kind, x.certain]), [
+      [P, 'pin_never_released', false],
+      [R, 'pin_never_released', true],
+      [S, 'pin_never_released', false],
+    ]);
+    const d = await q('SELECT pfn, expected, printed, in_lost_window, explanation FROM divergences WHERE trace_id = $1 ORDER BY pfn', id);
+    assert.deepEqual(d.map((x) => [Number(x.pfn), x.expected, x.printed, x.in_lost_window, x.explanation]), [
+      [Q, 3, 7, true, 'lost-window'],
+      [T, 3, 5, true, 'lost-window'],
+    ], "T was never seen on CPU 1, but its count shows the lost events touched it");
+    const pages = await q('SELECT pfn, uncertain FROM pages WHERE trace_id = $1 ORDER BY pfn', id);
+    assert.deepEqual(pages.map((x) => [Number(x.pfn), x.uncertain]), [[P, true], [Q, true], [R, false], [S, true], [T, true]]);
     assert.equal(s.lost_markers, 1);
-    assert.equal(s.checked_outside_lost, 0);
-    assert.equal(s.checked, 1);
+    assert.deepEqual([s.checked, s.agreed, s.checked_outside_lost, s.agreed_outside_lost], [4, 2, 1, 1], "only R's second event is checked outside");
   });
 
   it('the +1/+1023 pair opens a pin and the -1023/-1 pair closes it, from the first to the last event', async () => {
