@@ -11,6 +11,7 @@ import type { DuckDBConnection, DuckDBEnumType } from '@duckdb/node-api';
 import { DuckDBTypeId } from '@duckdb/node-api';
 import bindings from '@duckdb/node-bindings';
 import type { Anomalies } from './anomalies.js';
+import type { Baseline } from './baseline.js';
 import type { CmaTracker } from './cma.js';
 import type { ReplayContext } from './context.js';
 import {
@@ -71,6 +72,7 @@ export interface Trackers {
   pgmaps: PgmapTracker;
   rawmaps: RawMaps;
   anomalies: Anomalies;
+  baseline: Baseline;
 }
 
 /** String tables of one trace: the ENUM values the stream query uses. */
@@ -132,6 +134,17 @@ export async function loadSide(conn: DuckDBConnection, traceId: number): Promise
 
 type U = Uint8Array | Uint16Array | Uint32Array;
 
+/**
+ * Page facts from page_flags and mapping= in one byte: 1 = head; 2 = fs private data (private, private_2: each holds a
+ * reference); 4 = a page cache or swap cache reference (swapcache, or a mapping that is not anonymous: not
+ * swapbacked, or an address_space pointer with the low PAGE_MAPPING_* bits clear, which covers shmem).
+ */
+const PFLAGS = `CASE WHEN page_flags IS NOT NULL THEN (
+    CASE WHEN contains(page_flags, 'head') THEN 1 ELSE 0 END
+    + CASE WHEN contains(page_flags, 'private') THEN 2 ELSE 0 END
+    + CASE WHEN contains(page_flags, 'swapcache') OR (coalesce(mapping, 0) <> 0
+        AND (NOT contains(page_flags, 'swapbacked') OR (mapping & 3::UBIGINT) = 0)) THEN 4 ELSE 0 END)::UTINYINT END`;
+
 export class Driver {
   readonly ev = new Ev();
   /** Events streamed (those of the kinds replay uses). */
@@ -160,7 +173,7 @@ export class Driver {
     const ts = this.tsBase === 0n ? 'ts_ns' : `(ts_ns - ${this.tsBase}::BIGINT)::BIGINT`;
     const sql = `SELECT seq, ${ts} AS ts, cpu, pid, tgid, comm::ENUM(${sqlList(s.comms)}) AS comm,
         event::ENUM(${sqlList(s.events)}) AS event, pfn, "order", "count", mapcount, val, ret, mt, refs, gup_flags, stack_id,
-        page_flags LIKE '%head%' AS head, gfp::ENUM(${sqlList(s.gfps)}) AS gfp
+        ${PFLAGS} AS pflags, gfp::ENUM(${sqlList(s.gfps)}) AS gfp
       FROM events WHERE trace_id = $trace AND event IN (${sqlList(s.events)})${ordered ? ' ORDER BY seq' : ''}`;
     const res = await this.conn.stream(sql, { trace: this.traceId });
     const enumWidth = (c: number): number => {
@@ -215,7 +228,7 @@ export class Driver {
       const refsA = i32(14, 4), refsV = valid(14);
       const gfA = i32(15, 8), gfV = valid(15);
       const stA = i32(16, 4), stV = valid(16);
-      const headA = data(17, 1), headV = valid(17);
+      const pflA = data(17, 1), pflV = valid(17);
       const gfpA = en(18, gfpW), gfpV = valid(18);
       const lost = this.t.lost;
       for (let i = 0; i < n; i++) {
@@ -251,7 +264,14 @@ export class Driver {
         ev.refs = refsV === null || (refsV[w] & b) !== 0 ? refsA[i] : NaN;
         ev.gupFlags = gfV === null || (gfV[w] & b) !== 0 ? (gfA[2 * i + 1] >>> 0) * 4294967296 + (gfA[2 * i] >>> 0) : NaN;
         ev.stack = stV === null || (stV[w] & b) !== 0 ? stA[i] : -1;
-        ev.head = (headV === null || (headV[w] & b) !== 0) && headA[i] !== 0;
+        if (pflV === null || (pflV[w] & b) !== 0) {
+          const f = pflA[i];
+          ev.head = (f & 1) !== 0;
+          ev.owners = ((f >> 1) & 1) + ((f >> 2) & 1);
+        } else {
+          ev.head = false;
+          ev.owners = -1;
+        }
         ev.gfp = gfpV === null || (gfpV[w] & b) !== 0 ? gfpA[i] : -1;
         ev.side = isSideCode(code) ? this.sideFor(seq) : null;
         this.lastTs = ev.ts;
@@ -391,6 +411,7 @@ export class Driver {
         `refcount of pfn 0x${p.pfn.toString(16)} went below 0 (${p.count})`);
     t.pages.onRef(p, ev, delta);
     if (ev.mapcount === ev.mapcount) p.mapcount = ev.mapcount;
+    if (ev.owners >= 0) p.owners = ev.owners;
     if (delta !== 0) {
       const pins = t.pins;
       const holds = t.holds;
@@ -427,6 +448,7 @@ export class Driver {
         }
       }
     }
+    t.baseline.update(p, ev);
     p.lastEvSeq = ev.seq;
   }
 
@@ -504,6 +526,7 @@ export class Driver {
       }
     });
     t.pins.finish(t.pages.map, end);
+    t.baseline.finish(t.pages.map, end);
     t.holds.finish(t.pages.map, end);
     t.pages.onRelease = null;
     t.pages.finish();

@@ -85,6 +85,7 @@ export class Holds {
     }
     (p.holds ??= []).push(h);
     p.holdRefs += refs;
+    if (h.viaGup) p.gupRefs += refs;
     this.opened++;
     return h;
   }
@@ -99,6 +100,7 @@ export class Holds {
       h.left -= take;
       refs -= take;
       p.holdRefs -= take;
+      if (h.viaGup) p.gupRefs -= take;
       if (h.left === 0) {
         hs.pop();
         this.close(h, p.cpus, seq, ts, pid, comm);
@@ -114,6 +116,7 @@ export class Holds {
     if (i < 0) return;
     hs.splice(i, 1);
     p.holdRefs -= h.left;
+    if (h.viaGup) p.gupRefs -= h.left;
     this.recycle(h);
   }
 
@@ -124,6 +127,7 @@ export class Holds {
     for (let i = hs.length - 1; i >= 0; i--) this.close(hs[i], p.cpus, seq, ts, pid, comm);
     hs.length = 0;
     p.holdRefs = 0;
+    p.gupRefs = 0;
   }
 
   /** Identifier of a hold that must be written (CMA blocker evidence). */

@@ -105,8 +105,23 @@ export class Page {
   // ---- open pins (pins.ts) and plain references (holds.ts)
   pins: Pin[] | null = null;
   pinRefs = 0;
+  /** What the open pins add to the refcount (1024 per small-folio pin, refs on a large folio). */
+  pinCount = 0;
   holds: Hold[] | null = null;
   holdRefs = 0;
+  /** References of open holds taken through GUP (FOLL_GET). */
+  gupRefs = 0;
+  // ---- refcount baseline (baseline.ts)
+  /** Page cache / swap cache (+1) and fs private (+1) references the flags and mapping of the last event show. */
+  owners = 0;
+  /** Lowest unowned count of the lifetime; NO = not yet known. */
+  baseLow = NO;
+  /** The event that last raised the unowned count above baseLow (-1: it is at the baseline). */
+  exSeq = -1;
+  exTs = 0;
+  exPid = -1;
+  exComm = -1;
+  exStack = -1;
 
   /**
    * Back to a fresh state for a new lifetime of `pfn`. Only the fields read before being written are reset: the
@@ -147,8 +162,13 @@ export class Page {
     this.grpDefer = 0;
     if (this.pins !== null) this.pins.length = 0;
     this.pinRefs = 0;
+    this.pinCount = 0;
     if (this.holds !== null) this.holds.length = 0;
     this.holdRefs = 0;
+    this.gupRefs = 0;
+    this.owners = 0;
+    this.baseLow = NO;
+    this.exSeq = -1;
   }
 
 }

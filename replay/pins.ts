@@ -254,6 +254,7 @@ export class Pins {
     x.movable = this.ctx.inMovable(x.pfn);
     (p.pins ??= []).push(x);
     p.pinRefs += refs;
+    p.pinCount += large ? refs : refs * GUP_PIN_COUNTING_BIAS;
     this.opened++;
     void ev;
   }
@@ -277,6 +278,7 @@ export class Pins {
       x.left -= take;
       refs -= take;
       p.pinRefs -= take;
+      p.pinCount -= x.large ? take : take * GUP_PIN_COUNTING_BIAS;
       if (x.left === 0) {
         ps.splice(i, 1);
         this.write(x, p.cpus, ev.seq, ev.ts, ev.pid, ev.comm, relStack, ev.ts);
@@ -296,6 +298,7 @@ export class Pins {
     for (const x of ps) this.write(x, p.cpus, seq, ts, pid, comm, stack, ts);
     ps.length = 0;
     p.pinRefs = 0;
+    p.pinCount = 0;
   }
 
   /** Pins still open when the trace ends. */

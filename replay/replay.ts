@@ -19,6 +19,7 @@
 import type { Db } from '../db/duckdb.js';
 import { ensureSchema } from '../db/setup.js';
 import { Anomalies } from './anomalies.js';
+import { Baseline } from './baseline.js';
 import { CmaTracker } from './cma.js';
 import { mergeRanges, MT_CMA_ISOLATE, ReplayContext, type Range } from './context.js';
 import { Driver, loadSide, loadStrings, OrderError } from './driver.js';
@@ -171,7 +172,7 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
       const pgmaps = new PgmapTracker(out, lost, anomalies);
       const rawmaps = new RawMaps();
       const driver = new Driver(reader, traceId, tsBase, strings, side, {
-        ctx, lost, pages, refcheck, gup, pins, holds, cma, pgmaps, rawmaps, anomalies,
+        ctx, lost, pages, refcheck, gup, pins, holds, cma, pgmaps, rawmaps, anomalies, baseline: new Baseline(ctx, lost, anomalies),
       });
       try {
         await driver.run(ordered);

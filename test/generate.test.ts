@@ -331,6 +331,7 @@ describe('samples/generate', () => {
     const d = await t('dax-pgmap-leak');
     assert.equal(d.expect.pgmaps![0]!.outstanding_at_unmap, 1);
     assert.equal(d.expect.leaks!.length, 1);
+    assert.deepEqual(d.expect.anomalies!.map((a) => [a.kind, a.pfn]).sort(), [['pgmap_refs_at_unmap', d.expect.leaks![0]!.pfn], ['refcount_not_baseline', d.expect.leaks![0]!.pfn]]);
     assert.equal((await t('dax-pgmap')).expect.pgmaps![0]!.outstanding_at_unmap, 0);
     const lw = await t('lost-window');
     assert.ok(lw.expect.anomalies!.every((a) => !a.certain));

@@ -36,6 +36,11 @@ class Trace {
     this.us += 1;
     return this;
   }
+  /** A `<stack trace>` block for the event just written (frames innermost first). */
+  stack(frames: string[], who: [string, number, number] = ['work', 100, 0]): this {
+    this.lines.push(line(who[0], who[1], who[2], this.us - 1, '<stack trace>', '').replace(/: $/, ''), ...frames.map((f) => ` => ${f}`));
+    return this;
+  }
   lostMarker(cpu: number, n: number): this {
     this.lines.push(`CPU:${cpu} [LOST ${n} EVENTS]`);
     this.lost += n;
@@ -169,6 +174,37 @@ describe('replay semantics', () => {
     const h = await q('SELECT holder_pid, release_pid, duration_ns, end_seq FROM holds WHERE trace_id = $1', id);
     assert.deepEqual(h.map((x) => [x.holder_pid, x.release_pid, Number(x.end_seq)]), [[300, 301, 2]]);
     assert.equal(Number(h[0].duration_ns), 200_012_000);
+  });
+
+  it('refcount_not_baseline: a get nobody accounts for still held at the end, not GUP, page cache or in-flight references', async () => {
+    const pg = (pfn: number, count: number, val: number, o: { mapcount?: number; flags?: string; mapping?: string; ret?: string } = {}): string =>
+      `pfn=0x${pfn.toString(16)} flags=${o.flags ?? 'uptodate|lru|swapbacked'} count=${count} mapcount=${o.mapcount ?? 1} ` +
+      `mapping=${o.mapping ?? 'ff11000003d1dd69'} mt=1 val=${val}${o.ret ?? ''}`;
+    const [A, B, C, D, E] = [0xa000, 0xb000, 0xc000, 0xd000, 0xe000];
+    const buggy: [string, number, number] = ['buggy', 200, 1];
+    const t = new Trace();
+    // A: mapped anon page; a driver's get_page is never put.
+    t.ev('page_ref_mod', pg(A, 2, 1)).ev('page_ref_mod_and_test', pg(A, 1, -1, { ret: ' ret=0' }))
+      .ev('page_ref_mod', pg(A, 2, 1), buggy).stack(['dmirror_snapshot_pte', 'walk_page_range', 'dmirror_ioctl'], buggy);
+    // B: a FOLL_GET GUP reference (vmsplice) outlives the mapping: its holder is known.
+    t.ev('page_ref_mod', pg(B, 1, 0)).ev('page_ref_mod_unless', pg(B, 2, 1, { ret: ' ret=1' }))
+      .stack(['try_grab_folio', 'internal_get_user_pages_fast', 'iov_iter_get_pages2', '__do_sys_vmsplice'])
+      .ev('page_ref_mod_and_test', pg(B, 1, -1, { mapcount: 0, ret: ' ret=0' }));
+    // C: a new page-cache page: the cache and the buffer heads (private) keep a reference each.
+    t.ev('page_ref_set', pg(C, 1, 1, { flags: 'none', mapcount: 0, mapping: '0000000000000000' }))
+      .ev('page_ref_mod', pg(C, 2, 1, { flags: 'locked', mapcount: 0, mapping: '0000000000000000' }))
+      .ev('page_ref_mod', pg(C, 3, 1, { flags: 'locked', mapcount: 0, mapping: 'ff1100000313a168' }))
+      .ev('page_ref_mod', pg(C, 4, 1, { flags: 'locked', mapcount: 0, mapping: 'ff1100000313a168' }))
+      .ev('page_ref_mod_and_test', pg(C, 3, -1, { flags: 'uptodate|private', mapcount: 0, mapping: 'ff1100000313a168', ret: ' ret=0' }))
+      .ev('page_ref_mod_and_test', pg(C, 2, -1, { flags: 'uptodate|lru|private', mapcount: 0, mapping: 'ff1100000313a168', ret: ' ret=0' }));
+    // E: a get returned half a second later.
+    t.ev('page_ref_mod', pg(E, 1, 0)).ev('page_ref_mod', pg(E, 2, 1), buggy).at(500_000).ev('page_ref_mod_and_test', pg(E, 1, -1, { ret: ' ret=0' }), buggy);
+    // D: a get in flight when the capture stops.
+    t.ev('page_ref_mod', pg(D, 1, 0)).ev('page_ref_mod', pg(D, 2, 1), buggy).ev('page_ref_mod', pg(D + 1, 1, 0));
+    const { id } = await run(t);
+    const a = await q('SELECT kind, pfn, certain, pid, comm, seq, stack_id FROM anomalies WHERE trace_id = $1', id);
+    assert.deepEqual(a.map((x) => [x.kind, Number(x.pfn), x.certain, x.pid, x.comm, Number(x.seq)]), [['refcount_not_baseline', A, true, 200, 'buggy', 2]]);
+    assert.ok(a[0].stack_id !== null, 'the stack of the get that never returned');
   });
 
   it('events stored out of seq order are replayed in seq order; a caller transaction is refused clearly', async () => {
