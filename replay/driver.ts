@@ -347,6 +347,7 @@ export class Driver {
         return;
       case MIGRATE:
         t.cma.migrated(ev);
+        t.gup.migrated(ev);
         return;
       case PGM_REMAP:
         t.pgmaps.remap(ev);

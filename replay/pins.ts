@@ -10,7 +10,8 @@
  * with FOLL_PIN just before +refs on the folio is a pin (one row per probe, pfn = the probe's subpage), closed by
  * gup_put_folio with FOLL_PIN followed by -refs on the head. Without probes, pin/unpin frames on the event's stack.
  * FOLL_LONGTERM: the probe's flags, else the enclosing GUP call's flags, else __gup_longterm_locked /
- * pin_user_pages* frames; otherwise unknown.
+ * pin_user_pages* frames; otherwise unknown. A pin that is not known to be non-longterm, opened after a
+ * longterm_pin migration inside the same pinning call, is linked to it (migrate_seq, see gup.ts).
  */
 import type { Anomalies } from './anomalies.js';
 import type { ReplayContext } from './context.js';
@@ -59,6 +60,8 @@ export class Pin {
   inCma = false;
   movable = false;
   epoch = 0;
+  /** The longterm_pin migration this pin retries after (events.seq), or -1. */
+  migrateSeq = -1;
 }
 
 export class Pins {
@@ -249,6 +252,7 @@ export class Pins {
       } else if ((sf & ST_LONGTERM) !== 0) x.longterm = 1;
       else x.longterm = -1;
     }
+    x.migrateSeq = x.longterm !== 0 ? this.gup.migrationBefore(pid, ts) : -1;
     x.mt = mt === mt ? mt : p.lastMt >= 0 ? p.lastMt : NaN;
     x.inCma = this.ctx.isCma(x.mt, x.pfn) || this.ctx.isCma(x.mt, p.pfn);
     x.movable = this.ctx.inMovable(x.pfn);
@@ -343,6 +347,7 @@ export class Pins {
     r.mt = num(x.mt);
     r.in_cma = x.inCma;
     r.movable_zone = x.movable;
+    r.migrate_seq = id(x.migrateSeq);
     const uncertain = this.lost.crossed(x.epoch, cpus);
     r.uncertain = uncertain;
     this.out.pins.add(r);

@@ -126,6 +126,7 @@ export async function replayAll(db: Db, opts: ReplayOptions = {}): Promise<Repla
 
 async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered: boolean): Promise<ReplaySummary> {
   const t0 = performance.now();
+  await dropStaleReplayTables(db);
   await ensureSchema(db);
   const tr = await db.one<TraceRow>(
     `SELECT source, mt_layout, mapcount_semantics, first_ts_ns, last_ts_ns, entries_in_buffer, entries_written, events
@@ -241,6 +242,20 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
   } finally {
     reader.closeSync();
   }
+}
+
+/**
+ * Replay tables are derived data: when a database written by an older refscope has different columns in one of
+ * them, every replay table is dropped (ensureSchema recreates them) so no trace keeps rows of another model version;
+ * the other traces need `refscope replay` again (their replay_runs row goes too).
+ */
+async function dropStaleReplayTables(db: Db): Promise<void> {
+  const have = await db.all<{ table_name: string; cols: string }>(
+    `SELECT table_name, string_agg(column_name, ',' ORDER BY column_index) AS cols FROM duckdb_columns()
+     WHERE schema_name = 'main' AND table_name IN (${REPLAY_TABLES.map((t) => `'${t.name}'`).join(',')}) GROUP BY table_name`,
+  );
+  const stale = have.some((h) => REPLAY_TABLES.find((t) => t.name === h.table_name)!.columns.map((c) => c.name).join(',') !== h.cols);
+  if (stale) for (const t of REPLAY_TABLES) await db.run(`DROP TABLE IF EXISTS ${t.name}`);
 }
 
 /** db.transaction, with a clear error when the caller already has one open (replay reads committed events). */

@@ -104,6 +104,15 @@ export const PINS: Table = {
     { name: 'mt', type: 'SMALLINT', doc: 'Migratetype of the page when pinned.' },
     { name: 'in_cma', type: 'BOOLEAN NOT NULL', doc: 'The page was in a CMA pageblock (mt CMA/ISOLATE or a known CMA range) when pinned.' },
     { name: 'movable_zone', type: 'BOOLEAN NOT NULL', doc: 'The page was in ZONE_MOVABLE (known only from user-given ranges).' },
+    {
+      name: 'migrate_seq',
+      type: 'BIGINT',
+      doc:
+        'events.seq of the mm_migrate_pages reason=longterm_pin of the same task that this pin follows inside its pinning call ' +
+        '(__gup_longterm_locked moved the pages it may not pin long-term out of CMA / ZONE_MOVABLE, then pinned again: the ' +
+        'expected path); NULL = none (a FOLL_LONGTERM pin on a CMA page with NULL here was never migrated). Without GUP ' +
+        'kretprobes the link lasts at most 1 s after the migration. Pins known not to be FOLL_LONGTERM are never linked.',
+    },
     { name: 'uncertain', type: 'BOOLEAN NOT NULL', doc: 'The interval crosses a lost-event window.' },
   ],
 };

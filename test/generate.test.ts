@@ -323,6 +323,7 @@ describe('samples/generate', () => {
     assert.equal(io.expect.pins!.length, 32);
     assert.equal(io.expect.pins!.filter((p) => p.in_cma).length, 4);
     assert.ok(io.expect.pins!.every((p) => p.end_ts_ns !== null && p.longterm === true));
+    assert.equal(io.expect.pins!.filter((p) => p.migrated).length, 16, 'the second pin round follows the longterm_pin migration');
     assert.equal((await t('iouring-longterm-cma')).expect.anomalies!.filter((a) => a.kind === 'longterm_pin_in_cma').length, 4);
     const g = await t('gup-fast-split');
     assert.equal(g.expect.pins!.length, 64);

@@ -207,6 +207,43 @@ describe('replay semantics', () => {
     assert.ok(a[0].stack_id !== null, 'the stack of the get that never returned');
   });
 
+  it('a pin that follows a longterm_pin migration of its task is linked to it (1 s at most without kretprobes)', async () => {
+    const [P, Q, R] = [0x7a00, 0x7a01, 0x7a02];
+    const io: [string, number, number] = ['iouring_pin', 300, 0];
+    const pinStack = ['try_grab_page', 'follow_page_pte', '__get_user_pages', '__gup_longterm_locked', 'pin_user_pages', 'io_sqe_buffers_register'];
+    const t = new Trace()
+      .ev('mm_migrate_pages', 'nr_succeeded=4 nr_failed=0 nr_thp_succeeded=0 nr_thp_failed=0 nr_thp_split=0 mode=MIGRATE_SYNC reason=longterm_pin', io)
+      .at(10_000)
+      .ev('page_ref_mod', ref(P, 1025, 1024), io).stack(pinStack, io)
+      .ev('page_ref_mod', ref(R, 1025, 1024), ['other', 301, 1])
+      .at(2_000_000)
+      .ev('page_ref_mod', ref(Q, 1025, 1024), io).stack(pinStack, io);
+    const { id } = await run(t);
+    const pins = await q('SELECT pfn, longterm, migrate_seq FROM pins WHERE trace_id = $1 ORDER BY pfn', id);
+    assert.deepEqual(pins.map((x) => [Number(x.pfn), x.longterm, x.migrate_seq === null ? null : Number(x.migrate_seq)]), [
+      [P, true, 0],
+      [Q, true, null],
+      [R, null, null],
+    ], 'P retries the migration; Q comes 2 s later; R is another task');
+  });
+
+  it('replay tables written by an older refscope (other columns) are dropped and recreated', async () => {
+    const other = await Db.open(join(dir, 'old.duckdb'));
+    try {
+      const file = join(dir, 'old.txt');
+      writeFileSync(file, new Trace().ev('page_ref_mod', ref(0x7b00, 1025, 1024)).text());
+      const s = await ingest(other, file, {});
+      await replay(other, s.trace_id, {});
+      await other.run('ALTER TABLE pins DROP COLUMN migrate_seq');
+      const again = await replay(other, s.trace_id, {});
+      assert.equal(again.pins, 1);
+      const cols = await other.all<{ n: number }>("SELECT count(*)::INTEGER AS n FROM duckdb_columns() WHERE table_name = 'pins' AND column_name = 'migrate_seq'");
+      assert.equal(cols[0].n, 1);
+    } finally {
+      other.close();
+    }
+  });
+
   it('events stored out of seq order are replayed in seq order; a caller transaction is refused clearly', async () => {
     const P = 0x9000;
     const t = new Trace();

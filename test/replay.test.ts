@@ -91,6 +91,7 @@ describe('replay: real captures', () => {
       assert.equal(x.longterm, true);
       assert.equal(x.in_cma, false);
       assert.equal(x.uncertain, false);
+      assert.equal(x.migrate_seq, null, 'no page of the buffer was in CMA: no longterm_pin migration');
       assert.equal(num(x.refs), 1);
       assert.ok(x.end_seq !== null, 'released');
       const s = num(x.duration_ns) / 1e9;
