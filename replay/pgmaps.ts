@@ -8,6 +8,7 @@
  * pgmap + 0x30 in 6.1: matched to the pgmap closest below within 0x100) when the last reference went, and
  * memunmap_pages_ret when it returned. Every get/put/lifecycle event is a `pgmap_refs` row with the running
  * balance. A device page whose refcount reached 0 must be followed by its free_zone_device_page.
+ * Without any probe naming a pgmap, pgmaps-infer.ts infers them from the device pages after the replay.
  */
 import type { Anomalies } from './anomalies.js';
 import type { Ev } from './event.js';

@@ -30,6 +30,7 @@ import { LostWindows, type LostMarker } from './lost.js';
 import { Output } from './output.js';
 import { PageTable } from './pages.js';
 import { PgmapTracker } from './pgmaps.js';
+import { inferPgmaps } from './pgmaps-infer.js';
 import { Pins } from './pins.js';
 import { RawMaps } from './rawmaps.js';
 import { RefCheck } from './refcheck.js';
@@ -180,6 +181,7 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
       } finally {
         out.close();
       }
+      const inferred = pgmaps.count === 0 ? await inferPgmaps(db, traceId) : 0;
       const seconds = (performance.now() - t0) / 1000;
       const events = tr.events === null ? driver.events : Number(tr.events);
       const s: ReplaySummary = {
@@ -190,7 +192,7 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
         pages: out.pages.count,
         pins: out.pins.count,
         holds: out.holds.count,
-        pgmaps: out.pgmaps.count,
+        pgmaps: out.pgmaps.count + inferred,
         cma_attempts: out.cmaAttempts.count,
         cma_blockers: out.cmaBlockers.count,
         anomalies: anomalies.count,
