@@ -231,13 +231,13 @@ export class CmaTracker {
         for (const x of p.pins)
           r.blockers.push({
             pfn: x.pfn, fin: false, kind: 'pin', holderId: x.id, refs: x.left, pid: x.pid, tgid: x.tgid, comm: x.comm, stack: x.stack,
-            since: x.startTs, longterm: x.longterm < 0 ? null : x.longterm === 1, refcount: nz(p.count), uncertain: this.lost.crossed(x.epoch),
+            since: x.startTs, longterm: x.longterm < 0 ? null : x.longterm === 1, refcount: nz(p.count), uncertain: this.lost.crossed(x.epoch, p.cpus),
           });
       if (p.holds)
         for (const h of p.holds)
           r.blockers.push({
             pfn: h.pfn, fin: false, kind: 'hold', holderId: this.holdId(h), refs: h.left, pid: h.pid, tgid: h.tgid, comm: h.comm, stack: h.stack,
-            since: h.startTs, longterm: null, refcount: nz(p.count), uncertain: this.lost.crossed(h.epoch),
+            since: h.startTs, longterm: null, refcount: nz(p.count), uncertain: this.lost.crossed(h.epoch, p.cpus),
           });
     };
     if (end - start < this.pages.size) {
@@ -260,7 +260,7 @@ export class CmaTracker {
       const p = this.pages.get(finPfn);
       r.blockers.push({
         pfn: finPfn, fin: true, kind: 'unknown', holderId: -1, refs: NaN, pid: -1, tgid: -1, comm: -1, stack: -1, since: NaN,
-        longterm: null, refcount: p ? nz(p.count) : NaN, uncertain: this.lost.epoch > 0,
+        longterm: null, refcount: p ? nz(p.count) : NaN, uncertain: p ? this.lost.crossed(p.lifeEpoch, p.cpus) : this.lost.epoch > 0,
       });
     }
   }

@@ -50,6 +50,13 @@ export class ReplayContext {
     return this.cmaRanges.length > 0 && this.inCmaRange(pfn);
   }
 
+  /** Page-table mappings a printed mapcount means (0 when unknown or a page-type sentinel). */
+  mappings(mapcount: number): number {
+    if (mapcount !== mapcount || mapcount <= -0x20000000) return 0;
+    const n = this.mapcountRaw ? mapcount + 1 : mapcount;
+    return n > 0 ? n : 0;
+  }
+
   /** mapcount= says the page is mapped (NaN or below -2^29: unknown = not known to be mapped). */
   mapped(mapcount: number): boolean {
     if (mapcount !== mapcount || mapcount <= -0x20000000) return false;

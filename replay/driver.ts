@@ -11,6 +11,7 @@ import type { DuckDBConnection, DuckDBEnumType } from '@duckdb/node-api';
 import { DuckDBTypeId } from '@duckdb/node-api';
 import bindings from '@duckdb/node-bindings';
 import type { Anomalies } from './anomalies.js';
+import type { Baseline } from './baseline.js';
 import type { CmaTracker } from './cma.js';
 import type { ReplayContext } from './context.js';
 import {
@@ -50,7 +51,7 @@ import {
 } from './event.js';
 import type { GupContext } from './gup.js';
 import type { Holds } from './holds.js';
-import type { LostWindows } from './lost.js';
+import { cpuBit, type LostWindows } from './lost.js';
 import { NO, type Page, type PageTable } from './pages.js';
 import type { PgmapTracker } from './pgmaps.js';
 import { A_CANCEL, A_GET, A_PUT, type Pins } from './pins.js';
@@ -71,6 +72,7 @@ export interface Trackers {
   pgmaps: PgmapTracker;
   rawmaps: RawMaps;
   anomalies: Anomalies;
+  baseline: Baseline;
 }
 
 /** String tables of one trace: the ENUM values the stream query uses. */
@@ -132,6 +134,17 @@ export async function loadSide(conn: DuckDBConnection, traceId: number): Promise
 
 type U = Uint8Array | Uint16Array | Uint32Array;
 
+/**
+ * Page facts from page_flags and mapping= in one byte: 1 = head; 2 = fs private data (private, private_2: each holds a
+ * reference); 4 = a page cache or swap cache reference (swapcache, or a mapping that is not anonymous: not
+ * swapbacked, or an address_space pointer with the low PAGE_MAPPING_* bits clear, which covers shmem).
+ */
+const PFLAGS = `CASE WHEN page_flags IS NOT NULL THEN (
+    CASE WHEN contains(page_flags, 'head') THEN 1 ELSE 0 END
+    + CASE WHEN contains(page_flags, 'private') THEN 2 ELSE 0 END
+    + CASE WHEN contains(page_flags, 'swapcache') OR (coalesce(mapping, 0) <> 0
+        AND (NOT contains(page_flags, 'swapbacked') OR (mapping & 3::UBIGINT) = 0)) THEN 4 ELSE 0 END)::UTINYINT END`;
+
 export class Driver {
   readonly ev = new Ev();
   /** Events streamed (those of the kinds replay uses). */
@@ -160,7 +173,7 @@ export class Driver {
     const ts = this.tsBase === 0n ? 'ts_ns' : `(ts_ns - ${this.tsBase}::BIGINT)::BIGINT`;
     const sql = `SELECT seq, ${ts} AS ts, cpu, pid, tgid, comm::ENUM(${sqlList(s.comms)}) AS comm,
         event::ENUM(${sqlList(s.events)}) AS event, pfn, "order", "count", mapcount, val, ret, mt, refs, gup_flags, stack_id,
-        page_flags LIKE '%head%' AS head, gfp::ENUM(${sqlList(s.gfps)}) AS gfp
+        ${PFLAGS} AS pflags, gfp::ENUM(${sqlList(s.gfps)}) AS gfp
       FROM events WHERE trace_id = $trace AND event IN (${sqlList(s.events)})${ordered ? ' ORDER BY seq' : ''}`;
     const res = await this.conn.stream(sql, { trace: this.traceId });
     const enumWidth = (c: number): number => {
@@ -215,7 +228,7 @@ export class Driver {
       const refsA = i32(14, 4), refsV = valid(14);
       const gfA = i32(15, 8), gfV = valid(15);
       const stA = i32(16, 4), stV = valid(16);
-      const headA = data(17, 1), headV = valid(17);
+      const pflA = data(17, 1), pflV = valid(17);
       const gfpA = en(18, gfpW), gfpV = valid(18);
       const lost = this.t.lost;
       for (let i = 0; i < n; i++) {
@@ -251,7 +264,14 @@ export class Driver {
         ev.refs = refsV === null || (refsV[w] & b) !== 0 ? refsA[i] : NaN;
         ev.gupFlags = gfV === null || (gfV[w] & b) !== 0 ? (gfA[2 * i + 1] >>> 0) * 4294967296 + (gfA[2 * i] >>> 0) : NaN;
         ev.stack = stV === null || (stV[w] & b) !== 0 ? stA[i] : -1;
-        ev.head = (headV === null || (headV[w] & b) !== 0) && headA[i] !== 0;
+        if (pflV === null || (pflV[w] & b) !== 0) {
+          const f = pflA[i];
+          ev.head = (f & 1) !== 0;
+          ev.owners = ((f >> 1) & 1) + ((f >> 2) & 1);
+        } else {
+          ev.head = false;
+          ev.owners = -1;
+        }
         ev.gfp = gfpV === null || (gfpV[w] & b) !== 0 ? gfpA[i] : -1;
         ev.side = isSideCode(code) ? this.sideFor(seq) : null;
         this.lastTs = ev.ts;
@@ -327,6 +347,7 @@ export class Driver {
         return;
       case MIGRATE:
         t.cma.migrated(ev);
+        t.gup.migrated(ev);
         return;
       case PGM_REMAP:
         t.pgmaps.remap(ev);
@@ -362,7 +383,10 @@ export class Driver {
   private touch(ev: Ev): void {
     if (ev.pfn < 0) return;
     const p = this.t.pages.get(ev.pfn);
-    if (p) p.lastEvSeq = ev.seq;
+    if (p) {
+      p.lastEvSeq = ev.seq;
+      p.cpus |= cpuBit(ev.cpu);
+    }
   }
 
   private pageRef(ev: Ev): void {
@@ -378,15 +402,17 @@ export class Driver {
         p.pgmap = owner;
       }
     }
+    p.cpus |= cpuBit(ev.cpu);
     const prevMap = p.mapcount;
     const prevCount = p.count;
-    const steady = p.chkEpoch === t.lost.epoch;
+    const steady = !t.lost.crossed(p.chkEpoch, p.cpus);
     t.refcheck.check(p, ev);
     if (p.count !== NO && p.count < 0 && !(prevCount !== NO && prevCount < 0))
-      t.anomalies.add('refcount_underflow', steady && !t.lost.crossed(p.lifeEpoch), p.pfn, ev,
+      t.anomalies.add('refcount_underflow', steady && !t.lost.crossed(p.lifeEpoch, p.cpus), p.pfn, ev,
         `refcount of pfn 0x${p.pfn.toString(16)} went below 0 (${p.count})`);
     t.pages.onRef(p, ev, delta);
     if (ev.mapcount === ev.mapcount) p.mapcount = ev.mapcount;
+    if (ev.owners >= 0) p.owners = ev.owners;
     if (delta !== 0) {
       const pins = t.pins;
       const holds = t.holds;
@@ -423,6 +449,7 @@ export class Driver {
         }
       }
     }
+    t.baseline.update(p, ev);
     p.lastEvSeq = ev.seq;
   }
 
@@ -431,12 +458,12 @@ export class Driver {
     const t = this.t;
     const raw = t.rawmaps.size > 0 ? t.rawmaps.mapped(p.pfn) : undefined;
     if (raw)
-      t.anomalies.add('freed_while_mapped', !t.lost.crossed(raw.epoch), p.pfn, ev,
+      t.anomalies.add('freed_while_mapped', !t.lost.crossedAny(raw.epoch), p.pfn, ev,
         `pfn 0x${p.pfn.toString(16)} freed while a raw PFN mapping (event ${raw.seq}, address 0x${raw.addr.toString(16)}) still maps it`);
     else if ((p.zeroSeq >= 0 || p.count === 0) && t.ctx.mapped(p.mapcount))
       // Only when the put that freed it was seen: with a count still > 0 the page_ref history is incomplete
       // (events disabled, filtered or lost) and the last mapcount printed is stale.
-      t.anomalies.add('freed_while_mapped', p.chkEpoch === t.lost.epoch, p.pfn, ev,
+      t.anomalies.add('freed_while_mapped', !t.lost.crossed(p.chkEpoch, p.cpus), p.pfn, ev,
         `pfn 0x${p.pfn.toString(16)} freed while its last event showed mapcount=${p.mapcount}`);
     if (p.pinRefs > 0) t.pins.closeAll(p, ev.seq, ev.ts, ev.pid, ev.comm, ev.stack, ev);
     t.holds.closeAll(p, ev.seq, ev.ts, ev.pid, ev.comm);
@@ -454,13 +481,14 @@ export class Driver {
       if (!p && ev.code === KM_FREE_BATCHED && t.pages.freed.state(pfn) !== 0) continue;
       if (p) {
         if (i === 0 && p.order < 0) p.order = order;
+        p.cpus |= cpuBit(ev.cpu);
         this.freeChecks(p, ev);
         t.pages.end(p, ev);
       } else {
         if (i === 0) t.pages.unknownFree(ev, order);
         const raw = t.rawmaps.size > 0 ? t.rawmaps.mapped(pfn) : undefined;
         if (raw)
-          t.anomalies.add('freed_while_mapped', !t.lost.crossed(raw.epoch), pfn, ev,
+          t.anomalies.add('freed_while_mapped', !t.lost.crossedAny(raw.epoch), pfn, ev,
             `pfn 0x${pfn.toString(16)} freed while a raw PFN mapping (event ${raw.seq}) still maps it`);
       }
       t.pages.freed.set(pfn);
@@ -474,6 +502,7 @@ export class Driver {
     t.pgmaps.free(ev);
     const p = t.pages.get(ev.pfn);
     if (p && (p.zoneDevice || p.count === NO || p.count === 0)) {
+      p.cpus |= cpuBit(ev.cpu);
       this.freeChecks(p, ev);
       t.pages.end(p, ev);
       t.pages.freed.set(ev.pfn);
@@ -498,6 +527,7 @@ export class Driver {
       }
     });
     t.pins.finish(t.pages.map, end);
+    t.baseline.finish(t.pages.map, end);
     t.holds.finish(t.pages.map, end);
     t.pages.onRelease = null;
     t.pages.finish();

@@ -165,6 +165,8 @@ export class Ev {
   stack = -1;
   /** page flags include `head`. */
   head = false;
+  /** References the page cache / swap cache and fs private data hold per flags and mapping= (0..2); -1 = no flags printed. */
+  owners = -1;
   /** Index into the gfp string table; -1 = none. */
   gfp = -1;
   side: Side | null = null;

@@ -7,6 +7,9 @@
  * - unpin: the last gup_put_folio (folio=, refs=, flags=) and unpin_user_page (page=, the subpage).
  * - call: gup_flags of the nearest enclosing GUP call (pin_user_pages*, __gup_longterm_locked, get_user_pages*,
  *   internal_get_user_pages_fast, ...), cleared at its kretprobe.
+ * - migrate: the task's last mm_migrate_pages reason=longterm_pin: __gup_longterm_locked moved the pages it could
+ *   not pin long-term (CMA, ZONE_MOVABLE) and pins again. Pins the task opens after it, until its GUP call returns
+ *   (kretprobe) or at most MIGRATE_LINK_NS later when no kretprobe is traced, are linked to it (pins.migrate_seq).
  * Tasks are few; entries live for the whole replay.
  */
 import type { Ev } from './event.js';
@@ -25,7 +28,12 @@ export class TaskGup {
   unpinSub = NaN;
   unpinSubStack = -1;
   callFlags = NaN;
+  migrateSeq = -1;
+  migrateTs = 0;
 }
+
+/** How long after a longterm_pin migration a pin of the same task is still its retry (without kretprobes). */
+export const MIGRATE_LINK_NS = 1_000_000_000;
 
 export class GupContext {
   private readonly tasks = new Map<number, TaskGup>();
@@ -70,7 +78,25 @@ export class GupContext {
 
   callRet(ev: Ev): void {
     const t = this.tasks.get(ev.pid);
-    if (t) t.callFlags = NaN;
+    if (t) {
+      t.callFlags = NaN;
+      t.migrateSeq = -1;
+    }
+  }
+
+  /** mm_migrate_pages: remember a longterm_pin migration (reason 7 when printed as a number, 6.1 numbering). */
+  migrated(ev: Ev): void {
+    const reason = ev.side?.name;
+    if (reason !== 'longterm_pin' && reason !== '7') return;
+    const t = this.task(ev.pid);
+    t.migrateSeq = ev.seq;
+    t.migrateTs = ev.ts;
+  }
+
+  /** The longterm_pin migration a pin opened by `pid` at `ts` retries after, or -1. */
+  migrationBefore(pid: number, ts: number): number {
+    const t = this.tasks.get(pid);
+    return t && t.migrateSeq >= 0 && ts - t.migrateTs <= MIGRATE_LINK_NS ? t.migrateSeq : -1;
   }
 
   /**

@@ -85,6 +85,7 @@ export class Holds {
     }
     (p.holds ??= []).push(h);
     p.holdRefs += refs;
+    if (h.viaGup) p.gupRefs += refs;
     this.opened++;
     return h;
   }
@@ -99,9 +100,10 @@ export class Holds {
       h.left -= take;
       refs -= take;
       p.holdRefs -= take;
+      if (h.viaGup) p.gupRefs -= take;
       if (h.left === 0) {
         hs.pop();
-        this.close(h, seq, ts, pid, comm);
+        this.close(h, p.cpus, seq, ts, pid, comm);
       }
     }
   }
@@ -114,6 +116,7 @@ export class Holds {
     if (i < 0) return;
     hs.splice(i, 1);
     p.holdRefs -= h.left;
+    if (h.viaGup) p.gupRefs -= h.left;
     this.recycle(h);
   }
 
@@ -121,9 +124,10 @@ export class Holds {
   closeAll(p: Page, seq: number, ts: number, pid: number, comm: number): void {
     const hs = p.holds;
     if (!hs || hs.length === 0) return;
-    for (let i = hs.length - 1; i >= 0; i--) this.close(hs[i], seq, ts, pid, comm);
+    for (let i = hs.length - 1; i >= 0; i--) this.close(hs[i], p.cpus, seq, ts, pid, comm);
     hs.length = 0;
     p.holdRefs = 0;
+    p.gupRefs = 0;
   }
 
   /** Identifier of a hold that must be written (CMA blocker evidence). */
@@ -138,12 +142,12 @@ export class Holds {
     pages.forEach((p) => {
       const hs = p.holds;
       if (!hs) return;
-      for (const h of hs) if (h.blocker || endTs - h.startTs >= this.ctx.holdThresholdNs) this.write(h, NaN, NaN, -1, -1, endTs);
+      for (const h of hs) if (h.blocker || endTs - h.startTs >= this.ctx.holdThresholdNs) this.write(h, p.cpus, NaN, NaN, -1, -1, endTs);
     });
   }
 
-  private close(h: Hold, seq: number, ts: number, pid: number, comm: number): void {
-    if (h.blocker || ts - h.startTs >= this.ctx.holdThresholdNs) this.write(h, seq, ts, pid, comm, ts);
+  private close(h: Hold, cpus: number, seq: number, ts: number, pid: number, comm: number): void {
+    if (h.blocker || ts - h.startTs >= this.ctx.holdThresholdNs) this.write(h, cpus, seq, ts, pid, comm, ts);
     this.recycle(h);
   }
 
@@ -151,7 +155,8 @@ export class Holds {
     if (this.pool.length < 4096) this.pool.push(h);
   }
 
-  private write(h: Hold, endSeq: number, endTs: number, relPid: number, relComm: number, until: number): void {
+  /** `cpus`: the CPUs the page's events came from (lost.ts). */
+  private write(h: Hold, cpus: number, endSeq: number, endTs: number, relPid: number, relComm: number, until: number): void {
     const r = this.row;
     if (h.id < 0) h.id = this.nextId++;
     r.hold_id = h.id;
@@ -172,7 +177,7 @@ export class Holds {
     r.gup_flags = num(h.gupFlags);
     r.mt = num(h.mt);
     r.in_cma = h.inCma;
-    r.uncertain = this.lost.crossed(h.epoch);
+    r.uncertain = this.lost.crossed(h.epoch, cpus);
     this.out.holds.add(r);
   }
 }

@@ -1,9 +1,11 @@
 /**
- * Lost-event windows. Each `lost_events` row marks a point (the seq of the first event after the marker) before
- * which some CPU's events were dropped. We keep an epoch counter that increases at every marker the replay
- * passes: any state that records the epoch when it starts and sees a different epoch when it ends has crossed a
- * window and is uncertain. For simplicity every CPU's marker counts for every page (a lost event of one CPU can
- * touch any page).
+ * Lost-event windows, per CPU. Each `lost_events` row marks a point (the seq of the first event after the marker)
+ * before which one CPU's events were dropped (`cpu` NULL: unknown, counts for every CPU). An epoch counter
+ * increases at every marker the replay passes; state records the epoch when it starts and the CPUs its events came
+ * from (a bitmask, see cpuBit). It is uncertain when a window of one of those CPUs was passed since it started:
+ * the lost events of a CPU can only have touched pages that CPU works on, and a page's events name the CPUs that
+ * do. A page first seen on the lost CPU after the window still counts (its mask grows, the window is in its span).
+ * Totals over every CPU (pgmap balances, remembered frees, raw PFN mappings) use crossedAny.
  */
 export interface LostMarker {
   seq: number;
@@ -12,11 +14,18 @@ export interface LostMarker {
   kind: string;
 }
 
+/** Bitmask bit of a CPU: CPUs 0..30 have their own bit, higher CPUs share bit 31, an unknown CPU (-1) is every CPU. */
+export const cpuBit = (cpu: number): number => (cpu < 0 ? -1 : cpu < 31 ? 1 << cpu : 1 << 31);
+
 export class LostWindows {
   /** Markers passed so far (all CPUs). */
   epoch = 0;
   private next = 0;
   private nextSeq: number;
+  /** Per cpuBit index: the epoch right after the latest marker of that CPU (0 = none yet). */
+  private readonly lastOn = new Int32Array(32);
+  /** The epoch right after the latest marker of an unknown CPU. */
+  private lastAll = 0;
 
   constructor(
     private readonly markers: LostMarker[],
@@ -34,8 +43,11 @@ export class LostWindows {
   /** Call before handling the event with this seq. */
   advance(seq: number): void {
     while (seq >= this.nextSeq && this.next < this.markers.length) {
+      const cpu = this.markers[this.next].cpu;
       this.next++;
       this.epoch++;
+      if (cpu === null || cpu < 0) this.lastAll = this.epoch;
+      else this.lastOn[cpu < 31 ? cpu : 31] = this.epoch;
       this.nextSeq = this.next < this.markers.length ? this.markers[this.next].seq : Infinity;
     }
   }
@@ -45,8 +57,16 @@ export class LostWindows {
     this.advance(Infinity);
   }
 
-  /** State that started at `startEpoch` and is still (or was last) seen now crossed a window. */
-  crossed(startEpoch: number): boolean {
+  /** A window of one of the CPUs in `cpus` (a cpuBit mask), or of an unknown CPU, was passed since `startEpoch`. */
+  crossed(startEpoch: number, cpus: number): boolean {
+    if (this.epoch === startEpoch) return false;
+    if (this.lastAll > startEpoch) return true;
+    for (let m = cpus, i = 0; m !== 0; i++, m >>>= 1) if ((m & 1) !== 0 && this.lastOn[i] > startEpoch) return true;
+    return false;
+  }
+
+  /** A window of any CPU was passed since `startEpoch`. */
+  crossedAny(startEpoch: number): boolean {
     return this.epoch !== startEpoch;
   }
 }

@@ -1,11 +1,11 @@
 /**
- * Per-pfn page state (the object every tracker shares) and the lifetime tracker that owns the `pages` table.
+ * The lifetime tracker that owns the `pages` table, over the per-pfn page state every tracker shares (page.ts).
  *
  * A Page exists while its pfn has an open lifetime: from an allocation (mm_page_alloc, page_ref_set val>=1 on a
  * pfn that is not alive, zone_device_page_init) or from its first event when the capture started after the
  * allocation (start_edge), to its free (mm_page_free / mm_page_free_batched of the pfn or of a folio containing
  * it, or for ZONE_DEVICE pages the put that reaches 0 / free_zone_device_page). Then its row is written and the
- * entry is deleted, so memory follows live pages, not events. Page objects are pooled.
+ * entry is deleted, so memory follows live pages, not events. Page objects (and their store rows) are pooled.
  *
  * 6.1 prints page_ref_set just before mm_page_alloc: the pair is one allocation (the lifetime starts at the set,
  * the mm_page_alloc fills in order, gfp, migratetype). A page whose count reached 0 without an mm_page_free before
@@ -17,138 +17,16 @@
 import type { Anomalies } from './anomalies.js';
 import type { ReplayContext } from './context.js';
 import { PR_FREEZE, PR_SET, PR_UNFREEZE, type Ev } from './event.js';
-import type { Hold } from './holds.js';
-import type { LostWindows } from './lost.js';
+import { cpuBit, type LostWindows } from './lost.js';
 import type { BatchColumn } from '../ingest/batch.js';
 import { ptr, type ColumnWriter, type Output } from './output.js';
 import { PfnMap } from './pfnmap.js';
 import { PAGES } from './schema.js';
-import type { Pin } from './pins.js';
+import { NO, nz, Page, PageStore } from './page.js';
 
 export const MAX_ORDER = 10;
 
-/**
- * "Unknown" for the integer fields of Page (counts, mapcount, migratetypes, seqs): a small-integer sentinel, not
- * NaN, so those fields stay small integers (no boxed double per field per page).
- */
-export const NO = -0x40000000;
-/** NO -> NaN (for output and for arithmetic that must not see the sentinel). */
-export const nz = (x: number): number => (x === NO ? NaN : x);
-
-export class Page {
-  pfn = 0;
-  // ---- lifetime (pages.ts)
-  startEdge = false;
-  allocSeq = NO;
-  allocTs = NaN;
-  allocEvent: string | null = null;
-  allocPid = -1;
-  allocTgid = -1;
-  allocComm = -1;
-  allocStack = -1;
-  gfp = -1;
-  migratetype = NO;
-  /** This lifetime's mm_page_alloc was seen (a second one starts a new lifetime). */
-  kmemAlloc = false;
-  /** zone_device_page_init started the lifetime and its page_ref_set is still to come. */
-  deviceInit = false;
-  order = -1;
-  firstSeq = 0;
-  lastSeq = 0;
-  lastMt = NO;
-  cmaSeen = false;
-  zoneDevice = false;
-  pgmap: string | null = null;
-  refMax = NO;
-  refEvents = 0;
-  lifeEpoch = 0;
-  /** The put that brought the count to 0 (awaiting mm_page_free); -1 = none. */
-  zeroSeq = -1;
-  zeroTs = 0;
-  zeroName = -1;
-  zeroPid = -1;
-  zeroComm = -1;
-  frozen = false;
-  // ---- refcount model (refcheck.ts)
-  count = NO;
-  mapcount = NO;
-  chkEpoch = 0;
-  shadow = NO;
-  shadowCpu = -1;
-  shadowDiv = -1;
-  /** seq of the previous event that touched this pfn (coalescing: "no other event in between"). */
-  lastEvSeq = -1;
-  // ---- coalescing (pins.ts): the previous refcount change of this pfn, if it was the last event on it
-  grpPid = -1;
-  grpLastSeq = -1;
-  /** Its delta. */
-  grpPrev = 0;
-  grpSeq = 0;
-  grpTs = 0;
-  grpTgid = -1;
-  grpComm = -1;
-  grpStack = -1;
-  grpCpu = -1;
-  grpMt = NO;
-  grpFlags = NO;
-  grpProbe = false;
-  /** The hold it opened (withdrawn if it turns out to be the first half of a pin). */
-  grpHold: Hold | null = null;
-  /** Refs of a held-back -1023k (possible first half of an unpin pair) not yet applied to holds, and its event. */
-  grpDefer = 0;
-  defSeq = 0;
-  defTs = 0;
-  defPid = -1;
-  defComm = -1;
-  // ---- open pins (pins.ts) and plain references (holds.ts)
-  pins: Pin[] | null = null;
-  pinRefs = 0;
-  holds: Hold[] | null = null;
-  holdRefs = 0;
-
-  /**
-   * Back to a fresh state for a new lifetime of `pfn`. Only the fields read before being written are reset: the
-   * others are guarded (grp* by grpLastSeq, def* by grpDefer, shadow* by shadow, zero* by zeroSeq).
-   */
-  reset(pfn: number): void {
-    this.pfn = pfn;
-    this.startEdge = false;
-    this.allocSeq = NO;
-    this.allocTs = NaN;
-    this.allocEvent = null;
-    this.allocPid = -1;
-    this.allocTgid = -1;
-    this.allocComm = -1;
-    this.allocStack = -1;
-    this.gfp = -1;
-    this.migratetype = NO;
-    this.kmemAlloc = false;
-    this.deviceInit = false;
-    this.order = -1;
-    this.lastMt = NO;
-    this.cmaSeen = false;
-    this.zoneDevice = false;
-    this.pgmap = null;
-    this.refMax = NO;
-    this.refEvents = 0;
-    this.zeroSeq = -1;
-    this.frozen = false;
-    this.count = NO;
-    this.mapcount = NO;
-    this.shadow = NO;
-    this.lastEvSeq = -1;
-    this.grpPid = -1;
-    this.grpLastSeq = -1;
-    this.grpPrev = 0;
-    this.grpHold = null;
-    this.grpDefer = 0;
-    if (this.pins !== null) this.pins.length = 0;
-    this.pinRefs = 0;
-    if (this.holds !== null) this.holds.length = 0;
-    this.holdRefs = 0;
-  }
-
-}
+export { NO, nz, Page } from './page.js';
 
 /** Paged bitmaps of freed pfns: certain frees, and frees from before the last lost-event window. */
 /** Bitmap page of a pfn (32768 pfns per page): integer ops while pfn < 2^32 so Map keys stay small integers. */
@@ -206,6 +84,7 @@ export class FreedSet {
 export class PageTable {
   readonly map = new PfnMap<Page>();
   readonly freed = new FreedSet();
+  private readonly store = new PageStore();
   private readonly pool: Page[] = [];
   /** Column handles of the `pages` writer. */
   private readonly c: PageCols;
@@ -235,16 +114,13 @@ export class PageTable {
   }
 
   private create(pfn: number, ev: Ev): Page {
-    let p = this.pool.pop();
-    if (p) p.reset(pfn);
-    else {
-      p = new Page();
-      p.pfn = pfn;
-    }
+    const p = this.pool.pop() ?? new Page(this.store);
+    p.reset(pfn);
     p.firstSeq = ev.seq;
     p.lastSeq = ev.seq;
     p.lifeEpoch = this.lost.epoch;
     p.chkEpoch = this.lost.epoch;
+    p.cpus = cpuBit(ev.cpu);
     this.map.set(pfn, p);
     return p;
   }
@@ -301,6 +177,7 @@ export class PageTable {
       p.zoneDevice = head.zoneDevice;
       p.pgmap = head.pgmap;
       p.firstSeq = head.firstSeq;
+      p.cpus |= head.cpus;
       return p;
     }
     const code = ev.code;
@@ -384,6 +261,7 @@ export class PageTable {
       this.startLifetime(p, ev, 'mm_page_alloc');
     }
     p.kmemAlloc = true;
+    p.cpus |= cpuBit(ev.cpu);
     p.lastSeq = ev.seq;
     p.order = order;
     if (order > 0) {
@@ -474,7 +352,8 @@ export class PageTable {
       if (this.large.size === 0) this.largeMaxOrder = 0;
     }
     this.map.delete(p.pfn);
-    if (this.pool.length < 4096) this.pool.push(p);
+    // Every released Page is kept: it owns its rows in the store (memory follows the peak of live pages).
+    this.pool.push(p);
   }
 
   /** Columns every row has: pfn, order, CMA / device facts. */
@@ -523,7 +402,7 @@ export class PageTable {
     w.num(c.pins_end, p.pinRefs);
     w.num(c.holds_end, p.holdRefs);
     w.num(c.ref_events, p.refEvents);
-    w.bool(c.uncertain, abandoned || this.lost.crossed(p.lifeEpoch));
+    w.bool(c.uncertain, abandoned || this.lost.crossed(p.lifeEpoch, p.cpus));
   }
 }
 

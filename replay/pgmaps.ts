@@ -8,6 +8,7 @@
  * pgmap + 0x30 in 6.1: matched to the pgmap closest below within 0x100) when the last reference went, and
  * memunmap_pages_ret when it returned. Every get/put/lifecycle event is a `pgmap_refs` row with the running
  * balance. A device page whose refcount reached 0 must be followed by its free_zone_device_page.
+ * Without any probe naming a pgmap, pgmaps-infer.ts infers them from the device pages after the replay.
  */
 import type { Anomalies } from './anomalies.js';
 import type { Ev } from './event.js';
@@ -170,7 +171,7 @@ export class PgmapTracker {
     const ok = st !== undefined && st.got && !st.put;
     if (!ok && ((st !== undefined && st.put) || (st === undefined && m.remapSeen))) {
       m.putsWithoutGet++;
-      const certain = !this.lost.crossed(st ? st.epoch : 0);
+      const certain = !this.lost.crossedAny(st ? st.epoch : 0);
       this.anomalies.add('pgmap_put_without_get', certain, pfn, ev,
         `free_zone_device_page on pfn 0x${pfn.toString(16)} drops a reference of pgmap 0x${m.hex} that ${st?.put ? 'was already dropped' : 'was never taken'}`,
         { pgmap: m.hex });
@@ -248,7 +249,7 @@ export class PgmapTracker {
 
   private zeroWithoutPut(pfn: number, st: DevPage): void {
     st.pgmap.freedWithoutPut++;
-    this.anomalies.add('device_page_zero_without_put', !this.lost.crossed(st.epoch), pfn,
+    this.anomalies.add('device_page_zero_without_put', !this.lost.crossedAny(st.epoch), pfn,
       { seq: st.zeroSeq, ts: st.zeroTs, pid: st.zeroPid, comm: st.zeroComm, stack: st.zeroStack },
       `device pfn 0x${pfn.toString(16)} reached refcount 0 but free_zone_device_page never dropped its pgmap reference`, { pgmap: st.pgmap.hex });
     st.zeroSeq = -1;

@@ -10,7 +10,8 @@
  * with FOLL_PIN just before +refs on the folio is a pin (one row per probe, pfn = the probe's subpage), closed by
  * gup_put_folio with FOLL_PIN followed by -refs on the head. Without probes, pin/unpin frames on the event's stack.
  * FOLL_LONGTERM: the probe's flags, else the enclosing GUP call's flags, else __gup_longterm_locked /
- * pin_user_pages* frames; otherwise unknown.
+ * pin_user_pages* frames; otherwise unknown. A pin that is not known to be non-longterm, opened after a
+ * longterm_pin migration inside the same pinning call, is linked to it (migrate_seq, see gup.ts).
  */
 import type { Anomalies } from './anomalies.js';
 import type { ReplayContext } from './context.js';
@@ -59,6 +60,8 @@ export class Pin {
   inCma = false;
   movable = false;
   epoch = 0;
+  /** The longterm_pin migration this pin retries after (events.seq), or -1. */
+  migrateSeq = -1;
 }
 
 export class Pins {
@@ -249,11 +252,13 @@ export class Pins {
       } else if ((sf & ST_LONGTERM) !== 0) x.longterm = 1;
       else x.longterm = -1;
     }
+    x.migrateSeq = x.longterm !== 0 ? this.gup.migrationBefore(pid, ts) : -1;
     x.mt = mt === mt ? mt : p.lastMt >= 0 ? p.lastMt : NaN;
     x.inCma = this.ctx.isCma(x.mt, x.pfn) || this.ctx.isCma(x.mt, p.pfn);
     x.movable = this.ctx.inMovable(x.pfn);
     (p.pins ??= []).push(x);
     p.pinRefs += refs;
+    p.pinCount += large ? refs : refs * GUP_PIN_COUNTING_BIAS;
     this.opened++;
     void ev;
   }
@@ -277,9 +282,10 @@ export class Pins {
       x.left -= take;
       refs -= take;
       p.pinRefs -= take;
+      p.pinCount -= x.large ? take : take * GUP_PIN_COUNTING_BIAS;
       if (x.left === 0) {
         ps.splice(i, 1);
-        this.write(x, ev.seq, ev.ts, ev.pid, ev.comm, relStack, ev.ts);
+        this.write(x, p.cpus, ev.seq, ev.ts, ev.pid, ev.comm, relStack, ev.ts);
       }
       if (ps.length === 0) break;
     }
@@ -291,11 +297,12 @@ export class Pins {
     const ps = p.pins;
     if (!ps || ps.length === 0) return;
     if (freed)
-      this.anomalies.add('freed_while_pinned', !ps.some((x) => this.lost.crossed(x.epoch)), p.pfn, freed,
+      this.anomalies.add('freed_while_pinned', !ps.some((x) => this.lost.crossed(x.epoch, p.cpus)), p.pfn, freed,
         `pfn 0x${p.pfn.toString(16)} freed with ${p.pinRefs} pin(s) open (pin ${ps[0].id}, taken by pid ${ps[0].pid})`, { pinId: ps[0].id });
-    for (const x of ps) this.write(x, seq, ts, pid, comm, stack, ts);
+    for (const x of ps) this.write(x, p.cpus, seq, ts, pid, comm, stack, ts);
     ps.length = 0;
     p.pinRefs = 0;
+    p.pinCount = 0;
   }
 
   /** Pins still open when the trace ends. */
@@ -304,8 +311,8 @@ export class Pins {
       const ps = p.pins;
       if (!ps) return;
       for (const x of ps) {
-        this.write(x, NaN, NaN, -1, -1, -1, endTs);
-        const certain = !this.lost.crossed(x.epoch);
+        this.write(x, p.cpus, NaN, NaN, -1, -1, -1, endTs);
+        const certain = !this.lost.crossed(x.epoch, p.cpus);
         this.anomalies.add('pin_never_released', certain, x.pfn, { seq: x.startSeq, ts: x.startTs, pid: x.pid, comm: x.comm, stack: x.stack },
           `pin ${x.id} on pfn 0x${x.pfn.toString(16)} taken by pid ${x.pid} is still held when the trace ends` +
             (certain ? '' : ' (its release may be among lost events)'), { pinId: x.id });
@@ -313,7 +320,8 @@ export class Pins {
     });
   }
 
-  private write(x: Pin, endSeq: number, endTs: number, relPid: number, relComm: number, relStack: number, until: number): void {
+  /** `cpus`: the CPUs the page's events came from (lost.ts): a window of one of them makes the interval uncertain. */
+  private write(x: Pin, cpus: number, endSeq: number, endTs: number, relPid: number, relComm: number, relStack: number, until: number): void {
     const r = this.row;
     const duration = Math.max(0, until - x.startTs);
     r.pin_id = x.id;
@@ -339,7 +347,8 @@ export class Pins {
     r.mt = num(x.mt);
     r.in_cma = x.inCma;
     r.movable_zone = x.movable;
-    const uncertain = this.lost.crossed(x.epoch);
+    r.migrate_seq = id(x.migrateSeq);
+    const uncertain = this.lost.crossed(x.epoch, cpus);
     r.uncertain = uncertain;
     this.out.pins.add(r);
     if (x.inCma && ((x.longterm === 1 && duration > CMA_PIN_GRACE_NS) || (x.longterm < 0 && duration >= this.ctx.longtermThresholdNs)))

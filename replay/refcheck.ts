@@ -7,7 +7,8 @@
  * count= is re-read after the atomic op, so another CPU's op in between shows up in it (reference §0.3). When the
  * next event of the same pfn comes from another CPU and agrees with the un-resynced arithmetic (the two ops
  * together explain both printed counts), that event agrees and the divergence is explained as 'concurrent'.
- * A pfn that crossed a lost-event window since its last event is checked "inside" a window ('lost-window').
+ * A pfn that crossed a lost-event window of a CPU it was seen on since its last event is checked "inside" a window
+ * ('lost-window'); so is a disagreement after a window of any other CPU (the count shows the lost events touched it).
  */
 import {
   PR_FREEZE,
@@ -93,24 +94,34 @@ export class RefCheck {
     const prev = p.count === NO ? NaN : p.count;
     const printed = ev.count;
     const expected = predict(ev, prev);
-    const outside = p.chkEpoch === this.lost.epoch;
+    let outside = !this.lost.crossed(p.chkEpoch, p.cpus);
     if (prev === prev && printed === printed && expected === expected) {
       this.checked++;
-      if (outside) this.checkedOutside++;
       if (expected === printed) {
         this.agreed++;
-        if (outside) this.agreedOutside++;
+        if (outside) {
+          this.checkedOutside++;
+          this.agreedOutside++;
+        }
         p.shadow = NO;
       } else {
         const shadowed = p.shadow !== NO ? predict(ev, p.shadow) : NaN;
         if (shadowed === printed && ev.cpu !== p.shadowCpu && outside) {
           // The previous event's re-read saw this op (or this one's saw the previous): both agree together.
           this.agreed++;
+          this.checkedOutside++;
           this.agreedOutside++;
           const d = this.divs[p.shadowDiv];
           if (d) d.explanation = 'concurrent';
           p.shadow = NO;
         } else {
+          if (outside && this.lost.crossedAny(p.chkEpoch)) {
+            // A window of a CPU this page was not seen on, and the count moved: the lost events touched it. From
+            // now on every window counts for this page.
+            outside = false;
+            p.cpus = -1;
+          }
+          if (outside) this.checkedOutside++;
           p.shadowDiv = this.divs.length;
           this.divs.push({
             seq: ev.seq,

@@ -12,12 +12,14 @@
  * head, recognised by GUP kprobes or frames; FOLL_LONGTERM comes from probe flags or frames. **holds** keeps every
  * other get with its task and stack, closed last-in-first-out by puts (a put that unmaps returns the mapping's
  * reference). **cma** records, at each failed contiguous range, the pins and holds on its pfns. **pgmaps**
- * balances dev_pagemap references around memremap/memunmap. **lost** turns lost-event markers into epochs:
- * state crossing one, and every anomaly it shows, is uncertain. A replay replaces the trace's rows atomically.
+ * balances dev_pagemap references around memremap/memunmap. **lost** turns lost-event markers into per-CPU
+ * windows: state whose page had events on a CPU that lost events while it was open, and every anomaly it shows, is
+ * uncertain. A replay replaces the trace's rows atomically.
  */
 import type { Db } from '../db/duckdb.js';
 import { ensureSchema } from '../db/setup.js';
 import { Anomalies } from './anomalies.js';
+import { Baseline } from './baseline.js';
 import { CmaTracker } from './cma.js';
 import { mergeRanges, MT_CMA_ISOLATE, ReplayContext, type Range } from './context.js';
 import { Driver, loadSide, loadStrings, OrderError } from './driver.js';
@@ -28,6 +30,7 @@ import { LostWindows, type LostMarker } from './lost.js';
 import { Output } from './output.js';
 import { PageTable } from './pages.js';
 import { PgmapTracker } from './pgmaps.js';
+import { inferPgmaps } from './pgmaps-infer.js';
 import { Pins } from './pins.js';
 import { RawMaps } from './rawmaps.js';
 import { RefCheck } from './refcheck.js';
@@ -124,6 +127,7 @@ export async function replayAll(db: Db, opts: ReplayOptions = {}): Promise<Repla
 
 async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered: boolean): Promise<ReplaySummary> {
   const t0 = performance.now();
+  await dropStaleReplayTables(db);
   await ensureSchema(db);
   const tr = await db.one<TraceRow>(
     `SELECT source, mt_layout, mapcount_semantics, first_ts_ns, last_ts_ns, entries_in_buffer, entries_written, events
@@ -170,13 +174,14 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
       const pgmaps = new PgmapTracker(out, lost, anomalies);
       const rawmaps = new RawMaps();
       const driver = new Driver(reader, traceId, tsBase, strings, side, {
-        ctx, lost, pages, refcheck, gup, pins, holds, cma, pgmaps, rawmaps, anomalies,
+        ctx, lost, pages, refcheck, gup, pins, holds, cma, pgmaps, rawmaps, anomalies, baseline: new Baseline(ctx, lost, anomalies),
       });
       try {
         await driver.run(ordered);
       } finally {
         out.close();
       }
+      const inferred = pgmaps.count === 0 ? await inferPgmaps(db, traceId) : 0;
       const seconds = (performance.now() - t0) / 1000;
       const events = tr.events === null ? driver.events : Number(tr.events);
       const s: ReplaySummary = {
@@ -187,7 +192,7 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
         pages: out.pages.count,
         pins: out.pins.count,
         holds: out.holds.count,
-        pgmaps: out.pgmaps.count,
+        pgmaps: out.pgmaps.count + inferred,
         cma_attempts: out.cmaAttempts.count,
         cma_blockers: out.cmaBlockers.count,
         anomalies: anomalies.count,
@@ -239,6 +244,20 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
   } finally {
     reader.closeSync();
   }
+}
+
+/**
+ * Replay tables are derived data: when a database written by an older refscope has different columns in one of
+ * them, every replay table is dropped (ensureSchema recreates them) so no trace keeps rows of another model version;
+ * the other traces need `refscope replay` again (their replay_runs row goes too).
+ */
+async function dropStaleReplayTables(db: Db): Promise<void> {
+  const have = await db.all<{ table_name: string; cols: string }>(
+    `SELECT table_name, string_agg(column_name, ',' ORDER BY column_index) AS cols FROM duckdb_columns()
+     WHERE schema_name = 'main' AND table_name IN (${REPLAY_TABLES.map((t) => `'${t.name}'`).join(',')}) GROUP BY table_name`,
+  );
+  const stale = have.some((h) => REPLAY_TABLES.find((t) => t.name === h.table_name)!.columns.map((c) => c.name).join(',') !== h.cols);
+  if (stale) for (const t of REPLAY_TABLES) await db.run(`DROP TABLE IF EXISTS ${t.name}`);
 }
 
 /** db.transaction, with a clear error when the caller already has one open (replay reads committed events). */

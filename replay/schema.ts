@@ -104,6 +104,15 @@ export const PINS: Table = {
     { name: 'mt', type: 'SMALLINT', doc: 'Migratetype of the page when pinned.' },
     { name: 'in_cma', type: 'BOOLEAN NOT NULL', doc: 'The page was in a CMA pageblock (mt CMA/ISOLATE or a known CMA range) when pinned.' },
     { name: 'movable_zone', type: 'BOOLEAN NOT NULL', doc: 'The page was in ZONE_MOVABLE (known only from user-given ranges).' },
+    {
+      name: 'migrate_seq',
+      type: 'BIGINT',
+      doc:
+        'events.seq of the mm_migrate_pages reason=longterm_pin of the same task that this pin follows inside its pinning call ' +
+        '(__gup_longterm_locked moved the pages it may not pin long-term out of CMA / ZONE_MOVABLE, then pinned again: the ' +
+        'expected path); NULL = none (a FOLL_LONGTERM pin on a CMA page with NULL here was never migrated). Without GUP ' +
+        'kretprobes the link lasts at most 1 s after the migration. Pins known not to be FOLL_LONGTERM are never linked.',
+    },
     { name: 'uncertain', type: 'BOOLEAN NOT NULL', doc: 'The interval crosses a lost-event window.' },
   ],
 };
@@ -199,12 +208,15 @@ export const CMA_BLOCKERS: Table = {
 export const PGMAPS: Table = {
   name: 'pgmaps',
   doc:
-    'One row per struct dev_pagemap seen (memremap_pages probe, pgmap= of zone_device probes) or inferred from ZONE_DEVICE pfns. ' +
-    'References counted: zone_device_page_init / get_dev_pagemap (gets) against free_zone_device_page/folio (puts).',
+    'One row per struct dev_pagemap seen (memremap_pages probe, pgmap= of zone_device probes) or, when no probe names one, ' +
+    'inferred from ZONE_DEVICE pages: adjacent 128 MiB sections holding device pages (zone_device probes without pgmap=, ' +
+    'zone_device_page_init frames, or page_ref_set ... put to 0 lifetimes with no page-allocator event in a section where ' +
+    'no page sees one). References counted: zone_device_page_init / get_dev_pagemap (gets) against free_zone_device_page/folio ' +
+    '(puts); for an inferred pgmap, the device page allocations seen against their puts to 0.',
   columns: [
     T,
-    { name: 'pgmap', type: 'UBIGINT', doc: 'Pointer; NULL for a pgmap inferred from page_ref events only.' },
-    { name: 'pfn_start', type: 'BIGINT', doc: 'First pfn mapped (memremap_pages return vaddr, or lowest device pfn seen).' },
+    { name: 'pgmap', type: 'UBIGINT', doc: 'Pointer; NULL for an inferred pgmap.' },
+    { name: 'pfn_start', type: 'BIGINT', doc: 'First pfn mapped (memremap_pages return vaddr, or the lowest device pfn seen: always for an inferred pgmap).' },
     { name: 'pfn_end', type: 'BIGINT', doc: 'Exclusive end: one past the highest device pfn seen on this pgmap (memremap_pages does not print its size); NULL when none was seen.' },
     { name: 'remap_ts_ns', type: 'BIGINT', doc: 'memremap_pages time.' },
     { name: 'unmap_ts_ns', type: 'BIGINT', doc: 'memunmap_pages entry time.' },
@@ -212,7 +224,7 @@ export const PGMAPS: Table = {
     { name: 'released_ts_ns', type: 'BIGINT', doc: 'dev_pagemap_percpu_release time (the last reference dropped).' },
     { name: 'gets', type: 'BIGINT NOT NULL', doc: 'References taken (zone_device_page_init, get_dev_pagemap returning it).' },
     { name: 'puts', type: 'BIGINT NOT NULL', doc: 'References dropped (free_zone_device_page/folio).' },
-    { name: 'outstanding_end', type: 'BIGINT NOT NULL', doc: 'gets - puts at the end of the trace (references from before the capture are not known).' },
+    { name: 'outstanding_end', type: 'BIGINT NOT NULL', doc: 'gets - puts at the end of the trace (references from before the capture are not known; an inferred pgmap counts only the puts of pages allocated in the window).' },
     { name: 'outstanding_at_unmap', type: 'BIGINT', doc: 'gets - puts when memunmap_pages was entered.' },
     { name: 'puts_without_get', type: 'BIGINT NOT NULL', doc: 'Puts of pages whose get was not seen while the get side was traced (double put / extra put).' },
     { name: 'freed_without_put', type: 'BIGINT NOT NULL', doc: 'Device pages whose refcount reached 0 with no pgmap put (free_zone_device_page) following.' },
@@ -226,7 +238,7 @@ export const PGMAP_REFS: Table = {
   doc: 'Reference events of each pgmap over time, with the running balance (for charts and the evidence behind pgmap findings).',
   columns: [
     T,
-    { name: 'pgmap', type: 'UBIGINT', doc: '`pgmaps.pgmap`.' },
+    { name: 'pgmap', type: 'UBIGINT', doc: '`pgmaps.pgmap`; NULL for an inferred pgmap (the pfn falls in its pfn_start .. pfn_end).' },
     { name: 'seq', type: 'BIGINT NOT NULL', doc: 'Event.' },
     { name: 'ts_ns', type: 'BIGINT NOT NULL', doc: 'When.' },
     { name: 'pfn', type: 'BIGINT', doc: 'Device pfn concerned.' },
@@ -251,7 +263,9 @@ export const ANOMALIES: Table = {
       doc:
         "'refcount_underflow' (count < 0, or a put on a freed page), 'freed_while_mapped', 'freed_while_pinned', " +
         "'ref_after_free' (ref op on a pfn after its free with no new allocation), 'longterm_pin_in_cma' (FOLL_LONGTERM pin on a " +
-        "CMA/ZONE_MOVABLE page), 'pin_never_released', 'refcount_not_baseline' (count never returned to its value before a get), " +
+        "CMA/ZONE_MOVABLE page), 'pin_never_released', 'refcount_not_baseline' (a page alive at the end whose count stayed, for at least " +
+        "the hold threshold, above its lowest level net of what its mappings, page cache, fs private data, pins and GUP references " +
+        "explain; the event is the get that raised it), " +
         "'pgmap_put_without_get', 'pgmap_refs_at_unmap', 'device_page_zero_without_put'.",
     },
     { name: 'severity', type: 'VARCHAR NOT NULL', doc: "'error' (a kernel bug if certain), 'warning' (suspicious), 'info'." },

@@ -323,6 +323,7 @@ describe('samples/generate', () => {
     assert.equal(io.expect.pins!.length, 32);
     assert.equal(io.expect.pins!.filter((p) => p.in_cma).length, 4);
     assert.ok(io.expect.pins!.every((p) => p.end_ts_ns !== null && p.longterm === true));
+    assert.equal(io.expect.pins!.filter((p) => p.migrated).length, 16, 'the second pin round follows the longterm_pin migration');
     assert.equal((await t('iouring-longterm-cma')).expect.anomalies!.filter((a) => a.kind === 'longterm_pin_in_cma').length, 4);
     const g = await t('gup-fast-split');
     assert.equal(g.expect.pins!.length, 64);
@@ -331,6 +332,7 @@ describe('samples/generate', () => {
     const d = await t('dax-pgmap-leak');
     assert.equal(d.expect.pgmaps![0]!.outstanding_at_unmap, 1);
     assert.equal(d.expect.leaks!.length, 1);
+    assert.deepEqual(d.expect.anomalies!.map((a) => [a.kind, a.pfn]).sort(), [['pgmap_refs_at_unmap', d.expect.leaks![0]!.pfn], ['refcount_not_baseline', d.expect.leaks![0]!.pfn]]);
     assert.equal((await t('dax-pgmap')).expect.pgmaps![0]!.outstanding_at_unmap, 0);
     const lw = await t('lost-window');
     assert.ok(lw.expect.anomalies!.every((a) => !a.certain));

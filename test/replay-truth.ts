@@ -33,6 +33,7 @@ export async function compareWithTruth(db: Db, traceId: number, truth: Truth): P
         ['in_cma', t.in_cma, r.in_cma],
         ['large_folio', t.large_folio, r.large_folio],
         ['uncertain', t.uncertain ?? false, r.uncertain],
+        ['migrated', t.migrated ?? false, r.migrate_seq !== null],
       ];
       if (t.longterm !== null) want.push(['longterm', t.longterm, r.longterm]);
       for (const [k, a, b] of want) if (a !== b) diffs.push(`pin 0x${t.pfn.toString(16)}@${t.start_ts_ns}: ${k} ${String(b)}, truth ${String(a)}`);

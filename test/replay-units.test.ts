@@ -36,6 +36,11 @@ class Trace {
     this.us += 1;
     return this;
   }
+  /** A `<stack trace>` block for the event just written (frames innermost first). */
+  stack(frames: string[], who: [string, number, number] = ['work', 100, 0]): this {
+    this.lines.push(line(who[0], who[1], who[2], this.us - 1, '<stack trace>', '').replace(/: $/, ''), ...frames.map((f) => ` => ${f}`));
+    return this;
+  }
   lostMarker(cpu: number, n: number): this {
     this.lines.push(`CPU:${cpu} [LOST ${n} EVENTS]`);
     this.lost += n;
@@ -103,25 +108,42 @@ describe('replay semantics', () => {
     assert.equal(s.agreed, s.checked);
   });
 
-  it('a lost-event window makes a pin crossing it uncertain, and a divergence after it a lost-window one', async () => {
-    const P = 0x6000;
-    const Q = 0x6001;
+  it('a lost-event window makes uncertain what its CPU touched: pins, holds, lifetimes and the counts checked after it', async () => {
+    // CPU 1 loses events. P is pinned on CPU 1; R and S on CPU 0, but S is touched on CPU 1 after the window (its
+    // span covers it); Q and T take a get on CPU 0; after the window Q's count diverges on CPU 1 and T's on CPU 0.
+    const [P, Q, R, S, T] = [0x6000, 0x6001, 0x6002, 0x6003, 0x6004];
+    const cpu1: [string, number, number] = ['work', 100, 1];
+    const cpu0: [string, number, number] = ['bg', 101, 0];
     const t = new Trace()
-      .ev('page_ref_mod', ref(P, 1025, 1024))
-      .ev('page_ref_mod', ref(Q, 2, 1))
+      .ev('page_ref_mod', ref(P, 1025, 1024), cpu1)
+      .ev('page_ref_mod', ref(R, 1025, 1024), cpu0)
+      .ev('page_ref_mod', ref(S, 1025, 1024), cpu0)
+      .ev('page_ref_mod', ref(Q, 2, 1), cpu0)
+      .ev('page_ref_mod', ref(T, 2, 1), cpu0)
       .at(1000)
       .lostMarker(1, 64)
-      .ev('page_ref_mod', ref(Q, 7, 1), ['work', 100, 1]);
+      .ev('page_ref_mod', ref(Q, 7, 1), cpu1)
+      .ev('page_ref_mod', ref(S, 1026, 1), cpu1)
+      .ev('page_ref_mod', ref(R, 1026, 1), cpu0)
+      .ev('page_ref_mod', ref(T, 5, 1), cpu0);
     const { id, s } = await run(t);
-    const pins = await q('SELECT end_seq, uncertain FROM pins WHERE trace_id = $1', id);
-    assert.deepEqual(pins.map((x) => [x.end_seq, x.uncertain]), [[null, true]]);
-    const a = await q('SELECT kind, certain FROM anomalies WHERE trace_id = $1', id);
-    assert.deepEqual(a.map((x) => [x.kind, x.certain]), [['pin_never_released', false]]);
-    const d = await q('SELECT expected, printed, in_lost_window, explanation FROM divergences WHERE trace_id = $1', id);
-    assert.deepEqual(d.map((x) => [x.expected, x.printed, x.in_lost_window, x.explanation]), [[3, 7, true, 'lost-window']]);
+    const pins = await q('SELECT pfn, end_seq, uncertain FROM pins WHERE trace_id = $1 ORDER BY pfn', id);
+    assert.deepEqual(pins.map((x) => [Number(x.pfn), x.end_seq, x.uncertain]), [[P, null, true], [R, null, false], [S, null, true]]);
+    const a = await q('SELECT pfn, kind, certain FROM anomalies WHERE trace_id = $1 ORDER BY pfn', id);
+    assert.deepEqual(a.map((x) => [Number(x.pfn), x.kind, x.certain]), [
+      [P, 'pin_never_released', false],
+      [R, 'pin_never_released', true],
+      [S, 'pin_never_released', false],
+    ]);
+    const d = await q('SELECT pfn, expected, printed, in_lost_window, explanation FROM divergences WHERE trace_id = $1 ORDER BY pfn', id);
+    assert.deepEqual(d.map((x) => [Number(x.pfn), x.expected, x.printed, x.in_lost_window, x.explanation]), [
+      [Q, 3, 7, true, 'lost-window'],
+      [T, 3, 5, true, 'lost-window'],
+    ], "T was never seen on CPU 1, but its count shows the lost events touched it");
+    const pages = await q('SELECT pfn, uncertain FROM pages WHERE trace_id = $1 ORDER BY pfn', id);
+    assert.deepEqual(pages.map((x) => [Number(x.pfn), x.uncertain]), [[P, true], [Q, true], [R, false], [S, true], [T, true]]);
     assert.equal(s.lost_markers, 1);
-    assert.equal(s.checked_outside_lost, 0);
-    assert.equal(s.checked, 1);
+    assert.deepEqual([s.checked, s.agreed, s.checked_outside_lost, s.agreed_outside_lost], [4, 2, 1, 1], "only R's second event is checked outside");
   });
 
   it('the +1/+1023 pair opens a pin and the -1023/-1 pair closes it, from the first to the last event', async () => {
@@ -152,6 +174,74 @@ describe('replay semantics', () => {
     const h = await q('SELECT holder_pid, release_pid, duration_ns, end_seq FROM holds WHERE trace_id = $1', id);
     assert.deepEqual(h.map((x) => [x.holder_pid, x.release_pid, Number(x.end_seq)]), [[300, 301, 2]]);
     assert.equal(Number(h[0].duration_ns), 200_012_000);
+  });
+
+  it('refcount_not_baseline: a get nobody accounts for still held at the end, not GUP, page cache or in-flight references', async () => {
+    const pg = (pfn: number, count: number, val: number, o: { mapcount?: number; flags?: string; mapping?: string; ret?: string } = {}): string =>
+      `pfn=0x${pfn.toString(16)} flags=${o.flags ?? 'uptodate|lru|swapbacked'} count=${count} mapcount=${o.mapcount ?? 1} ` +
+      `mapping=${o.mapping ?? 'ff11000003d1dd69'} mt=1 val=${val}${o.ret ?? ''}`;
+    const [A, B, C, D, E] = [0xa000, 0xb000, 0xc000, 0xd000, 0xe000];
+    const buggy: [string, number, number] = ['buggy', 200, 1];
+    const t = new Trace();
+    // A: mapped anon page; a driver's get_page is never put.
+    t.ev('page_ref_mod', pg(A, 2, 1)).ev('page_ref_mod_and_test', pg(A, 1, -1, { ret: ' ret=0' }))
+      .ev('page_ref_mod', pg(A, 2, 1), buggy).stack(['dmirror_snapshot_pte', 'walk_page_range', 'dmirror_ioctl'], buggy);
+    // B: a FOLL_GET GUP reference (vmsplice) outlives the mapping: its holder is known.
+    t.ev('page_ref_mod', pg(B, 1, 0)).ev('page_ref_mod_unless', pg(B, 2, 1, { ret: ' ret=1' }))
+      .stack(['try_grab_folio', 'internal_get_user_pages_fast', 'iov_iter_get_pages2', '__do_sys_vmsplice'])
+      .ev('page_ref_mod_and_test', pg(B, 1, -1, { mapcount: 0, ret: ' ret=0' }));
+    // C: a new page-cache page: the cache and the buffer heads (private) keep a reference each.
+    t.ev('page_ref_set', pg(C, 1, 1, { flags: 'none', mapcount: 0, mapping: '0000000000000000' }))
+      .ev('page_ref_mod', pg(C, 2, 1, { flags: 'locked', mapcount: 0, mapping: '0000000000000000' }))
+      .ev('page_ref_mod', pg(C, 3, 1, { flags: 'locked', mapcount: 0, mapping: 'ff1100000313a168' }))
+      .ev('page_ref_mod', pg(C, 4, 1, { flags: 'locked', mapcount: 0, mapping: 'ff1100000313a168' }))
+      .ev('page_ref_mod_and_test', pg(C, 3, -1, { flags: 'uptodate|private', mapcount: 0, mapping: 'ff1100000313a168', ret: ' ret=0' }))
+      .ev('page_ref_mod_and_test', pg(C, 2, -1, { flags: 'uptodate|lru|private', mapcount: 0, mapping: 'ff1100000313a168', ret: ' ret=0' }));
+    // E: a get returned half a second later.
+    t.ev('page_ref_mod', pg(E, 1, 0)).ev('page_ref_mod', pg(E, 2, 1), buggy).at(500_000).ev('page_ref_mod_and_test', pg(E, 1, -1, { ret: ' ret=0' }), buggy);
+    // D: a get in flight when the capture stops.
+    t.ev('page_ref_mod', pg(D, 1, 0)).ev('page_ref_mod', pg(D, 2, 1), buggy).ev('page_ref_mod', pg(D + 1, 1, 0));
+    const { id } = await run(t);
+    const a = await q('SELECT kind, pfn, certain, pid, comm, seq, stack_id FROM anomalies WHERE trace_id = $1', id);
+    assert.deepEqual(a.map((x) => [x.kind, Number(x.pfn), x.certain, x.pid, x.comm, Number(x.seq)]), [['refcount_not_baseline', A, true, 200, 'buggy', 2]]);
+    assert.ok(a[0].stack_id !== null, 'the stack of the get that never returned');
+  });
+
+  it('a pin that follows a longterm_pin migration of its task is linked to it (1 s at most without kretprobes)', async () => {
+    const [P, Q, R] = [0x7a00, 0x7a01, 0x7a02];
+    const io: [string, number, number] = ['iouring_pin', 300, 0];
+    const pinStack = ['try_grab_page', 'follow_page_pte', '__get_user_pages', '__gup_longterm_locked', 'pin_user_pages', 'io_sqe_buffers_register'];
+    const t = new Trace()
+      .ev('mm_migrate_pages', 'nr_succeeded=4 nr_failed=0 nr_thp_succeeded=0 nr_thp_failed=0 nr_thp_split=0 mode=MIGRATE_SYNC reason=longterm_pin', io)
+      .at(10_000)
+      .ev('page_ref_mod', ref(P, 1025, 1024), io).stack(pinStack, io)
+      .ev('page_ref_mod', ref(R, 1025, 1024), ['other', 301, 1])
+      .at(2_000_000)
+      .ev('page_ref_mod', ref(Q, 1025, 1024), io).stack(pinStack, io);
+    const { id } = await run(t);
+    const pins = await q('SELECT pfn, longterm, migrate_seq FROM pins WHERE trace_id = $1 ORDER BY pfn', id);
+    assert.deepEqual(pins.map((x) => [Number(x.pfn), x.longterm, x.migrate_seq === null ? null : Number(x.migrate_seq)]), [
+      [P, true, 0],
+      [Q, true, null],
+      [R, null, null],
+    ], 'P retries the migration; Q comes 2 s later; R is another task');
+  });
+
+  it('replay tables written by an older refscope (other columns) are dropped and recreated', async () => {
+    const other = await Db.open(join(dir, 'old.duckdb'));
+    try {
+      const file = join(dir, 'old.txt');
+      writeFileSync(file, new Trace().ev('page_ref_mod', ref(0x7b00, 1025, 1024)).text());
+      const s = await ingest(other, file, {});
+      await replay(other, s.trace_id, {});
+      await other.run('ALTER TABLE pins DROP COLUMN migrate_seq');
+      const again = await replay(other, s.trace_id, {});
+      assert.equal(again.pins, 1);
+      const cols = await other.all<{ n: number }>("SELECT count(*)::INTEGER AS n FROM duckdb_columns() WHERE table_name = 'pins' AND column_name = 'migrate_seq'");
+      assert.equal(cols[0].n, 1);
+    } finally {
+      other.close();
+    }
   });
 
   it('events stored out of seq order are replayed in seq order; a caller transaction is refused clearly', async () => {

@@ -91,6 +91,7 @@ describe('replay: real captures', () => {
       assert.equal(x.longterm, true);
       assert.equal(x.in_cma, false);
       assert.equal(x.uncertain, false);
+      assert.equal(x.migrate_seq, null, 'no page of the buffer was in CMA: no longterm_pin migration');
       assert.equal(num(x.refs), 1);
       assert.ok(x.end_seq !== null, 'released');
       const s = num(x.duration_ns) / 1e9;
@@ -200,6 +201,29 @@ describe('replay: real captures', () => {
     assert.deepEqual(refs.map((x) => [x.what, num(x.n)]), [['get', 128], ['put', 128], ['release', 2], ['remap', 2], ['unmap', 2], ['unmap_ret', 2]]);
   });
 
+  it('d-pgmap-hmm without its pgmap probes: the device pages still give one inferred pgmap, balanced; no other capture gets one', async () => {
+    const other = await Db.open(join(dir, 'noprobe.duckdb'));
+    try {
+      const s = await ingest(other, join(REAL, CAPTURES.d), {});
+      await other.run("DELETE FROM events WHERE trace_id = $1 AND system IN ('pgmap', 'kprobe')", [s.trace_id]);
+      const sum = await replay(other, s.trace_id, {});
+      assert.equal(sum.pgmaps, 1);
+      const p = await other.all<Row>('SELECT * FROM pgmaps WHERE trace_id = $1', [s.trace_id]);
+      assert.deepEqual(p.map((x) => [x.pgmap, num(x.pfn_start), num(x.pfn_end), num(x.gets), num(x.puts), num(x.outstanding_end), x.source]), [
+        [null, 0xfcfffc0, 0xfd00000, 128, 128, 0, 'inferred'],
+      ], 'the 64 device pfns at the top of dmirror0, each handed out twice');
+      const refs = await other.all<Row>('SELECT what, count(*) AS n, count(pgmap) AS ptr, min(balance) AS lo FROM pgmap_refs WHERE trace_id = $1 GROUP BY what ORDER BY what', [s.trace_id]);
+      assert.deepEqual(refs.map((x) => [x.what, num(x.n), num(x.ptr), num(x.lo)]), [['get', 128, 0, 1], ['put', 128, 0, 0]]);
+      const dev = await other.all<Row>('SELECT count(*) AS n, count(DISTINCT pfn) AS pfns, min(pfn) AS lo FROM pages WHERE trace_id = $1 AND zone_device', [s.trace_id]);
+      assert.deepEqual([num(dev[0].n), num(dev[0].pfns), num(dev[0].lo)], [128, 64, 0xfcfffc0]);
+      assert.equal(sum.anomalies, 0);
+    } finally {
+      other.close();
+    }
+    const inferred = await db.all<Row>("SELECT trace_id FROM pgmaps WHERE source = 'inferred'");
+    assert.deepEqual(inferred, [], 'RAM sections see the page allocator');
+  });
+
   it('kmem-only (perf script, trace-cmd report): lifetimes are exactly the alloc/free pairs by pfn, batched frees included', async () => {
     for (const cap of ['perf', 'tcmd'] as Cap[]) {
       const ev = await rows(
@@ -294,5 +318,24 @@ describe('replay: scenario generators against their truth', async () => {
       for (const d of await compareWithTruth(db, s.trace_id, truth)) failures.push(`${name}: ${d}`);
     }
     assert.deepEqual(failures, []);
+  });
+
+  it('dax-pgmap(-leak) without pgmap probes: an inferred pgmap with the same balance as the probes give', { skip: gen === null ? 'samples/generate not available' : false }, async () => {
+    const { generateToFile } = gen!;
+    for (const name of ['dax-pgmap', 'dax-pgmap-leak'] as const) {
+      const file = join(dir, `${name}-noprobe.txt`);
+      const truth = await generateToFile(name, file, { format: 'ftrace', seed: 3 });
+      const s = await ingest(db, file, {});
+      await db.run("DELETE FROM events WHERE trace_id = $1 AND system IN ('pgmap', 'kprobe')", [s.trace_id]);
+      await replay(db, s.trace_id, {});
+      const p = await db.all<Row>('SELECT pgmap, gets, puts, outstanding_end, source FROM pgmaps WHERE trace_id = $1', [s.trace_id]);
+      const t = truth.expect.pgmaps![0]!;
+      assert.deepEqual(p.map((x) => [x.pgmap, num(x.gets), num(x.puts), num(x.outstanding_end), x.source]), [[null, t.gets, t.puts, t.outstanding_end, 'inferred']], name);
+      if (name === 'dax-pgmap-leak') {
+        const leaked = truth.expect.leaks![0]!.pfn;
+        const pg = await db.all<Row>('SELECT zone_device, free_seq FROM pages WHERE trace_id = $1 AND pfn = $2', [s.trace_id, leaked]);
+        assert.deepEqual(pg.map((x) => [x.zone_device, x.free_seq]), [[true, null]], 'the leaked device page is still out');
+      }
+    }
   });
 });

@@ -53,6 +53,8 @@ export interface TruthPin {
   large_folio: boolean;
   /** The interval crosses a lost-event window (absent = false). */
   uncertain?: boolean;
+  /** Opened after a reason=longterm_pin migration inside its pinning call (replay `pins.migrate_seq`; absent = false). */
+  migrated?: boolean;
 }
 
 /** A plain-reference hold (replay `holds`) that must be present (not an exact set). */

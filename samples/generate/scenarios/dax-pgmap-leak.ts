@@ -1,7 +1,7 @@
 /**
  * dax-pgmap-leak: one device-private page keeps an extra reference, so its pgmap reference is still out when
- * memunmap_pages runs, which never returns. Expected: pgmap_refs_at_unmap (outstanding_at_unmap = 1) and the
- * leaked device pfn. See dax-pgmap.ts.
+ * memunmap_pages runs, which never returns. Expected: pgmap_refs_at_unmap (outstanding_at_unmap = 1),
+ * refcount_not_baseline on the leaked device pfn, and that pfn as a leak. See dax-pgmap.ts.
  */
 import type { ScenarioDef } from '../types.js';
 import { runDax } from './dax-pgmap.js';

@@ -14,7 +14,7 @@
  * + gup_put_folio refs=1 flags=0x40000 + page_ref_mod_and_test val=-1024), then the buffer is unmapped and freed.
  *
  * Truth: 32 pins: the first round's 16 (4 of them in_cma) released microseconds later by the kernel itself, and the
- * 16 long-term pins held ~1 s; all longterm (probe flags 0x50001), all released. No finding: the CMA pins are the
+ * 16 long-term pins held ~1 s, linked to the migration (migrated); all longterm (probe flags 0x50001), all released. No finding: the CMA pins are the
  * kernel checking pinnability, released before pin_user_pages returned and followed by longterm_pin migration.
  *
  * iouring-longterm-cma (runIouring with bug=true): the pin lands on the CMA pages anyway (no migration round) and is
@@ -45,7 +45,7 @@ export async function runIouring(ctx: Ctx, bug: boolean): Promise<ScenarioResult
   const pins: TruthPin[] = [];
   const open = new Map<number, TruthPin>();
 
-  const pinAll = (list: number[]): void => {
+  const pinAll = (list: number[], migrated: boolean): void => {
     kprobe(em, t, 'gup', '__get_user_pages', `mm=0x${mmPtr} start=${hx(buf)} nr_pages=${NPAGES} gup_flags=0x50001`);
     for (const pfn of list) {
       em.adv(rng.int(5, 60));
@@ -53,7 +53,7 @@ export async function runIouring(ctx: Ctx, bug: boolean): Promise<ScenarioResult
       kprobe(em, t, 'gup', 'try_grab_page', `page=${pageArg(pfn)} flags=0x50001`, { irq: '...1.', stack: S.ioGrab });
       mm.mod(t, pfn, 1024, { irq: '...1.' });
       const mt = mm.get(pfn).mt;
-      const pin: TruthPin = { pfn, refs: 1, holder_pid: t.pid, holder_comm: t.comm, start_ts_ns: ns(em.now), end_ts_ns: null, longterm: true, in_cma: mt === 4 || mt === 5, large_folio: false };
+      const pin: TruthPin = { pfn, refs: 1, holder_pid: t.pid, holder_comm: t.comm, start_ts_ns: ns(em.now), end_ts_ns: null, longterm: true, in_cma: mt === 4 || mt === 5, large_folio: false, migrated };
       pins.push(pin);
       open.set(pfn, pin);
     }
@@ -91,7 +91,7 @@ export async function runIouring(ctx: Ctx, bug: boolean): Promise<ScenarioResult
   em.adv(rng.int(50, 300));
   kprobe(em, t, 'gup', '__gup_longterm_locked', `mm=0x${mmPtr} start=${hx(buf)} nr_pages=${NPAGES} pages=0x${pagesArr} gup_flags=0x50001`, { stack: S.ioLongterm });
   em.adv(rng.int(50, 300));
-  pinAll(pfns);
+  pinAll(pfns, false);
   const cmaPfns = pfns.filter((_, i) => cmaIdx.has(i));
   if (!bug) {
     em.adv(rng.int(20, 200));
@@ -113,8 +113,8 @@ export async function runIouring(ctx: Ctx, bug: boolean): Promise<ScenarioResult
     migrateDone(em, t, cmaPfns.length, 0, 'longterm_pin');
     pfns = pfns.map((p) => (cmaPfns.includes(p) ? dst[cmaPfns.indexOf(p)]! : p));
     em.adv(rng.int(50, 400));
-    // -EAGAIN: __gup_longterm_locked pins the range again.
-    pinAll(pfns);
+    // -EAGAIN: __gup_longterm_locked pins the range again (these pins follow the longterm_pin migration).
+    pinAll(pfns, true);
   }
   em.adv(rng.int(100, 800));
   kretprobe(em, t, 'gup', 'pin_user_pages_ret', 'pin_user_pages', 'io_pin_pages+0xc8', `ret=${NPAGES}`);
