@@ -351,9 +351,11 @@ export class Pins {
     const uncertain = this.lost.crossed(x.epoch, cpus);
     r.uncertain = uncertain;
     this.out.pins.add(r);
-    if (x.inCma && ((x.longterm === 1 && duration > CMA_PIN_GRACE_NS) || (x.longterm < 0 && duration >= this.ctx.longtermThresholdNs)))
+    // FOLL_LONGTERM must migrate pages out of CMA and ZONE_MOVABLE before pinning (check_and_migrate_movable_pages).
+    const where = x.inCma ? 'CMA' : x.movable ? 'ZONE_MOVABLE' : null;
+    if (where && ((x.longterm === 1 && duration > CMA_PIN_GRACE_NS) || (x.longterm < 0 && duration >= this.ctx.longtermThresholdNs)))
       this.anomalies.add('longterm_pin_in_cma', !uncertain, x.pfn, { seq: x.startSeq, ts: x.startTs, pid: x.pid, comm: x.comm, stack: x.stack },
-        `${x.longterm === 1 ? 'FOLL_LONGTERM' : 'long-held'} pin ${x.id} on CMA pfn 0x${x.pfn.toString(16)} by pid ${x.pid} held ${(duration / 1e6).toFixed(1)} ms`,
+        `${x.longterm === 1 ? 'FOLL_LONGTERM' : 'long-held'} pin ${x.id} on ${where} pfn 0x${x.pfn.toString(16)} by pid ${x.pid} held ${(duration / 1e6).toFixed(1)} ms`,
         { pinId: x.id, severity: x.longterm === 1 ? 'error' : 'warning' });
   }
 }

@@ -301,14 +301,9 @@ describe('replay: real captures', () => {
 });
 
 describe('replay: scenario generators against their truth', async () => {
-  let gen: typeof import('../samples/generate/file.js') | null = null;
-  try {
-    gen = await import('../samples/generate/file.js');
-  } catch {
-    gen = null;
-  }
-  it('every scenario (ftrace) replays to its truth', { skip: gen === null ? 'samples/generate not available' : false }, async () => {
-    const { generateToFile, SCENARIOS } = gen!;
+  const gen = await import('../samples/generate/file.js');
+  it('every scenario (ftrace) replays to its truth', async () => {
+    const { generateToFile, SCENARIOS } = gen;
     const failures: string[] = [];
     for (const { name } of SCENARIOS) {
       const file = join(dir, `${name}.txt`);
@@ -320,8 +315,8 @@ describe('replay: scenario generators against their truth', async () => {
     assert.deepEqual(failures, []);
   });
 
-  it('dax-pgmap(-leak) without pgmap probes: an inferred pgmap with the same balance as the probes give', { skip: gen === null ? 'samples/generate not available' : false }, async () => {
-    const { generateToFile } = gen!;
+  it('dax-pgmap(-leak) without pgmap probes: an inferred pgmap with the same balance as the probes give', async () => {
+    const { generateToFile } = gen;
     for (const name of ['dax-pgmap', 'dax-pgmap-leak'] as const) {
       const file = join(dir, `${name}-noprobe.txt`);
       const truth = await generateToFile(name, file, { format: 'ftrace', seed: 3 });
@@ -337,5 +332,23 @@ describe('replay: scenario generators against their truth', async () => {
         assert.deepEqual(pg.map((x) => [x.zone_device, x.free_seq]), [[true, null]], 'the leaked device page is still out');
       }
     }
+  });
+
+  it('pin-leak with --movable-range over its pages: each FOLL_LONGTERM pin on ZONE_MOVABLE is a longterm_pin_in_cma error', async () => {
+    const file = join(dir, 'pin-leak-movable.txt');
+    await gen.generateToFile('pin-leak', file, { format: 'ftrace', seed: 5 });
+    const s = await ingest(db, file, {});
+    const q = 'SELECT pfn, severity, certain FROM anomalies WHERE trace_id = $1 AND kind = $2 ORDER BY pfn';
+    await replay(db, s.trace_id, {});
+    assert.deepEqual(await db.all(q, [s.trace_id, 'longterm_pin_in_cma']), [], 'without ranges nothing says the pages are in ZONE_MOVABLE');
+    const pins = await db.all<Row>('SELECT DISTINCT pfn FROM pins WHERE trace_id = $1 AND longterm ORDER BY pfn', [s.trace_id]);
+    assert.equal(pins.length, 8);
+    const lo = num(pins[0].pfn);
+    const hi = num(pins[pins.length - 1].pfn) + 1;
+    await replay(db, s.trace_id, { movableRanges: [{ start: lo, end: hi }] });
+    const a = await db.all<Row>(q, [s.trace_id, 'longterm_pin_in_cma']);
+    assert.deepEqual(a.map((x) => [num(x.pfn), x.severity, x.certain]), pins.map((p) => [num(p.pfn), 'error', true]));
+    const moved = await db.all<Row>('SELECT count(*) AS n FROM pins WHERE trace_id = $1 AND movable_zone', [s.trace_id]);
+    assert.equal(num(moved[0].n), 8);
   });
 });
