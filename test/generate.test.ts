@@ -347,6 +347,17 @@ describe('samples/generate', () => {
     assert.ok(!text.includes('memunmap_pages_ret') && !text.includes('dev_pagemap_percpu_release'));
   });
 
+  it('noise frees what it allocates: the live set does not grow with the trace', async () => {
+    // The benchmark reads replay memory at 1x and 4x: that only means something if pages alive stay bounded.
+    const sink = new Writable({ write: (_c, _e, cb) => cb() });
+    const t = (await generate('noise', sink, { scale: 8, seed: 5, format: 'trace-cmd' })).events;
+    const allocs = t.mm_page_alloc!;
+    const frees = t.mm_page_free! + t.mm_page_free_batched!;
+    assert.ok(allocs > 20_000, `allocs ${allocs}`);
+    // At most LIVE_CAP (1500) background pages plus a few CMA ranges outstanding at the end.
+    assert.ok(Math.abs(allocs - frees) < 2_500, `allocs ${allocs} frees ${frees}`);
+  });
+
   it('streams noise at scale 20 with bounded memory', () => {
     // In a child whose V8 heap is capped at 96 MB: an unbounded generator would die with an out-of-memory error.
     const script = `
