@@ -1,25 +1,62 @@
 import { Db } from '../db/duckdb.js';
-import { ingest } from '../ingest/ingest.js';
+import { runBaseline } from './compare.js';
 
 /**
- * One measured step of the benchmark, in its own process so its peak RSS is its own:
- *   child.ts ingest FILE DB   -> {seconds, lines, events, bytes, maxRssMB}
- *   child.ts replay DB        -> {seconds, events, maxRssMB}
+ * One measured step of the benchmark, in its own process so that its peak RSS is its own. Modules are loaded
+ * before the clock starts. Prints one JSON line: {seconds, maxRssMB, ...}.
+ *   child.ts ingest FILE DB                 refscope's ingest (no replay)       + {lines, events, bytes}
+ *   child.ts replay DB                      replay of trace 1                   + {events}
+ *   child.ts queries DB                     every queries/*.sql, default params + {queries: {name: {seconds, rows}}}
+ *   child.ts report DB DIR                  `refscope report --format html,md,json --out DIR`
+ *   child.ts duckdb-regex FILE DB           duckdb-regex.sql into an on-disk database + {rows}
+ *   child.ts duckdb-regex-8cols FILE        duckdb-regex-8cols.sql, in memory + {rows}
  */
-const [step, a, b] = process.argv.slice(2);
-const t0 = performance.now();
-let out: Record<string, unknown> = {};
+
+const [step, a, b] = process.argv.slice(2) as [string, string, string];
+let t0 = 0;
+const start = (): void => void (t0 = performance.now());
+let out: Record<string, unknown>;
+
 if (step === 'ingest') {
+  const { ingest } = await import('../ingest/ingest.js');
+  start();
   const db = await Db.open(b);
   const s = await ingest(db, a, {});
   db.close();
   out = { lines: s.lines, events: s.events, bytes: s.bytes };
 } else if (step === 'replay') {
   const { replay } = await import('../replay/replay.js');
+  start();
   const db = await Db.open(a);
   const s = await replay(db, 1, {});
   db.close();
   out = { events: s.events };
+} else if (step === 'queries') {
+  const { ensureHelpers, listQueries, runQuery } = await import('../queries/runner.js');
+  const db = await Db.open(a, { readOnly: true });
+  await ensureHelpers(db); // once per connection, as the CLI does before its query: not counted in any query
+  const queries: Record<string, { seconds: number; rows: number }> = {};
+  start();
+  for (const q of listQueries()) {
+    const t = performance.now();
+    const r = await runQuery(db, q);
+    queries[q.name] = { seconds: (performance.now() - t) / 1000, rows: r.rows.length };
+  }
+  db.close();
+  out = { queries };
+} else if (step === 'report') {
+  const { reportCommand } = await import('../reports/commands.js');
+  start();
+  await reportCommand({ db: a, out: b, format: 'html,md,json' });
+  out = {};
+} else if (step === 'duckdb-regex' || step === 'duckdb-regex-8cols') {
+  const full = step === 'duckdb-regex';
+  start();
+  const db = await Db.open(full ? b : ':memory:');
+  await runBaseline(db, full ? 'full' : '8cols', a);
+  const n = await db.one<{ n: bigint }>(`SELECT count(*) AS n FROM ${full ? 'events' : 'ev'}`);
+  db.close();
+  out = { rows: Number(n!.n) };
 } else throw new Error(`unknown step ${step}`);
 out.seconds = (performance.now() - t0) / 1000;
 out.maxRssMB = process.resourceUsage().maxRSS / 1024;

@@ -5,10 +5,13 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { generateToFile } from '../samples/generate/file.js';
 import { generate, SCENARIOS, type Format, type Scenario, type Truth } from '../samples/generate/index.js';
 
 const FORMATS: Format[] = ['ftrace', 'trace-cmd', 'perf'];
@@ -347,6 +350,35 @@ describe('samples/generate', () => {
     const { text } = await cached('dax-pgmap-leak', 'ftrace');
     assert.ok(text.includes(': memunmap_pages: '));
     assert.ok(!text.includes('memunmap_pages_ret') && !text.includes('dev_pagemap_percpu_release'));
+  });
+
+  it('noise frees what it allocates: the live set does not grow with the trace', async () => {
+    // The benchmark reads replay memory at 1x and 4x: that only means something if pages alive stay bounded.
+    const sink = new Writable({ write: (_c, _e, cb) => cb() });
+    const t = (await generate('noise', sink, { scale: 8, seed: 5, format: 'trace-cmd' })).events;
+    const allocs = t.mm_page_alloc!;
+    const frees = t.mm_page_free! + t.mm_page_free_batched!;
+    assert.ok(allocs > 20_000, `allocs ${allocs}`);
+    // At most LIVE_CAP (1500) background pages plus a few CMA ranges outstanding at the end.
+    assert.ok(Math.abs(allocs - frees) < 2_500, `allocs ${allocs} frees ${frees}`);
+  });
+
+  it('generateToFile writes the same bytes and truth as generate() to a stream', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'refscope-gen-'));
+    try {
+      for (const format of FORMATS) {
+        const file = join(dir, `noise-${format}.trace`);
+        const truth = await generateToFile('noise', file, { scale: 2, seed: 9, format });
+        const sink = new Sink();
+        const want = await generate('noise', sink, { scale: 2, seed: 9, format });
+        assert.equal(readFileSync(file, 'utf8'), sink.text(), format);
+        assert.deepEqual(truth, want);
+        assert.deepEqual(JSON.parse(readFileSync(file + '.truth.json', 'utf8')), want);
+        assert.ok(!existsSync(file + '.body.tmp'), 'temporary body removed');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('streams noise at scale 20 with bounded memory', () => {

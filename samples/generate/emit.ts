@@ -18,7 +18,10 @@
  *   markers and lost lines are omitted.
  *
  * Output is built in ~64 KiB strings; `pump()` writes them and waits for 'drain' (backpressure). With a null
- * stream nothing is formatted: that is the counting pass that tells the ftrace header how many entries follow.
+ * stream nothing is formatted: that is the counting pass that tells the ftrace header how many entries follow
+ * (generate() to a stream; generateToFile writes the header last instead). The header block is headerLines().
+ * Speed matters (the benchmark writes 25 M lines): each task's padded prefix and each stack's lines are
+ * formatted once and reused.
  */
 import { addrPlus, frameOff, symAddr } from './kallsyms.js';
 
@@ -84,9 +87,10 @@ const FTRACE_LEGEND = [
   '#              | |           |       |   |||||     |         |',
 ];
 
-function ts(us: number): string {
-  const s = Math.floor(us / 1e6);
-  return `${String(s).padStart(5)}.${String(us - s * 1e6).padStart(6, '0')}`;
+/** The header block before the first event; ftrace's states the entries that follow (`written` > `entries`: events were lost). */
+export function headerLines(format: Format, entries: number, written: number): string[] {
+  if (format === 'ftrace') return ['# tracer: nop', '#', `# entries-in-buffer/entries-written: ${entries}/${written}   #P:2`, ...FTRACE_LEGEND];
+  return format === 'trace-cmd' ? ['cpus=2'] : [];
 }
 
 export class Emitter {
@@ -102,6 +106,10 @@ export class Emitter {
   private needDrain = false;
   private readonly dropping = new Set<number>();
   private readonly pendingLost = new Map<number, number>();
+  private readonly heads = new WeakMap<Task, { comm: string; pid: number; tgid: number | null; text: string }>();
+  private readonly stacks = new WeakMap<readonly string[], Map<string, { text: string; lines: number }>>();
+  private sec = -1;
+  private secText = '';
 
   constructor(
     readonly format: Format,
@@ -114,18 +122,6 @@ export class Emitter {
 
   adv(us: number): void {
     this.now += Math.max(0, Math.round(us));
-  }
-
-  /** ftrace header block; `written` > `entries` says events were lost (written - in-buffer). */
-  header(entries: number, written: number): void {
-    if (this.format === 'ftrace') {
-      this.line('# tracer: nop');
-      this.line('#');
-      this.line(`# entries-in-buffer/entries-written: ${entries}/${written}   #P:2`);
-      for (const l of FTRACE_LEGEND) this.line(l);
-    } else if (this.format === 'trace-cmd') {
-      this.line('cpus=2');
-    }
   }
 
   /** Events of `cpu` from now on are lost (not written; the scenario's model still advances). */
@@ -144,8 +140,8 @@ export class Emitter {
     return this.dropping.has(cpu);
   }
 
-  ev(task: Task, sys: string, name: string, payload: Payload, o: EvOpts = {}): void {
-    const kind = o.kind ?? 'tp';
+  /** One event line, with its stack after it; `kind` defaults to `o.kind` (a separate argument spares tp() a copy of `o`). */
+  ev(task: Task, sys: string, name: string, payload: Payload | string, o: EvOpts = {}, kind: Kind = o.kind ?? 'tp'): void {
     const cpu = o.cpu ?? task.cpu;
     if (this.dropping.has(cpu)) return;
     if (kind === 'marker' && this.format === 'perf') return;
@@ -156,29 +152,49 @@ export class Emitter {
     }
     this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
     this.entries++;
-    const frames = o.stack && o.stack.length > 0 ? this.frames(kind, name, o.stack) : null;
-    if (frames) this.entries++;
+    const stack = o.stack && o.stack.length > 0 ? this.stackText(kind, name, o.stack) : null;
+    if (stack) this.entries++;
     if (this.out === null) {
-      this.lines += 1 + (frames ? frames.length + 1 : 0);
+      this.lines += 1 + (stack ? stack.lines + 1 : 0);
       return;
     }
     const f = this.format;
     const pre = this.prefix(task, cpu, o.irq ?? '.....');
-    this.line(pre + this.body(sys, name, kind, payload(f)));
-    if (!frames) return;
-    if (f === 'ftrace') {
-      this.line(pre + '<stack trace>');
-      for (const fn of frames) this.line(' => ' + fn);
-    } else if (f === 'trace-cmd') {
-      this.line(pre + 'kernel_stack:         <stack trace>');
-      frames.forEach((fn, i) => this.line(fn.startsWith('0x') ? `=> ${symAddr(fn)}` : `=> ${fn} (${addrPlus(fn, frameOff(fn, frames[i - 1] ?? name))})`));
-    } else {
-      frames.forEach((fn, i) => {
-        const off = i === 0 && kind === 'kprobe' ? 5 : frameOff(fn, frames[i - 1] ?? name);
-        this.line(`\t${addrPlus(fn, off)} ${fn}+0x${off.toString(16)} ([kernel.kallsyms])`);
-      });
-      this.line('');
+    this.line(pre + this.body(sys, name, kind, typeof payload === 'string' ? payload : payload(f)));
+    if (!stack) return;
+    if (f === 'ftrace') this.line(pre + '<stack trace>');
+    else if (f === 'trace-cmd') this.line(pre + 'kernel_stack:         <stack trace>');
+    this.buf += stack.text;
+    this.lines += stack.lines;
+    if (this.buf.length >= CHUNK) this.flush();
+  }
+
+  /**
+   * The lines of a stack as this format prints them after the event, formatted once per (stack, kind, event): stacks
+   * are a few constant call chains (stacks.ts) on ~5% of the events but half of the lines of a trace.
+   */
+  private stackText(kind: Kind, name: string, stack: readonly string[]): { text: string; lines: number } {
+    let byEvent = this.stacks.get(stack);
+    if (!byEvent) this.stacks.set(stack, (byEvent = new Map()));
+    const key = kind + ' ' + name;
+    let st = byEvent.get(key);
+    if (!st) {
+      const frames = this.frames(kind, name, stack);
+      let lines: string[];
+      if (this.format === 'ftrace') lines = frames.map((fn) => ' => ' + fn);
+      else if (this.format === 'trace-cmd') {
+        lines = frames.map((fn, i) => (fn.startsWith('0x') ? `=> ${symAddr(fn)}` : `=> ${fn} (${addrPlus(fn, frameOff(fn, frames[i - 1] ?? name))})`));
+      } else {
+        lines = frames.map((fn, i) => {
+          const off = i === 0 && kind === 'kprobe' ? 5 : frameOff(fn, frames[i - 1] ?? name);
+          return `\t${addrPlus(fn, off)} ${fn}+0x${off.toString(16)} ([kernel.kallsyms])`;
+        });
+        lines.push('');
+      }
+      st = { text: lines.map((l) => l + '\n').join(''), lines: lines.length };
+      byEvent.set(key, st);
     }
+    return st;
   }
 
   /** Frames as each format shows them: ftrace/trace-cmd stacks start in the tracing code, perf at the caller. */
@@ -194,15 +210,35 @@ export class Emitter {
     return stack;
   }
 
+  /** `comm-pid (tgid) [cpu] irq secs.usecs: ` and the other formats' equivalents. */
   private prefix(t: Task, cpu: number, irq: string): string {
-    const c = String(cpu).padStart(3, '0');
+    const c = cpu < 10 ? '00' + cpu : String(cpu).padStart(3, '0');
+    const head = this.head(t);
+    return this.format === 'ftrace' ? `${head}${c}] ${irq} ${this.stamp()}: ` : `${head}${c}] ${this.stamp()}: `;
+  }
+
+  /** The part of the prefix before the CPU number, the same on every line of a task: formatted once per task. */
+  private head(t: Task): string {
+    const h = this.heads.get(t);
+    if (h && h.comm === t.comm && h.pid === t.pid && h.tgid === t.tgid) return h.text;
+    let text: string;
     if (this.format === 'ftrace') {
       const tgid = t.tgid === null ? '-------' : String(t.tgid).padStart(7);
-      return `${t.comm.padStart(16)}-${String(t.pid).padEnd(7)} (${tgid}) [${c}] ${irq} ${ts(this.now)}: `;
+      text = `${t.comm.padStart(16)}-${String(t.pid).padEnd(7)} (${tgid}) [`;
+    } else if (this.format === 'trace-cmd') text = `${t.comm.padStart(16)}-${String(t.pid).padEnd(5)} [`;
+    else text = `${t.comm === '<idle>' ? 'swapper' : t.comm} ${String(t.pid).padStart(5)} [`;
+    this.heads.set(t, { comm: t.comm, pid: t.pid, tgid: t.tgid, text });
+    return text;
+  }
+
+  /** `secs.usecs` of now (`%5lu.%06lu`); the seconds part changes rarely. */
+  private stamp(): string {
+    const s = Math.floor(this.now / 1e6);
+    if (s !== this.sec) {
+      this.sec = s;
+      this.secText = String(s).padStart(5) + '.';
     }
-    if (this.format === 'trace-cmd') return `${t.comm.padStart(16)}-${String(t.pid).padEnd(5)} [${c}] ${ts(this.now)}: `;
-    const comm = t.comm === '<idle>' ? 'swapper' : t.comm;
-    return `${comm} ${String(t.pid).padStart(5)} [${c}] ${ts(this.now)}: `;
+    return this.secText + String(this.now - s * 1e6).padStart(6, '0');
   }
 
   private body(sys: string, name: string, kind: Kind, p: string): string {

@@ -38,7 +38,7 @@ export function kmemPage(pfn: number, f: Format): string {
 }
 
 export function tp(em: Emitter, t: Task, sys: string, name: string, p: string | Payload, o: EvOpts = {}): void {
-  em.ev(t, sys, name, typeof p === 'string' ? () => p : p, { ...o, kind: 'tp' });
+  em.ev(t, sys, name, p, o, 'tp');
 }
 
 /** A kprobe event `group/fn`: `(fn+0x0/0xsize) args` (kernel) or `(addr) args` (libtraceevent). */

@@ -4,10 +4,11 @@
  * replay must reproduce (types.ts). Deterministic for a seed; memory bounded for any scale (output is streamed
  * in ~64 KiB chunks with backpressure).
  *
- * The ftrace header states the number of entries that follow, so for ftrace the scenario runs twice: a counting
- * pass (nothing formatted) and the writing pass. Both draw the same random numbers, so they agree.
+ * The ftrace header states the number of entries that follow, so generate() to a stream runs an ftrace scenario
+ * twice: a counting pass (nothing formatted) and the writing pass. Both draw the same random numbers, so they agree.
+ * generateToFile runs it once: it writes the body first and puts the header in front afterwards.
  */
-import { Emitter, type Format } from './emit.js';
+import { Emitter, headerLines, type Format } from './emit.js';
 import { hash32 } from './kallsyms.js';
 import { Mm } from './mm.js';
 import { Rng } from './prng.js';
@@ -48,38 +49,58 @@ function context(em: Emitter, format: Format, seed: number, scale: number, scena
   return { em, mm: new Mm(em), rng: new Rng((seed ^ hash32(scenario)) >>> 0), format, scale, seed };
 }
 
-/** Stream `scenario`'s trace to `out` (respecting backpressure) and return its truth. */
-export async function generate(scenario: Scenario, out: NodeJS.WritableStream, opts: GenerateOptions = {}): Promise<Truth> {
+function scenarioDef(scenario: Scenario): ScenarioDef {
   const def = DEFS.find((d) => d.name === scenario);
   if (!def) throw new Error(`unknown scenario '${scenario}' (known: ${SCENARIOS.map((s) => s.name).join(', ')})`);
-  const seed = opts.seed ?? 1;
-  const scale = opts.scale ?? 1;
-  const format = opts.format ?? 'ftrace';
-  if (!(scale > 0)) throw new Error('scale must be > 0');
+  return def;
+}
 
-  let entries = 0;
-  let written = 0;
+function settings(opts: GenerateOptions): { seed: number; scale: number; format: Format } {
+  const scale = opts.scale ?? 1;
+  if (!(scale > 0)) throw new Error('scale must be > 0');
+  return { seed: opts.seed ?? 1, scale, format: opts.format ?? 'ftrace' };
+}
+
+/** Stream `scenario`'s trace to `out` (respecting backpressure) and return its truth. */
+export async function generate(scenario: Scenario, out: NodeJS.WritableStream, opts: GenerateOptions = {}): Promise<Truth> {
+  const def = scenarioDef(scenario);
+  const { seed, scale, format } = settings(opts);
+  let header = headerLines(format, 0, 0);
   if (format === 'ftrace') {
+    // The header states how many entries follow: a counting pass (nothing formatted) first.
     const dry = new Emitter(format, null);
     await def.run(context(dry, format, seed, scale, scenario));
-    entries = dry.entries;
-    written = dry.entries + dry.lost;
+    header = headerLines(format, dry.entries, dry.entries + dry.lost);
   }
+  if (header.length > 0) out.write(header.join('\n') + '\n');
+  const body = await generateBody(scenario, out, opts);
+  if (body.header.join('\n') !== header.join('\n')) throw new Error('generator bug: the counting pass disagrees with the written trace');
+  return body.truth;
+}
+
+/**
+ * One pass: stream the events of `scenario` to `out` WITHOUT the header block, and return the truth (its line
+ * count includes the header) with the header lines to put in front. For a file this halves the work of an ftrace
+ * trace, whose header needs the number of entries that follow (generateToFile).
+ */
+export async function generateBody(scenario: Scenario, out: NodeJS.WritableStream, opts: GenerateOptions = {}): Promise<{ truth: Truth; header: string[] }> {
+  const def = scenarioDef(scenario);
+  const { seed, scale, format } = settings(opts);
   const em = new Emitter(format, out);
-  em.header(entries, written);
   const res = await def.run(context(em, format, seed, scale, scenario));
   await em.end();
-  if (format === 'ftrace' && em.entries !== entries) throw new Error('generator bug: the counting pass disagrees with the written trace');
-  return {
+  const header = headerLines(format, em.entries, em.entries + em.lost);
+  const truth: Truth = {
     scenario,
     seed,
     format,
     kernel: KERNEL,
     scale,
     description: res.description,
-    lines: em.lines,
+    lines: header.length + em.lines,
     events: Object.fromEntries([...em.counts.entries()].sort(([a], [b]) => (a < b ? -1 : 1))),
     expect: res.expect,
     forbid: res.forbid,
   };
+  return { truth, header };
 }

@@ -66,6 +66,16 @@ const REF_FN: Record<RefEvent, string> = {
   page_ref_mod_unless: '__page_ref_mod_unless',
 };
 
+/** `__page_ref_*` + the caller's frames, one array per (event, stack) so the emitter formats each stack once. */
+const REF_STACKS = new WeakMap<readonly string[], Map<RefEvent, readonly string[]>>();
+function refStack(ev: RefEvent, stack: readonly string[]): readonly string[] {
+  let byEv = REF_STACKS.get(stack);
+  if (!byEv) REF_STACKS.set(stack, (byEv = new Map()));
+  let full = byEv.get(ev);
+  if (!full) byEv.set(ev, (full = [REF_FN[ev], ...stack]));
+  return full;
+}
+
 export class Mm {
   readonly pages = new Map<number, PageState>();
 
@@ -171,7 +181,7 @@ export class Mm {
     tp(this.em, t, 'page_ref', ev, (f) => `pfn=${hx(pfn)} flags=${flags} count=${count} mapcount=${mapcount} mapping=${pctr(mapping, f)} mt=${mt} val=${val}${tail}`, {
       irq: o.irq,
       cpu: o.cpu,
-      stack: o.stack ? [REF_FN[ev], ...o.stack] : undefined,
+      stack: o.stack ? refStack(ev, o.stack) : undefined,
     });
   }
 }

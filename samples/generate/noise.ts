@@ -140,7 +140,9 @@ export class Background {
     else if (r < 90 && this.cma && rng.chance(0.3)) done = this.cmaOp();
     else done = this.transient();
     if (!done) done = this.transient();
-    if (!done) this.kalloc();
+    // Nothing else to do: allocate, but never past the cap (kernel pages are not picked by transient(), so an
+    // uncapped fallback would let them pile up and the live set grow with the trace).
+    if (!done) done = full ? this.kfree() : this.kalloc();
   }
 
   // ---- operations (each returns false when it has nothing to work on)

@@ -1,0 +1,36 @@
+/**
+ * The rows of the bench table and keys of bench/out/results.json, in print order, with the targets of the
+ * issues (#2 ingest, #3 replay). README § Benchmark describes each one (test/bench.test.ts checks it).
+ * `query_<name>_s` rows are added per queries/*.sql file after `replay_peak_rss_mb`.
+ */
+export interface Metric {
+  name: string;
+  target?: string;
+}
+
+export const METRICS: Metric[] = [
+  { name: 'lines' },
+  { name: 'file_mb' },
+  { name: 'events' },
+  { name: 'ingest_s' },
+  { name: 'ingest_lines_per_s', target: '>= 500000 (goal 1 M)' },
+  { name: 'ingest_mb_per_s' },
+  { name: 'ingest_peak_rss_mb', target: '4x/1x ~ 1' },
+  { name: 'wc_l_s' },
+  { name: 'ingest_vs_wc_l' },
+  { name: 'duckdb_regex_s' },
+  { name: 'duckdb_regex_peak_rss_mb' },
+  { name: 'speedup_vs_duckdb_regex', target: '>= 10' },
+  { name: 'duckdb_regex_8cols_s' },
+  { name: 'speedup_vs_duckdb_regex_8cols' },
+  { name: 'replay_s' },
+  { name: 'replay_events_per_s', target: '>= 3000000' },
+  { name: 'replay_peak_rss_mb', target: '4x/1x ~ 1 (pages alive)' },
+  { name: 'queries_total_s' },
+  { name: 'queries_peak_rss_mb' },
+  { name: 'report_s' },
+  { name: 'report_peak_rss_mb' },
+];
+
+/** Where the per-query rows go. */
+export const QUERIES_AFTER = 'replay_peak_rss_mb';
