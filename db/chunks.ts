@@ -14,6 +14,8 @@ import bindings from '@duckdb/node-bindings';
 import type { BatchColumn, ColumnarBatch } from '../ingest/batch.js';
 import type { Db } from './duckdb.js';
 
+const FLUSH_EVERY = 8;
+
 /**
  * Appends ColumnarBatches to a table as DuckDB data chunks: numeric columns are copied as whole buffers,
  * dictionary columns travel as ENUM codes (DuckDB's appender casts them to VARCHAR in C++), and only
@@ -22,6 +24,7 @@ import type { Db } from './duckdb.js';
 export class ChunkAppender {
   private appender?: DuckDBAppender;
   private remap = new Int32Array(1024).fill(-1);
+  private chunks = 0;
 
   constructor(
     private readonly db: Db,
@@ -59,6 +62,9 @@ export class ChunkAppender {
       }
     });
     this.appender!.appendDataChunk(chunk);
+    // DuckDB's appender buffers 100 chunks and then writes them into the table in one long call; writing every
+    // few chunks keeps each pause short, so a parser feeding this thread never waits long for it.
+    if (++this.chunks % FLUSH_EVERY === 0) this.appender!.flushSync();
   }
 
   close(): void {

@@ -45,6 +45,8 @@ export interface ParseFacts {
   firstTs: [number, number] | null;
   lastTs: [number, number] | null;
   vmemmapBase: bigint | null;
+  /** SHA-256 of the content, when the parser hashed it (worker parsing); otherwise the Source has it. */
+  sha256?: string;
 }
 
 export class EventBuilder implements LineSink, TraceFacts {

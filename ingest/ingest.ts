@@ -76,7 +76,7 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
       progress.done();
     }
     const lines = facts.lines;
-    const sha = src.sha256();
+    const sha = facts.sha256 ?? src.sha256();
     const replaced = await checkDuplicate(db, name, sha, opts.replace ?? false);
 
     const stacks = await writeRows(

@@ -17,7 +17,7 @@ import { LineSplitter, type Source } from './source.js';
  */
 
 export type TextFormat = Exclude<Format, 'csv' | 'arrow'>;
-const MAX_BLOCKS_IN_FLIGHT = 4;
+const MAX_BLOCKS_IN_FLIGHT = 8;
 const SMALL_INPUT = 32 << 20;
 
 export function readerFor(format: TextFormat, sink: LineSink): Reader {
@@ -106,7 +106,7 @@ async function parseInWorker(
   });
   done.catch(() => undefined);
   try {
-    for await (const block of src.blocks()) {
+    for await (const block of src.blocks({ hash: false })) {
       while (inFlight >= MAX_BLOCKS_IN_FLIGHT && !failure) await new Promise<void>((r) => (wake = r));
       if (failure) break;
       // Copy: stream blocks may share a pooled ArrayBuffer, which cannot be transferred.

@@ -26,8 +26,11 @@ export interface Source {
   /** First block of content (after gunzip), for detection. */
   head: Buffer;
   gzip: boolean;
-  /** All content blocks, head included. Hashes and counts as it goes. */
-  blocks(): AsyncGenerator<Buffer>;
+  /**
+   * All content blocks, head included. Counts as it goes, and hashes unless `hash` is false (the caller then
+   * hashes the blocks itself, e.g. on the parse worker, to spare the thread that writes to DuckDB).
+   */
+  blocks(opts?: { hash?: boolean }): AsyncGenerator<Buffer>;
   bytesRead: number;
   sha256(): string;
   /** Size on disk (compressed for .gz), when known: for progress. */
@@ -79,17 +82,22 @@ export async function openSource(name: string): Promise<Source> {
   };
   const head = (await next()) ?? Buffer.alloc(0);
   const hash = createHash('sha256');
+  let hashed = true;
   const src: Source = {
     name,
     head,
     gzip,
     totalBytes,
     bytesRead: 0,
-    sha256: () => hash.copy().digest('hex'),
-    async *blocks() {
+    sha256: () => {
+      if (!hashed) throw new Error(`${name}: content was read without hashing`);
+      return hash.copy().digest('hex');
+    },
+    async *blocks(opts = {}) {
+      hashed = opts.hash ?? true;
       let b: Buffer | null = head;
       while (b) {
-        hash.update(b);
+        if (hashed) hash.update(b);
         src.bytesRead += b.length;
         yield b;
         b = await next();

@@ -837,6 +837,7 @@ describe('parsing on a worker thread (inputs > 32 MiB) gives the same tables as 
         process.env.REFSCOPE_WORKER = '1';
         const b = await ingest(db, path, { replace: true });
         assert.ok(b.events > 4096, 'several batches');
+        assert.deepEqual(b.replaced, [a.trace_id], 'the worker hashes the content to the same sha256');
         assert.deepEqual(await digest(b.trace_id), inThread);
         assert.deepEqual({ ...b, trace_id: 0, seconds: 0, lines_per_second: 0, replaced: [] }, { ...a, trace_id: 0, seconds: 0, lines_per_second: 0, replaced: [] });
       } finally {
