@@ -15,6 +15,12 @@ import type { ReplayOptions, ReplaySummary } from './replay/replay.js';
  * modules when it runs: the report stack (vega) alone takes most of a second to load.
  */
 
+// `refscope query ... | head`: a closed pipe ends the output, not the program with a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
 const openDb = async (...a: Parameters<typeof Db.open>): Promise<Db> => (await import('./db/duckdb.js')).Db.open(...a);
 
 export class UsageError extends Error {}

@@ -119,7 +119,8 @@ export function formatTable(r: QueryResult): string {
     }),
   );
   const cells = r.rows.map((row) => r.columns.map((c) => cut(tableCell(c.name, row[c.name] ?? null))));
-  const width = headers.map((h, i) => Math.max([...h].length, ...cells.map((row) => [...row[i]!].length)));
+  // A loop, not Math.max(...spread): a spread of 100k+ cells overflows the call stack.
+  const width = headers.map((h, i) => cells.reduce((w, row) => Math.max(w, [...row[i]!].length), [...h].length));
   const pad = (s: string, i: number) => {
     const fill = ' '.repeat(width[i]! - [...s].length);
     return numeric[i] ? fill + s : s + fill;

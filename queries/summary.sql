@@ -2,7 +2,8 @@
 --
 -- What: counts of the findings the other queries list, with their default parameters: certain ones, and the
 -- uncertain ones (crossing a lost-event window) apart. leaks = leaked page lifetimes (leaks.sql); pin_leaks =
--- pins still held at the end (pin-leaks.sql); cma_blockers = distinct (cma_alloc call, pfn, holder) blocking a
+-- pins still held at the end (pin-leaks.sql), certain only when their holder's process exited while pinning (the
+-- leaks rule: a holder still alive when the capture stops may yet unpin); cma_blockers = distinct (cma_alloc call, pfn, holder) blocking a
 -- failed or retried CMA allocation, plus failed FOLL_LONGTERM migrations and FOLL_LONGTERM pins held on CMA
 -- pages (cma-blockers.sql); pgmap_imbalance =
 -- dev_pagemaps with a problem (pgmap-imbalance.sql); use_after_free = anomalies listed by use-after-free.sql.
@@ -21,8 +22,8 @@
 -- @column replayed Whether replay results exist for the trace.
 -- @column leaks Certain leaked pages.
 -- @column leaks_uncertain Leaked pages found only when lost-event windows are included.
--- @column pin_leaks Certain pins still held at the end.
--- @column pin_leaks_uncertain Uncertain pins still held at the end.
+-- @column pin_leaks Pins still held at the end whose holder's process exited, outside lost-event windows.
+-- @column pin_leaks_uncertain Other pins still held at the end (holder still alive, or crossing a lost-event window).
 -- @column cma_failed_allocs cma_alloc calls that failed or needed busy retries.
 -- @column cma_blockers Certain blockers of those calls, failed longterm_pin migrations and FOLL_LONGTERM pins held on CMA pages.
 -- @column cma_blockers_uncertain Uncertain ones.
@@ -53,7 +54,8 @@ lk AS (
   GROUP BY trace_id
 ),
 pl AS (
-  SELECT trace_id, count(*) FILTER (WHERE NOT uncertain) AS certain, count(*) FILTER (WHERE uncertain) AS unc
+  SELECT trace_id, count(*) FILTER (WHERE NOT uncertain AND holder_exited) AS certain,
+         count(*) FILTER (WHERE uncertain OR NOT holder_exited) AS unc
   FROM _pin_leaks GROUP BY trace_id
 ),
 cf AS (SELECT trace_id, count(*) AS n FROM _cma_failed GROUP BY trace_id),

@@ -272,8 +272,13 @@ export function timelineChart(d: TimelineData): Chart {
       : `One lane per holder task (top ${MAX_LANES}): overlapping intervals of a task merged into one bar${cma}.`;
   if (!d.bars.length && !d.attempts.length) return { id, title, caption, spec: null, note: 'No pins, long holds or CMA allocations in this trace.', points: 0 };
   // Bars shorter than ~1 px would not show: draw them at least 1/500 of the shown time range (tooltips keep the truth).
-  const xs = [...d.bars.map((b) => b.start_s), ...d.bars.map((b) => b.end_s), ...d.attempts.map((a) => a.start_s), ...d.attempts.map((a) => a.end_s)];
-  const minW = xs.length ? (Math.max(...xs) - Math.min(...xs)) / 500 : 0;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const x of [...d.bars, ...d.attempts]) {
+    lo = Math.min(lo, x.start_s);
+    hi = Math.max(hi, x.end_s);
+  }
+  const minW = hi > lo ? (hi - lo) / 500 : 0;
   const bars = capRows(d.bars, MAX_SERIES_POINTS).map((b) => ({ ...b, draw_end_s: Math.max(b.end_s, b.start_s + minW) }));
   const attempts = capRows(d.attempts, 500);
   const failures = capRows(d.failures, Math.max(0, MAX_POINTS - bars.length - attempts.length));

@@ -169,9 +169,15 @@ describe('queries return the truth of every scenario', () => {
       assert.equal(s.replayed, true);
       if (ex.leaks) assert.equal(n(s.leaks), ex.leaks.length, 'summary leaks');
       if (ex.pins) {
+        // Certain pin leaks: open, outside lost windows, and the holder's process exited (the leaks rule).
         const open = ex.pins.filter((p) => p.end_ts_ns === null);
-        assert.equal(n(s.pin_leaks), open.filter((p) => !p.uncertain).length, 'summary pin_leaks');
-        assert.equal(n(s.pin_leaks_uncertain), open.filter((p) => p.uncertain).length, 'summary pin_leaks_uncertain');
+        const pl = await q('pin-leaks', { trace_id: id, include_uncertain: true });
+        const sum = (rows: typeof pl) => rows.reduce((a, r) => a + n(r.pins), 0);
+        assert.equal(sum(pl), open.length, 'pin-leaks lists every open pin');
+        assert.equal(n(s.pin_leaks), sum(pl.filter((r) => r.certain === true && r.holder_exited === true)), 'summary pin_leaks');
+        assert.equal(n(s.pin_leaks) + n(s.pin_leaks_uncertain), open.length, 'summary pin_leaks_uncertain');
+        if (c.name === 'pin-leak') assert.equal(n(s.pin_leaks), open.length, 'pin_leaker exits still pinning: every pin is a certain leak');
+        if (c.name === 'lost-window') assert.equal(n(s.pin_leaks), 0, 'pins still held when the capture stops are no certain leak');
       }
       if (ex.anomalies) assert.equal(n(s.use_after_free) + n(s.use_after_free_uncertain), uaf.length, 'summary use_after_free');
       const cma = await q('cma-blockers', { trace_id: id, include_uncertain: true });

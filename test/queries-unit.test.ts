@@ -314,7 +314,8 @@ describe('findings on the hand-made trace', () => {
     const [t1, t2] = s as [ResultRow, ResultRow];
     assert.deepEqual(
       [t1.replayed, t1.leaks, t1.leaks_uncertain, t1.pin_leaks, t1.pin_leaks_uncertain, t1.cma_failed_allocs, t1.cma_blockers, t1.pgmap_imbalance, t1.use_after_free, t1.use_after_free_uncertain, t1.anomalies, t1.divergences],
-      [true, 3n, 1n, 1n, 1n, 1n, 4n, 1n, 1n, 1n, 3n, 1n],
+      // The open pin on 0x700 is outside any lost window but its holder never exited: an uncertain pin leak.
+      [true, 3n, 1n, 0n, 2n, 1n, 4n, 1n, 1n, 1n, 3n, 1n],
     );
     assert.equal(t1.agreement, 0.995);
     assert.equal(t2.replayed, false);

@@ -307,6 +307,16 @@ describe('refscope query (CLI)', () => {
       assert.match(r.stderr, /^refscope: /);
     });
   });
+
+  it('output into a pipe closed early (`| head -1`) ends quietly, exit 0', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli.ts'), 'query', '--db', dbPath, '--sql', 'SELECT * FROM range(200000)'], { cwd: ROOT });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(status, 0, stderr);
+    assert.equal(stderr, '');
+  });
 });
 
 describe('refscope check (CLI)', () => {
