@@ -25,7 +25,7 @@ export class Db {
   ) {}
 
   static async open(path: string, opts: OpenOptions = {}): Promise<Db> {
-    const memoryLimit = opts.memoryLimit ?? process.env.REFSCOPE_MEMORY_LIMIT ?? '2GB';
+    const memoryLimit = opts.memoryLimit ?? (process.env.REFSCOPE_MEMORY_LIMIT || '2GB');
     const config: Record<string, string> = {
       // Only the extensions built into the package exist offline; never try to download one.
       autoinstall_known_extensions: 'false',
@@ -71,6 +71,28 @@ export class Db {
       await this.run('ROLLBACK').catch(() => undefined);
       throw e;
     }
+  }
+
+  /**
+   * Run fn with DuckDB's buffer pool capped at 512MB (or REFSCOPE_MEMORY_LIMIT when set), then restore the limit.
+   * Ingest and replay stream a whole trace through once: the pool would otherwise keep every block they wrote or
+   * read cached up to memory_limit (2GB), and their peak memory would grow with the trace.
+   */
+  async withStreamingMemoryLimit<T>(fn: () => Promise<T>): Promise<T> {
+    if (process.env.REFSCOPE_MEMORY_LIMIT) return fn();
+    // A setting cannot be a bound parameter; the value is refscope's own (open()), never text from a trace.
+    const restore = () => this.run(`SET memory_limit = '${this.memoryLimit.replace(/'/g, '')}'`);
+    await this.run("SET memory_limit = '512MB'");
+    let v: T;
+    try {
+      v = await fn();
+    } catch (e) {
+      // fn's error is the one to report, even if an aborted caller transaction refuses the restore too.
+      await restore().catch(() => undefined);
+      throw e;
+    }
+    await restore();
+    return v;
   }
 
   close(): void {

@@ -55,7 +55,7 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
   } else if (typeof detected === 'string') format = detected;
   else throw new InputError(name, null, detected.refuse);
 
-  return withIngestMemoryLimit(db, () => db.transaction(async () => {
+  return db.withStreamingMemoryLimit(() => db.transaction(async () => {
     const idRow = await db.one<{ id: number }>('SELECT (coalesce(max(trace_id), 0) + 1)::INTEGER AS id FROM traces');
     const traceId = idRow!.id;
     const app = new ChunkAppender(db, 'events');
@@ -170,21 +170,6 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
   }));
 }
 
-/**
- * DuckDB's buffer pool keeps the blocks it has written cached up to memory_limit (2GB by default): useless while
- * ingesting, and it makes the peak RSS grow with the trace. Ingest caps it (512MB, or REFSCOPE_MEMORY_LIMIT when
- * set) and restores the previous limit afterwards.
- */
-async function withIngestMemoryLimit<T>(db: Db, fn: () => Promise<T>): Promise<T> {
-  if (process.env.REFSCOPE_MEMORY_LIMIT) return fn();
-  await db.run("SET memory_limit = '512MB'");
-  try {
-    return await fn();
-  } finally {
-    // A setting cannot be a bound parameter; the value is refscope's own (Db.open), never user text from a trace.
-    await db.run(`SET memory_limit = '${db.memoryLimit.replace(/'/g, '')}'`);
-  }
-}
 
 /** The same content twice is refused, or replaces the old trace (and its replay results) with --replace. */
 async function checkDuplicate(db: Db, name: string, sha: string, replace: boolean): Promise<number[]> {

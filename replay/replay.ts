@@ -108,12 +108,14 @@ interface TraceRow {
 
 /** Replay one trace; replaces its previous replay rows (one transaction). Call it after the ingest committed. */
 export async function replay(db: Db, traceId: number, opts: ReplayOptions = {}): Promise<ReplaySummary> {
-  try {
-    return await replayOnce(db, traceId, opts, false);
-  } catch (e) {
-    if (e instanceof OrderError) return replayOnce(db, traceId, opts, true);
-    throw e;
-  }
+  return db.withStreamingMemoryLimit(async () => {
+    try {
+      return await replayOnce(db, traceId, opts, false);
+    } catch (e) {
+      if (e instanceof OrderError) return replayOnce(db, traceId, opts, true);
+      throw e;
+    }
+  });
 }
 
 /** Replay every trace of the database, in trace_id order. */

@@ -770,6 +770,32 @@ const REAL: { file: string; format: string; counts: Record<string, number>; stac
     counts: { mm_page_alloc: 3140, mm_page_free: 1828, mm_page_free_batched: 1150, mm_filemap_add_to_page_cache: 1429, mm_filemap_delete_from_page_cache: 697 },
   },
   {
+    file: 'perf-task-callgraph.script.txt.gz',
+    format: 'perf',
+    counts: { mm_page_alloc: 3136, mm_page_free: 1770 },
+    // perf record -g: after every sample a callchain, kernel frames then user frames (two stacks).
+    stacks: 2 * (3136 + 1770),
+  },
+  {
+    file: 'ftrace-raw-default.txt.gz',
+    format: 'ftrace',
+    counts: {
+      mm_page_alloc: 31136,
+      mm_page_free: 17446,
+      mm_page_free_batched: 15037,
+      mm_page_alloc_zone_locked: 16453,
+      mm_page_pcpu_drain: 1075,
+      mm_filemap_add_to_page_cache: 1351,
+      mm_filemap_delete_from_page_cache: 1352,
+      tracing_mark_write: 5,
+    },
+    facts: (t) => {
+      assert.equal(t.trace.entries_in_buffer, 83855);
+      assert.equal(t.trace.entries_written, 83855);
+      assert.equal(t.trace.lost_events, 0);
+    },
+  },
+  {
     file: 'ftrace-raw-stacktrace-pidfiltered.txt.gz',
     format: 'ftrace',
     counts: { mm_page_alloc: 5164, mm_page_free: 4981, tracing_mark_write: 2 },

@@ -26,6 +26,8 @@ const CAPTURES = {
   perf: 'perf-task.script.txt.gz',
   stack: 'ftrace-raw-stacktrace-pidfiltered.txt.gz',
   tcmd: 'trace-cmd-extract.report.txt.gz',
+  raw: 'ftrace-raw-default.txt.gz',
+  callgraph: 'perf-task-callgraph.script.txt.gz',
 } as const;
 type Cap = keyof typeof CAPTURES;
 

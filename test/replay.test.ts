@@ -23,6 +23,7 @@ const CAPTURES = {
   e: 'e-mixed.trace.txt.gz',
   perf: 'perf-task.script.txt.gz',
   tcmd: 'trace-cmd-extract.report.txt.gz',
+  raw: 'ftrace-raw-default.txt.gz',
 } as const;
 type Cap = keyof typeof CAPTURES;
 
@@ -57,7 +58,7 @@ describe('replay: real captures', () => {
       const s = sums[cap];
       assert.equal(s.anomalies_certain, 0, `${cap}: ${formatSummary(s)}`);
       assert.equal(s.lost_markers, 0);
-      if (cap === 'perf' || cap === 'tcmd') {
+      if (cap === 'perf' || cap === 'tcmd' || cap === 'raw') {
         assert.equal(s.checked, 0, 'kmem-only: nothing to check');
         continue;
       }
@@ -224,8 +225,8 @@ describe('replay: real captures', () => {
     assert.deepEqual(inferred, [], 'RAM sections see the page allocator');
   });
 
-  it('kmem-only (perf script, trace-cmd report): lifetimes are exactly the alloc/free pairs by pfn, batched frees included', async () => {
-    for (const cap of ['perf', 'tcmd'] as Cap[]) {
+  it('kmem-only (perf script, trace-cmd report, tracefs trace): lifetimes are exactly the alloc/free pairs by pfn, batched frees included', async () => {
+    for (const cap of ['perf', 'tcmd', 'raw'] as Cap[]) {
       const ev = await rows(
         `SELECT seq::DOUBLE AS seq, event, pfn::DOUBLE AS pfn, coalesce("order", 0)::INTEGER AS o FROM events
          WHERE trace_id = $1 AND event IN ('mm_page_alloc', 'mm_page_free', 'mm_page_free_batched') AND pfn > 0 ORDER BY seq`, cap);
@@ -273,8 +274,10 @@ describe('replay: real captures', () => {
            count(*) FILTER (WHERE alloc_seq IS NULL AND free_seq IS NULL) AS neither FROM pages WHERE trace_id = $1`, cap);
       assert.deepEqual([num(edges[0].bad1), num(edges[0].bad2), num(edges[0].neither)], [0, 0, 0]);
     }
-    assert.equal(sums.perf.anomalies, 0, 'window edges are never leaks or anomalies');
-    assert.equal(sums.perf.pins + sums.perf.holds + sums.perf.cma_attempts + sums.perf.pgmaps, 0);
+    for (const cap of ['perf', 'tcmd', 'raw'] as Cap[]) {
+      assert.equal(sums[cap].anomalies, 0, `${cap}: window edges are never leaks or anomalies`);
+      assert.equal(sums[cap].pins + sums[cap].holds + sums[cap].cma_attempts + sums[cap].pgmaps, 0, cap);
+    }
   });
 
   it('replaying again replaces the previous rows', async () => {
