@@ -43,6 +43,8 @@
 -- @column in_cma The page was in a CMA pageblock when taken.
 -- @column movable_zone The page was in ZONE_MOVABLE (pins; known only from user-given ranges).
 -- @column longterm_in_cma A FOLL_LONGTERM pin replay found held on a CMA page past the migration grace (anomaly longterm_pin_in_cma).
+-- @column migrate_seq Pins: seq of the `mm_migrate_pages reason=longterm_pin` its pinning call retried after (the
+--   page was migrated out of CMA / ZONE_MOVABLE first, as FOLL_LONGTERM must); NULL when none was seen, and for holds.
 -- @column large_folio Pin of a large folio (NULL for holds).
 -- @column release_pid Task that dropped it (may differ from the holder: io_uring teardown runs in a kworker).
 -- @column release_comm Its name.
@@ -53,7 +55,7 @@ WITH r AS (
   SELECT trace_id, 'pin' AS kind, pin_id AS id, pfn, folio_pfn, refs, holder_pid, holder_tgid, holder_comm,
          start_ts_ns, end_ts_ns, duration_ns, end_seq IS NULL AS held_to_end, longterm,
          (coalesce(gup_flags, 0) & 4) <> 0 AS foll_get, gup_flags, mt, in_cma, movable_zone, large_folio,
-         release_pid, release_comm, stack_id, uncertain, start_seq,
+         release_pid, release_comm, stack_id, uncertain, start_seq, migrate_seq,
          EXISTS (SELECT 1 FROM _longterm_in_cma l WHERE l.trace_id = pins.trace_id AND l.pin_id = pins.pin_id)
            AS longterm_in_cma
   FROM pins
@@ -61,7 +63,7 @@ WITH r AS (
   SELECT trace_id, 'hold', hold_id, pfn, pfn, refs, holder_pid, holder_tgid, holder_comm,
          start_ts_ns, end_ts_ns, duration_ns, end_seq IS NULL, false,
          via = 'gup' OR (coalesce(gup_flags, 0) & 4) <> 0, gup_flags, mt, in_cma, false, NULL,
-         release_pid, release_comm, stack_id, uncertain, start_seq, false
+         release_pid, release_comm, stack_id, uncertain, start_seq, NULL, false
   FROM holds
 ),
 f AS (
@@ -82,7 +84,7 @@ f AS (
 )
 SELECT f.trace_id, f.priority, f.kind, f.id, f.pfn, f.folio_pfn, f.refs, f.holder_pid, f.holder_tgid, f.holder_comm,
        f.start_ts_ns, f.end_ts_ns, f.duration_ns, f.held_to_end, f.longterm, f.foll_get, _hex(f.gup_flags) AS gup_flags,
-       f.mt, m.name AS mt_name, f.in_cma, f.movable_zone, f.longterm_in_cma, f.large_folio, f.release_pid, f.release_comm, s.callsite,
+       f.mt, m.name AS mt_name, f.in_cma, f.movable_zone, f.longterm_in_cma, f.migrate_seq, f.large_folio, f.release_pid, f.release_comm, s.callsite,
        f.stack_id, f.uncertain
 FROM f
 LEFT JOIN _mt_names m ON m.trace_id = f.trace_id AND m.mt = f.mt

@@ -218,6 +218,10 @@ describe('longterm pins on CMA', () => {
     const rows = await q('long-pins', { trace_id: id, min_duration_ns: '500ms' });
     assert.equal(rows.length, 16);
     assert.ok(rows.every((r) => r.in_cma === false && r.longterm_in_cma === false && r.priority === 5));
+    // Each says which longterm_pin migration moved its page first (the truth's `migrated` pins).
+    const migrated = truth.expect.pins!.filter((p) => p.migrated).map((p) => p.pfn).sort();
+    assert.deepEqual(rows.filter((r) => r.migrate_seq !== null).map((r) => n(r.pfn)).sort(), migrated);
+    assert.equal(migrated.length, 16);
     // With no threshold, the first round's CMA pins show as what they were: microseconds on CMA, priority 3.
     const all = await q('long-pins', { trace_id: id, min_duration_ns: 0, kind: 'pin' });
     assert.deepEqual(
