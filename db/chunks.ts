@@ -14,7 +14,7 @@ import bindings from '@duckdb/node-bindings';
 import type { BatchColumn, ColumnarBatch } from '../ingest/batch.js';
 import type { Db } from './duckdb.js';
 
-const FLUSH_EVERY = 8;
+const FLUSH_EVERY = 64;
 
 /**
  * Appends ColumnarBatches to a table as DuckDB data chunks: numeric columns are copied as whole buffers,
@@ -62,8 +62,8 @@ export class ChunkAppender {
       }
     });
     this.appender!.appendDataChunk(chunk);
-    // DuckDB's appender buffers 100 chunks and then writes them into the table in one long call; writing every
-    // few chunks keeps each pause short, so a parser feeding this thread never waits long for it.
+    // DuckDB's appender writes into the table every 100 chunks in one long call; writing a little more often
+    // keeps the pauses of this thread shorter (measured: 64 was faster than 8, 32 or the default, at flat memory).
     if (++this.chunks % FLUSH_EVERY === 0) this.appender!.flushSync();
   }
 

@@ -2,39 +2,75 @@ import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { EventBuilder } from './builder.js';
 import { transferList, type TransferredBatch } from './batch.js';
-import { readerFor, type TextFormat } from './parse.js';
-import { LineSplitter } from './source.js';
+import type { FromWorker, TextFormat, ToWorker } from './parse.js';
+import { readerFor } from './parse.js';
+import { LineSplitter, openSource } from './source.js';
 
-/** Worker side of parseText(): blocks in, detached batches and finally the trace facts out. */
-const { format, traceId } = workerData as { format: TextFormat; traceId: number };
+/**
+ * Worker side of parseText(): reads the file itself (or takes stdin blocks from the main thread), hands out
+ * detached batches, and finally the trace facts with the content's SHA-256 (hashed here, off the thread that
+ * writes to DuckDB).
+ */
+const { format, traceId, path } = workerData as { format: TextFormat; traceId: number; path: string | null };
 const port = parentPort!;
+const post = (m: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+/**
+ * Batches out at most: the main thread hands each back once appended. Enough to ride out the writer's pauses
+ * (bench, 5M lines: 16 out gave 0.47 M lines/s, 64 gave 0.56 M, at a flat ~0.8 GB peak RSS up to 20M lines).
+ */
+const MAX_BATCHES_OUT = 64;
 const sent = new Map<string, number>();
-// Batches the main thread has appended come back here to be filled again.
 const spares: TransferredBatch[] = [];
+let out = 0;
+let spareArrived: (() => void) | null = null;
 const builder: EventBuilder = new EventBuilder(traceId, (b) => {
   const t = b.detach(sent, spares.pop());
-  port.postMessage({ type: 'batch', batch: t }, transferList(t));
+  out++;
+  post({ type: 'batch', batch: t }, transferList(t));
 });
 const reader = readerFor(format, builder);
 const splitter = new LineSplitter((text, lineNo) => reader.line(text, lineNo));
-// The content hash (duplicate detection) is computed here, off the thread that writes to DuckDB.
 const hash = createHash('sha256');
+let bytes = 0;
 
-port.on('message', (m: { type: 'block'; block: Uint8Array } | { type: 'spare'; batch: TransferredBatch } | { type: 'end' }) => {
+function push(block: Buffer): void {
+  hash.update(block);
+  bytes += block.length;
+  splitter.push(block);
+  post({ type: 'block-done', bytes, lines: splitter.lineNo });
+}
+
+function finish(): void {
+  splitter.end();
+  reader.end();
+  builder.finish();
+  post({ type: 'done', facts: { ...builder.facts(splitter.lineNo), sha256: hash.digest('hex') } });
+}
+
+const fail = (e: unknown) => post({ type: 'error', message: (e as Error).message });
+
+port.on('message', (m: ToWorker) => {
   try {
-    if (m.type === 'spare') spares.push(m.batch);
-    else if (m.type === 'block') {
-      const block = Buffer.from(m.block.buffer, m.block.byteOffset, m.block.byteLength);
-      hash.update(block);
-      splitter.push(block);
-      port.postMessage({ type: 'block-done', lines: splitter.lineNo });
-    } else {
-      splitter.end();
-      reader.end();
-      builder.finish();
-      port.postMessage({ type: 'done', facts: { ...builder.facts(splitter.lineNo), sha256: hash.digest('hex') } });
-    }
+    if (m.type === 'spare') {
+      spares.push(m.batch);
+      out--;
+      spareArrived?.();
+    } else if (m.type === 'block') push(Buffer.from(m.block.buffer, m.block.byteOffset, m.block.byteLength));
+    else finish();
   } catch (e) {
-    port.postMessage({ type: 'error', message: (e as Error).message });
+    fail(e);
   }
 });
+
+if (path !== null) {
+  try {
+    const src = await openSource(path);
+    for await (const block of src.blocks({ hash: false })) {
+      push(block);
+      while (out >= MAX_BATCHES_OUT) await new Promise<void>((r) => (spareArrived = r));
+    }
+    finish();
+  } catch (e) {
+    fail(e);
+  }
+}

@@ -11,12 +11,15 @@ import { EVENTS } from './schema.js';
 import { LineSplitter, type Source } from './source.js';
 
 /**
- * Text parsing, on a worker thread when possible: the main thread reads blocks and appends batches to DuckDB
- * while the worker splits lines, tokenizes and decodes. Blocks in flight are bounded, so memory stays flat
- * whichever side is slower. `REFSCOPE_WORKER=0` parses on the main thread, `=1` always uses the worker.
+ * Text parsing, on a worker thread when possible: the worker reads the file itself (or gets stdin blocks from
+ * the main thread), splits lines, tokenizes and decodes, while the main thread appends batches to DuckDB. The
+ * main thread hands each appended batch back to be refilled, and the worker never has more than a fixed number
+ * of batches out, so memory stays flat whichever side is slower. `REFSCOPE_WORKER=0` parses on the main thread,
+ * `=1` always uses the worker.
  */
 
 export type TextFormat = Exclude<Format, 'csv' | 'arrow'>;
+/** stdin blocks the main thread may have handed over and the worker not yet parsed. */
 const MAX_BLOCKS_IN_FLIGHT = 8;
 const SMALL_INPUT = 32 << 20;
 
@@ -58,11 +61,13 @@ async function parseInThread(
   return builder.facts(splitter.lineNo);
 }
 
-type FromWorker =
+export type FromWorker =
   | { type: 'batch'; batch: TransferredBatch }
-  | { type: 'block-done'; lines: number }
+  | { type: 'block-done'; bytes: number; lines: number }
   | { type: 'done'; facts: ParseFacts }
   | { type: 'error'; message: string };
+
+export type ToWorker = { type: 'block'; block: Uint8Array } | { type: 'end' } | { type: 'spare'; batch: TransferredBatch };
 
 async function parseInWorker(
   format: TextFormat,
@@ -71,10 +76,13 @@ async function parseInWorker(
   onBatch: (b: ColumnarBatch) => void,
   progress: Progress,
 ): Promise<ParseFacts> {
-  const worker = new Worker(new URL('./parse-worker.mjs', import.meta.url), { workerData: { format, traceId } });
+  // A file is read again by the worker, from its start: the main thread then never sits between the disk and
+  // the parser (while it appends to DuckDB it could not feed the worker). Only stdin is read here and forwarded.
+  const path = src.name === '-' ? null : src.name;
+  if (path !== null) src.close();
+  const worker = new Worker(new URL('./parse-worker.mjs', import.meta.url), { workerData: { format, traceId, path } });
   const batch = new ColumnarBatch(EVENTS, ['payload', 'args'], new Map<string, Dictionary>());
   let inFlight = 0;
-  let lines = 0;
   let wake: (() => void) | null = null;
   let failure: Error | null = null;
   const done = new Promise<ParseFacts>((resolve, reject) => {
@@ -85,10 +93,11 @@ async function parseInWorker(
           onBatch(batch);
           // Appended: hand the arrays back for the worker to refill.
           const spare = batch.release();
-          worker.postMessage({ type: 'spare', batch: spare }, transferList(spare));
+          worker.postMessage({ type: 'spare', batch: spare } satisfies ToWorker, transferList(spare));
         } else if (m.type === 'block-done') {
           inFlight--;
-          lines = m.lines;
+          if (path !== null) src.bytesRead = m.bytes;
+          progress.update(m.bytes, m.lines);
           wake?.();
         } else if (m.type === 'done') resolve(m.facts);
         else reject(new Error(m.message));
@@ -106,16 +115,17 @@ async function parseInWorker(
   });
   done.catch(() => undefined);
   try {
-    for await (const block of src.blocks({ hash: false })) {
-      while (inFlight >= MAX_BLOCKS_IN_FLIGHT && !failure) await new Promise<void>((r) => (wake = r));
-      if (failure) break;
-      // Copy: stream blocks may share a pooled ArrayBuffer, which cannot be transferred.
-      const copy = new Uint8Array(block);
-      inFlight++;
-      worker.postMessage({ type: 'block', block: copy }, [copy.buffer]);
-      progress.update(src.bytesRead, lines);
+    if (path === null) {
+      for await (const block of src.blocks({ hash: false })) {
+        while (inFlight >= MAX_BLOCKS_IN_FLIGHT && !failure) await new Promise<void>((r) => (wake = r));
+        if (failure) break;
+        // Copy: stream blocks may share a pooled ArrayBuffer, which cannot be transferred.
+        const copy = new Uint8Array(block);
+        inFlight++;
+        worker.postMessage({ type: 'block', block: copy } satisfies ToWorker, [copy.buffer]);
+      }
+      if (!failure) worker.postMessage({ type: 'end' } satisfies ToWorker);
     }
-    if (!failure) worker.postMessage({ type: 'end' });
     return await done;
   } finally {
     await worker.terminate();

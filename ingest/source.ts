@@ -35,6 +35,8 @@ export interface Source {
   sha256(): string;
   /** Size on disk (compressed for .gz), when known: for progress. */
   totalBytes: number | null;
+  /** Stop reading (the content is read elsewhere, e.g. by the parse worker from the same file). */
+  close(): void;
 }
 
 export async function openSource(name: string): Promise<Source> {
@@ -89,6 +91,9 @@ export async function openSource(name: string): Promise<Source> {
     gzip,
     totalBytes,
     bytesRead: 0,
+    close: () => {
+      if (raw !== process.stdin) raw.destroy();
+    },
     sha256: () => {
       if (!hashed) throw new Error(`${name}: content was read without hashing`);
       return hash.copy().digest('hex');
