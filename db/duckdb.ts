@@ -22,6 +22,7 @@ export class Db {
     readonly conn: DuckDBConnection,
     /** memory_limit as configured at open (DuckDB reports it back rounded). */
     readonly memoryLimit: string,
+    readonly threads?: number,
   ) {}
 
   static async open(path: string, opts: OpenOptions = {}): Promise<Db> {
@@ -36,7 +37,7 @@ export class Db {
     if (opts.threads) config.threads = String(opts.threads);
     const instance = await DuckDBInstance.create(path, config);
     const conn = await instance.connect();
-    return new Db(path, instance, conn, memoryLimit);
+    return new Db(path, instance, conn, memoryLimit, opts.threads);
   }
 
   async run(sql: string, params?: Params): Promise<void> {
@@ -74,16 +75,21 @@ export class Db {
   }
 
   /**
-   * Run fn with DuckDB's buffer pool capped at `limit` (unless REFSCOPE_MEMORY_LIMIT is set), then restore the
-   * limit. Ingest and replay stream a whole trace through once: the pool would otherwise keep every block they
-   * wrote or read cached up to memory_limit (2GB), and their peak memory would grow with the trace (bench: ingest
-   * of 20M lines peaked at 914 MB with a 512MB cap, 567 MB with 128MB, at the same speed).
+   * Run fn with settings for one streaming pass over a trace, then restore them. `memoryLimit` caps DuckDB's
+   * buffer pool (unless REFSCOPE_MEMORY_LIMIT is set): ingest and replay read or write each block once, and the
+   * pool would otherwise keep them cached up to memory_limit (2GB), so that peak memory grew with the trace
+   * (bench: ingest of 20M lines peaked at 914 MB with a 512MB cap, 567 MB with 128MB, at the same speed).
+   * `threads: 1` keeps DuckDB's background tasks off the cores the parse worker needs (ingest: ~10% faster).
    */
-  async withStreamingMemoryLimit<T>(limit: '128MB' | '256MB', fn: () => Promise<T>): Promise<T> {
-    if (process.env.REFSCOPE_MEMORY_LIMIT) return fn();
-    // A setting cannot be a bound parameter; the value is refscope's own (open()), never text from a trace.
-    const restore = () => this.run(`SET memory_limit = '${this.memoryLimit.replace(/'/g, '')}'`);
-    await this.run(`SET memory_limit = '${limit}'`);
+  async withStreaming<T>(s: { memoryLimit: '128MB' | '256MB'; threads?: 1 }, fn: () => Promise<T>): Promise<T> {
+    // Settings cannot be bound parameters; every value here is refscope's own, never text from a trace.
+    const sets: [string, string][] = [];
+    if (!process.env.REFSCOPE_MEMORY_LIMIT) sets.push(['memory_limit', `SET memory_limit = '${this.memoryLimit.replace(/'/g, '')}'`]);
+    if (s.threads) sets.push(['threads', this.threads ? `SET threads = ${Number(this.threads)}` : 'RESET threads']);
+    const restore = async () => {
+      for (const [, sql] of sets) await this.run(sql);
+    };
+    for (const [name] of sets) await this.run(`SET ${name} = ${name === 'threads' ? Number(s.threads) : `'${s.memoryLimit}'`}`);
     let v: T;
     try {
       v = await fn();

@@ -108,7 +108,7 @@ interface TraceRow {
 
 /** Replay one trace; replaces its previous replay rows (one transaction). Call it after the ingest committed. */
 export async function replay(db: Db, traceId: number, opts: ReplayOptions = {}): Promise<ReplaySummary> {
-  return db.withStreamingMemoryLimit('256MB', async () => {
+  return db.withStreaming({ memoryLimit: '256MB' }, async () => {
     try {
       return await replayOnce(db, traceId, opts, false);
     } catch (e) {
