@@ -55,7 +55,7 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
   } else if (typeof detected === 'string') format = detected;
   else throw new InputError(name, null, detected.refuse);
 
-  return db.withStreaming({ memoryLimit: '128MB', threads: 1 }, () => db.transaction(async () => {
+  return db.withMemoryLimit('128MB', () => db.withOneThread(() => db.transaction(async () => {
     const idRow = await db.one<{ id: number }>('SELECT (coalesce(max(trace_id), 0) + 1)::INTEGER AS id FROM traces');
     const traceId = idRow!.id;
     const app = new ChunkAppender(db, 'events');
@@ -167,7 +167,7 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
       lines_per_second: lines / seconds,
       replaced,
     };
-  }));
+  })));
 }
 
 

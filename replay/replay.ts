@@ -108,7 +108,7 @@ interface TraceRow {
 
 /** Replay one trace; replaces its previous replay rows (one transaction). Call it after the ingest committed. */
 export async function replay(db: Db, traceId: number, opts: ReplayOptions = {}): Promise<ReplaySummary> {
-  return db.withStreaming({ memoryLimit: '256MB' }, async () => {
+  return db.withMemoryLimit('256MB', async () => {
     try {
       return await replayOnce(db, traceId, opts, false);
     } catch (e) {
@@ -179,7 +179,7 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
         ctx, lost, pages, refcheck, gup, pins, holds, cma, pgmaps, rawmaps, anomalies, baseline: new Baseline(ctx, lost, anomalies),
       });
       try {
-        await driver.run(ordered);
+        await db.withOneThread(() => driver.run(ordered));
       } finally {
         out.close();
       }
