@@ -77,8 +77,7 @@ export class Db {
   /**
    * Run fn with DuckDB's buffer pool capped at `limit` (unless REFSCOPE_MEMORY_LIMIT is set), then restore it.
    * Ingest and replay read or write each block once; the pool would otherwise keep them cached up to memory_limit
-   * (2GB), so that peak memory grew with the trace (bench: ingest of 20M lines peaked at 914 MB with a 512MB cap,
-   * 567 MB with 128MB, at the same speed).
+   * (2GB), so that peak memory grew with the trace. A smaller cap measured no slower.
    */
   async withMemoryLimit<T>(limit: '128MB' | '256MB', fn: () => Promise<T>): Promise<T> {
     if (process.env.REFSCOPE_MEMORY_LIMIT) return fn();

@@ -2,10 +2,9 @@ import type { Table } from '../db/columns.js';
 
 /**
  * A columnar batch of rows: typed arrays for numbers (int64 kept as exact lo/hi 32-bit halves, no BigInt
- * on the hot path), dictionary codes for low-cardinality strings, plain JS strings only where every row
- * differs (payload), and those as UTF-8 bytes in one buffer per batch, so a batch crosses threads as
- * transferable buffers and reaches DuckDB without a JS string per row. The DuckDB writer copies these arrays straight into data-chunk vectors; toArrow()
- * turns the same memory into an Arrow RecordBatch.
+ * on the hot path), dictionary codes for low-cardinality strings, and UTF-8 bytes in one buffer per batch for
+ * text where every row differs (payload, args). A batch crosses threads as transferable buffers, and the DuckDB
+ * writer (db/chunks.ts) copies these arrays straight into data-chunk vectors, with no JS string per row.
  */
 
 /** DuckDB's STANDARD_VECTOR_SIZE: one batch = one data chunk. */
