@@ -1,4 +1,4 @@
--- Pins and plain-reference holds kept longer than $min_duration_ns, worst first (held for ever on CMA / ZONE_MOVABLE).
+-- Pins and plain-reference holds kept longer than the min_duration_ns threshold (1 s by default), worst first (held for ever on CMA / ZONE_MOVABLE).
 --
 -- What: every `pins` row and every `holds` row whose duration (to the unpin/put, or to the end of the trace when
 -- still held) is over $min_duration_ns, FOLL_LONGTERM or not, with the migratetype name of the page when taken.
