@@ -31,8 +31,8 @@ interface Run {
 }
 
 /** Run the CLI in a child process (async, so independent runs can overlap: each costs a tsx startup). */
-async function cli(args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, [...NODE_ARGS, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+async function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const child = spawn(process.execPath, [...NODE_ARGS, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -120,21 +120,23 @@ describe('bad inputs: exit 2, one line on stderr, database unchanged', () => {
     writeFileSync(cut, gz.subarray(0, Math.floor(gz.length * 0.6)));
     const csv = join(dir, 'bad-header.csv');
     writeFileSync(csv, 'ts_ns,comm,payload\n1,a,b\n');
-    const cases: [string[], string, RegExp][] = [
+    const cases: [string[], string, RegExp, Record<string, string>?][] = [
       [[bin], bin, /: binary content, not trace text$/],
       [[empty], empty, /: empty input$/],
       [[dat], dat, /: this is a binary trace-cmd trace\.dat: convert it with `trace-cmd report/],
       [[join(dir, 'no-such-file.txt')], join(dir, 'no-such-file.txt'), /: cannot read: ENOENT$/],
       [[dir], dir, /: not a regular file$/],
       [[cut], cut, /: gzip stream is corrupt: unexpected end of file$/],
+      // the same break met by the parse worker, which reads the file itself
+      [[cut], cut, /: gzip stream is corrupt: unexpected end of file$/, { REFSCOPE_WORKER: '1' }],
       [['--format', 'csv', csv], csv, /: CSV header lacks required column event /],
     ];
     // Each case gets its own copy of the database, so the children can run side by side.
     const runs = await Promise.all(
-      cases.map(async ([args], i) => {
+      cases.map(async ([args, , , env], i) => {
         const copy = join(dir, `bad-${i}.duckdb`);
         copyFileSync(dbPath, copy);
-        return { copy, r: await cli(['ingest', '--db', copy, ...args]) };
+        return { copy, r: await cli(['ingest', '--db', copy, ...args], env) };
       }),
     );
     for (const [i, { copy, r }] of runs.entries()) {
