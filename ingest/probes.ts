@@ -1,4 +1,4 @@
-import { isKnownEvent } from './decode/catalogue.js';
+import { FS_DAX_EVENTS, isKnownEvent } from './decode/catalogue.js';
 
 /**
  * `refscope probes`: a shell script of tracefs commands that captures exactly what refscope decodes:
@@ -173,25 +173,7 @@ export function tracepointsFor(): { system: string; events: string[]; optional?:
     { system: 'migrate', events: ['mm_migrate_pages', 'mm_migrate_pages_start', 'set_migration_pte', 'remove_migration_pte', 'mm_migrate_unmap_folio'] },
     { system: 'page_isolation', events: ['test_pages_isolated'] },
     { system: 'filemap', events: ['mm_filemap_add_to_page_cache', 'mm_filemap_delete_from_page_cache'] },
-    {
-      system: 'fs_dax',
-      events: [
-        'dax_pmd_fault',
-        'dax_pmd_fault_done',
-        'dax_pmd_load_hole',
-        'dax_pmd_load_hole_fallback',
-        'dax_pmd_insert_mapping',
-        'dax_pte_fault',
-        'dax_pte_fault_done',
-        'dax_load_hole',
-        'dax_insert_pfn_mkwrite_no_entry',
-        'dax_insert_pfn_mkwrite',
-        'dax_insert_mapping',
-        'dax_writeback_range',
-        'dax_writeback_range_done',
-        'dax_writeback_one',
-      ],
-    },
+    { system: 'fs_dax', events: FS_DAX_EVENTS },
     { system: 'kmem', events: ['rss_stat'], optional: true, why: 'per-mm RSS counters; frequent' },
   ];
 }

@@ -204,6 +204,24 @@ const moduleEvent: Decoder = (p, r, c) => {
 
 const marker: Decoder = () => {};
 
+/** fs_dax tracepoints (include/trace/events/fs_dax.h); `refscope probes` enables the same list. */
+export const FS_DAX_EVENTS = [
+  'dax_pmd_fault',
+  'dax_pmd_fault_done',
+  'dax_pmd_load_hole',
+  'dax_pmd_load_hole_fallback',
+  'dax_pmd_insert_mapping',
+  'dax_pte_fault',
+  'dax_pte_fault_done',
+  'dax_load_hole',
+  'dax_insert_pfn_mkwrite_no_entry',
+  'dax_insert_pfn_mkwrite',
+  'dax_insert_mapping',
+  'dax_writeback_range',
+  'dax_writeback_range_done',
+  'dax_writeback_one',
+];
+
 const CATALOGUE = new Map<string, Entry>();
 function add(system: string, names: string[], decode: Decoder): void {
   for (const n of names) CATALOGUE.set(n, { system, decode });
@@ -254,26 +272,7 @@ add('migrate', ['mm_migrate_unmap_folio'], migrateUnmapFolio);
 add('page_isolation', ['test_pages_isolated'], testPagesIsolated);
 add('filemap', ['mm_filemap_add_to_page_cache', 'mm_filemap_delete_from_page_cache', 'mm_shmem_add_to_page_cache'], filemapPage);
 add('ftrace', ['tracing_mark_write'], marker);
-add(
-  'fs_dax',
-  [
-    'dax_pmd_fault',
-    'dax_pmd_fault_done',
-    'dax_pmd_load_hole',
-    'dax_pmd_load_hole_fallback',
-    'dax_pmd_insert_mapping',
-    'dax_pte_fault',
-    'dax_pte_fault_done',
-    'dax_load_hole',
-    'dax_insert_pfn_mkwrite_no_entry',
-    'dax_insert_pfn_mkwrite',
-    'dax_insert_mapping',
-    'dax_writeback_range',
-    'dax_writeback_range_done',
-    'dax_writeback_one',
-  ],
-  fsDax,
-);
+add('fs_dax', FS_DAX_EVENTS, fsDax);
 add(
   'gup',
   [
