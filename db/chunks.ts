@@ -62,8 +62,8 @@ export class ChunkAppender {
       }
     });
     this.appender!.appendDataChunk(chunk);
-    // DuckDB's appender writes into the table every 100 chunks in one long call; writing a little more often
-    // keeps the pauses of this thread shorter (measured: 64 was faster than 8, 32 or the default, at flat memory).
+    // DuckDB's appender writes into the table every 100 chunks in one long call. Ingest of 5M lines measured, once
+    // each: every 64 chunks 8.8 s at 0.84 GB peak, the default 9.9 s at 0.70 GB, every 8 chunks 8.6 s at 1.05 GB.
     if (++this.chunks % FLUSH_EVERY === 0) this.appender!.flushSync();
   }
 

@@ -1,6 +1,6 @@
 import type { Table } from './columns.js';
 import type { Db } from './duckdb.js';
-import { ColumnarBatch, setInt, setStr, setU64 } from '../ingest/batch.js';
+import { ColumnarBatch, setBig, setInt, setStr } from '../ingest/batch.js';
 import { ChunkAppender } from './chunks.js';
 
 /**
@@ -37,10 +37,8 @@ export class RowWriter {
         if (c.notNull) throw new Error(`${this.table.name}.${c.name} is NOT NULL but the row has none`);
         continue;
       }
-      if (typeof v === 'bigint') {
-        const u = BigInt.asUintN(64, v);
-        setU64(c, r, Number(u >> 32n), Number(u & 0xffffffffn));
-      } else if (typeof v === 'string') setStr(c, r, v);
+      if (typeof v === 'bigint') setBig(c, r, v);
+      else if (typeof v === 'string') setStr(c, r, v);
       else setInt(c, r, typeof v === 'boolean' ? (v ? 1 : 0) : v);
     }
     this.count++;

@@ -268,6 +268,12 @@ export function setU64(c: BatchColumn, r: number, hi: number, lo: number): void 
   c.i32![2 * r + 1] = hi | 0;
 }
 
+/** An exact 64-bit value given as a bigint (negative values as their two's complement). */
+export function setBig(c: BatchColumn, r: number, v: bigint): void {
+  const u = BigInt.asUintN(64, v);
+  setU64(c, r, Number(u >> 32n), Number(u & 0xffffffffn));
+}
+
 export function setStr(c: BatchColumn, r: number, s: string): void {
   setValid(c, r);
   if (c.storage === 'dict') c.codes![r] = c.dict!.code(s);

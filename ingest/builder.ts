@@ -1,4 +1,4 @@
-import { BATCH_ROWS, ColumnarBatch, Dictionary, getStr, setInt, setStr, setU64 } from './batch.js';
+import { BATCH_ROWS, ColumnarBatch, Dictionary, getStr, setBig, setInt, setStr } from './batch.js';
 import { decode, type EventCols, type TraceFacts } from './decode/catalogue.js';
 import type { Clock, LineContext, LineSink, LostKind, StackKind } from './readers/sink.js';
 import { EVENTS } from './schema.js';
@@ -226,10 +226,7 @@ export class EventBuilder implements LineSink, TraceFacts {
     const col = this.c.ts_ns;
     const t = sec * 1e9 + ns;
     if (t < TWO_53) setInt(col, r, t);
-    else {
-      const v = BigInt(sec) * 1_000_000_000n + BigInt(ns);
-      setU64(col, r, Number(v >> 32n) >>> 0, Number(v & 0xffffffffn) >>> 0);
-    }
+    else setBig(col, r, BigInt(sec) * 1_000_000_000n + BigInt(ns));
     if (this.firstTs === null || sec < this.firstTs[0] || (sec === this.firstTs[0] && ns < this.firstTs[1])) this.firstTs = [sec, ns];
     if (this.lastTs === null || sec > this.lastTs[0] || (sec === this.lastTs[0] && ns > this.lastTs[1])) this.lastTs = [sec, ns];
   }

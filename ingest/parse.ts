@@ -95,8 +95,8 @@ async function parseInWorker(
           const spare = batch.release();
           worker.postMessage({ type: 'spare', batch: spare } satisfies ToWorker, transferList(spare));
         } else if (m.type === 'block-done') {
-          inFlight--;
-          if (path !== null) src.bytesRead = m.bytes;
+          if (path === null) inFlight--;
+          else src.bytesRead = m.bytes;
           progress.update(m.bytes, m.lines);
           wake?.();
         } else if (m.type === 'done') resolve(m.facts);

@@ -7,7 +7,7 @@ import { ChunkAppender } from '../db/chunks.js';
 import type { Table } from '../db/columns.js';
 import type { Db } from '../db/duckdb.js';
 import { RowWriter, type Value } from '../db/rows.js';
-import { ColumnarBatch, setInt, setStr, setU64, type BatchColumn } from '../ingest/batch.js';
+import { ColumnarBatch, setBig, setInt, setStr, type BatchColumn } from '../ingest/batch.js';
 import { ANOMALIES, CMA_ATTEMPTS, CMA_BLOCKERS, DIVERGENCES, HOLDS, PAGES, PGMAP_REFS, PGMAPS, PINS } from './schema.js';
 
 export type Row = Record<string, Value>;
@@ -70,9 +70,7 @@ export class ColumnWriter {
 
   /** An exact 64-bit value (UBIGINT pointer) or null. */
   big(c: BatchColumn, v: bigint | null): void {
-    if (v === null) return;
-    const u = BigInt.asUintN(64, v);
-    setU64(c, this.r, Number(u >> 32n), Number(u & 0xffffffffn));
+    if (v !== null) setBig(c, this.r, v);
   }
 
   close(): void {

@@ -20,11 +20,22 @@ async function openReadOnly(path: string): Promise<Db> {
   });
 }
 
-async function chooseTrace(db: Db, asked: number | undefined): Promise<number> {
+/** Open the database read-only, pick the trace (--trace or the last), insist it was replayed, run fn. */
+async function withReplayedTrace<T>(o: { db: string; trace?: string }, fn: (db: Db, traceId: number) => Promise<T>): Promise<T> {
+  const asked = traceOption(o.trace);
+  const db = await openReadOnly(o.db);
   try {
-    return await pickTrace(db, asked);
-  } catch (e) {
-    throw new ReportUsageError((e as Error).message);
+    let traceId: number;
+    try {
+      traceId = await pickTrace(db, asked);
+    } catch (e) {
+      throw new ReportUsageError((e as Error).message);
+    }
+    if (!(await replayFacts(db, traceId)))
+      throw new ReportUsageError(`trace ${traceId} not replayed (run: refscope replay --db ${o.db} --trace ${traceId})`);
+    return await fn(db, traceId);
+  } finally {
+    db.close();
   }
 }
 
@@ -42,12 +53,7 @@ export async function reportCommand(o: ReportCommandOptions): Promise<void> {
   } catch (e) {
     throw new ReportUsageError((e as Error).message);
   }
-  const asked = traceOption(o.trace);
-  const db = await openReadOnly(o.db);
-  try {
-    const traceId = await chooseTrace(db, asked);
-    if (!(await replayFacts(db, traceId)))
-      throw new ReportUsageError(`trace ${traceId} not replayed (run: refscope replay --db ${o.db} --trace ${traceId})`);
+  await withReplayedTrace(o, async (db, traceId) => {
     const r = await writeReport(db, { traceId, outDir: o.out, formats });
     const bad = r.verdict.filter((v) => v.level === 'bad');
     console.error(
@@ -55,9 +61,7 @@ export async function reportCommand(o: ReportCommandOptions): Promise<void> {
         (bad.length ? bad.map((v) => `${v.query} ${v.count}`).join(', ') : 'no problem found') +
         `; ${r.charts.filter((c) => c.drawn).length} of ${r.charts.length} charts drawn`,
     );
-  } finally {
-    db.close();
-  }
+  });
 }
 
 export interface PerfettoCommandOptions {
@@ -67,15 +71,8 @@ export interface PerfettoCommandOptions {
 }
 
 export async function perfettoCommand(o: PerfettoCommandOptions): Promise<void> {
-  const asked = traceOption(o.trace);
-  const db = await openReadOnly(o.db);
-  try {
-    const traceId = await chooseTrace(db, asked);
-    if (!(await replayFacts(db, traceId)))
-      throw new ReportUsageError(`trace ${traceId} not replayed (run: refscope replay --db ${o.db} --trace ${traceId})`);
+  await withReplayedTrace(o, async (db, traceId) => {
     const r = await writePerfetto(db, traceId, o.perfetto);
     console.error(`exported trace ${traceId} to ${r.file}: ${r.events} trace events (open in ui.perfetto.dev or chrome://tracing)`);
-  } finally {
-    db.close();
-  }
+  });
 }

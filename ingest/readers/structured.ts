@@ -2,7 +2,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { RecordBatchReader, Type, type DataType, type RecordBatch, type Vector } from 'apache-arrow';
 import Papa from 'papaparse';
-import { setInt, setStr, setU64, type BatchColumn } from '../batch.js';
+import { setBig, setInt, setStr, type BatchColumn } from '../batch.js';
 import type { EventBuilder } from '../builder.js';
 import type { Progress } from '../progress.js';
 import { EVENTS } from '../schema.js';
@@ -101,10 +101,7 @@ function put(col: BatchColumn, r: number, v: number | bigint | string | null): v
     col.valid[r >>> 5] &= ~(1 << (r & 31));
   } else if (typeof v === 'string') setStr(col, r, v);
   else if (typeof v === 'number') setInt(col, r, v);
-  else {
-    const u = BigInt.asUintN(64, v);
-    setU64(col, r, Number(u >> 32n), Number(u & 0xffffffffn));
-  }
+  else setBig(col, r, v);
 }
 
 /** `ts_ns` (integer ns) or `ts` (decimal seconds) into ctx.tsSec / tsNs; false when it is not a timestamp. */
