@@ -3,6 +3,13 @@ import type { Db } from './duckdb.js';
 import { ColumnarBatch, setBig, setInt, setStr } from '../ingest/batch.js';
 import { ChunkAppender } from './chunks.js';
 
+/** Where a writer's full batches go: the appender (synchronous) or a TableFeed (inserts on DuckDB's thread). */
+export interface BatchSink {
+  open(): Promise<void> | void;
+  append(batch: ColumnarBatch): void;
+  close(): Promise<void> | void;
+}
+
 /**
  * Append row objects to a table through the same columnar path as events. For result tables (replay,
  * stacks, markers): rows are objects keyed by column name; missing keys are NULL.
@@ -11,20 +18,19 @@ export type Value = number | bigint | string | boolean | null | undefined;
 
 export class RowWriter {
   private readonly batch: ColumnarBatch;
-  private readonly app: ChunkAppender;
   count = 0;
 
   constructor(
     db: Db,
     readonly table: Table,
+    private readonly sink: BatchSink = new ChunkAppender(db, table.name),
   ) {
     const plain = table.columns.filter((c) => /^(VARCHAR|JSON)/.test(c.type)).map((c) => c.name);
     this.batch = new ColumnarBatch(table, plain);
-    this.app = new ChunkAppender(db, table.name);
   }
 
   async open(): Promise<this> {
-    await this.app.open();
+    await this.sink.open();
     return this;
   }
 
@@ -44,13 +50,13 @@ export class RowWriter {
     this.count++;
   }
 
-  close(): void {
+  close(): Promise<void> | void {
     this.flush();
-    this.app.close();
+    return this.sink.close();
   }
 
   private flush(): void {
-    this.app.append(this.batch);
+    this.sink.append(this.batch);
     this.batch.clear();
   }
 }
@@ -58,6 +64,6 @@ export class RowWriter {
 export async function writeRows(db: Db, table: Table, rows: Iterable<Record<string, Value>>): Promise<number> {
   const w = await new RowWriter(db, table).open();
   for (const r of rows) w.add(r);
-  w.close();
+  await w.close();
   return w.count;
 }

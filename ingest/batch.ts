@@ -52,6 +52,14 @@ export class Dictionary {
   // Consecutive rows mostly repeat the last value (same task, same event): skip hashing the string then.
   private last = '';
   private lastCode = -1;
+
+  /** Start with `values` as codes 0..n-1 (distinct strings; the dictionary must be empty). */
+  seed(values: string[]): void {
+    if (this.values.length) throw new Error('Dictionary.seed on a dictionary in use');
+    for (const v of values) this.code(v);
+    if (this.values.length !== values.length) throw new Error('Dictionary.seed: values are not distinct');
+  }
+
   code(s: string): number {
     if (s === this.last && this.lastCode >= 0) return this.lastCode;
     let c = this.index.get(s);
@@ -278,6 +286,12 @@ export function setStr(c: BatchColumn, r: number, s: string): void {
   setValid(c, r);
   if (c.storage === 'dict') c.codes![r] = c.dict!.code(s);
   else setText(c.text!, r, s);
+}
+
+/** A dictionary code the caller already knows (Dictionary.seed). */
+export function setCode(c: BatchColumn, r: number, code: number): void {
+  setValid(c, r);
+  c.codes![r] = code;
 }
 
 function setText(t: TextBytes, r: number, s: string): void {

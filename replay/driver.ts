@@ -51,6 +51,7 @@ import {
 } from './event.js';
 import type { GupContext } from './gup.js';
 import type { Holds } from './holds.js';
+import type { Output } from './output.js';
 import { cpuBit, type LostWindows } from './lost.js';
 import { NO, type Page, type PageTable } from './pages.js';
 import type { PgmapTracker } from './pgmaps.js';
@@ -59,6 +60,9 @@ import type { RawMaps } from './rawmaps.js';
 import { refDelta, type RefCheck } from './refcheck.js';
 
 export class OrderError extends Error {}
+
+/** Result rows queued for insertion (TableFeed) beyond which the replay waits for DuckDB. */
+const MAX_BACKLOG_ROWS = 64 * 2048;
 
 export interface Trackers {
   ctx: ReplayContext;
@@ -161,6 +165,7 @@ export class Driver {
     private readonly strings: Strings,
     /** loadSide() rows of this trace. */
     private readonly side: Side[],
+    private readonly out: Output,
     private readonly t: Trackers,
   ) {
     t.pages.onRelease = (p) => this.abandon(p);
@@ -190,6 +195,8 @@ export class Driver {
     for (;;) {
       const chunk = await next;
       if (!chunk || chunk.rowCount === 0) break;
+      // Rows wait in memory until DuckDB's thread inserts them: keep that bounded.
+      if (this.out.backlog > MAX_BACKLOG_ROWS) await this.out.drain();
       next = res.fetchChunk();
       const n = chunk.rowCount;
       const raw = (chunk as unknown as { chunk: Parameters<typeof bindings.data_chunk_get_vector>[0] }).chunk;

@@ -1,25 +1,26 @@
 /**
- * Where trackers write their rows: one RowWriter (columnar appender) per result table, opened inside the
- * replay's transaction, plus the string tables that turn the driver's ids back into text and the conversion
- * of relative timestamps back to events.ts_ns. Trackers fill one reusable row object per table and call add().
+ * Where trackers write their rows: one writer per result table, opened inside the replay's transaction, each
+ * inserting through a TableFeed (DuckDB inserts on its own thread while the replay goes on), plus the string
+ * tables that turn the driver's ids back into text and the conversion of relative timestamps back to
+ * events.ts_ns. Trackers fill one reusable row object per table and call add().
  */
-import { ChunkAppender } from '../db/chunks.js';
 import type { Table } from '../db/columns.js';
 import type { Db } from '../db/duckdb.js';
+import { TableFeed } from '../db/feed.js';
 import { RowWriter, type Value } from '../db/rows.js';
-import { ColumnarBatch, setBig, setInt, setStr, type BatchColumn } from '../ingest/batch.js';
+import { ColumnarBatch, setBig, setCode, setInt, setStr, type BatchColumn } from '../ingest/batch.js';
 import { ANOMALIES, CMA_ATTEMPTS, CMA_BLOCKERS, DIVERGENCES, HOLDS, PAGES, PGMAP_REFS, PGMAPS, PINS } from './schema.js';
 
 export type Row = Record<string, Value>;
 
 /**
  * A columnar writer for the high-volume table (`pages`: about one row per allocation): values go straight into
- * the batch's typed columns through column handles resolved once, strings as dictionary codes (appended as
- * ENUM chunks that DuckDB casts to VARCHAR), so a row costs no property lookups by name and no string copies.
+ * the batch's typed columns through column handles resolved once, strings as dictionary codes (inserted as ENUMs
+ * that DuckDB casts to VARCHAR), so a row costs no property lookups by name and no string copies.
  */
 export class ColumnWriter {
   private readonly batch: ColumnarBatch;
-  private readonly app: ChunkAppender;
+  readonly feed: TableFeed;
   count = 0;
   /** Row index being filled. */
   r = 0;
@@ -29,16 +30,26 @@ export class ColumnWriter {
     readonly table: Table,
   ) {
     this.batch = new ColumnarBatch(table, []);
-    this.app = new ChunkAppender(db, table.name);
+    this.feed = new TableFeed(db, table);
   }
 
-  async open(): Promise<this> {
-    await this.app.open();
+  open(): this {
+    this.feed.open();
     return this;
   }
 
   col(name: string): BatchColumn {
     return this.batch.col(name);
+  }
+
+  /**
+   * A column whose dictionary codes are the indexes of `values` (the driver's string tables): code() then
+   * stores an id with no string lookup.
+   */
+  coded(name: string, values: string[]): BatchColumn {
+    const c = this.batch.col(name);
+    c.dict!.seed(values);
+    return c;
   }
 
   /** Start a row (every column NULL); fill it with the setters below. */
@@ -61,6 +72,11 @@ export class ColumnWriter {
     if (v !== null) setStr(c, this.r, v);
   }
 
+  /** An index into the column's seeded values (see coded()); negative = NULL. */
+  code(c: BatchColumn, id: number): void {
+    if (id >= 0) setCode(c, this.r, id);
+  }
+
   /** A relative timestamp (NaN = NULL) stored as events.ts_ns: base + x. */
   ts(c: BatchColumn, x: number, base: bigint): void {
     if (x !== x) return;
@@ -73,14 +89,13 @@ export class ColumnWriter {
     if (v !== null) setBig(c, this.r, v);
   }
 
-  close(): void {
+  close(): Promise<void> {
     this.flush();
-    this.app.close();
+    return this.feed.close();
   }
 
   private flush(): void {
-    this.app.append(this.batch);
-    this.batch.clear();
+    this.feed.append(this.batch);
   }
 }
 
@@ -104,9 +119,16 @@ export class Output {
     readonly gfps: string[],
   ) {}
 
+  private readonly feeds: TableFeed[] = [];
+
   async open(): Promise<this> {
-    const w = (t: typeof PAGES) => new RowWriter(this.db, t).open();
-    this.pages = await new ColumnWriter(this.db, PAGES).open();
+    const w = (t: Table) => {
+      const feed = new TableFeed(this.db, t);
+      this.feeds.push(feed);
+      return new RowWriter(this.db, t, feed).open();
+    };
+    this.pages = new ColumnWriter(this.db, PAGES).open();
+    this.feeds.push(this.pages.feed);
     this.pins = await w(PINS);
     this.holds = await w(HOLDS);
     this.cmaAttempts = await w(CMA_ATTEMPTS);
@@ -118,9 +140,25 @@ export class Output {
     return this;
   }
 
-  close(): void {
+  /** Rows written but not yet in their tables. */
+  get backlog(): number {
+    return this.feeds.reduce((s, f) => s + f.backlog, 0);
+  }
+
+  /** Wait until every row written so far is in its table. */
+  async drain(): Promise<void> {
+    for (const f of this.feeds) await f.drain();
+  }
+
+  /** Every row into its table; throws the first insert error. */
+  async close(): Promise<void> {
     for (const w of [this.pages, this.pins, this.holds, this.cmaAttempts, this.cmaBlockers, this.pgmaps, this.pgmapRefs, this.anomalies, this.divergences])
-      w.close();
+      await w.close();
+  }
+
+  /** The replay failed: drop the queued rows (its transaction rolls back). */
+  async abort(): Promise<void> {
+    for (const f of this.feeds) await f.abort();
   }
 
   /** A relative timestamp (or NaN) as the events.ts_ns value to store. */

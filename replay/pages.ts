@@ -104,9 +104,9 @@ export class PageTable {
     private readonly lost: LostWindows,
     private readonly anomalies: Anomalies,
     /** Event-name table (Ev.name -> name). */
-    private readonly names: string[],
+    names: string[],
   ) {
-    this.c = new PageCols(out.pages);
+    this.c = new PageCols(out.pages, out, names);
   }
 
   get(pfn: number): Page | undefined {
@@ -302,7 +302,7 @@ export class PageTable {
 
   /** End the lifetime at the put that reached 0 (no mm_page_free seen). */
   endAtZero(p: Page): void {
-    this.write(p, p.zeroSeq, p.zeroTs, this.names[p.zeroName] ?? null, p.zeroPid, p.zeroComm, false, false);
+    this.write(p, p.zeroSeq, p.zeroTs, p.zeroName, p.zeroPid, p.zeroComm, false, false);
     this.release(p);
   }
 
@@ -311,8 +311,8 @@ export class PageTable {
    * (a new allocation of the pfn showed the free was not seen: uncertain).
    */
   end(p: Page, ev: Ev | null, abandoned = false): void {
-    if (ev) this.write(p, ev.seq, ev.ts, this.names[ev.name] ?? null, ev.pid, ev.comm, false, false);
-    else this.write(p, NaN, NaN, null, -1, -1, !abandoned, abandoned);
+    if (ev) this.write(p, ev.seq, ev.ts, ev.name, ev.pid, ev.comm, false, false);
+    else this.write(p, NaN, NaN, -1, -1, -1, !abandoned, abandoned);
     this.release(p);
   }
 
@@ -324,9 +324,9 @@ export class PageTable {
     this.common(ev.pfn, order, false, false, null);
     w.num(c.free_seq, ev.seq);
     w.ts(c.free_ts_ns, ev.ts, this.out.tsBase);
-    w.str(c.free_event, this.names[ev.name] ?? null);
+    w.code(c.free_event, ev.name);
     if (ev.pid >= 0) w.num(c.free_pid, ev.pid);
-    w.str(c.free_comm, this.out.comm(ev.comm));
+    w.code(c.free_comm, ev.comm);
     w.num(c.first_seq, ev.seq);
     w.num(c.last_seq, ev.seq);
     w.bool(c.start_edge, true);
@@ -340,8 +340,8 @@ export class PageTable {
   /** Pages still alive at the end of the trace: their rows (the table is not used afterwards). */
   finish(): void {
     this.map.forEach((p) => {
-      if (p.zeroSeq >= 0 && !p.frozen) this.write(p, p.zeroSeq, p.zeroTs, this.names[p.zeroName] ?? null, p.zeroPid, p.zeroComm, false, false);
-      else this.write(p, NaN, NaN, null, -1, -1, true, false);
+      if (p.zeroSeq >= 0 && !p.frozen) this.write(p, p.zeroSeq, p.zeroTs, p.zeroName, p.zeroPid, p.zeroComm, false, false);
+      else this.write(p, NaN, NaN, -1, -1, -1, true, false);
     });
   }
 
@@ -368,7 +368,8 @@ export class PageTable {
     w.big(c.pgmap, ptr(pgmap));
   }
 
-  private write(p: Page, freeSeq: number, freeTs: number, freeEvent: string | null, freePid: number, freeComm: number, endEdge: boolean, abandoned: boolean): void {
+  /** freeName, freeComm: ids into the event-name and comm tables (-1 = NULL). */
+  private write(p: Page, freeSeq: number, freeTs: number, freeName: number, freePid: number, freeComm: number, endEdge: boolean, abandoned: boolean): void {
     const w = this.out.pages;
     const c = this.c;
     const base = this.out.tsBase;
@@ -381,17 +382,17 @@ export class PageTable {
       w.str(c.alloc_event, p.allocEvent);
       if (p.allocPid >= 0) w.num(c.alloc_pid, p.allocPid);
       if (p.allocTgid >= 0) w.num(c.alloc_tgid, p.allocTgid);
-      w.str(c.alloc_comm, this.out.comm(p.allocComm));
+      w.code(c.alloc_comm, p.allocComm);
       if (p.allocStack >= 0) w.num(c.alloc_stack_id, p.allocStack);
     }
-    w.str(c.gfp, this.out.gfp(p.gfp));
+    w.code(c.gfp, p.gfp);
     w.num(c.migratetype, nz(p.migratetype));
     w.num(c.last_mt, nz(p.lastMt));
     w.num(c.free_seq, freeSeq);
     w.ts(c.free_ts_ns, freeTs, base);
-    w.str(c.free_event, freeEvent);
+    w.code(c.free_event, freeName);
     if (freePid >= 0) w.num(c.free_pid, freePid);
-    w.str(c.free_comm, this.out.comm(freeComm));
+    w.code(c.free_comm, freeComm);
     w.num(c.first_seq, p.firstSeq);
     w.num(c.last_seq, freeSeq === freeSeq && freeSeq > p.lastSeq ? freeSeq : p.lastSeq);
     w.bool(c.start_edge, start);
@@ -441,7 +442,7 @@ class PageCols {
   readonly ref_events: BatchColumn;
   readonly uncertain: BatchColumn;
 
-  constructor(w: ColumnWriter) {
+  constructor(w: ColumnWriter, out: Output, names: string[]) {
     this.trace_id = w.col('trace_id');
     this.pfn = w.col('pfn');
     this.order = w.col('order');
@@ -452,14 +453,14 @@ class PageCols {
     this.first_seq = w.col('first_seq');
     this.last_seq = w.col('last_seq');
     this.alloc_event = w.col('alloc_event');
-    this.free_event = w.col('free_event');
+    this.free_event = w.coded('free_event', names);
     this.alloc_pid = w.col('alloc_pid');
     this.alloc_tgid = w.col('alloc_tgid');
-    this.alloc_comm = w.col('alloc_comm');
+    this.alloc_comm = w.coded('alloc_comm', out.comms);
     this.alloc_stack_id = w.col('alloc_stack_id');
     this.free_pid = w.col('free_pid');
-    this.free_comm = w.col('free_comm');
-    this.gfp = w.col('gfp');
+    this.free_comm = w.coded('free_comm', out.comms);
+    this.gfp = w.coded('gfp', out.gfps);
     this.migratetype = w.col('migratetype');
     this.last_mt = w.col('last_mt');
     this.in_cma = w.col('in_cma');

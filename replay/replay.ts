@@ -175,13 +175,17 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
       const cma = new CmaTracker(out, lost, pages.map, (h) => holds.idOf(h));
       const pgmaps = new PgmapTracker(out, lost, anomalies);
       const rawmaps = new RawMaps();
-      const driver = new Driver(reader, traceId, tsBase, strings, side, {
+      const driver = new Driver(reader, traceId, tsBase, strings, side, out, {
         ctx, lost, pages, refcheck, gup, pins, holds, cma, pgmaps, rawmaps, anomalies, baseline: new Baseline(ctx, lost, anomalies),
       });
       try {
-        await db.withOneThread(() => driver.run(ordered));
-      } finally {
-        out.close();
+        await db.withOneThread(async () => {
+          await driver.run(ordered);
+          await out.close();
+        });
+      } catch (e) {
+        await out.abort();
+        throw e;
       }
       const inferred = pgmaps.count === 0 ? await inferPgmaps(db, traceId) : 0;
       const seconds = (performance.now() - t0) / 1000;
