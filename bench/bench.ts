@@ -124,6 +124,9 @@ async function measure(size: string, lines: number, version: string, check: bool
     speedup_vs_duckdb_regex_8cols: ratio(narrow?.seconds, ing.seconds),
     replay_s: rep ? round(rep.seconds, 2) : null,
     replay_events_per_s: rep ? Math.round((rep.events as number) / rep.seconds) : null,
+    replay_cpu_s: rep ? round(rep.cpuSeconds as number, 2) : null,
+    replay_main_cpu_s: rep && rep.mainCpuSeconds !== null ? round(rep.mainCpuSeconds as number, 2) : null,
+    replay_events_per_main_cpu_s: rep && rep.mainCpuSeconds ? Math.round((rep.events as number) / (rep.mainCpuSeconds as number)) : null,
     replay_peak_rss_mb: rep ? Math.round(rep.maxRssMB) : null,
   };
   const query_rows: Record<string, number> = {};

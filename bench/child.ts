@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Db } from '../db/duckdb.js';
 import { runBaseline } from './compare.js';
 
@@ -11,6 +12,17 @@ import { runBaseline } from './compare.js';
  *   child.ts duckdb-regex FILE DB           duckdb-regex.sql into an on-disk database + {rows}
  *   child.ts duckdb-regex-8cols FILE        duckdb-regex-8cols.sql, in memory + {rows}
  */
+
+/** CPU time of the JS thread alone (Linux: /proc, in clock ticks of 10 ms); null elsewhere. */
+function mainThreadCpuSeconds(): number | null {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
+}
 
 const [step, a, b] = process.argv.slice(2) as [string, string, string];
 let t0 = 0;
@@ -27,10 +39,14 @@ if (step === 'ingest') {
 } else if (step === 'replay') {
   const { replay } = await import('../replay/replay.js');
   start();
+  const cpu0 = process.cpuUsage();
+  const main0 = mainThreadCpuSeconds();
   const db = await Db.open(a);
   const s = await replay(db, 1, {});
   db.close();
-  out = { events: s.events };
+  const cpu = process.cpuUsage(cpu0);
+  const main1 = mainThreadCpuSeconds();
+  out = { events: s.events, cpuSeconds: (cpu.user + cpu.system) / 1e6, mainCpuSeconds: main0 === null || main1 === null ? null : main1 - main0 };
 } else if (step === 'queries') {
   const { ensureHelpers, listQueries, runQuery } = await import('../queries/runner.js');
   const db = await Db.open(a, { readOnly: true });

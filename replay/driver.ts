@@ -84,14 +84,17 @@ export interface Strings {
   comms: string[];
   events: string[];
   gfps: string[];
+  /** Distinct page_flags texts. */
+  flags: string[];
 }
 
 const sqlList = (a: string[]): string => (a.length ? a : ['']).map((s) => `'${s.replace(/'/g, "''")}'`).join(',');
 
-/** Distinct comm / event / gfp values of a trace (the ENUM dictionaries of the stream), in one scan. */
+/** Distinct comm / event / gfp / page_flags values of a trace (the ENUM dictionaries of the stream), in one scan. */
 export async function loadStrings(conn: DuckDBConnection, traceId: number): Promise<Strings> {
   const r = await conn.runAndReadAll(
-    'SELECT list(DISTINCT comm) AS comms, list(DISTINCT event) AS events, list(DISTINCT gfp) AS gfps FROM events WHERE trace_id = $1',
+    `SELECT list(DISTINCT comm) AS comms, list(DISTINCT event) AS events, list(DISTINCT gfp) AS gfps,
+       list(DISTINCT page_flags) AS flags FROM events WHERE trace_id = $1`,
     [traceId],
   );
   const row = r.getRowObjectsJS()[0] ?? {};
@@ -101,6 +104,7 @@ export async function loadStrings(conn: DuckDBConnection, traceId: number): Prom
     // Only the events replay dispatches on are streamed (the rest are filtered out in SQL).
     events: strs(row.events).filter((n) => n in EVENT_CODES),
     gfps: strs(row.gfps),
+    flags: strs(row.flags),
   };
 }
 
@@ -142,12 +146,24 @@ type U = Uint8Array | Uint16Array | Uint32Array;
  * Page facts from page_flags and mapping= in one byte: 1 = head; 2 = fs private data (private, private_2: each holds a
  * reference); 4 = a page cache or swap cache reference (swapcache, or a mapping that is not anonymous: not
  * swapbacked, or an address_space pointer with the low PAGE_MAPPING_* bits clear, which covers shmem).
+ * The flags text is matched once per distinct value (flagBits); the stream carries its ENUM code and two bits of
+ * mapping= (MAPPING_BITS).
  */
-const PFLAGS = `CASE WHEN page_flags IS NOT NULL THEN (
-    CASE WHEN contains(page_flags, 'head') THEN 1 ELSE 0 END
-    + CASE WHEN contains(page_flags, 'private') THEN 2 ELSE 0 END
-    + CASE WHEN contains(page_flags, 'swapcache') OR (coalesce(mapping, 0) <> 0
-        AND (NOT contains(page_flags, 'swapbacked') OR (mapping & 3::UBIGINT) = 0)) THEN 4 ELSE 0 END)::UTINYINT END`;
+const F_HEAD = 1, F_PRIVATE = 2, F_SWAPCACHE = 4, F_SWAPBACKED = 8;
+function flagBits(flags: string[]): Uint8Array {
+  return Uint8Array.from(flags, (f) =>
+    (f.includes('head') ? F_HEAD : 0) + (f.includes('private') ? F_PRIVATE : 0) +
+    (f.includes('swapcache') ? F_SWAPCACHE : 0) + (f.includes('swapbacked') ? F_SWAPBACKED : 0));
+}
+/** 1 = mapping= is set (not 0), 2 = its low PAGE_MAPPING_* bits are clear; NULL without page_flags. */
+const MAPPING_BITS = `CASE WHEN page_flags IS NOT NULL THEN
+    (coalesce(mapping, 0) <> 0)::UTINYINT + 2 * ((coalesce(mapping, 0) & 3::UBIGINT) = 0)::UTINYINT END`;
+
+/** The pflags byte (see above) of one event. */
+function pflags(bits: number, mapping: number): number {
+  const cache = (bits & F_SWAPCACHE) !== 0 || ((mapping & 1) !== 0 && ((bits & F_SWAPBACKED) === 0 || (mapping & 2) !== 0));
+  return (bits & (F_HEAD | F_PRIVATE)) + (cache ? 4 : 0);
+}
 
 export class Driver {
   readonly ev = new Ev();
@@ -156,6 +172,7 @@ export class Driver {
   lastTs = 0;
   private sideAt = 0;
   private codeOf: Int32Array = new Int32Array(0);
+  private flagBits: Uint8Array = new Uint8Array(0);
   private demotedAt = 0;
 
   constructor(
@@ -174,11 +191,12 @@ export class Driver {
   async run(ordered: boolean): Promise<void> {
     this.sideAt = 0;
     this.codeOf = Int32Array.from(this.strings.events, (n) => EVENT_CODES[n] ?? 0);
+    this.flagBits = flagBits(this.strings.flags);
     const s = this.strings;
     const ts = this.tsBase === 0n ? 'ts_ns' : `(ts_ns - ${this.tsBase}::BIGINT)::BIGINT`;
     const sql = `SELECT seq, ${ts} AS ts, cpu, pid, tgid, comm::ENUM(${sqlList(s.comms)}) AS comm,
         event::ENUM(${sqlList(s.events)}) AS event, pfn, "order", "count", mapcount, val, ret, mt, refs, gup_flags, stack_id,
-        ${PFLAGS} AS pflags, gfp::ENUM(${sqlList(s.gfps)}) AS gfp
+        page_flags::ENUM(${sqlList(s.flags)}) AS flags, ${MAPPING_BITS} AS mbits, gfp::ENUM(${sqlList(s.gfps)}) AS gfp
       FROM events WHERE trace_id = $trace AND event IN (${sqlList(s.events)})${ordered ? ' ORDER BY seq' : ''}`;
     const res = await this.conn.stream(sql, { trace: this.traceId });
     const enumWidth = (c: number): number => {
@@ -187,7 +205,9 @@ export class Driver {
     };
     const commW = enumWidth(5);
     const eventW = enumWidth(6);
-    const gfpW = enumWidth(18);
+    const flagsW = enumWidth(17);
+    const gfpW = enumWidth(19);
+    const bitsOf = this.flagBits;
     const ev = this.ev;
     let lastSeq = -1;
     // The next chunk is fetched (DuckDB scanning on its own thread) while this one is replayed.
@@ -235,8 +255,9 @@ export class Driver {
       const refsA = i32(14, 4), refsV = valid(14);
       const gfA = i32(15, 8), gfV = valid(15);
       const stA = i32(16, 4), stV = valid(16);
-      const pflA = data(17, 1), pflV = valid(17);
-      const gfpA = en(18, gfpW), gfpV = valid(18);
+      const flagsA = en(17, flagsW), flagsV = valid(17);
+      const mbitsA = data(18, 1);
+      const gfpA = en(19, gfpW), gfpV = valid(19);
       const lost = this.t.lost;
       for (let i = 0; i < n; i++) {
         const w = i >>> 5;
@@ -271,8 +292,8 @@ export class Driver {
         ev.refs = refsV === null || (refsV[w] & b) !== 0 ? refsA[i] : NaN;
         ev.gupFlags = gfV === null || (gfV[w] & b) !== 0 ? (gfA[2 * i + 1] >>> 0) * 4294967296 + (gfA[2 * i] >>> 0) : NaN;
         ev.stack = stV === null || (stV[w] & b) !== 0 ? stA[i] : -1;
-        if (pflV === null || (pflV[w] & b) !== 0) {
-          const f = pflA[i];
+        if (flagsV === null || (flagsV[w] & b) !== 0) {
+          const f = pflags(bitsOf[flagsA[i]], mbitsA[i]);
           ev.head = (f & 1) !== 0;
           ev.owners = ((f >> 1) & 1) + ((f >> 2) & 1);
         } else {
