@@ -101,8 +101,7 @@ export async function loadStrings(conn: DuckDBConnection, traceId: number): Prom
   const strs = (v: unknown): string[] => ((v as (string | null)[] | null) ?? []).filter((x): x is string => x !== null);
   return {
     comms: strs(row.comms),
-    // Only the events replay dispatches on are streamed (the rest are filtered out in SQL).
-    events: strs(row.events).filter((n) => n in EVENT_CODES),
+    events: strs(row.events),
     gfps: strs(row.gfps),
     flags: strs(row.flags),
   };
@@ -190,14 +189,15 @@ export class Driver {
 
   async run(ordered: boolean): Promise<void> {
     this.sideAt = 0;
-    this.codeOf = Int32Array.from(this.strings.events, (n) => EVENT_CODES[n] ?? 0);
+    // Events replay does not use (-1) are skipped in the loop: cheaper than a filter on the text in the scan.
+    this.codeOf = Int32Array.from(this.strings.events, (n) => EVENT_CODES[n] ?? -1);
     this.flagBits = flagBits(this.strings.flags);
     const s = this.strings;
     const ts = this.tsBase === 0n ? 'ts_ns' : `(ts_ns - ${this.tsBase}::BIGINT)::BIGINT`;
     const sql = `SELECT seq, ${ts} AS ts, cpu, pid, tgid, comm::ENUM(${sqlList(s.comms)}) AS comm,
         event::ENUM(${sqlList(s.events)}) AS event, pfn, "order", "count", mapcount, val, ret, mt, refs, gup_flags, stack_id,
         page_flags::ENUM(${sqlList(s.flags)}) AS flags, ${MAPPING_BITS} AS mbits, gfp::ENUM(${sqlList(s.gfps)}) AS gfp
-      FROM events WHERE trace_id = $trace AND event IN (${sqlList(s.events)})${ordered ? ' ORDER BY seq' : ''}`;
+      FROM events WHERE trace_id = $trace${ordered ? ' ORDER BY seq' : ''}`;
     const res = await this.conn.stream(sql, { trace: this.traceId });
     const enumWidth = (c: number): number => {
       const t = res.columnType(c) as DuckDBEnumType;
@@ -272,8 +272,8 @@ export class Driver {
           this.demotedAt = lost.epoch;
           this.t.pages.freed.demote();
         }
+        if (code < 0) continue;
         this.events++;
-        if (code === 0) continue;
         ev.seq = seq;
         ev.ts = tsA[2 * i + 1] * 4294967296 + (tsA[2 * i] >>> 0);
         ev.code = code;
