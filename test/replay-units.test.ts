@@ -268,6 +268,67 @@ describe('replay semantics', () => {
     }
   });
 
+  it('a replay whose result rows were already being inserted: restarted, it ends with one copy of each row; failed, the previous results stay', async () => {
+    // 40 000 pages freed during the stream: their rows go through the pages feed while events are still read.
+    const t = new Trace();
+    for (let i = 0; i < 40_000; i++) {
+      const P = 0x100000 + i;
+      t.ev('mm_page_alloc', `page=${page(P)} pfn=0x${P.toString(16)} order=0 migratetype=1 gfp_flags=GFP_KERNEL`)
+        .ev('mm_page_free', `page=${page(P)} pfn=0x${P.toString(16)} order=0`);
+    }
+    t.ev('tracing_mark_write', 'capture done').ev('tracing_mark_write', 'really done');
+    const { id, s } = await run(t);
+    assert.equal(s.pages, 40_000);
+    // The two markers at the end swap seq: the in-order stream meets that at its very end (OrderError) and the
+    // replay restarts with ORDER BY seq.
+    await db.run(
+      `UPDATE events SET seq = CASE WHEN seq = m THEN m - 1 ELSE m END FROM (SELECT max(seq) AS m FROM events WHERE trace_id = $1)
+       WHERE trace_id = $1 AND seq IN (m - 1, m)`,
+      [id],
+    );
+    const { TableFeed } = await import('../db/feed.js');
+    const bind = TableFeed.prototype.bind;
+    let pagesInserts = 0;
+    TableFeed.prototype.bind = function (this: InstanceType<typeof TableFeed>, info) {
+      if (this.table.name === 'pages') pagesInserts++;
+      return bind.call(this, info);
+    };
+    let again: ReplaySummary;
+    try {
+      again = await replay(db, id, {});
+    } finally {
+      TableFeed.prototype.bind = bind;
+    }
+    // An ordered replay alone inserts pages twice (once mid-stream, the rest at the end): a third means the
+    // aborted attempt had inserted rows too, which its rollback removed.
+    assert.ok(pagesInserts >= 3, `${pagesInserts} inserts into pages`);
+    assert.equal(again.pages, 40_000);
+    const rows = await q('SELECT count(*) AS n, count(DISTINCT pfn) AS d FROM pages WHERE trace_id = $1', id);
+    assert.deepEqual([Number(rows[0].n), Number(rows[0].d)], [40_000, 40_000]);
+    const runs = await q('SELECT count(*) AS n FROM replay_runs WHERE trace_id = $1', id);
+    assert.equal(Number(runs[0].n), 1);
+
+    // Inserts that fail half-way (from the third batch of pages on, in both attempts) fail the replay, which
+    // leaves the last results.
+    const before = await q('SELECT seconds FROM replay_runs WHERE trace_id = $1', id);
+    const fill = TableFeed.prototype.fill;
+    let fills = 0;
+    TableFeed.prototype.fill = function (this: InstanceType<typeof TableFeed>, out) {
+      if (this.table.name === 'pages' && ++fills >= 3) throw new Error('disk on fire');
+      return fill.call(this, out);
+    };
+    try {
+      await assert.rejects(replay(db, id, {}), /disk on fire/);
+    } finally {
+      TableFeed.prototype.fill = fill;
+    }
+    assert.deepEqual(await q('SELECT seconds FROM replay_runs WHERE trace_id = $1', id), before);
+    const kept = await q('SELECT count(*) AS n FROM pages WHERE trace_id = $1', id);
+    assert.equal(Number(kept[0].n), 40_000);
+    // Nothing of the failed replay is left open: the next one runs.
+    assert.equal((await replay(db, id, {})).pages, 40_000);
+  });
+
   it('a device page whose refcount reaches 0 without free_zone_device_page is device_page_zero_without_put', async () => {
     const A = 0xfcfff00;
     const B = 0xfcfff01;
