@@ -11,10 +11,27 @@ import {
   type DuckDBType,
 } from '@duckdb/node-api';
 import bindings from '@duckdb/node-bindings';
-import type { BatchColumn, ColumnarBatch } from '../ingest/batch.js';
+import type { BatchColumn, ColumnarBatch, TextBytes } from '../ingest/batch.js';
 import type { Db } from './duckdb.js';
 
 const FLUSH_EVERY = 64;
+
+type RawVector = ReturnType<typeof bindings.data_chunk_get_vector>;
+
+/**
+ * One column of n rows into a data-chunk vector: fixed-width values as one buffer copy (`data`, already in the
+ * vector's physical type), text row by row, then the validity bitmap unless the column is NOT NULL.
+ */
+export function fillVector(v: RawVector, n: number, data: ArrayBufferView | undefined, text: TextBytes | undefined, valid: Uint32Array, notNull: boolean): void {
+  if (data) bindings.copy_data_to_vector(v, 0, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+  if (text)
+    for (let r = 0; r < n; r++)
+      if (valid[r >>> 5] & (1 << (r & 31))) bindings.vector_assign_string_element_len(v, r, text.bytes.subarray(text.start[r], text.start[r] + text.len[r]));
+  if (!notNull) {
+    bindings.vector_ensure_validity_writable(v);
+    bindings.copy_data_to_vector_validity(v, 0, valid.buffer as ArrayBuffer, valid.byteOffset, Math.ceil(n / 64) * 8);
+  }
+}
 
 /**
  * Appends ColumnarBatches to a table as DuckDB data chunks: numeric columns are copied as whole buffers,
@@ -44,23 +61,7 @@ export class ChunkAppender {
       n,
     );
     const raw = (chunk as unknown as { chunk: unknown }).chunk as Parameters<typeof bindings.data_chunk_get_vector>[0];
-    batch.columns.forEach((c, i) => {
-      const v = bindings.data_chunk_get_vector(raw, i);
-      const p = prepared[i];
-      if (p.data) bindings.copy_data_to_vector(v, 0, p.data.buffer as ArrayBuffer, p.data.byteOffset, p.data.byteLength);
-      const t = c.text;
-      if (t) {
-        const valid = c.valid;
-        for (let r = 0; r < n; r++)
-          if (valid[r >>> 5] & (1 << (r & 31)))
-            bindings.vector_assign_string_element_len(v, r, t.bytes.subarray(t.start[r], t.start[r] + t.len[r]));
-      }
-      if (!c.notNull) {
-        bindings.vector_ensure_validity_writable(v);
-        const words = Math.ceil(n / 64) * 2;
-        bindings.copy_data_to_vector_validity(v, 0, c.valid.buffer as ArrayBuffer, c.valid.byteOffset, words * 4);
-      }
-    });
+    batch.columns.forEach((c, i) => fillVector(bindings.data_chunk_get_vector(raw, i), n, prepared[i].data, c.text, c.valid, c.notNull));
     this.appender!.appendDataChunk(chunk);
     // DuckDB's appender writes into the table every 100 chunks in one long call. Ingest of 5M lines measured, once
     // each: every 64 chunks 8.8 s at 0.84 GB peak, the default 9.9 s at 0.70 GB, every 8 chunks 8.6 s at 1.05 GB.

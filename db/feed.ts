@@ -1,5 +1,6 @@
 import bindings from '@duckdb/node-bindings';
 import { type ColumnarBatch, type TransferredBatch } from '../ingest/batch.js';
+import { fillVector } from './chunks.js';
 import type { Table } from './columns.js';
 import type { Db } from './duckdb.js';
 
@@ -127,25 +128,17 @@ export class TableFeed {
     const n = b.rows;
     batch.columns.forEach((c, i) => {
       const t = b.cols[i];
-      const v = bindings.data_chunk_get_vector(out, i);
-      const copy = (a: ArrayBufferView, bytes: number) => bindings.copy_data_to_vector(v, 0, a.buffer as ArrayBuffer, a.byteOffset, bytes);
-      if (t.i32) copy(t.i32, c.storage === 'i32' ? 4 * n : 8 * n);
-      else if (t.i16) copy(t.i16, 2 * n);
-      else if (t.u8) copy(t.u8, n);
+      let data: ArrayBufferView | undefined;
+      if (t.i32) data = t.i32.subarray(0, c.storage === 'i32' ? n : 2 * n);
+      else if (t.i16) data = t.i16.subarray(0, n);
+      else if (t.u8) data = t.u8.subarray(0, n);
       else if (t.codes && this.enumSizes[i] !== undefined) {
         // DuckDB stores ENUM codes as uint8 up to 255 values, uint16 up to 65535, else uint32.
         const size = this.enumSizes[i];
         const codes = t.codes.subarray(0, n);
-        copy(size <= 255 ? Uint8Array.from(codes) : size <= 65535 ? Uint16Array.from(codes) : codes, (size <= 255 ? 1 : size <= 65535 ? 2 : 4) * n);
-      } else if (t.text) {
-        const x = t.text;
-        for (let r = 0; r < n; r++)
-          if (t.valid[r >>> 5] & (1 << (r & 31))) bindings.vector_assign_string_element_len(v, r, x.bytes.subarray(x.start[r], x.start[r] + x.len[r]));
+        data = size <= 255 ? Uint8Array.from(codes) : size <= 65535 ? Uint16Array.from(codes) : codes;
       }
-      if (!c.notNull) {
-        bindings.vector_ensure_validity_writable(v);
-        bindings.copy_data_to_vector_validity(v, 0, t.valid.buffer as ArrayBuffer, t.valid.byteOffset, Math.ceil(n / 64) * 8);
-      }
+      fillVector(bindings.data_chunk_get_vector(out, i), n, data, t.text, t.valid, c.notNull);
     });
     bindings.data_chunk_set_size(out, n);
     b.rows = 0;
