@@ -170,10 +170,6 @@ export class Output {
   comm(id: number): string | null {
     return id >= 0 ? (this.comms[id] ?? null) : null;
   }
-
-  gfp(id: number): string | null {
-    return id >= 0 ? (this.gfps[id] ?? null) : null;
-  }
 }
 
 /** NaN / negative-id sentinels to SQL NULL. */

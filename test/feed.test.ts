@@ -48,7 +48,7 @@ async function fresh(): Promise<Db> {
 }
 
 describe('TableFeed', () => {
-  it('writes what the appender writes, while the caller keeps adding rows and dictionary values', async () => {
+  it('writes what the appender writes, while the caller keeps adding rows', async () => {
     const n = 100_000; // 49 batches: several inserts, each started with part of the rows
     const viaAppender = await fresh();
     const a = await new RowWriter(viaAppender, T).open();
