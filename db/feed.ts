@@ -6,6 +6,7 @@ import type { Db } from './duckdb.js';
 
 type Raw<T extends (...a: never[]) => unknown, I extends number = 0> = Parameters<T>[I];
 type RawChunk = Raw<typeof bindings.data_chunk_get_vector>;
+type RawVector = ReturnType<typeof bindings.data_chunk_get_vector>;
 type RawType = Raw<typeof bindings.bind_add_result_column, 2>;
 
 /**
@@ -32,6 +33,8 @@ export class TableFeed {
   private enumSizes: number[] = [];
   private pending: Promise<void> | null = null;
   private error: unknown = null;
+  /** Writers waiting for the queue to shrink below their limit. */
+  private waiting: { max: number; wake: () => void }[] = [];
   /** Inserts run so far. */
   inserts = 0;
   /** The writer's batch: describes the columns (storage, dictionaries) of every queued batch. */
@@ -55,11 +58,21 @@ export class TableFeed {
 
   /** Queue the batch's rows (the batch continues with recycled arrays, empty). */
   append(batch: ColumnarBatch): void {
+    if (this.error) throw this.error;
     if (batch.rows === 0) return;
     if (this.shape && this.shape !== batch) throw new Error(`one batch per feed into ${this.table.name}`);
     this.shape = batch;
     this.queue.push(batch.detach(this.sent, this.spare.pop()));
     if (this.queue.length >= this.threshold) this.start();
+  }
+
+  /**
+   * Resolves once fewer than `max` batches are queued (at once when they already are), or when an insert has
+   * failed: a writer that produces faster than DuckDB inserts waits here instead of growing the queue.
+   */
+  whenRoom(max: number): Promise<void> {
+    if (this.queue.length < max || this.error) return Promise.resolve();
+    return new Promise((wake) => this.waiting.push({ max, wake }));
   }
 
   /** Wait until every queued batch is in the table; throws the first insert error. */
@@ -80,6 +93,7 @@ export class TableFeed {
   async abort(): Promise<void> {
     this.queue.length = 0;
     this.left = 0;
+    this.wakeWriters();
     await this.pending?.catch(() => undefined);
     unregister(this.db, this);
   }
@@ -92,12 +106,21 @@ export class TableFeed {
     this.pending = run.then(
       () => {
         this.pending = null;
+        // Batches queued during this insert: the writer may be waiting for room and append nothing more.
+        if (this.queue.length >= this.threshold) this.start();
       },
       (e: unknown) => {
         this.pending = null;
         this.error ??= e;
+        this.wakeWriters();
       },
     );
+  }
+
+  private wakeWriters(): void {
+    const keep = this.waiting.filter((w) => this.queue.length >= w.max && !this.error);
+    for (const w of this.waiting) if (!keep.includes(w)) w.wake();
+    this.waiting = keep;
   }
 
   /** bind: the result columns, typed as the batch stores them (dictionaries as ENUMs of their values now). */
@@ -108,9 +131,10 @@ export class TableFeed {
     this.enumSizes = [];
     batch.columns.forEach((c, i) => {
       let t: RawType;
-      if (c.storage === 'dict' && c.dict!.values.length > 0) {
+      const size = c.dict?.values.length ?? 0;
+      if (c.storage === 'dict' && size > 0 && size <= MAX_ENUM) {
         t = bindings.create_enum_type(c.dict!.values);
-        this.enumSizes[i] = c.dict!.values.length;
+        this.enumSizes[i] = size;
       } else t = bindings.create_logical_type(TYPE_OF[c.storage]);
       bindings.bind_add_result_column(info, c.name, t);
     });
@@ -133,17 +157,30 @@ export class TableFeed {
       else if (t.i16) data = t.i16.subarray(0, n);
       else if (t.u8) data = t.u8.subarray(0, n);
       else if (t.codes && this.enumSizes[i] !== undefined) {
-        // DuckDB stores ENUM codes as uint8 up to 255 values, uint16 up to 65535, else uint32.
-        const size = this.enumSizes[i];
+        // DuckDB stores ENUM codes as uint8 up to 255 values, else uint16 (up to MAX_ENUM here).
         const codes = t.codes.subarray(0, n);
-        data = size <= 255 ? Uint8Array.from(codes) : size <= 65535 ? Uint16Array.from(codes) : codes;
+        data = this.enumSizes[i] <= 255 ? Uint8Array.from(codes) : Uint16Array.from(codes);
       }
-      fillVector(bindings.data_chunk_get_vector(out, i), n, data, t.text, t.valid, c.notNull);
+      const v = bindings.data_chunk_get_vector(out, i);
+      if (t.codes && c.dict && this.enumSizes[i] === undefined) fillText(v, n, t.codes, c.dict.values, t.valid);
+      fillVector(v, n, data, t.text, t.valid, c.notNull);
     });
     bindings.data_chunk_set_size(out, n);
     b.rows = 0;
     this.spare.push(b);
+    if (this.waiting.length > 0) this.wakeWriters();
   }
+}
+
+/**
+ * Dictionaries larger than this go in as text, row by row: an ENUM type is built from every value at each insert,
+ * which for a dictionary that keeps growing (a distinct comm per thread of a huge trace) would cost more than
+ * the rows.
+ */
+const MAX_ENUM = 65535;
+
+function fillText(v: RawVector, n: number, codes: Uint32Array, values: readonly string[], valid: Uint32Array): void {
+  for (let r = 0; r < n; r++) if (valid[r >>> 5] & (1 << (r & 31))) bindings.vector_assign_string_element(v, r, values[codes[r]]);
 }
 
 const TYPE_OF = {

@@ -1,12 +1,13 @@
-import { ChunkAppender } from '../db/chunks.js';
 import type { Db } from '../db/duckdb.js';
+import { TableFeed } from '../db/feed.js';
 import { writeRows } from '../db/rows.js';
 import { ensureSchema } from '../db/setup.js';
+import type { ColumnarBatch } from './batch.js';
 import { EventBuilder, type ParseFacts } from './builder.js';
 import { detectFormat, type Format } from './detect.js';
 import { Progress } from './progress.js';
 import { parseText } from './parse.js';
-import { LOST_EVENTS, STACKS, UNPARSED } from './schema.js';
+import { EVENTS, LOST_EVENTS, STACKS, UNPARSED } from './schema.js';
 import { InputError, openSource } from './source.js';
 
 /**
@@ -43,6 +44,9 @@ export interface IngestSummary {
 
 export class DuplicateTraceError extends Error {}
 
+/** Batches (2048 rows each) parsed and not yet inserted, at most. */
+const MAX_QUEUED = 32;
+
 export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Promise<IngestSummary> {
   const t0 = performance.now();
   await ensureSchema(db);
@@ -58,21 +62,27 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
   return db.withMemoryLimit('128MB', () => db.withOneThread(() => db.transaction(async () => {
     const idRow = await db.one<{ id: number }>('SELECT (coalesce(max(trace_id), 0) + 1)::INTEGER AS id FROM traces');
     const traceId = idRow!.id;
-    const app = new ChunkAppender(db, 'events');
-    await app.open();
+    // DuckDB inserts the events on its own thread while parsing goes on (db/feed.ts); the parser waits when more
+    // than MAX_QUEUED batches are waiting for it.
+    const feed = new TableFeed(db, EVENTS);
+    feed.open();
+    const out = { append: (b: ColumnarBatch) => feed.append(b), room: () => feed.whenRoom(MAX_QUEUED) };
     const progress = new Progress(name, src.totalBytes, opts.progress ?? false);
     let facts: ParseFacts;
     try {
       if (format === 'csv' || format === 'arrow') {
         // Loaded on demand: apache-arrow and papaparse take a quarter second to load.
         const { readStructured } = await import('./readers/structured.js');
-        const builder = new EventBuilder(traceId, (b) => app.append(b));
-        const lines = await readStructured(format, src, builder, progress);
+        const builder = new EventBuilder(traceId, out.append);
+        const lines = await readStructured(format, src, builder, progress, out.room);
         builder.finish();
         facts = builder.facts(lines);
-      } else facts = await parseText(format, src, traceId, (b) => app.append(b), progress);
+      } else facts = await parseText(format, src, traceId, out, progress);
+      await feed.close();
+    } catch (e) {
+      await feed.abort();
+      throw e;
     } finally {
-      app.close();
       progress.done();
     }
     const lines = facts.lines;

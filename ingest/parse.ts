@@ -19,6 +19,12 @@ import { LineSplitter, type Source } from './source.js';
  */
 
 export type TextFormat = Exclude<Format, 'csv' | 'arrow'>;
+
+/** Where parsed batches go: `append` takes the batch's rows; `room` resolves when the writer can take more. */
+export interface EventsOut {
+  append(b: ColumnarBatch): void;
+  room(): Promise<void>;
+}
 /** stdin blocks the main thread may have handed over and the worker not yet parsed. */
 const MAX_BLOCKS_IN_FLIGHT = 8;
 const SMALL_INPUT = 32 << 20;
@@ -31,29 +37,30 @@ export async function parseText(
   format: TextFormat,
   src: Source,
   traceId: number,
-  onBatch: (b: ColumnarBatch) => void,
+  out: EventsOut,
   progress: Progress,
 ): Promise<ParseFacts> {
   // A worker costs ~0.2 s to start (it loads tsx): worth it only for inputs that take longer than that.
   const small = src.totalBytes !== null && src.totalBytes < SMALL_INPUT;
   if (process.env.REFSCOPE_WORKER === '0' || (small && process.env.REFSCOPE_WORKER !== '1'))
-    return parseInThread(format, src, traceId, onBatch, progress);
-  return parseInWorker(format, src, traceId, onBatch, progress);
+    return parseInThread(format, src, traceId, out, progress);
+  return parseInWorker(format, src, traceId, out, progress);
 }
 
 async function parseInThread(
   format: TextFormat,
   src: Source,
   traceId: number,
-  onBatch: (b: ColumnarBatch) => void,
+  out: EventsOut,
   progress: Progress,
 ): Promise<ParseFacts> {
-  const builder = new EventBuilder(traceId, onBatch);
+  const builder = new EventBuilder(traceId, (b) => out.append(b));
   const reader = readerFor(format, builder);
   const splitter = new LineSplitter((text, lineNo) => reader.line(text, lineNo));
   for await (const block of src.blocks()) {
     splitter.push(block);
     progress.update(src.bytesRead, splitter.lineNo);
+    await out.room();
   }
   splitter.end();
   reader.end();
@@ -73,7 +80,7 @@ async function parseInWorker(
   format: TextFormat,
   src: Source,
   traceId: number,
-  onBatch: (b: ColumnarBatch) => void,
+  out: EventsOut,
   progress: Progress,
 ): Promise<ParseFacts> {
   // A file is read again by the worker, from its start: the main thread then never sits between the disk and
@@ -90,10 +97,11 @@ async function parseInWorker(
       try {
         if (m.type === 'batch') {
           batch.attach(m.batch);
-          onBatch(batch);
-          // Appended: hand the arrays back for the worker to refill.
+          out.append(batch);
+          // Taken: hand arrays back for the worker to refill once the writer has room. The worker stops when it
+          // has too many batches out, so memory stays flat when DuckDB is the slower side.
           const spare = batch.release();
-          worker.postMessage({ type: 'spare', batch: spare } satisfies ToWorker, transferList(spare));
+          void out.room().then(() => worker.postMessage({ type: 'spare', batch: spare } satisfies ToWorker, transferList(spare)));
         } else if (m.type === 'block-done') {
           if (path === null) inFlight--;
           else src.bytesRead = m.bytes;

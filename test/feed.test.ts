@@ -75,7 +75,7 @@ describe('TableFeed', () => {
     assert.deepEqual(await table(viaFeed), want);
   });
 
-  it('dictionary columns go in as ENUMs of the values known when each insert started', async () => {
+  it('dictionary columns go in as ENUMs of the values known when each insert started, huge ones as text', async () => {
     const db = await fresh();
     const { ColumnarBatch, setInt, setStr } = await import('../ingest/batch.js');
     const batch = new ColumnarBatch(T, []); // word is dictionary-coded here
@@ -83,22 +83,44 @@ describe('TableFeed', () => {
     feed.open();
     const id = batch.col('id');
     const word = batch.col('word');
-    for (let i = 0; i < 40_000; i++) {
+    // 2500 values in the first 40 000 rows: the first insert's ENUM has under 255 (uint8 codes), later ones more
+    // (uint16 codes); then a new value per row, past the 65535 an ENUM may hold here (text from then on).
+    const wordOf = (i: number) => (i < 40_000 ? `w${Math.floor(i / 16)}` : `x${i}`);
+    const n = 110_000;
+    for (let i = 0; i < n; i++) {
       if (batch.full) {
         feed.append(batch); // threshold 1: an insert starts with each full batch
         await new Promise((r) => setTimeout(r, 2));
       }
       const r = batch.addRow();
       setInt(id, r, i);
-      // 2500 values: the first insert's ENUM has under 255 (uint8 codes), later ones more (uint16 codes).
-      setStr(word, r, `w${Math.floor(i / 16)}`);
+      setStr(word, r, wordOf(i));
     }
+    assert.ok(word.dict!.values.length > 65535);
     feed.append(batch);
     await feed.close();
     assert.ok(feed.inserts > 2, `${feed.inserts} inserts`);
     const got = await db.all<{ id: bigint; word: string }>(`SELECT id, word FROM ${T.name} ORDER BY id`);
-    assert.equal(got.length, 40_000);
-    got.forEach((g, i) => assert.equal(g.word, `w${Math.floor(i / 16)}`, `row ${i}`));
+    assert.equal(got.length, n);
+    got.forEach((g, i) => assert.equal(g.word, wordOf(i), `row ${i}`));
+  });
+
+  it('a writer waiting for room is woken as inserts take batches, with no drain() to start them', async () => {
+    const db = await fresh();
+    const feed = new TableFeed(db, T, 4);
+    const w = await new RowWriter(db, T, feed).open();
+    // The first insert starts with 4 batches (the rows of a fifth are still being added) ...
+    for (let i = 0; i < 4 * 2048 + 1; i++) w.add(row(i));
+    while (feed.inserts === 0) await new Promise((r) => setImmediate(r));
+    // ... 8 more are queued while it runs; then the writer appends nothing more until there is room, so the
+    // insert that takes them must start by itself.
+    for (let i = 4 * 2048 + 1; i < 12 * 2048 + 1; i++) w.add(row(i));
+    assert.ok(feed.backlog >= 8 * 2048, `${feed.backlog} rows queued`);
+    await feed.whenRoom(2);
+    assert.ok(feed.backlog < 2 * 2048, `${feed.backlog} rows queued after waiting`);
+    assert.equal(feed.inserts, 2);
+    await w.close();
+    assert.deepEqual(await db.all(`SELECT count(*)::INTEGER AS n FROM ${T.name}`), [{ n: 12 * 2048 + 1 }]);
   });
 
   it('an insert that fails rejects close() and the transaction leaves the table as it was', async () => {

@@ -251,14 +251,15 @@ function splitFrames(s: string): string[] {
   return s.split('\n').map((f) => (f.endsWith('\r') ? f.slice(0, -1) : f));
 }
 
-export async function readStructured(format: 'csv' | 'arrow', src: Source, b: EventBuilder, p: Progress): Promise<number> {
-  return format === 'csv' ? readCsv(src, b, p) : readArrow(src, b, p);
+/** `room` resolves when the writer can take more batches: awaited after every input block or record batch. */
+export async function readStructured(format: 'csv' | 'arrow', src: Source, b: EventBuilder, p: Progress, room: () => Promise<void>): Promise<number> {
+  return format === 'csv' ? readCsv(src, b, p, room) : readArrow(src, b, p, room);
 }
 
 /** A quoted field may hold newlines, but one that never closes would swallow the rest of the input. */
 const MAX_PENDING_CHARS = 64 << 20;
 
-async function readCsv(src: Source, b: EventBuilder, p: Progress): Promise<number> {
+async function readCsv(src: Source, b: EventBuilder, p: Progress, room: () => Promise<void>): Promise<number> {
   const decoder = new StringDecoder('utf8');
   let parser: Papa.Parser | null = null;
   let mapper: RowMapper | null = null;
@@ -321,6 +322,7 @@ async function readCsv(src: Source, b: EventBuilder, p: Progress): Promise<numbe
       throw new InputError(src.name, lineNo + 1, 'CSV quoted field never ends (an unbalanced " quote)');
     rows(res.data, res.errors);
     p.update(src.bytesRead, lineNo);
+    await room();
   }
   const tail = pending + decoder.end();
   if (parser && tail.length) {
@@ -334,7 +336,7 @@ async function readCsv(src: Source, b: EventBuilder, p: Progress): Promise<numbe
 /** Arrow file format = magic + padding + the stream format + footer: read the stream part batch by batch. */
 const ARROW_FILE_MAGIC = Buffer.from('ARROW1\0\0', 'latin1');
 
-async function readArrow(src: Source, b: EventBuilder, p: Progress): Promise<number> {
+async function readArrow(src: Source, b: EventBuilder, p: Progress, room: () => Promise<void>): Promise<number> {
   const blocks = src.blocks()[Symbol.asyncIterator]();
   const fileFormat = src.head.subarray(0, 8).equals(ARROW_FILE_MAGIC);
   let first = true;
@@ -406,6 +408,7 @@ async function readArrow(src: Source, b: EventBuilder, p: Progress): Promise<num
         mapper.row(cells, rowNo, () => JSON.stringify(cells, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)).slice(0, 1000));
       }
       p.update(handle ? 0 : src.bytesRead, rowNo);
+      await room();
     }
     if (!ended) while (!(await blocks.next()).done);
     return rowNo;
