@@ -12,27 +12,16 @@ import type { ReplayContext } from './context.js';
 import { hasFlag, FOLL_GET, type Ev } from './event.js';
 import type { TaskGup } from './gup.js';
 import type { LostWindows } from './lost.js';
-import { id, num, type Output, type Row } from './output.js';
+import { RefInterval, writeInterval } from './interval.js';
+import type { Output, Row } from './output.js';
 import type { Page } from './pages.js';
 import type { PfnMap } from './pfnmap.js';
 import { ST_GUP } from './stacks.js';
 
-export class Hold {
+export class Hold extends RefInterval {
   id = -1;
-  pfn = 0;
-  refs = 0;
-  left = 0;
-  startSeq = 0;
-  startTs = 0;
-  pid = -1;
-  tgid = -1;
-  comm = -1;
-  stack = -1;
+  /** Taken through GUP (FOLL_GET probe, or GUP frames on the stack). */
   viaGup = false;
-  gupFlags = NaN;
-  mt = NaN;
-  inCma = false;
-  epoch = 0;
   /** Held during a failed CMA range on its pfn: always written. */
   blocker = false;
 }
@@ -160,23 +149,8 @@ export class Holds {
     const r = this.row;
     if (h.id < 0) h.id = this.nextId++;
     r.hold_id = h.id;
-    r.pfn = h.pfn;
-    r.refs = h.refs;
-    r.start_seq = h.startSeq;
-    r.start_ts_ns = this.out.ts(h.startTs);
-    r.end_seq = num(endSeq);
-    r.end_ts_ns = this.out.ts(endTs);
-    r.duration_ns = Math.max(0, until - h.startTs);
-    r.holder_pid = id(h.pid);
-    r.holder_tgid = id(h.tgid);
-    r.holder_comm = this.out.comm(h.comm);
-    r.stack_id = id(h.stack);
-    r.release_pid = id(relPid);
-    r.release_comm = this.out.comm(relComm);
+    writeInterval(r, h, this.out, endSeq, endTs, relPid, relComm, until);
     r.via = h.viaGup ? 'gup' : 'get';
-    r.gup_flags = num(h.gupFlags);
-    r.mt = num(h.mt);
-    r.in_cma = h.inCma;
     r.uncertain = this.lost.crossed(h.epoch, cpus);
     this.out.holds.add(r);
   }

@@ -19,7 +19,8 @@ import { FOLL_LONGTERM, FOLL_PIN, GUP_PIN_COUNTING_BIAS, hasFlag, type Ev } from
 import type { GupContext, TaskGup } from './gup.js';
 import type { Hold } from './holds.js';
 import type { LostWindows } from './lost.js';
-import { id, num, type Output, type Row } from './output.js';
+import { RefInterval, writeInterval } from './interval.js';
+import { id, type Output, type Row } from './output.js';
 import type { Page } from './pages.js';
 import type { PfnMap } from './pfnmap.js';
 import { ST_GUP, ST_LONGTERM, ST_PIN, ST_UNPIN } from './stacks.js';
@@ -39,27 +40,15 @@ export const A_DEFER = 4; // held back (first half of an unpin pair)
 /** Pins open for less than this on CMA pages are the kernel checking pinnability (migrate and retry). */
 const CMA_PIN_GRACE_NS = 10_000_000;
 
-export class Pin {
+export class Pin extends RefInterval {
   id = 0;
-  pfn = 0;
+  /** Head pfn of the folio; pfn is the subpage a probe named (else the same). */
   folioPfn = 0;
   large = false;
-  refs = 0;
-  left = 0;
-  startSeq = 0;
-  startTs = 0;
-  pid = -1;
-  tgid = -1;
-  comm = -1;
-  stack = -1;
   /** 1 true, 0 false, -1 unknown. */
   longterm = -1;
-  gupFlags = NaN;
   source = SRC_REFCOUNT;
-  mt = NaN;
-  inCma = false;
   movable = false;
-  epoch = 0;
   /** The longterm_pin migration this pin retries after (events.seq), or -1. */
   migrateSeq = -1;
 }
@@ -325,27 +314,12 @@ export class Pins {
     const r = this.row;
     const duration = Math.max(0, until - x.startTs);
     r.pin_id = x.id;
-    r.pfn = x.pfn;
+    writeInterval(r, x, this.out, endSeq, endTs, relPid, relComm, until);
     r.folio_pfn = x.folioPfn;
     r.large_folio = x.large;
-    r.refs = x.refs;
-    r.start_seq = x.startSeq;
-    r.start_ts_ns = this.out.ts(x.startTs);
-    r.end_seq = num(endSeq);
-    r.end_ts_ns = this.out.ts(endTs);
-    r.duration_ns = duration;
-    r.holder_pid = id(x.pid);
-    r.holder_tgid = id(x.tgid);
-    r.holder_comm = this.out.comm(x.comm);
-    r.stack_id = id(x.stack);
-    r.release_pid = id(relPid);
-    r.release_comm = this.out.comm(relComm);
     r.release_stack_id = id(relStack);
     r.longterm = x.longterm < 0 ? null : x.longterm === 1;
-    r.gup_flags = num(x.gupFlags);
     r.source = SOURCES[x.source];
-    r.mt = num(x.mt);
-    r.in_cma = x.inCma;
     r.movable_zone = x.movable;
     r.migrate_seq = id(x.migrateSeq);
     const uncertain = this.lost.crossed(x.epoch, cpus);
