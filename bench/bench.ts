@@ -99,6 +99,7 @@ async function measure(size: string, lines: number, version: string, check: bool
   const baselineDb = freshDb(join(outDir, `duckdb-regex-${size}.duckdb`));
   const full = tryChild('duckdb-regex', file, baselineDb);
   const narrow = tryChild('duckdb-regex-8cols', file);
+  const copy = tryChild('duckdb-copy', db, freshDb(join(outDir, `duckdb-copy-${size}.duckdb`)));
   process.stderr.write(`[${size}] replay, queries, report...\n`);
   const rep = tryChild('replay', db);
   const qs = rep ? tryChild('queries', db) : null;
@@ -122,6 +123,8 @@ async function measure(size: string, lines: number, version: string, check: bool
     speedup_vs_duckdb_regex: ratio(full?.seconds, ing.seconds),
     duckdb_regex_8cols_s: narrow ? round(narrow.seconds, 2) : null,
     speedup_vs_duckdb_regex_8cols: ratio(narrow?.seconds, ing.seconds),
+    duckdb_copy_s: copy ? round(copy.seconds, 2) : null,
+    ingest_vs_duckdb_copy: ratio(ing.seconds, copy?.seconds),
     replay_s: rep ? round(rep.seconds, 2) : null,
     replay_events_per_s: rep ? Math.round((rep.events as number) / rep.seconds) : null,
     replay_cpu_s: rep ? round(rep.cpuSeconds as number, 2) : null,

@@ -11,6 +11,7 @@ import { runBaseline } from './compare.js';
  *   child.ts report DB DIR                  `refscope report --format html,md,json --out DIR`
  *   child.ts duckdb-regex FILE DB           duckdb-regex.sql into an on-disk database + {rows}
  *   child.ts duckdb-regex-8cols FILE        duckdb-regex-8cols.sql, in memory + {rows}
+ *   child.ts duckdb-copy SRC_DB DB          SRC_DB's events copied into a new database's events + {rows}
  */
 
 /** CPU time of the JS thread alone (Linux: /proc, in clock ticks of 10 ms); null elsewhere. */
@@ -71,6 +72,18 @@ if (step === 'ingest') {
   const db = await Db.open(full ? b : ':memory:');
   await runBaseline(db, full ? 'full' : '8cols', a);
   const n = await db.one<{ n: bigint }>(`SELECT count(*) AS n FROM ${full ? 'events' : 'ev'}`);
+  db.close();
+  out = { rows: Number(n!.n) };
+} else if (step === 'duckdb-copy') {
+  // DuckDB's own cost of storing the events rows: the same rows, already typed, copied from the ingested database
+  // into a new one's `events`, with ingest's settings (one thread, 128MB, one transaction).
+  const { ensureSchema } = await import('../db/setup.js');
+  start();
+  const db = await Db.open(b);
+  await ensureSchema(db);
+  await db.run(`ATTACH '${a.replaceAll("'", "''")}' AS src (READ_ONLY)`);
+  await db.withMemoryLimit('128MB', () => db.withOneThread(() => db.transaction(() => db.run('INSERT INTO events SELECT * FROM src.events'))));
+  const n = await db.one<{ n: bigint }>('SELECT count(*) AS n FROM events');
   db.close();
   out = { rows: Number(n!.n) };
 } else throw new Error(`unknown step ${step}`);

@@ -23,6 +23,8 @@ export const METRICS: Metric[] = [
   { name: 'speedup_vs_duckdb_regex', target: '>= 10' },
   { name: 'duckdb_regex_8cols_s' },
   { name: 'speedup_vs_duckdb_regex_8cols' },
+  { name: 'duckdb_copy_s' },
+  { name: 'ingest_vs_duckdb_copy' },
   { name: 'replay_s' },
   { name: 'replay_events_per_s', target: '>= 3000000' },
   { name: 'replay_cpu_s' },
