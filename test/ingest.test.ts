@@ -9,6 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createTableSql } from '../db/columns.js';
+import { EVENTS } from '../ingest/schema.js';
 import { Db } from '../db/duckdb.js';
 import { ingest, type IngestOptions, type IngestSummary } from '../ingest/ingest.js';
 
@@ -872,4 +874,42 @@ describe('parsing on a worker thread (inputs > 32 MiB) gives the same tables as 
       }
     });
   }
+});
+
+describe('an insert that fails part-way through a large ingest (worker, 64 batches)', () => {
+  it('rejects the ingest with DuckDB\'s reason and leaves the database as it was', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'refscope-feed-fail-'));
+    const saved = process.env.REFSCOPE_WORKER;
+    try {
+      const path = join(dir, 'db.duckdb');
+      const db = await Db.open(path);
+      const small = join(dir, 'small.txt');
+      writeFileSync(small, '            bash-12621   [001] .....   413.376144: mm_page_free: page=000000002c49ac86 pfn=0x18dbea order=0\n');
+      await ingest(db, small, {});
+      // events as ingest creates it, plus a constraint that rows past the first 40 000 break: an insert fails after
+      // others went in, with more than half the capture's 131 k events still to come.
+      await db.run(createTableSql({ ...EVENTS, name: 'events_checked', constraints: ['CHECK (seq < 40000)'] }));
+      await db.run('INSERT INTO events_checked SELECT * FROM events');
+      await db.run('DROP TABLE events');
+      await db.run('ALTER TABLE events_checked RENAME TO events');
+      const count = async () => plain((await db.all('SELECT (SELECT count(*) FROM traces) AS traces, (SELECT count(*) FROM events) AS events'))[0]);
+      const before = await count();
+      process.env.REFSCOPE_WORKER = '1';
+      const big = new URL('../samples/real/c-cma-blocked.trace.txt.gz', import.meta.url).pathname;
+      await assert.rejects(ingest(db, big, {}), /CHECK constraint/i);
+      assert.deepEqual(await count(), before);
+      assert.deepEqual(before, { traces: 1, events: 1 });
+      // The connection takes the next ingest.
+      delete process.env.REFSCOPE_WORKER;
+      const again = join(dir, 'again.txt');
+      writeFileSync(again, '            bash-12621   [001] .....   414.376144: mm_page_free: page=000000002c49ac86 pfn=0x18dbeb order=0\n');
+      await ingest(db, again, {});
+      assert.deepEqual(await count(), { traces: 2, events: 2 });
+      db.close();
+    } finally {
+      if (saved === undefined) delete process.env.REFSCOPE_WORKER;
+      else process.env.REFSCOPE_WORKER = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
