@@ -51,6 +51,11 @@ export class TableFeed {
     private readonly threshold = 16,
   ) {}
 
+  /** The first insert error, if an insert failed. */
+  get failure(): unknown {
+    return this.error;
+  }
+
   /** Rows waiting in the queue. */
   get backlog(): number {
     return this.queue.reduce((s, b) => s + b.rows, 0);

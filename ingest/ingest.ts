@@ -81,6 +81,8 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
       await feed.close();
     } catch (e) {
       await feed.abort();
+      // DuckDB refusing the rows (a full disk, a constraint): say which input and which database.
+      if (e !== null && e === feed.failure) throw new Error(`${name}: writing its events into ${db.path}: ${(e as Error).message}`, { cause: e });
       throw e;
     } finally {
       progress.done();

@@ -877,7 +877,7 @@ describe('parsing on a worker thread (inputs > 32 MiB) gives the same tables as 
 });
 
 describe('an insert that fails part-way through a large ingest (worker, 64 batches)', () => {
-  it('rejects the ingest with DuckDB\'s reason and leaves the database as it was', async () => {
+  it('rejects the ingest naming the input, the database and DuckDB\'s reason, and leaves the database as it was', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'refscope-feed-fail-'));
     const saved = process.env.REFSCOPE_WORKER;
     try {
@@ -896,7 +896,7 @@ describe('an insert that fails part-way through a large ingest (worker, 64 batch
       const before = await count();
       process.env.REFSCOPE_WORKER = '1';
       const big = new URL('../samples/real/c-cma-blocked.trace.txt.gz', import.meta.url).pathname;
-      await assert.rejects(ingest(db, big, {}), /CHECK constraint/i);
+      await assert.rejects(ingest(db, big, {}), (e: Error) => e.message.startsWith(`${big}: writing its events into ${path}: `) && /CHECK constraint/i.test(e.message));
       assert.deepEqual(await count(), before);
       assert.deepEqual(before, { traces: 1, events: 1 });
       // The connection takes the next ingest.
