@@ -216,35 +216,29 @@ function stringCol(): ArrowCol {
 const num = (v: DuckDBValue) => Number(v);
 const big = (v: DuckDBValue) => (typeof v === 'bigint' ? v : BigInt(v as number));
 
+type TypedArrayOf = new (n: number) => { [i: number]: unknown; length: number };
+
+/** DuckDB types that export as fixed-width Arrow columns: the Arrow type, its typed array, the value conversion. */
+const FIXED: Partial<Record<DuckDBTypeId, [() => DataType, TypedArrayOf, (v: DuckDBValue) => unknown]>> = {
+  [DuckDBTypeId.TINYINT]: [() => new Int8(), Int8Array, num],
+  [DuckDBTypeId.SMALLINT]: [() => new Int16(), Int16Array, num],
+  [DuckDBTypeId.INTEGER]: [() => new Int32(), Int32Array, num],
+  [DuckDBTypeId.BIGINT]: [() => new Int64(), BigInt64Array, big],
+  [DuckDBTypeId.UTINYINT]: [() => new Uint8(), Uint8Array, num],
+  [DuckDBTypeId.USMALLINT]: [() => new Uint16(), Uint16Array, num],
+  [DuckDBTypeId.UINTEGER]: [() => new Uint32(), Uint32Array, num],
+  [DuckDBTypeId.UBIGINT]: [() => new Uint64(), BigUint64Array, big],
+  [DuckDBTypeId.FLOAT]: [() => new Float32(), Float32Array, num],
+  [DuckDBTypeId.DOUBLE]: [() => new Float64(), Float64Array, num],
+  [DuckDBTypeId.TIMESTAMP]: [() => new TimestampMicrosecond(), BigInt64Array, (v) => (v as DuckDBTimestampValue).micros],
+};
+
 function arrowColumn(t: DuckDBType): ArrowCol {
-  switch (t.typeId) {
-    case DuckDBTypeId.BOOLEAN:
-      return boolCol();
-    case DuckDBTypeId.TINYINT:
-      return fixed(new Int8(), (n) => new Int8Array(n), num);
-    case DuckDBTypeId.SMALLINT:
-      return fixed(new Int16(), (n) => new Int16Array(n), num);
-    case DuckDBTypeId.INTEGER:
-      return fixed(new Int32(), (n) => new Int32Array(n), num);
-    case DuckDBTypeId.BIGINT:
-      return fixed(new Int64(), (n) => new BigInt64Array(n), big);
-    case DuckDBTypeId.UTINYINT:
-      return fixed(new Uint8(), (n) => new Uint8Array(n), num);
-    case DuckDBTypeId.USMALLINT:
-      return fixed(new Uint16(), (n) => new Uint16Array(n), num);
-    case DuckDBTypeId.UINTEGER:
-      return fixed(new Uint32(), (n) => new Uint32Array(n), num);
-    case DuckDBTypeId.UBIGINT:
-      return fixed(new Uint64(), (n) => new BigUint64Array(n), big);
-    case DuckDBTypeId.FLOAT:
-      return fixed(new Float32(), (n) => new Float32Array(n), num);
-    case DuckDBTypeId.DOUBLE:
-      return fixed(new Float64(), (n) => new Float64Array(n), num);
-    case DuckDBTypeId.TIMESTAMP:
-      return fixed(new TimestampMicrosecond(), (n) => new BigInt64Array(n), (v) => (v as DuckDBTimestampValue).micros);
-    default:
-      return stringCol(); // VARCHAR, JSON, and anything else as its text
-  }
+  if (t.typeId === DuckDBTypeId.BOOLEAN) return boolCol();
+  const f = FIXED[t.typeId];
+  if (!f) return stringCol(); // VARCHAR, JSON, and anything else as its text
+  const [type, Typed, conv] = f;
+  return fixed(type(), (n) => new Typed(n), conv);
 }
 
 /**
