@@ -14,22 +14,9 @@ import { Db } from '../db/duckdb.js';
 import { ingest } from '../ingest/ingest.js';
 import { replay } from '../replay/replay.js';
 import { runQuery, type ResultRow } from '../queries/runner.js';
+import { CAPTURES, REAL, type Cap } from './captures.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const REAL = join(ROOT, 'samples', 'real');
-const CAPTURES = {
-  a: 'a-iouring-longterm.trace.txt.gz',
-  b: 'b-vmsplice.trace.txt.gz',
-  c: 'c-cma-blocked.trace.txt.gz',
-  d: 'd-pgmap-hmm.trace.txt.gz',
-  e: 'e-mixed.trace.txt.gz',
-  perf: 'perf-task.script.txt.gz',
-  stack: 'ftrace-raw-stacktrace-pidfiltered.txt.gz',
-  tcmd: 'trace-cmd-extract.report.txt.gz',
-  raw: 'ftrace-raw-default.txt.gz',
-  callgraph: 'perf-task-callgraph.script.txt.gz',
-} as const;
-type Cap = keyof typeof CAPTURES;
 
 let dir: string;
 let dbPath: string;

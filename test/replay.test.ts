@@ -8,23 +8,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { Db } from '../db/duckdb.js';
 import { ingest } from '../ingest/ingest.js';
 import { formatSummary, parseDuration, parsePfnRange, replay, type ReplaySummary } from '../replay/replay.js';
+import { CAPTURES as ALL_CAPTURES, REAL } from './captures.js';
 import { compareWithTruth } from './replay-truth.js';
 
-const REAL = fileURLToPath(new URL('../samples/real/', import.meta.url));
-const CAPTURES = {
-  a: 'a-iouring-longterm.trace.txt.gz',
-  b: 'b-vmsplice.trace.txt.gz',
-  c: 'c-cma-blocked.trace.txt.gz',
-  d: 'd-pgmap-hmm.trace.txt.gz',
-  e: 'e-mixed.trace.txt.gz',
-  perf: 'perf-task.script.txt.gz',
-  tcmd: 'trace-cmd-extract.report.txt.gz',
-  raw: 'ftrace-raw-default.txt.gz',
-} as const;
+// Every real capture but two that add nothing to the model: one pid's stacks (stack) and perf callchains (callgraph).
+const { stack: _stack, callgraph: _callgraph, ...CAPTURES } = ALL_CAPTURES;
 type Cap = keyof typeof CAPTURES;
 
 type Row = Record<string, unknown>;
