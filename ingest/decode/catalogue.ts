@@ -332,32 +332,27 @@ add('cmak', ['alloc_contig_range'], allocContigRange);
 add('cmak', ['alloc_contig_range_ret', 'alloc_contig_pages', 'alloc_contig_pages_ret'], probe);
 add('module', ['module_load', 'module_free', 'module_put', 'module_get'], moduleEvent);
 
-export interface Decoded {
-  system: string | null;
-  known: boolean;
-}
-
 /**
- * Decode payload `p` of `event` into row r. Unknown events keep their key=value fields in `args`.
- * Syscall events are recognised by name prefix.
+ * Decode payload `p` of `event` into row r and return the event's system (null when not in the catalogue).
+ * Unknown events keep their key=value fields in `args`. Syscall events are recognised by name prefix.
  */
-export function decode(event: string, p: string, r: number, c: EventCols, facts: TraceFacts): Decoded {
+export function decode(event: string, p: string, r: number, c: EventCols, facts: TraceFacts): string | null {
   const e = CATALOGUE.get(event);
   if (e) {
     e.decode(p, r, c, facts);
-    return { system: e.system, known: true };
+    return e.system;
   }
   if (event.startsWith('sys_enter_')) {
     syscallEnter(p, r, c, facts);
-    return { system: 'syscalls', known: true };
+    return 'syscalls';
   }
   if (event.startsWith('sys_exit_')) {
     syscallExit(p, r, c, facts);
-    return { system: 'syscalls', known: true };
+    return 'syscalls';
   }
   const args = genericArgs(p);
   if (args) setStr(c.args, r, JSON.stringify(args));
-  return { system: null, known: false };
+  return null;
 }
 
 export function isKnownEvent(event: string): boolean {
