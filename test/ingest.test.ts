@@ -186,6 +186,11 @@ describe('ftrace trace file layouts', () => {
     assert.equal(ctr.trace.clock, 'counter');
     assert.equal(ctr.trace.first_ts_ns, 8734902834567);
     assert.equal(ctr.trace.last_ts_ns, 8734902834999);
+    // A counter past 2^53 stays exact (int64), digit for digit.
+    const big = await ingestText(
+      lines('            bash-12621   [001] .....  9123456789012345678: mm_page_free: page=000000002c49ac86 pfn=0x18dbea order=0'),
+    );
+    assert.equal(String(big.ev[0].ts_ns), '9123456789012345678');
   });
 
   it('<stack trace> blocks with ` => func`, ` => func+0x1c/0x80`, ` => func (addr)`, and <user stack trace>', async () => {

@@ -1,4 +1,4 @@
-import { parseTimestamp, type LineContext, type LineSink, type Reader } from './sink.js';
+import { digits, parseTimestamp, type LineContext, type LineSink, type Reader } from './sink.js';
 
 /**
  * tracefs `trace` / `trace_pipe` text (kernel/trace/trace_output.c trace_print_context()):
@@ -41,9 +41,9 @@ export class FtraceReader implements Reader {
     if (m) {
       const ctx = this.ctx;
       ctx.comm = m[1];
-      ctx.pid = Number(m[2]);
-      ctx.tgid = m[3] === undefined || m[3].charCodeAt(0) === 45 /* - */ ? -1 : Number(m[3]);
-      ctx.cpu = Number(m[4]);
+      ctx.pid = digits(m[2]);
+      ctx.tgid = m[3] === undefined || m[3].charCodeAt(0) === 45 /* - */ ? -1 : digits(m[3]);
+      ctx.cpu = digits(m[4]);
       ctx.irq = m[5] ?? null;
       this.setClock(parseTimestamp(ctx, m[6], m[7]));
       return this.rest(lineNo, m[8], text);
