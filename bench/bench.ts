@@ -102,6 +102,7 @@ async function measure(size: string, lines: number, version: string, check: bool
   const copy = tryChild('duckdb-copy', db, freshDb(join(outDir, `duckdb-copy-${size}.duckdb`)));
   process.stderr.write(`[${size}] replay, queries, report...\n`);
   const rep = tryChild('replay', db);
+  const stream = tryChild('duckdb-stream', db);
   const qs = rep ? tryChild('queries', db) : null;
   const reportDir = join(outDir, `report-${size}`);
   rmSync(reportDir, { recursive: true, force: true });
@@ -131,6 +132,9 @@ async function measure(size: string, lines: number, version: string, check: bool
     replay_main_cpu_s: rep && rep.mainCpuSeconds !== null ? round(rep.mainCpuSeconds as number, 2) : null,
     replay_events_per_main_cpu_s: rep && rep.mainCpuSeconds ? Math.round((rep.events as number) / (rep.mainCpuSeconds as number)) : null,
     replay_peak_rss_mb: rep ? Math.round(rep.maxRssMB) : null,
+    duckdb_stream_s: stream ? round(stream.seconds, 2) : null,
+    duckdb_stream_events_per_s: stream ? Math.round((stream.events as number) / stream.seconds) : null,
+    replay_vs_duckdb_stream: ratio(rep?.seconds, stream?.seconds),
   };
   const query_rows: Record<string, number> = {};
   if (qs) {

@@ -7,6 +7,7 @@ import { runBaseline } from './compare.js';
  * before the clock starts. Prints one JSON line: {seconds, maxRssMB, ...}.
  *   child.ts ingest FILE DB                 refscope's ingest (no replay)       + {lines, events, bytes}
  *   child.ts replay DB                      replay of trace 1                   + {events}
+ *   child.ts duckdb-stream DB               DuckDB handing trace 1 to replay    + {events}
  *   child.ts queries DB                     every queries/*.sql, default params + {queries: {name: {seconds, rows}}}
  *   child.ts report DB DIR                  `refscope report --format html,md,json --out DIR`
  *   child.ts duckdb-regex FILE DB           duckdb-regex.sql into an on-disk database + {rows}
@@ -48,6 +49,33 @@ if (step === 'ingest') {
   const cpu = process.cpuUsage(cpu0);
   const main1 = mainThreadCpuSeconds();
   out = { events: s.events, cpuSeconds: (cpu.user + cpu.system) / 1e6, mainCpuSeconds: main0 === null || main1 === null ? null : main1 - main0 };
+} else if (step === 'duckdb-stream') {
+  // DuckDB's own cost of handing replay its input, with replay's settings: the string lists, the side rows and the
+  // event stream, each chunk's columns viewed as replay views them. No model, nothing written: replay's floor.
+  const { chunkColumns, enumWidths, loadSide, loadStrings, streamSql } = await import('../replay/driver.js');
+  start();
+  const db = await Db.open(a);
+  let events = 0;
+  await db.withMemoryLimit('256MB', async () => {
+    const conn = await db.instance.connect();
+    const strings = await loadStrings(conn, 1);
+    await loadSide(conn, 1);
+    await db.withOneThread(async () => {
+      const res = await conn.stream(streamSql(strings, 0n, false), { trace: 1 });
+      const w = enumWidths(res);
+      let next = res.fetchChunk(); // fetched while the previous chunk is read, as replay does
+      for (;;) {
+        const c = await next;
+        if (!c || c.rowCount === 0) break;
+        next = res.fetchChunk();
+        chunkColumns(c, w);
+        events += c.rowCount;
+      }
+    });
+    conn.closeSync();
+  });
+  db.close();
+  out = { events };
 } else if (step === 'queries') {
   const { ensureHelpers, listQueries, runQuery } = await import('../queries/runner.js');
   const db = await Db.open(a, { readOnly: true });

@@ -1,7 +1,7 @@
 /**
  * The rows of the bench table and keys of bench/out/results.json, in print order, with the targets of the
  * issues (#2 ingest, #3 replay). README § Benchmark describes each one (test/bench.test.ts checks it).
- * `query_<name>_s` rows are added per queries/*.sql file after `replay_peak_rss_mb`.
+ * `query_<name>_s` rows are added per queries/*.sql file after `replay_vs_duckdb_stream`.
  */
 export interface Metric {
   name: string;
@@ -31,6 +31,9 @@ export const METRICS: Metric[] = [
   { name: 'replay_main_cpu_s' },
   { name: 'replay_events_per_main_cpu_s' },
   { name: 'replay_peak_rss_mb', target: '4x/1x ~ 1 (pages alive)' },
+  { name: 'duckdb_stream_s' },
+  { name: 'duckdb_stream_events_per_s' },
+  { name: 'replay_vs_duckdb_stream' },
   { name: 'queries_total_s' },
   { name: 'queries_peak_rss_mb' },
   { name: 'report_s' },
@@ -38,4 +41,4 @@ export const METRICS: Metric[] = [
 ];
 
 /** Where the per-query rows go. */
-export const QUERIES_AFTER = 'replay_peak_rss_mb';
+export const QUERIES_AFTER = 'replay_vs_duckdb_stream';

@@ -7,7 +7,7 @@
  * Events are read in storage order (ingest appends a trace's events in seq order) and the order is checked: if a
  * seq ever goes backwards the replay is restarted with ORDER BY seq (OrderError).
  */
-import type { DuckDBConnection, DuckDBEnumType } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBDataChunk, DuckDBEnumType, DuckDBResult } from '@duckdb/node-api';
 import { DuckDBTypeId } from '@duckdb/node-api';
 import bindings from '@duckdb/node-bindings';
 import type { Anomalies } from './anomalies.js';
@@ -164,6 +164,80 @@ function pflags(bits: number, mapping: number): number {
   return (bits & (F_HEAD | F_PRIVATE)) + (cache ? 4 : 0);
 }
 
+/** The stream query: one trace's events, strings as ENUM codes into `strings`' lists; $trace binds the trace id. */
+export function streamSql(strings: Strings, tsBase: bigint, ordered: boolean): string {
+  const ts = tsBase === 0n ? 'ts_ns' : `(ts_ns - ${tsBase}::BIGINT)::BIGINT`;
+  return `SELECT seq, ${ts} AS ts, cpu, pid, tgid, comm::ENUM(${sqlList(strings.comms)}) AS comm,
+      event::ENUM(${sqlList(strings.events)}) AS event, pfn, "order", "count", mapcount, val, ret, mt, refs, gup_flags, stack_id,
+      page_flags::ENUM(${sqlList(strings.flags)}) AS flags, ${MAPPING_BITS} AS mbits, gfp::ENUM(${sqlList(strings.gfps)}) AS gfp
+    FROM events WHERE trace_id = $trace${ordered ? ' ORDER BY seq' : ''}`;
+}
+
+/** Byte widths of the stream's ENUM columns (comm, event, flags, gfp): DuckDB sizes an ENUM by its value count. */
+export interface EnumWidths {
+  comm: number;
+  event: number;
+  flags: number;
+  gfp: number;
+}
+
+export function enumWidths(res: DuckDBResult): EnumWidths {
+  const w = (c: number): number => {
+    const t = res.columnType(c) as DuckDBEnumType;
+    return t.internalTypeId === DuckDBTypeId.UTINYINT ? 1 : t.internalTypeId === DuckDBTypeId.USMALLINT ? 2 : 4;
+  };
+  return { comm: w(5), event: w(6), flags: w(17), gfp: w(19) };
+}
+
+/**
+ * Typed views on the native buffers of one stream chunk (no copy): 64-bit columns as int32 pairs (low, high),
+ * ENUMs at their width; `...V` is the validity bitmap in 32-bit words, null when the column has no NULL.
+ */
+export function chunkColumns(chunk: DuckDBDataChunk, w: EnumWidths) {
+  const n = chunk.rowCount;
+  const raw = (chunk as unknown as { chunk: Parameters<typeof bindings.data_chunk_get_vector>[0] }).chunk;
+  const vec = (c: number) => bindings.data_chunk_get_vector(raw, c);
+  const data = (c: number, w: number): Uint8Array => bindings.vector_get_data(vec(c), n * w);
+  const valid = (c: number): Uint32Array | null => {
+    const b = bindings.vector_get_validity(vec(c), Math.ceil(n / 64) * 8);
+    return b ? new Uint32Array(b.buffer, b.byteOffset, Math.ceil(n / 64) * 2) : null;
+  };
+  const i32 = (c: number, w: number): Int32Array => {
+    const d = data(c, w);
+    return new Int32Array(d.buffer, d.byteOffset, (n * w) / 4);
+  };
+  const i16 = (c: number): Int16Array => {
+    const d = data(c, 2);
+    return new Int16Array(d.buffer, d.byteOffset, n);
+  };
+  const en = (c: number, w: number): U => {
+    const d = data(c, w);
+    return w === 1 ? d : w === 2 ? new Uint16Array(d.buffer, d.byteOffset, n) : new Uint32Array(d.buffer, d.byteOffset, n);
+  };
+  return {
+    seqA: i32(0, 8),
+    tsA: i32(1, 8),
+    cpuA: i16(2), cpuV: valid(2),
+    pidA: i32(3, 4), pidV: valid(3),
+    tgidA: i32(4, 4), tgidV: valid(4),
+    commA: en(5, w.comm), commV: valid(5),
+    evA: en(6, w.event),
+    pfnA: i32(7, 8), pfnV: valid(7),
+    orderA: i16(8), orderV: valid(8),
+    countA: i32(9, 4), countV: valid(9),
+    mapA: i32(10, 4), mapV: valid(10),
+    valA: i32(11, 4), valV: valid(11),
+    retA: i32(12, 8), retV: valid(12),
+    mtA: i16(13), mtV: valid(13),
+    refsA: i32(14, 4), refsV: valid(14),
+    gfA: i32(15, 8), gfV: valid(15),
+    stA: i32(16, 4), stV: valid(16),
+    flagsA: en(17, w.flags), flagsV: valid(17),
+    mbitsA: data(18, 1),
+    gfpA: en(19, w.gfp), gfpV: valid(19),
+  };
+}
+
 export class Driver {
   readonly ev = new Ev();
   /** Events streamed (those of the kinds replay uses). */
@@ -192,21 +266,8 @@ export class Driver {
     // Events replay does not use (-1) are skipped in the loop: cheaper than a filter on the text in the scan.
     this.codeOf = Int32Array.from(this.strings.events, (n) => EVENT_CODES[n] ?? -1);
     this.flagBits = flagBits(this.strings.flags);
-    const s = this.strings;
-    const ts = this.tsBase === 0n ? 'ts_ns' : `(ts_ns - ${this.tsBase}::BIGINT)::BIGINT`;
-    const sql = `SELECT seq, ${ts} AS ts, cpu, pid, tgid, comm::ENUM(${sqlList(s.comms)}) AS comm,
-        event::ENUM(${sqlList(s.events)}) AS event, pfn, "order", "count", mapcount, val, ret, mt, refs, gup_flags, stack_id,
-        page_flags::ENUM(${sqlList(s.flags)}) AS flags, ${MAPPING_BITS} AS mbits, gfp::ENUM(${sqlList(s.gfps)}) AS gfp
-      FROM events WHERE trace_id = $trace${ordered ? ' ORDER BY seq' : ''}`;
-    const res = await this.conn.stream(sql, { trace: this.traceId });
-    const enumWidth = (c: number): number => {
-      const t = res.columnType(c) as DuckDBEnumType;
-      return t.internalTypeId === DuckDBTypeId.UTINYINT ? 1 : t.internalTypeId === DuckDBTypeId.USMALLINT ? 2 : 4;
-    };
-    const commW = enumWidth(5);
-    const eventW = enumWidth(6);
-    const flagsW = enumWidth(17);
-    const gfpW = enumWidth(19);
+    const res = await this.conn.stream(streamSql(this.strings, this.tsBase, ordered), { trace: this.traceId });
+    const widths = enumWidths(res);
     const bitsOf = this.flagBits;
     const ev = this.ev;
     let lastSeq = -1;
@@ -219,45 +280,9 @@ export class Driver {
       if (this.out.backlog > MAX_BACKLOG_ROWS) await this.out.drain();
       next = res.fetchChunk();
       const n = chunk.rowCount;
-      const raw = (chunk as unknown as { chunk: Parameters<typeof bindings.data_chunk_get_vector>[0] }).chunk;
-      const vec = (c: number) => bindings.data_chunk_get_vector(raw, c);
-      const data = (c: number, w: number): Uint8Array => bindings.vector_get_data(vec(c), n * w);
-      const valid = (c: number): Uint32Array | null => {
-        const b = bindings.vector_get_validity(vec(c), Math.ceil(n / 64) * 8);
-        return b ? new Uint32Array(b.buffer, b.byteOffset, Math.ceil(n / 64) * 2) : null;
-      };
-      const i32 = (c: number, w: number): Int32Array => {
-        const d = data(c, w);
-        return new Int32Array(d.buffer, d.byteOffset, (n * w) / 4);
-      };
-      const i16 = (c: number): Int16Array => {
-        const d = data(c, 2);
-        return new Int16Array(d.buffer, d.byteOffset, n);
-      };
-      const en = (c: number, w: number): U => {
-        const d = data(c, w);
-        return w === 1 ? d : w === 2 ? new Uint16Array(d.buffer, d.byteOffset, n) : new Uint32Array(d.buffer, d.byteOffset, n);
-      };
-      const seqA = i32(0, 8);
-      const tsA = i32(1, 8);
-      const cpuA = i16(2), cpuV = valid(2);
-      const pidA = i32(3, 4), pidV = valid(3);
-      const tgidA = i32(4, 4), tgidV = valid(4);
-      const commA = en(5, commW), commV = valid(5);
-      const evA = en(6, eventW);
-      const pfnA = i32(7, 8), pfnV = valid(7);
-      const orderA = i16(8), orderV = valid(8);
-      const countA = i32(9, 4), countV = valid(9);
-      const mapA = i32(10, 4), mapV = valid(10);
-      const valA = i32(11, 4), valV = valid(11);
-      const retA = i32(12, 8), retV = valid(12);
-      const mtA = i16(13), mtV = valid(13);
-      const refsA = i32(14, 4), refsV = valid(14);
-      const gfA = i32(15, 8), gfV = valid(15);
-      const stA = i32(16, 4), stV = valid(16);
-      const flagsA = en(17, flagsW), flagsV = valid(17);
-      const mbitsA = data(18, 1);
-      const gfpA = en(19, gfpW), gfpV = valid(19);
+      const { seqA, tsA, cpuA, cpuV, pidA, pidV, tgidA, tgidV, commA, commV, evA, pfnA, pfnV, orderA, orderV, countA, countV,
+        mapA, mapV, valA, valV, retA, retV, mtA, mtV, refsA, refsV, gfA, gfV, stA, stV, flagsA, flagsV, mbitsA, gfpA, gfpV } =
+        chunkColumns(chunk, widths);
       const lost = this.t.lost;
       for (let i = 0; i < n; i++) {
         const w = i >>> 5;
