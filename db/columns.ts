@@ -7,6 +7,11 @@ export interface Column {
   /** DuckDB SQL type. */
   type: string;
   doc: string;
+  /**
+   * Storage compression forced for the column (DuckDB's `USING COMPRESSION`): DuckDB then skips trying every method
+   * on each segment of it when it writes. Set only where the method is the one DuckDB picks anyway.
+   */
+  compression?: 'dictionary' | 'fsst';
 }
 
 export interface Table {
@@ -18,7 +23,7 @@ export interface Table {
 }
 
 export function createTableSql(t: Table): string {
-  const cols = t.columns.map((c) => `  "${c.name}" ${c.type}`);
+  const cols = t.columns.map((c) => `  "${c.name}" ${c.type}${c.compression ? ` USING COMPRESSION ${c.compression}` : ''}`);
   return `CREATE TABLE IF NOT EXISTS ${t.name} (\n${[...cols, ...(t.constraints ?? []).map((s) => '  ' + s)].join(',\n')}\n)`;
 }
 

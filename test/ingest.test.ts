@@ -881,6 +881,29 @@ describe('parsing on a worker thread (inputs > 32 MiB) gives the same tables as 
   }
 });
 
+describe('storage of events (on disk)', () => {
+  it('text columns are written with the compression their schema declares (left to itself, DuckDB picks dictionary for this payload)', async () => {
+    const path = join(dir, 'storage.duckdb');
+    const disk = await Db.open(path);
+    try {
+      await ingest(disk, new URL('../samples/real/ftrace-raw-stacktrace-pidfiltered.txt.gz', import.meta.url).pathname, {});
+      await disk.run('CHECKPOINT');
+      const stored = await disk.all<{ column_name: string; methods: string[] }>(
+        `SELECT column_name, list(DISTINCT compression ORDER BY compression) AS methods FROM pragma_storage_info('events')
+         WHERE segment_type <> 'VALIDITY' GROUP BY column_name`,
+      );
+      const declared = EVENTS.columns.filter((c) => c.compression);
+      assert.ok(declared.some((c) => c.name === 'payload') && declared.some((c) => c.name === 'comm'));
+      const methods = Object.fromEntries(stored.map((r) => [r.column_name, r.methods.map((m) => m.toLowerCase())]));
+      // DuckDB still stores a constant segment as Constant and falls back to Uncompressed; never another method.
+      for (const c of declared)
+        assert.deepEqual(methods[c.name].filter((m) => m !== 'constant' && m !== 'uncompressed'), [c.compression], c.name);
+    } finally {
+      disk.close();
+    }
+  });
+});
+
 describe('an insert that fails part-way through a large ingest (worker, 64 batches)', () => {
   it('rejects the ingest naming the input, the database and DuckDB\'s reason, and leaves the database as it was', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'refscope-feed-fail-'));
