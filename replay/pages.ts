@@ -93,6 +93,14 @@ export class PageTable {
   /** Live large folios (order > 0) by head pfn: lets a tail pfn find its head. */
   private readonly large = new PfnMap<Page>();
   private largeMaxOrder = 0;
+  /** Ev.name -> 1 when the event is a page_ref_* / folio_ref_* put (a lifetime that ended at refcount 0 there). */
+  private readonly refFree: Uint8Array;
+  /**
+   * Lifetimes written that could make a memory section device memory (pgmaps-infer.ts): ZONE_DEVICE with no pgmap,
+   * or begun by page_ref_set and ended by a put. When none was written (and no stack has zone_device_page_init),
+   * the inference has nothing to find and is not run.
+   */
+  deviceHints = 0;
   /** Rows written. */
   get rows(): number {
     return this.out.pages.count;
@@ -107,6 +115,7 @@ export class PageTable {
     names: string[],
   ) {
     this.c = new PageCols(out.pages, out, names);
+    this.refFree = Uint8Array.from(names, (n) => (/^(page|folio)_ref/.test(n) ? 1 : 0));
   }
 
   get(pfn: number): Page | undefined {
@@ -376,6 +385,8 @@ export class PageTable {
     w.row();
     this.common(p.pfn, p.order, p.cmaSeen, p.zoneDevice, p.pgmap);
     const start = p.startEdge || p.allocEvent === null;
+    if ((p.zoneDevice && p.pgmap === null) || (!start && p.allocEvent === 'page_ref_set' && freeName >= 0 && this.refFree[freeName] === 1))
+      this.deviceHints++;
     if (!start) {
       w.num(c.alloc_seq, nz(p.allocSeq));
       w.ts(c.alloc_ts_ns, p.allocTs, base);

@@ -35,7 +35,7 @@ import { Pins } from './pins.js';
 import { RawMaps } from './rawmaps.js';
 import { RefCheck } from './refcheck.js';
 import { REPLAY_TABLES } from './schema.js';
-import { loadStackFlags } from './stacks.js';
+import { loadStackFlags, ST_ZONE_DEVICE } from './stacks.js';
 
 export type { Range } from './context.js';
 
@@ -187,7 +187,8 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
         await out.abort();
         throw e;
       }
-      const inferred = pgmaps.count === 0 ? await inferPgmaps(db, traceId) : 0;
+      const deviceEvidence = pages.deviceHints > 0 || stackFlags.some((f) => (f & ST_ZONE_DEVICE) !== 0);
+      const inferred = pgmaps.count === 0 && deviceEvidence ? await inferPgmaps(db, traceId) : 0;
       const seconds = (performance.now() - t0) / 1000;
       const events = tr.events === null ? driver.events : Number(tr.events);
       const s: ReplaySummary = {

@@ -13,6 +13,8 @@ export const ST_PIN = 2;
 export const ST_LONGTERM = 4;
 /** An unpin path: unpin_user_page*, unpin_folio*, gup_put_folio, put_compound_head. */
 export const ST_UNPIN = 8;
+/** A frame of zone_device_page_init: a ZONE_DEVICE page being handed out (pgmaps-infer.ts reads such stacks). */
+export const ST_ZONE_DEVICE = 16;
 
 const GUP_FRAMES = new Set([
   'try_grab_page',
@@ -56,6 +58,7 @@ export function classifyFrames(frames: string[]): number {
     if (PIN_FRAMES.test(fn)) f |= ST_PIN | ST_GUP;
     if (LONGTERM_FRAMES.test(fn)) f |= ST_LONGTERM;
     if (UNPIN_FRAMES.test(fn)) f |= ST_UNPIN;
+    if (raw.startsWith('zone_device_page_init')) f |= ST_ZONE_DEVICE;
   }
   return f;
 }
