@@ -74,7 +74,9 @@ SELECT
        WHEN event = 'alloc_contig_range' THEN hex_int(regexp_extract(payload, ' start=0x([0-9a-f]+)', 1))
        WHEN event LIKE 'cma_%' THEN hex_int(regexp_extract(payload, ' pfn=0x([0-9a-f]+)', 1))
   END::BIGINT AS pfn,
-  kmem.order::SMALLINT AS "order",
+  CASE WHEN kmem IS NOT NULL THEN kmem.order
+       WHEN event LIKE 'cma_%' THEN nullif(regexp_extract(payload, ' align=(\d+)', 1), '')
+  END::SMALLINT AS "order",
   CASE WHEN kmem IS NOT NULL THEN 1 << kmem.order::INTEGER
        WHEN event LIKE 'cma_%' THEN nullif(regexp_extract(payload, ' count=(\d+)', 1), '')::BIGINT
        WHEN event = 'test_pages_isolated' THEN

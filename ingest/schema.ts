@@ -60,7 +60,7 @@ export const EVENTS: Table = {
     { name: 'system', type: 'VARCHAR', doc: "Event system (`page_ref`, `kmem`, `cma`, ...; perf prints it, otherwise from refscope's catalogue; 'kprobe' for probe events not in it).", compression: 'dictionary' },
     { name: 'event', type: 'VARCHAR NOT NULL', doc: "Event name without system: `page_ref_mod`, `mm_page_alloc`, `try_grab_folio`, `tracing_mark_write`, `sys_enter_vmsplice` (syscall lines), ...", compression: 'dictionary' },
     { name: 'pfn', type: 'BIGINT', doc: "Page frame number: `pfn=` (hex with 0x, otherwise decimal; cma before 5.14: hex without 0x), or derived from a kprobe `page=`/`folio=` pointer via `traces.vmemmap_base`. Never from `page=` of kmem events." },
-    { name: 'order', type: 'SMALLINT', doc: '`order=` (kmem, filemap), `alloc_order=` (extfrag).' },
+    { name: 'order', type: 'SMALLINT', doc: '`order=` (kmem, filemap), `alloc_order=` (extfrag), `align=` (cma: the alignment the allocation asked for, an order).' },
     { name: 'nr_pages', type: 'BIGINT', doc: 'Pages the event covers: 2^order for kmem alloc/free, `count=` for cma events, `nr_pages=`/`npages=` for GUP probes, end-start for pfn ranges.' },
     { name: 'count', type: 'INTEGER', doc: 'page_ref `count=`: refcount AFTER the operation (a re-read snapshot).' },
     { name: 'mapcount', type: 'INTEGER', doc: 'page_ref `mapcount=` as printed; meaning per `traces.mapcount_semantics`.' },

@@ -186,7 +186,8 @@ export class CmaTracker {
     if (ev.ret === ev.ret) {
       a.errorno = ev.ret;
       a.succeeded = ev.ret === 0;
-    } else {
+    } else if (ev.side && ev.side.page >= 0) a.succeeded = ev.side.page === 1;
+    else {
       const page = ev.side ? /\bpage=(\S+)/.exec(ev.side.payload)?.[1] : undefined;
       if (page !== undefined) a.succeeded = !/^(0+|0x0+|\(null\)|\(nil\))$/.test(page);
     }
@@ -328,7 +329,9 @@ export class CmaTracker {
   }
 }
 
+/** align= of a cma event: decoded into `order` (a database from before that: from the payload). */
 function alignOf(ev: Ev): number {
+  if (ev.order === ev.order) return ev.order;
   const m = ev.side ? /\balign=(\d+)/.exec(ev.side.payload) : null;
   return m ? Number(m[1]) : NaN;
 }

@@ -107,22 +107,46 @@ export async function loadStrings(conn: DuckDBConnection, traceId: number): Prom
   };
 }
 
-const SIDE_EVENTS = Object.entries(EVENT_CODES)
-  .filter(([, c]) => isSideCode(c))
-  .map(([n]) => n);
+const namesOf = (keep: (code: number) => boolean): string[] =>
+  Object.entries(EVENT_CODES)
+    .filter(([, c]) => keep(c))
+    .map(([n]) => n);
+const SIDE_EVENTS = namesOf(isSideCode);
+/** Events whose payload replay parses (page_offset_base=, a hex ret=, size=, len:). */
+const PAYLOAD_EVENTS = namesOf((c) => c === PGM_REMAP || c === PGM_GET_RET || c === RAW_MAP || c === RAW_ZAP || c === SYS_MUNMAP);
+const CMA_ALLOC_EVENTS = namesOf((c) => c === CMA_START || c === CMA_FINISH);
+const CMA_RESULT_EVENTS = namesOf((c) => c === CMA_FINISH);
 
-/** The side columns of the rare events, in seq order. */
+/**
+ * The side columns of the rare events, in seq order. The payload column, the largest of `events`, costs about as much
+ * to read as all the others together, however few rows a filter keeps, so it is read only when some event still needs
+ * it: the events above, and cma events whose align (`order`) or result (errorno= as ret, page= as ptr) is not in
+ * their columns (databases ingested before align was decoded).
+ */
 export async function loadSide(conn: DuckDBConnection, traceId: number): Promise<Side[]> {
   const r = await conn.runAndReadAll(
     `SELECT seq::DOUBLE AS seq, event, pfn::DOUBLE AS pfn, mt, pfn_end::DOUBLE AS pfn_end, fin_pfn::DOUBLE AS fin_pfn,
        nr_pages::DOUBLE AS nr_pages, nr_succeeded::DOUBLE AS nr_succeeded, nr_failed::DOUBLE AS nr_failed, name,
        CASE WHEN pgmap IS NOT NULL THEN printf('%x', pgmap) END AS pgmap,
-       CASE WHEN addr IS NOT NULL THEN printf('%x', addr) END AS addr, payload
+       CASE WHEN addr IS NOT NULL THEN printf('%x', addr) END AS addr, (ptr <> 0)::INTEGER AS page,
+       event IN (${sqlList(PAYLOAD_EVENTS)}) OR (event IN (${sqlList(CMA_ALLOC_EVENTS)}) AND "order" IS NULL)
+         OR (event IN (${sqlList(CMA_RESULT_EVENTS)}) AND ret IS NULL AND ptr IS NULL) AS need_payload
      FROM events WHERE trace_id = $1 AND event IN (${sqlList(SIDE_EVENTS)}) ORDER BY seq`,
     [traceId],
   );
+  const rows = r.getRowObjectsJS();
+  const need = rows.filter((x) => x.need_payload === true);
+  const payloads = new Map<number, string>();
+  if (need.length) {
+    const p = await conn.runAndReadAll(
+      `SELECT seq::DOUBLE AS seq, payload FROM events WHERE trace_id = $1 AND event IN (${sqlList([...new Set(need.map((x) => String(x.event)))])})
+         AND seq BETWEEN $2 AND $3`,
+      [traceId, Number(need[0].seq), Number(need[need.length - 1].seq)],
+    );
+    for (const x of p.getRowObjectsJS()) payloads.set(Number(x.seq), String(x.payload));
+  }
   const nn = (v: unknown): number => (v === null || v === undefined ? NaN : Number(v));
-  return r.getRowObjectsJS().map((x) => ({
+  return rows.map((x) => ({
     seq: nn(x.seq),
     event: String(x.event),
     pfn: nn(x.pfn),
@@ -135,7 +159,8 @@ export async function loadSide(conn: DuckDBConnection, traceId: number): Promise
     name: (x.name as string | null) ?? null,
     pgmap: (x.pgmap as string | null) ?? null,
     addr: (x.addr as string | null) ?? null,
-    payload: String(x.payload ?? ''),
+    page: x.page === null || x.page === undefined ? -1 : Number(x.page),
+    payload: payloads.get(Number(x.seq)) ?? '',
   }));
 }
 

@@ -137,6 +137,9 @@ export interface Side {
   pgmap: string | null;
   /** addr/vaddr as lower-case hex without 0x. */
   addr: string | null;
+  /** The page= pointer of cma events: 1 = a page, 0 = NULL (allocation failed), -1 = not printed. */
+  page: number;
+  /** Raw payload, fetched only for the events whose fields replay still reads from it (loadSide); '' otherwise. */
   payload: string;
 }
 

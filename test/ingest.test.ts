@@ -501,7 +501,7 @@ describe('payload decoding by field name', () => {
     assert.equal(t.ev[0].ptr, null, 'page= of kmem events is never a key');
   });
 
-  it('cma: pfn with and without 0x, page=0000000000000000 on failure, busy_retry', async () => {
+  it('cma: pfn with and without 0x, page=0000000000000000 on failure, busy_retry, align= as order', async () => {
     const t = await ingestText(
       lines(
         // verbatim, qemu-6.1 c-cma-blocked.trace.txt
@@ -519,6 +519,7 @@ describe('payload decoding by field name', () => {
     assert.deepEqual([fin.pfn, fin.ptr, fin.nr_pages], [0x7bc04, 0, 16380]);
     assert.deepEqual([rel.pfn, rel.nr_pages, rel.pfn_end], [0x7bc00, 16380, 0x7bc00 + 16380]);
     assert.deepEqual([start.name, start.nr_pages, start.pfn], ['reserved', 4, null]);
+    assert.deepEqual([busy.order, fin.order, rel.order, start.order], [0, 0, null, 0], 'align= (an order) in order');
   });
 
   it('test_pages_isolated ret=fail -> ret 1 and fin_pfn; migrate and alloc_contig_range', async () => {

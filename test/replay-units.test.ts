@@ -355,4 +355,23 @@ describe('replay semantics', () => {
       [2, 2, 1, 1, 0xfcf0000],
     ]);
   });
+
+  it('cma_alloc of ≈4.2 (no errorno): page= tells success, align= the alignment; also from the payload of an older database', async () => {
+    // Format of reference §1.3 (2015): `cma_alloc: pfn=%lx page=%p count=%u align=%u`, pfn hex without 0x.
+    const t = new Trace()
+      .ev('cma_alloc', `pfn=7bc00 page=${page(0x7bc00).slice(2)} count=16 align=4`, ['cma_test', 352, 1])
+      .at(100)
+      .ev('cma_alloc', 'pfn=ffffffffffffffff page=(null) count=64 align=6', ['cma_test', 352, 1]);
+    const { id } = await run(t);
+    const want = [[16, 4, true], [64, 6, false]];
+    const got = async () =>
+      (await q('SELECT request_count, align, succeeded FROM cma_attempts WHERE trace_id = $1 ORDER BY start_seq', id)).map((x) => [
+        Number(x.request_count), x.align, x.succeeded,
+      ]);
+    assert.deepEqual(await got(), want);
+    // A database ingested before align= and page= had columns: the same answers from the payload.
+    await db.run('UPDATE events SET "order" = NULL, ptr = NULL WHERE trace_id = $1', [id]);
+    await replay(db, id, {});
+    assert.deepEqual(await got(), want);
+  });
 });

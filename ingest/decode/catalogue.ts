@@ -89,6 +89,8 @@ const cma: Decoder = (p, r, c, facts) => {
   if (setHex64(c.ptr, r, p, at(p, 'page=')) && isKernelPointer() && pfn > 0) facts.pagePointer(u64.hi, u64.lo, pfn);
   setNum(c.ret, r, numAt(p, 'errorno='));
   setNum(c.nr_succeeded, r, numAt(p, 'nr_migrated='));
+  // cma_alloc(cma, count, align, ...): align is an order (the allocation starts at a multiple of 2^align pages).
+  setNum(c.order, r, numAt(p, 'align='));
 };
 
 const migratePages: Decoder = (p, r, c) => {
