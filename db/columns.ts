@@ -9,8 +9,8 @@ export interface Column {
   doc: string;
   /**
    * Storage compression forced for the column (DuckDB's `USING COMPRESSION`): DuckDB then skips trying every method
-   * on each segment of it when it writes. Set only where the method is the one DuckDB itself picks on large traces
-   * and no worse on small ones (Constant and Uncompressed segments remain possible).
+   * on each segment of it when it writes. Set only where the method is the one DuckDB itself picks on the bench
+   * trace, or stores the column in no more space (Constant and Uncompressed segments remain possible).
    */
   compression?: 'dictionary' | 'fsst';
 }
