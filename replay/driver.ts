@@ -1,6 +1,6 @@
 /**
  * The replay driver: streams one trace's events from DuckDB in seq order (never ts order: many events share a
- * timestamp), chunk by chunk, reading the native column buffers of each chunk (no row objects), and dispatches
+ * timestamp), chunk by chunk, reading each chunk's column buffers as typed arrays (no row objects), and dispatches
  * each event to the trackers. Strings arrive as ENUM codes (comm, event, gfp); rare events' extra columns
  * (ranges, names, exact 64-bit pointers, payload) come from a second, small query merged by seq.
  *
@@ -215,8 +215,10 @@ export function enumWidths(res: DuckDBResult): EnumWidths {
 }
 
 /**
- * Typed views on the native buffers of one stream chunk (no copy): 64-bit columns as int32 pairs (low, high),
- * ENUMs at their width; `...V` is the validity bitmap in 32-bit words, null when the column has no NULL.
+ * Typed arrays on the columns of one stream chunk: 64-bit columns as int32 pairs (low, high), ENUMs at their width;
+ * `...V` is the validity bitmap in 32-bit words, null when the column has no NULL. vector_get_data / _validity copy
+ * the vector's bytes into a new buffer (measured: writing to the array leaves the vector unchanged): ~80 bytes a
+ * row and ~60 native calls per chunk of 2048 rows, about 0.1 ms a chunk, 0.15 s of a 3 M-event replay.
  */
 export function chunkColumns(chunk: DuckDBDataChunk, w: EnumWidths) {
   const n = chunk.rowCount;
