@@ -13,7 +13,19 @@ export interface OpenOptions {
   /** DuckDB memory_limit, e.g. '2GB'. Bounds the buffer pool so large ingests spill instead of growing RSS. */
   memoryLimit?: string;
   threads?: number;
+  /**
+   * Storage format of a database file this open creates (an existing file keeps its own). Default STORAGE_VERSION;
+   * null = DuckDB's default (v0.10.2 in DuckDB 1.5), which the bench's regex baseline uses as a power user would.
+   */
+  storageVersion?: string | null;
 }
+
+/**
+ * Files refscope creates are readable by DuckDB 1.3 and later. The format of 1.3 brings the compression methods
+ * `events` uses (db/columns.ts): ZSTD for the payload (stored in a quarter of FSST's space, written in ~2/3 of its
+ * time) and DICT_FSST for the low-cardinality text columns.
+ */
+export const STORAGE_VERSION = 'v1.3.0';
 
 export class Db {
   private constructor(
@@ -35,6 +47,8 @@ export class Db {
     };
     if (opts.readOnly) config.access_mode = 'READ_ONLY';
     if (opts.threads) config.threads = String(opts.threads);
+    const storage = opts.storageVersion === undefined ? STORAGE_VERSION : opts.storageVersion;
+    if (storage) config.storage_compatibility_version = storage;
     const instance = await DuckDBInstance.create(path, config);
     const conn = await instance.connect();
     return new Db(path, instance, conn, memoryLimit, opts.threads);
@@ -59,6 +73,18 @@ export class Db {
       [name],
     );
     return (r?.n ?? 0) > 0;
+  }
+
+  /**
+   * Whether the database file predates STORAGE_VERSION (made by DuckDB's default format, or by refscope before it
+   * set one): its tables then take the older compression methods (db/columns.ts).
+   */
+  async legacyStorage(): Promise<boolean> {
+    // An in-memory database has no tag: the setting it was opened with decides.
+    const r = await this.one<{ v: string }>(
+      "SELECT coalesce(tags['storage_version'], current_setting('storage_compatibility_version')) AS v FROM duckdb_databases() WHERE database_name = current_database()",
+    );
+    return versionBefore(r?.v ?? '', STORAGE_VERSION);
   }
 
   /** Run fn inside one transaction; roll back on any error. */
@@ -112,4 +138,12 @@ export class Db {
     this.conn.closeSync();
     this.instance.closeSync();
   }
+}
+
+/** 'v1.2.0+' < 'v1.3.0'? (DuckDB tags a file's storage format as the first version that reads it.) */
+function versionBefore(a: string, b: string): boolean {
+  const n = (v: string) => (v.match(/\d+/g) ?? []).map(Number);
+  const [x, y] = [n(a), n(b)];
+  for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) < (y[i] ?? 0);
+  return false;
 }

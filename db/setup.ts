@@ -8,7 +8,8 @@ export const ALL_TABLES = [...INGEST_TABLES, ...REPLAY_TABLES];
 
 /** Create every table and view refscope uses (idempotent). */
 export async function ensureSchema(db: Db): Promise<void> {
-  for (const t of ALL_TABLES) await db.run(createTableSql(t));
+  const legacy = await db.legacyStorage();
+  for (const t of ALL_TABLES) await db.run(createTableSql(t, legacy));
   for (const v of INGEST_VIEWS) await db.run(v.sql);
   const n = await db.one<{ n: number }>('SELECT count(*)::INTEGER AS n FROM migratetypes');
   if ((n?.n ?? 0) === 0) {

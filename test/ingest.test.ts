@@ -883,24 +883,49 @@ describe('parsing on a worker thread (inputs > 32 MiB) gives the same tables as 
 });
 
 describe('storage of events (on disk)', () => {
-  it('text columns are written with the compression their schema declares (left to itself, DuckDB picks dictionary for this payload)', async () => {
-    const path = join(dir, 'storage.duckdb');
-    const disk = await Db.open(path);
+  const sample = new URL('../samples/real/ftrace-raw-stacktrace-pidfiltered.txt.gz', import.meta.url).pathname;
+  const other = new URL('../samples/real/perf-task.script.txt.gz', import.meta.url).pathname;
+  /** Methods DuckDB used per declared column, after a second ingest into the same file. */
+  async function storedMethods(path: string, storageVersion?: null): Promise<{ methods: Record<string, string[]>; traces: number }> {
+    const disk = await Db.open(path, { storageVersion });
     try {
-      await ingest(disk, new URL('../samples/real/ftrace-raw-stacktrace-pidfiltered.txt.gz', import.meta.url).pathname, {});
+      await ingest(disk, sample, {});
+      await ingest(disk, other, {});
       await disk.run('CHECKPOINT');
       const stored = await disk.all<{ column_name: string; methods: string[] }>(
         `SELECT column_name, list(DISTINCT compression ORDER BY compression) AS methods FROM pragma_storage_info('events')
          WHERE segment_type <> 'VALIDITY' GROUP BY column_name`,
       );
-      const declared = EVENTS.columns.filter((c) => c.compression);
-      assert.ok(declared.some((c) => c.name === 'payload') && declared.some((c) => c.name === 'comm'));
-      const methods = Object.fromEntries(stored.map((r) => [r.column_name, r.methods.map((m) => m.toLowerCase())]));
+      const traces = Number((await disk.one<{ n: bigint }>('SELECT count(*) AS n FROM traces'))!.n);
       // DuckDB still stores a constant segment as Constant and falls back to Uncompressed; never another method.
-      for (const c of declared)
-        assert.deepEqual(methods[c.name].filter((m) => m !== 'constant' && m !== 'uncompressed'), [c.compression], c.name);
+      const methods = Object.fromEntries(stored.map((r) => [r.column_name, r.methods.map((m) => m.toLowerCase()).filter((m) => m !== 'constant' && m !== 'uncompressed')]));
+      return { methods, traces };
     } finally {
       disk.close();
+    }
+  }
+  const declared = EVENTS.columns.filter((c) => c.compression);
+
+  it('a new file: low-cardinality text as DICT_FSST, the payload as ZSTD (left to itself, DuckDB picks DICT_FSST for it: 12x the space)', async () => {
+    assert.ok(declared.some((c) => c.name === 'payload' && c.compression === 'long') && declared.some((c) => c.name === 'comm' && c.compression === 'dict'));
+    const { methods, traces } = await storedMethods(join(dir, 'storage.duckdb'));
+    assert.equal(traces, 2);
+    for (const c of declared) assert.deepEqual(methods[c.name], [c.compression === 'long' ? 'zstd' : 'dict_fsst'], c.name);
+  });
+
+  it("a file in DuckDB's older default format (no ZSTD / DICT_FSST there) gets Dictionary and FSST, and takes further traces", async () => {
+    const path = join(dir, 'storage-legacy.duckdb');
+    const { methods, traces } = await storedMethods(path, null);
+    assert.equal(traces, 2);
+    for (const c of declared) assert.deepEqual(methods[c.name], [c.compression === 'long' ? 'fsst' : 'dictionary'], c.name);
+    // Opened again with refscope's default, the file keeps its format and its methods.
+    const again = await Db.open(path);
+    try {
+      assert.equal(await again.legacyStorage(), true);
+      await ingest(again, new URL('../samples/real/b-vmsplice.trace.txt.gz', import.meta.url).pathname, {});
+      assert.equal(Number((await again.one<{ n: bigint }>('SELECT count(*) AS n FROM traces'))!.n), 3);
+    } finally {
+      again.close();
     }
   });
 });
