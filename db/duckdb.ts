@@ -22,8 +22,8 @@ export interface OpenOptions {
 
 /**
  * Files refscope creates are readable by DuckDB 1.3 and later. The format of 1.3 brings the compression methods
- * `events` uses (db/columns.ts): ZSTD for the payload (stored in a quarter of FSST's space, written in ~2/3 of its
- * time) and DICT_FSST for the low-cardinality text columns.
+ * `events` uses (db/columns.ts): ZSTD for the payload (a twelfth of FSST's blocks, written in ~2/3 of its time) and
+ * DICT_FSST for the low-cardinality text columns.
  */
 export const STORAGE_VERSION = 'v1.3.0';
 
@@ -35,7 +35,9 @@ export class Db {
     /** memory_limit as configured at open (DuckDB reports it back rounded). */
     readonly memoryLimit: string,
     readonly threads?: number,
-  ) {}
+  ) {
+    this.limit = memoryLimit;
+  }
 
   static async open(path: string, opts: OpenOptions = {}): Promise<Db> {
     const memoryLimit = opts.memoryLimit ?? (process.env.REFSCOPE_MEMORY_LIMIT || '2GB');
@@ -107,9 +109,19 @@ export class Db {
    */
   async withMemoryLimit<T>(limit: '128MB' | '256MB', fn: () => Promise<T>): Promise<T> {
     if (process.env.REFSCOPE_MEMORY_LIMIT) return fn();
-    // Settings cannot be bound parameters; the values are refscope's own, never text from a trace.
-    return this.withSetting(`SET memory_limit = '${limit}'`, `SET memory_limit = '${this.memoryLimit.replace(/'/g, '')}'`, fn);
+    // Nested calls restore the cap of the enclosing one.
+    const prev = this.limit;
+    this.limit = limit;
+    try {
+      // Settings cannot be bound parameters; the values are refscope's own, never text from a trace.
+      return await this.withSetting(`SET memory_limit = '${limit}'`, `SET memory_limit = '${prev.replace(/'/g, '')}'`, fn);
+    } finally {
+      this.limit = prev;
+    }
   }
+
+  /** memory_limit in force (withMemoryLimit's, else the one set at open). */
+  private limit: string;
 
   /**
    * Run fn with DuckDB on one thread. Ingest: DuckDB's background tasks no longer compete with the parse worker
