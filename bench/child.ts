@@ -56,7 +56,7 @@ if (step === 'ingest') {
   start();
   const db = await Db.open(a);
   let events = 0;
-  await db.withMemoryLimit('256MB', async () => {
+  await db.withMemoryLimit('128MB', async () => {
     const conn = await db.instance.connect();
     const strings = await loadStrings(conn, 1);
     await loadSide(conn, 1);
