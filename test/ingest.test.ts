@@ -13,6 +13,7 @@ import { createTableSql } from '../db/columns.js';
 import { EVENTS } from '../ingest/schema.js';
 import { Db } from '../db/duckdb.js';
 import { ingest, type IngestOptions, type IngestSummary } from '../ingest/ingest.js';
+import { LineSplitter } from '../ingest/source.js';
 
 type Row = Record<string, unknown>;
 
@@ -880,6 +881,46 @@ describe('parsing on a worker thread (inputs > 32 MiB) gives the same tables as 
       }
     });
   }
+});
+
+describe('LineSplitter (blocks to lines)', () => {
+  // A task may name itself with any bytes (prctl PR_SET_NAME): UTF-8 must survive, whichever block a line falls in.
+  const lines = [
+    '            bash-12621   [001] .....   413.376144: mm_page_free: page=000000002c49ac86 pfn=0x18dbea order=0',
+    '      Bäckerei-ü€-901    [000] d..1.   413.376150: tracing_mark_write: größe=1 ✓',
+    '',
+    '           <...>-7       [001] .....   413.376160: mm_page_free: page=000000002c49ac87 pfn=0x18dbeb order=0',
+  ];
+  const text = lines.join('\r\n') + '\n';
+  const bytes = Buffer.from(text, 'utf8');
+
+  function split(cuts: number[]): string[] {
+    const out: string[] = [];
+    const sp = new LineSplitter((t, n) => out.push(`${n}:${t}`));
+    let at = 0;
+    for (const c of [...cuts, bytes.length]) {
+      sp.push(bytes.subarray(at, c));
+      at = c;
+    }
+    sp.end();
+    return out;
+  }
+
+  it('gives the same lines (CR stripped, numbered) wherever the blocks are cut, even inside a UTF-8 character', () => {
+    const want = lines.map((l, i) => `${i + 1}:${l}`);
+    for (let c = 0; c <= bytes.length; c++) assert.deepEqual(split([c]), want, `cut at byte ${c}`);
+    // An ASCII-only block next to one with UTF-8 (the ASCII fast path and the UTF-8 one in the same run).
+    const second = bytes.indexOf(10) + 1;
+    assert.deepEqual(split([second, second + 20]), want);
+  });
+
+  it('keeps a last line without a newline', () => {
+    const out: string[] = [];
+    const sp = new LineSplitter((t) => out.push(t));
+    sp.push(Buffer.from('a\nBäckerei ü', 'utf8'));
+    sp.end();
+    assert.deepEqual(out, ['a', 'Bäckerei ü']);
+  });
 });
 
 describe('storage of events (on disk)', () => {
