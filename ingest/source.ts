@@ -123,7 +123,7 @@ function decode(b: Buffer): string {
 }
 
 /**
- * Splits blocks into lines without copying them twice: each block is decoded once (UTF-8) up to its last
+ * Splits blocks into lines without copying them twice: each block is decoded once (decode()) up to its last
  * newline; the remainder waits for the next block. Calls onLine(text, lineNo) with CR stripped.
  */
 export class LineSplitter {

@@ -108,7 +108,7 @@ interface TraceRow {
 
 /** Replay one trace; replaces its previous replay rows (one transaction). Call it after the ingest committed. */
 export async function replay(db: Db, traceId: number, opts: ReplayOptions = {}): Promise<ReplaySummary> {
-  // DuckDB's buffer pool capped while the events stream, as in ingest (4x bench trace: peak RSS 397 MB against 533 MB
+  // DuckDB's buffer pool capped while the events stream, as in ingest (4x bench trace: peak RSS 420 MB against 529 MB
   // at 256MB, no slower). The restart that sorts the events by seq needs more: at 128MB its ORDER BY over the 4x
   // trace's 11.8 M events ran out of memory.
   try {
