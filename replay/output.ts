@@ -8,29 +8,70 @@ import type { Table } from '../db/columns.js';
 import type { Db } from '../db/duckdb.js';
 import { TableFeed } from '../db/feed.js';
 import { RowWriter, type Value } from '../db/rows.js';
-import { ColumnarBatch, setBig, setCode, setInt, setStr, type BatchColumn } from '../ingest/batch.js';
+import { BATCH_ROWS, ColumnarBatch, setBig } from '../ingest/batch.js';
 import { ANOMALIES, CMA_ATTEMPTS, CMA_BLOCKERS, DIVERGENCES, HOLDS, PAGES, PGMAP_REFS, PGMAPS, PINS } from './schema.js';
 
 export type Row = Record<string, Value>;
 
+/** Column kinds of the staging transposition (ColumnWriter.flush). */
+const K_I64 = 0, K_TS = 1, K_BIG = 2, K_I32 = 3, K_I16 = 4, K_BOOL = 5, K_CODE = 6;
+const TWO32 = 4294967296;
+
 /**
- * A columnar writer for the high-volume table (`pages`: about one row per allocation): values go straight into
- * the batch's typed columns through column handles resolved once, strings as dictionary codes (inserted as ENUMs
- * that DuckDB casts to VARCHAR), so a row costs no property lookups by name and no string copies.
+ * A columnar writer for the high-volume table (`pages`: about one row per allocation). A row is written into a
+ * row-major Float64Array (NaN = NULL) with plain indexed stores, and each full batch is turned into the batch's
+ * typed columns by one tight loop per column. On the bench's 1x trace (475 k rows of 32 columns) writing the rows
+ * costs 0.16 s of the JS thread against 0.21 s with a typed setter call per cell. Strings are dictionary codes
+ * (inserted as ENUMs that DuckDB casts to VARCHAR); relative timestamps and exact 64-bit pointers, which a double
+ * cannot hold, are converted in the transposition.
  */
 export class ColumnWriter {
   private readonly batch: ColumnarBatch;
   readonly feed: TableFeed;
+  /** Columns per row (the table's). */
+  private readonly n: number;
+  private readonly kinds: Int32Array;
+  private readonly stage: Float64Array;
+  /** UBIGINT values of this batch (K_BIG cells hold an index here). */
+  private bigs: bigint[] = [];
+  /** events.ts_ns of relative time 0, as 32-bit halves (K_TS columns). */
+  private readonly baseHi: number;
+  private readonly baseLo: number;
+  private rows = 0;
   count = 0;
-  /** Row index being filled. */
-  r = 0;
+  /** Offset of the row being filled in `stage`. */
+  private o = 0;
 
   constructor(
     db: Db,
     readonly table: Table,
+    tsBase: bigint,
   ) {
     this.batch = new ColumnarBatch(table, []);
     this.feed = new TableFeed(db, table);
+    this.n = this.batch.columns.length;
+    this.kinds = Int32Array.from(this.batch.columns, (c) => {
+      switch (c.storage) {
+        case 'i64':
+          return K_I64;
+        case 'u64':
+          return K_BIG;
+        case 'i32':
+          return K_I32;
+        case 'i16':
+          return K_I16;
+        case 'bool':
+          return K_BOOL;
+        case 'dict':
+          return K_CODE;
+        default:
+          throw new Error(`ColumnWriter: ${table.name}.${c.name} is ${c.storage}`);
+      }
+    });
+    this.stage = new Float64Array(BATCH_ROWS * this.n).fill(NaN);
+    const u = BigInt.asUintN(64, tsBase);
+    this.baseHi = Number(u >> 32n) | 0;
+    this.baseLo = Number(u & 0xffffffffn);
   }
 
   open(): this {
@@ -38,55 +79,64 @@ export class ColumnWriter {
     return this;
   }
 
-  col(name: string): BatchColumn {
-    return this.batch.col(name);
+  /** A column's handle (its index). */
+  col(name: string): number {
+    return this.batch.columns.indexOf(this.batch.col(name));
+  }
+
+  /** A BIGINT column written with ts(): relative timestamps. */
+  tsCol(name: string): number {
+    const i = this.col(name);
+    if (this.kinds[i] !== K_I64) throw new Error(`ColumnWriter: ${name} is not BIGINT`);
+    this.kinds[i] = K_TS;
+    return i;
   }
 
   /**
    * A column whose dictionary codes are the indexes of `values` (the driver's string tables): code() then
    * stores an id with no string lookup.
    */
-  coded(name: string, values: string[]): BatchColumn {
-    const c = this.batch.col(name);
-    c.dict!.seed(values);
-    return c;
+  coded(name: string, values: string[]): number {
+    this.batch.col(name).dict!.seed(values);
+    return this.col(name);
   }
 
   /** Start a row (every column NULL); fill it with the setters below. */
   row(): void {
-    if (this.batch.full) this.flush();
-    this.r = this.batch.addRow();
+    if (this.rows === BATCH_ROWS) this.flush();
+    this.o = this.rows++ * this.n;
     this.count++;
   }
 
-  /** Integer or NaN (NULL). */
-  num(c: BatchColumn, v: number): void {
-    if (v === v) setInt(c, this.r, v);
+  /** Integer (|v| < 2^53) or NaN (NULL). */
+  num(c: number, v: number): void {
+    this.stage[this.o + c] = v;
   }
 
-  bool(c: BatchColumn, v: boolean): void {
-    setInt(c, this.r, v ? 1 : 0);
+  bool(c: number, v: boolean): void {
+    this.stage[this.o + c] = v ? 1 : 0;
   }
 
-  str(c: BatchColumn, v: string | null): void {
-    if (v !== null) setStr(c, this.r, v);
+  /** A string of a dictionary column, or null. */
+  str(c: number, v: string | null): void {
+    if (v !== null) this.stage[this.o + c] = this.batch.columns[c].dict!.code(v);
   }
 
   /** An index into the column's seeded values (see coded()); negative = NULL. */
-  code(c: BatchColumn, id: number): void {
-    if (id >= 0) setCode(c, this.r, id);
+  code(c: number, id: number): void {
+    if (id >= 0) this.stage[this.o + c] = id;
   }
 
-  /** A relative timestamp (NaN = NULL) stored as events.ts_ns: base + x. */
-  ts(c: BatchColumn, x: number, base: bigint): void {
-    if (x !== x) return;
-    if (base === 0n) setInt(c, this.r, x);
-    else this.big(c, base + BigInt(x));
+  /** A relative timestamp (NaN = NULL) of a tsCol(), stored as events.ts_ns: base + x. */
+  ts(c: number, x: number): void {
+    this.stage[this.o + c] = x;
   }
 
   /** An exact 64-bit value (UBIGINT pointer) or null. */
-  big(c: BatchColumn, v: bigint | null): void {
-    if (v !== null) setBig(c, this.r, v);
+  big(c: number, v: bigint | null): void {
+    if (v === null) return;
+    this.stage[this.o + c] = this.bigs.length;
+    this.bigs.push(v);
   }
 
   close(): Promise<void> {
@@ -94,8 +144,82 @@ export class ColumnWriter {
     return this.feed.close();
   }
 
+  /** The staged rows into the batch's columns, column by column; the batch goes to the feed. */
   private flush(): void {
-    this.feed.append(this.batch);
+    const rows = this.rows;
+    if (rows === 0) return;
+    const b = this.batch;
+    for (let k = 0; k < this.n; k++) {
+      const c = b.columns[k];
+      c.valid.fill(0);
+      switch (this.kinds[k]) {
+        case K_I64:
+          this.i64(c.i32!, c.valid, k, rows, 0, 0);
+          break;
+        case K_TS:
+          this.i64(c.i32!, c.valid, k, rows, this.baseHi, this.baseLo);
+          break;
+        case K_BIG:
+          this.each(c.valid, k, rows, (r, v) => setBig(c, r, this.bigs[v]));
+          break;
+        case K_I32:
+          this.narrow(c.i32!, c.valid, k, rows);
+          break;
+        case K_I16:
+          this.narrow(c.i16!, c.valid, k, rows);
+          break;
+        case K_BOOL:
+          this.narrow(c.u8!, c.valid, k, rows);
+          break;
+        default:
+          this.narrow(c.codes!, c.valid, k, rows);
+      }
+    }
+    b.rows = rows;
+    this.feed.append(b);
+    this.stage.fill(NaN, 0, rows * this.n);
+    this.rows = 0;
+    this.bigs = [];
+  }
+
+  /** Column k as 64-bit halves of base + value: exact past 2^53, carry between the halves included. */
+  private i64(out: Int32Array, valid: Uint32Array, k: number, rows: number, baseHi: number, baseLo: number): void {
+    const S = this.stage;
+    for (let r = 0, o = k; r < rows; r++, o += this.n) {
+      const v = S[o];
+      if (v !== v) continue;
+      valid[r >>> 5] |= 1 << (r & 31);
+      const hi = Math.floor(v / TWO32);
+      let lo = baseLo + (v - hi * TWO32);
+      let carry = 0;
+      if (lo >= TWO32) {
+        lo -= TWO32;
+        carry = 1;
+      }
+      out[2 * r] = lo | 0;
+      out[2 * r + 1] = (baseHi + hi + carry) | 0;
+    }
+  }
+
+  /** Column k into a typed array of its width (values fit: they came from the same kind of column). */
+  private narrow(out: Int32Array | Int16Array | Uint8Array | Uint32Array, valid: Uint32Array, k: number, rows: number): void {
+    const S = this.stage;
+    for (let r = 0, o = k; r < rows; r++, o += this.n) {
+      const v = S[o];
+      if (v !== v) continue;
+      valid[r >>> 5] |= 1 << (r & 31);
+      out[r] = v;
+    }
+  }
+
+  private each(valid: Uint32Array, k: number, rows: number, fn: (r: number, v: number) => void): void {
+    const S = this.stage;
+    for (let r = 0, o = k; r < rows; r++, o += this.n) {
+      const v = S[o];
+      if (v !== v) continue;
+      valid[r >>> 5] |= 1 << (r & 31);
+      fn(r, v);
+    }
   }
 }
 
@@ -127,7 +251,7 @@ export class Output {
       this.feeds.push(feed);
       return new RowWriter(this.db, t, feed).open();
     };
-    this.pages = new ColumnWriter(this.db, PAGES).open();
+    this.pages = new ColumnWriter(this.db, PAGES, this.tsBase).open();
     this.feeds.push(this.pages.feed);
     this.pins = await w(PINS);
     this.holds = await w(HOLDS);

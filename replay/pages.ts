@@ -18,7 +18,6 @@ import type { Anomalies } from './anomalies.js';
 import type { ReplayContext } from './context.js';
 import { PR_FREEZE, PR_SET, PR_UNFREEZE, type Ev } from './event.js';
 import { cpuBit, type LostWindows } from './lost.js';
-import type { BatchColumn } from '../ingest/batch.js';
 import { ptr, type ColumnWriter, type Output } from './output.js';
 import { PfnMap } from './pfnmap.js';
 import { PAGES } from './schema.js';
@@ -332,7 +331,7 @@ export class PageTable {
     w.row();
     this.common(ev.pfn, order, false, false, null);
     w.num(c.free_seq, ev.seq);
-    w.ts(c.free_ts_ns, ev.ts, this.out.tsBase);
+    w.ts(c.free_ts_ns, ev.ts);
     w.code(c.free_event, ev.name);
     if (ev.pid >= 0) w.num(c.free_pid, ev.pid);
     w.code(c.free_comm, ev.comm);
@@ -381,7 +380,6 @@ export class PageTable {
   private write(p: Page, freeSeq: number, freeTs: number, freeName: number, freePid: number, freeComm: number, endEdge: boolean, abandoned: boolean): void {
     const w = this.out.pages;
     const c = this.c;
-    const base = this.out.tsBase;
     w.row();
     this.common(p.pfn, p.order, p.cmaSeen, p.zoneDevice, p.pgmap);
     const start = p.startEdge || p.allocEvent === null;
@@ -389,7 +387,7 @@ export class PageTable {
       this.deviceHints++;
     if (!start) {
       w.num(c.alloc_seq, nz(p.allocSeq));
-      w.ts(c.alloc_ts_ns, p.allocTs, base);
+      w.ts(c.alloc_ts_ns, p.allocTs);
       w.str(c.alloc_event, p.allocEvent);
       if (p.allocPid >= 0) w.num(c.alloc_pid, p.allocPid);
       if (p.allocTgid >= 0) w.num(c.alloc_tgid, p.allocTgid);
@@ -400,7 +398,7 @@ export class PageTable {
     w.num(c.migratetype, nz(p.migratetype));
     w.num(c.last_mt, nz(p.lastMt));
     w.num(c.free_seq, freeSeq);
-    w.ts(c.free_ts_ns, freeTs, base);
+    w.ts(c.free_ts_ns, freeTs);
     w.code(c.free_event, freeName);
     if (freePid >= 0) w.num(c.free_pid, freePid);
     w.code(c.free_comm, freeComm);
@@ -420,47 +418,47 @@ export class PageTable {
 
 /** Column handles of `pages` as fixed fields (no lookups by name per row). */
 class PageCols {
-  readonly trace_id: BatchColumn;
-  readonly pfn: BatchColumn;
-  readonly order: BatchColumn;
-  readonly alloc_seq: BatchColumn;
-  readonly alloc_ts_ns: BatchColumn;
-  readonly free_seq: BatchColumn;
-  readonly free_ts_ns: BatchColumn;
-  readonly first_seq: BatchColumn;
-  readonly last_seq: BatchColumn;
-  readonly alloc_event: BatchColumn;
-  readonly free_event: BatchColumn;
-  readonly alloc_pid: BatchColumn;
-  readonly alloc_tgid: BatchColumn;
-  readonly alloc_comm: BatchColumn;
-  readonly alloc_stack_id: BatchColumn;
-  readonly free_pid: BatchColumn;
-  readonly free_comm: BatchColumn;
-  readonly gfp: BatchColumn;
-  readonly migratetype: BatchColumn;
-  readonly last_mt: BatchColumn;
-  readonly in_cma: BatchColumn;
-  readonly zone_device: BatchColumn;
-  readonly pgmap: BatchColumn;
-  readonly start_edge: BatchColumn;
-  readonly end_edge: BatchColumn;
-  readonly refcount_end: BatchColumn;
-  readonly refcount_max: BatchColumn;
-  readonly mapcount_end: BatchColumn;
-  readonly pins_end: BatchColumn;
-  readonly holds_end: BatchColumn;
-  readonly ref_events: BatchColumn;
-  readonly uncertain: BatchColumn;
+  readonly trace_id: number;
+  readonly pfn: number;
+  readonly order: number;
+  readonly alloc_seq: number;
+  readonly alloc_ts_ns: number;
+  readonly free_seq: number;
+  readonly free_ts_ns: number;
+  readonly first_seq: number;
+  readonly last_seq: number;
+  readonly alloc_event: number;
+  readonly free_event: number;
+  readonly alloc_pid: number;
+  readonly alloc_tgid: number;
+  readonly alloc_comm: number;
+  readonly alloc_stack_id: number;
+  readonly free_pid: number;
+  readonly free_comm: number;
+  readonly gfp: number;
+  readonly migratetype: number;
+  readonly last_mt: number;
+  readonly in_cma: number;
+  readonly zone_device: number;
+  readonly pgmap: number;
+  readonly start_edge: number;
+  readonly end_edge: number;
+  readonly refcount_end: number;
+  readonly refcount_max: number;
+  readonly mapcount_end: number;
+  readonly pins_end: number;
+  readonly holds_end: number;
+  readonly ref_events: number;
+  readonly uncertain: number;
 
   constructor(w: ColumnWriter, out: Output, names: string[]) {
     this.trace_id = w.col('trace_id');
     this.pfn = w.col('pfn');
     this.order = w.col('order');
     this.alloc_seq = w.col('alloc_seq');
-    this.alloc_ts_ns = w.col('alloc_ts_ns');
+    this.alloc_ts_ns = w.tsCol('alloc_ts_ns');
     this.free_seq = w.col('free_seq');
-    this.free_ts_ns = w.col('free_ts_ns');
+    this.free_ts_ns = w.tsCol('free_ts_ns');
     this.first_seq = w.col('first_seq');
     this.last_seq = w.col('last_seq');
     this.alloc_event = w.col('alloc_event');

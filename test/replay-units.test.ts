@@ -374,4 +374,29 @@ describe('replay semantics', () => {
     await replay(db, id, {});
     assert.deepEqual(await got(), want);
   });
+
+  it('timestamps of a counter clock past 2^53 are written to pages exactly, carry between the 32-bit halves included', async () => {
+    // trace_clock=counter / x86-tsc prints the raw counter: replay keeps times relative to the first one and adds it
+    // back when writing. 9123456789012345678 = 0x7e9d... with a low word of 2293560142: +2001407154 carries.
+    const base = 9123456789012345678n;
+    const at = [base, base + 1000n, base + 2001407154n + 5n];
+    const ln = (ts: bigint, ev: string, p: string) => `            bash-12621   [001] .....  ${ts}: ${ev}: ${p}`;
+    const file = join(dir, `t${n++}.txt`);
+    writeFileSync(
+      file,
+      [
+        ln(at[0], 'mm_page_alloc', 'page=ffd4000000200000 pfn=0x8000 order=0 migratetype=1 gfp_flags=GFP_KERNEL'),
+        ln(at[1], 'mm_page_alloc', 'page=ffd4000000200040 pfn=0x8001 order=0 migratetype=1 gfp_flags=GFP_KERNEL'),
+        ln(at[2], 'mm_page_free', 'page=ffd4000000200000 pfn=0x8000 order=0'),
+        '',
+      ].join('\n'),
+    );
+    const id = (await ingest(db, file, {})).trace_id;
+    await replay(db, id, {});
+    const rows = await q('SELECT pfn, alloc_ts_ns::VARCHAR AS a, free_ts_ns::VARCHAR AS f FROM pages WHERE trace_id = $1 ORDER BY pfn', id);
+    assert.deepEqual(rows.map((r) => [Number(r.pfn), r.a, r.f]), [
+      [0x8000, String(at[0]), String(at[2])],
+      [0x8001, String(at[1]), null],
+    ]);
+  });
 });
