@@ -158,9 +158,8 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
 
   const reader = await db.instance.connect();
   try {
-    // Both scan `events`: side by side on two connections (~15 ms less of the 1x bench trace's replay).
-    const sideConn = await db.instance.connect();
-    const [strings, side] = await Promise.all([loadStrings(reader, traceId), loadSide(sideConn, traceId)]).finally(() => sideConn.closeSync());
+    const strings = await loadStrings(reader, traceId);
+    const side = await loadSide(reader, traceId);
     const cmaRanges = mergeRanges([...(opts.cmaRanges ?? []), ...learnCmaRanges(side, MT_CMA_ISOLATE[layout][0])]);
     const movable = mergeRanges(opts.movableRanges ?? []);
     const ctx = new ReplayContext(layout, cmaRanges, movable, tr.mapcount_semantics === 'raw', holdNs, longNs);
