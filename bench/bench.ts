@@ -57,19 +57,31 @@ function dropStaleTraces(version: string): void {
   }
 }
 
-function child(...argv: string[]): Record<string, unknown> & { seconds: number; maxRssMB: number } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', new URL('./child.ts', import.meta.url).pathname, ...argv], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 24,
-  });
+/** `taskset -c 0` when this machine has it (Linux, util-linux): a child pinned to one core, as #3's target reads. */
+const ONE_CORE = spawnSync('taskset', ['-c', '0', 'true']).status === 0 ? ['taskset', '-c', '0'] : null;
+
+function runChild(prefix: string[], argv: string[]): Record<string, unknown> & { seconds: number; maxRssMB: number } {
+  const cmd = [...prefix, process.execPath, '--import', 'tsx', new URL('./child.ts', import.meta.url).pathname, ...argv];
+  const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`bench child ${argv[0]} failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
+const child = (...argv: string[]): ReturnType<typeof runChild> => runChild([], argv);
+
 /** A step that may fail (the bench still prints what it could measure). */
 function tryChild(...argv: string[]): ReturnType<typeof child> | null {
+  return tryPrefixed([], argv);
+}
+
+/** The same on one core; null without taskset. */
+function tryOneCore(...argv: string[]): ReturnType<typeof child> | null {
+  return ONE_CORE ? tryPrefixed(ONE_CORE, argv) : null;
+}
+
+function tryPrefixed(prefix: string[], argv: string[]): ReturnType<typeof child> | null {
   try {
-    return child(...argv);
+    return runChild(prefix, argv);
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n`);
     return null;
@@ -103,6 +115,10 @@ async function measure(size: string, lines: number, version: string, check: bool
   process.stderr.write(`[${size}] replay, queries, report...\n`);
   const rep = tryChild('replay', db);
   const stream = tryChild('duckdb-stream', db);
+  process.stderr.write(`[${size}] replay and its DuckDB floors on one core...\n`);
+  const rep1 = tryOneCore('replay', db);
+  const stream1 = tryOneCore('duckdb-stream', db);
+  const store1 = rep1 ? tryOneCore('duckdb-store', db, freshDb(join(outDir, `duckdb-store-${size}.duckdb`))) : null;
   const qs = rep ? tryChild('queries', db) : null;
   const reportDir = join(outDir, `report-${size}`);
   rmSync(reportDir, { recursive: true, force: true });
@@ -135,6 +151,12 @@ async function measure(size: string, lines: number, version: string, check: bool
     duckdb_stream_s: stream ? round(stream.seconds, 2) : null,
     duckdb_stream_events_per_s: stream ? Math.round((stream.events as number) / stream.seconds) : null,
     replay_vs_duckdb_stream: ratio(rep?.seconds, stream?.seconds),
+    replay_one_core_s: rep1 ? round(rep1.seconds, 2) : null,
+    replay_one_core_events_per_s: rep1 ? Math.round((rep1.events as number) / rep1.seconds) : null,
+    duckdb_stream_one_core_s: stream1 ? round(stream1.seconds, 2) : null,
+    duckdb_store_one_core_s: store1 ? round(store1.seconds, 2) : null,
+    duckdb_floor_one_core_events_per_s:
+      rep1 && stream1 && store1 ? Math.round((rep1.events as number) / (stream1.seconds + store1.seconds)) : null,
   };
   const query_rows: Record<string, number> = {};
   if (qs) {

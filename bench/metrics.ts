@@ -1,7 +1,7 @@
 /**
  * The rows of the bench table and keys of bench/out/results.json, in print order, with the targets of the
  * issues (#2 ingest, #3 replay). README § Benchmark describes each one (test/bench.test.ts checks it).
- * `query_<name>_s` rows are added per queries/*.sql file after `replay_vs_duckdb_stream`.
+ * `query_<name>_s` rows are added per queries/*.sql file after `duckdb_floor_one_core_events_per_s`.
  */
 export interface Metric {
   name: string;
@@ -26,7 +26,7 @@ export const METRICS: Metric[] = [
   { name: 'duckdb_copy_s' },
   { name: 'ingest_vs_duckdb_copy' },
   { name: 'replay_s' },
-  { name: 'replay_events_per_s', target: '>= 3000000' },
+  { name: 'replay_events_per_s', target: '(#3 asks it on one core)' },
   { name: 'replay_cpu_s' },
   { name: 'replay_main_cpu_s' },
   { name: 'replay_events_per_main_cpu_s' },
@@ -34,6 +34,11 @@ export const METRICS: Metric[] = [
   { name: 'duckdb_stream_s' },
   { name: 'duckdb_stream_events_per_s' },
   { name: 'replay_vs_duckdb_stream' },
+  { name: 'replay_one_core_s' },
+  { name: 'replay_one_core_events_per_s', target: '>= 3000000' },
+  { name: 'duckdb_stream_one_core_s' },
+  { name: 'duckdb_store_one_core_s' },
+  { name: 'duckdb_floor_one_core_events_per_s', target: 'bounds the one above' },
   { name: 'queries_total_s' },
   { name: 'queries_peak_rss_mb' },
   { name: 'report_s' },
@@ -41,4 +46,4 @@ export const METRICS: Metric[] = [
 ];
 
 /** Where the per-query rows go. */
-export const QUERIES_AFTER = 'replay_vs_duckdb_stream';
+export const QUERIES_AFTER = 'duckdb_floor_one_core_events_per_s';
