@@ -127,6 +127,8 @@ if (step === 'ingest') {
   await ensureSchema(db);
   await db.run(`ATTACH '${a.replaceAll("'", "''")}' AS src (READ_ONLY)`);
   for (const t of REPLAY_TABLES) await db.run(`CREATE TEMP TABLE held_${t.name} AS SELECT * FROM src.${t.name}`);
+  const count = (schema: string): string => REPLAY_TABLES.map((t) => `(SELECT count(*) FROM ${schema}.${t.name})`).join(' + ');
+  const held = await db.one<{ n: bigint }>(`SELECT ${count('src')} AS n`);
   await db.run('DETACH src');
   start();
   await db.withOneThread(() =>
@@ -134,8 +136,9 @@ if (step === 'ingest') {
       for (const t of REPLAY_TABLES) await db.run(`INSERT INTO ${t.name} SELECT * FROM held_${t.name}`);
     }),
   );
-  const n = await db.one<{ n: bigint }>(`SELECT ${REPLAY_TABLES.map((t) => `(SELECT count(*) FROM ${t.name})`).join(' + ')} AS n`);
+  const n = await db.one<{ n: bigint }>(`SELECT ${count('main')} AS n`);
   db.close();
+  if (n!.n !== held!.n || n!.n === 0n) throw new Error(`duckdb-store: stored ${n!.n} rows of ${held!.n}`);
   out = { rows: Number(n!.n) };
 } else throw new Error(`unknown step ${step}`);
 out.seconds = (performance.now() - t0) / 1000;
