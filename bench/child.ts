@@ -53,7 +53,7 @@ if (step === 'ingest') {
 } else if (step === 'duckdb-stream') {
   // DuckDB's own cost of handing replay its input, with replay's settings: the string lists, the side rows and the
   // event stream, each chunk's columns viewed as replay views them. No model, nothing written: replay's floor.
-  const { chunkColumns, enumWidths, loadSide, loadStrings, streamSql } = await import('../replay/driver.js');
+  const { chunkColumns, enumWidths, loadSide, loadStrings, streamSql } = await import('../replay/source.js');
   start();
   const db = await Db.open(a);
   let events = 0;
@@ -91,7 +91,7 @@ if (step === 'ingest') {
   db.close();
   out = { queries };
 } else if (step === 'report') {
-  const { reportCommand } = await import('../reports/commands.js');
+  const { reportCommand } = await import('../cli/report.js');
   start();
   await reportCommand({ db: a, out: b, format: 'html,md,json' });
   out = {};
@@ -123,7 +123,7 @@ if (step === 'ingest') {
   // 0.48-0.51 s at 1x), which replay's rows, arriving from JS, do not. Reading the held rows back is timed too (a
   // small excess over replay's own write). With duckdb-stream: the floor replay's model adds to.
   const { ensureSchema } = await import('../db/setup.js');
-  const { REPLAY_TABLES } = await import('../replay/schema.js');
+  const { REPLAY_TABLES } = await import('../db/tables/replay.js');
   const db = await Db.open(b);
   await ensureSchema(db);
   await db.run(`ATTACH '${a.replaceAll("'", "''")}' AS src (READ_ONLY)`);

@@ -2,4 +2,4 @@
 // Runs the TypeScript CLI through tsx, so `npx refscope` works from a fresh clone without a build step.
 import { register } from 'tsx/esm/api';
 register();
-await import('../cli.ts');
+await import('../cli/main.ts');

@@ -11,7 +11,7 @@ import {
   type DuckDBType,
 } from '@duckdb/node-api';
 import bindings from '@duckdb/node-bindings';
-import type { BatchColumn, ColumnarBatch, TextBytes } from '../ingest/batch.js';
+import type { BatchColumn, ColumnarBatch, TextBytes } from './batch.js';
 import type { Db } from './duckdb.js';
 
 const FLUSH_EVERY = 64;
@@ -63,8 +63,7 @@ export class ChunkAppender {
       prepared.map((p) => p.type),
       n,
     );
-    const raw = (chunk as unknown as { chunk: unknown }).chunk as Parameters<typeof bindings.data_chunk_get_vector>[0];
-    batch.columns.forEach((c, i) => fillVector(bindings.data_chunk_get_vector(raw, i), n, prepared[i].data, c.text, c.valid, c.notNull));
+    batch.columns.forEach((c, i) => fillVector(bindings.data_chunk_get_vector(chunk.chunk, i), n, prepared[i].data, c.text, c.valid, c.notNull));
     this.appender!.appendDataChunk(chunk);
     // DuckDB's appender writes into the table every 100 chunks in one long call. Measured on ingest's events of 5M
     // lines (before they went through a TableFeed), once each: every 64 chunks 8.8 s at 0.84 GB peak, the default

@@ -1,5 +1,5 @@
 import bindings from '@duckdb/node-bindings';
-import { type ColumnarBatch, type TransferredBatch } from '../ingest/batch.js';
+import { type ColumnarBatch, type TransferredBatch } from './batch.js';
 import { fillVector } from './chunks.js';
 import type { Table } from './columns.js';
 import type { Db } from './duckdb.js';

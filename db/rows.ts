@@ -1,6 +1,6 @@
 import type { Table } from './columns.js';
 import type { Db } from './duckdb.js';
-import { ColumnarBatch, setBig, setInt, setStr } from '../ingest/batch.js';
+import { ColumnarBatch, setBig, setInt, setStr } from './batch.js';
 import { ChunkAppender } from './chunks.js';
 
 /** Where a writer's full batches go: the appender (synchronous) or a TableFeed (inserts on DuckDB's thread). */

@@ -1,6 +1,6 @@
 import { tableMarkdown } from './columns.js';
-import { INGEST_TABLES, INGEST_VIEWS } from '../ingest/schema.js';
-import { REPLAY_TABLES } from '../replay/schema.js';
+import { INGEST_TABLES, INGEST_VIEWS } from './tables/ingest.js';
+import { REPLAY_TABLES } from './tables/replay.js';
 
 /** The schema section of README.md (and `refscope schema`), generated from the table definitions. */
 export function schemaMarkdown(): string {

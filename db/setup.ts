@@ -1,7 +1,7 @@
 import { createTableSql } from './columns.js';
 import type { Db } from './duckdb.js';
-import { INGEST_TABLES, INGEST_VIEWS, MT_LAYOUTS } from '../ingest/schema.js';
-import { REPLAY_TABLES } from '../replay/schema.js';
+import { INGEST_TABLES, INGEST_VIEWS, MT_LAYOUTS } from './tables/ingest.js';
+import { REPLAY_TABLES } from './tables/replay.js';
 
 /** Every table refscope writes, ingest's then replay's. */
 export const ALL_TABLES = [...INGEST_TABLES, ...REPLAY_TABLES];

@@ -1,7 +1,7 @@
-import { BATCH_ROWS, ColumnarBatch, Dictionary, getStr, setBig, setInt, setStr } from './batch.js';
+import { BATCH_ROWS, ColumnarBatch, Dictionary, getStr, setBig, setInt, setStr } from '../db/batch.js';
 import { decode, type EventCols, type TraceFacts } from './decode/catalogue.js';
 import type { Clock, LineContext, LineSink, LostKind, StackKind } from './readers/sink.js';
-import { EVENTS } from './schema.js';
+import { EVENTS } from '../db/tables/ingest.js';
 import { StackTable, type StackRow } from './stack.js';
 
 /**

@@ -2,12 +2,12 @@ import type { Db } from '../db/duckdb.js';
 import { TableFeed } from '../db/feed.js';
 import { writeRows } from '../db/rows.js';
 import { ensureSchema } from '../db/setup.js';
-import type { ColumnarBatch } from './batch.js';
+import type { ColumnarBatch } from '../db/batch.js';
 import { EventBuilder, type ParseFacts } from './builder.js';
 import { detectFormat, type Format } from './detect.js';
 import { Progress } from './progress.js';
 import { parseText } from './parse.js';
-import { EVENTS, LOST_EVENTS, STACKS, UNPARSED } from './schema.js';
+import { EVENTS, LOST_EVENTS, STACKS, UNPARSED } from '../db/tables/ingest.js';
 import { InputError, openSource } from './source.js';
 
 /**

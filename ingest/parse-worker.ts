@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { EventBuilder } from './builder.js';
-import { transferList, type TransferredBatch } from './batch.js';
+import { transferList, type TransferredBatch } from '../db/batch.js';
 import type { FromWorker, TextFormat, ToWorker } from './parse.js';
 import { readerFor } from './parse.js';
 import { LineSplitter, openSource } from './source.js';

@@ -1,13 +1,13 @@
 import { Worker } from 'node:worker_threads';
 import { EventBuilder, type ParseFacts } from './builder.js';
-import { ColumnarBatch, Dictionary, transferList, type TransferredBatch } from './batch.js';
+import { ColumnarBatch, Dictionary, transferList, type TransferredBatch } from '../db/batch.js';
 import type { Format } from './detect.js';
 import type { Progress } from './progress.js';
 import { FtraceReader } from './readers/ftrace.js';
 import { PerfReader } from './readers/perf.js';
 import type { Reader, LineSink } from './readers/sink.js';
 import { TraceCmdReader } from './readers/tracecmd.js';
-import { EVENTS } from './schema.js';
+import { EVENTS } from '../db/tables/ingest.js';
 import { LineSplitter, type Source } from './source.js';
 
 /**

@@ -1,15 +1,6 @@
 /**
- * The replay driver: streams one trace's events from DuckDB in seq order (never ts order: many events share a
- * timestamp), chunk by chunk, reading each chunk's column buffers as typed arrays (no row objects), and dispatches
- * each event to the trackers. Strings arrive as ENUM codes (comm, event, gfp); rare events' extra columns
- * (ranges, names, exact 64-bit pointers, payload) come from a second, small query merged by seq.
- *
- * Events are read in storage order (ingest appends a trace's events in seq order) and the order is checked: if a
- * seq ever goes backwards the replay is restarted with ORDER BY seq (OrderError).
+ * The replay driver: takes each event of the stream (source.ts) and dispatches it to the trackers that care.
  */
-import type { DuckDBConnection, DuckDBDataChunk, DuckDBEnumType, DuckDBResult } from '@duckdb/node-api';
-import { DuckDBTypeId } from '@duckdb/node-api';
-import bindings from '@duckdb/node-bindings';
 import type { Anomalies } from './anomalies.js';
 import type { Baseline } from './baseline.js';
 import type { CmaTracker } from './cma.js';
@@ -21,14 +12,12 @@ import {
   CMA_FINISH,
   CMA_RELEASE,
   CMA_START,
-  EVENT_CODES,
   Ev,
   GUP_CALL,
   GUP_CALL_RET,
   GUP_GRAB,
   GUP_PUT_FOLIO,
   GUP_UNPIN_PAGE,
-  isSideCode,
   KM_ALLOC,
   KM_FREE,
   KM_FREE_BATCHED,
@@ -47,7 +36,6 @@ import {
   TPI,
   ZD_FREE,
   ZD_INIT,
-  type Side,
 } from './event.js';
 import type { GupContext } from './gup.js';
 import type { Holds } from './holds.js';
@@ -57,9 +45,8 @@ import { NO, type Page, type PageTable } from './pages.js';
 import type { PgmapTracker } from './pgmaps.js';
 import { A_CANCEL, A_GET, A_PUT, type Pins } from './pins.js';
 import type { RawMaps } from './rawmaps.js';
+import type { EventSink, EventStream } from './source.js';
 import { refDelta, type RefCheck } from './refcheck.js';
-
-export class OrderError extends Error {}
 
 /** Result rows queued for insertion (TableFeed) beyond which the replay waits for DuckDB. */
 const MAX_BACKLOG_ROWS = 64 * 2048;
@@ -79,298 +66,46 @@ export interface Trackers {
   baseline: Baseline;
 }
 
-/** String tables of one trace: the ENUM values the stream query uses. */
-export interface Strings {
-  comms: string[];
-  events: string[];
-  gfps: string[];
-  /** Distinct page_flags texts. */
-  flags: string[];
-}
-
-const sqlList = (a: string[]): string => (a.length ? a : ['']).map((s) => `'${s.replace(/'/g, "''")}'`).join(',');
-
-/** Distinct comm / event / gfp / page_flags values of a trace (the ENUM dictionaries of the stream), in one scan. */
-export async function loadStrings(conn: DuckDBConnection, traceId: number): Promise<Strings> {
-  const r = await conn.runAndReadAll(
-    `SELECT list(DISTINCT comm) AS comms, list(DISTINCT event) AS events, list(DISTINCT gfp) AS gfps,
-       list(DISTINCT page_flags) AS flags FROM events WHERE trace_id = $1`,
-    [traceId],
-  );
-  const row = r.getRowObjectsJS()[0] ?? {};
-  const strs = (v: unknown): string[] => ((v as (string | null)[] | null) ?? []).filter((x): x is string => x !== null);
-  return {
-    comms: strs(row.comms),
-    events: strs(row.events),
-    gfps: strs(row.gfps),
-    flags: strs(row.flags),
-  };
-}
-
-const namesOf = (keep: (code: number) => boolean): string[] =>
-  Object.entries(EVENT_CODES)
-    .filter(([, c]) => keep(c))
-    .map(([n]) => n);
-const SIDE_EVENTS = namesOf(isSideCode);
-/** Events whose payload replay parses (page_offset_base=, a hex ret=, size=, len:). */
-const PAYLOAD_EVENTS = namesOf((c) => c === PGM_REMAP || c === PGM_GET_RET || c === RAW_MAP || c === RAW_ZAP || c === SYS_MUNMAP);
-const CMA_ALLOC_EVENTS = namesOf((c) => c === CMA_START || c === CMA_FINISH);
-const CMA_RESULT_EVENTS = namesOf((c) => c === CMA_FINISH);
-
-/**
- * The side columns of the rare events, in seq order. The payload column, the largest of `events`, costs about as much
- * to read as all the others together, however few rows a filter keeps, so it is read only when some event still needs
- * it: the events above, and cma events whose align (`order`) or result (errorno= as ret, page= as ptr) is not in
- * their columns (databases ingested before align was decoded).
- */
-export async function loadSide(conn: DuckDBConnection, traceId: number): Promise<Side[]> {
-  const r = await conn.runAndReadAll(
-    `SELECT seq::DOUBLE AS seq, event, pfn::DOUBLE AS pfn, mt, pfn_end::DOUBLE AS pfn_end, fin_pfn::DOUBLE AS fin_pfn,
-       nr_pages::DOUBLE AS nr_pages, nr_succeeded::DOUBLE AS nr_succeeded, nr_failed::DOUBLE AS nr_failed, name,
-       CASE WHEN pgmap IS NOT NULL THEN printf('%x', pgmap) END AS pgmap,
-       CASE WHEN addr IS NOT NULL THEN printf('%x', addr) END AS addr, (ptr <> 0)::INTEGER AS page,
-       event IN (${sqlList(PAYLOAD_EVENTS)}) OR (event IN (${sqlList(CMA_ALLOC_EVENTS)}) AND "order" IS NULL)
-         OR (event IN (${sqlList(CMA_RESULT_EVENTS)}) AND ret IS NULL AND ptr IS NULL) AS need_payload
-     FROM events WHERE trace_id = $1 AND event IN (${sqlList(SIDE_EVENTS)}) ORDER BY seq`,
-    [traceId],
-  );
-  // Column arrays convert in half the time of row objects (~10 against ~20 ms for the 1x bench trace's 10 k rows).
-  const c = r.getColumnsObjectJS();
-  const col = (name: string): unknown[] => c[name] as unknown[];
-  const [seqs, events, need] = [col('seq') as number[], col('event') as string[], col('need_payload') as (boolean | null)[]];
-  const needed = seqs.flatMap((seq, i) => (need[i] === true ? [{ seq, event: events[i] }] : []));
-  const payloads = new Map<number, string>();
-  if (needed.length) {
-    const p = await conn.runAndReadAll(
-      `SELECT seq::DOUBLE AS seq, payload FROM events WHERE trace_id = $1 AND event IN (${sqlList([...new Set(needed.map((x) => x.event))])})
-         AND seq BETWEEN $2 AND $3`,
-      [traceId, needed[0].seq, needed[needed.length - 1].seq],
-    );
-    for (const x of p.getRowObjectsJS()) payloads.set(Number(x.seq), String(x.payload));
-  }
-  const nn = (v: unknown): number => (v === null || v === undefined ? NaN : Number(v));
-  const [pfn, mt, pfnEnd, finPfn, nrPages, nrSucceeded, nrFailed, name, pgmap, addr, page] = [
-    'pfn', 'mt', 'pfn_end', 'fin_pfn', 'nr_pages', 'nr_succeeded', 'nr_failed', 'name', 'pgmap', 'addr', 'page',
-  ].map(col);
-  return seqs.map((seq, i) => ({
-    seq,
-    event: events[i],
-    pfn: nn(pfn[i]),
-    mt: nn(mt[i]),
-    pfnEnd: nn(pfnEnd[i]),
-    finPfn: nn(finPfn[i]),
-    nrPages: nn(nrPages[i]),
-    nrSucceeded: nn(nrSucceeded[i]),
-    nrFailed: nn(nrFailed[i]),
-    name: (name[i] as string | null) ?? null,
-    pgmap: (pgmap[i] as string | null) ?? null,
-    addr: (addr[i] as string | null) ?? null,
-    page: page[i] === null || page[i] === undefined ? -1 : Number(page[i]),
-    payload: payloads.get(seq) ?? '',
-  }));
-}
-
-type U = Uint8Array | Uint16Array | Uint32Array;
-
-/**
- * Page facts from page_flags and mapping= in one byte: 1 = head; 2 = fs private data (private, private_2: each holds a
- * reference); 4 = a page cache or swap cache reference (swapcache, or a mapping that is not anonymous: not
- * swapbacked, or an address_space pointer with the low PAGE_MAPPING_* bits clear, which covers shmem).
- * The flags text is matched once per distinct value (flagBits); the stream carries its ENUM code and two bits of
- * mapping= (MAPPING_BITS).
- */
-const F_HEAD = 1, F_PRIVATE = 2, F_SWAPCACHE = 4, F_SWAPBACKED = 8;
-function flagBits(flags: string[]): Uint8Array {
-  return Uint8Array.from(flags, (f) =>
-    (f.includes('head') ? F_HEAD : 0) + (f.includes('private') ? F_PRIVATE : 0) +
-    (f.includes('swapcache') ? F_SWAPCACHE : 0) + (f.includes('swapbacked') ? F_SWAPBACKED : 0));
-}
-/** 1 = mapping= is set (not 0), 2 = its low PAGE_MAPPING_* bits are clear; NULL without page_flags. */
-const MAPPING_BITS = `CASE WHEN page_flags IS NOT NULL THEN
-    (coalesce(mapping, 0) <> 0)::UTINYINT + 2 * ((coalesce(mapping, 0) & 3::UBIGINT) = 0)::UTINYINT END`;
-
-/** The pflags byte (see above) of one event. */
-function pflags(bits: number, mapping: number): number {
-  const cache = (bits & F_SWAPCACHE) !== 0 || ((mapping & 1) !== 0 && ((bits & F_SWAPBACKED) === 0 || (mapping & 2) !== 0));
-  return (bits & (F_HEAD | F_PRIVATE)) + (cache ? 4 : 0);
-}
-
-/** The stream query: one trace's events, strings as ENUM codes into `strings`' lists; $trace binds the trace id. */
-export function streamSql(strings: Strings, tsBase: bigint, ordered: boolean): string {
-  const ts = tsBase === 0n ? 'ts_ns' : `(ts_ns - ${tsBase}::BIGINT)::BIGINT`;
-  return `SELECT seq, ${ts} AS ts, cpu, pid, tgid, comm::ENUM(${sqlList(strings.comms)}) AS comm,
-      event::ENUM(${sqlList(strings.events)}) AS event, pfn, "order", "count", mapcount, val, ret, mt, refs, gup_flags, stack_id,
-      page_flags::ENUM(${sqlList(strings.flags)}) AS flags, ${MAPPING_BITS} AS mbits, gfp::ENUM(${sqlList(strings.gfps)}) AS gfp
-    FROM events WHERE trace_id = $trace${ordered ? ' ORDER BY seq' : ''}`;
-}
-
-/** Byte widths of the stream's ENUM columns (comm, event, flags, gfp): DuckDB sizes an ENUM by its value count. */
-export interface EnumWidths {
-  comm: number;
-  event: number;
-  flags: number;
-  gfp: number;
-}
-
-export function enumWidths(res: DuckDBResult): EnumWidths {
-  const w = (c: number): number => {
-    const t = res.columnType(c) as DuckDBEnumType;
-    return t.internalTypeId === DuckDBTypeId.UTINYINT ? 1 : t.internalTypeId === DuckDBTypeId.USMALLINT ? 2 : 4;
-  };
-  return { comm: w(5), event: w(6), flags: w(17), gfp: w(19) };
-}
-
-/**
- * Typed arrays on the columns of one stream chunk: 64-bit columns as int32 pairs (low, high), ENUMs at their width;
- * `...V` is the validity bitmap in 32-bit words, null when the column has no NULL. vector_get_data / _validity copy
- * the vector's bytes into a new buffer (measured: writing to the array leaves the vector unchanged): ~80 bytes a
- * row and ~60 native calls per chunk of 2048 rows, about 0.1 ms a chunk, 0.15 s of a 3 M-event replay.
- */
-export function chunkColumns(chunk: DuckDBDataChunk, w: EnumWidths) {
-  const n = chunk.rowCount;
-  const raw = (chunk as unknown as { chunk: Parameters<typeof bindings.data_chunk_get_vector>[0] }).chunk;
-  const vec = (c: number) => bindings.data_chunk_get_vector(raw, c);
-  const data = (c: number, w: number): Uint8Array => bindings.vector_get_data(vec(c), n * w);
-  const valid = (c: number): Uint32Array | null => {
-    const b = bindings.vector_get_validity(vec(c), Math.ceil(n / 64) * 8);
-    return b ? new Uint32Array(b.buffer, b.byteOffset, Math.ceil(n / 64) * 2) : null;
-  };
-  const i32 = (c: number, w: number): Int32Array => {
-    const d = data(c, w);
-    return new Int32Array(d.buffer, d.byteOffset, (n * w) / 4);
-  };
-  const i16 = (c: number): Int16Array => {
-    const d = data(c, 2);
-    return new Int16Array(d.buffer, d.byteOffset, n);
-  };
-  const en = (c: number, w: number): U => {
-    const d = data(c, w);
-    return w === 1 ? d : w === 2 ? new Uint16Array(d.buffer, d.byteOffset, n) : new Uint32Array(d.buffer, d.byteOffset, n);
-  };
-  return {
-    seqA: i32(0, 8),
-    tsA: i32(1, 8),
-    cpuA: i16(2), cpuV: valid(2),
-    pidA: i32(3, 4), pidV: valid(3),
-    tgidA: i32(4, 4), tgidV: valid(4),
-    commA: en(5, w.comm), commV: valid(5),
-    evA: en(6, w.event),
-    pfnA: i32(7, 8), pfnV: valid(7),
-    orderA: i16(8), orderV: valid(8),
-    countA: i32(9, 4), countV: valid(9),
-    mapA: i32(10, 4), mapV: valid(10),
-    valA: i32(11, 4), valV: valid(11),
-    retA: i32(12, 8), retV: valid(12),
-    mtA: i16(13), mtV: valid(13),
-    refsA: i32(14, 4), refsV: valid(14),
-    gfA: i32(15, 8), gfV: valid(15),
-    stA: i32(16, 4), stV: valid(16),
-    flagsA: en(17, w.flags), flagsV: valid(17),
-    mbitsA: data(18, 1),
-    gfpA: en(19, w.gfp), gfpV: valid(19),
-  };
-}
-
-export class Driver {
-  readonly ev = new Ev();
-  /** Events streamed (those of the kinds replay uses). */
-  events = 0;
-  lastTs = 0;
-  private sideAt = 0;
-  private codeOf: Int32Array = new Int32Array(0);
-  private flagBits: Uint8Array = new Uint8Array(0);
+export class Driver implements EventSink {
   private demotedAt = 0;
 
   constructor(
-    private readonly conn: DuckDBConnection,
-    private readonly traceId: number,
-    private readonly tsBase: bigint,
-    private readonly strings: Strings,
-    /** loadSide() rows of this trace. */
-    private readonly side: Side[],
+    private readonly stream: EventStream,
     private readonly out: Output,
     private readonly t: Trackers,
   ) {
     t.pages.onRelease = (p) => this.abandon(p);
   }
 
+  get events(): number {
+    return this.stream.events;
+  }
+
+  get lastTs(): number {
+    return this.stream.lastTs;
+  }
+
   async run(ordered: boolean): Promise<void> {
-    this.sideAt = 0;
-    // Events replay does not use (-1) are skipped in the loop: cheaper than a filter on the text in the scan.
-    this.codeOf = Int32Array.from(this.strings.events, (n) => EVENT_CODES[n] ?? -1);
-    this.flagBits = flagBits(this.strings.flags);
-    const res = await this.conn.stream(streamSql(this.strings, this.tsBase, ordered), { trace: this.traceId });
-    const widths = enumWidths(res);
-    const bitsOf = this.flagBits;
-    const ev = this.ev;
-    let lastSeq = -1;
-    // The next chunk is fetched (DuckDB scanning on its own thread) while this one is replayed.
-    let next = res.fetchChunk();
-    for (;;) {
-      const chunk = await next;
-      if (!chunk || chunk.rowCount === 0) break;
-      // Rows wait in memory until DuckDB's thread inserts them: keep that bounded.
-      if (this.out.backlog > MAX_BACKLOG_ROWS) await this.out.drain();
-      next = res.fetchChunk();
-      const n = chunk.rowCount;
-      const { seqA, tsA, cpuA, cpuV, pidA, pidV, tgidA, tgidV, commA, commV, evA, pfnA, pfnV, orderA, orderV, countA, countV,
-        mapA, mapV, valA, valV, retA, retV, mtA, mtV, refsA, refsV, gfA, gfV, stA, stV, flagsA, flagsV, mbitsA, gfpA, gfpV } =
-        chunkColumns(chunk, widths);
-      const lost = this.t.lost;
-      for (let i = 0; i < n; i++) {
-        const w = i >>> 5;
-        const b = 1 << (i & 31);
-        const seq = seqA[2 * i + 1] === 0 ? seqA[2 * i] >>> 0 : seqA[2 * i + 1] * 4294967296 + (seqA[2 * i] >>> 0);
-        if (seq <= lastSeq) throw new OrderError(`events of trace ${this.traceId} are not stored in seq order`);
-        lastSeq = seq;
-        const nameId = evA[i];
-        const code = this.codeOf[nameId];
-        lost.advance(seq);
-        if (lost.epoch !== this.demotedAt) {
-          this.demotedAt = lost.epoch;
-          this.t.pages.freed.demote();
-        }
-        if (code < 0) continue;
-        this.events++;
-        ev.seq = seq;
-        ev.ts = tsA[2 * i + 1] * 4294967296 + (tsA[2 * i] >>> 0);
-        ev.code = code;
-        ev.name = nameId;
-        ev.cpu = cpuV === null || (cpuV[w] & b) !== 0 ? cpuA[i] : -1;
-        ev.pid = pidV === null || (pidV[w] & b) !== 0 ? pidA[i] : -1;
-        ev.tgid = tgidV === null || (tgidV[w] & b) !== 0 ? tgidA[i] : -1;
-        ev.comm = commV === null || (commV[w] & b) !== 0 ? commA[i] : -1;
-        ev.pfn = pfnV === null || (pfnV[w] & b) !== 0 ? (pfnA[2 * i + 1] === 0 ? pfnA[2 * i] >>> 0 : pfnA[2 * i + 1] * 4294967296 + (pfnA[2 * i] >>> 0)) : -1;
-        ev.order = orderV === null || (orderV[w] & b) !== 0 ? orderA[i] : NaN;
-        ev.count = countV === null || (countV[w] & b) !== 0 ? countA[i] : NaN;
-        ev.mapcount = mapV === null || (mapV[w] & b) !== 0 ? mapA[i] : NaN;
-        ev.val = valV === null || (valV[w] & b) !== 0 ? valA[i] : NaN;
-        ev.ret = retV === null || (retV[w] & b) !== 0 ? retA[2 * i + 1] * 4294967296 + (retA[2 * i] >>> 0) : NaN;
-        ev.mt = mtV === null || (mtV[w] & b) !== 0 ? mtA[i] : NaN;
-        ev.refs = refsV === null || (refsV[w] & b) !== 0 ? refsA[i] : NaN;
-        ev.gupFlags = gfV === null || (gfV[w] & b) !== 0 ? (gfA[2 * i + 1] >>> 0) * 4294967296 + (gfA[2 * i] >>> 0) : NaN;
-        ev.stack = stV === null || (stV[w] & b) !== 0 ? stA[i] : -1;
-        if (flagsV === null || (flagsV[w] & b) !== 0) {
-          const f = pflags(bitsOf[flagsA[i]], mbitsA[i]);
-          ev.head = (f & 1) !== 0;
-          ev.owners = ((f >> 1) & 1) + ((f >> 2) & 1);
-        } else {
-          ev.head = false;
-          ev.owners = -1;
-        }
-        ev.gfp = gfpV === null || (gfpV[w] & b) !== 0 ? gfpA[i] : -1;
-        ev.side = isSideCode(code) ? this.sideFor(seq) : null;
-        this.lastTs = ev.ts;
-        this.dispatch(ev);
-      }
-    }
+    await this.stream.run(ordered, this);
     this.finish();
   }
 
-  private sideFor(seq: number): Side | null {
-    const s = this.side;
-    while (this.sideAt < s.length && s[this.sideAt].seq < seq) this.sideAt++;
-    return this.sideAt < s.length && s[this.sideAt].seq === seq ? s[this.sideAt] : null;
+  advance(seq: number): void {
+    const lost = this.t.lost;
+    lost.advance(seq);
+    if (lost.epoch !== this.demotedAt) {
+      this.demotedAt = lost.epoch;
+      this.t.pages.freed.demote();
+    }
+  }
+
+  beforeChunk(): Promise<void> | undefined {
+    // Rows wait in memory until DuckDB's thread inserts them: keep that bounded.
+    return this.out.backlog > MAX_BACKLOG_ROWS ? this.out.drain() : undefined;
+  }
+
+  event(ev: Ev): void {
+    this.dispatch(ev);
   }
 
   private dispatch(ev: Ev): void {
@@ -597,7 +332,7 @@ export class Driver {
 
   /** A page's state is dropped without a free (a new allocation of its pfn): close what it still holds. */
   private abandon(p: Page): void {
-    const ev = this.ev;
+    const ev = this.stream.ev;
     if (p.pinRefs > 0 || (p.pins && p.pins.length)) this.t.pins.closeAll(p, ev.seq, ev.ts, ev.pid, ev.comm, ev.stack, null);
     if (p.holds && p.holds.length) this.t.holds.closeAll(p, ev.seq, ev.ts, ev.pid, ev.comm);
   }

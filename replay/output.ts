@@ -8,8 +8,8 @@ import type { Table } from '../db/columns.js';
 import type { Db } from '../db/duckdb.js';
 import { TableFeed } from '../db/feed.js';
 import { RowWriter, type Value } from '../db/rows.js';
-import { BATCH_ROWS, ColumnarBatch, setBig } from '../ingest/batch.js';
-import { ANOMALIES, CMA_ATTEMPTS, CMA_BLOCKERS, DIVERGENCES, HOLDS, PAGES, PGMAP_REFS, PGMAPS, PINS } from './schema.js';
+import { BATCH_ROWS, ColumnarBatch, setBig } from '../db/batch.js';
+import { ANOMALIES, CMA_ATTEMPTS, CMA_BLOCKERS, DIVERGENCES, HOLDS, PAGES, PGMAP_REFS, PGMAPS, PINS } from '../db/tables/replay.js';
 
 export type Row = Record<string, Value>;
 

@@ -20,7 +20,7 @@ import { PR_FREEZE, PR_SET, PR_UNFREEZE, type Ev } from './event.js';
 import { cpuBit, type LostWindows } from './lost.js';
 import { ptr, type ColumnWriter, type Output } from './output.js';
 import { PfnMap } from './pfnmap.js';
-import { PAGES } from './schema.js';
+import { PAGES } from '../db/tables/replay.js';
 import { NO, nz, Page, PageStore } from './page.js';
 
 export const MAX_ORDER = 10;

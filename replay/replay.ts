@@ -22,7 +22,8 @@ import { Anomalies } from './anomalies.js';
 import { Baseline } from './baseline.js';
 import { CmaTracker } from './cma.js';
 import { mergeRanges, MT_CMA_ISOLATE, ReplayContext, type Range } from './context.js';
-import { Driver, loadSide, loadStrings, OrderError } from './driver.js';
+import { Driver } from './driver.js';
+import { EventStream, loadSide, loadStrings, OrderError } from './source.js';
 import type { Side } from './event.js';
 import { GupContext } from './gup.js';
 import { Holds } from './holds.js';
@@ -34,7 +35,7 @@ import { inferPgmaps } from './pgmaps-infer.js';
 import { Pins } from './pins.js';
 import { RawMaps } from './rawmaps.js';
 import { RefCheck } from './refcheck.js';
-import { REPLAY_TABLES } from './schema.js';
+import { REPLAY_TABLES } from '../db/tables/replay.js';
 import { loadStackFlags, ST_ZONE_DEVICE } from './stacks.js';
 
 export type { Range } from './context.js';
@@ -176,7 +177,7 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
       const cma = new CmaTracker(out, lost, pages.map, (h) => holds.idOf(h));
       const pgmaps = new PgmapTracker(out, lost, anomalies);
       const rawmaps = new RawMaps();
-      const driver = new Driver(reader, traceId, tsBase, strings, side, out, {
+      const driver = new Driver(new EventStream(reader, traceId, tsBase, strings, side), out, {
         ctx, lost, pages, refcheck, gup, pins, holds, cma, pgmaps, rawmaps, anomalies, baseline: new Baseline(ctx, lost, anomalies),
       });
       try {

@@ -77,7 +77,7 @@ describe('TableFeed', () => {
 
   it('dictionary columns go in as ENUMs of the values known when each insert started, huge ones as text', async () => {
     const db = await fresh();
-    const { ColumnarBatch, setInt, setStr } = await import('../ingest/batch.js');
+    const { ColumnarBatch, setInt, setStr } = await import('../db/batch.js');
     const batch = new ColumnarBatch(T, []); // word is dictionary-coded here
     const feed = new TableFeed(db, T, 1);
     feed.open();

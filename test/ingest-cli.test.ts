@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { Db } from '../db/duckdb.js';
 import { ingest } from '../ingest/ingest.js';
-import { EVENTS } from '../ingest/schema.js';
+import { EVENTS } from '../db/tables/ingest.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const SAMPLE = join(ROOT, 'samples', 'real', 'b-vmsplice.trace.txt.gz');

@@ -21,9 +21,9 @@ import {
   Table,
 } from 'apache-arrow';
 import { Db } from '../db/duckdb.js';
-import { EXPORTABLE_TABLES, exportTable, ExportError } from '../ingest/export.js';
+import { EXPORTABLE_TABLES, exportTable, ExportError } from '../export/tables.js';
 import { ingest } from '../ingest/ingest.js';
-import { EVENTS } from '../ingest/schema.js';
+import { EVENTS } from '../db/tables/ingest.js';
 import { InputError } from '../ingest/source.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTableSql } from '../db/columns.js';
-import { EVENTS } from '../ingest/schema.js';
+import { EVENTS } from '../db/tables/ingest.js';
 import { Db } from '../db/duckdb.js';
 import { ingest, type IngestOptions, type IngestSummary } from '../ingest/ingest.js';
 import { LineSplitter } from '../ingest/source.js';

@@ -11,8 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import Papa from 'papaparse';
 import { Db } from '../db/duckdb.js';
 import { ensureSchema } from '../db/setup.js';
-import { INGEST_TABLES } from '../ingest/schema.js';
-import { REPLAY_TABLES } from '../replay/schema.js';
+import { INGEST_TABLES } from '../db/tables/ingest.js';
+import { REPLAY_TABLES } from '../db/tables/replay.js';
 import { check, formatCheck, parseFailOn, parseMax } from '../queries/check.js';
 import { formatCsv, formatJson, formatTable, nsToSeconds } from '../queries/format.js';
 import {

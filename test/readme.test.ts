@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { withSchema } from '../db/schema-doc.js';
-import { INGEST_TABLES } from '../ingest/schema.js';
-import { REPLAY_TABLES } from '../replay/schema.js';
+import { INGEST_TABLES } from '../db/tables/ingest.js';
+import { REPLAY_TABLES } from '../db/tables/replay.js';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 

@@ -24,7 +24,7 @@ import { replay } from '../replay/replay.js';
 import { jsonValue } from '../queries/format.js';
 import { listQueries, type Value } from '../queries/runner.js';
 import { libraryRunner } from '../reports/data.js';
-import { buildPerfetto, type TraceEvent } from '../reports/perfetto.js';
+import { buildPerfetto, type TraceEvent } from '../export/perfetto.js';
 import { writeReport } from '../reports/report.js';
 import { generateToFile } from '../samples/generate/file.js';
 import { SCENARIOS, type Format, type Scenario, type Truth } from '../samples/generate/index.js';

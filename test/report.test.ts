@@ -24,7 +24,7 @@ import { buildCharts, dataPoints, MAX_POINTS, renderSvg, svgToPng } from '../rep
 import { escapeHtml, escapeMdCell, jsonForScript, mdCode } from '../reports/escape.js';
 import { html } from '../reports/html.js';
 import { mdTable, segmentsMd } from '../reports/markdown.js';
-import { buildPerfetto } from '../reports/perfetto.js';
+import { buildPerfetto } from '../export/perfetto.js';
 import { writeReport } from '../reports/report.js';
 import { cmaSentences } from '../reports/story.js';
 import { HOSTILE_COMM, HOSTILE_MARKER, hostileTrace, launch, open, syntheticDb } from './report-fixtures.js';

@@ -1,4 +1,4 @@
-import { setInt, setStr, setU64, type BatchColumn } from '../batch.js';
+import { setInt, setStr, setU64, type BatchColumn } from '../../db/batch.js';
 import { at, genericArgs, hex64, num, numAt, u64, value, valueEnd } from './fields.js';
 
 /**

@@ -2,10 +2,10 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { RecordBatchReader, Type, type DataType, type RecordBatch, type Vector } from 'apache-arrow';
 import Papa from 'papaparse';
-import { setBig, setInt, setStr, type BatchColumn } from '../batch.js';
+import { setBig, setInt, setStr, type BatchColumn } from '../../db/batch.js';
 import type { EventBuilder } from '../builder.js';
 import type { Progress } from '../progress.js';
-import { EVENTS } from '../schema.js';
+import { EVENTS } from '../../db/tables/ingest.js';
 import { InputError, type Source } from '../source.js';
 import type { Clock, LineContext } from './sink.js';
 

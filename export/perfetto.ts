@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import type { Db } from '../db/duckdb.js';
-import { hex, toNum } from './format.js';
+import { hex, toNum } from '../reports/format.js';
 
 /**
  * `refscope export --perfetto FILE`: pin intervals, long holds, page lifetimes and CMA allocations of one trace as

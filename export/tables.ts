@@ -29,7 +29,7 @@ import {
 import { DuckDBTimestampValue, DuckDBTypeId, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
 import type { Db } from '../db/duckdb.js';
 import { ALL_TABLES } from '../db/setup.js';
-import { EVENTS } from './schema.js';
+import { EVENTS } from '../db/tables/ingest.js';
 
 /**
  * `refscope export`: one table (default `events`) of one trace or all traces, as an Arrow IPC file (streamed

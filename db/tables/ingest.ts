@@ -1,4 +1,4 @@
-import type { Table } from '../db/columns.js';
+import type { Table } from '../columns.js';
 
 /**
  * The tables ingest writes. Replay, queries and reports read only these (and replay's own tables).

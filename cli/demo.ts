@@ -1,10 +1,10 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Db } from './db/duckdb.js';
-import { ingest } from './ingest/ingest.js';
-import { replay } from './replay/replay.js';
-import { writeReport } from './reports/report.js';
-import { generateToFile } from './samples/generate/file.js';
+import { Db } from '../db/duckdb.js';
+import { ingest } from '../ingest/ingest.js';
+import { replay } from '../replay/replay.js';
+import { writeReport } from '../reports/report.js';
+import { generateToFile } from '../samples/generate/file.js';
 
 /**
  * `refscope demo`: the whole pipeline on bundled data. Generates the CMA-blocking scenario (vmsplice
@@ -18,7 +18,7 @@ export async function demo(outDir: string): Promise<void> {
   rmSync(dbPath + '.wal', { force: true });
   const scenario = join(outDir, 'vmsplice-cma.trace');
   await generateToFile('vmsplice-cma', scenario, { seed: 1, scale: 1, format: 'ftrace' });
-  const real = new URL('./samples/real/c-cma-blocked.trace.txt.gz', import.meta.url).pathname;
+  const real = new URL('../samples/real/c-cma-blocked.trace.txt.gz', import.meta.url).pathname;
   const db = await Db.open(dbPath);
   const lines: string[] = [];
   let lastId = 0;

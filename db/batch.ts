@@ -1,4 +1,4 @@
-import type { Table } from '../db/columns.js';
+import type { Table } from './columns.js';
 
 /**
  * A columnar batch of rows: typed arrays for numbers (int64 kept as exact lo/hi 32-bit halves, no BigInt

@@ -1,7 +1,7 @@
 import { Db } from '../db/duckdb.js';
-import { pickTrace, replayFacts } from './data.js';
-import { writePerfetto } from './perfetto.js';
-import { parseFormats, writeReport } from './report.js';
+import { pickTrace, replayFacts } from '../reports/data.js';
+import { writePerfetto } from '../export/perfetto.js';
+import { parseFormats, writeReport } from '../reports/report.js';
 
 /** The `report` command and the `export --perfetto` option: argument checks, then reports/*. */
 

@@ -1,4 +1,4 @@
-import type { Table } from '../db/columns.js';
+import type { Table } from '../columns.js';
 
 /**
  * The tables replay writes, one row per entity. Every row carries trace_id; replaying a trace again

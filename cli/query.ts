@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import type { Command, CommanderError } from 'commander';
 import { Db } from '../db/duckdb.js';
-import { check, FINDING_KINDS, formatCheck, parseFailOn, parseMax } from './check.js';
-import { formatResult, OUTPUT_FORMATS, type OutputFormat } from './format.js';
-import { getQuery, listQueries, QueryError, runQuery, runSql, type QueryResult } from './runner.js';
+import { check, FINDING_KINDS, formatCheck, parseFailOn, parseMax } from '../queries/check.js';
+import { formatResult, OUTPUT_FORMATS, type OutputFormat } from '../queries/format.js';
+import { getQuery, listQueries, QueryError, runQuery, runSql, type QueryResult } from '../queries/runner.js';
 
 /** Actions of `refscope query` and `refscope check` (cli.ts only declares the options). */
 

@@ -1,14 +1,14 @@
 import { Command, Option } from 'commander';
 import { release } from 'node:os';
-import type { Db } from './db/duckdb.js';
-import { FORMATS } from './ingest/detect.js';
-import { ALL_TABLES } from './db/setup.js';
-import type { ExportFormat } from './ingest/export.js';
-import type { IngestSummary } from './ingest/ingest.js';
-import { InputError } from './ingest/source.js';
-import { SCENARIOS, type Scenario } from './samples/generate/file.js';
-import { collect, quietErrors } from './queries/commands.js';
-import type { ReplayOptions, ReplaySummary } from './replay/replay.js';
+import type { Db } from '../db/duckdb.js';
+import { FORMATS } from '../ingest/detect.js';
+import { ALL_TABLES } from '../db/setup.js';
+import type { ExportFormat } from '../export/tables.js';
+import type { IngestSummary } from '../ingest/ingest.js';
+import { InputError } from '../ingest/source.js';
+import { SCENARIOS, type Scenario } from '../samples/generate/file.js';
+import { collect, quietErrors } from './query.js';
+import type { ReplayOptions, ReplaySummary } from '../replay/replay.js';
 
 /**
  * refscope's command line: wires commander commands to the modules; no analysis here. Each command loads its
@@ -21,7 +21,7 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
-const openDb = async (...a: Parameters<typeof Db.open>): Promise<Db> => (await import('./db/duckdb.js')).Db.open(...a);
+const openDb = async (...a: Parameters<typeof Db.open>): Promise<Db> => (await import('../db/duckdb.js')).Db.open(...a);
 
 export class UsageError extends Error {}
 
@@ -43,8 +43,8 @@ program
   .option('--no-replay', 'skip replaying each trace after it is loaded')
   .option('--json', 'print the summary as JSON')
   .action(async (files: string[], o) => {
-    const { ingest } = await import('./ingest/ingest.js');
-    const { formatSummary, replay } = await import('./replay/replay.js');
+    const { ingest } = await import('../ingest/ingest.js');
+    const { formatSummary, replay } = await import('../replay/replay.js');
     const db = await openDb(o.db);
     const summaries: (IngestSummary & { replay?: ReplaySummary })[] = [];
     try {
@@ -81,7 +81,7 @@ program
     const scale = Number(o.scale);
     const seed = Number(o.seed);
     if (!(scale > 0) || !Number.isInteger(seed)) throw new UsageError('--scale must be > 0 and --seed an integer');
-    const { generateToFile } = await import('./samples/generate/file.js');
+    const { generateToFile } = await import('../samples/generate/file.js');
     const truth = await generateToFile(scenario as Scenario, o.output, { scale, seed, format: o.format });
     console.log(`${o.output}: ${truth.lines} lines (${scenario}, ${o.format}); truth in ${o.output}.truth.json`);
   });
@@ -99,9 +99,9 @@ program
   .action(async (o) => {
     if (o.perfetto !== undefined) {
       if (['arrow', 'parquet', 'csv'].some((f) => o[f] !== undefined)) throw new UsageError('export: --perfetto cannot be combined with --arrow, --parquet or --csv');
-      return (await import('./reports/commands.js')).perfettoCommand(o);
+      return (await import('./report.js')).perfettoCommand(o);
     }
-    const { exportTable } = await import('./ingest/export.js');
+    const { exportTable } = await import('../export/tables.js');
     const targets = (['arrow', 'parquet', 'csv'] as ExportFormat[]).filter((f) => o[f] !== undefined);
     if (targets.length !== 1) throw new UsageError('export: give exactly one of --arrow FILE, --parquet DIR, --csv FILE, --perfetto FILE');
     if (o.trace !== undefined && !/^\d+$/.test(o.trace)) throw new UsageError(`export: --trace ${o.trace}: not a trace id`);
@@ -123,7 +123,7 @@ program
   .option('--kernel <version>', 'kernel release of the machine to trace (default: this machine, uname -r)')
   .option('--tracefs <dir>', 'tracefs mount point', '/sys/kernel/tracing')
   .action(async (o) => {
-    const { probesScript } = await import('./ingest/probes.js');
+    const { probesScript } = await import('../ingest/probes.js');
     process.stdout.write(probesScript({ kernel: o.kernel ?? release(), tracefs: o.tracefs }));
   });
 
@@ -161,7 +161,7 @@ quietErrors(program.command('query'))
   .option('--sql <sql>', 'run this SQL on a READ-ONLY connection instead of a library query')
   .option('--list', 'list the queries with their parameters and defaults')
   .action(async (name: string | undefined, o) => {
-    await (await import('./queries/commands.js')).queryCommand(name, o);
+    await (await import('./query.js')).queryCommand(name, o);
   });
 
 quietErrors(program.command('check'))
@@ -173,7 +173,7 @@ quietErrors(program.command('check'))
   .option('--include-uncertain', 'count findings that cross lost-event windows too')
   .option('--json', 'print the result as JSON')
   .action(async (o) => {
-    process.exitCode = await (await import('./queries/commands.js')).checkCommand(o);
+    process.exitCode = await (await import('./query.js')).checkCommand(o);
   });
 
 program
@@ -184,7 +184,7 @@ program
   .option('--out <dir>', 'output directory', 'refscope-report')
   .option('--format <formats>', 'comma-separated: html,md,json', 'html,md,json')
   .action(async (o) => {
-    await (await import('./reports/commands.js')).reportCommand(o);
+    await (await import('./report.js')).reportCommand(o);
   });
 
 program
@@ -199,7 +199,7 @@ program
   .option('--movable-range <start-end>', 'a ZONE_MOVABLE pfn range, END exclusive (from /proc/zoneinfo; repeat for more)', (v: string, prev: string[]) => [...prev, v], [] as string[])
   .option('--json', 'print the summary as JSON')
   .action(async (o) => {
-    const { formatSummary, parseDuration, parsePfnRange, replay, replayAll } = await import('./replay/replay.js');
+    const { formatSummary, parseDuration, parsePfnRange, replay, replayAll } = await import('../replay/replay.js');
     const duration = (flag: string, v: string): number => {
       const ns = parseDuration(v);
       if (!(ns >= 0)) throw new UsageError(`replay: ${flag} ${v}: not a duration (e.g. 1s, 100ms, 250us)`);
@@ -238,7 +238,7 @@ program
 /** Errors a user can act on print as one line; anything else is a bug and keeps its stack. */
 async function isUserError(e: unknown): Promise<boolean> {
   if (e instanceof InputError || e instanceof UsageError) return true;
-  const [{ DuplicateTraceError }, { ReportUsageError }] = await Promise.all([import('./ingest/ingest.js'), import('./reports/commands.js')]);
+  const [{ DuplicateTraceError }, { ReportUsageError }] = await Promise.all([import('../ingest/ingest.js'), import('./report.js')]);
   return e instanceof DuplicateTraceError || e instanceof ReportUsageError;
 }
 

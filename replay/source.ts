@@ -1,0 +1,287 @@
+/**
+ * The replay's event source: streams one trace's events from DuckDB in seq order (never ts order: many events share
+ * a timestamp), chunk by chunk, as typed arrays (db/vectors.ts; no row objects), and fills one reused Ev per event.
+ * Strings arrive as ENUM codes (comm, event, gfp, page_flags); rare events' extra columns (ranges, names, exact
+ * 64-bit pointers, payload) come from a second, small query merged by seq.
+ *
+ * Events are read in storage order (ingest appends a trace's events in seq order) and the order is checked: if a
+ * seq ever goes backwards the stream throws OrderError and replay restarts it with ORDER BY seq.
+ */
+import type { DuckDBConnection, DuckDBDataChunk, DuckDBResult } from '@duckdb/node-api';
+import { CMA_FINISH, CMA_START, EVENT_CODES, Ev, isSideCode, PGM_GET_RET, PGM_REMAP, RAW_MAP, RAW_ZAP, SYS_MUNMAP, type Side } from './event.js';
+import { ChunkVectors, enumWidth, type EnumWidth } from '../db/vectors.js';
+
+/** A seq went backwards: events are not stored in seq order (replay restarts with ORDER BY seq). */
+export class OrderError extends Error {}
+
+/** String tables of one trace: the ENUM values the stream query uses. */
+export interface Strings {
+  comms: string[];
+  events: string[];
+  gfps: string[];
+  /** Distinct page_flags texts. */
+  flags: string[];
+}
+
+const sqlList = (a: string[]): string => (a.length ? a : ['']).map((s) => `'${s.replace(/'/g, "''")}'`).join(',');
+
+/** Distinct comm / event / gfp / page_flags values of a trace (the ENUM dictionaries of the stream), in one scan. */
+export async function loadStrings(conn: DuckDBConnection, traceId: number): Promise<Strings> {
+  const r = await conn.runAndReadAll(
+    `SELECT list(DISTINCT comm) AS comms, list(DISTINCT event) AS events, list(DISTINCT gfp) AS gfps,
+       list(DISTINCT page_flags) AS flags FROM events WHERE trace_id = $1`,
+    [traceId],
+  );
+  const row = r.getRowObjectsJS()[0] ?? {};
+  const strs = (v: unknown): string[] => ((v as (string | null)[] | null) ?? []).filter((x): x is string => x !== null);
+  return {
+    comms: strs(row.comms),
+    events: strs(row.events),
+    gfps: strs(row.gfps),
+    flags: strs(row.flags),
+  };
+}
+
+const namesOf = (keep: (code: number) => boolean): string[] =>
+  Object.entries(EVENT_CODES)
+    .filter(([, c]) => keep(c))
+    .map(([n]) => n);
+const SIDE_EVENTS = namesOf(isSideCode);
+/** Events whose payload replay parses (page_offset_base=, a hex ret=, size=, len:). */
+const PAYLOAD_EVENTS = namesOf((c) => c === PGM_REMAP || c === PGM_GET_RET || c === RAW_MAP || c === RAW_ZAP || c === SYS_MUNMAP);
+const CMA_ALLOC_EVENTS = namesOf((c) => c === CMA_START || c === CMA_FINISH);
+const CMA_RESULT_EVENTS = namesOf((c) => c === CMA_FINISH);
+
+/**
+ * The side columns of the rare events, in seq order. The payload column, the largest of `events`, costs about as much
+ * to read as all the others together, however few rows a filter keeps, so it is read only when some event still needs
+ * it: the events above, and cma events whose align (`order`) or result (errorno= as ret, page= as ptr) is not in
+ * their columns (databases ingested before align was decoded).
+ */
+export async function loadSide(conn: DuckDBConnection, traceId: number): Promise<Side[]> {
+  const r = await conn.runAndReadAll(
+    `SELECT seq::DOUBLE AS seq, event, pfn::DOUBLE AS pfn, mt, pfn_end::DOUBLE AS pfn_end, fin_pfn::DOUBLE AS fin_pfn,
+       nr_pages::DOUBLE AS nr_pages, nr_succeeded::DOUBLE AS nr_succeeded, nr_failed::DOUBLE AS nr_failed, name,
+       CASE WHEN pgmap IS NOT NULL THEN printf('%x', pgmap) END AS pgmap,
+       CASE WHEN addr IS NOT NULL THEN printf('%x', addr) END AS addr, (ptr <> 0)::INTEGER AS page,
+       event IN (${sqlList(PAYLOAD_EVENTS)}) OR (event IN (${sqlList(CMA_ALLOC_EVENTS)}) AND "order" IS NULL)
+         OR (event IN (${sqlList(CMA_RESULT_EVENTS)}) AND ret IS NULL AND ptr IS NULL) AS need_payload
+     FROM events WHERE trace_id = $1 AND event IN (${sqlList(SIDE_EVENTS)}) ORDER BY seq`,
+    [traceId],
+  );
+  // Column arrays convert in half the time of row objects (~10 against ~20 ms for the 1x bench trace's 10 k rows).
+  const c = r.getColumnsObjectJS();
+  const col = (name: string): unknown[] => c[name] as unknown[];
+  const [seqs, events, need] = [col('seq') as number[], col('event') as string[], col('need_payload') as (boolean | null)[]];
+  const needed = seqs.flatMap((seq, i) => (need[i] === true ? [{ seq, event: events[i] }] : []));
+  const payloads = new Map<number, string>();
+  if (needed.length) {
+    const p = await conn.runAndReadAll(
+      `SELECT seq::DOUBLE AS seq, payload FROM events WHERE trace_id = $1 AND event IN (${sqlList([...new Set(needed.map((x) => x.event))])})
+         AND seq BETWEEN $2 AND $3`,
+      [traceId, needed[0].seq, needed[needed.length - 1].seq],
+    );
+    for (const x of p.getRowObjectsJS()) payloads.set(Number(x.seq), String(x.payload));
+  }
+  const nn = (v: unknown): number => (v === null || v === undefined ? NaN : Number(v));
+  const [pfn, mt, pfnEnd, finPfn, nrPages, nrSucceeded, nrFailed, name, pgmap, addr, page] = [
+    'pfn', 'mt', 'pfn_end', 'fin_pfn', 'nr_pages', 'nr_succeeded', 'nr_failed', 'name', 'pgmap', 'addr', 'page',
+  ].map(col);
+  return seqs.map((seq, i) => ({
+    seq,
+    event: events[i],
+    pfn: nn(pfn[i]),
+    mt: nn(mt[i]),
+    pfnEnd: nn(pfnEnd[i]),
+    finPfn: nn(finPfn[i]),
+    nrPages: nn(nrPages[i]),
+    nrSucceeded: nn(nrSucceeded[i]),
+    nrFailed: nn(nrFailed[i]),
+    name: (name[i] as string | null) ?? null,
+    pgmap: (pgmap[i] as string | null) ?? null,
+    addr: (addr[i] as string | null) ?? null,
+    page: page[i] === null || page[i] === undefined ? -1 : Number(page[i]),
+    payload: payloads.get(seq) ?? '',
+  }));
+}
+
+
+/**
+ * Page facts from page_flags and mapping= in one byte: 1 = head; 2 = fs private data (private, private_2: each holds a
+ * reference); 4 = a page cache or swap cache reference (swapcache, or a mapping that is not anonymous: not
+ * swapbacked, or an address_space pointer with the low PAGE_MAPPING_* bits clear, which covers shmem).
+ * The flags text is matched once per distinct value (flagBits); the stream carries its ENUM code and two bits of
+ * mapping= (MAPPING_BITS).
+ */
+const F_HEAD = 1, F_PRIVATE = 2, F_SWAPCACHE = 4, F_SWAPBACKED = 8;
+function flagBits(flags: string[]): Uint8Array {
+  return Uint8Array.from(flags, (f) =>
+    (f.includes('head') ? F_HEAD : 0) + (f.includes('private') ? F_PRIVATE : 0) +
+    (f.includes('swapcache') ? F_SWAPCACHE : 0) + (f.includes('swapbacked') ? F_SWAPBACKED : 0));
+}
+/** 1 = mapping= is set (not 0), 2 = its low PAGE_MAPPING_* bits are clear; NULL without page_flags. */
+const MAPPING_BITS = `CASE WHEN page_flags IS NOT NULL THEN
+    (coalesce(mapping, 0) <> 0)::UTINYINT + 2 * ((coalesce(mapping, 0) & 3::UBIGINT) = 0)::UTINYINT END`;
+
+/** The pflags byte (see above) of one event. */
+function pflags(bits: number, mapping: number): number {
+  const cache = (bits & F_SWAPCACHE) !== 0 || ((mapping & 1) !== 0 && ((bits & F_SWAPBACKED) === 0 || (mapping & 2) !== 0));
+  return (bits & (F_HEAD | F_PRIVATE)) + (cache ? 4 : 0);
+}
+
+/** The stream query: one trace's events, strings as ENUM codes into `strings`' lists; $trace binds the trace id. */
+export function streamSql(strings: Strings, tsBase: bigint, ordered: boolean): string {
+  const ts = tsBase === 0n ? 'ts_ns' : `(ts_ns - ${tsBase}::BIGINT)::BIGINT`;
+  return `SELECT seq, ${ts} AS ts, cpu, pid, tgid, comm::ENUM(${sqlList(strings.comms)}) AS comm,
+      event::ENUM(${sqlList(strings.events)}) AS event, pfn, "order", "count", mapcount, val, ret, mt, refs, gup_flags, stack_id,
+      page_flags::ENUM(${sqlList(strings.flags)}) AS flags, ${MAPPING_BITS} AS mbits, gfp::ENUM(${sqlList(strings.gfps)}) AS gfp
+    FROM events WHERE trace_id = $trace${ordered ? ' ORDER BY seq' : ''}`;
+}
+
+
+/** Byte widths of the stream's ENUM columns (comm, event, flags, gfp). */
+export interface EnumWidths {
+  comm: EnumWidth;
+  event: EnumWidth;
+  flags: EnumWidth;
+  gfp: EnumWidth;
+}
+
+export function enumWidths(res: DuckDBResult): EnumWidths {
+  return { comm: enumWidth(res, 5), event: enumWidth(res, 6), flags: enumWidth(res, 17), gfp: enumWidth(res, 19) };
+}
+
+/**
+ * Typed arrays on the columns of one stream chunk: 64-bit columns as int32 pairs (low, high), ENUMs at their width;
+ * `...V` is the validity bitmap in 32-bit words, null when the column has no NULL.
+ */
+export function chunkColumns(chunk: DuckDBDataChunk, w: EnumWidths) {
+  const v = new ChunkVectors(chunk);
+  return {
+    seqA: v.i64(0),
+    tsA: v.i64(1),
+    cpuA: v.i16(2), cpuV: v.valid(2),
+    pidA: v.i32(3), pidV: v.valid(3),
+    tgidA: v.i32(4), tgidV: v.valid(4),
+    commA: v.codes(5, w.comm), commV: v.valid(5),
+    evA: v.codes(6, w.event),
+    pfnA: v.i64(7), pfnV: v.valid(7),
+    orderA: v.i16(8), orderV: v.valid(8),
+    countA: v.i32(9), countV: v.valid(9),
+    mapA: v.i32(10), mapV: v.valid(10),
+    valA: v.i32(11), valV: v.valid(11),
+    retA: v.i64(12), retV: v.valid(12),
+    mtA: v.i16(13), mtV: v.valid(13),
+    refsA: v.i32(14), refsV: v.valid(14),
+    gfA: v.i64(15), gfV: v.valid(15),
+    stA: v.i32(16), stV: v.valid(16),
+    flagsA: v.codes(17, w.flags), flagsV: v.valid(17),
+    mbitsA: v.u8(18),
+    gfpA: v.codes(19, w.gfp), gfpV: v.valid(19),
+  };
+}
+
+
+/** What the stream hands its events to (the driver). */
+export interface EventSink {
+  /** Every event's seq in order, also of events replay does not use (lost-event windows are placed by seq). */
+  advance(seq: number): void;
+  /** An event replay uses; `ev` is reused for the next one. */
+  event(ev: Ev): void;
+  /** Before each chunk: a promise to wait for (the result rows' backlog), or nothing. */
+  beforeChunk(): Promise<void> | undefined;
+}
+
+/** One trace's event stream. */
+export class EventStream {
+  readonly ev = new Ev();
+  /** Events streamed (those of the kinds replay uses). */
+  events = 0;
+  lastTs = 0;
+  private sideAt = 0;
+  private codeOf: Int32Array = new Int32Array(0);
+  private flagBits: Uint8Array = new Uint8Array(0);
+
+  constructor(
+    private readonly conn: DuckDBConnection,
+    private readonly traceId: number,
+    private readonly tsBase: bigint,
+    private readonly strings: Strings,
+    /** loadSide() rows of this trace. */
+    private readonly side: Side[],
+  ) {}
+
+  async run(ordered: boolean, sink: EventSink): Promise<void> {
+    this.sideAt = 0;
+    // Events replay does not use (-1) are skipped in the loop: cheaper than a filter on the text in the scan.
+    this.codeOf = Int32Array.from(this.strings.events, (n) => EVENT_CODES[n] ?? -1);
+    this.flagBits = flagBits(this.strings.flags);
+    const res = await this.conn.stream(streamSql(this.strings, this.tsBase, ordered), { trace: this.traceId });
+    const widths = enumWidths(res);
+    const bitsOf = this.flagBits;
+    const ev = this.ev;
+    let lastSeq = -1;
+    // The next chunk is fetched (DuckDB scanning on its own thread) while this one is replayed.
+    let next = res.fetchChunk();
+    for (;;) {
+      const chunk = await next;
+      if (!chunk || chunk.rowCount === 0) break;
+      const wait = sink.beforeChunk();
+      if (wait) await wait;
+      next = res.fetchChunk();
+      const n = chunk.rowCount;
+      const { seqA, tsA, cpuA, cpuV, pidA, pidV, tgidA, tgidV, commA, commV, evA, pfnA, pfnV, orderA, orderV, countA, countV,
+        mapA, mapV, valA, valV, retA, retV, mtA, mtV, refsA, refsV, gfA, gfV, stA, stV, flagsA, flagsV, mbitsA, gfpA, gfpV } =
+        chunkColumns(chunk, widths);
+      for (let i = 0; i < n; i++) {
+        const w = i >>> 5;
+        const b = 1 << (i & 31);
+        const seq = seqA[2 * i + 1] === 0 ? seqA[2 * i] >>> 0 : seqA[2 * i + 1] * 4294967296 + (seqA[2 * i] >>> 0);
+        if (seq <= lastSeq) throw new OrderError(`events of trace ${this.traceId} are not stored in seq order`);
+        lastSeq = seq;
+        const nameId = evA[i];
+        const code = this.codeOf[nameId];
+        sink.advance(seq);
+        if (code < 0) continue;
+        this.events++;
+        ev.seq = seq;
+        ev.ts = tsA[2 * i + 1] * 4294967296 + (tsA[2 * i] >>> 0);
+        ev.code = code;
+        ev.name = nameId;
+        ev.cpu = cpuV === null || (cpuV[w] & b) !== 0 ? cpuA[i] : -1;
+        ev.pid = pidV === null || (pidV[w] & b) !== 0 ? pidA[i] : -1;
+        ev.tgid = tgidV === null || (tgidV[w] & b) !== 0 ? tgidA[i] : -1;
+        ev.comm = commV === null || (commV[w] & b) !== 0 ? commA[i] : -1;
+        ev.pfn = pfnV === null || (pfnV[w] & b) !== 0 ? (pfnA[2 * i + 1] === 0 ? pfnA[2 * i] >>> 0 : pfnA[2 * i + 1] * 4294967296 + (pfnA[2 * i] >>> 0)) : -1;
+        ev.order = orderV === null || (orderV[w] & b) !== 0 ? orderA[i] : NaN;
+        ev.count = countV === null || (countV[w] & b) !== 0 ? countA[i] : NaN;
+        ev.mapcount = mapV === null || (mapV[w] & b) !== 0 ? mapA[i] : NaN;
+        ev.val = valV === null || (valV[w] & b) !== 0 ? valA[i] : NaN;
+        ev.ret = retV === null || (retV[w] & b) !== 0 ? retA[2 * i + 1] * 4294967296 + (retA[2 * i] >>> 0) : NaN;
+        ev.mt = mtV === null || (mtV[w] & b) !== 0 ? mtA[i] : NaN;
+        ev.refs = refsV === null || (refsV[w] & b) !== 0 ? refsA[i] : NaN;
+        ev.gupFlags = gfV === null || (gfV[w] & b) !== 0 ? (gfA[2 * i + 1] >>> 0) * 4294967296 + (gfA[2 * i] >>> 0) : NaN;
+        ev.stack = stV === null || (stV[w] & b) !== 0 ? stA[i] : -1;
+        if (flagsV === null || (flagsV[w] & b) !== 0) {
+          const f = pflags(bitsOf[flagsA[i]], mbitsA[i]);
+          ev.head = (f & 1) !== 0;
+          ev.owners = ((f >> 1) & 1) + ((f >> 2) & 1);
+        } else {
+          ev.head = false;
+          ev.owners = -1;
+        }
+        ev.gfp = gfpV === null || (gfpV[w] & b) !== 0 ? gfpA[i] : -1;
+        ev.side = isSideCode(code) ? this.sideFor(seq) : null;
+        this.lastTs = ev.ts;
+        sink.event(ev);
+      }
+    }
+  }
+
+  private sideFor(seq: number): Side | null {
+    const s = this.side;
+    while (this.sideAt < s.length && s[this.sideAt].seq < seq) this.sideAt++;
+    return this.sideAt < s.length && s[this.sideAt].seq === seq ? s[this.sideAt] : null;
+  }
+
+}
