@@ -8,11 +8,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Db } from '../db/duckdb.js';
-import { ingest } from '../ingest/ingest.js';
-import { formatSummary, parseDuration, parsePfnRange, replay, type ReplaySummary } from '../replay/replay.js';
-import { CAPTURES as ALL_CAPTURES, REAL } from './captures.js';
-import { compareWithTruth } from './replay-truth.js';
+import { Db } from '../../db/duckdb.js';
+import { ingest } from '../../ingest/ingest.js';
+import { formatSummary, parseDuration, parsePfnRange, replay, type ReplaySummary } from '../../replay/replay.js';
+import { CAPTURES as ALL_CAPTURES, REAL } from '../lib/captures.js';
+import { compareWithTruth } from '../lib/replay-truth.js';
 
 // Every real capture but two that add nothing to the model: one pid's stacks (stack) and perf callchains (callgraph).
 const { stack: _stack, callgraph: _callgraph, ...CAPTURES } = ALL_CAPTURES;
@@ -295,7 +295,7 @@ describe('replay: real captures', () => {
 });
 
 describe('replay: scenario generators against their truth', async () => {
-  const gen = await import('../samples/generate/file.js');
+  const gen = await import('../../samples/generate/file.js');
   it('every scenario (ftrace) replays to its truth', async () => {
     const { generateToFile, SCENARIOS } = gen;
     const failures: string[] = [];

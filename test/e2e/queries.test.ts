@@ -10,13 +10,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { Db } from '../db/duckdb.js';
-import { ingest } from '../ingest/ingest.js';
-import { replay } from '../replay/replay.js';
-import { runQuery, type ResultRow } from '../queries/runner.js';
-import { CAPTURES, REAL, type Cap } from './captures.js';
+import { Db } from '../../db/duckdb.js';
+import { ingest } from '../../ingest/ingest.js';
+import { replay } from '../../replay/replay.js';
+import { runQuery, type ResultRow } from '../../queries/runner.js';
+import { CAPTURES, REAL, type Cap } from '../lib/captures.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 let dir: string;
 let dbPath: string;
@@ -37,7 +37,7 @@ interface Run {
 /** Run the CLI in a child process (the exit code is part of what is tested). */
 function cli(...args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli.ts'), ...args], { cwd: ROOT });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/main.ts'), ...args], { cwd: ROOT });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -298,7 +298,7 @@ describe('refscope query (CLI)', () => {
   });
 
   it('output into a pipe closed early (`| head -1`) ends quietly, exit 0', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli.ts'), 'query', '--db', dbPath, '--sql', 'SELECT * FROM range(200000)'], { cwd: ROOT });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/main.ts'), 'query', '--db', dbPath, '--sql', 'SELECT * FROM range(200000)'], { cwd: ROOT });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.stdout.once('data', () => child.stdout.destroy());

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { Db } from '../db/duckdb.js';
+import { Db } from '../../db/duckdb.js';
 
 const limit = async (db: Db) => (await db.one<{ v: string }>("SELECT current_setting('memory_limit') AS v"))!.v;
 

@@ -2,8 +2,8 @@
  * Compare a replayed trace with a scenario generator's truth (samples/generate types.ts): returns the list of
  * differences (empty = agreement). Used by test/replay.test.ts; kept separate so it can be run by hand.
  */
-import type { Db } from '../db/duckdb.js';
-import type { Truth } from '../samples/generate/index.js';
+import type { Db } from '../../db/duckdb.js';
+import type { Truth } from '../../samples/generate/index.js';
 
 type R = Record<string, unknown>;
 const n = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));

@@ -9,15 +9,15 @@ import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Db } from '../db/duckdb.js';
-import { ingest } from '../ingest/ingest.js';
-import { replay } from '../replay/replay.js';
-import { queryOutput } from '../cli/query.js';
-import { listQueries } from '../queries/runner.js';
-import { generateToFile } from '../samples/generate/file.js';
-import { block, commandLine, commands, dbName, EXAMPLES, inputFile, queryOptions, readmeBlock } from '../scripts/query-examples.js';
+import { Db } from '../../db/duckdb.js';
+import { ingest } from '../../ingest/ingest.js';
+import { replay } from '../../replay/replay.js';
+import { queryOutput } from '../../cli/query.js';
+import { listQueries } from '../../queries/runner.js';
+import { generateToFile } from '../../samples/generate/file.js';
+import { block, commandLine, commands, dbName, EXAMPLES, inputFile, queryOptions, readmeBlock } from '../../scripts/query-examples.js';
 
-const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const FENCE = '```';
 
 /** The query output part of a README block (after the command lines, inside the fence). */

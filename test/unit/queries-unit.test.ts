@@ -9,15 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Papa from 'papaparse';
-import { Db } from '../db/duckdb.js';
-import { ensureSchema } from '../db/setup.js';
-import { INGEST_TABLES } from '../db/tables/ingest.js';
-import { REPLAY_TABLES } from '../db/tables/replay.js';
-import { check, formatCheck, parseFailOn, parseMax } from '../queries/check.js';
-import { formatCsv, formatJson, formatTable, nsToSeconds } from '../queries/format.js';
+import { Db } from '../../db/duckdb.js';
+import { ensureSchema } from '../../db/setup.js';
+import { INGEST_TABLES } from '../../db/tables/ingest.js';
+import { REPLAY_TABLES } from '../../db/tables/replay.js';
+import { check, formatCheck, parseFailOn, parseMax } from '../../queries/check.js';
+import { formatCsv, formatJson, formatTable, nsToSeconds } from '../../queries/format.js';
 import {
   listQueries, parseQuery, QueryError, QUERIES_DIR, runQuery, runSql, type QueryResult, type ResultRow,
-} from '../queries/runner.js';
+} from '../../queries/runner.js';
 
 const TABLES = [...INGEST_TABLES, ...REPLAY_TABLES];
 

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 
 /** samples/real/: copies of the real captures of ../shared/traces (see its README.md), gzipped. */
-export const REAL = fileURLToPath(new URL('../samples/real/', import.meta.url));
+export const REAL = fileURLToPath(new URL('../../samples/real/', import.meta.url));
 
 /** Each real capture by the short name tests use for it. */
 export const CAPTURES = {

@@ -20,13 +20,13 @@ import {
   vectorFromArray,
   Table,
 } from 'apache-arrow';
-import { Db } from '../db/duckdb.js';
-import { EXPORTABLE_TABLES, exportTable, ExportError } from '../export/tables.js';
-import { ingest } from '../ingest/ingest.js';
-import { EVENTS } from '../db/tables/ingest.js';
-import { InputError } from '../ingest/source.js';
+import { Db } from '../../db/duckdb.js';
+import { EXPORTABLE_TABLES, exportTable, ExportError } from '../../export/tables.js';
+import { ingest } from '../../ingest/ingest.js';
+import { EVENTS } from '../../db/tables/ingest.js';
+import { InputError } from '../../ingest/source.js';
 
-const ROOT = new URL('..', import.meta.url).pathname;
+const ROOT = new URL('../..', import.meta.url).pathname;
 const REAL = (f: string) => join(ROOT, 'samples', 'real', f);
 const COLS = EVENTS.columns.filter((c) => c.name !== 'trace_id').map((c) => `"${c.name}"`).join(', ');
 
@@ -170,7 +170,7 @@ describe('export -> ingest round trip of the canonical events schema', () => {
 
   it('the CLI: `refscope export --csv`, and one-line errors for bad --table / no target', () => {
     const cli = (...args: string[]) =>
-      spawnSync(process.execPath, ['--import', 'tsx', 'cli.ts', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+      spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
     const out = join(dir, 'cli.csv');
     const ok = cli('export', '--db', src(), '--trace', '3', '--csv', out);
     assert.equal(ok.status, 0, ok.stderr);

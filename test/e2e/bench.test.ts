@@ -8,11 +8,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { compareWithRefscope, runBaseline } from '../bench/compare.js';
-import { METRICS } from '../bench/metrics.js';
-import { Db } from '../db/duckdb.js';
-import { ingest } from '../ingest/ingest.js';
-import { generateToFile } from '../samples/generate/file.js';
+import { compareWithRefscope, runBaseline } from '../../bench/compare.js';
+import { METRICS } from '../../bench/metrics.js';
+import { Db } from '../../db/duckdb.js';
+import { ingest } from '../../ingest/ingest.js';
+import { generateToFile } from '../../samples/generate/file.js';
 
 describe('bench', () => {
   it('the DuckDB regex baseline writes what refscope ingest writes, row for row', async () => {
@@ -45,7 +45,7 @@ describe('bench', () => {
   });
 
   it('README describes every metric the bench prints', () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     const section = readme.slice(readme.indexOf('\n## Benchmark'), readme.indexOf('\n## ', readme.indexOf('\n## Benchmark') + 1));
     assert.ok(section.length > 100, 'README has a Benchmark section');
     for (const m of METRICS) assert.match(section, new RegExp(`\\| \`${m.name}\` \\|`), `${m.name} described`);

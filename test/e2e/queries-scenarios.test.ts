@@ -8,13 +8,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Db } from '../db/duckdb.js';
-import { ingest } from '../ingest/ingest.js';
-import { replay } from '../replay/replay.js';
-import { check } from '../queries/check.js';
-import { runQuery, type ResultRow } from '../queries/runner.js';
-import { generateToFile } from '../samples/generate/file.js';
-import { SCENARIOS, type Format, type Scenario, type Truth } from '../samples/generate/index.js';
+import { Db } from '../../db/duckdb.js';
+import { ingest } from '../../ingest/ingest.js';
+import { replay } from '../../replay/replay.js';
+import { check } from '../../queries/check.js';
+import { runQuery, type ResultRow } from '../../queries/runner.js';
+import { generateToFile } from '../../samples/generate/file.js';
+import { SCENARIOS, type Format, type Scenario, type Truth } from '../../samples/generate/index.js';
 
 const UAF_KINDS = ['freed_while_mapped', 'freed_while_pinned', 'ref_after_free', 'refcount_underflow', 'device_page_zero_without_put'];
 

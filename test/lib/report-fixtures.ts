@@ -6,8 +6,8 @@ import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { Db } from '../db/duckdb.js';
-import { ensureSchema } from '../db/setup.js';
+import { Db } from '../../db/duckdb.js';
+import { ensureSchema } from '../../db/setup.js';
 
 /** A database whose trace 1 has `n` pins, n/2 holds, n pages, n pgmap_refs, n page_ref events on 6 pfns, CMA rows. */
 export async function syntheticDb(n: number, path = ':memory:'): Promise<Db> {

@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Db } from '../db/duckdb.js';
-import { ingest } from '../ingest/ingest.js';
-import { replay, type ReplaySummary } from '../replay/replay.js';
+import { Db } from '../../db/duckdb.js';
+import { ingest } from '../../ingest/ingest.js';
+import { replay, type ReplaySummary } from '../../replay/replay.js';
 
 const VMEMMAP = 0xffd4000000000000n;
 const page = (pfn: number): string => '0x' + (VMEMMAP + BigInt(pfn) * 64n).toString(16);
@@ -286,7 +286,7 @@ describe('replay semantics', () => {
        WHERE trace_id = $1 AND seq IN (m - 1, m)`,
       [id],
     );
-    const { TableFeed } = await import('../db/feed.js');
+    const { TableFeed } = await import('../../db/feed.js');
     // Count the batches of pages rows handed to DuckDB: an attempt that completes hands 20 (40 000 rows / 2048).
     let handed = 0;
     const countedFill = TableFeed.prototype.fill;

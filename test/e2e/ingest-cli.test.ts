@@ -12,14 +12,14 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { Db } from '../db/duckdb.js';
-import { ingest } from '../ingest/ingest.js';
-import { EVENTS } from '../db/tables/ingest.js';
+import { Db } from '../../db/duckdb.js';
+import { ingest } from '../../ingest/ingest.js';
+import { EVENTS } from '../../db/tables/ingest.js';
 
-const ROOT = new URL('..', import.meta.url).pathname;
+const ROOT = new URL('../..', import.meta.url).pathname;
 const SAMPLE = join(ROOT, 'samples', 'real', 'b-vmsplice.trace.txt.gz');
 const SAMPLE_D = join(ROOT, 'samples', 'real', 'd-pgmap-hmm.trace.txt.gz');
-const NODE_ARGS = ['--import', 'tsx', join(ROOT, 'cli.ts')];
+const NODE_ARGS = ['--import', 'tsx', join(ROOT, 'cli/main.ts')];
 
 let dir: string;
 let dbPath: string;

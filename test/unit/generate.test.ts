@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { generateToFile } from '../samples/generate/file.js';
-import { generate, SCENARIOS, type Format, type Scenario, type Truth } from '../samples/generate/index.js';
+import { generateToFile } from '../../samples/generate/file.js';
+import { generate, SCENARIOS, type Format, type Scenario, type Truth } from '../../samples/generate/index.js';
 
 const FORMATS: Format[] = ['ftrace', 'trace-cmd', 'perf'];
 
@@ -400,7 +400,7 @@ import { fileURLToPath } from 'node:url';
       await new Promise((resolve) => sink.end(resolve));
       console.log(JSON.stringify({ lines, truthLines: truth.lines, maxHeap }));`;
     const out = execFileSync(process.execPath, ['--max-old-space-size=96', '--import', 'tsx', '--input-type=module', '-e', script], {
-      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
       encoding: 'utf8',
     });
     const r = JSON.parse(out.trim().split('\n').pop()!) as { lines: number; truthLines: number; maxHeap: number };

@@ -5,10 +5,10 @@
  */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { createTableSql, type Table } from '../db/columns.js';
-import { Db } from '../db/duckdb.js';
-import { TableFeed } from '../db/feed.js';
-import { RowWriter, type Value } from '../db/rows.js';
+import { createTableSql, type Table } from '../../db/columns.js';
+import { Db } from '../../db/duckdb.js';
+import { TableFeed } from '../../db/feed.js';
+import { RowWriter, type Value } from '../../db/rows.js';
 
 const T: Table = {
   name: 'feed_test',
@@ -77,7 +77,7 @@ describe('TableFeed', () => {
 
   it('dictionary columns go in as ENUMs of the values known when each insert started, huge ones as text', async () => {
     const db = await fresh();
-    const { ColumnarBatch, setInt, setStr } = await import('../db/batch.js');
+    const { ColumnarBatch, setInt, setStr } = await import('../../db/batch.js');
     const batch = new ColumnarBatch(T, []); // word is dictionary-coded here
     const feed = new TableFeed(db, T, 1);
     feed.open();

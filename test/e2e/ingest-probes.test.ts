@@ -7,10 +7,10 @@ import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { isKnownEvent } from '../ingest/decode/catalogue.js';
-import { kprobesFor, parseKernel, probesScript } from '../ingest/probes.js';
+import { isKnownEvent } from '../../ingest/decode/catalogue.js';
+import { kprobesFor, parseKernel, probesScript } from '../../ingest/probes.js';
 
-const ROOT = new URL('..', import.meta.url).pathname;
+const ROOT = new URL('../..', import.meta.url).pathname;
 
 /** /work/shared/traces/qemu-6.1/capture/kprobes.txt, the definitions the 6.1 captures were taken with (copy). */
 const KPROBES_61 = `p:gup/try_grab_folio try_grab_folio page=%di:x64 refs=%si:s32 flags=%dx:x32
@@ -128,7 +128,7 @@ describe('refscope probes', () => {
       const r = spawnSync('sh', ['-n'], { input: probesScript({ kernel, tracefs: '/sys/kernel/tracing' }), encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
     }
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'cli.ts', 'probes', '--kernel', '6.1.192', '--tracefs', '/mnt/tracing'], {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'probes', '--kernel', '6.1.192', '--tracefs', '/mnt/tracing'], {
       cwd: ROOT,
       encoding: 'utf8',
       timeout: 60_000,

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { withSchema } from '../db/schema-doc.js';
-import { INGEST_TABLES } from '../db/tables/ingest.js';
-import { REPLAY_TABLES } from '../db/tables/replay.js';
+import { withSchema } from '../../db/schema-doc.js';
+import { INGEST_TABLES } from '../../db/tables/ingest.js';
+import { REPLAY_TABLES } from '../../db/tables/replay.js';
 
-const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
 test('README documents every column of every table, as generated from the schema', () => {
   assert.equal(readme, withSchema(readme), 'README schema section is stale: run `npm run readme:schema`');
@@ -16,7 +16,7 @@ test('README documents every column of every table, as generated from the schema
 });
 
 test('README names the test command that .ci/run runs', () => {
-  const ci = readFileSync(new URL('../.ci/run', import.meta.url), 'utf8');
+  const ci = readFileSync(new URL('../../.ci/run', import.meta.url), 'utf8');
   assert.match(ci, /^npm ci/m);
   assert.match(ci, /^npm test$/m);
   assert.match(readme, /npm ci/);

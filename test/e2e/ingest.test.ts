@@ -9,11 +9,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createTableSql } from '../db/columns.js';
-import { EVENTS } from '../db/tables/ingest.js';
-import { Db } from '../db/duckdb.js';
-import { ingest, type IngestOptions, type IngestSummary } from '../ingest/ingest.js';
-import { LineSplitter } from '../ingest/source.js';
+import { createTableSql } from '../../db/columns.js';
+import { EVENTS } from '../../db/tables/ingest.js';
+import { Db } from '../../db/duckdb.js';
+import { ingest, type IngestOptions, type IngestSummary } from '../../ingest/ingest.js';
+import { LineSplitter } from '../../ingest/source.js';
 
 type Row = Record<string, unknown>;
 
@@ -833,7 +833,7 @@ const REAL: { file: string; format: string; counts: Record<string, number>; stac
 describe('real captures (samples/real/*.gz) match their NOTES.md', () => {
   for (const r of REAL) {
     it(r.file, async () => {
-      const t = await ingestFile(new URL(`../samples/real/${r.file}`, import.meta.url).pathname);
+      const t = await ingestFile(new URL(`../../samples/real/${r.file}`, import.meta.url).pathname);
       assert.equal(t.s.format, r.format);
       assert.equal(t.s.unparsed_lines, 0);
       assert.deepEqual(t.s.event_counts, r.counts, 'event counts');
@@ -856,7 +856,7 @@ describe('parsing on a worker thread (inputs > 32 MiB) gives the same tables as 
   // Small blocks would not exercise batch recycling: these captures span many 2048-row batches each.
   for (const file of ['ftrace-raw-stacktrace-pidfiltered.txt.gz', 'trace-cmd-extract.report.txt.gz', 'perf-task.script.txt.gz']) {
     it(file, async () => {
-      const path = new URL(`../samples/real/${file}`, import.meta.url).pathname;
+      const path = new URL(`../../samples/real/${file}`, import.meta.url).pathname;
       const digest = async (id: number) =>
         plain(
           (await db.all(
@@ -924,8 +924,8 @@ describe('LineSplitter (blocks to lines)', () => {
 });
 
 describe('storage of events (on disk)', () => {
-  const sample = new URL('../samples/real/ftrace-raw-stacktrace-pidfiltered.txt.gz', import.meta.url).pathname;
-  const other = new URL('../samples/real/perf-task.script.txt.gz', import.meta.url).pathname;
+  const sample = new URL('../../samples/real/ftrace-raw-stacktrace-pidfiltered.txt.gz', import.meta.url).pathname;
+  const other = new URL('../../samples/real/perf-task.script.txt.gz', import.meta.url).pathname;
   /** Methods DuckDB used per declared column, after a second ingest into the same file. */
   async function storedMethods(path: string, storageVersion?: null): Promise<{ methods: Record<string, string[]>; traces: number }> {
     const disk = await Db.open(path, { storageVersion });
@@ -963,7 +963,7 @@ describe('storage of events (on disk)', () => {
     const again = await Db.open(path);
     try {
       assert.equal(await again.legacyStorage(), true);
-      await ingest(again, new URL('../samples/real/b-vmsplice.trace.txt.gz', import.meta.url).pathname, {});
+      await ingest(again, new URL('../../samples/real/b-vmsplice.trace.txt.gz', import.meta.url).pathname, {});
       assert.equal(Number((await again.one<{ n: bigint }>('SELECT count(*) AS n FROM traces'))!.n), 3);
     } finally {
       again.close();
@@ -990,7 +990,7 @@ describe('an insert that fails part-way through a large ingest (worker, 64 batch
       const count = async () => plain((await db.all('SELECT (SELECT count(*) FROM traces) AS traces, (SELECT count(*) FROM events) AS events'))[0]);
       const before = await count();
       process.env.REFSCOPE_WORKER = '1';
-      const big = new URL('../samples/real/c-cma-blocked.trace.txt.gz', import.meta.url).pathname;
+      const big = new URL('../../samples/real/c-cma-blocked.trace.txt.gz', import.meta.url).pathname;
       await assert.rejects(ingest(db, big, {}), (e: Error) => e.message.startsWith(`${big}: writing its events into ${path}: `) && /CHECK constraint/i.test(e.message));
       assert.deepEqual(await count(), before);
       assert.deepEqual(before, { traces: 1, events: 1 });

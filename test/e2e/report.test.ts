@@ -17,19 +17,19 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { Db } from '../db/duckdb.js';
-import { ingest } from '../ingest/ingest.js';
-import { replay } from '../replay/replay.js';
-import { buildCharts, dataPoints, MAX_POINTS, renderSvg, svgToPng } from '../reports/charts.js';
-import { escapeHtml, escapeMdCell, jsonForScript, mdCode } from '../reports/escape.js';
-import { html } from '../reports/html.js';
-import { mdTable, segmentsMd } from '../reports/markdown.js';
-import { buildPerfetto } from '../export/perfetto.js';
-import { writeReport } from '../reports/report.js';
-import { cmaSentences } from '../reports/story.js';
-import { HOSTILE_COMM, HOSTILE_MARKER, hostileTrace, launch, open, syntheticDb } from './report-fixtures.js';
+import { Db } from '../../db/duckdb.js';
+import { ingest } from '../../ingest/ingest.js';
+import { replay } from '../../replay/replay.js';
+import { buildCharts, dataPoints, MAX_POINTS, renderSvg, svgToPng } from '../../reports/charts.js';
+import { escapeHtml, escapeMdCell, jsonForScript, mdCode } from '../../reports/escape.js';
+import { html } from '../../reports/html.js';
+import { mdTable, segmentsMd } from '../../reports/markdown.js';
+import { buildPerfetto } from '../../export/perfetto.js';
+import { writeReport } from '../../reports/report.js';
+import { cmaSentences } from '../../reports/story.js';
+import { HOSTILE_COMM, HOSTILE_MARKER, hostileTrace, launch, open, syntheticDb } from '../lib/report-fixtures.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CAPTURE_C = join(ROOT, 'samples', 'real', 'c-cma-blocked.trace.txt.gz');
 const SHARED = join(ROOT, '..', 'shared', 'traces', 'qemu-6.1');
 
@@ -277,7 +277,7 @@ describe('report: end to end on the real c-cma-blocked capture, in Chromium', ()
     const dbCopy = join(dir, 'c-cma-copy.duckdb');
     copyFileSync(join(dir, 'c-cma.duckdb'), dbCopy);
     if (existsSync(join(dir, 'c-cma.duckdb.wal'))) copyFileSync(join(dir, 'c-cma.duckdb.wal'), dbCopy + '.wal');
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli.ts'), 'export', '--db', dbCopy, '--perfetto', file], {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/main.ts'), 'export', '--db', dbCopy, '--perfetto', file], {
       cwd: ROOT,
       encoding: 'utf8',
       timeout: 60_000,
