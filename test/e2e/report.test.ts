@@ -10,11 +10,11 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { Db } from '../../db/duckdb.js';
@@ -31,7 +31,6 @@ import { HOSTILE_COMM, HOSTILE_MARKER, hostileTrace, launch, open, syntheticDb }
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CAPTURE_C = join(ROOT, 'samples', 'real', 'c-cma-blocked.trace.txt.gz');
-const SHARED = join(ROOT, '..', 'shared', 'traces', 'qemu-6.1');
 
 let dir: string;
 before(() => {
@@ -178,17 +177,6 @@ describe('report: perfetto export shape', () => {
 
 // ---------------------------------------------------------------- (b) end to end on a real capture, (c) browser
 
-function realCapture(): string {
-  if (!existsSync(CAPTURE_C)) {
-    // The samples are gzipped copies of the shared captures: make the one we need if it is not there yet.
-    const src = join(SHARED, 'c-cma-blocked.trace.txt');
-    assert.ok(existsSync(src), `missing ${CAPTURE_C} and ${src}`);
-    mkdirSync(dirname(CAPTURE_C), { recursive: true });
-    writeFileSync(CAPTURE_C, gzipSync(readFileSync(src), { level: 9 }));
-  }
-  return CAPTURE_C;
-}
-
 async function ingestAndReport(file: string, name: string): Promise<string> {
   const dbPath = join(dir, `${name}.duckdb`);
   const db = await Db.open(dbPath);
@@ -207,7 +195,7 @@ describe('report: end to end on the real c-cma-blocked capture, in Chromium', ()
   let out: string;
   let browser: Browser | undefined;
   before(async () => {
-    out = await ingestAndReport(realCapture(), 'c-cma');
+    out = await ingestAndReport(CAPTURE_C, 'c-cma');
   });
   after(async () => {
     await browser?.close();
@@ -299,18 +287,9 @@ describe('report: hostile text from the traced machine (XSS), in Chromium', () =
   });
 
   it('shows a task named <img src=x onerror=alert(1)>, a <script> marker and a <b> file name as text', async () => {
-    const src = join(SHARED, 'b-vmsplice.trace.txt');
-    const real = existsSync(src) ? src : null;
-    let text: string;
-    if (real) text = hostileTrace(real);
-    else {
-      // Fall back to the gzipped sample copy.
-      const gz = join(ROOT, 'samples', 'real', 'b-vmsplice.trace.txt.gz');
-      assert.ok(existsSync(gz), `missing ${src} and ${gz}`);
-      const plain = join(dir, 'b-vmsplice.trace.txt');
-      writeFileSync(plain, (await import('node:zlib')).gunzipSync(readFileSync(gz)));
-      text = hostileTrace(plain);
-    }
+    const plain = join(dir, 'b-vmsplice.trace.txt');
+    writeFileSync(plain, gunzipSync(readFileSync(join(ROOT, 'samples', 'real', 'b-vmsplice.trace.txt.gz'))));
+    const text = hostileTrace(plain);
     assert.ok(text.includes(HOSTILE_COMM) && text.includes(HOSTILE_MARKER));
     const file = join(dir, 'x<b>bold.trace.txt'); // a file name cannot hold the '/' of </b>
     writeFileSync(file, text);

@@ -2,7 +2,6 @@
  * Fixtures of the report tests: a database filled with synthetic replay rows (any size, for the chart aggregation
  * limits), the hostile trace of the XSS test, cut from a real capture, and the headless Chromium that opens reports.
  */
-import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -117,14 +116,34 @@ export function hostileTrace(realFile: string): string {
 
 // ---------------------------------------------------------------- the browser
 
-const CHROMIUM = '/usr/bin/chromium';
+const SYSTEM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'];
+const HOW =
+  'the browser tests need a Chromium: run `npm ci` (installs @sparticuz/chromium), install one (apt-get install chromium), or set REFSCOPE_CHROMIUM=/path/to/chrome';
 
+/** A headless Chromium: $REFSCOPE_CHROMIUM, else the system's, else the one shipped in @sparticuz/chromium (npm). */
 export async function launch(): Promise<Browser> {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: the browser tests need Debian's Chromium (apt-get install -y chromium)`);
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+  const tried: string[] = [];
+  const env = process.env.REFSCOPE_CHROMIUM;
+  const system = SYSTEM.find((p) => existsSync(p));
+  const candidates: (() => Promise<Browser>)[] = [];
+  if (env) candidates.push(() => chromium.launch({ executablePath: env, args: FLAGS }));
+  else if (system) candidates.push(() => chromium.launch({ executablePath: system, args: FLAGS }));
+  // An explicit $REFSCOPE_CHROMIUM that does not start is an error, not a reason to pick another browser.
+  if (!env) candidates.push(async () => {
+    const { default: sparticuz } = await import('@sparticuz/chromium');
+    // Its serverless flags include --single-process, where closing the last page ends the browser.
+    const args = sparticuz.args.filter((a) => a !== '--single-process');
+    return chromium.launch({ executablePath: await sparticuz.executablePath(), args, headless: true });
   });
+  for (const start of candidates) {
+    try {
+      return await start();
+    } catch (e) {
+      tried.push(String((e as Error).message ?? e).split('\n')[0]);
+    }
+  }
+  throw new Error(`no Chromium could start (${tried.join('; ')}): ${HOW}`);
 }
 
 /** What a page did while open: console errors and uncaught exceptions, console warnings, non-file requests, dialogs. */
