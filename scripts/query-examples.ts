@@ -1,7 +1,7 @@
 /**
- * The README's example of every library query: which input shows the query finding something, and the exact
+ * The example of every library query in docs/queries.md: which input shows the query finding something, and the exact
  * `refscope` command lines. scripts/readme-queries.ts runs them and writes their output between the markers;
- * test/readme-queries.test.ts checks that every query has a block and that each block is what this file says.
+ * test/e2e/readme-queries.test.ts checks that every query has a block and that each block is what this file says.
  */
 import type { QueryCommandOptions } from '../cli/query.js';
 import type { Scenario } from '../samples/generate/index.js';
@@ -10,7 +10,7 @@ import type { Scenario } from '../samples/generate/index.js';
 export type Input = { real: string } | { scenario: Scenario };
 
 export interface Example {
-  /** Marker key in README: the query name, or name-2 for a second example. */
+  /** Marker key in docs/queries.md: the query name, or name-2 for a second example. */
   id: string;
   query: string;
   inputs: Input[];
@@ -149,7 +149,7 @@ export function queryOptions(ex: Example, db: string): QueryCommandOptions {
   return o;
 }
 
-/** Shell quoting for the README (arguments here are plain words; quote anything else). */
+/** Shell quoting for docs/queries.md (arguments here are plain words; quote anything else). */
 const sh = (a: string): string => (/^[\w./=,:@-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
 
 export const commandLine = (args: string[]): string => `$ npx refscope ${args.map(sh).join(' ')}`;
@@ -175,7 +175,7 @@ export function block(ex: Example, output: string): string {
   ].join('\n');
 }
 
-/** README with every example block replaced; throws when a block's markers are missing. */
+/** docs/queries.md with every example block replaced; throws when a block's markers are missing. */
 export function withExamples(readme: string, outputs: Map<string, string>): string {
   let out = readme;
   for (const ex of EXAMPLES) {
@@ -183,7 +183,7 @@ export function withExamples(readme: string, outputs: Map<string, string>): stri
     const e = endMarker(ex.id);
     const i = out.indexOf(b);
     const j = out.indexOf(e);
-    if (i < 0 || j < i) throw new Error(`README.md has no markers for example ${ex.id}: add\n${b}\n${e}`);
+    if (i < 0 || j < i) throw new Error(`docs/queries.md has no markers for example ${ex.id}: add\n${b}\n${e}`);
     const text = outputs.get(ex.id);
     if (text === undefined) throw new Error(`no output for example ${ex.id}`);
     out = out.slice(0, i + b.length) + '\n' + block(ex, text) + '\n' + out.slice(j);
@@ -191,7 +191,7 @@ export function withExamples(readme: string, outputs: Map<string, string>): stri
   return out;
 }
 
-/** The text between an example's markers in README (null when absent). */
+/** The text between an example's markers in docs/queries.md (null when absent). */
 export function readmeBlock(readme: string, id: string): string | null {
   const b = beginMarker(id);
   const i = readme.indexOf(b);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { commandLine, commands, EXAMPLES, withExamples } from './query-examples.js';
 
-// Regenerates the query examples of README.md: runs each example's refscope commands (scripts/query-examples.ts)
+// Regenerates the query examples of docs/queries.md: runs each example's refscope commands (scripts/query-examples.ts)
 // in a scratch directory where samples/ points at the bundled captures, and writes the query output between the
 // example's markers.
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -14,7 +14,7 @@ symlinkSync(join(root, 'samples'), join(dir, 'samples'));
 const tsx = import.meta.resolve('tsx');
 
 function refscope(args: string[]): string {
-  const r = spawnSync(process.execPath, ['--import', tsx, join(root, 'cli.ts'), ...args], { cwd: dir, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--import', tsx, join(root, 'cli', 'main.ts'), ...args], { cwd: dir, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${commandLine(args)}: exit ${r.status}\n${r.stderr}`);
   return r.stdout;
 }
@@ -32,7 +32,7 @@ try {
     outputs.set(ex.id, refscope(cmds.at(-1)!));
     console.log(`${ex.id}: ${commandLine(cmds.at(-1)!)}`);
   }
-  const path = join(root, 'README.md');
+  const path = join(root, 'docs', 'queries.md');
   writeFileSync(path, withExamples(readFileSync(path, 'utf8'), outputs));
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 /**
- * README shows every library query with real output (scripts/query-examples.ts, `npm run readme:queries`):
+ * docs/queries.md shows every library query with real output (scripts/query-examples.ts, `npm run readme:queries`):
  * each query has an example block, each block shows the input and the commands the examples define, and the
- * outputs of the examples on generated scenarios are re-run in-process and must match README byte for byte
+ * outputs of the examples on generated scenarios are re-run in-process and must match docs/queries.md byte for byte
  * (the ones on real captures are not re-run here: ingesting them takes most of a minute).
  */
 import { strict as assert } from 'node:assert';
@@ -17,7 +17,7 @@ import { listQueries } from '../../queries/runner.js';
 import { generateToFile } from '../../samples/generate/file.js';
 import { block, commandLine, commands, dbName, EXAMPLES, inputFile, queryOptions, readmeBlock } from '../../scripts/query-examples.js';
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const readme = readFileSync(new URL('../../docs/queries.md', import.meta.url), 'utf8');
 const FENCE = '```';
 
 /** The query output part of a README block (after the command lines, inside the fence). */
