@@ -20,7 +20,7 @@ import { block, commandLine, commands, dbName, EXAMPLES, inputFile, queryOptions
 const readme = readFileSync(new URL('../../docs/queries.md', import.meta.url), 'utf8');
 const FENCE = '```';
 
-/** The query output part of a README block (after the command lines, inside the fence). */
+/** The query output part of a docs/queries.md block (after the command lines, inside the fence). */
 function outputOf(text: string): string {
   const lines = text.split('\n');
   const last = lines.lastIndexOf(FENCE);
@@ -28,17 +28,17 @@ function outputOf(text: string): string {
   return body.filter((l) => !l.startsWith('$ npx refscope ')).join('\n') + '\n';
 }
 
-describe('README query examples', () => {
-  it('every query file has at least one example, and every example a block in README', () => {
+describe('docs/queries.md query examples', () => {
+  it('every query file has at least one example, and every example a block in docs/queries.md', () => {
     for (const q of listQueries()) assert.ok(EXAMPLES.some((e) => e.query === q.name), `no example of query ${q.name} in scripts/query-examples.ts`);
     assert.equal(new Set(EXAMPLES.map((e) => e.id)).size, EXAMPLES.length, 'example ids are unique');
-    for (const ex of EXAMPLES) assert.ok(readmeBlock(readme, ex.id), `README has no block for example ${ex.id}: run npm run readme:queries`);
+    for (const ex of EXAMPLES) assert.ok(readmeBlock(readme, ex.id), `docs/queries.md has no block for example ${ex.id}: run npm run readme:queries`);
   });
 
   it('each block names its input and shows the commands the example runs', () => {
     for (const ex of EXAMPLES) {
       const text = readmeBlock(readme, ex.id)!;
-      assert.equal(text, block(ex, outputOf(text)), `README block ${ex.id} is stale: run npm run readme:queries`);
+      assert.equal(text, block(ex, outputOf(text)), `docs/queries.md block ${ex.id} is stale: run npm run readme:queries`);
       const cmds = commands(ex);
       assert.deepEqual(cmds.at(-1)!.slice(0, 2), ['query', ex.query]);
       for (const c of cmds) assert.ok(text.includes(commandLine(c)), `${ex.id}: ${commandLine(c)}`);
@@ -47,7 +47,7 @@ describe('README query examples', () => {
     }
   });
 
-  describe('outputs of the examples on generated scenarios match README', () => {
+  describe('outputs of the examples on generated scenarios match docs/queries.md', () => {
     const generated = EXAMPLES.filter((ex) => ex.inputs.every((i) => 'scenario' in i));
     let dir: string;
     before(async () => {
