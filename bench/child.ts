@@ -91,9 +91,9 @@ if (step === 'ingest') {
   db.close();
   out = { queries };
 } else if (step === 'report') {
-  const { reportCommand } = await import('../cli/report.js');
+  const { report } = await import('../cli/commands/report.js');
   start();
-  await reportCommand({ db: a, out: b, format: 'html,md,json' });
+  await report({ db: a, out: b, format: 'html,md,json' });
   out = {};
 } else if (step === 'duckdb-regex' || step === 'duckdb-regex-8cols') {
   const full = step === 'duckdb-regex';

@@ -40,7 +40,7 @@ export async function parseText(
   out: EventsOut,
   progress: Progress,
 ): Promise<ParseFacts> {
-  // A worker costs ~0.2 s to start (it loads tsx): worth it only for inputs that take longer than that.
+  // A worker costs time to start (from source it loads tsx first): worth it only for inputs that take longer.
   const small = src.totalBytes !== null && src.totalBytes < SMALL_INPUT;
   if (process.env.REFSCOPE_WORKER === '0' || (small && process.env.REFSCOPE_WORKER !== '1'))
     return parseInThread(format, src, traceId, out, progress);
@@ -76,6 +76,9 @@ export type FromWorker =
 
 export type ToWorker = { type: 'block'; block: Uint8Array } | { type: 'end' } | { type: 'spare'; batch: TransferredBatch };
 
+/** The built worker beside this module in dist/; from source (tsx), a shim that registers tsx in the worker. */
+const WORKER = new URL(import.meta.url.endsWith('.ts') ? './parse-worker.mjs' : './parse-worker.js', import.meta.url);
+
 async function parseInWorker(
   format: TextFormat,
   src: Source,
@@ -87,7 +90,7 @@ async function parseInWorker(
   // the parser (while it appends to DuckDB it could not feed the worker). Only stdin is read here and forwarded.
   const path = src.name === '-' ? null : src.name;
   if (path !== null) src.close();
-  const worker = new Worker(new URL('./parse-worker.mjs', import.meta.url), { workerData: { format, traceId, path } });
+  const worker = new Worker(WORKER, { workerData: { format, traceId, path } });
   const batch = new ColumnarBatch(EVENTS, ['payload', 'args'], new Map<string, Dictionary>());
   let inFlight = 0;
   let wake: (() => void) | null = null;

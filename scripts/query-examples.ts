@@ -3,7 +3,7 @@
  * `refscope` command lines. scripts/readme-queries.ts runs them and writes their output between the markers;
  * test/e2e/readme-queries.test.ts checks that every query has a block and that each block is what this file says.
  */
-import type { QueryCommandOptions } from '../cli/query.js';
+import type { QueryCommandOptions } from '../cli/commands/query.js';
 import type { Scenario } from '../samples/generate/index.js';
 
 /** A bundled real capture (samples/real/NAME) or a generated scenario (`refscope generate NAME`, seed 1). */

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { Db } from '../../db/duckdb.js';
 import { ingest } from '../../ingest/ingest.js';
 import { replay } from '../../replay/replay.js';
-import { queryOutput } from '../../cli/query.js';
+import { queryOutput } from '../../cli/commands/query.js';
 import { listQueries } from '../../queries/runner.js';
 import { generateToFile } from '../../samples/generate/file.js';
 import { block, commandLine, commands, dbName, EXAMPLES, inputFile, queryOptions, readmeBlock } from '../../scripts/query-examples.js';
