@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import type { Db } from '../db/duckdb.js';
+import { rowOf, rowsOf } from '../queries/statements.js';
 import { hex, toNum } from '../reports/format.js';
 
 /**
@@ -13,7 +14,7 @@ import { hex, toNum } from '../reports/format.js';
  *  - process "page lifetimes": one thread per pfn, a slice per lifetime (allocation .. free, or the window edge),
  *    only for pages that carry a pin, a hold, a CMA blocker or an anomaly, at most `maxPages`.
  * Timestamps are trace time in µs (ts_ns / 1000), so they read the same as the trace. All strings (comm, area
- * names) reach the file through JSON.stringify only.
+ * names) reach the file through JSON.stringify only. The rows come from the statements of queries/export/.
  */
 
 export interface PerfettoOptions {
@@ -78,19 +79,14 @@ class Lanes {
 export async function buildPerfetto(db: Db, traceId: number, opts: PerfettoOptions = {}): Promise<PerfettoTrace> {
   const maxPages = opts.maxPages ?? 500;
   const maxIntervals = opts.maxIntervals ?? 20000;
-  const t = await db.one('SELECT source, first_ts_ns, last_ts_ns FROM traces WHERE trace_id = $1', [traceId]);
+  const t = await rowOf(db, 'export/perfetto-trace.sql', { trace_id: traceId });
   if (!t) throw new Error(`no trace ${traceId}`);
   const t0 = toNum(t.first_ts_ns) ?? 0;
   const t1 = toNum(t.last_ts_ns) ?? t0;
   const ev: TraceEvent[] = [];
 
   // ---- CMA allocations
-  const attempts = await db.all(
-    `SELECT attempt_id, kind, cma_name, pid, comm, start_ts_ns, end_ts_ns, request_count, pfn, busy_retries, ranges_tried,
-            failed_ranges, migrated, migrate_failed, errorno, succeeded, blockers
-     FROM cma_attempts WHERE trace_id = $1 ORDER BY start_seq`,
-    [traceId],
-  );
+  const attempts = await rowsOf(db, 'export/perfetto-cma-attempts.sql', { trace_id: traceId });
   if (attempts.length) {
     ev.push(meta('process_name', PID_CMA, 0, 'CMA allocations'), meta('process_sort_index', PID_CMA, 0, 0));
     const areas = new Map<string, number>();
@@ -132,13 +128,7 @@ export async function buildPerfetto(db: Db, traceId: number, opts: PerfettoOptio
         }),
       });
     }
-    const ranges = await db.all(
-      `SELECT b.attempt_id, b.range_seq, any_value(b.range_ts_ns) AS ts, any_value(b.range_start) AS range_start,
-              any_value(b.range_end) AS range_end, list(DISTINCT b.pfn ORDER BY b.pfn) AS pfns, any_value(a.cma_name) AS cma_name
-       FROM cma_blockers b JOIN cma_attempts a USING (trace_id, attempt_id)
-       WHERE b.trace_id = $1 GROUP BY b.attempt_id, b.range_seq ORDER BY b.range_seq LIMIT 5000`,
-      [traceId],
-    );
+    const ranges = await rowsOf(db, 'export/perfetto-cma-ranges.sql', { trace_id: traceId });
     for (const r of ranges)
       ev.push({
         name: 'range failed',
@@ -157,18 +147,7 @@ export async function buildPerfetto(db: Db, traceId: number, opts: PerfettoOptio
   }
 
   // ---- pins and holds, one process per holder
-  const intervals = await db.all(
-    `SELECT * FROM (
-       SELECT 'pin' AS kind, pin_id AS id, pfn, refs, start_ts_ns, end_ts_ns, duration_ns, holder_pid, holder_comm,
-              release_pid, release_comm, longterm, gup_flags, in_cma, uncertain, source
-       FROM pins WHERE trace_id = $1
-       UNION ALL
-       SELECT 'hold', hold_id, pfn, refs, start_ts_ns, end_ts_ns, duration_ns, holder_pid, holder_comm,
-              release_pid, release_comm, NULL, gup_flags, in_cma, uncertain, via
-       FROM holds WHERE trace_id = $1)
-     ORDER BY end_ts_ns IS NULL DESC, in_cma DESC, duration_ns DESC LIMIT ${Math.max(0, Math.floor(maxIntervals))}`,
-    [traceId],
-  );
+  const intervals = await rowsOf(db, 'export/perfetto-intervals.sql', { trace_id: traceId, max_intervals: Math.max(0, Math.floor(maxIntervals)) });
   intervals.sort((a, b) => (toNum(a.start_ts_ns) ?? 0) - (toNum(b.start_ts_ns) ?? 0));
   const holders = new Map<string, { pid: number; threads: Map<string, { lanes: Lanes; tids: number[] }>; nextTid: number }>();
   for (const iv of intervals) {
@@ -227,19 +206,7 @@ export async function buildPerfetto(db: Db, traceId: number, opts: PerfettoOptio
   }
 
   // ---- page lifetimes of pages that matter
-  const pages = await db.all(
-    `WITH interesting AS (
-       SELECT pfn, 0 AS prio FROM cma_blockers WHERE trace_id = $1
-       UNION ALL SELECT pfn, 0 FROM anomalies WHERE trace_id = $1 AND pfn IS NOT NULL
-       UNION ALL SELECT folio_pfn, 1 FROM pins WHERE trace_id = $1
-       UNION ALL SELECT pfn, 1 FROM holds WHERE trace_id = $1),
-     chosen AS (SELECT pfn, min(prio) AS prio FROM interesting GROUP BY pfn ORDER BY prio, pfn LIMIT ${Math.max(0, Math.floor(maxPages))})
-     SELECT p.pfn, p."order", p.alloc_ts_ns, p.free_ts_ns, p.alloc_comm, p.alloc_pid, p.free_comm, p.free_pid,
-            p.alloc_event, p.free_event, p.start_edge, p.end_edge, p.refcount_end, p.refcount_max, p.pins_end,
-            p.holds_end, p.in_cma, p.zone_device, p.uncertain
-     FROM pages p JOIN chosen c USING (pfn) WHERE p.trace_id = $1 ORDER BY p.pfn, p.first_seq`,
-    [traceId],
-  );
+  const pages = await rowsOf(db, 'export/perfetto-pages.sql', { trace_id: traceId, max_pages: Math.max(0, Math.floor(maxPages)) });
   if (pages.length) {
     ev.push(meta('process_name', PID_PAGES, 0, 'page lifetimes (pages with pins, holds or findings)'), meta('process_sort_index', PID_PAGES, 0, 1));
     const tids = new Map<string, number>();

@@ -15,6 +15,15 @@
 -- Why: alloc_contig_range() cannot migrate a page whose refcount exceeds its mappings; one forgotten reference
 -- makes a whole contiguous range unallocatable (camera, video, huge-page allocations fail with -EBUSY/-ENOMEM).
 --
+-- @title CMA allocations blocked
+-- @meaning Pages inside a failed CMA range that carried a pin or a plain reference when the range failed.
+-- @finding 1
+-- @verdict cma_blockers error CMA allocation blockers
+-- @gate 3
+-- @severity error when succeeded=false or what=longterm_migrate_failed else warning
+-- @columns html what,cma_name,request_count,succeeded,busy_retries,pfn,is_fin_pfn,ref_type,refs,holder_comm,holder_pid,since_ts_ns,released_ts_ns,callsite,nr_failed,certain
+-- @columns md pfn,ref_type,refs,holder_comm,holder_pid,since_ts_ns,callsite
+--
 -- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
 -- @param include_uncertain BOOLEAN false Also list holders that cross a lost-event window.
 -- @param comm VARCHAR NULL Only blockers held by tasks with exactly this comm.

@@ -7,6 +7,15 @@
 --
 -- Why: every finding rests on the model's refcounts; this is how much to trust them, and where not to.
 --
+-- @title Model divergences
+-- @meaning page_ref events whose printed count= differs from the replayed model.
+-- @finding 7
+-- @verdict divergences warning model divergences
+-- @context what=lost
+-- @severity warning
+-- @columns html what,ts_ns,cpu,comm,pid,pfn,event,expected,printed,delta,explanation,lost,line_no
+-- @columns md what,ts_ns,pfn,event,expected,printed,explanation,lost
+--
 -- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
 -- @param what VARCHAR NULL 'divergence' or 'lost' to list only one kind of row; NULL = both.
 -- @param explanation VARCHAR NULL Only divergences with this explanation ('lost-window', 'concurrent', 'unknown').

@@ -26,6 +26,15 @@
 -- Why: a reference that is never dropped keeps the page (and for ZONE_DEVICE pages its dev_pagemap) alive for
 -- ever: memory leaks, CMA ranges that can never be allocated again, memunmap_pages() waiting forever.
 --
+-- @title Leaked pages by call site
+-- @meaning Pages allocated in the window, alive at the end with references their mappings do not explain.
+-- @finding 2
+-- @verdict leaks error leaked pages
+-- @gate 1
+-- @severity error
+-- @columns html grouping,callsite,pages,bytes,refs_outstanding,holders,first_seen_ns,last_seen_ns,example_pfns,uncertain
+-- @columns md grouping,callsite,pages,refs_outstanding,holders,example_pfns
+--
 -- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
 -- @param include_uncertain BOOLEAN false Also report uncertain leaks: crossing a lost-event window, or a holder that exited within $exit_grace_ns of the end.
 -- @param include_live_holders BOOLEAN false Also report references whose holder was still alive at the end (possible window edges).

@@ -13,6 +13,14 @@
 -- Why: a short GUP reference is normal (direct I/O); one held for seconds keeps the page unmovable for that
 -- long. FOLL_GET references are the worst, because unlike FOLL_PIN they are invisible to page_maybe_dma_pinned().
 --
+-- @title Long-held pins and references
+-- @meaning Pins and plain references held longer than the threshold (FOLL_LONGTERM pins first).
+-- @finding 6
+-- @verdict long_pins warning pins / refs held > 1 s
+-- @severity warning
+-- @columns html priority,kind,pfn,refs,holder_comm,holder_pid,start_ts_ns,duration_ns,held_to_end,longterm,foll_get,mt_name,in_cma,longterm_in_cma,release_comm,callsite,uncertain
+-- @columns md priority,kind,pfn,holder_comm,holder_pid,duration_ns,longterm,mt_name,callsite
+--
 -- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
 -- @param min_duration_ns BIGINT 1000000000 Minimum time held, ns (the CLI also accepts 500ms, 1.5s, 10us).
 -- @param longterm BOOLEAN NULL true = only FOLL_LONGTERM pins, false = only the others (and holds); NULL = all.

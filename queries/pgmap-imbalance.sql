@@ -12,6 +12,15 @@
 -- Why: a leaked pgmap reference makes memunmap_pages() (driver unbind, rmmod, memory hot-unplug) hang for ever
 -- in wait_for_completion; an extra put frees the pgmap while pages still point at it.
 --
+-- @title dev_pagemap reference imbalance
+-- @meaning dev_pagemaps whose gets and puts do not balance, or with references left at memunmap_pages.
+-- @finding 5
+-- @verdict pgmap_imbalance error dev_pagemap imbalances
+-- @gate 4
+-- @severity error when problems else none
+-- @columns html pgmap,pfn_start,pfn_end,gets,puts,outstanding_end,outstanding_at_unmap,puts_without_get,freed_without_put,problems,certain
+-- @columns md pgmap,gets,puts,outstanding_end,outstanding_at_unmap,problems
+--
 -- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
 -- @param all BOOLEAN false List every pgmap, balanced ones too.
 -- @param include_uncertain BOOLEAN false Also list problems of traces that lost events (counts may be incomplete).

@@ -11,6 +11,15 @@
 -- Why: a pinned page can neither be migrated nor reclaimed; leaked FOLL_LONGTERM pins on CMA or ZONE_MOVABLE
 -- pages make those ranges unallocatable for ever.
 --
+-- @title Pins never released
+-- @meaning FOLL_PIN intervals still open when the trace ends.
+-- @finding 3
+-- @verdict pin_leaks error pins never released
+-- @gate 2
+-- @severity error when holder_exited=true else warning
+-- @columns html holder_comm,holder_pid,callsite,pins,refs,pages,longterm_pins,cma_or_movable_pins,first_pin_ns,max_duration_ns,holder_exited,example_pfns,certain
+-- @columns md holder_comm,holder_pid,callsite,pins,pages,longterm_pins,example_pfns
+--
 -- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
 -- @param include_uncertain BOOLEAN false Also list pins that cross a lost-event window.
 -- @param comm VARCHAR NULL Only pins taken by tasks with exactly this comm.

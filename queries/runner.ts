@@ -18,6 +18,22 @@ import type { Db } from '../db/duckdb.js';
  *   -- @param <name> <TYPE> <default> <description>    one per parameter, bound as $<name>
  *   -- @column <name> <description>                    one per output column, in output order
  *
+ * Tags that say how reports and `check` use a query (queries/findings.ts reads them; a new finding is one file):
+ *
+ *   -- @title <title>                                  heading of its section in the report
+ *   -- @meaning <sentence>                             what one row means (the report's lead when no summary)
+ *   -- @finding [order]                                rows are problems; sections sorted by order, then name
+ *   -- @verdict <summary_column> <error|warning> <label>   a verdict line: its count is that column of
+ *                                                      summary.sql (+ <column>_uncertain), else the rows;
+ *                                                      error = red when a certain row is an error
+ *   -- @context <condition>                            rows matching it are context, not counted (when rows count)
+ *   -- @gate <order>                                   `refscope check` gates on the verdict count (line order)
+ *   -- @severity <level> [when <condition> else <level>]   colour of a row: error, warning or none
+ *   -- @columns <html|md> <a,b,c>                      compact table columns, most telling first
+ *
+ * A condition is `column` (true when the value is truthy) or `column=value` (the value printed as text), joined
+ * with `or`.
+ *
  * TYPE is INTEGER, BIGINT, DOUBLE, BOOLEAN or VARCHAR. The default is NULL, a number, true/false, or a
  * 'single-quoted string' ('' doubles a quote). Files whose name starts with `_` are private: `_helpers.sql`
  * holds TEMP macros and views that the runner creates on each connection before the first query.
@@ -41,6 +57,11 @@ export interface QueryColumn {
   description: string;
 }
 
+export type Severity = 'error' | 'warning' | null;
+
+/** `col` (truthy) or `col=value` (printed value), any of them. */
+export type Condition = { column: string; value?: string }[];
+
 export interface QueryDef {
   name: string;
   file: string;
@@ -51,6 +72,22 @@ export interface QueryDef {
   params: QueryParam[];
   columns: QueryColumn[];
   sql: string;
+  /** @title (default: the name). */
+  title: string;
+  /** @meaning: what one row means. */
+  meaning: string;
+  /** @finding: null when the rows are not problems; else its order (Infinity when none given). */
+  finding: number | null;
+  /** @verdict */
+  verdict: { column: string; level: 'error' | 'warning'; label: string } | null;
+  /** @context: rows that are not counted as findings. */
+  context: Condition | null;
+  /** @gate: position in `refscope check`'s lines; null = not gated. */
+  gate: number | null;
+  /** @severity */
+  severity: { level: Severity; when: Condition | null; otherwise: Severity } | null;
+  /** @columns */
+  show: { html?: string[]; md?: string[] };
 }
 
 /** A value read from DuckDB: BIGINT/HUGEINT stay bigint (exact), lists become arrays, structs objects. */
@@ -95,7 +132,7 @@ function splitDefault(rest: string): [string, string] {
 }
 
 /** Parse one query file's text (exported for tests). */
-export function parseQuery(name: string, file: string, text: string): QueryDef {
+export function parseQuery(name: string, file: string, text: string, opts: { listTypes?: boolean } = {}): QueryDef {
   const lines = text.split(/\r?\n/);
   const header: string[] = [];
   for (const l of lines) {
@@ -106,13 +143,19 @@ export function parseQuery(name: string, file: string, text: string): QueryDef {
   if (!description) throw new Error(`${file}: the first line must be a '-- description' comment`);
   const params: QueryParam[] = [];
   const columns: QueryColumn[] = [];
+  const meta: Pick<QueryDef, 'title' | 'meaning' | 'finding' | 'verdict' | 'context' | 'gate' | 'severity' | 'show'> = {
+    title: name, meaning: '', finding: null, verdict: null, context: null, gate: null, severity: null, show: {},
+  };
   for (const h of header) {
+    if (parseTag(file, h, meta)) continue;
     const p = /^@param\s+(\S+)\s+(\S+)\s+(.*)$/.exec(h);
     if (p) {
       const [, pname, ptype, rest] = p as unknown as [string, string, string, string];
       if (!NAME.test(pname)) throw new Error(`${file}: bad parameter name ${pname}`);
       const type = ptype.toUpperCase() as ParamType;
-      if (!PARAM_TYPES.includes(type)) throw new Error(`${file}: parameter ${pname} has unknown type ${ptype}`);
+      // The product's own statements (queries/statements.ts) also take lists of these, e.g. BIGINT[].
+      const known = PARAM_TYPES.includes(type) || (opts.listTypes && PARAM_TYPES.includes(type.replace(/\[\]$/, '') as ParamType));
+      if (!known) throw new Error(`${file}: parameter ${pname} has unknown type ${ptype}`);
       const [defaultText, desc] = splitDefault(rest.trim());
       if (params.some((x) => x.name === pname)) throw new Error(`${file}: parameter ${pname} declared twice`);
       params.push({ name: pname, type, default: parseDefault(pname, type, defaultText), defaultText, description: desc });
@@ -122,7 +165,74 @@ export function parseQuery(name: string, file: string, text: string): QueryDef {
     if (c) columns.push({ name: c[1]!, description: c[2]! });
     else if (h.startsWith('@')) throw new Error(`${file}: unknown header tag: ${h}`);
   }
-  return { name, file, description, doc: header.join('\n'), params, columns, sql: text };
+  if (meta.gate !== null && !meta.verdict) throw new Error(`${file}: @gate needs a @verdict (the count it gates on)`);
+  return { name, file, description, doc: header.join('\n'), params, columns, sql: text, ...meta };
+}
+
+const SEVERITIES: Record<string, Severity> = { error: 'error', warning: 'warning', none: null };
+
+function parseSeverity(file: string, s: string): Severity {
+  if (!(s in SEVERITIES)) throw new Error(`${file}: unknown severity ${s} (error, warning, none)`);
+  return SEVERITIES[s]!;
+}
+
+function parseCondition(file: string, s: string): Condition {
+  return s.split(/\s+or\s+/).map((c) => {
+    const m = /^([a-z_][a-z0-9_]*)(?:=(\S+))?$/.exec(c.trim());
+    if (!m) throw new Error(`${file}: bad condition ${JSON.stringify(c)} (column or column=value)`);
+    return m[2] === undefined ? { column: m[1]! } : { column: m[1]!, value: m[2] };
+  });
+}
+
+/** Whether a result row matches a header condition. */
+export function matches(cond: Condition, row: Record<string, unknown>): boolean {
+  return cond.some((c) => (c.value === undefined ? Boolean(row[c.column]) : row[c.column] !== null && row[c.column] !== undefined && String(row[c.column]) === c.value));
+}
+
+/** The reports' and check's tags (see the header syntax above); false for other lines. */
+function parseTag(file: string, h: string, meta: Pick<QueryDef, 'title' | 'meaning' | 'finding' | 'verdict' | 'context' | 'gate' | 'severity' | 'show'>): boolean {
+  const m = /^@(title|meaning|finding|verdict|context|gate|severity|columns)(?:\s+(.*))?$/.exec(h.trim());
+  if (!m) return false;
+  const [, tag, arg = ''] = m as unknown as [string, string, string | undefined];
+  const bad = (why: string) => new Error(`${file}: @${tag} ${arg}: ${why}`);
+  switch (tag) {
+    case 'title':
+    case 'meaning':
+      if (!arg) throw bad('text expected');
+      meta[tag] = arg;
+      break;
+    case 'finding':
+      if (arg && !/^\d+$/.test(arg)) throw bad('expected an order number or nothing');
+      meta.finding = arg ? Number(arg) : Infinity;
+      break;
+    case 'gate':
+      if (!/^\d+$/.test(arg)) throw bad('expected an order number');
+      meta.gate = Number(arg);
+      break;
+    case 'verdict': {
+      const v = /^([a-z_][a-z0-9_]*)\s+(error|warning)\s+(.+)$/.exec(arg);
+      if (!v) throw bad('expected <summary_column> <error|warning> <label>');
+      meta.verdict = { column: v[1]!, level: v[2] as 'error' | 'warning', label: v[3]! };
+      break;
+    }
+    case 'context':
+      meta.context = parseCondition(file, arg);
+      break;
+    case 'severity': {
+      const v = /^(\S+)(?:\s+when\s+(.+?)\s+else\s+(\S+))?$/.exec(arg);
+      if (!v) throw bad('expected <level> [when <condition> else <level>]');
+      const level = parseSeverity(file, v[1]!);
+      meta.severity = { level, when: v[2] ? parseCondition(file, v[2]) : null, otherwise: v[3] ? parseSeverity(file, v[3]) : level };
+      break;
+    }
+    case 'columns': {
+      const v = /^(html|md)\s+([a-z0-9_,\s]+)$/.exec(arg);
+      if (!v) throw bad('expected html|md and a comma-separated list');
+      meta.show[v[1] as 'html' | 'md'] = v[2]!.split(',').map((c) => c.trim()).filter(Boolean);
+      break;
+    }
+  }
+  return true;
 }
 
 /** Every public query, sorted by name. */

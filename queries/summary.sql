@@ -11,6 +11,9 @@
 --
 -- Why: the one-line health of a trace, and the input of CI gates.
 --
+-- @title Summary
+-- @meaning Per-trace totals of the query library.
+--
 -- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
 -- @param min_duration_ns BIGINT 1000000000 Threshold of long_pins (as long-pins.sql), ns.
 -- @param exit_grace_ns BIGINT 100000000 Exit grace of leaks (as leaks.sql), ns.

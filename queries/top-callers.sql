@@ -8,6 +8,11 @@
 --
 -- Why: tells which code path to read first when memory stays allocated, pinned or referenced.
 --
+-- @title Top call sites
+-- @meaning Call sites ranked by references and pages.
+-- @columns html callsite,pages_outstanding,bytes_outstanding,pages_allocated,holds_open,hold_refs_outstanding,pins_open,pin_refs_outstanding,pins,pin_seconds,holds,hold_seconds,stacks
+-- @columns md callsite,pages_outstanding,pages_allocated,pins_open,pins,pin_seconds,holds
+--
 -- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
 --
 -- @column trace_id `traces.trace_id`.

@@ -7,6 +7,15 @@
 -- Why: these are the kernel bugs behind "Bad page state", memory corruption and use-after-free splats; the
 -- evidence event names the code path that still used the page.
 --
+-- @title Use after free / refcount errors
+-- @meaning Reference operations on freed pages, frees while mapped or pinned, refcount underflows.
+-- @finding 4
+-- @verdict use_after_free error use-after-free / refcount errors
+-- @gate 5
+-- @severity error
+-- @columns html kind,severity,pfn,ts_ns,comm,pid,event,callsite,detail,certain
+-- @columns md kind,pfn,ts_ns,comm,pid,detail
+--
 -- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
 -- @param include_uncertain BOOLEAN false Also list anomalies inside or across lost-event windows (certain = false).
 -- @param kind VARCHAR NULL Only this anomaly kind.

@@ -3,11 +3,12 @@ import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { Db, Row } from '../db/duckdb.js';
+import { rowOf, rowsOf } from '../queries/statements.js';
 import { hex, toNum } from './format.js';
 
 /**
- * The report's charts as Vega-Lite specs with their data inlined, built from the replay tables. Large traces are
- * aggregated in SQL before anything reaches a spec (log-binned durations, merged intervals, time buckets, top-N
+ * The report's charts as Vega-Lite specs with their data inlined, built from the replay tables by the statements of
+ * queries/charts/. Large traces are aggregated in SQL before anything reaches a spec (log-binned durations, merged intervals, time buckets, top-N
  * lanes and series), and every spec is capped at MAX_POINTS data rows in total, so a million-event trace still
  * gives specs of a few hundred kilobytes. A chart with no data is returned with `spec: null` and a note.
  */
@@ -102,7 +103,7 @@ interface Window {
 }
 
 async function traceWindow(db: Db, traceId: number): Promise<Window> {
-  const r = await db.one('SELECT first_ts_ns, last_ts_ns FROM traces WHERE trace_id = $1', [traceId]);
+  const r = await rowOf(db, 'charts/trace-window.sql', { trace_id: traceId });
   const t0 = num(r?.first_ts_ns);
   return { t0, t1: Math.max(num(r?.last_ts_ns), t0 + 1) };
 }
@@ -117,14 +118,7 @@ export interface LifetimeBin {
 }
 
 export async function lifetimeData(db: Db, traceId: number): Promise<LifetimeBin[]> {
-  const rows = await db.all(
-    `WITH d AS (
-       SELECT duration_ns, CASE WHEN longterm THEN 'FOLL_LONGTERM pin' ELSE 'pin' END AS class FROM pins WHERE trace_id = $1
-       UNION ALL SELECT duration_ns, 'long hold' FROM holds WHERE trace_id = $1)
-     SELECT class, floor(log10(greatest(duration_ns, 1)) * 4)::INTEGER AS bin, count(*)::BIGINT AS n
-     FROM d GROUP BY ALL ORDER BY bin, class`,
-    [traceId],
-  );
+  const rows = await rowsOf(db, 'charts/lifetimes.sql', { trace_id: traceId });
   return rows.map((r) => ({ class: String(r.class), bin: num(r.bin), n: num(r.n) }));
 }
 
@@ -188,49 +182,20 @@ export interface TimelineData {
 }
 
 export async function timelineData(db: Db, traceId: number): Promise<TimelineData> {
-  const iv = `
-    SELECT pfn, CASE WHEN longterm THEN 'FOLL_LONGTERM pin' ELSE 'pin' END AS class, holder_pid, holder_comm,
-           start_ts_ns AS s, coalesce(end_ts_ns, start_ts_ns + duration_ns) AS e, end_ts_ns IS NULL AS open, refs
-    FROM pins WHERE trace_id = $1
-    UNION ALL
-    SELECT pfn, 'long hold', holder_pid, holder_comm, start_ts_ns, coalesce(end_ts_ns, start_ts_ns + duration_ns),
-           end_ts_ns IS NULL, refs
-    FROM holds WHERE trace_id = $1`;
-  const holderExpr = `coalesce(holder_comm, '?') || ' ' || coalesce(holder_pid::VARCHAR, '?')`;
-  const npfn = num((await db.one(`SELECT count(DISTINCT pfn) AS n FROM (${iv})`, [traceId]))?.n);
+  const npfn = num((await rowOf(db, 'charts/timeline-pfns.sql', { trace_id: traceId }))?.n);
   const laneKind: 'pfn' | 'holder' = npfn <= MAX_LANES ? 'pfn' : 'holder';
-  const laneExpr = laneKind === 'pfn' ? `printf('0x%x', pfn)` : holderExpr;
-  const laneRows = await db.all(
-    `SELECT ${laneExpr} AS lane, sum(e - s) AS total, min(s) AS first FROM (${iv}) GROUP BY 1 ORDER BY total DESC, lane LIMIT ${MAX_LANES}`,
-    [traceId],
-  );
+  const byPfn = laneKind === 'pfn';
+  const laneRows = await rowsOf(db, 'charts/timeline-lanes.sql', { trace_id: traceId, by_pfn: byPfn, max_lanes: MAX_LANES });
   const lanes = laneRows.map((r) => String(r.lane));
   const laneOrder =
     laneKind === 'pfn'
       ? [...laneRows].sort((a, b) => String(a.lane).length - String(b.lane).length || String(a.lane).localeCompare(String(b.lane))).map((r) => String(r.lane))
       : [...laneRows].sort((a, b) => num(a.first) - num(b.first)).map((r) => String(r.lane));
-  const bars = !lanes.length ? [] : await db.all(
-    `WITH iv AS (SELECT ${laneExpr} AS lane, ${holderExpr} AS holder, * FROM (${iv})),
-          kept AS (SELECT * FROM iv WHERE list_contains($2::VARCHAR[], lane)),
-          o AS (SELECT *, max(e) OVER (PARTITION BY lane, class ORDER BY s, e ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end FROM kept),
-          g AS (SELECT *, sum(CASE WHEN prev_end IS NULL OR s > prev_end THEN 1 ELSE 0 END)
-                            OVER (PARTITION BY lane, class ORDER BY s, e ROWS UNBOUNDED PRECEDING) AS island FROM o)
-     SELECT lane, class, min(s) AS s, max(e) AS e, count(*) AS n, sum(refs) AS refs, bool_or(open) AS open,
-            string_agg(DISTINCT holder, ', ') AS holders
-     FROM g GROUP BY lane, class, island ORDER BY max(e) - min(s) DESC LIMIT ${MAX_SERIES_POINTS}`,
-    [traceId, listValue(lanes)],
-  );
-  const attempts = await db.all(
-    `SELECT start_ts_ns AS s, coalesce(end_ts_ns, (SELECT last_ts_ns FROM traces WHERE trace_id = $1)) AS e, succeeded,
-            request_count, busy_retries, cma_name
-     FROM cma_attempts WHERE trace_id = $1 AND kind = 'alloc' ORDER BY start_seq LIMIT 500`,
-    [traceId],
-  );
-  const failures = await db.all(
-    `SELECT DISTINCT range_seq, range_ts_ns AS t, pfn, ${holderExpr} AS holder, holder_kind, ${laneExpr} AS lane
-     FROM cma_blockers WHERE trace_id = $1 ORDER BY range_seq, pfn LIMIT ${MAX_SERIES_POINTS}`,
-    [traceId],
-  );
+  const bars = !lanes.length
+    ? []
+    : await rowsOf(db, 'charts/timeline-bars.sql', { trace_id: traceId, by_pfn: byPfn, lanes: listValue(lanes), max_bars: MAX_SERIES_POINTS });
+  const attempts = await rowsOf(db, 'charts/cma-attempts.sql', { trace_id: traceId });
+  const failures = await rowsOf(db, 'charts/cma-failures.sql', { trace_id: traceId, by_pfn: byPfn, max_rows: MAX_SERIES_POINTS });
   const laneSet = new Set(lanes);
   return {
     laneKind,
@@ -370,21 +335,12 @@ export interface RefcountPoint {
 
 export async function refcountData(db: Db, traceId: number, pfns: number[]): Promise<{ points: RefcountPoint[]; semantics: string | null }> {
   const pages = [...new Set(pfns)].slice(0, MAX_PAGES);
-  const semantics = ((await db.one('SELECT mapcount_semantics AS m FROM traces WHERE trace_id = $1', [traceId]))?.m as string | null) ?? null;
+  const semantics = ((await rowOf(db, 'charts/mapcount-semantics.sql', { trace_id: traceId }))?.m as string | null) ?? null;
   if (!pages.length) return { points: [], semantics };
   const perPage = Math.min(MAX_SERIES_POINTS, Math.floor(MAX_POINTS / 2 / pages.length));
   const points: RefcountPoint[] = [];
   for (const pfn of pages) {
-    const rows = await db.all(
-      `WITH e AS (SELECT seq, ts_ns, count, mapcount, event FROM events
-                  WHERE trace_id = $1 AND pfn = $2 AND event LIKE 'page_ref%' AND count IS NOT NULL),
-            w AS (SELECT min(ts_ns) AS t0, greatest(max(ts_ns) - min(ts_ns), 1) AS span, count(*) AS n FROM e)
-       SELECT CASE WHEN w.n <= $3 THEN e.seq ELSE least(floor((e.ts_ns - w.t0) * $3::DOUBLE / w.span), $3 - 1)::BIGINT END AS k,
-              max(e.ts_ns) AS ts, arg_max(e.count, e.seq) AS count, arg_max(e.mapcount, e.seq) AS mapcount,
-              CASE WHEN count(*) = 1 THEN any_value(e.event) ELSE count(*)::VARCHAR || ' events' END AS event
-       FROM e, w GROUP BY k ORDER BY k`,
-      [traceId, pfn, perPage],
-    );
+    const rows = await rowsOf(db, 'charts/refcount-points.sql', { trace_id: traceId, pfn, per_page: perPage });
     const page = hex(pfn);
     for (const r of rows.slice(0, perPage)) {
       points.push({ page, t_s: num(r.ts) / 1e9, series: 'refcount', value: num(r.count), event: String(r.event) });
@@ -440,24 +396,14 @@ export interface OutstandingPoint {
 
 export async function outstandingData(db: Db, traceId: number): Promise<OutstandingPoint[]> {
   const w = await traceWindow(db, traceId);
-  const rows = await db.all(
-    `WITH p AS (
-       SELECT coalesce(s.callsite, coalesce(p.alloc_comm, '?') || ' (no stack)') AS site, p.alloc_ts_ns, p.free_ts_ns,
-              (1::BIGINT << coalesce(p."order", 0)) AS np
-       FROM pages p LEFT JOIN stacks s ON s.trace_id = p.trace_id AND s.stack_id = p.alloc_stack_id
-       WHERE p.trace_id = $1 AND p.alloc_ts_ns IS NOT NULL),
-     ranked AS (SELECT site, row_number() OVER (ORDER BY sum(np) DESC, site) AS rk FROM p GROUP BY site),
-     lab AS (SELECT p.*, CASE WHEN r.rk <= ${MAX_SITES} THEN p.site ELSE $4 END AS label FROM p JOIN ranked r USING (site)),
-     ev AS (SELECT label, alloc_ts_ns AS ts, np AS d FROM lab
-            UNION ALL SELECT label, free_ts_ns, -np FROM lab WHERE free_ts_ns IS NOT NULL),
-     bk AS (SELECT label, least(greatest(floor((ts - $2) * ${TIME_BUCKETS}::DOUBLE / $3), 0), ${TIME_BUCKETS - 1})::INTEGER AS b, sum(d) AS d
-            FROM ev GROUP BY ALL),
-     grid AS (SELECT l.label, g.b FROM (SELECT DISTINCT label FROM lab) l, range(${TIME_BUCKETS}) g(b))
-     SELECT grid.label AS site, grid.b, sum(coalesce(bk.d, 0)) OVER (PARTITION BY grid.label ORDER BY grid.b) AS pages
-     FROM grid LEFT JOIN bk ON bk.label = grid.label AND bk.b = grid.b
-     ORDER BY site, grid.b`,
-    [traceId, w.t0, w.t1 - w.t0, OTHER_SITES],
-  );
+  const rows = await rowsOf(db, 'charts/outstanding-pages.sql', {
+    trace_id: traceId,
+    t0: w.t0,
+    span: w.t1 - w.t0,
+    other_sites: OTHER_SITES,
+    max_sites: MAX_SITES,
+    buckets: TIME_BUCKETS,
+  });
   const span = w.t1 - w.t0;
   // Each point is the count at the END of its bucket (drawn step-before, so it covers its own bucket); every
   // series starts from 0 at the start of the window (only pages allocated inside it are counted).
@@ -519,24 +465,16 @@ export interface PgmapPoint {
 }
 
 export async function pgmapData(db: Db, traceId: number): Promise<PgmapPoint[]> {
-  const maps = await db.all(
-    `SELECT pgmap, count(*) AS n FROM pgmap_refs WHERE trace_id = $1 GROUP BY pgmap ORDER BY max(abs(balance)) DESC, n DESC LIMIT 4`,
-    [traceId],
-  );
+  const maps = await rowsOf(db, 'charts/pgmap-maps.sql', { trace_id: traceId });
   if (!maps.length) return [];
   const per = Math.min(MAX_SERIES_POINTS, Math.floor(MAX_POINTS / maps.length));
   const out: PgmapPoint[] = [];
   for (const m of maps) {
-    const rows = await db.all(
-      `WITH e AS (SELECT seq, ts_ns, balance, what FROM pgmap_refs WHERE trace_id = $1 AND pgmap IS NOT DISTINCT FROM $2::UBIGINT),
-            w AS (SELECT min(ts_ns) AS t0, greatest(max(ts_ns) - min(ts_ns), 1) AS span, count(*) AS n FROM e)
-       SELECT CASE WHEN w.n <= $3 OR e.what NOT IN ('get', 'put') THEN e.seq
-                   ELSE -1 - least(floor((e.ts_ns - w.t0) * $3::DOUBLE / w.span), $3 - 1)::BIGINT END AS k,
-              max(e.ts_ns) AS ts, arg_max(e.balance, e.seq) AS balance,
-              CASE WHEN count(*) = 1 THEN any_value(e.what) ELSE count(*)::VARCHAR || ' gets/puts' END AS what
-       FROM e, w GROUP BY k ORDER BY ts, max(e.seq)`,
-      [traceId, m.pgmap === null ? null : String(m.pgmap), Math.max(1, per - 20)],
-    );
+    const rows = await rowsOf(db, 'charts/pgmap-refs.sql', {
+      trace_id: traceId,
+      pgmap: m.pgmap === null ? null : String(m.pgmap),
+      per: Math.max(1, per - 20),
+    });
     const name = m.pgmap === null ? 'inferred pgmap' : hex(m.pgmap);
     for (const r of rows.slice(0, per)) out.push({ pgmap: name, t_s: num(r.ts) / 1e9, balance: num(r.balance), what: String(r.what) });
   }

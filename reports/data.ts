@@ -1,6 +1,7 @@
 import { listValue } from '@duckdb/node-api';
 import type { Db, Row } from '../db/duckdb.js';
-import { getQuery, listQueries, runQuery } from '../queries/runner.js';
+import { getQuery, listQueries, QUERIES_DIR, runQuery, type QueryDef } from '../queries/runner.js';
+import { rowOf, rowsOf, statement } from '../queries/statements.js';
 import { evidenceSeqs } from './evidence.js';
 import { toBig, toNum } from './format.js';
 import { splitFrames } from './stackfmt.js';
@@ -21,6 +22,10 @@ export interface QueryInfo {
   description: string;
   /** Rows are problems (counted in the verdict); false for summaries and rankings. */
   finding: boolean;
+  /** How its rows are coloured (the header's @severity). */
+  severity: QueryDef['severity'];
+  /** Compact table columns (the header's @columns). */
+  show: QueryDef['show'];
 }
 
 export interface QueryResult extends QueryInfo {
@@ -59,6 +64,8 @@ export interface ReportData {
   trace: Row;
   replay: Row | null;
   queries: QueryResult[];
+  /** The library's query definitions, in finding order: the verdict lines come from their headers. */
+  library: QueryDef[];
   /** Every anomaly replay recorded (table `anomalies`), most severe first: not all kinds have a query of their own. */
   anomalies: QueryResult;
   stacks: Map<number, StackInfo>;
@@ -67,58 +74,25 @@ export interface ReportData {
   markers: EventInfo[];
 }
 
-/** Titles and meanings of the library's queries; a query the library adds later shows under its own name. */
-export const QUERY_INFO: Record<string, Omit<QueryInfo, 'name'>> = {
-  'cma-blockers': {
-    title: 'CMA allocations blocked',
-    description: 'Pages inside a failed CMA range that carried a pin or a plain reference when the range failed.',
-    finding: true,
-  },
-  leaks: {
-    title: 'Leaked pages by call site',
-    description: 'Pages allocated in the window, alive at the end with references their mappings do not explain.',
-    finding: true,
-  },
-  'pin-leaks': { title: 'Pins never released', description: 'FOLL_PIN intervals still open when the trace ends.', finding: true },
-  'use-after-free': {
-    title: 'Use after free / refcount errors',
-    description: 'Reference operations on freed pages, frees while mapped or pinned, refcount underflows.',
-    finding: true,
-  },
-  'pgmap-imbalance': {
-    title: 'dev_pagemap reference imbalance',
-    description: 'dev_pagemaps whose gets and puts do not balance, or with references left at memunmap_pages.',
-    finding: true,
-  },
-  'long-pins': {
-    title: 'Long-held pins and references',
-    description: 'Pins and plain references held longer than the threshold (FOLL_LONGTERM pins first).',
-    finding: true,
-  },
-  divergence: {
-    title: 'Model divergences',
-    description: 'page_ref events whose printed count= differs from the replayed model.',
-    finding: true,
-  },
-  'top-callers': { title: 'Top call sites', description: 'Call sites ranked by references and pages.', finding: false },
-  summary: { title: 'Summary', description: 'Per-trace totals of the query library.', finding: false },
-};
-
-/** Order in which findings are shown: the ones that block or lose memory first. */
-export const FINDING_ORDER = ['cma-blockers', 'leaks', 'pin-leaks', 'use-after-free', 'pgmap-imbalance', 'long-pins', 'divergence'];
-
-export function queryInfo(name: string): QueryInfo {
-  const i = QUERY_INFO[name];
-  return i ? { name, ...i } : { name, title: name, description: '', finding: true };
+/** What the report shows of a query, from its header; a query the runner knows but the library does not shows under its name. */
+export function queryInfo(name: string, def?: QueryDef): QueryInfo {
+  if (!def) return { name, title: name, description: '', finding: true, severity: null, show: {} };
+  return { name, title: def.title, description: def.meaning, finding: def.finding !== null, severity: def.severity, show: def.show };
 }
 
-export function orderQueries(names: string[]): string[] {
-  const rank = (n: string) => {
-    const i = FINDING_ORDER.indexOf(n);
-    if (i >= 0) return i;
-    return queryInfo(n).finding ? FINDING_ORDER.length : FINDING_ORDER.length + 1;
+/** Findings first, by their @finding order (then name), then the other queries by name. */
+export function orderQueries(names: string[], defs: Map<string, QueryDef>): string[] {
+  const rank = (n: string): [number, number] => {
+    const d = defs.get(n);
+    if (!d) return [1, 0];
+    if (d.finding === null) return [2, 0];
+    return Number.isFinite(d.finding) ? [0, d.finding] : [1, 0];
   };
-  return [...names].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  return [...names].sort((a, b) => {
+    const ra = rank(a);
+    const rb = rank(b);
+    return ra[0] - rb[0] || ra[1] - rb[1] || a.localeCompare(b);
+  });
 }
 
 const SEVERITY_RANK: Record<string, number> = { error: 0, critical: 0, warning: 1, warn: 1, info: 2 };
@@ -137,7 +111,7 @@ export const SEQ_COLUMN = /(^|_)seq$/;
 export const STACK_COLUMN = /(^|_)stack_id$/;
 
 export async function traceIds(db: Db): Promise<number[]> {
-  const rows = await db.all<{ trace_id: number }>('SELECT trace_id FROM traces ORDER BY trace_id');
+  const rows = await rowsOf<{ trace_id: number }>(db, 'report/trace-ids.sql');
   return rows.map((r) => r.trace_id);
 }
 
@@ -151,19 +125,14 @@ export async function pickTrace(db: Db, asked?: number): Promise<number> {
 }
 
 export async function traceFacts(db: Db, traceId: number): Promise<Row> {
-  const r = await db.one(
-    `SELECT trace_id, source, format, size_bytes, ingested_at, kernel_version, cpus, clock, lines, events, stacks,
-            unparsed_lines, lost_events, lost_markers, first_ts_ns, last_ts_ns, mapcount_semantics, mt_layout
-     FROM traces WHERE trace_id = $1`,
-    [traceId],
-  );
+  const r = await rowOf(db, 'report/trace.sql', { trace_id: traceId });
   if (!r) throw new Error(`no trace ${traceId}`);
   return r;
 }
 
 export async function replayFacts(db: Db, traceId: number): Promise<Row | null> {
   if (!(await db.tableExists('replay_runs'))) return null;
-  return (await db.one('SELECT * FROM replay_runs WHERE trace_id = $1', [traceId])) ?? null;
+  return (await rowOf(db, 'report/replay-run.sql', { trace_id: traceId })) ?? null;
 }
 
 /** Stacks by id (only those asked for). */
@@ -172,10 +141,7 @@ export async function loadStacks(db: Db, traceId: number, ids: Iterable<number>)
   const out = new Map<number, StackInfo>();
   for (let i = 0; i < want.length; i += 1000) {
     const part = want.slice(i, i + 1000);
-    const rows = await db.all(
-      `SELECT stack_id, kind, frames, callsite FROM stacks WHERE trace_id = $1 AND list_contains($2::INTEGER[], stack_id)`,
-      [traceId, listValue(part)],
-    );
+    const rows = await rowsOf(db, 'report/stacks.sql', { trace_id: traceId, ids: listValue(part) });
     for (const r of rows)
       out.set(Number(r.stack_id), {
         stack_id: Number(r.stack_id),
@@ -193,11 +159,12 @@ export async function loadEvents(db: Db, traceId: number, seqs: Iterable<number>
   const out = new Map<number, EventInfo>();
   for (let i = 0; i < want.length; i += 2000) {
     const part = want.slice(i, i + 2000);
-    const rows = await db.all(
-      `SELECT seq, line_no, ts_ns, cpu, pid, comm, event, payload, stack_id FROM events
-       WHERE trace_id = $1 AND seq BETWEEN $2 AND $3 AND list_contains($4::BIGINT[], seq)`,
-      [traceId, part[0]!, part[part.length - 1]!, listValue(part)],
-    );
+    const rows = await rowsOf(db, 'report/events.sql', {
+      trace_id: traceId,
+      first: part[0]!,
+      last: part[part.length - 1]!,
+      seqs: listValue(part),
+    });
     for (const r of rows)
       out.set(Number(r.seq), {
         seq: Number(r.seq),
@@ -235,32 +202,35 @@ export interface LoadOptions {
   runner?: QueryRunner;
   /** Queries to run: defaults to every query of the library. */
   names?: string[];
+  /** Query library directory (tests). */
+  dir?: string;
 }
 
 /** The query library bound to a database: every query with its default parameters, for one trace. */
-export function libraryRunner(db: Db): QueryRunner {
+export function libraryRunner(db: Db, dir = QUERIES_DIR): QueryRunner {
   return async (name, traceId) => {
-    const def = getQuery(name);
+    const def = getQuery(name, dir);
     const params = def.params.some((p) => p.name === 'trace_id') ? { trace_id: traceId } : {};
-    return (await runQuery(db, def, params)).rows as Row[];
+    return (await runQuery(db, def, params, { dir })).rows as Row[];
   };
 }
 
-export function libraryColumns(): Map<string, Map<string, string>> {
+export function libraryColumns(dir = QUERIES_DIR): Map<string, Map<string, string>> {
   const out = new Map<string, Map<string, string>>();
-  for (const d of listQueries()) out.set(d.name, new Map(d.columns.map((c) => [c.name, c.description])));
+  for (const d of listQueries(dir)) out.set(d.name, new Map(d.columns.map((c) => [c.name, c.description])));
   return out;
 }
 
 export async function loadReportData(db: Db, traceId: number, opts: LoadOptions = {}): Promise<ReportData> {
   const evidenceRows = opts.evidenceRows ?? 100;
-  const runner = opts.runner ?? libraryRunner(db);
-  const defs = new Map(listQueries().map((d) => [d.name, d]));
+  const dir = opts.dir ?? QUERIES_DIR;
+  const runner = opts.runner ?? libraryRunner(db, dir);
+  const defs = new Map(listQueries(dir).map((d) => [d.name, d]));
   const names = opts.names ?? [...defs.keys()];
   const queries: QueryResult[] = [];
-  for (const name of orderQueries(names)) {
+  for (const name of orderQueries(names, defs)) {
     const def = defs.get(name);
-    const info = queryInfo(name);
+    const info = queryInfo(name, def);
     const base = {
       ...info,
       description: info.description || def?.description || '',
@@ -291,6 +261,7 @@ export async function loadReportData(db: Db, traceId: number, opts: LoadOptions 
     trace: await traceFacts(db, traceId),
     replay: await replayFacts(db, traceId),
     queries,
+    library: orderQueries([...defs.keys()], defs).map((n) => defs.get(n)!),
     anomalies,
     stacks,
     events,
@@ -302,23 +273,13 @@ const MAX_ANOMALIES = 1000;
 
 /** The anomalies table as a pseudo-query (same shape as the library's results), with the event of each as evidence. */
 export async function loadAnomalies(db: Db, traceId: number): Promise<QueryResult> {
-  const rows = await db.all(
-    `SELECT a.anomaly_id, a.kind, a.severity, a.certain, a.pfn, a.seq, a.ts_ns, a.pid, a.comm, a.pin_id,
-            CASE WHEN a.pgmap IS NOT NULL THEN printf('0x%x', a.pgmap) END AS pgmap, a.detail, s.callsite, a.stack_id,
-            s.frames AS stack
-     FROM anomalies a LEFT JOIN stacks s ON s.trace_id = a.trace_id AND s.stack_id = a.stack_id
-     WHERE a.trace_id = $1
-     ORDER BY CASE a.severity WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, NOT a.certain, a.seq
-     LIMIT ${MAX_ANOMALIES}`,
-    [traceId],
-  );
-  const total = toNum((await db.one('SELECT count(*) AS n FROM anomalies WHERE trace_id = $1', [traceId]))?.n) ?? rows.length;
+  const rows = await rowsOf(db, 'report/anomalies.sql', { trace_id: traceId, max_rows: MAX_ANOMALIES });
+  const total = toNum((await rowOf(db, 'report/anomaly-count.sql', { trace_id: traceId }))?.n) ?? rows.length;
+  const def = statement('report/anomalies.sql');
   return {
-    name: 'anomalies',
-    title: 'Replay anomalies (all kinds)',
-    description: 'Everything the replay recorded as impossible or suspicious, each with the event that shows it.',
+    ...queryInfo('anomalies', def),
+    description: def.description,
     summary: `Table anomalies: ${total} row${total === 1 ? '' : 's'}${total > rows.length ? `, the first ${rows.length} shown` : ''}; the queries above list some kinds in detail.`,
-    finding: true,
     columnDocs: new Map(),
     rows,
     evidence: rows.map((r) => [toNum(r.seq)].filter((x): x is number => x !== null)),
@@ -328,10 +289,7 @@ export async function loadAnomalies(db: Db, traceId: number): Promise<QueryResul
 export const MAX_MARKERS = 60;
 
 export async function loadMarkers(db: Db, traceId: number, limit = MAX_MARKERS): Promise<EventInfo[]> {
-  const rows = await db.all(
-    `SELECT seq FROM events WHERE trace_id = $1 AND event IN ('tracing_mark_write', 'print') ORDER BY seq LIMIT ${Math.floor(limit)}`,
-    [traceId],
-  );
+  const rows = await rowsOf(db, 'report/markers.sql', { trace_id: traceId, max_rows: Math.floor(limit) });
   const evs = await loadEvents(db, traceId, rows.map((r) => Number(r.seq)));
   return [...evs.values()].sort((a, b) => a.seq - b.seq);
 }

@@ -1,19 +1,21 @@
 import { listValue, type DuckDBValue } from '@duckdb/node-api';
 import type { Db, Row } from '../db/duckdb.js';
+import { rowsOf } from '../queries/statements.js';
 import { toBig, toNum } from './format.js';
 
 /**
  * The events behind each finding row: for every query of the library, which `events.seq` show what the row says
- * (the get that was never put, the failed CMA range, the event of an anomaly, ...). Pure look-ups by the ids and
- * pfns the row already carries; nothing is decided here.
+ * (the get that was never put, the failed CMA range, the event of an anomaly, ...). Pure look-ups (the statements
+ * of queries/evidence/) by the ids and pfns the row already carries; nothing is decided here.
  */
 
 const MAX_EVENTS_PER_ROW = 12;
 
 type Resolver = (db: Db, traceId: number, row: Row) => Promise<number[]>;
 
-async function seqs(db: Db, sql: string, params: DuckDBValue[]): Promise<number[]> {
-  const rows = await db.all(sql, params);
+/** Every number in the rows of queries/evidence/<name>.sql. */
+async function seqs(db: Db, name: string, params: Record<string, DuckDBValue>): Promise<number[]> {
+  const rows = await rowsOf(db, `evidence/${name}.sql`, params);
   const out: number[] = [];
   for (const r of rows) for (const v of Object.values(r)) {
     const n = toNum(v);
@@ -40,74 +42,41 @@ const RESOLVERS: Record<string, Resolver> = {
     if (r.what !== 'cma_blocker') return [];
     const out: number[] = [];
     // The holder's get / pin (and its put if any), then the failed ranges, then the cma_alloc call itself.
-    if (r.holder_kind === 'hold' || r.holder_kind === 'pin') {
-      const table = r.holder_kind === 'hold' ? 'holds' : 'pins';
+    if (r.holder_kind === 'hold' || r.holder_kind === 'pin')
       out.push(
-        ...(await seqs(
-          db,
-          `SELECT start_seq, end_seq FROM ${table} WHERE trace_id = $1 AND pfn = $2 AND start_ts_ns = $3
-             AND holder_pid IS NOT DISTINCT FROM $4 ORDER BY start_seq LIMIT 4`,
-          [t, toNum(r.pfn), toNum(r.since_ts_ns), toNum(r.holder_pid)],
-        )),
+        ...(await seqs(db, 'interval-by-holder', {
+          trace_id: t,
+          kind: r.holder_kind,
+          pfn: toNum(r.pfn),
+          start_ts_ns: toNum(r.since_ts_ns),
+          holder_pid: toNum(r.holder_pid),
+        })),
       );
-    }
-    out.push(
-      ...(await seqs(
-        db,
-        `SELECT DISTINCT range_seq FROM cma_blockers WHERE trace_id = $1 AND attempt_id = $2 AND pfn = $3 ORDER BY range_seq LIMIT 5`,
-        [t, toNum(r.attempt_id), toNum(r.pfn)],
-      )),
-    );
-    out.push(...(await seqs(db, 'SELECT start_seq, end_seq FROM cma_attempts WHERE trace_id = $1 AND attempt_id = $2', [t, toNum(r.attempt_id)])));
+    out.push(...(await seqs(db, 'cma-ranges', { trace_id: t, attempt_id: toNum(r.attempt_id), pfn: toNum(r.pfn) })));
+    out.push(...(await seqs(db, 'cma-attempt', { trace_id: t, attempt_id: toNum(r.attempt_id) })));
     return out;
   },
   'long-pins': async (db, t, r) => {
-    const table = r.kind === 'pin' ? 'pins' : r.kind === 'hold' ? 'holds' : null;
-    if (!table) return [];
-    const idCol = table === 'pins' ? 'pin_id' : 'hold_id';
-    return seqs(db, `SELECT start_seq, end_seq FROM ${table} WHERE trace_id = $1 AND ${idCol} = $2`, [t, toNum(r.id)]);
+    if (r.kind !== 'pin' && r.kind !== 'hold') return [];
+    return seqs(db, 'interval-by-id', { trace_id: t, kind: r.kind, id: toNum(r.id) });
   },
   'pin-leaks': async (db, t, r) => {
     const pfns = pfnsOfRow(r);
     if (!pfns.length) return [];
-    return seqs(
-      db,
-      `SELECT start_seq FROM pins WHERE trace_id = $1 AND end_seq IS NULL AND holder_pid IS NOT DISTINCT FROM $2
-         AND stack_id IS NOT DISTINCT FROM $3 AND list_contains($4::BIGINT[], pfn) ORDER BY start_seq LIMIT 6`,
-      [t, toNum(r.holder_pid), toNum(r.stack_id), listValue(pfns)],
-    );
+    return seqs(db, 'open-pins', { trace_id: t, holder_pid: toNum(r.holder_pid), stack_id: toNum(r.stack_id), pfns: listValue(pfns) });
   },
   leaks: async (db, t, r) => {
     const pfns = pfnsOfRow(r);
     if (!pfns.length) return [];
-    const alloc = await seqs(
-      db,
-      `SELECT alloc_seq FROM pages WHERE trace_id = $1 AND free_seq IS NULL AND alloc_seq IS NOT NULL
-         AND list_contains($2::BIGINT[], pfn) ORDER BY alloc_seq LIMIT 3`,
-      [t, listValue(pfns)],
-    );
-    const gets = await seqs(
-      db,
-      `SELECT start_seq FROM (SELECT pfn, start_seq FROM holds WHERE trace_id = $1 AND end_seq IS NULL
-                              UNION ALL SELECT folio_pfn, start_seq FROM pins WHERE trace_id = $1 AND end_seq IS NULL)
-       WHERE list_contains($2::BIGINT[], pfn) ORDER BY start_seq LIMIT 6`,
-      [t, listValue(pfns)],
-    );
+    const alloc = await seqs(db, 'leak-allocs', { trace_id: t, pfns: listValue(pfns) });
+    const gets = await seqs(db, 'leak-refs', { trace_id: t, pfns: listValue(pfns) });
     return [...alloc, ...gets];
   },
   'pgmap-imbalance': async (db, t, r) => {
     const p = typeof r.pgmap === 'string' && /^0x[0-9a-f]+$/i.test(r.pgmap) ? BigInt(r.pgmap) : toBig(r.pgmap);
     if (p === null) return [];
-    const life = await seqs(
-      db,
-      `SELECT seq FROM pgmap_refs WHERE trace_id = $1 AND pgmap = $2::UBIGINT AND what NOT IN ('get', 'put') ORDER BY seq LIMIT 8`,
-      [t, p.toString()],
-    );
-    const anomalies = await seqs(
-      db,
-      `SELECT seq FROM anomalies WHERE trace_id = $1 AND pgmap = $2::UBIGINT AND seq IS NOT NULL ORDER BY seq LIMIT 4`,
-      [t, p.toString()],
-    );
+    const life = await seqs(db, 'pgmap-lifecycle', { trace_id: t, pgmap: p.toString() });
+    const anomalies = await seqs(db, 'pgmap-anomalies', { trace_id: t, pgmap: p.toString() });
     return [...life, ...anomalies];
   },
 };

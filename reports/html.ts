@@ -235,7 +235,7 @@ function queryTable(q: QueryResult, data: ReportData, withEvidence = true): Safe
   if (q.error) return html`<p class="err">query failed: ${q.error}</p>`;
   if (!q.rows.length) return html`<p class="note">None.</p>`;
   const rows = q.rows.slice(0, MAX_HTML_ROWS);
-  const all = tableColumns(q.name, rows, 'html');
+  const all = tableColumns(q, rows, 'html');
   const ks = kinds(rows, all);
   // Columns with one value in every row are said once above the table instead of repeated.
   const same = (c: string) => rows.length > 1 && rows.every((r) => cellValue(ks.get(c)!, c, r[c]).text === cellValue(ks.get(c)!, c, rows[0]![c]).text);
@@ -250,7 +250,7 @@ function queryTable(q: QueryResult, data: ReportData, withEvidence = true): Safe
     const k = ks.get(c)!;
     return html`<th title="${q.columnDocs.get(c) ?? ''}">${columnTitle(c, k)}</th>`;
   })}${withEvidence ? html`<th data-nosort>evidence</th>` : ''}</tr></thead><tbody>${rows.map((r, i) => {
-    const sev = rowSeverity(q.name, r);
+    const sev = rowSeverity(q, r);
     const cls = [sev ? `sev-${sev}` : '', r.certain === false || r.uncertain === true ? 'uncertain' : ''].filter(Boolean).join(' ');
     return html`<tr class="${cls}">${cols.map((c) => {
       const k = ks.get(c)!;

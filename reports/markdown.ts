@@ -1,6 +1,6 @@
 import type { Row } from '../db/duckdb.js';
 import type { Chart } from './charts.js';
-import { agreement, type ReportData } from './data.js';
+import { agreement, type QueryInfo, type ReportData } from './data.js';
 import { escapeMdCell, mdCode } from './escape.js';
 import { columnKind, columnTitle, duration, formatValue, hex, seconds, toNum } from './format.js';
 import { tableColumns, verdictLines, verdictTitle } from './model.js';
@@ -49,9 +49,9 @@ export class Code {
   constructor(readonly text: string) {}
 }
 
-function queryTable(rows: Row[], query: string): string {
+function queryTable(rows: Row[], q: Pick<QueryInfo, 'show'>): string {
   const shown = rows.slice(0, MD_ROWS);
-  const cols = tableColumns(query, shown, 'md');
+  const cols = tableColumns(q, shown, 'md');
   const kinds = cols.map((c) => columnKind(c, shown.find((r) => r[c] !== null && r[c] !== undefined)?.[c]));
   const t = mdTable(
     cols.map((c, i) => columnTitle(c, kinds[i]!)),
@@ -99,7 +99,7 @@ export function renderMarkdown(data: ReportData, charts: Chart[], chartDir = 'ch
   for (const q of data.queries.filter((x) => x.finding && x.name !== 'divergence')) {
     if (!q.rows.length && !q.error) continue;
     out.push(`## ${q.title} (${q.name}, ${q.rows.length} row${q.rows.length === 1 ? '' : 's'})`, '');
-    out.push(q.error ? `query failed: ${mdCode(q.error)}` : queryTable(q.rows, q.name), '');
+    out.push(q.error ? `query failed: ${mdCode(q.error)}` : queryTable(q.rows, q), '');
   }
   const an = data.anomalies.rows;
   if (an.length) {
@@ -115,9 +115,9 @@ export function renderMarkdown(data: ReportData, charts: Chart[], chartDir = 'ch
     );
   }
   const top = data.queries.find((q) => q.name === 'top-callers');
-  if (top?.rows.length) out.push('## Top call sites', '', queryTable(top.rows.slice(0, 5), 'top-callers'), '');
+  if (top?.rows.length) out.push('## Top call sites', '', queryTable(top.rows.slice(0, 5), top), '');
   const div = data.queries.find((q) => q.name === 'divergence');
-  if (div?.rows.length) out.push(`## Model divergences (${div.rows.length} row${div.rows.length === 1 ? '' : 's'})`, '', queryTable(div.rows, 'divergence'), '');
+  if (div?.rows.length) out.push(`## Model divergences (${div.rows.length} row${div.rows.length === 1 ? '' : 's'})`, '', queryTable(div.rows, div), '');
 
   const drawn = charts.filter((c) => c.spec);
   if (charts.length) {
