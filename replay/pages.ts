@@ -16,7 +16,8 @@
  */
 import type { Anomalies } from './anomalies.js';
 import type { ReplayContext } from './context.js';
-import { PR_FREEZE, PR_SET, PR_UNFREEZE, type Ev } from './event.js';
+import { isRefCode, PR_FREEZE, PR_SET, PR_UNFREEZE, type Ev } from './event.js';
+import { replayCode } from '../ingest/decode/catalogue.js';
 import { cpuBit, type LostWindows } from './lost.js';
 import { ptr, type ColumnWriter, type Output } from './output.js';
 import { PfnMap } from './pfnmap.js';
@@ -114,7 +115,7 @@ export class PageTable {
     names: string[],
   ) {
     this.c = new PageCols(out.pages, out, names);
-    this.refFree = Uint8Array.from(names, (n) => (/^(page|folio)_ref/.test(n) ? 1 : 0));
+    this.refFree = Uint8Array.from(names, (n) => (isRefCode(replayCode(n)) ? 1 : 0));
   }
 
   get(pfn: number): Page | undefined {

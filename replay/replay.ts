@@ -24,7 +24,8 @@ import { CmaTracker } from './cma.js';
 import { mergeRanges, MT_CMA_ISOLATE, ReplayContext, type Range } from './context.js';
 import { Driver } from './driver.js';
 import { EventStream, loadSide, loadStrings, OrderError } from './source.js';
-import type { Side } from './event.js';
+import { ACR, CMA_BUSY, CMA_FINISH, CMA_RELEASE, type Side } from './event.js';
+import { replayCode } from '../ingest/decode/catalogue.js';
 import { GupContext } from './gup.js';
 import { Holds } from './holds.js';
 import { LostWindows, type LostMarker } from './lost.js';
@@ -283,9 +284,12 @@ async function inTransaction<T>(db: Db, fn: () => Promise<T>): Promise<T> {
 
 /** CMA areas the trace shows: busy-retry, finish and release ranges, alloc_contig_range with migratetype CMA. */
 function learnCmaRanges(side: Side[], mtCma: number): Range[] {
-  const cma = new Set(['cma_alloc_busy_retry', 'cma_alloc_finish', 'cma_release', 'cma_alloc']);
+  const cma = (c: number): boolean => c === CMA_BUSY || c === CMA_FINISH || c === CMA_RELEASE;
   return side
-    .filter((s) => s.pfn > 0 && s.pfnEnd > s.pfn && (cma.has(s.event) || (s.event === 'alloc_contig_range' && s.mt === mtCma && mtCma >= 0)))
+    .filter((s) => {
+      const c = replayCode(s.event);
+      return s.pfn > 0 && s.pfnEnd > s.pfn && (cma(c) || (c === ACR && s.mt === mtCma && mtCma >= 0));
+    })
     .map((s) => ({ start: s.pfn, end: s.pfnEnd }));
 }
 

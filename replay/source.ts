@@ -8,7 +8,8 @@
  * seq ever goes backwards the stream throws OrderError and replay restarts it with ORDER BY seq.
  */
 import type { DuckDBConnection, DuckDBDataChunk, DuckDBResult } from '@duckdb/node-api';
-import { CMA_FINISH, CMA_START, EVENT_CODES, Ev, isSideCode, PGM_GET_RET, PGM_REMAP, RAW_MAP, RAW_ZAP, SYS_MUNMAP, type Side } from './event.js';
+import { CMA_FINISH, CMA_START, Ev, isSideCode, PGM_GET_RET, PGM_REMAP, RAW_MAP, RAW_ZAP, SYS_MUNMAP, type Side } from './event.js';
+import { namesWithCode as namesOf, replayCode } from '../ingest/decode/catalogue.js';
 import { ChunkVectors, enumWidth, type EnumWidth } from '../db/vectors.js';
 
 /** A seq went backwards: events are not stored in seq order (replay restarts with ORDER BY seq). */
@@ -42,10 +43,6 @@ export async function loadStrings(conn: DuckDBConnection, traceId: number): Prom
   };
 }
 
-const namesOf = (keep: (code: number) => boolean): string[] =>
-  Object.entries(EVENT_CODES)
-    .filter(([, c]) => keep(c))
-    .map(([n]) => n);
 const SIDE_EVENTS = namesOf(isSideCode);
 /** Events whose payload replay parses (page_offset_base=, a hex ret=, size=, len:). */
 const PAYLOAD_EVENTS = namesOf((c) => c === PGM_REMAP || c === PGM_GET_RET || c === RAW_MAP || c === RAW_ZAP || c === SYS_MUNMAP);
@@ -214,7 +211,7 @@ export class EventStream {
   async run(ordered: boolean, sink: EventSink): Promise<void> {
     this.sideAt = 0;
     // Events replay does not use (-1) are skipped in the loop: cheaper than a filter on the text in the scan.
-    this.codeOf = Int32Array.from(this.strings.events, (n) => EVENT_CODES[n] ?? -1);
+    this.codeOf = Int32Array.from(this.strings.events, (n) => replayCode(n));
     this.flagBits = flagBits(this.strings.flags);
     const res = await this.conn.stream(streamSql(this.strings, this.tsBase, ordered), { trace: this.traceId });
     const widths = enumWidths(res);

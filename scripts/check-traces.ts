@@ -19,12 +19,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { listValue } from '@duckdb/node-api';
 import { Db } from '../db/duckdb.js';
-import { systemOf } from '../ingest/decode/catalogue.js';
+import { KPROBE_SYSTEMS, MM_SYSTEMS, systemOf } from '../ingest/decode/catalogue.js';
 import { ingest } from '../ingest/ingest.js';
-
-/** The systems whose events the replay model reads. */
-const MM = ['page_ref', 'kmem', 'cma', 'migrate', 'page_isolation', 'filemap', 'gup', 'pgmap', 'cmak'];
 
 export interface Expect {
   /** What the NOTES say, e.g. `sys_enter/exit_munmap` or `sched_*`. */
@@ -238,8 +236,8 @@ interface Gap {
 async function decodingGaps(db: Db, traceId: number): Promise<Gap[]> {
   const gaps: Gap[] = [];
   const events = await db.all<{ event: string; n: number }>(
-    `SELECT event, count(*)::INTEGER AS n FROM events WHERE trace_id = $1 AND system IN (${MM.map((s) => `'${s}'`).join(', ')}) GROUP BY event`,
-    [traceId],
+    'SELECT event, count(*)::INTEGER AS n FROM events WHERE trace_id = $1 AND list_contains($2::VARCHAR[], system) GROUP BY event',
+    [traceId, listValue([...MM_SYSTEMS])],
   );
   for (const { event } of events) {
     for (const [re, cols] of REQUIRED) {
@@ -253,7 +251,7 @@ async function decodingGaps(db: Db, traceId: number): Promise<Gap[]> {
       }
     }
     // Probe events decode by key (alloc_contig_range's start=/end= are pfns: covered by REQUIRED instead).
-    if (!['gup', 'pgmap', 'cmak'].includes(systemOf(event) ?? '') || REQUIRED.some(([re]) => re.test(event))) continue;
+    if (!KPROBE_SYSTEMS.has(systemOf(event) ?? '') || REQUIRED.some(([re]) => re.test(event))) continue;
     for (const [key, col] of PROBE_KEYS) {
       const r = await db.one<{ n: number }>(
         `SELECT count(*)::INTEGER AS n FROM events WHERE trace_id = $1 AND event = $2 AND "${col}" IS NULL
@@ -398,7 +396,7 @@ export async function checkTraces(root: string, log: (s: string) => void = conso
             'SELECT line_no::INTEGER AS line_no, reason, text FROM unparsed_lines WHERE trace_id = $1 ORDER BY line_no',
             [id],
           );
-          const mmUnparsed = unparsed.filter((u) => [...u.text.matchAll(/([A-Za-z_][\w]*):/g)].some((m) => MM.includes(systemOf(m[1]) ?? '')) || /\bpfn=/.test(u.text));
+          const mmUnparsed = unparsed.filter((u) => [...u.text.matchAll(/([A-Za-z_][\w]*):/g)].some((m) => MM_SYSTEMS.has(systemOf(m[1]) ?? '')) || /\bpfn=/.test(u.text));
           lines.push({ file, event: 'unparsed lines (MM events)', notes: '0', refscope: `${s.unparsed_lines} (${mmUnparsed.length})`, ok: mmUnparsed.length === 0 });
           allOk &&= mmUnparsed.length === 0;
           for (const u of mmUnparsed.slice(0, 5)) remarks.push(`${file}:${u.line_no}: unparsed MM line (${u.reason}): ${u.text.slice(0, 160)}`);

@@ -1,369 +1,298 @@
-import { setInt, setStr, setU64, type BatchColumn } from '../../db/batch.js';
-import { at, genericArgs, hex64, num, numAt, u64, value, valueEnd } from './fields.js';
+import * as C from './codes.js';
+import * as D from './decoders.js';
+import type { Decoder, EventCols, TraceFacts } from './decoders.js';
 
 /**
- * The event catalogue: for each event refscope understands, its system and the decoder that moves payload
- * fields into typed columns (by field name; see reference §1). Everything else is kept with generic
- * key=value args.
+ * The event catalogue: one row per event refscope understands, with its system, the decoder that moves its payload
+ * fields into typed columns (see reference §1), the replay code the model dispatches it on, how `refscope probes`
+ * captures it (a tracepoint to enable, or kprobe definitions by kernel era) and which kernels print it.
+ * Everything else derives from these rows: ingest's decoder lookup, replay's codes and its side/payload lists,
+ * `refscope probes`, pgmap inference's event lists and check-traces' systems. Adding an event is adding a row.
  */
 
-export type EventCols = Record<string, BatchColumn>;
+export type { EventCols, TraceFacts } from './decoders.js';
 
-/** What decoders may learn about the trace as a whole (pointer -> pfn mapping, §8). */
-export interface TraceFacts {
-  /** A raw `struct page *` printed together with its pfn. */
-  pagePointer(hi: number, lo: number, pfn: number): void;
-  /** vmemmap_base printed by the memremap_pages probe. */
-  probeVmemmapBase(hi: number, lo: number): void;
+/** A kernel version, major and minor. */
+export type Version = [number, number];
+
+export const atLeast = (v: Version, [major, minor]: Version): boolean => v[0] > major || (v[0] === major && v[1] >= minor);
+
+/** A kprobe (or kretprobe) definition of the row's event, for the kernels in [since, before). */
+export interface Probe {
+  kretprobe?: boolean;
+  /** The probed function (its name changes across versions; the event name stays the row's). */
+  func: string;
+  /** Fetch args, x86-64 calling convention; field names are the ones the probe decoder reads. */
+  args: string;
+  since?: Version;
+  before?: Version;
+  /** Printed beside the definition in the script. */
+  note?: string;
 }
 
-type Decoder = (p: string, r: number, c: EventCols, facts: TraceFacts) => void;
+/** One line of `refscope probes` that enables a list of tracepoints (rows share the object to share the line). */
+export interface Enable {
+  why?: string;
+  /** Printed commented out. */
+  optional?: boolean;
+}
 
-interface Entry {
+export interface EventRow {
+  name: string;
+  /** tracefs system; for probe events the kprobe group. */
   system: string;
   decode: Decoder;
+  /** Replay code (codes.ts); none: replay does not read the event. */
+  code?: number;
+  /** `refscope probes` enables this tracepoint, on this line. */
+  enable?: Enable;
+  /** `refscope probes` defines this probe event; at most one definition applies to a kernel. */
+  probes?: Probe[];
+  /** `refscope probes` sets a stacktrace trigger: the caller identifies the holder / pgmap user. */
+  stack?: boolean;
+  /** Which kernels print it, format differences. */
+  era?: string;
 }
 
-function setNum(col: BatchColumn, r: number, v: number): void {
-  if (v === v) setInt(col, r, v); // skip NaN
-}
+const PAGE_REF: Enable = { why: 'needs CONFIG_DEBUG_PAGE_REF=y' };
+const KMEM: Enable = {};
+const SOME_KERNELS: Enable = { why: 'only some kernels have it' };
+const CMA: Enable = {};
+const MIGRATE: Enable = {};
+const ISOLATION: Enable = {};
+const FILEMAP: Enable = {};
+const FS_DAX: Enable = {};
+const RSS: Enable = { optional: true, why: 'per-mm RSS counters; frequent' };
 
-function setHex64(col: BatchColumn, r: number, p: string, i: number): boolean {
-  if (i < 0 || !hex64(p, i)) return false;
-  setU64(col, r, u64.hi, u64.lo);
-  return true;
-}
+const CMA_PFN = 'pfn printed %lx (no 0x) before ≈5.14, 0x%lx after';
+const FOLIO_REF = 'proposed folio_ref_* events carry the page_ref fields (reference §1.1)';
+const pageRef = (name: string, code: number): EventRow[] => [
+  { name: `page_ref_${name}`, system: 'page_ref', decode: D.pageRef, code, enable: PAGE_REF },
+  { name: `folio_ref_${name}`, system: 'page_ref', decode: D.pageRef, code, era: FOLIO_REF },
+];
+const fsDax = (name: string): EventRow => ({ name, system: 'fs_dax', decode: D.fsDax, enable: FS_DAX });
 
-function setWord(col: BatchColumn, r: number, p: string, key: string): void {
-  const i = at(p, key);
-  if (i >= 0) setStr(col, r, p.slice(i, valueEnd(p, i)));
-}
+/** A probe-decoded event of group `system` with these definitions. */
+const probe = (system: string, name: string, code: number | undefined, probes: Probe[], more: Partial<EventRow> = {}): EventRow => ({
+  name,
+  system,
+  decode: D.probe,
+  ...(code === undefined ? {} : { code }),
+  ...(probes.length ? { probes } : {}),
+  ...more,
+});
+const p = (func: string, args: string, era: Partial<Probe> = {}): Probe => ({ func, args, ...era });
+const r = (func: string, args: string, era: Partial<Probe> = {}): Probe => ({ kretprobe: true, func, args, ...era });
 
-/** Hashed pointers are 32-bit values; real kernel pointers start 0xff.. */
-function isKernelPointer(): boolean {
-  return u64.hi >>> 24 === 0xff;
-}
-
-// page_ref (include/trace/events/page_ref.h): pfn flags count mapcount mapping mt val [ret].
-const pageRef: Decoder = (p, r, c) => {
-  setNum(c.pfn, r, numAt(p, 'pfn='));
-  setWord(c.page_flags, r, p, 'flags=');
-  setNum(c.count, r, numAt(p, 'count='));
-  setNum(c.mapcount, r, numAt(p, 'mapcount='));
-  setHex64(c.mapping, r, p, at(p, 'mapping='));
-  setNum(c.mt, r, numAt(p, 'mt='));
-  setNum(c.val, r, numAt(p, 'val='));
-  setNum(c.ret, r, numAt(p, 'ret='));
-};
-
-// kmem page events: page pfn order [migratetype] [gfp_flags]. page= is never a key (§0.5) but a raw pointer
-// next to its pfn teaches us vmemmap_base.
-const kmemPage: Decoder = (p, r, c, facts) => {
-  const pfn = numAt(p, 'pfn=');
-  setNum(c.pfn, r, pfn);
-  const order = numAt(p, 'order=');
-  setNum(c.order, r, order);
-  if (order === order && order >= 0 && order < 31) setInt(c.nr_pages, r, 2 ** order);
-  setNum(c.mt, r, numAt(p, 'migratetype='));
-  const g = at(p, 'gfp_flags=');
-  if (g >= 0) setStr(c.gfp, r, p.slice(g, valueEnd(p, g)));
-  if (pfn > 0 && hex64(p, at(p, 'page=')) && isKernelPointer()) facts.pagePointer(u64.hi, u64.lo, pfn);
-};
-
-const extfrag: Decoder = (p, r, c) => {
-  setNum(c.pfn, r, numAt(p, 'pfn='));
-  setNum(c.order, r, numAt(p, 'alloc_order='));
-  setNum(c.mt, r, numAt(p, 'alloc_migratetype='));
-};
-
-// cma: pfn printed %lx (no 0x) before ≈5.14, 0x%lx after; count is pages.
-const cma: Decoder = (p, r, c, facts) => {
-  const n = at(p, 'name=');
-  if (n >= 0) setStr(c.name, r, p.slice(n, valueEnd(p, n)));
-  const pfn = num(p, at(p, 'pfn='), true);
-  setNum(c.pfn, r, pfn);
-  let count = numAt(p, 'count=');
-  if (count !== count) count = numAt(p, 'request_count=');
-  setNum(c.nr_pages, r, count);
-  if (pfn === pfn && count === count) setInt(c.pfn_end, r, pfn + count);
-  if (setHex64(c.ptr, r, p, at(p, 'page=')) && isKernelPointer() && pfn > 0) facts.pagePointer(u64.hi, u64.lo, pfn);
-  setNum(c.ret, r, numAt(p, 'errorno='));
-  setNum(c.nr_succeeded, r, numAt(p, 'nr_migrated='));
-  // cma_alloc(cma, count, align, ...): align is an order (the allocation starts at a multiple of 2^align pages).
-  setNum(c.order, r, numAt(p, 'align='));
-};
-
-const migratePages: Decoder = (p, r, c) => {
-  setNum(c.nr_succeeded, r, numAt(p, 'nr_succeeded='));
-  setNum(c.nr_failed, r, numAt(p, 'nr_failed='));
-  setWord(c.mode, r, p, 'mode=');
-  setWord(c.name, r, p, 'reason=');
-};
-
-const migrationPte: Decoder = (p, r, c) => {
-  setHex64(c.addr, r, p, at(p, 'addr='));
-  setNum(c.order, r, numAt(p, 'order='));
-};
-
-const migrateUnmapFolio: Decoder = (p, r, c) => {
-  setNum(c.pfn, r, numAt(p, 'pfn='));
-  setHex64(c.addr, r, p, at(p, 'addr='));
-};
-
-// test_pages_isolated: ret=success|fail; fin_pfn is the first pfn that blocked (§1.5).
-const testPagesIsolated: Decoder = (p, r, c) => {
-  const start = numAt(p, 'start_pfn=');
-  const end = numAt(p, 'end_pfn=');
-  setNum(c.pfn, r, start);
-  setNum(c.pfn_end, r, end);
-  if (start === start && end === end) setInt(c.nr_pages, r, end - start);
-  setNum(c.fin_pfn, r, numAt(p, 'fin_pfn='));
-  const ret = value(p, 'ret=');
-  if (ret !== null) setInt(c.ret, r, ret === 'success' ? 0 : 1);
-};
-
-// filemap add/delete: "dev %d:%d ino %lx [page=%p] pfn=... ofs=%lu [order=%u]" (dev/ino without '=').
-const filemapPage: Decoder = (p, r, c) => {
-  setNum(c.pfn, r, numAt(p, 'pfn='));
-  const o = numAt(p, 'order=');
-  setNum(c.order, r, o === o ? o : 0);
-  setInt(c.nr_pages, r, o === o ? 2 ** o : 1);
-};
-
-// fs_dax: "dev %d:%d ino %#lx ... address %#lx ... pfn %#llx" (space separated). pfn_t flag bits sit high.
-const fsDax: Decoder = (p, r, c) => {
-  const a = p.indexOf(' address ');
-  if (a >= 0) setHex64(c.addr, r, p, a + 9);
-  const f = p.indexOf(' pfn ');
-  if (f >= 0 && hex64(p, f + 5)) setInt(c.pfn, r, (u64.hi & 0xfffff) * 4294967296 + u64.lo);
-};
-
-const rssStat: Decoder = (p, r, c) => {
-  setWord(c.name, r, p, 'type=');
-};
-
-// Probe events (kprobe/kretprobe/fprobe): "(func+0x0/0x140) k=v ..." or "(caller+off/size <- func) k=v".
-// Field names are the ones `refscope probes` defines (and the qemu-6.1 captures used).
-const probe: Decoder = (p, r, c, facts) => {
-  let i = at(p, 'page=');
-  if (i < 0) i = at(p, 'folio=');
-  setHex64(c.ptr, r, p, i);
-  setNum(c.refs, r, numAt(p, 'refs='));
-  i = at(p, 'gup_flags=');
-  if (i < 0) i = at(p, 'flags=');
-  setHex64(c.gup_flags, r, p, i);
-  i = at(p, 'start=');
-  if (i < 0) i = at(p, 'addr=');
-  if (i < 0) i = at(p, 'address=');
-  if (i < 0) i = at(p, 'vaddr=');
-  setHex64(c.addr, r, p, i);
-  let n = numAt(p, 'nr_pages=');
-  if (n !== n) n = numAt(p, 'npages=');
-  setNum(c.nr_pages, r, n);
-  i = at(p, 'pgmap=');
-  if (i < 0) i = at(p, 'ref=');
-  setHex64(c.pgmap, r, p, i);
-  setNum(c.pfn, r, numAt(p, 'pfn='));
-  i = at(p, 'ret=');
-  if (i >= 0) {
-    // kretprobe values print signed (s32/s64) or hex (x64: pointers); keep what fits exactly.
-    if (p.charCodeAt(i) === 48 && p.charCodeAt(i + 1) === 120) {
-      if (hex64(p, i) && u64.hi < 0x200000) setInt(c.ret, r, u64.hi * 4294967296 + u64.lo);
-      else if (u64.hi >= 0x200000) setInt(c.ret, r, 1); // a non-NULL pointer: "returned something"
-    } else setNum(c.ret, r, num(p, i));
-  }
-  if (hex64(p, at(p, 'vmemmap_base='))) facts.probeVmemmapBase(u64.hi, u64.lo);
-};
-
-// alloc_contig_range(start, end, migratetype, gfp): start/end are pfns.
-const allocContigRange: Decoder = (p, r, c) => {
-  const start = numAt(p, 'start=');
-  const end = numAt(p, 'end=');
-  setNum(c.pfn, r, start);
-  setNum(c.pfn_end, r, end);
-  if (start === start && end === end) setInt(c.nr_pages, r, end - start);
-  setNum(c.mt, r, numAt(p, 'migratetype='));
-  setWord(c.gfp, r, p, 'gfp=');
-};
-
-const syscallExit: Decoder = (p, r, c) => {
-  // "-> 0x100000" (hex) or "-> -22"
-  const v = p.startsWith('-> ') ? num(p, 3) : NaN;
-  setNum(c.ret, r, v);
-};
-
-const syscallEnter: Decoder = (p, r, c) => {
-  const a = at(p, 'addr: ');
-  if (a >= 0) setHex64(c.addr, r, p, a);
-  const args = genericArgs(p);
-  if (args) setStr(c.args, r, JSON.stringify(args));
-};
-
-const moduleEvent: Decoder = (p, r, c) => {
-  const name = p.trim().split(/\s+/)[0];
-  if (name) setStr(c.name, r, name);
-};
-
-const marker: Decoder = () => {};
-
-/** fs_dax tracepoints (include/trace/events/fs_dax.h); `refscope probes` enables the same list. */
-export const FS_DAX_EVENTS = [
-  'dax_pmd_fault',
-  'dax_pmd_fault_done',
-  'dax_pmd_load_hole',
-  'dax_pmd_load_hole_fallback',
-  'dax_pmd_insert_mapping',
-  'dax_pte_fault',
-  'dax_pte_fault_done',
-  'dax_load_hole',
-  'dax_insert_pfn_mkwrite_no_entry',
-  'dax_insert_pfn_mkwrite',
-  'dax_insert_mapping',
-  'dax_writeback_range',
-  'dax_writeback_range_done',
-  'dax_writeback_one',
+// The task_struct argument of the remote GUP calls went away in 5.10.
+const REMOTE = 'mm=%di:x64 start=%si:x64 nr_pages=%dx:u64 gup_flags=%cx:x32';
+const REMOTE_TSK = 'mm=%si:x64 start=%dx:x64 nr_pages=%cx:u64 gup_flags=%r8:x32';
+const remote = (func: string): Probe[] => [p(func, REMOTE_TSK, { before: [5, 10] }), p(func, REMOTE, { since: [5, 10] })];
+// __gup_longterm_locked(mm, start, nr_pages, pages, [vmas,] [locked,] gup_flags): gup_flags is the 6th argument
+// except 6.3..6.4 (vmas + locked: 7th, on the stack) and before 5.10 (task first: 7th).
+const LONGTERM = 'mm=%di:x64 start=%si:x64 nr_pages=%dx:u64 pages=%cx:x64';
+const GRAB = 'page=%di:x64 refs=%si:s32 flags=%dx:x32';
+const FAST = 'start=%di:x64 nr_pages=%si:s32 gup_flags=%dx:x32';
+const DEVICE_PAGE = 'page=%di:x64 pgmap=+8(%di):x64'; // struct page->pgmap sits at offset 8 (after flags) on x86-64
+// alloc_contig_range(start, end, migratetype, gfp): alloc_contig_range_noprof since 6.10 (allocation profiling).
+const acr = (kretprobe: boolean, args: string): Probe[] => [
+  { kretprobe, func: 'alloc_contig_range', args, before: [6, 10] },
+  { kretprobe, func: 'alloc_contig_range_noprof', args, since: [6, 10] },
 ];
 
-const CATALOGUE = new Map<string, Entry>();
-function add(system: string, names: string[], decode: Decoder): void {
-  for (const n of names) CATALOGUE.set(n, { system, decode });
-}
+/**
+ * The rows. Tracepoint rows sharing an Enable are enabled on one line, in row order; probe rows are defined in row
+ * order, which is the order the qemu-6.1 captures defined them in.
+ */
+export const CATALOGUE: readonly EventRow[] = [
+  ...pageRef('set', C.PR_SET),
+  ...pageRef('mod', C.PR_MOD),
+  ...pageRef('mod_and_test', C.PR_MOD_AND_TEST),
+  ...pageRef('mod_and_return', C.PR_MOD_AND_RETURN),
+  ...pageRef('mod_unless', C.PR_MOD_UNLESS),
+  ...pageRef('freeze', C.PR_FREEZE),
+  ...pageRef('unfreeze', C.PR_UNFREEZE),
 
-add(
-  'page_ref',
-  [
-    'page_ref_set',
-    'page_ref_mod',
-    'page_ref_mod_and_test',
-    'page_ref_mod_and_return',
-    'page_ref_mod_unless',
-    'page_ref_freeze',
-    'page_ref_unfreeze',
-    // Proposed folio_ref_* events carry the same fields (reference §1.1).
-    'folio_ref_set',
-    'folio_ref_mod',
-    'folio_ref_mod_and_test',
-    'folio_ref_mod_and_return',
-    'folio_ref_mod_unless',
-    'folio_ref_freeze',
-    'folio_ref_unfreeze',
-  ],
-  pageRef,
-);
-add(
-  'kmem',
-  [
-    'mm_page_alloc',
-    'mm_page_alloc_zone_locked',
-    'mm_page_free',
-    'mm_page_free_batched',
-    'mm_page_pcpu_drain',
-    'mm_page_pcpu_refill',
-    'mm_page_free_direct',
-    'mm_pagevec_free',
-  ],
-  kmemPage,
-);
-add('kmem', ['mm_page_alloc_extfrag'], extfrag);
-add('kmem', ['rss_stat'], rssStat);
-add('kmem', ['mm_alloc_contig_migrate_range_info'], allocContigRange);
-add('cma', ['cma_alloc', 'cma_release', 'cma_alloc_start', 'cma_alloc_finish', 'cma_alloc_busy_retry', 'cma_alloc_info', 'cma_alloc_at_start', 'cma_alloc_at_finish'], cma);
-add('migrate', ['mm_migrate_pages', 'mm_migrate_pages_start'], migratePages);
-add('migrate', ['set_migration_pte', 'remove_migration_pte'], migrationPte);
-add('migrate', ['mm_migrate_unmap_folio'], migrateUnmapFolio);
-add('page_isolation', ['test_pages_isolated'], testPagesIsolated);
-add('filemap', ['mm_filemap_add_to_page_cache', 'mm_filemap_delete_from_page_cache', 'mm_shmem_add_to_page_cache'], filemapPage);
-add('ftrace', ['tracing_mark_write'], marker);
-add('fs_dax', FS_DAX_EVENTS, fsDax);
-add(
-  'gup',
-  [
-    'try_grab_folio',
-    'try_grab_folio_ret',
-    'try_grab_folio_fast',
-    'try_grab_page',
-    'gup_put_folio',
-    'unpin_user_page',
-    'unpin_user_pages',
-    'unpin_user_pages_dirty_lock',
-    'unpin_user_page_range_dirty_lock',
-    'unpin_folio',
-    'unpin_folios',
-    'pin_user_pages',
-    'pin_user_pages_ret',
-    'pin_user_pages_fast',
-    'pin_user_pages_fast_ret',
-    'pin_user_pages_remote',
-    'get_user_pages',
-    'get_user_pages_fast',
-    'get_user_pages_fast_ret',
-    'get_user_pages_remote',
-    'internal_get_user_pages_fast',
-    '__get_user_pages',
-    '__gup_longterm_locked',
-    'vm_insert_page',
-    'vm_insert_pages',
-    'vmf_insert_pfn',
-    'vmf_insert_mixed',
-    'remap_pfn_range',
-    'zap_page_range_single',
-    'memfd_pin_folios',
-  ],
-  probe,
-);
-add(
-  'pgmap',
-  [
-    'memremap_pages',
-    'memremap_pages_ret',
-    'memunmap_pages',
-    'memunmap_pages_ret',
-    'get_dev_pagemap',
-    'get_dev_pagemap_ret',
-    'zone_device_page_init',
-    'free_zone_device_page',
-    'free_zone_device_folio',
-    'dev_pagemap_percpu_release',
-    'migrate_vma_setup',
-    'migrate_vma_pages',
-    'migrate_vma_finalize',
-  ],
-  probe,
-);
-add('cmak', ['alloc_contig_range'], allocContigRange);
-add('cmak', ['alloc_contig_range_ret', 'alloc_contig_pages', 'alloc_contig_pages_ret'], probe);
-add('module', ['module_load', 'module_free', 'module_put', 'module_get'], moduleEvent);
+  { name: 'mm_page_alloc', system: 'kmem', decode: D.kmemPage, code: C.KM_ALLOC, enable: KMEM },
+  { name: 'mm_page_free', system: 'kmem', decode: D.kmemPage, code: C.KM_FREE, enable: KMEM },
+  { name: 'mm_page_free_batched', system: 'kmem', decode: D.kmemPage, code: C.KM_FREE_BATCHED, enable: KMEM },
+  { name: 'mm_page_alloc_zone_locked', system: 'kmem', decode: D.kmemPage, enable: KMEM },
+  { name: 'mm_page_pcpu_drain', system: 'kmem', decode: D.kmemPage, enable: KMEM },
+  { name: 'mm_page_alloc_extfrag', system: 'kmem', decode: D.extfrag, enable: KMEM },
+  { name: 'mm_page_pcpu_refill', system: 'kmem', decode: D.kmemPage },
+  { name: 'mm_page_free_direct', system: 'kmem', decode: D.kmemPage, code: C.KM_FREE, era: 'before 3.3 (then renamed mm_page_free)' },
+  { name: 'mm_pagevec_free', system: 'kmem', decode: D.kmemPage, code: C.KM_FREE_BATCHED, era: 'before 3.3 (then renamed mm_page_free_batched)' },
+  { name: 'mm_alloc_contig_migrate_range_info', system: 'kmem', decode: D.allocContigRange, enable: SOME_KERNELS },
+
+  { name: 'cma_alloc_start', system: 'cma', decode: D.cma, code: C.CMA_START, enable: CMA, era: CMA_PFN },
+  { name: 'cma_alloc_finish', system: 'cma', decode: D.cma, code: C.CMA_FINISH, enable: CMA, stack: true, era: CMA_PFN },
+  { name: 'cma_alloc_busy_retry', system: 'cma', decode: D.cma, code: C.CMA_BUSY, enable: CMA, stack: true, era: CMA_PFN },
+  { name: 'cma_release', system: 'cma', decode: D.cma, code: C.CMA_RELEASE, enable: CMA, era: CMA_PFN },
+  { name: 'cma_alloc', system: 'cma', decode: D.cma, code: C.CMA_FINISH, enable: CMA, era: 'older kernels (≈4.2): one event for the call and its result' },
+  { name: 'cma_alloc_info', system: 'cma', decode: D.cma, enable: CMA },
+  { name: 'cma_alloc_at_start', system: 'cma', decode: D.cma },
+  { name: 'cma_alloc_at_finish', system: 'cma', decode: D.cma },
+
+  { name: 'mm_migrate_pages', system: 'migrate', decode: D.migratePages, code: C.MIGRATE, enable: MIGRATE },
+  { name: 'mm_migrate_pages_start', system: 'migrate', decode: D.migratePages, enable: MIGRATE },
+  { name: 'set_migration_pte', system: 'migrate', decode: D.migrationPte, enable: MIGRATE },
+  { name: 'remove_migration_pte', system: 'migrate', decode: D.migrationPte, enable: MIGRATE },
+  { name: 'mm_migrate_unmap_folio', system: 'migrate', decode: D.migrateUnmapFolio, enable: MIGRATE },
+  { name: 'test_pages_isolated', system: 'page_isolation', decode: D.testPagesIsolated, code: C.TPI, enable: ISOLATION },
+  { name: 'mm_filemap_add_to_page_cache', system: 'filemap', decode: D.filemapPage, enable: FILEMAP },
+  { name: 'mm_filemap_delete_from_page_cache', system: 'filemap', decode: D.filemapPage, enable: FILEMAP },
+  { name: 'mm_shmem_add_to_page_cache', system: 'filemap', decode: D.filemapPage },
+
+  // include/trace/events/fs_dax.h
+  ...['dax_pmd_fault', 'dax_pmd_fault_done', 'dax_pmd_load_hole', 'dax_pmd_load_hole_fallback', 'dax_pmd_insert_mapping']
+    .map(fsDax),
+  ...['dax_pte_fault', 'dax_pte_fault_done', 'dax_load_hole', 'dax_insert_pfn_mkwrite_no_entry', 'dax_insert_pfn_mkwrite']
+    .map(fsDax),
+  ...['dax_insert_mapping', 'dax_writeback_range', 'dax_writeback_range_done', 'dax_writeback_one'].map(fsDax),
+  { name: 'rss_stat', system: 'kmem', decode: D.rssStat, enable: RSS },
+
+  // GUP grab: try_grab_compound_head (<5.18) -> try_grab_folio(page) (5.18..6.9) -> try_grab_folio_fast(page)
+  // for GUP-fast + try_grab_folio(folio) for the slow path, which replaced try_grab_page (>=6.10).
+  probe('gup', 'try_grab_folio_fast', C.GUP_GRAB, [p('try_grab_folio_fast', GRAB, { since: [6, 10], note: 'GUP-fast grab (>=6.10)' })], { stack: true }),
+  probe('gup', 'try_grab_folio', C.GUP_GRAB, [
+    p('try_grab_compound_head', GRAB, { before: [5, 18], note: 'try_grab_compound_head before 5.18' }),
+    p('try_grab_folio', GRAB, { since: [5, 18], before: [6, 10] }),
+    p('try_grab_folio', 'folio=%di:x64 refs=%si:s32 flags=%dx:x32', { since: [6, 10], note: 'slow-path grab, was try_grab_page (>=6.10)' }),
+  ], { stack: true }),
+  probe('gup', 'try_grab_folio_ret', undefined, [
+    r('try_grab_compound_head', 'folio=$retval:x64', { before: [5, 18] }),
+    r('try_grab_folio', 'folio=$retval:x64', { since: [5, 18], before: [6, 10] }),
+    r('try_grab_folio', 'ret=$retval:s32', { since: [6, 10] }),
+  ]),
+  probe('gup', 'try_grab_page', C.GUP_GRAB, [p('try_grab_page', 'page=%di:x64 flags=%si:x32', { before: [6, 10] })], { stack: true }),
+  probe('gup', 'unpin_user_page', C.GUP_UNPIN_PAGE, [p('unpin_user_page', 'page=%di:x64')], { stack: true }),
+  probe('gup', 'unpin_user_pages', undefined, [p('unpin_user_pages', 'pages=%di:x64 npages=%si:u64')]),
+  probe('gup', 'unpin_user_pages_dirty_lock', undefined, [p('unpin_user_pages_dirty_lock', 'pages=%di:x64 npages=%si:u64 make_dirty=%dx:u8')]),
+  probe('gup', 'pin_user_pages', C.GUP_CALL, [p('pin_user_pages', 'start=%di:x64 nr_pages=%si:u64 gup_flags=%dx:x32')], { stack: true }),
+  probe('gup', 'pin_user_pages_ret', C.GUP_CALL_RET, [r('pin_user_pages', 'ret=$retval:s64')]),
+  probe('gup', 'pin_user_pages_fast', C.GUP_CALL, [p('pin_user_pages_fast', FAST)]),
+  probe('gup', 'pin_user_pages_fast_ret', C.GUP_CALL_RET, [r('pin_user_pages_fast', 'ret=$retval:s32')]),
+  probe('gup', 'get_user_pages_fast', C.GUP_CALL, [p('get_user_pages_fast', FAST)], { stack: true }),
+  probe('gup', 'get_user_pages_fast_ret', C.GUP_CALL_RET, [r('get_user_pages_fast', 'ret=$retval:s32')]),
+  probe('gup', 'pin_user_pages_remote', C.GUP_CALL, remote('pin_user_pages_remote')),
+  probe('gup', 'get_user_pages_remote', C.GUP_CALL, remote('get_user_pages_remote')),
+  probe('gup', '__get_user_pages', C.GUP_CALL, remote('__get_user_pages')),
+  probe('gup', '__gup_longterm_locked', C.GUP_CALL, [
+    p('__gup_longterm_locked', 'mm=%si:x64 start=%dx:x64 nr_pages=%cx:u64 pages=%r8:x64 gup_flags=$stack1:x32', { before: [5, 10] }),
+    p('__gup_longterm_locked', `${LONGTERM} gup_flags=%r9:x32`, { since: [5, 10], before: [6, 3] }),
+    p('__gup_longterm_locked', `${LONGTERM} gup_flags=$stack1:x32`, { since: [6, 3], before: [6, 5] }),
+    p('__gup_longterm_locked', `${LONGTERM} gup_flags=%r9:x32`, { since: [6, 5] }),
+  ], { stack: true }),
+  probe('gup', 'vm_insert_page', undefined, [p('vm_insert_page', 'vma=%di:x64 addr=%si:x64 page=%dx:x64')]),
+
+  // dev_pagemap lifecycle (reference §4). vmemmap_base lets refscope turn page pointers into pfns (§8).
+  probe('pgmap', 'memremap_pages', C.PGM_REMAP, [
+    p('memremap_pages', 'pgmap=%di:x64 nid=%si:s32 vmemmap_base=@vmemmap_base:x64 page_offset_base=@page_offset_base:x64'),
+  ], { stack: true }),
+  probe('pgmap', 'memremap_pages_ret', C.PGM_REMAP_RET, [r('memremap_pages', 'vaddr=$retval:x64')]),
+  probe('pgmap', 'memunmap_pages', C.PGM_UNMAP, [p('memunmap_pages', 'pgmap=%di:x64')], { stack: true }),
+  probe('pgmap', 'memunmap_pages_ret', C.PGM_UNMAP_RET, [r('memunmap_pages', '')]),
+  probe('pgmap', 'get_dev_pagemap', C.PGM_GET, [
+    p('get_dev_pagemap', 'pfn=%di:x64 pgmap=%si:x64', { before: [6, 15] }),
+    p('get_dev_pagemap', 'pfn=%di:x64', { since: [6, 15], note: 'get_dev_pagemap(pfn) since ~6.15' }),
+  ]),
+  probe('pgmap', 'get_dev_pagemap_ret', C.PGM_GET_RET, [r('get_dev_pagemap', 'ret=$retval:x64')]),
+  probe('pgmap', 'zone_device_page_init', C.ZD_INIT, [p('zone_device_page_init', DEVICE_PAGE)], { stack: true }),
+  probe('pgmap', 'free_zone_device_folio', C.ZD_FREE, [
+    p('free_zone_device_folio', 'folio=%di:x64 pgmap=+8(%di):x64', { since: [6, 14], note: 'was free_zone_device_page before 6.14' }),
+  ], { stack: true }),
+  probe('pgmap', 'free_zone_device_page', C.ZD_FREE, [p('free_zone_device_page', DEVICE_PAGE, { before: [6, 14] })], { stack: true }),
+  probe('pgmap', 'dev_pagemap_percpu_release', C.PGM_RELEASE, [p('dev_pagemap_percpu_release', 'ref=%di:x64')], { stack: true }),
+  probe('pgmap', 'migrate_vma_setup', undefined, [p('migrate_vma_setup', 'args=%di:x64')]),
+  probe('pgmap', 'migrate_vma_pages', undefined, [p('migrate_vma_pages', 'args=%di:x64')]),
+  probe('pgmap', 'migrate_vma_finalize', undefined, [p('migrate_vma_finalize', 'args=%di:x64')]),
+
+  { name: 'alloc_contig_range', system: 'cmak', decode: D.allocContigRange, code: C.ACR,
+    probes: acr(false, 'start=%di:x64 end=%si:x64 migratetype=%dx:u32 gfp=%cx:x32') },
+  probe('cmak', 'alloc_contig_range_ret', C.ACR_RET, acr(true, 'ret=$retval:s32')),
+
+  // GUP release: put_compound_head (<5.18) -> gup_put_folio.
+  probe('gup', 'gup_put_folio', C.GUP_PUT_FOLIO, [
+    p('put_compound_head', 'page=%di:x64 refs=%si:s32 flags=%dx:x32', { before: [5, 18], note: 'put_compound_head before 5.18' }),
+    p('gup_put_folio', 'folio=%di:x64 refs=%si:s32 flags=%dx:x32', { since: [5, 18] }),
+  ]),
+  // internal_get_user_pages_fast was renamed gup_fast_fallback (~6.9).
+  probe('gup', 'internal_get_user_pages_fast', C.GUP_CALL, [
+    p('internal_get_user_pages_fast', 'start=%di:x64 nr_pages=%si:u64 gup_flags=%dx:x32', { before: [6, 9] }),
+    p('gup_fast_fallback', 'start=%di:x64 nr_pages=%si:u64 gup_flags=%dx:x32', { since: [6, 9] }),
+  ], { stack: true }),
+  probe('gup', 'vmf_insert_pfn', C.RAW_MAP, [p('vmf_insert_pfn', 'vma=%di:x64 addr=%si:x64 pfn=%dx:x64')]),
+  probe('gup', 'zap_page_range_single', C.RAW_ZAP, [
+    p('zap_page_range_single', 'vma=%di:x64 address=%si:x64 size=%dx:x64', { note: 'may be inlined' }),
+  ]),
+
+  // Probe events decoded by the same field names, which `refscope probes` does not define.
+  probe('gup', 'get_user_pages', C.GUP_CALL, []),
+  probe('gup', 'get_user_pages_ret', C.GUP_CALL_RET, []),
+  probe('gup', 'pin_user_pages_remote_ret', C.GUP_CALL_RET, []),
+  probe('gup', 'get_user_pages_remote_ret', C.GUP_CALL_RET, []),
+  probe('gup', 'memfd_pin_folios', C.GUP_CALL, []),
+  probe('gup', 'memfd_pin_folios_ret', C.GUP_CALL_RET, []),
+  probe('gup', 'unpin_folio', C.GUP_UNPIN_PAGE, []),
+  probe('gup', 'unpin_folios', undefined, []),
+  probe('gup', 'unpin_user_page_range_dirty_lock', undefined, []),
+  probe('gup', 'vm_insert_pages', undefined, []),
+  probe('gup', 'vmf_insert_mixed', C.RAW_MAP, []),
+  probe('gup', 'remap_pfn_range', C.RAW_MAP, []),
+  probe('cmak', 'alloc_contig_pages', undefined, []),
+  probe('cmak', 'alloc_contig_pages_ret', undefined, []),
+
+  { name: 'sys_enter_munmap', system: 'syscalls', decode: D.syscallEnter, code: C.SYS_MUNMAP },
+  { name: 'tracing_mark_write', system: 'ftrace', decode: D.marker },
+  ...['module_load', 'module_free', 'module_put', 'module_get'].map((name): EventRow => ({ name, system: 'module', decode: D.moduleEvent })),
+];
+
+const BY_NAME = new Map(CATALOGUE.map((e) => [e.name, e]));
 
 /**
  * Decode payload `p` of `event` into row r and return the event's system (null when not in the catalogue).
  * Unknown events keep their key=value fields in `args`. Syscall events are recognised by name prefix.
  */
 export function decode(event: string, p: string, r: number, c: EventCols, facts: TraceFacts): string | null {
-  const e = CATALOGUE.get(event);
+  const e = BY_NAME.get(event);
   if (e) {
     e.decode(p, r, c, facts);
     return e.system;
   }
   if (event.startsWith('sys_enter_')) {
-    syscallEnter(p, r, c, facts);
+    D.syscallEnter(p, r, c, facts);
     return 'syscalls';
   }
   if (event.startsWith('sys_exit_')) {
-    syscallExit(p, r, c, facts);
+    D.syscallExit(p, r, c, facts);
     return 'syscalls';
   }
-  const args = genericArgs(p);
-  if (args) setStr(c.args, r, JSON.stringify(args));
+  D.generic(p, r, c, facts);
   return null;
 }
 
 export function isKnownEvent(event: string): boolean {
-  return CATALOGUE.has(event) || event.startsWith('sys_enter_') || event.startsWith('sys_exit_');
+  return BY_NAME.has(event) || event.startsWith('sys_enter_') || event.startsWith('sys_exit_');
 }
-
-/** Systems of the events the replay model reads (for "zero unparsed MM event lines" checks). */
-export const MM_SYSTEMS = new Set(['page_ref', 'kmem', 'cma', 'migrate', 'page_isolation', 'filemap', 'fs_dax', 'gup', 'pgmap', 'cmak']);
 
 export function systemOf(event: string): string | null {
-  return CATALOGUE.get(event)?.system ?? null;
+  return BY_NAME.get(event)?.system ?? null;
 }
+
+/** The replay code of an event; -1 when replay does not read it. */
+export function replayCode(event: string): number {
+  return BY_NAME.get(event)?.code ?? -1;
+}
+
+/** Events whose replay code passes `keep`. */
+export const namesWithCode = (keep: (code: number) => boolean): string[] =>
+  CATALOGUE.filter((e) => e.code !== undefined && keep(e.code)).map((e) => e.name);
+
+/** Systems of the events `refscope probes` captures: the memory-management events the model reads. */
+export const MM_SYSTEMS = new Set(CATALOGUE.filter((e) => e.enable || e.probes).map((e) => e.system));
+
+/** Groups of the kprobe events `refscope probes` defines. */
+export const KPROBE_SYSTEMS = new Set(CATALOGUE.filter((e) => e.probes).map((e) => e.system));
+
+/** Whether a probe definition applies to kernel v. */
+export const inEra = (d: Probe, v: Version): boolean => (!d.since || atLeast(v, d.since)) && (!d.before || !atLeast(v, d.before));

@@ -1,0 +1,207 @@
+import { setInt, setStr, setU64, type BatchColumn } from '../../db/batch.js';
+import { at, genericArgs, hex64, num, numAt, u64, value, valueEnd } from './fields.js';
+
+/**
+ * Payload decoders: each moves the fields of one event format into typed columns, by field name (see reference §1).
+ * The catalogue (catalogue.ts) says which event uses which; fields a decoder does not read stay in the payload.
+ */
+
+export type EventCols = Record<string, BatchColumn>;
+
+/** What decoders may learn about the trace as a whole (pointer -> pfn mapping, §8). */
+export interface TraceFacts {
+  /** A raw `struct page *` printed together with its pfn. */
+  pagePointer(hi: number, lo: number, pfn: number): void;
+  /** vmemmap_base printed by the memremap_pages probe. */
+  probeVmemmapBase(hi: number, lo: number): void;
+}
+
+export type Decoder = (p: string, r: number, c: EventCols, facts: TraceFacts) => void;
+
+function setNum(col: BatchColumn, r: number, v: number): void {
+  if (v === v) setInt(col, r, v); // skip NaN
+}
+
+function setHex64(col: BatchColumn, r: number, p: string, i: number): boolean {
+  if (i < 0 || !hex64(p, i)) return false;
+  setU64(col, r, u64.hi, u64.lo);
+  return true;
+}
+
+function setWord(col: BatchColumn, r: number, p: string, key: string): void {
+  const i = at(p, key);
+  if (i >= 0) setStr(col, r, p.slice(i, valueEnd(p, i)));
+}
+
+/** Hashed pointers are 32-bit values; real kernel pointers start 0xff.. */
+function isKernelPointer(): boolean {
+  return u64.hi >>> 24 === 0xff;
+}
+
+// page_ref (include/trace/events/page_ref.h): pfn flags count mapcount mapping mt val [ret].
+export const pageRef: Decoder = (p, r, c) => {
+  setNum(c.pfn, r, numAt(p, 'pfn='));
+  setWord(c.page_flags, r, p, 'flags=');
+  setNum(c.count, r, numAt(p, 'count='));
+  setNum(c.mapcount, r, numAt(p, 'mapcount='));
+  setHex64(c.mapping, r, p, at(p, 'mapping='));
+  setNum(c.mt, r, numAt(p, 'mt='));
+  setNum(c.val, r, numAt(p, 'val='));
+  setNum(c.ret, r, numAt(p, 'ret='));
+};
+
+// kmem page events: page pfn order [migratetype] [gfp_flags]. page= is never a key (§0.5) but a raw pointer
+// next to its pfn teaches us vmemmap_base.
+export const kmemPage: Decoder = (p, r, c, facts) => {
+  const pfn = numAt(p, 'pfn=');
+  setNum(c.pfn, r, pfn);
+  const order = numAt(p, 'order=');
+  setNum(c.order, r, order);
+  if (order === order && order >= 0 && order < 31) setInt(c.nr_pages, r, 2 ** order);
+  setNum(c.mt, r, numAt(p, 'migratetype='));
+  const g = at(p, 'gfp_flags=');
+  if (g >= 0) setStr(c.gfp, r, p.slice(g, valueEnd(p, g)));
+  if (pfn > 0 && hex64(p, at(p, 'page=')) && isKernelPointer()) facts.pagePointer(u64.hi, u64.lo, pfn);
+};
+
+export const extfrag: Decoder = (p, r, c) => {
+  setNum(c.pfn, r, numAt(p, 'pfn='));
+  setNum(c.order, r, numAt(p, 'alloc_order='));
+  setNum(c.mt, r, numAt(p, 'alloc_migratetype='));
+};
+
+// cma: pfn printed %lx (no 0x) before ≈5.14, 0x%lx after; count is pages.
+export const cma: Decoder = (p, r, c, facts) => {
+  const n = at(p, 'name=');
+  if (n >= 0) setStr(c.name, r, p.slice(n, valueEnd(p, n)));
+  const pfn = num(p, at(p, 'pfn='), true);
+  setNum(c.pfn, r, pfn);
+  let count = numAt(p, 'count=');
+  if (count !== count) count = numAt(p, 'request_count=');
+  setNum(c.nr_pages, r, count);
+  if (pfn === pfn && count === count) setInt(c.pfn_end, r, pfn + count);
+  if (setHex64(c.ptr, r, p, at(p, 'page=')) && isKernelPointer() && pfn > 0) facts.pagePointer(u64.hi, u64.lo, pfn);
+  setNum(c.ret, r, numAt(p, 'errorno='));
+  setNum(c.nr_succeeded, r, numAt(p, 'nr_migrated='));
+  // cma_alloc(cma, count, align, ...): align is an order (the allocation starts at a multiple of 2^align pages).
+  setNum(c.order, r, numAt(p, 'align='));
+};
+
+export const migratePages: Decoder = (p, r, c) => {
+  setNum(c.nr_succeeded, r, numAt(p, 'nr_succeeded='));
+  setNum(c.nr_failed, r, numAt(p, 'nr_failed='));
+  setWord(c.mode, r, p, 'mode=');
+  setWord(c.name, r, p, 'reason=');
+};
+
+export const migrationPte: Decoder = (p, r, c) => {
+  setHex64(c.addr, r, p, at(p, 'addr='));
+  setNum(c.order, r, numAt(p, 'order='));
+};
+
+export const migrateUnmapFolio: Decoder = (p, r, c) => {
+  setNum(c.pfn, r, numAt(p, 'pfn='));
+  setHex64(c.addr, r, p, at(p, 'addr='));
+};
+
+// test_pages_isolated: ret=success|fail; fin_pfn is the first pfn that blocked (§1.5).
+export const testPagesIsolated: Decoder = (p, r, c) => {
+  const start = numAt(p, 'start_pfn=');
+  const end = numAt(p, 'end_pfn=');
+  setNum(c.pfn, r, start);
+  setNum(c.pfn_end, r, end);
+  if (start === start && end === end) setInt(c.nr_pages, r, end - start);
+  setNum(c.fin_pfn, r, numAt(p, 'fin_pfn='));
+  const ret = value(p, 'ret=');
+  if (ret !== null) setInt(c.ret, r, ret === 'success' ? 0 : 1);
+};
+
+// filemap add/delete: "dev %d:%d ino %lx [page=%p] pfn=... ofs=%lu [order=%u]" (dev/ino without '=').
+export const filemapPage: Decoder = (p, r, c) => {
+  setNum(c.pfn, r, numAt(p, 'pfn='));
+  const o = numAt(p, 'order=');
+  setNum(c.order, r, o === o ? o : 0);
+  setInt(c.nr_pages, r, o === o ? 2 ** o : 1);
+};
+
+// fs_dax: "dev %d:%d ino %#lx ... address %#lx ... pfn %#llx" (space separated). pfn_t flag bits sit high.
+export const fsDax: Decoder = (p, r, c) => {
+  const a = p.indexOf(' address ');
+  if (a >= 0) setHex64(c.addr, r, p, a + 9);
+  const f = p.indexOf(' pfn ');
+  if (f >= 0 && hex64(p, f + 5)) setInt(c.pfn, r, (u64.hi & 0xfffff) * 4294967296 + u64.lo);
+};
+
+export const rssStat: Decoder = (p, r, c) => {
+  setWord(c.name, r, p, 'type=');
+};
+
+// Probe events (kprobe/kretprobe/fprobe): "(func+0x0/0x140) k=v ..." or "(caller+off/size <- func) k=v".
+// Field names are the ones `refscope probes` defines (and the qemu-6.1 captures used).
+export const probe: Decoder = (p, r, c, facts) => {
+  let i = at(p, 'page=');
+  if (i < 0) i = at(p, 'folio=');
+  setHex64(c.ptr, r, p, i);
+  setNum(c.refs, r, numAt(p, 'refs='));
+  i = at(p, 'gup_flags=');
+  if (i < 0) i = at(p, 'flags=');
+  setHex64(c.gup_flags, r, p, i);
+  i = at(p, 'start=');
+  if (i < 0) i = at(p, 'addr=');
+  if (i < 0) i = at(p, 'address=');
+  if (i < 0) i = at(p, 'vaddr=');
+  setHex64(c.addr, r, p, i);
+  let n = numAt(p, 'nr_pages=');
+  if (n !== n) n = numAt(p, 'npages=');
+  setNum(c.nr_pages, r, n);
+  i = at(p, 'pgmap=');
+  if (i < 0) i = at(p, 'ref=');
+  setHex64(c.pgmap, r, p, i);
+  setNum(c.pfn, r, numAt(p, 'pfn='));
+  i = at(p, 'ret=');
+  if (i >= 0) {
+    // kretprobe values print signed (s32/s64) or hex (x64: pointers); keep what fits exactly.
+    if (p.charCodeAt(i) === 48 && p.charCodeAt(i + 1) === 120) {
+      if (hex64(p, i) && u64.hi < 0x200000) setInt(c.ret, r, u64.hi * 4294967296 + u64.lo);
+      else if (u64.hi >= 0x200000) setInt(c.ret, r, 1); // a non-NULL pointer: "returned something"
+    } else setNum(c.ret, r, num(p, i));
+  }
+  if (hex64(p, at(p, 'vmemmap_base='))) facts.probeVmemmapBase(u64.hi, u64.lo);
+};
+
+// alloc_contig_range(start, end, migratetype, gfp): start/end are pfns.
+export const allocContigRange: Decoder = (p, r, c) => {
+  const start = numAt(p, 'start=');
+  const end = numAt(p, 'end=');
+  setNum(c.pfn, r, start);
+  setNum(c.pfn_end, r, end);
+  if (start === start && end === end) setInt(c.nr_pages, r, end - start);
+  setNum(c.mt, r, numAt(p, 'migratetype='));
+  setWord(c.gfp, r, p, 'gfp=');
+};
+
+export const syscallExit: Decoder = (p, r, c) => {
+  // "-> 0x100000" (hex) or "-> -22"
+  const v = p.startsWith('-> ') ? num(p, 3) : NaN;
+  setNum(c.ret, r, v);
+};
+
+export const syscallEnter: Decoder = (p, r, c) => {
+  const a = at(p, 'addr: ');
+  if (a >= 0) setHex64(c.addr, r, p, a);
+  const args = genericArgs(p);
+  if (args) setStr(c.args, r, JSON.stringify(args));
+};
+
+export const moduleEvent: Decoder = (p, r, c) => {
+  const name = p.trim().split(/\s+/)[0];
+  if (name) setStr(c.name, r, name);
+};
+
+export const marker: Decoder = () => {};
+
+/** Events without a decoder keep their key=value fields in `args`. */
+export const generic: Decoder = (p, r, c) => {
+  const args = genericArgs(p);
+  if (args) setStr(c.args, r, JSON.stringify(args));
+};
