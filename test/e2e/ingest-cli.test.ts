@@ -15,11 +15,11 @@ import { gunzipSync } from 'node:zlib';
 import { Db } from '../../db/duckdb.js';
 import { ingest } from '../../ingest/ingest.js';
 import { EVENTS } from '../../db/tables/ingest.js';
+import { CLI } from '../lib/cli.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const SAMPLE = join(ROOT, 'samples', 'real', 'b-vmsplice.trace.txt.gz');
 const SAMPLE_D = join(ROOT, 'samples', 'real', 'd-pgmap-hmm.trace.txt.gz');
-const NODE_ARGS = ['--import', 'tsx', join(ROOT, 'cli/main.ts')];
 
 let dir: string;
 let dbPath: string;
@@ -32,7 +32,7 @@ interface Run {
 
 /** Run the CLI in a child process (async, so independent runs can overlap: each costs a tsx startup). */
 async function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const child = spawn(process.execPath, [...NODE_ARGS, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -182,7 +182,7 @@ describe('kill -9 in the middle of a large ingest', () => {
     out.end(chunk);
     await once(out, 'finish');
     const before = await snapshot();
-    const child = spawn(process.execPath, [...NODE_ARGS, 'ingest', '--db', dbPath, big], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...CLI, 'ingest', '--db', dbPath, big], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const exited = once(child, 'exit');
@@ -218,7 +218,7 @@ describe('stdin', () => {
     const stdinDb = join(dir, 'stdin.duckdb');
     await ingestHere(fileDb, plain);
     // a real pipe from a file, as `cat file |` gives
-    const child = spawn(process.execPath, [...NODE_ARGS, 'ingest', '--db', stdinDb, '--json', '-'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...CLI, 'ingest', '--db', stdinDb, '--json', '-'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -10,8 +10,7 @@ import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { isKnownEvent } from '../../ingest/decode/catalogue.js';
 import { kprobesFor, parseKernel, probesScript } from '../../ingest/probes.js';
-
-const ROOT = new URL('../..', import.meta.url).pathname;
+import { runCli } from '../lib/cli.js';
 
 /** The kprobe definitions the qemu-6.1 captures were taken with (samples/real/capture/qemu-6.1-kprobes.txt.gz: capture/kprobes.txt). */
 const KPROBES_61 = gunzipSync(readFileSync(new URL('../../samples/real/capture/qemu-6.1-kprobes.txt.gz', import.meta.url))).toString('utf8');
@@ -93,11 +92,7 @@ describe('refscope probes', () => {
       const r = spawnSync('sh', ['-n'], { input: probesScript({ kernel, tracefs: '/sys/kernel/tracing' }), encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
     }
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'probes', '--kernel', '6.1.192', '--tracefs', '/mnt/tracing'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
+    const r = runCli(['probes', '--kernel', '6.1.192', '--tracefs', '/mnt/tracing']);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, probesScript({ kernel: '6.1.192', tracefs: '/mnt/tracing' }));
     assert.match(r.stdout, /^T=\$\{TRACEFS:-\/mnt\/tracing\}$/m);

@@ -5,7 +5,6 @@
  * lines, inputs without the required columns are refused, and export accepts only known tables.
  */
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +24,7 @@ import { EXPORTABLE_TABLES, exportTable, ExportError } from '../../export/tables
 import { ingest } from '../../ingest/ingest.js';
 import { EVENTS } from '../../db/tables/ingest.js';
 import { InputError } from '../../ingest/source.js';
+import { runCli } from '../lib/cli.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const REAL = (f: string) => join(ROOT, 'samples', 'real', f);
@@ -169,8 +169,7 @@ describe('export -> ingest round trip of the canonical events schema', () => {
   });
 
   it('the CLI: `refscope export --csv`, and one-line errors for bad --table / no target', () => {
-    const cli = (...args: string[]) =>
-      spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    const cli = (...args: string[]) => runCli(args);
     const out = join(dir, 'cli.csv');
     const ok = cli('export', '--db', src(), '--trace', '3', '--csv', out);
     assert.equal(ok.status, 0, ok.stderr);

@@ -15,6 +15,7 @@ import { ingest } from '../../ingest/ingest.js';
 import { replay } from '../../replay/replay.js';
 import { runQuery, type ResultRow } from '../../queries/runner.js';
 import { CAPTURES, REAL, type Cap } from '../lib/captures.js';
+import { CLI } from '../lib/cli.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -37,7 +38,7 @@ interface Run {
 /** Run the CLI in a child process (the exit code is part of what is tested). */
 function cli(...args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/main.ts'), ...args], { cwd: ROOT });
+    const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -298,7 +299,7 @@ describe('refscope query (CLI)', () => {
   });
 
   it('output into a pipe closed early (`| head -1`) ends quietly, exit 0', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/main.ts'), 'query', '--db', dbPath, '--sql', 'SELECT * FROM range(200000)'], { cwd: ROOT });
+    const child = spawn(process.execPath, [...CLI, 'query', '--db', dbPath, '--sql', 'SELECT * FROM range(200000)'], { cwd: ROOT });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.stdout.once('data', () => child.stdout.destroy());

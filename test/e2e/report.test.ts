@@ -9,7 +9,6 @@
  *      all of it as text without running anything.
  */
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -28,6 +27,7 @@ import { buildPerfetto } from '../../export/perfetto.js';
 import { writeReport } from '../../reports/report.js';
 import { cmaSentences } from '../../reports/story.js';
 import { HOSTILE_COMM, HOSTILE_MARKER, hostileTrace, launch, open, syntheticDb } from '../lib/report-fixtures.js';
+import { runCli } from '../lib/cli.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CAPTURE_C = join(ROOT, 'samples', 'real', 'c-cma-blocked.trace.txt.gz');
@@ -265,11 +265,7 @@ describe('report: end to end on the real c-cma-blocked capture, in Chromium', ()
     const dbCopy = join(dir, 'c-cma-copy.duckdb');
     copyFileSync(join(dir, 'c-cma.duckdb'), dbCopy);
     if (existsSync(join(dir, 'c-cma.duckdb.wal'))) copyFileSync(join(dir, 'c-cma.duckdb.wal'), dbCopy + '.wal');
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/main.ts'), 'export', '--db', dbCopy, '--perfetto', file], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
+    const r = runCli(['export', '--db', dbCopy, '--perfetto', file]);
     assert.equal(r.status, 0, r.stderr);
     const t = JSON.parse(readFileSync(file, 'utf8')) as { traceEvents: { ph: string; name: string; args?: Record<string, unknown>; cat?: string }[] };
     const x = t.traceEvents.filter((e) => e.ph === 'X');
