@@ -28,8 +28,9 @@ import {
 } from 'apache-arrow';
 import { DuckDBTimestampValue, DuckDBTypeId, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
 import type { Db } from '../db/duckdb.js';
+import { tableSelectSql } from '../db/select.js';
 import { ALL_TABLES } from '../db/setup.js';
-import { EVENTS } from '../db/tables/ingest.js';
+import { rowOf, rowsOf } from '../queries/statements.js';
 
 /**
  * `refscope export`: one table (default `events`) of one trace or all traces, as an Arrow IPC file (streamed
@@ -59,34 +60,19 @@ export class ExportError extends Error {}
 
 export const EXPORTABLE_TABLES: string[] = ALL_TABLES.map((t) => t.name);
 
-/** SQL of the canonical events export ($1 = trace id when filtered). */
-export function eventsExportSql(filtered: boolean): string {
-  const cols = EVENTS.columns.map((c) => `e."${c.name}"`).join(', ');
-  return `SELECT ${cols}, ks.frames AS stack, us.frames AS user_stack
-    FROM events e
-    LEFT JOIN stacks ks ON ks.trace_id = e.trace_id AND ks.stack_id = e.stack_id
-    LEFT JOIN stacks us ON us.trace_id = e.trace_id AND us.stack_id = e.user_stack_id
-    ${filtered ? 'WHERE e.trace_id = $1' : ''}
-    ORDER BY e.trace_id, e.seq`;
-}
-
 async function tableSql(db: Db, table: string, traceId: number | undefined): Promise<string> {
   if (!EXPORTABLE_TABLES.includes(table))
     throw new ExportError(`--table ${JSON.stringify(table).slice(0, 60)}: unknown table (known: ${EXPORTABLE_TABLES.join(', ')})`);
   if (!(await db.tableExists(table))) throw new ExportError(`${db.path}: has no table ${table} (nothing ingested or replayed yet?)`);
-  const cols = await db.all<{ column_name: string }>(
-    'SELECT column_name FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position',
-    [table],
-  );
+  const cols = await rowsOf<{ column_name: string }>(db, 'export/table-columns.sql', { table_name: table });
   const hasTrace = cols.some((c) => c.column_name === 'trace_id');
   if (traceId !== undefined) {
     if (!hasTrace) throw new ExportError(`table ${table} is not per trace: export it without --trace`);
-    const t = await db.one<{ n: number }>('SELECT count(*)::INTEGER AS n FROM traces WHERE trace_id = $1', [traceId]);
+    const t = await rowOf<{ n: number }>(db, 'common/trace-exists.sql', { trace_id: traceId });
     if (!t?.n) throw new ExportError(`${db.path}: no trace ${traceId}`);
   }
-  if (table === 'events') return eventsExportSql(traceId !== undefined);
-  // `table` is one of the known names (checked above), so quoting it is enough.
-  return `SELECT * FROM "${table}" ${traceId !== undefined ? 'WHERE trace_id = $1' : ''} ORDER BY ALL`;
+  // `table` is one of the known names (checked above).
+  return tableSelectSql(table, traceId !== undefined);
 }
 
 function sqlString(s: string): string {

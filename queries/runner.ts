@@ -6,6 +6,7 @@ import {
   INTEGER, VARCHAR, type DuckDBResultReader, type DuckDBType, type DuckDBValue,
 } from '@duckdb/node-api';
 import type { Db } from '../db/duckdb.js';
+import { sqlFile } from '../db/sql.js';
 
 /**
  * The query library: lists queries/*.sql, parses their header comments, binds parameters with their declared
@@ -398,8 +399,8 @@ export async function runQuery(
   const values = resolveParams(def, params);
   await ensureHelpers(db, opts.dir);
   if (values.trace_id !== null && values.trace_id !== undefined) {
-    const t = await db.one('SELECT trace_id FROM traces WHERE trace_id = $1', [values.trace_id as number]);
-    if (!t) throw new QueryError(`no trace ${String(values.trace_id)} in ${db.path}`);
+    const t = await db.one<{ n: number }>(sqlFile('common/trace-exists.sql'), { trace_id: values.trace_id as number });
+    if (!t?.n) throw new QueryError(`no trace ${String(values.trace_id)} in ${db.path}`);
   }
   const ps = await db.conn.prepare(def.sql);
   const bind: Record<string, DuckDBValue> = {};

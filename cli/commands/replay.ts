@@ -40,7 +40,8 @@ export function replayCommand(program: Command): void {
       let out: ReplaySummary[];
       try {
         if (o.trace !== undefined) {
-          const known = await db.tableExists('traces') && (await db.one('SELECT 1 AS x FROM traces WHERE trace_id = $1', [Number(o.trace)]));
+          const { rowOf } = await import('../../queries/statements.js');
+          const known = (await db.tableExists('traces')) && ((await rowOf<{ n: number }>(db, 'common/trace-exists.sql', { trace_id: Number(o.trace) }))?.n ?? 0) > 0;
           if (!known) throw new UsageError(`replay: no trace ${o.trace} in ${o.db}`);
           out = [await replay(db, Number(o.trace), opts)];
         } else out = await replayAll(db, opts);
