@@ -21,7 +21,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { listValue } from '@duckdb/node-api';
 import { Db } from '../db/duckdb.js';
-import { KPROBE_SYSTEMS, MM_SYSTEMS, systemOf } from '../ingest/decode/catalogue.js';
+import { fillsOf, KPROBE_SYSTEMS, MM_SYSTEMS, systemOf } from '../ingest/decode/catalogue.js';
 import { ingest } from '../ingest/ingest.js';
 
 export interface Expect {
@@ -193,21 +193,6 @@ function findNotes(dir: string, depth = 3): string[] {
 
 /* ---- checks against a database ---- */
 
-/** Decoded columns every row of these MM events must have (payload fields refscope decodes by name). */
-const REQUIRED: [RegExp, string[]][] = [
-  [/^(page|folio)_ref_(set|mod|unfreeze)$/, ['pfn', 'count', 'val', 'page_flags', 'mt']],
-  [/^(page|folio)_ref_(mod_and_test|mod_and_return|mod_unless|freeze)$/, ['pfn', 'count', 'val', 'ret', 'page_flags', 'mt']],
-  [/^mm_page_(alloc|free|free_batched|alloc_zone_locked|pcpu_drain|pcpu_refill|free_direct)$/, ['pfn', 'order', 'nr_pages']],
-  [/^mm_page_alloc_extfrag$/, ['pfn', 'order', 'mt']],
-  [/^mm_(filemap|shmem)_/, ['pfn', 'order', 'nr_pages']],
-  [/^cma_alloc_start$/, ['name', 'nr_pages']],
-  [/^cma_(alloc_finish|alloc_busy_retry|release|alloc)$/, ['pfn', 'nr_pages', 'pfn_end']],
-  [/^test_pages_isolated$/, ['pfn', 'pfn_end', 'fin_pfn', 'ret']],
-  [/^mm_migrate_pages$/, ['nr_succeeded', 'nr_failed', 'mode', 'name']],
-  [/^mm_migrate_pages_start$/, ['mode', 'name']],
-  [/^(set|remove)_migration_pte$/, ['addr', 'order']],
-  [/^alloc_contig_range$/, ['pfn', 'pfn_end', 'mt']],
-];
 /** Probe payload keys and the column each decodes into. */
 const PROBE_KEYS: [string, string][] = [
   ['page', 'ptr'],
@@ -240,18 +225,17 @@ async function decodingGaps(db: Db, traceId: number): Promise<Gap[]> {
     [traceId, listValue([...MM_SYSTEMS])],
   );
   for (const { event } of events) {
-    for (const [re, cols] of REQUIRED) {
-      if (!re.test(event)) continue;
-      for (const col of cols) {
-        const r = await db.one<{ n: number }>(
-          `SELECT count(*)::INTEGER AS n FROM events WHERE trace_id = $1 AND event = $2 AND "${col}" IS NULL`,
-          [traceId, event],
-        );
-        if (r?.n) gaps.push({ event, what: `${col} is NULL`, rows: r.n });
-      }
+    // Decoded columns every row must have: the payload fields refscope decodes by name (the catalogue's `fills`).
+    const fills = fillsOf(event);
+    for (const col of fills) {
+      const r = await db.one<{ n: number }>(
+        `SELECT count(*)::INTEGER AS n FROM events WHERE trace_id = $1 AND event = $2 AND "${col}" IS NULL`,
+        [traceId, event],
+      );
+      if (r?.n) gaps.push({ event, what: `${col} is NULL`, rows: r.n });
     }
-    // Probe events decode by key (alloc_contig_range's start=/end= are pfns: covered by REQUIRED instead).
-    if (!KPROBE_SYSTEMS.has(systemOf(event) ?? '') || REQUIRED.some(([re]) => re.test(event))) continue;
+    // Probe events decode by key (alloc_contig_range's start=/end= are pfns: covered by its `fills` instead).
+    if (!KPROBE_SYSTEMS.has(systemOf(event) ?? '') || fills.length) continue;
     for (const [key, col] of PROBE_KEYS) {
       const r = await db.one<{ n: number }>(
         `SELECT count(*)::INTEGER AS n FROM events WHERE trace_id = $1 AND event = $2 AND "${col}" IS NULL

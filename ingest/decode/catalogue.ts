@@ -50,6 +50,8 @@ export interface EventRow {
   probes?: Probe[];
   /** `refscope probes` sets a stacktrace trigger: the caller identifies the holder / pgmap user. */
   stack?: boolean;
+  /** Columns its decoder fills on every row (check-traces counts rows without them as decoding gaps). */
+  fills?: readonly string[];
   /** Which kernels print it, format differences. */
   era?: string;
 }
@@ -66,10 +68,14 @@ const RSS: Enable = { optional: true, why: 'per-mm RSS counters; frequent' };
 
 const CMA_PFN = 'pfn printed %lx (no 0x) before ≈5.14, 0x%lx after';
 const FOLIO_REF = 'proposed folio_ref_* events carry the page_ref fields (reference §1.1)';
-const pageRef = (name: string, code: number): EventRow[] => [
-  { name: `page_ref_${name}`, system: 'page_ref', decode: D.pageRef, code, enable: PAGE_REF },
-  { name: `folio_ref_${name}`, system: 'page_ref', decode: D.pageRef, code, era: FOLIO_REF },
+const REF = ['pfn', 'count', 'val', 'page_flags', 'mt'];
+const REF_RET = ['pfn', 'count', 'val', 'ret', 'page_flags', 'mt'];
+const pageRef = (name: string, code: number, fills: string[]): EventRow[] => [
+  { name: `page_ref_${name}`, system: 'page_ref', decode: D.pageRef, code, enable: PAGE_REF, fills },
+  { name: `folio_ref_${name}`, system: 'page_ref', decode: D.pageRef, code, fills, era: FOLIO_REF },
 ];
+const PAGES = ['pfn', 'order', 'nr_pages'];
+const CMA_RANGE = ['pfn', 'nr_pages', 'pfn_end'];
 const fsDax = (name: string): EventRow => ({ name, system: 'fs_dax', decode: D.fsDax, enable: FS_DAX });
 
 /** A probe-decoded event of group `system` with these definitions. */
@@ -105,43 +111,43 @@ const acr = (kretprobe: boolean, args: string): Probe[] => [
  * order, which is the order the qemu-6.1 captures defined them in.
  */
 export const CATALOGUE: readonly EventRow[] = [
-  ...pageRef('set', C.PR_SET),
-  ...pageRef('mod', C.PR_MOD),
-  ...pageRef('mod_and_test', C.PR_MOD_AND_TEST),
-  ...pageRef('mod_and_return', C.PR_MOD_AND_RETURN),
-  ...pageRef('mod_unless', C.PR_MOD_UNLESS),
-  ...pageRef('freeze', C.PR_FREEZE),
-  ...pageRef('unfreeze', C.PR_UNFREEZE),
+  ...pageRef('set', C.PR_SET, REF),
+  ...pageRef('mod', C.PR_MOD, REF),
+  ...pageRef('mod_and_test', C.PR_MOD_AND_TEST, REF_RET),
+  ...pageRef('mod_and_return', C.PR_MOD_AND_RETURN, REF_RET),
+  ...pageRef('mod_unless', C.PR_MOD_UNLESS, REF_RET),
+  ...pageRef('freeze', C.PR_FREEZE, REF_RET),
+  ...pageRef('unfreeze', C.PR_UNFREEZE, REF),
 
-  { name: 'mm_page_alloc', system: 'kmem', decode: D.kmemPage, code: C.KM_ALLOC, enable: KMEM },
-  { name: 'mm_page_free', system: 'kmem', decode: D.kmemPage, code: C.KM_FREE, enable: KMEM },
-  { name: 'mm_page_free_batched', system: 'kmem', decode: D.kmemPage, code: C.KM_FREE_BATCHED, enable: KMEM },
-  { name: 'mm_page_alloc_zone_locked', system: 'kmem', decode: D.kmemPage, enable: KMEM },
-  { name: 'mm_page_pcpu_drain', system: 'kmem', decode: D.kmemPage, enable: KMEM },
-  { name: 'mm_page_alloc_extfrag', system: 'kmem', decode: D.extfrag, enable: KMEM },
-  { name: 'mm_page_pcpu_refill', system: 'kmem', decode: D.kmemPage },
-  { name: 'mm_page_free_direct', system: 'kmem', decode: D.kmemPage, code: C.KM_FREE, era: 'before 3.3 (then renamed mm_page_free)' },
+  { name: 'mm_page_alloc', system: 'kmem', decode: D.kmemPage, code: C.KM_ALLOC, enable: KMEM, fills: PAGES },
+  { name: 'mm_page_free', system: 'kmem', decode: D.kmemPage, code: C.KM_FREE, enable: KMEM, fills: PAGES },
+  { name: 'mm_page_free_batched', system: 'kmem', decode: D.kmemPage, code: C.KM_FREE_BATCHED, enable: KMEM, fills: PAGES },
+  { name: 'mm_page_alloc_zone_locked', system: 'kmem', decode: D.kmemPage, enable: KMEM, fills: PAGES },
+  { name: 'mm_page_pcpu_drain', system: 'kmem', decode: D.kmemPage, enable: KMEM, fills: PAGES },
+  { name: 'mm_page_alloc_extfrag', system: 'kmem', decode: D.extfrag, enable: KMEM, fills: ['pfn', 'order', 'mt'] },
+  { name: 'mm_page_pcpu_refill', system: 'kmem', decode: D.kmemPage, fills: PAGES },
+  { name: 'mm_page_free_direct', system: 'kmem', decode: D.kmemPage, code: C.KM_FREE, era: 'before 3.3 (then renamed mm_page_free)', fills: PAGES },
   { name: 'mm_pagevec_free', system: 'kmem', decode: D.kmemPage, code: C.KM_FREE_BATCHED, era: 'before 3.3 (then renamed mm_page_free_batched)' },
   { name: 'mm_alloc_contig_migrate_range_info', system: 'kmem', decode: D.allocContigRange, enable: SOME_KERNELS },
 
-  { name: 'cma_alloc_start', system: 'cma', decode: D.cma, code: C.CMA_START, enable: CMA, era: CMA_PFN },
-  { name: 'cma_alloc_finish', system: 'cma', decode: D.cma, code: C.CMA_FINISH, enable: CMA, stack: true, era: CMA_PFN },
-  { name: 'cma_alloc_busy_retry', system: 'cma', decode: D.cma, code: C.CMA_BUSY, enable: CMA, stack: true, era: CMA_PFN },
-  { name: 'cma_release', system: 'cma', decode: D.cma, code: C.CMA_RELEASE, enable: CMA, era: CMA_PFN },
-  { name: 'cma_alloc', system: 'cma', decode: D.cma, code: C.CMA_FINISH, enable: CMA, era: 'older kernels (≈4.2): one event for the call and its result' },
+  { name: 'cma_alloc_start', system: 'cma', decode: D.cma, code: C.CMA_START, enable: CMA, era: CMA_PFN, fills: ['name', 'nr_pages'] },
+  { name: 'cma_alloc_finish', system: 'cma', decode: D.cma, code: C.CMA_FINISH, enable: CMA, stack: true, era: CMA_PFN, fills: CMA_RANGE },
+  { name: 'cma_alloc_busy_retry', system: 'cma', decode: D.cma, code: C.CMA_BUSY, enable: CMA, stack: true, era: CMA_PFN, fills: CMA_RANGE },
+  { name: 'cma_release', system: 'cma', decode: D.cma, code: C.CMA_RELEASE, enable: CMA, era: CMA_PFN, fills: CMA_RANGE },
+  { name: 'cma_alloc', system: 'cma', decode: D.cma, code: C.CMA_FINISH, enable: CMA, era: 'older kernels (≈4.2): one event for the call and its result', fills: CMA_RANGE },
   { name: 'cma_alloc_info', system: 'cma', decode: D.cma, enable: CMA },
   { name: 'cma_alloc_at_start', system: 'cma', decode: D.cma },
   { name: 'cma_alloc_at_finish', system: 'cma', decode: D.cma },
 
-  { name: 'mm_migrate_pages', system: 'migrate', decode: D.migratePages, code: C.MIGRATE, enable: MIGRATE },
-  { name: 'mm_migrate_pages_start', system: 'migrate', decode: D.migratePages, enable: MIGRATE },
-  { name: 'set_migration_pte', system: 'migrate', decode: D.migrationPte, enable: MIGRATE },
-  { name: 'remove_migration_pte', system: 'migrate', decode: D.migrationPte, enable: MIGRATE },
+  { name: 'mm_migrate_pages', system: 'migrate', decode: D.migratePages, code: C.MIGRATE, enable: MIGRATE, fills: ['nr_succeeded', 'nr_failed', 'mode', 'name'] },
+  { name: 'mm_migrate_pages_start', system: 'migrate', decode: D.migratePages, enable: MIGRATE, fills: ['mode', 'name'] },
+  { name: 'set_migration_pte', system: 'migrate', decode: D.migrationPte, enable: MIGRATE, fills: ['addr', 'order'] },
+  { name: 'remove_migration_pte', system: 'migrate', decode: D.migrationPte, enable: MIGRATE, fills: ['addr', 'order'] },
   { name: 'mm_migrate_unmap_folio', system: 'migrate', decode: D.migrateUnmapFolio, enable: MIGRATE },
-  { name: 'test_pages_isolated', system: 'page_isolation', decode: D.testPagesIsolated, code: C.TPI, enable: ISOLATION },
-  { name: 'mm_filemap_add_to_page_cache', system: 'filemap', decode: D.filemapPage, enable: FILEMAP },
-  { name: 'mm_filemap_delete_from_page_cache', system: 'filemap', decode: D.filemapPage, enable: FILEMAP },
-  { name: 'mm_shmem_add_to_page_cache', system: 'filemap', decode: D.filemapPage },
+  { name: 'test_pages_isolated', system: 'page_isolation', decode: D.testPagesIsolated, code: C.TPI, enable: ISOLATION, fills: ['pfn', 'pfn_end', 'fin_pfn', 'ret'] },
+  { name: 'mm_filemap_add_to_page_cache', system: 'filemap', decode: D.filemapPage, enable: FILEMAP, fills: PAGES },
+  { name: 'mm_filemap_delete_from_page_cache', system: 'filemap', decode: D.filemapPage, enable: FILEMAP, fills: PAGES },
+  { name: 'mm_shmem_add_to_page_cache', system: 'filemap', decode: D.filemapPage, fills: PAGES },
 
   // include/trace/events/fs_dax.h
   ...['dax_pmd_fault', 'dax_pmd_fault_done', 'dax_pmd_load_hole', 'dax_pmd_load_hole_fallback', 'dax_pmd_insert_mapping']
@@ -207,7 +213,7 @@ export const CATALOGUE: readonly EventRow[] = [
   probe('pgmap', 'migrate_vma_pages', undefined, [p('migrate_vma_pages', 'args=%di:x64')]),
   probe('pgmap', 'migrate_vma_finalize', undefined, [p('migrate_vma_finalize', 'args=%di:x64')]),
 
-  { name: 'alloc_contig_range', system: 'cmak', decode: D.allocContigRange, code: C.ACR,
+  { name: 'alloc_contig_range', system: 'cmak', decode: D.allocContigRange, code: C.ACR, fills: ['pfn', 'pfn_end', 'mt'],
     probes: acr(false, 'start=%di:x64 end=%si:x64 migratetype=%dx:u32 gfp=%cx:x32') },
   probe('cmak', 'alloc_contig_range_ret', C.ACR_RET, acr(true, 'ret=$retval:s32')),
 
@@ -277,6 +283,11 @@ export function isKnownEvent(event: string): boolean {
 
 export function systemOf(event: string): string | null {
   return BY_NAME.get(event)?.system ?? null;
+}
+
+/** Columns the decoder of an event fills on every row (none when not in the catalogue). */
+export function fillsOf(event: string): readonly string[] {
+  return BY_NAME.get(event)?.fills ?? [];
 }
 
 /** The replay code of an event; -1 when replay does not read it. */

@@ -5,12 +5,12 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { ColumnarBatch, getInt } from '../../db/batch.js';
+import { ColumnarBatch, getInt, isValid } from '../../db/batch.js';
 import { SQL_DIR, sqlFile } from '../../db/sql.js';
 import { EVENTS } from '../../db/tables/ingest.js';
 import * as codes from '../../ingest/decode/codes.js';
 import {
-  CATALOGUE, decode, inEra, isKnownEvent, KPROBE_SYSTEMS, MM_SYSTEMS, replayCode, systemOf, type Version,
+  CATALOGUE, decode, fillsOf, inEra, isKnownEvent, KPROBE_SYSTEMS, MM_SYSTEMS, replayCode, systemOf, type Version,
 } from '../../ingest/decode/catalogue.js';
 import { kprobeLine, kprobesFor, probesScript } from '../../ingest/probes.js';
 import { listQueries } from '../../queries/runner.js';
@@ -44,7 +44,10 @@ describe('event catalogue', () => {
       assert.equal(systemOf(e.name), e.system);
       assert.equal(decode(e.name, 'pfn=4660 nr_pages=2', 0, c, facts), e.system, e.name);
     }
+    const columns = new Set(EVENTS.columns.map((col) => col.name));
+    for (const e of CATALOGUE) for (const col of e.fills ?? []) assert.ok(columns.has(col), `${e.name}: ${col}`);
     assert.equal(decode('page_ref_mod', 'pfn=4660 flags=lru count=2 mapcount=0 mapping=0 mt=1 val=1', 1, c, facts), 'page_ref');
+    for (const col of fillsOf('page_ref_mod')) assert.ok(isValid(c[col], 1), `page_ref_mod fills ${col}`);
     assert.equal(getInt(c.count, 1), 2);
     assert.equal(decode('no_such_event', 'pfn=1', 2, c, facts), null);
     assert.equal(isKnownEvent('no_such_event'), false);
