@@ -2,8 +2,11 @@
  * The example of every library query in docs/queries.md: which input shows the query finding something, and the exact
  * `refscope` command lines. scripts/readme-queries.ts runs them and writes their output between the markers;
  * test/e2e/readme-queries.test.ts checks that every query has a block and that each block is what this file says.
+ * The reference part of each query (what the report and `check` make of it, its parameters and columns) is
+ * generated from the parsed header of its file (QueryDef), between `reference NAME` markers.
  */
 import type { QueryCommandOptions } from '../cli/commands/query.js';
+import { listQueries, type QueryDef } from '../queries/runner.js';
 import type { Scenario } from '../samples/generate/index.js';
 
 /** A bundled real capture (samples/real/NAME) or a generated scenario (`refscope generate NAME`, seed 1). */
@@ -197,4 +200,54 @@ export function readmeBlock(readme: string, id: string): string | null {
   const i = readme.indexOf(b);
   const j = readme.indexOf(endMarker(id));
   return i < 0 || j < i ? null : readme.slice(i + b.length, j).trim();
+}
+
+export const referenceBegin = (name: string): string =>
+  `<!-- reference ${name} begin: generated from queries/${name}.sql by \`npm run readme:queries\`; do not edit by hand -->`;
+export const referenceEnd = (name: string): string => `<!-- reference ${name} end -->`;
+
+const cell = (t: string): string => t.replace(/\|/g, '\\|');
+
+/** The generated reference of one query: its role in reports and `check`, then its parameters and columns. */
+export function referenceBlock(def: QueryDef): string {
+  const role =
+    def.finding === null
+      ? `Report section "${def.title}" (not a finding).`
+      : `Report section "${def.title}", a finding` +
+        (def.verdict ? `: verdict line "${def.verdict.label}" (count: \`summary.${def.verdict.column}\`${def.verdict.level === 'error' ? ', red when a certain row is an error' : ', a warning'})` : '') +
+        (def.gate !== null ? `; \`refscope check\` gates on it (\`--fail-on ${def.name}\`, \`--max ${def.name}=N\`)` : '') +
+        '.';
+  return [
+    role,
+    '',
+    '| parameter | type | default | meaning |',
+    '|---|---|---|---|',
+    ...def.params.map((p) => `| \`${p.name}\` | ${p.type} | \`${cell(p.defaultText)}\` | ${cell(p.description)} |`),
+    '',
+    '| column | meaning |',
+    '|---|---|',
+    ...def.columns.map((c) => `| \`${c.name}\` | ${cell(c.description)} |`),
+  ].join('\n');
+}
+
+/** docs/queries.md with every query's reference block replaced; throws when a query's markers are missing. */
+export function withReference(doc: string, defs: QueryDef[] = listQueries()): string {
+  let out = doc;
+  for (const d of defs) {
+    const b = referenceBegin(d.name);
+    const e = referenceEnd(d.name);
+    const i = out.indexOf(b);
+    const j = out.indexOf(e);
+    if (i < 0 || j < i) throw new Error(`docs/queries.md has no reference markers for query ${d.name}: add\n${b}\n${e}`);
+    out = out.slice(0, i + b.length) + '\n' + referenceBlock(d) + '\n' + out.slice(j);
+  }
+  return out;
+}
+
+/** The text between a query's reference markers in docs/queries.md (null when absent). */
+export function referenceText(doc: string, name: string): string | null {
+  const b = referenceBegin(name);
+  const i = doc.indexOf(b);
+  const j = doc.indexOf(referenceEnd(name));
+  return i < 0 || j < i ? null : doc.slice(i + b.length, j).trim();
 }

@@ -3,11 +3,11 @@ import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { commandLine, commands, EXAMPLES, withExamples } from './query-examples.js';
+import { commandLine, commands, EXAMPLES, withExamples, withReference } from './query-examples.js';
 
 // Regenerates the query examples of docs/queries.md: runs each example's refscope commands (scripts/query-examples.ts)
 // in a scratch directory where samples/ points at the bundled captures, and writes the query output between the
-// example's markers.
+// example's markers, and each query's reference (parameters, columns, role in reports and check) from its header.
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'refscope-readme-'));
 symlinkSync(join(root, 'samples'), join(dir, 'samples'));
@@ -33,7 +33,7 @@ try {
     console.log(`${ex.id}: ${commandLine(cmds.at(-1)!)}`);
   }
   const path = join(root, 'docs', 'queries.md');
-  writeFileSync(path, withExamples(readFileSync(path, 'utf8'), outputs));
+  writeFileSync(path, withReference(withExamples(readFileSync(path, 'utf8'), outputs)));
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

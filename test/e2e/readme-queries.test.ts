@@ -15,7 +15,9 @@ import { replay } from '../../replay/replay.js';
 import { queryOutput } from '../../cli/commands/query.js';
 import { listQueries } from '../../queries/runner.js';
 import { generateToFile } from '../../samples/generate/file.js';
-import { block, commandLine, commands, dbName, EXAMPLES, inputFile, queryOptions, readmeBlock } from '../../scripts/query-examples.js';
+import {
+  block, commandLine, commands, dbName, EXAMPLES, inputFile, queryOptions, readmeBlock, referenceBlock, referenceText,
+} from '../../scripts/query-examples.js';
 
 const readme = readFileSync(new URL('../../docs/queries.md', import.meta.url), 'utf8');
 const FENCE = '```';
@@ -33,6 +35,15 @@ describe('docs/queries.md query examples', () => {
     for (const q of listQueries()) assert.ok(EXAMPLES.some((e) => e.query === q.name), `no example of query ${q.name} in scripts/query-examples.ts`);
     assert.equal(new Set(EXAMPLES.map((e) => e.id)).size, EXAMPLES.length, 'example ids are unique');
     for (const ex of EXAMPLES) assert.ok(readmeBlock(readme, ex.id), `docs/queries.md has no block for example ${ex.id}: run npm run readme:queries`);
+  });
+
+  it("each query's reference (role, parameters, columns) is what its file's header says", () => {
+    for (const q of listQueries()) {
+      const text = referenceText(readme, q.name);
+      assert.ok(text, `docs/queries.md has no reference block for ${q.name}: run npm run readme:queries`);
+      assert.equal(text, referenceBlock(q), `docs/queries.md reference of ${q.name} is stale: run npm run readme:queries`);
+      for (const c of q.columns) assert.ok(text.includes(`| \`${c.name}\` |`), `${q.name}.${c.name}`);
+    }
   });
 
   it('each block names its input and shows the commands the example runs', () => {
