@@ -23,6 +23,7 @@
 -- @severity error when succeeded=false or what=longterm_migrate_failed else warning
 -- @columns html what,cma_name,request_count,succeeded,busy_retries,pfn,is_fin_pfn,ref_type,refs,holder_comm,holder_pid,since_ts_ns,released_ts_ns,callsite,nr_failed,certain
 -- @columns md pfn,ref_type,refs,holder_comm,holder_pid,since_ts_ns,callsite
+-- @refcounts 1
 --
 -- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
 -- @param include_uncertain BOOLEAN false Also list holders that cross a lost-event window.

@@ -34,6 +34,7 @@
 -- @severity error
 -- @columns html grouping,callsite,pages,bytes,refs_outstanding,holders,first_seen_ns,last_seen_ns,example_pfns,uncertain
 -- @columns md grouping,callsite,pages,refs_outstanding,holders,example_pfns
+-- @refcounts 5
 --
 -- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
 -- @param include_uncertain BOOLEAN false Also report uncertain leaks: crossing a lost-event window, or a holder that exited within $exit_grace_ns of the end.

@@ -20,6 +20,7 @@
 -- @severity warning
 -- @columns html priority,kind,pfn,refs,holder_comm,holder_pid,start_ts_ns,duration_ns,held_to_end,longterm,foll_get,mt_name,in_cma,longterm_in_cma,release_comm,callsite,uncertain
 -- @columns md priority,kind,pfn,holder_comm,holder_pid,duration_ns,longterm,mt_name,callsite
+-- @refcounts 6
 --
 -- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
 -- @param min_duration_ns BIGINT 1000000000 Minimum time held, ns (the CLI also accepts 500ms, 1.5s, 10us).

@@ -19,6 +19,7 @@
 -- @severity error when holder_exited=true else warning
 -- @columns html holder_comm,holder_pid,callsite,pins,refs,pages,longterm_pins,cma_or_movable_pins,first_pin_ns,max_duration_ns,holder_exited,example_pfns,certain
 -- @columns md holder_comm,holder_pid,callsite,pins,pages,longterm_pins,example_pfns
+-- @refcounts 4
 --
 -- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
 -- @param include_uncertain BOOLEAN false Also list pins that cross a lost-event window.

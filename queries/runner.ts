@@ -31,6 +31,7 @@ import { sqlFile } from '../db/sql.js';
  *   -- @gate <order>                                   `refscope check` gates on the verdict count (line order)
  *   -- @severity <level> [when <condition> else <level>]   colour of a row: error, warning or none
  *   -- @columns <html|md> <a,b,c>                      compact table columns, most telling first
+ *   -- @refcounts <order>                              the pfns its rows name get refcount charts (order of kinds)
  *
  * A condition is `column` (true when the value is truthy) or `column=value` (the value printed as text), joined
  * with `or`.
@@ -89,6 +90,8 @@ export interface QueryDef {
   severity: { level: Severity; when: Condition | null; otherwise: Severity } | null;
   /** @columns */
   show: { html?: string[]; md?: string[] };
+  /** @refcounts: rank of its pfns in the report's refcount chart; null = not charted. */
+  refcounts: number | null;
 }
 
 /** A value read from DuckDB: BIGINT/HUGEINT stay bigint (exact), lists become arrays, structs objects. */
@@ -144,8 +147,8 @@ export function parseQuery(name: string, file: string, text: string, opts: { lis
   if (!description) throw new Error(`${file}: the first line must be a '-- description' comment`);
   const params: QueryParam[] = [];
   const columns: QueryColumn[] = [];
-  const meta: Pick<QueryDef, 'title' | 'meaning' | 'finding' | 'verdict' | 'context' | 'gate' | 'severity' | 'show'> = {
-    title: name, meaning: '', finding: null, verdict: null, context: null, gate: null, severity: null, show: {},
+  const meta: Meta = {
+    title: name, meaning: '', finding: null, verdict: null, context: null, gate: null, severity: null, show: {}, refcounts: null,
   };
   for (const h of header) {
     if (parseTag(file, h, meta)) continue;
@@ -191,8 +194,10 @@ export function matches(cond: Condition, row: Record<string, unknown>): boolean 
 }
 
 /** The reports' and check's tags (see the header syntax above); false for other lines. */
-function parseTag(file: string, h: string, meta: Pick<QueryDef, 'title' | 'meaning' | 'finding' | 'verdict' | 'context' | 'gate' | 'severity' | 'show'>): boolean {
-  const m = /^@(title|meaning|finding|verdict|context|gate|severity|columns)(?:\s+(.*))?$/.exec(h.trim());
+type Meta = Pick<QueryDef, 'title' | 'meaning' | 'finding' | 'verdict' | 'context' | 'gate' | 'severity' | 'show' | 'refcounts'>;
+
+function parseTag(file: string, h: string, meta: Meta): boolean {
+  const m = /^@(title|meaning|finding|verdict|context|gate|severity|columns|refcounts)(?:\s+(.*))?$/.exec(h.trim());
   if (!m) return false;
   const [, tag, arg = ''] = m as unknown as [string, string, string | undefined];
   const bad = (why: string) => new Error(`${file}: @${tag} ${arg}: ${why}`);
@@ -207,8 +212,9 @@ function parseTag(file: string, h: string, meta: Pick<QueryDef, 'title' | 'meani
       meta.finding = arg ? Number(arg) : Infinity;
       break;
     case 'gate':
+    case 'refcounts':
       if (!/^\d+$/.test(arg)) throw bad('expected an order number');
-      meta.gate = Number(arg);
+      meta[tag] = Number(arg);
       break;
     case 'verdict': {
       const v = /^([a-z_][a-z0-9_]*)\s+(error|warning)\s+(.+)$/.exec(arg);

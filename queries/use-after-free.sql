@@ -15,6 +15,7 @@
 -- @severity error
 -- @columns html kind,severity,pfn,ts_ns,comm,pid,event,callsite,detail,certain
 -- @columns md kind,pfn,ts_ns,comm,pid,detail
+-- @refcounts 2
 --
 -- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
 -- @param include_uncertain BOOLEAN false Also list anomalies inside or across lost-event windows (certain = false).

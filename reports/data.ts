@@ -26,6 +26,8 @@ export interface QueryInfo {
   severity: QueryDef['severity'];
   /** Compact table columns (the header's @columns). */
   show: QueryDef['show'];
+  /** Rank of its pfns in the refcount chart (the header's @refcounts); null = not charted. */
+  refcounts: number | null;
 }
 
 export interface QueryResult extends QueryInfo {
@@ -76,8 +78,10 @@ export interface ReportData {
 
 /** What the report shows of a query, from its header; a query the runner knows but the library does not shows under its name. */
 export function queryInfo(name: string, def?: QueryDef): QueryInfo {
-  if (!def) return { name, title: name, description: '', finding: true, severity: null, show: {} };
-  return { name, title: def.title, description: def.meaning, finding: def.finding !== null, severity: def.severity, show: def.show };
+  if (!def) return { name, title: name, description: '', finding: true, severity: null, show: {}, refcounts: null };
+  return {
+    name, title: def.title, description: def.meaning, finding: def.finding !== null, severity: def.severity, show: def.show, refcounts: def.refcounts,
+  };
 }
 
 /** Findings first, by their @finding order (then name), then the other queries by name. */

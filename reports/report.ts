@@ -43,14 +43,11 @@ export function parseFormats(s: string): ReportFormat[] {
   return [...new Set(fs)] as ReportFormat[];
 }
 
-/** The pfns to chart refcounts for: those named by the findings, most serious kinds first. */
+/** The pfns to chart refcounts for: those named by the findings, in the order of their queries' @refcounts. */
 export function suspiciousPfns(data: ReportData): number[] {
-  const order = ['cma-blockers', 'use-after-free', 'anomalies', 'pin-leaks', 'leaks', 'long-pins'];
+  const charted = [...data.queries, data.anomalies].filter((q) => q.refcounts !== null).sort((a, b) => a.refcounts! - b.refcounts!);
   const out: number[] = [];
-  for (const name of order) {
-    const q = name === 'anomalies' ? data.anomalies : data.queries.find((x) => x.name === name);
-    if (q) out.push(...pfnsOf(q.rows.slice(0, 50)));
-  }
+  for (const q of charted) out.push(...pfnsOf(q.rows.slice(0, 50)));
   return [...new Set(out)];
 }
 

@@ -7,6 +7,7 @@
 -- @finding
 -- @columns html kind,severity,certain,pfn,ts_ns,comm,pid,pgmap,callsite,detail
 -- @columns md kind,severity,pfn,ts_ns,comm,detail
+-- @refcounts 3
 --
 -- @param trace_id INTEGER NULL The trace.
 -- @param max_rows INTEGER NULL Rows at most.

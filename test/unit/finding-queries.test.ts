@@ -17,6 +17,7 @@ import { listQueries, matches, parseQuery, QUERIES_DIR } from '../../queries/run
 import { loadReportData } from '../../reports/data.js';
 import { renderMarkdown } from '../../reports/markdown.js';
 import { rowSeverity, tableColumns, verdictLines } from '../../reports/model.js';
+import { suspiciousPfns } from '../../reports/report.js';
 
 const STUCK = `-- Pages alive at the end of the trace with more than one reference (a finding added for this test).
 --
@@ -27,6 +28,7 @@ const STUCK = `-- Pages alive at the end of the trace with more than one referen
 -- @gate 9
 -- @severity warning when refcount_end=2 else error
 -- @columns md pfn,refcount_end
+-- @refcounts 9
 --
 -- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
 --
@@ -105,10 +107,12 @@ describe('a finding is one SQL file', () => {
     const v = verdictLines(data).find((l) => l.query === 'stuck-pages');
     assert.deepEqual(v, { query: 'stuck-pages', label: 'stuck pages', count: 2, uncertain: 0, level: 'bad' });
     assert.match(renderMarkdown(data, []), /## Stuck pages \(stuck-pages, 2 rows\)/);
+    assert.deepEqual(suspiciousPfns(data), [0x100, 0x200]);
     // The library's own report has none of it.
     const plain = await loadReportData(db, 1);
     assert.ok(!plain.queries.some((x) => x.name === 'stuck-pages'));
     assert.ok(!verdictLines(plain).some((l) => l.query === 'stuck-pages'));
+    assert.deepEqual(suspiciousPfns(plain), []);
   });
 });
 
