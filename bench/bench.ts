@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Db } from '../db/duckdb.js';
 import { generateToFile } from '../samples/generate/file.js';
 import { compareWithRefscope, type Comparison } from './compare.js';
-import { METRICS, QUERIES_AFTER } from './metrics.js';
+import { METRICS, QUERIES_AFTER, STARTUP } from './metrics.js';
 
 /**
  * `npm run bench [-- --lines N]` (default 5 M): generates the noise scenario at 1x and 4x N lines (cached in
@@ -14,7 +14,8 @@ import { METRICS, QUERIES_AFTER } from './metrics.js';
  * process (child.ts) so each peak RSS is its own: refscope's ingest, `wc -l`, DuckDB parsing the same text
  * itself with read_csv + regexp_extract (the complete baseline, checked against refscope's rows at 1x, and
  * the old narrow one), replay, every library query, the report. Prints one table (metrics x sizes, with
- * the 4x/1x ratio and the issues' targets) and writes bench/out/results.json. README § Benchmark describes
+ * the 4x/1x ratio and the issues' targets), then the start-up of the built CLI (dist/: `npm run bench` builds it
+ * first) on trivial commands, and writes bench/out/results.json. docs/benchmark.md § Metrics describes
  * every metric. Not a test: nothing here fails for being slow.
  */
 
@@ -174,6 +175,21 @@ async function measure(size: string, lines: number, version: string, check: bool
   return { m, query_rows, check: cmp };
 }
 
+/** The built CLI's start-up: wall seconds of a trivial command, median of `runs` after one warm-up run. */
+function startup(args: string[], runs = 5): number | null {
+  const main = new URL('../dist/cli/main.js', import.meta.url).pathname;
+  if (!existsSync(main)) return null;
+  const once = (): number => {
+    const t = performance.now();
+    const r = spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`refscope ${args.join(' ')} failed: ${r.stderr}`);
+    return (performance.now() - t) / 1000;
+  };
+  once();
+  const s = Array.from({ length: runs }, once).sort((a, b) => a - b);
+  return round(s[runs >> 1]!, 3);
+}
+
 async function duckdbVersion(): Promise<string> {
   const db = await Db.open(':memory:');
   const v = (await db.one<{ v: string }>('SELECT version() AS v'))!.v;
@@ -211,6 +227,8 @@ const machine = {
   load_average_at_start: loadavg().map((x) => round(x, 2)),
 };
 const started = new Date().toISOString();
+process.stderr.write('start-up of the built CLI (dist/)...\n');
+const startupRows: Metrics = Object.fromEntries(STARTUP.map((x) => [x.name, startup(x.args)]));
 const one = await measure('1x', baseLines, version, true);
 const four = await measure('4x', baseLines * 4, version, false);
 // Table order: METRICS, with the per-query rows after QUERIES_AFTER.
@@ -228,6 +246,8 @@ printTable([
   ['metric', '1x', '4x', '4x/1x', 'target'],
   ...keys.map((k) => [k, fmt(one.m[k]), fmt(four.m[k]), fmt(ratios[k]), targets[k] ?? '']),
 ]);
+console.log(`start-up of the built CLI (node dist/cli/main.js, median of 5 runs):`);
+printTable([['metric', 'seconds', 'target'], ...STARTUP.map((x) => [x.name, fmt(startupRows[x.name]), x.target ?? ''])]);
 const c = one.check;
 if (c) {
   console.log(
@@ -244,6 +264,7 @@ const results = {
   input: { scenario: 'noise', format: 'ftrace', seed: 1, generator: version, lines_arg: baseLines },
   results: { '1x': ordered(one.m), '4x': ordered(four.m) },
   ratio_4x_1x: ratios,
+  startup: startupRows,
   query_rows: { '1x': one.query_rows, '4x': four.query_rows },
   duckdb_regex_check_1x: one.check,
   targets,

@@ -1,6 +1,6 @@
 /**
  * The rows of the bench table and keys of bench/out/results.json, in print order, with the targets of the
- * issues (#2 ingest, #3 replay). README § Benchmark describes each one (test/bench.test.ts checks it).
+ * issues (#2 ingest, #3 replay). docs/benchmark.md § Metrics describes each one (test/e2e/bench.test.ts checks it).
  * `query_<name>_s` rows are added per queries/*.sql file after `duckdb_floor_one_core_events_per_s`.
  */
 export interface Metric {
@@ -47,3 +47,9 @@ export const METRICS: Metric[] = [
 
 /** Where the per-query rows go. */
 export const QUERIES_AFTER = 'duckdb_floor_one_core_events_per_s';
+
+/** Start-up of the built CLI on trivial commands, measured once per run (they do not depend on the input). */
+export const STARTUP: (Metric & { args: string[] })[] = [
+  { name: 'startup_version_s', args: ['--version'], target: '< 0.5' },
+  { name: 'startup_query_list_s', args: ['query', '--list'], target: '< 0.5' },
+];
