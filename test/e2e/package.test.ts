@@ -48,7 +48,7 @@ describe('the built package', () => {
     assert.ok(sql.length >= 10, `${sql.length} SQL files`);
     for (const f of sql) {
       const built = join(DIST, relative(ROOT, f));
-      assert.ok(existsSync(built), `${relative(ROOT, built)} missing`);
+      assert.ok(existsSync(built), `${relative(ROOT, built)} missing (run npm run build)`);
       assert.equal(readFileSync(built, 'utf8'), readFileSync(f, 'utf8'), relative(ROOT, f));
     }
   });
