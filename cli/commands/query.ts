@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import type { OutputFormat } from '../../queries/format.js';
-import type { QueryResult } from '../../queries/runner.js';
+import type { QueryResult } from '../../queries/library.js';
 import { collect, dbOption, openReadOnly, quietErrors, traceId, UsageError } from '../common.js';
 
 /** `refscope query`: a query of the library (queries/*.sql), or --sql on a read-only connection, or --list. */
@@ -35,8 +35,8 @@ export interface QueryCommandOptions {
 
 /** What `refscope query` prints (scripts/readme-queries.ts and its test compare it with README). */
 export async function queryOutput(name: string | undefined, o: QueryCommandOptions): Promise<string> {
-  const { getQuery, listQueries, runQuery, runSql } = await import('../../queries/runner.js');
   if (o.list) {
+    const { listQueries } = await import('../../queries/library.js'); // not runner.js: --list needs no DuckDB
     const out: string[] = [];
     for (const q of listQueries()) {
       out.push(`${q.name}\n  ${q.description}`);
@@ -44,6 +44,7 @@ export async function queryOutput(name: string | undefined, o: QueryCommandOptio
     }
     return out.join('\n') + '\n';
   }
+  const { getQuery, runQuery, runSql } = await import('../../queries/runner.js');
   const { formatResult, OUTPUT_FORMATS } = await import('../../queries/format.js');
   const format = (o.format ?? 'table') as OutputFormat;
   if (!OUTPUT_FORMATS.includes(format)) throw new UsageError(`bad --format ${o.format} (table, json or csv)`);
