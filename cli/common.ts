@@ -1,4 +1,5 @@
 import { Option, type Command, type CommanderError } from 'commander';
+import { existsSync } from 'node:fs';
 import type { Db } from '../db/duckdb.js';
 
 /**
@@ -42,7 +43,6 @@ export function traceId(s: string | undefined): number | undefined {
 
 /** Open an existing refscope database READ-ONLY (never creates one), for `query` and `check`. */
 export async function openReadOnly(path: string): Promise<Db> {
-  const { existsSync } = await import('node:fs');
   if (!existsSync(path)) throw new UsageError(`no such database: ${path}`);
   const db = await openDb(path, { readOnly: true }).catch((e: Error) => {
     throw new UsageError(`${path}: cannot open database: ${e.message.split('\n')[0]}`);
