@@ -1,6 +1,6 @@
 /**
  * Ingest of the three text formats, from real lines: every layout variant of ftrace `trace`, `trace-cmd report`
- * and `perf script` (lines copied from the reference doc §2/§6 and from the captures in /work/shared/traces;
+ * and `perf script` (published example lines of docs/formats.md §4 and lines of the real captures in samples/real;
  * the few that no capture shows are built from the kernel's format strings and say so), payload decoding by
  * field name, and the real captures in samples/real/ against the event counts of their NOTES.md.
  */
@@ -118,8 +118,8 @@ describe('ftrace trace file layouts', () => {
   });
 
   it('4-char flags, pid width 5 with tgid `(  123)` / `(-----)`, no tgid, and no irq flags at all', async () => {
-    // Pre-5.12 context "%16s-%-5d (%5d) [%03d] %c%c%c%c %5lu.%06lu: " (reference §2.1), built around the verbatim
-    // 4-flag line of reference §6.4 (the last one).
+    // Pre-5.12 context "%16s-%-5d (%5d) [%03d] %c%c%c%c %5lu.%06lu: " (docs/formats.md §1.1), built around the verbatim
+    // 4-flag line of docs/formats.md §4.4 (the last one).
     const payload = 'pfn=0x3dbc47 flags=referenced|uptodate|dirty|lru|active|swapbacked count=0 mapcount=0 mapping=00000000d68d0ca0 mt=1 val=-1 ret=1';
     const t = await ingestText(
       lines(
@@ -269,7 +269,7 @@ describe('ftrace trace file layouts', () => {
   });
 
   it('latency format (`<...>-5263      3..... 276242022us : ...`)', async () => {
-    // verbatim, reference §6.3 (LKML xfs thread 2022)
+    // verbatim, docs/formats.md §4.3 (LKML xfs thread 2022)
     const t = await ingestText(
       lines(
         '<...>-5263      3..... 276242022us : page_ref_mod: pfn=0x206a70 flags=referenced|uptodate|lru|active|private|writeback|head count=6 mapcount=0 mapping=ffff888125e5d868 mt=1 val=1',
@@ -290,7 +290,7 @@ describe('ftrace trace file layouts', () => {
   });
 
   it('events printed as comments inside function_graph output', async () => {
-    // The comment line is reference §2.1's; its elided fields completed from the mm_page_alloc format (§1.2).
+    // The comment line is docs/formats.md §1.1's; its elided fields completed from the mm_page_alloc format.
     const t = await ingestText(
       lines(
         '# tracer: function_graph',
@@ -322,9 +322,9 @@ describe('trace-cmd report layouts', () => {
         '         cc1plus-14111 [000]   494.717332: mm_page_alloc:        page=0x10a008 pfn=0x10a008 order=0 migratetype=1 gfp_flags=GFP_HIGHUSER_MOVABLE|__GFP_ZERO|__GFP_COMP',
         '           wl.sh-14397 [000]   494.722263: print:                tracing_mark_write: scenario=tracecmd-extract step=tar_usr_share_doc_p_start',
         '              rm-14396 [001]   494.718764: mm_page_free_batched: page=0x1e6915 pfn=0x1e6915 order=0',
-        // the trappy fixture's drop marker (reference §2.2)
+        // a trace-cmd drop marker (docs/formats.md §2)
         'CPU:7 [204600 EVENTS DROPPED]',
-        // verbatim, reference §6.1 (Joonsoo Kim 2016)
+        // verbatim, docs/formats.md §4.1 (Joonsoo Kim 2016)
         '           <...>-9018  [004]    92.678375: page_ref_set:         pfn=0x17ac9 flags=0x0 count=1 mapcount=0 mapping=(nil) mt=4 val=1',
         '           <...>-9018  [004]    92.678378: kernel_stack:',
         '=> get_page_from_freelist (ffffffff81176659)',
@@ -403,7 +403,7 @@ describe('perf script layouts', () => {
       lines(
         // verbatim, live-6.18 perf-task.script.txt
         '           wl.sh 15876 [001]   504.839906:                        kmem:mm_page_alloc: page=0x10afc8 pfn=0x10afc8 order=0 migratetype=0 gfp_flags=GFP_KERNEL_ACCOUNT|__GFP_ZERO|__GFP_COMP',
-        // verbatim, reference §2.3 (tip commit d15d356887e7): decimal pfn, callchain with a kernel and a user frame
+        // verbatim, docs/formats.md §4.9 (tip commit d15d356887e7): decimal pfn, callchain with a kernel and a user frame
         'perf  6429 [000]    22.498450:             kmem:mm_page_alloc: page=0x176a17 pfn=1534487 order=0 migratetype=0 gfp_flags=GFP_KERNEL',
         '\tffffffffbe23e32e __alloc_pages_nodemask+0x22e (/lib/modules/5.1.0-rc3+/build/vmlinux)',
         '\t7efdf7f7d3e8 __poll+0x18 (/usr/lib64/libc-2.28.so)',
@@ -444,12 +444,12 @@ describe('payload decoding by field name', () => {
   it('page_ref: hex pfn, symbolic and hex flags, (nil)/hashed/raw mapping, mapcount -1, val/ret', async () => {
     const t = await ingestText(
       lines(
-        // verbatim, reference §6.2 (6.15, hashed mapping)
+        // verbatim, docs/formats.md §4.2 (6.15, hashed mapping)
         ' crosvm_VmRunApp-6493    [007] ...2.   144.767288: page_ref_mod: pfn=0x9f83a8 flags=locked|uptodate|swapbacked|mlocked count=4 mapcount=0 mapping=00000000f0e9c5fd mt=4 val=1',
         '    crosvm_vcpu0-6499    [003] ...1.   144.786828: page_ref_mod: pfn=0x9f83a8 flags=uptodate|dirty|lru|swapbacked|unevictable|mlocked count=1027 mapcount=0 mapping=00000000f0e9c5fd mt=4 val=1024',
-        // the §6.2 line with raw _mapcount (>= 6.10) of an unmapped page: -1
+        // the §4.2 line with raw _mapcount (>= 6.10) of an unmapped page: -1
         ' crosvm_VmRunApp-6493    [007] ...1.   144.767358: page_ref_mod_and_test: pfn=0x9f83a8 flags=uptodate|dirty|lru|swapbacked|unevictable|mlocked count=3 mapcount=-1 mapping=00000000f0e9c5fd mt=4 val=-1 ret=0',
-        // verbatim, reference §6.5: mt=5 (isolated) and a non-page_ref event refscope has no decoder for
+        // verbatim, docs/formats.md §4.5: mt=5 (isolated) and a non-page_ref event refscope has no decoder for
         '   bash-7442    [007] ...1.   288.504690: report_page_pinners: pfn=0x91430 flags=uptodate|swapbacked count=2 mapcount=0 mapping=ffff88f5480a2709 mt=5 reason=contig_range err=-11',
       ),
     );
@@ -480,11 +480,11 @@ describe('payload decoding by field name', () => {
   it('kmem: decimal and hex pfn, `page= (null)`, hex gfp_flags, order -> nr_pages', async () => {
     const t = await ingestText(
       lines(
-        // verbatim, reference §6.8 (4.14 Android kernel, decimal pfn, hashed page, a patch's nr_free=)
+        // verbatim, docs/formats.md §4.8 (4.14 Android kernel, decimal pfn, hashed page, a patch's nr_free=)
         '<...>-22275 [006] ....   889.213383: mm_page_alloc: page=00000000d2be5665 pfn=970744 order=0 migratetype=0 nr_free=3650 gfp_flags=GFP_HIGHUSER|__GFP_ZERO',
         // same source, the failed allocation: `page= (null)` (its elided tail completed like the line above)
         'kswapd0-1207  [005] ...1   889.213398: mm_page_alloc: page= (null) pfn=0 order=0 migratetype=0 nr_free=3650 gfp_flags=GFP_HIGHUSER|__GFP_ZERO',
-        // reference §0.7/§6.7: raw hex gfp from userspace formatters (page/pfn from §6.7, order 2)
+        // docs/formats.md §4.7: raw hex gfp from userspace formatters (page/pfn from there, order 2)
         'kcompactd0-40  [000] ....   889.213399: mm_page_alloc: page=0xffffffff981685f3 pfn=0x122233 order=2 migratetype=1 gfp_flags=0x140cca',
         '         cc1plus-14111 [000] .....   494.717332: mm_page_alloc_extfrag: page=0000000012345678 pfn=0x10a008 alloc_order=0 fallback_order=9 pageblock_order=9 alloc_migratetype=1 fallback_migratetype=0 fragmenting=0 change_ownership=1',
       ),
@@ -508,9 +508,9 @@ describe('payload decoding by field name', () => {
         // verbatim, qemu-6.1 c-cma-blocked.trace.txt
         '       cma_block-352     (    352) [001] .....    69.606914: cma_alloc_busy_retry: name=reserved pfn=0x7bc00 page=ffd4000001ef0000 count=16380 align=0',
         '       cma_block-352     (    352) [001] .....    69.616584: cma_alloc_finish: name=reserved pfn=0x7bc04 page=0000000000000000 count=16380 align=0',
-        // the real cma_release line of the same file in the ≈5.13 format (`pfn=%lx`, no 0x, reference §1.3)
+        // the real cma_release line of the same file in the ≈5.13 format (`pfn=%lx`, no 0x, docs/formats.md §3)
         '       cma_block-352     (    352) [001] .....    70.875202: cma_release: name=reserved pfn=7bc00 page=ffd4000001ef0000 count=16380',
-        // payload verbatim from reference §1.3 (2025 patch), on a context prefix of this file
+        // the ≈v6.18 payload (docs/formats.md §4.6), on a context prefix of this file
         '       cma_block-352     (    352) [001] .....   279.814717: cma_alloc_start: name=reserved request_count=4 available_count=8096 total_count=8192 align=0',
       ),
     );
@@ -530,7 +530,7 @@ describe('payload decoding by field name', () => {
         '       cma_block-352     (    352) [001] .....    69.605460: test_pages_isolated: start_pfn=0x7bc00 end_pfn=0x7fbfc fin_pfn=0x7dc00 ret=fail',
         '       cma_block-352     (    352) [001] .....    69.578579: alloc_contig_range: (alloc_contig_range+0x0/0x280) start=0x7bc00 end=0x7fbfc migratetype=4 gfp=0xcc0',
         '       cma_block-352     (    352) [001] .....    69.606405: alloc_contig_range_ret: (cma_alloc+0x149/0x3d0 <- alloc_contig_range) ret=-16',
-        // reference §1.5's 2016 line (padded event name) with the success outcome
+        // a 2016 line (padded event name, docs/formats.md §4.1) with the success outcome
         '           <...>-9131  [001] .....    93.174468: test_pages_isolated:  start_pfn=0x17800 end_pfn=0x17c00 fin_pfn=0x17c00 ret=success',
         '       cma_block-352     (    352) [001] .....    69.604564: mm_migrate_pages: nr_succeeded=14 nr_failed=0 nr_thp_succeeded=0 nr_thp_failed=0 nr_thp_split=0 mode=MIGRATE_SYNC reason=contig_range',
       ),
@@ -589,7 +589,7 @@ describe('payload decoding by field name', () => {
 
 // ---------------------------------------------------------------- real captures
 
-/** Event counts from the NOTES.md next to each capture (/work/shared/traces/<dir>/NOTES.md). */
+/** Event counts from the NOTES.md of each capture (the notes samples/real/README.md summarises). */
 const REAL: { file: string; format: string; counts: Record<string, number>; stacks?: number; facts?: (t: Ingested) => void }[] = [
   {
     file: 'b-vmsplice.trace.txt.gz',

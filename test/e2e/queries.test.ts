@@ -1,7 +1,7 @@
 /**
- * The query library and `refscope query` / `refscope check` on REAL captures (samples/real/*.gz, copies of
- * /work/shared/traces): each capture is ingested and replayed once, then the queries must say what the captures'
- * NOTES.md say a correct analysis concludes.
+ * The query library and `refscope query` / `refscope check` on REAL captures (samples/real/*.gz): each capture is
+ * ingested and replayed once, then the queries must say what a correct analysis of the capture concludes (its notes,
+ * summarised in samples/real/README.md).
  */
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';

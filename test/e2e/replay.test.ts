@@ -1,5 +1,5 @@
 /**
- * Replay on the real captures (samples/real, from /work/shared/traces; ground truth in their NOTES.md): pins of
+ * Replay on the real captures (samples/real; ground truth in their capture notes, samples/real/README.md): pins of
  * io_uring FOLL_LONGTERM buffers (small and THP), vmsplice references held by a pipe, the CMA allocation they
  * block, dev_pagemap balance, the count= model, kmem-only lifetimes; then every scenario generator's truth.
  */
@@ -55,7 +55,7 @@ describe('replay: real captures', () => {
       }
       assert.ok(s.checked > 2000, `${cap}: ${s.checked} checked`);
       if (cap === 'e') {
-        // One page_ref_mod_and_test re-read count= after another CPU's get on the same page (reference §0.3).
+        // One page_ref_mod_and_test re-read count= after another CPU's get on the same page (docs/model.md §3: count= is re-read).
         assert.equal(s.checked - s.agreed, 1, 'the re-read diverges; the next event of the page agrees with the pair');
         assert.equal(s.divergences, 1);
         assert.equal(s.divergences_concurrent, 1);

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 
-/** samples/real/: copies of the real captures of ../shared/traces (see its README.md), gzipped. */
+/** samples/real/: the real captures, gzipped (what each shows: samples/real/README.md). */
 export const REAL = fileURLToPath(new URL('../../samples/real/', import.meta.url));
 
 /** Each real capture by the short name tests use for it. */

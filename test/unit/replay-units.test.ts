@@ -357,7 +357,7 @@ describe('replay semantics', () => {
   });
 
   it('cma_alloc of ≈4.2 (no errorno): page= tells success, align= the alignment; also from the payload of an older database', async () => {
-    // Format of reference §1.3 (2015): `cma_alloc: pfn=%lx page=%p count=%u align=%u`, pfn hex without 0x.
+    // The ≈v4.2 format (docs/formats.md §3): `cma_alloc: pfn=%lx page=%p count=%u align=%u`, pfn hex without 0x.
     const t = new Trace()
       .ev('cma_alloc', `pfn=7bc00 page=${page(0x7bc00).slice(2)} count=16 align=4`, ['cma_test', 352, 1])
       .at(100)
