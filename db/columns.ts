@@ -1,5 +1,5 @@
 /**
- * Table definitions shared by the DDL, the README and `refscope schema`.
+ * Table definitions shared by the DDL and docs/schema.md.
  * Every column carries its own documentation so the three never drift apart.
  */
 export interface Column {
@@ -37,7 +37,7 @@ export function createTableSql(t: Table, legacyStorage = false): string {
   return `CREATE TABLE IF NOT EXISTS ${t.name} (\n${[...cols, ...(t.constraints ?? []).map((s) => '  ' + s)].join(',\n')}\n)`;
 }
 
-/** Markdown table of a table's columns, for README and `refscope schema`. */
+/** Markdown table of a table's columns, for docs/schema.md. */
 export function tableMarkdown(t: Table): string {
   const rows = t.columns.map((c) => `| \`${c.name}\` | ${c.type} | ${c.doc.replace(/\|/g, '\\|')} |`);
   return [`### \`${t.name}\``, '', t.doc, '', '| column | type | meaning |', '|---|---|---|', ...rows, ''].join('\n');

@@ -105,7 +105,7 @@ export class Db {
   /**
    * Run fn with DuckDB's buffer pool capped at `limit` (unless REFSCOPE_MEMORY_LIMIT is set), then restore it.
    * Ingest and replay read or write each block once; the pool would otherwise keep them cached up to memory_limit
-   * (2GB), so that peak memory grew with the trace. A smaller cap measured no slower.
+   * (2GB), so that peak memory grew with the trace; a single pass gains nothing from cached blocks.
    */
   async withMemoryLimit<T>(limit: '128MB' | '256MB', fn: () => Promise<T>): Promise<T> {
     if (process.env.REFSCOPE_MEMORY_LIMIT) return fn();
@@ -125,8 +125,8 @@ export class Db {
 
   /**
    * Run fn with DuckDB on one thread. Ingest: DuckDB's background tasks no longer compete with the parse worker
-   * for the cores (~10% faster). Replay's event stream: a single-threaded scan keeps the table's order, so no
-   * ORDER BY seq sort is needed (4x bench trace: 13.5 s -> 9.6 s).
+   * for the cores. Replay's event stream: a single-threaded scan keeps the table's order, so no
+   * ORDER BY seq sort is needed.
    */
   async withOneThread<T>(fn: () => Promise<T>): Promise<T> {
     return this.withSetting('SET threads = 1', this.threads ? `SET threads = ${Number(this.threads)}` : 'RESET threads', fn);

@@ -2,7 +2,7 @@ import { tableMarkdown } from './columns.js';
 import { INGEST_TABLES, INGEST_VIEWS } from './tables/ingest.js';
 import { REPLAY_TABLES } from './tables/replay.js';
 
-/** The schema section of README.md (and `refscope schema`), generated from the table definitions. */
+/** The schema section of docs/schema.md, generated from the table definitions. */
 export function schemaMarkdown(): string {
   const parts = ['## Tables written by ingest', ''];
   for (const t of INGEST_TABLES) parts.push(tableMarkdown(t));
@@ -19,6 +19,6 @@ export const SCHEMA_END = '<!-- schema:end -->';
 export function withSchema(readme: string): string {
   const a = readme.indexOf(SCHEMA_BEGIN);
   const b = readme.indexOf(SCHEMA_END);
-  if (a < 0 || b < a) throw new Error('README.md has no schema markers');
+  if (a < 0 || b < a) throw new Error('docs/schema.md has no schema markers');
   return readme.slice(0, a + SCHEMA_BEGIN.length) + '\n\n' + schemaMarkdown() + '\n' + readme.slice(b);
 }

@@ -211,7 +211,7 @@ async function applyLateStacks(db: Db, traceId: number, b: ParseFacts): Promise<
   }
 }
 
-/** Kprobes print struct page pointers: pfn = (page - vmemmap_base) / sizeof(struct page) (reference §8). */
+/** Kprobes print struct page pointers: pfn = (page - vmemmap_base) / sizeof(struct page) (docs/model.md §11). */
 async function mapPagePointers(db: Db, traceId: number, base: bigint): Promise<void> {
   await db.run(
     `UPDATE events SET pfn = ((ptr - $base::UBIGINT) // 64)::BIGINT
@@ -225,7 +225,7 @@ function tsValue(ts: [number, number] | null): bigint | null {
   return ts === null ? null : BigInt(ts[0]) * 1_000_000_000n + BigInt(ts[1]);
 }
 
-/** mapcount= meaning changed in ≈6.10 (reference §0.2): by kernel version when known, else by the values. */
+/** mapcount= meaning changed in ≈6.10 (docs/model.md §2): by kernel version when known, else by the values. */
 function mapcountSemantics(kernel: string | undefined, b: ParseFacts): string | null {
   if (!Number.isFinite(b.minMapcount)) return null;
   const m = kernel ? /^(\d+)\.(\d+)/.exec(kernel) : null;

@@ -6,8 +6,8 @@ import { CATALOGUE, inEra, type Enable, type EventRow, type Version } from './de
  * GUP, dev_pagemap and alloc_contig_range functions with the field names the decoders read (`page=`, `refs=`,
  * `flags=`, `folio=`, `pgmap=`, `start=`, ...), plus `stacktrace` triggers on the probes whose callers matter.
  * Kprobe fetch args use the x86-64 calling convention (%di %si %dx %cx %r8 %r9, then the stack).
- * Function names and signatures change between kernel versions (reference §3 "Function names across
- * versions", §4): the probe *event* name stays the one refscope decodes, the probed function follows --kernel.
+ * Function names and signatures change between kernel versions (docs/model.md §4.3, §7): the probe *event* name
+ * stays the one refscope decodes, the probed function follows --kernel.
  * What to enable and define comes from the event catalogue's rows (decode/catalogue.ts).
  */
 

@@ -1,5 +1,5 @@
 /**
- * CMA allocations and what blocked them (reference §1.3-1.5).
+ * CMA allocations and what blocked them (docs/model.md §8).
  *
  * An attempt runs from cma_alloc_start to cma_alloc_finish in one task (or starts at its first busy retry /
  * alloc_contig_range when the start was not captured); cma_release is an attempt of kind 'release'. Inside it,

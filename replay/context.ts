@@ -9,7 +9,7 @@ export interface Range {
   end: number;
 }
 
-/** Migratetype numbers of MIGRATE_CMA / MIGRATE_ISOLATE per layout (reference §1.9); -1 = none. */
+/** Migratetype numbers of MIGRATE_CMA / MIGRATE_ISOLATE per layout (docs/model.md §9); -1 = none. */
 export const MT_CMA_ISOLATE: Record<string, [number, number]> = {
   mainline: [4, 5],
   nocma: [-1, 4],

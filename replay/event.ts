@@ -69,7 +69,7 @@ export class Ev {
   side: Side | null = null;
 }
 
-// FOLL_* flags (6.1 values; reference §3).
+// FOLL_* flags (6.1 values; docs/model.md §4).
 export const FOLL_GET = 0x4;
 export const FOLL_LONGTERM = 0x10000;
 export const FOLL_PIN = 0x40000;

@@ -1,6 +1,6 @@
 /**
- * pgmaps inferred from ZONE_DEVICE pages when the trace has no pgmap probe naming a dev_pagemap (reference §4:
- * "infer per-pgmap balance from page_ref events on ZONE_DEVICE pfns"). Runs in SQL (queries/replay/pgmaps-infer-*.sql)
+ * pgmaps inferred from ZONE_DEVICE pages when the trace has no pgmap probe naming a dev_pagemap (docs/model.md §7,
+ * §13.7). Runs in SQL (queries/replay/pgmaps-infer-*.sql)
  * on the `pages` rows the replay just wrote, inside its transaction.
  *
  * A memory section (2^15 pfns: 128 MiB of 4 KiB pages, the x86-64 granularity memremap_pages works in) is device

@@ -1,5 +1,5 @@
 /**
- * dev_pagemap references (reference §4), from the pgmap kprobes.
+ * dev_pagemap references (docs/model.md §7), from the pgmap kprobes.
  *
  * memremap_pages (pgmap=, page_offset_base=) + its kretprobe (vaddr = __va(range start): pfn_start =
  * (vaddr - page_offset_base) / 4096) create a pgmap. Gets: zone_device_page_init (the reference a device-private

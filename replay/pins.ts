@@ -1,5 +1,5 @@
 /**
- * FOLL_PIN intervals (reference §3).
+ * FOLL_PIN intervals (docs/model.md §4, §13.3).
  *
  * Small folios: a refcount change is coalesced with the previous change of the same pfn when both come from one
  * task with no other event of that pfn in between, and the SUM is classified: a positive multiple of 1024 opens a

@@ -4,7 +4,7 @@
  * mod_and_return, mod_unless with ret=1), previous (mod_unless ret=0, failed freeze), val (set, unfreeze), 0
  * (successful freeze). A mismatch is a `divergences` row and the model resyncs to the printed count.
  *
- * count= is re-read after the atomic op, so another CPU's op in between shows up in it (reference §0.3). When the
+ * count= is re-read after the atomic op, so another CPU's op in between shows up in it (docs/model.md §3). When the
  * next event of the same pfn comes from another CPU and agrees with the un-resynced arithmetic (the two ops
  * together explain both printed counts), that event agrees and the divergence is explained as 'concurrent'.
  * A pfn that crossed a lost-event window of a CPU it was seen on since its last event is checked "inside" a window

@@ -110,9 +110,9 @@ interface TraceRow {
 
 /** Replay one trace; replaces its previous replay rows (one transaction). Call it after the ingest committed. */
 export async function replay(db: Db, traceId: number, opts: ReplayOptions = {}): Promise<ReplaySummary> {
-  // DuckDB's buffer pool capped while the events stream, as in ingest (4x bench trace: peak RSS 420 MB against 529 MB
-  // at 256MB, no slower). The restart that sorts the events by seq needs more: at 128MB its ORDER BY over the 4x
-  // trace's 11.8 M events ran out of memory.
+  // DuckDB's buffer pool capped while the events stream, as in ingest: a single pass gains nothing from cached
+  // blocks. The restart that sorts the events by seq needs more: at 128MB the ORDER BY over a large trace's events
+  // runs out of memory.
   try {
     return await db.withMemoryLimit('128MB', () => replayOnce(db, traceId, opts, false));
   } catch (e) {

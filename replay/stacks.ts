@@ -1,7 +1,7 @@
 /**
  * What a kernel stack says about the reference it took: computed once per distinct stack (stacks table), then
- * looked up by stack_id in the hot path. Function names across versions: reference §3 ("Function names across
- * versions"). Frames are `func+0xoff/0xsize` or `func`; only the function name is compared.
+ * looked up by stack_id in the hot path. Function names across versions: docs/model.md §4.3. Frames are
+ * `func+0xoff/0xsize` or `func`; only the function name is compared.
  */
 import type { Db } from '../db/duckdb.js';
 

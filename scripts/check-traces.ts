@@ -244,7 +244,7 @@ async function decodingGaps(db: Db, traceId: number): Promise<Gap[]> {
       );
       if (r?.n) gaps.push({ event, what: `${key}= not decoded into ${col}`, rows: r.n });
     }
-    // Kprobe page/folio pointers become pfns once vmemmap_base is known (reference §8).
+    // Kprobe page/folio pointers become pfns once vmemmap_base is known (docs/model.md §11).
     const r = await db.one<{ n: number }>(
       `SELECT count(*)::INTEGER AS n FROM events e JOIN traces t USING (trace_id)
        WHERE e.trace_id = $1 AND e.event = $2 AND t.vmemmap_base IS NOT NULL AND e.pfn IS NULL AND e.ptr >= t.vmemmap_base

@@ -129,7 +129,7 @@ export const UNPARSED: Table = {
 
 export const MIGRATETYPES: Table = {
   name: 'migratetypes',
-  doc: 'Migratetype numbering per kernel layout (reference §1.9): join on (traces.mt_layout, events.mt).',
+  doc: 'Migratetype numbering per kernel layout (docs/model.md §9): join on (traces.mt_layout, events.mt).',
   columns: [
     { name: 'layout', type: 'VARCHAR NOT NULL', doc: "'mainline' (>=4.4 with CONFIG_CMA), 'nocma' (>=4.4 without CMA), 'pre4.4'." },
     { name: 'mt', type: 'SMALLINT NOT NULL', doc: 'Number as printed.' },

@@ -4,7 +4,7 @@ import type { Decoder, EventCols, TraceFacts } from './decoders.js';
 
 /**
  * The event catalogue: one row per event refscope understands, with its system, the decoder that moves its payload
- * fields into typed columns (see reference §1), the replay code the model dispatches it on, how `refscope probes`
+ * fields into typed columns (docs/formats.md §3), the replay code the model dispatches it on, how `refscope probes`
  * captures it (a tracepoint to enable, or kprobe definitions by kernel era) and which kernels print it.
  * Everything else derives from these rows: ingest's decoder lookup, replay's codes and its side/payload lists,
  * `refscope probes`, pgmap inference's event lists and check-traces' systems. Adding an event is adding a row.
@@ -67,7 +67,7 @@ const FS_DAX: Enable = {};
 const RSS: Enable = { optional: true, why: 'per-mm RSS counters; frequent' };
 
 const CMA_PFN = 'pfn printed %lx (no 0x) before ≈5.14, 0x%lx after';
-const FOLIO_REF = 'proposed folio_ref_* events carry the page_ref fields (reference §1.1)';
+const FOLIO_REF = 'proposed folio_ref_* events carry the page_ref fields (docs/model.md §3)';
 const REF = ['pfn', 'count', 'val', 'page_flags', 'mt'];
 const REF_RET = ['pfn', 'count', 'val', 'ret', 'page_flags', 'mt'];
 const pageRef = (name: string, code: number, fills: string[]): EventRow[] => [
@@ -191,7 +191,7 @@ export const CATALOGUE: readonly EventRow[] = [
   ], { stack: true }),
   probe('gup', 'vm_insert_page', undefined, [p('vm_insert_page', 'vma=%di:x64 addr=%si:x64 page=%dx:x64')]),
 
-  // dev_pagemap lifecycle (reference §4). vmemmap_base lets refscope turn page pointers into pfns (§8).
+  // dev_pagemap lifecycle (docs/model.md §7). vmemmap_base lets refscope turn page pointers into pfns (§11).
   probe('pgmap', 'memremap_pages', C.PGM_REMAP, [
     p('memremap_pages', 'pgmap=%di:x64 nid=%si:s32 vmemmap_base=@vmemmap_base:x64 page_offset_base=@page_offset_base:x64'),
   ], { stack: true }),

@@ -2,13 +2,14 @@ import { setInt, setStr, setU64, type BatchColumn } from '../../db/batch.js';
 import { at, genericArgs, hex64, num, numAt, u64, value, valueEnd } from './fields.js';
 
 /**
- * Payload decoders: each moves the fields of one event format into typed columns, by field name (see reference §1).
+ * Payload decoders: each moves the fields of one event format into typed columns, by field name (see
+ * docs/formats.md §3).
  * The catalogue (catalogue.ts) says which event uses which; fields a decoder does not read stay in the payload.
  */
 
 export type EventCols = Record<string, BatchColumn>;
 
-/** What decoders may learn about the trace as a whole (pointer -> pfn mapping, §8). */
+/** What decoders may learn about the trace as a whole (pointer -> pfn mapping, docs/model.md §11). */
 export interface TraceFacts {
   /** A raw `struct page *` printed together with its pfn. */
   pagePointer(hi: number, lo: number, pfn: number): void;
@@ -50,8 +51,8 @@ export const pageRef: Decoder = (p, r, c) => {
   setNum(c.ret, r, numAt(p, 'ret='));
 };
 
-// kmem page events: page pfn order [migratetype] [gfp_flags]. page= is never a key (§0.5) but a raw pointer
-// next to its pfn teaches us vmemmap_base.
+// kmem page events: page pfn order [migratetype] [gfp_flags]. page= is never a key (docs/model.md §11) but a raw
+// pointer next to its pfn teaches us vmemmap_base.
 export const kmemPage: Decoder = (p, r, c, facts) => {
   const pfn = numAt(p, 'pfn=');
   setNum(c.pfn, r, pfn);
@@ -104,7 +105,7 @@ export const migrateUnmapFolio: Decoder = (p, r, c) => {
   setHex64(c.addr, r, p, at(p, 'addr='));
 };
 
-// test_pages_isolated: ret=success|fail; fin_pfn is the first pfn that blocked (§1.5).
+// test_pages_isolated: ret=success|fail; fin_pfn is the first pfn that blocked (docs/model.md §8).
 export const testPagesIsolated: Decoder = (p, r, c) => {
   const start = numAt(p, 'start_pfn=');
   const end = numAt(p, 'end_pfn=');

@@ -56,8 +56,8 @@ export function parseTimestamp(ctx: LineContext, secs: string, frac: string | un
 }
 
 /**
- * A run of decimal digits (a regex `\d+` capture) as a number: Number() is a runtime call that cost the reader
- * about 5% of its time at five per line; short runs are summed here. Longer runs than a double holds exactly go
+ * A run of decimal digits (a regex `\d+` capture) as a number: Number() is a runtime call, and the reader makes
+ * about five per line; short runs are summed here. Longer runs than a double holds exactly go
  * to Number() for the same rounding.
  */
 export function digits(s: string): number {
