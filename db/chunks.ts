@@ -65,9 +65,8 @@ export class ChunkAppender {
     );
     batch.columns.forEach((c, i) => fillVector(bindings.data_chunk_get_vector(chunk.chunk, i), n, prepared[i].data, c.text, c.valid, c.notNull));
     this.appender!.appendDataChunk(chunk);
-    // DuckDB's appender writes into the table every 100 chunks in one long call. Measured on ingest's events of 5M
-    // lines (before they went through a TableFeed), once each: every 64 chunks 8.8 s at 0.84 GB peak, the default
-    // 9.9 s at 0.70 GB, every 8 chunks 8.6 s at 1.05 GB.
+    // DuckDB's appender writes into the table every 100 chunks in one long call. Flushing every 64 was faster; more
+    // often gained little for more peak memory (docs/dev/history.md).
     if (++this.chunks % FLUSH_EVERY === 0) this.appender!.flushSync();
   }
 

@@ -191,7 +191,7 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
         throw e;
       }
       const deviceEvidence = pages.deviceHints > 0 || stackFlags.some((f) => (f & ST_ZONE_DEVICE) !== 0);
-      // The inference's window and joins over the trace's device pages keep the cap they were measured with.
+      // The inference's window and joins over the trace's device pages need more room than the stream's cap.
       const inferred = pgmaps.count === 0 && deviceEvidence ? await db.withMemoryLimit('256MB', () => inferPgmaps(db, traceId)) : 0;
       const seconds = (performance.now() - t0) / 1000;
       const events = tr.events === null ? driver.events : Number(tr.events);
