@@ -119,8 +119,8 @@ if (step === 'ingest') {
 } else if (step === 'duckdb-store') {
   // DuckDB's own cost of storing replay's results: the rows of every replay table of SRC_DB, first held in temporary
   // tables (not timed), inserted into a new database's tables on one thread in one transaction, then the database
-  // closed, as replay's are. Not under replay's 128MB cap: the held rows would count against it (0.65-0.70 against
-  // 0.48-0.51 s at 1x), which replay's rows, arriving from JS, do not. Reading the held rows back is timed too (a
+  // closed, as replay's are. Not under replay's 128MB cap: the held rows would count against it and slow it down,
+  // which replay's rows, arriving from JS, do not. Reading the held rows back is timed too (a
   // small excess over replay's own write). With duckdb-stream: the floor replay's model adds to.
   const { ensureSchema } = await import('../db/setup.js');
   const { REPLAY_TABLES } = await import('../db/tables/replay.js');
