@@ -240,14 +240,11 @@ export class Driver implements EventSink {
       const grab = delta > 0 ? t.gup.takeGrab(ev.pid, p.pfn, p.order) : null;
       const unpin = delta < 0 ? t.gup.takeUnpin(ev.pid, p.pfn) : null;
       const act = pins.classify(p, ev, delta, grab, unpin);
-      if (pins.flushRefs !== 0) holds.put(p, pins.flushSeq, pins.flushTs, pins.flushPid, pins.flushComm, pins.flushRefs);
+      for (const f of pins.flushes) holds.put(f.page, f.seq, f.ts, f.pid, f.comm, f.deferred);
       const mc = ev.mapcount;
       if (act === A_GET) {
         // A get whose event shows the page newly mapped is the mapping's own reference, not a hold.
-        if (!(prevMap !== NO && mc > prevMap)) {
-          const h = holds.get(p, ev, delta, grab);
-          if (p.grpSeq === ev.seq) p.grpHold = h;
-        }
+        pins.attach(!(prevMap !== NO && mc > prevMap) ? holds.get(p, ev, delta, grab) : null);
       } else if (act === A_PUT) {
         // A put whose event shows the mapcount dropped returns the mapping's reference (zap/munmap).
         if (!(mc < prevMap)) holds.put(p, ev.seq, ev.ts, ev.pid, ev.comm, -delta);
@@ -341,12 +338,8 @@ export class Driver implements EventSink {
     const t = this.t;
     t.lost.finish();
     const end = this.lastTs;
-    t.pages.map.forEach((p) => {
-      if (p.grpDefer !== 0) {
-        t.holds.put(p, p.defSeq, p.defTs, p.defPid, p.defComm, p.grpDefer);
-        p.grpDefer = 0;
-      }
-    });
+    t.pins.resolveAll();
+    for (const f of t.pins.flushes) t.holds.put(f.page, f.seq, f.ts, f.pid, f.comm, f.deferred);
     t.pins.finish(t.pages.map, end);
     t.baseline.finish(t.pages.map, end);
     t.holds.finish(t.pages.map, end);

@@ -15,6 +15,7 @@ import type { LostWindows } from './lost.js';
 import { RefInterval, writeInterval } from './interval.js';
 import type { Output, Row } from './output.js';
 import type { Page } from './pages.js';
+import { PAIR_WINDOW_NS } from './pins.js';
 import type { PfnMap } from './pfnmap.js';
 import { ST_GUP } from './stacks.js';
 
@@ -24,6 +25,8 @@ export class Hold extends RefInterval {
   viaGup = false;
   /** Held during a failed CMA range on its pfn: always written. */
   blocker = false;
+  /** The get may still be the first half of a GUP-fast pin (+k then +1023k, pins.ts): puts take it last. */
+  tentative = false;
 }
 
 export class Holds {
@@ -59,6 +62,7 @@ export class Holds {
     h.tgid = ev.tgid;
     h.comm = ev.comm;
     h.blocker = false;
+    h.tentative = false;
     h.epoch = this.lost.epoch;
     h.mt = ev.mt === ev.mt ? ev.mt : p.lastMt >= 0 ? p.lastMt : NaN;
     h.inCma = this.ctx.isCma(h.mt, p.pfn);
@@ -84,17 +88,26 @@ export class Holds {
     const hs = p.holds;
     if (!hs) return;
     while (refs > 0 && hs.length > 0) {
-      const h = hs[hs.length - 1];
+      // A get that may be the first half of another task's pin in progress is returned only when nothing else is.
+      let i = hs.length - 1;
+      while (i > 0 && this.pending(hs[i], ts)) i--;
+      if (this.pending(hs[i], ts)) i = hs.length - 1;
+      const h = hs[i];
       const take = h.left < refs ? h.left : refs;
       h.left -= take;
       refs -= take;
       p.holdRefs -= take;
       if (h.viaGup) p.gupRefs -= take;
       if (h.left === 0) {
-        hs.pop();
+        hs.splice(i, 1);
         this.close(h, p.cpus, seq, ts, pid, comm);
       }
     }
+  }
+
+  /** A get that may still be completed into a pin by its task's next change (within the pair window). */
+  private pending(h: Hold, ts: number): boolean {
+    return h.tentative && ts - h.startTs <= PAIR_WINDOW_NS;
   }
 
   /** Undo a get that turned out to be the first half of a pin (+k then +1023k). */
@@ -104,6 +117,7 @@ export class Holds {
     const i = hs.lastIndexOf(h);
     if (i < 0) return;
     hs.splice(i, 1);
+    h.tentative = false;
     p.holdRefs -= h.left;
     if (h.viaGup) p.gupRefs -= h.left;
     this.recycle(h);

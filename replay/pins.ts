@@ -1,14 +1,19 @@
 /**
  * FOLL_PIN intervals (docs/model.md §4, §13.3).
  *
- * Small folios: a refcount change is coalesced with the previous change of the same pfn when both come from one
- * task with no other event of that pfn in between, and the SUM is classified: a positive multiple of 1024 opens a
- * pin of sum/1024 refs (one +1024k, or the GUP-fast +k / +1023k pair), a negative multiple closes (one -1024k, or
- * -1023k then -k). A lone +1 or +1023 is never a pin. The pair's +k is first applied as a get (so holds stay
- * exact) and withdrawn if the pair completes; a -1023k is held back until the next event shows what it was.
+ * Small folios: the halves of a two-event pin or unpin are matched by task and CPU, not by adjacency: each task
+ * (pid on a CPU) has at most one pending half, its last +k (k < 1024) or -1023k, and the task's NEXT refcount change
+ * completes it when it is on the same pfn, within PAIR_WINDOW_NS, and the sum is a multiple of 1024 of the same
+ * sign: +k then +1023k opens a pin of k refs (GUP-fast try_grab_folio), -1023k then -k closes (put_page_refs). Any
+ * number of other tasks' events (other CPUs, equal timestamps) may come between the halves in the merged output.
+ * One event of +-1024k pins / unpins. A lone +1 or +1023 is never a pin. The +k is first applied as a get whose
+ * hold is tentative (puts of other tasks take it last, holds.ts) and withdrawn if the pair completes; a -1023k is
+ * held back until the task's next change shows what it was (then applied as a put if it was not half of an unpin).
  * Large folios: the pin is +refs on the head (plus the untraced _pincount): a try_grab_page/try_grab_folio probe
  * with FOLL_PIN just before +refs on the folio is a pin (one row per probe, pfn = the probe's subpage), closed by
- * gup_put_folio with FOLL_PIN followed by -refs on the head. Without probes, pin/unpin frames on the event's stack.
+ * gup_put_folio with FOLL_PIN followed by -refs on the head. Without probes, the event's stack must show the grab
+ * (try_grab_*) under a pinning call: the pinning task's own lookups inside pin_user_pages* show the call but not
+ * the grab, and stay gets. Unpins without probes: unpin frames on the stack.
  * FOLL_LONGTERM: the probe's flags, else the enclosing GUP call's flags, else __gup_longterm_locked /
  * pin_user_pages* frames; otherwise unknown. A pin that is not known to be non-longterm, opened after a
  * longterm_pin migration inside the same pinning call, is linked to it (migrate_seq, see gup.ts).
@@ -23,7 +28,7 @@ import { RefInterval, writeInterval } from './interval.js';
 import { id, type Output, type Row } from './output.js';
 import type { Page } from './pages.js';
 import type { PfnMap } from './pfnmap.js';
-import { ST_GUP, ST_LONGTERM, ST_PIN, ST_UNPIN } from './stacks.js';
+import { ST_GRAB, ST_GUP, ST_LONGTERM, ST_PIN, ST_UNPIN } from './stacks.js';
 
 export const SRC_REFCOUNT = 0;
 export const SRC_PROBE = 1;
@@ -53,20 +58,47 @@ export class Pin extends RefInterval {
   migrateSeq = -1;
 }
 
+/** One half of a two-event operation, waiting for the same task's next refcount change (classify). */
+export class Half {
+  key = 0;
+  page!: Page;
+  pfn = 0;
+  delta = 0;
+  seq = 0;
+  ts = 0;
+  pid = -1;
+  tgid = -1;
+  comm = -1;
+  mt = -1;
+  stack = -1;
+  probe = false;
+  flags = -1;
+  /** The tentative hold the +k opened. */
+  hold: Hold | null = null;
+  /** The refs of a held-back -1023k. */
+  deferred = 0;
+}
+
+/** Halves of one operation are nanoseconds apart in the kernel: a longer wait means two operations. */
+export const PAIR_WINDOW_NS = 1_000_000;
+
+/** A task (pid) on a CPU: the halves of a GUP-fast pin run with interrupts off, on one CPU. */
+const taskKey = (pid: number, cpu: number): number => pid * 4096 + (cpu >= 0 && cpu < 4095 ? cpu : 4095);
+
 export class Pins {
   private nextId = 0;
   private readonly row: Row = {};
   opened = 0;
   /** Unpins (-1024k) with no open pin: pins taken before the capture. */
   unmatchedUnpins = 0;
-  /** After A_CANCEL: the hold the pair's first +k opened, to withdraw. */
+  /** After A_CANCEL: the hold the pair's first +k opened, to withdraw (null: it is no longer open). */
   cancelled: Hold | null = null;
-  /** A held-back put to apply before the action (see classify). */
-  flushRefs = 0;
-  flushSeq = 0;
-  flushTs = 0;
-  flushPid = -1;
-  flushComm = -1;
+  /** Held-back puts to apply (on h.page, as h.deferred refs by h.seq/ts/pid/comm) before the action (see classify). */
+  readonly flushes: Half[] = [];
+  /** The pending first half of each task (taskKey), at most one: a task's halves are consecutive in its own stream. */
+  private readonly pending = new Map<number, Half>();
+  /** The first half the last A_GET started (attach). */
+  private half: Half | null = null;
 
   constructor(
     private readonly out: Output,
@@ -87,104 +119,115 @@ export class Pins {
     return stack >= 0 && stack < this.stackFlags.length ? this.stackFlags[stack] : 0;
   }
 
-  /** The previous refcount change of page p was by this task and nothing else touched the pfn since. */
-  continues(p: Page, ev: Ev): boolean {
-    return p.grpPid === ev.pid && p.grpLastSeq >= 0 && p.grpLastSeq === p.lastEvSeq;
+  /** Resolve every pending half (end of the trace): gets become plain gets, held-back puts are flushed. */
+  resolveAll(): void {
+    this.flushes.length = 0;
+    for (const h of this.pending.values()) this.settle(h);
+    this.pending.clear();
   }
 
   /**
    * Classify refcount change `delta` (!= 0) of event ev on page p. `grab` is the task's FOLL_* grab probe for
    * this page (consumed by the caller), `unpin` its gup_put_folio for this folio. Before applying the returned
-   * action the caller applies `flushRefs` (a held-back put that turned out not to be half of an unpin) as a put
-   * by the event flushSeq/flushTs/flushPid/flushComm.
+   * action the caller applies `flushes` (held-back puts that turned out not to be half of an unpin, each on its
+   * own page). After an A_GET the caller hands the hold it opened to `attach` (the get may be a first half).
    */
   classify(p: Page, ev: Ev, delta: number, grab: TaskGup | null, unpin: TaskGup | null): number {
-    this.flushRefs = 0;
-    const contiguous = this.continues(p, ev);
+    this.flushes.length = 0;
+    this.half = null;
+    const key = taskKey(ev.pid, ev.cpu);
+    const prev = this.pending.get(key);
+    if (prev) this.pending.delete(key);
     const large = p.order > 0 || ev.head;
     if (large) {
       const sf = this.sflags(ev.stack);
-      if (delta > 0 && ((grab && hasFlag(grab.grabFlags, FOLL_PIN) && delta === grab.grabRefs) || (!grab && (sf & ST_PIN) !== 0 && delta < GUP_PIN_COUNTING_BIAS))) {
-        this.endGroup(p, ev);
+      // Without a probe a large-folio pin needs the grab on the stack, not only a pinning caller: the pinning
+      // task's own lookups (+1/-1 on the head inside pin_user_pages*) show the caller too.
+      if (delta > 0 && ((grab && hasFlag(grab.grabFlags, FOLL_PIN) && delta === grab.grabRefs) || (!grab && (sf & ST_PIN) !== 0 && (sf & ST_GRAB) !== 0 && delta < GUP_PIN_COUNTING_BIAS))) {
+        if (prev) this.settle(prev);
         this.open(p, ev, delta, true, grab, ev.seq, ev.ts, ev.pid, ev.tgid, ev.comm, ev.stack, ev.mt);
         return A_PIN;
       }
       if (delta < 0 && this.hasLarge(p) && ((unpin && hasFlag(unpin.unpinFlags, FOLL_PIN) && -delta === unpin.unpinRefs) || (!unpin && (sf & ST_UNPIN) !== 0))) {
-        this.endGroup(p, ev);
+        if (prev) this.settle(prev);
         this.close(p, ev, -delta, true, unpin);
         return A_PIN;
       }
     }
     if (delta % GUP_PIN_COUNTING_BIAS === 0) {
       // One event: +1024k pins, -1024k unpins.
-      this.endGroup(p, ev);
+      if (prev) this.settle(prev);
       const k = delta / GUP_PIN_COUNTING_BIAS;
       if (k > 0) this.open(p, ev, k, false, grab, ev.seq, ev.ts, ev.pid, ev.tgid, ev.comm, ev.stack, ev.mt);
       else this.close(p, ev, -k, false, unpin);
       return A_PIN;
     }
-    const pair = p.grpPrev + delta;
-    if (contiguous && pair !== 0 && pair % GUP_PIN_COUNTING_BIAS === 0) {
-      // Two events: +k then +1023k (GUP-fast try_grab_folio), or -1023k then -k (put_page_refs).
-      const k = pair / GUP_PIN_COUNTING_BIAS;
-      if (k > 0) {
-        const task = p.grpProbe ? this.gup.peek(p.grpPid) ?? null : grab;
-        this.open(p, ev, k, false, p.grpProbe ? null : grab, p.grpSeq, p.grpTs, p.grpPid, p.grpTgid, p.grpComm,
-          p.grpStack >= 0 ? p.grpStack : ev.stack, p.grpMt >= 0 ? p.grpMt : ev.mt, p.grpProbe ? p.grpFlags : NaN, task);
-        this.cancelled = p.grpHold;
-        p.grpDefer = 0;
-        this.endGroup(p, ev);
-        return A_CANCEL;
+    if (prev) {
+      const pair = prev.delta + delta;
+      if (prev.page === p && prev.pfn === p.pfn && ev.ts - prev.ts <= PAIR_WINDOW_NS && pair !== 0 && pair % GUP_PIN_COUNTING_BIAS === 0 && prev.delta > 0 === delta > 0) {
+        // The task's two halves: +k then +1023k (GUP-fast try_grab_folio), or -1023k then -k (put_page_refs).
+        // Other tasks' events (other CPUs) may come between them in the merged output.
+        const k = pair / GUP_PIN_COUNTING_BIAS;
+        if (k > 0) {
+          const task = prev.probe ? this.gup.peek(prev.pid) ?? null : grab;
+          this.open(p, ev, k, false, prev.probe ? null : grab, prev.seq, prev.ts, prev.pid, prev.tgid, prev.comm,
+            prev.stack >= 0 ? prev.stack : ev.stack, prev.mt >= 0 ? prev.mt : ev.mt, prev.probe ? prev.flags : NaN, task);
+          const h = prev.hold;
+          this.cancelled = h && h.tentative && h.pfn === prev.pfn && h.startSeq === prev.seq ? h : null;
+          if (h) h.tentative = false;
+          return A_CANCEL;
+        }
+        p.grpDefer -= prev.deferred;
+        this.close(p, ev, -k, false, unpin);
+        return A_PIN;
       }
-      p.grpDefer = 0;
-      this.endGroup(p, ev);
-      this.close(p, ev, -k, false, unpin);
-      return A_PIN;
+      this.settle(prev);
     }
-    // Not a pin: this change becomes the previous one for the next event.
-    this.takeDeferred(p);
-    p.grpPid = ev.pid;
-    p.grpPrev = delta;
-    p.grpSeq = ev.seq;
-    p.grpTs = ev.ts;
-    p.grpTgid = ev.tgid;
-    p.grpComm = ev.comm;
-    p.grpCpu = ev.cpu;
-    p.grpMt = ev.mt === ev.mt ? ev.mt : -1;
-    p.grpHold = null;
-    p.grpProbe = grab !== null && hasFlag(grab.grabFlags, FOLL_PIN);
-    p.grpFlags = grab && grab.grabFlags === grab.grabFlags ? grab.grabFlags : -1;
-    p.grpStack = ev.stack >= 0 ? ev.stack : grab ? grab.grabStack : -1;
-    p.grpLastSeq = ev.seq;
-    if (delta < 0 && -delta % GUP_PIN_COUNTING_BIAS === GUP_PIN_COUNTING_BIAS - 1) {
-      p.grpDefer = -delta;
-      p.defSeq = ev.seq;
-      p.defTs = ev.ts;
-      p.defPid = ev.pid;
-      p.defComm = ev.comm;
-      return A_DEFER;
+    // Not a pin (yet): a +k or a -1023k may be the first half of the task's next change of this pfn.
+    if (delta > 0 || -delta % GUP_PIN_COUNTING_BIAS === GUP_PIN_COUNTING_BIAS - 1) {
+      const h = new Half();
+      h.key = key;
+      h.page = p;
+      h.pfn = p.pfn;
+      h.delta = delta;
+      h.seq = ev.seq;
+      h.ts = ev.ts;
+      h.pid = ev.pid;
+      h.tgid = ev.tgid;
+      h.comm = ev.comm;
+      h.mt = ev.mt === ev.mt ? ev.mt : -1;
+      h.probe = grab !== null && hasFlag(grab.grabFlags, FOLL_PIN);
+      h.flags = grab && grab.grabFlags === grab.grabFlags ? grab.grabFlags : -1;
+      h.stack = ev.stack >= 0 ? ev.stack : grab ? grab.grabStack : -1;
+      this.pending.set(key, h);
+      if (delta < 0) {
+        h.deferred = -delta;
+        p.grpDefer += -delta;
+        return A_DEFER;
+      }
+      this.half = h;
+      return A_GET;
     }
-    return delta > 0 ? A_GET : A_PUT;
+    return A_PUT;
   }
 
-  /** A held-back put is not half of an unpin after all: hand it to the caller (flush*). */
-  takeDeferred(p: Page): void {
-    if (p.grpDefer === 0) return;
-    this.flushRefs = p.grpDefer;
-    this.flushSeq = p.defSeq;
-    this.flushTs = p.defTs;
-    this.flushPid = p.defPid;
-    this.flushComm = p.defComm;
-    p.grpDefer = 0;
+  /** The hold an A_GET opened: tentative while the get may still be the first half of a pin. */
+  attach(hold: Hold | null): void {
+    const h = this.half;
+    this.half = null;
+    if (!h || !hold) return;
+    h.hold = hold;
+    hold.tentative = true;
   }
 
-  /** No coalescing across this event. */
-  private endGroup(p: Page, ev: Ev): void {
-    this.takeDeferred(p);
-    p.grpPid = -1;
-    p.grpLastSeq = ev.seq;
-    p.grpPrev = 0;
-    p.grpHold = null;
+  /** A pending half that is not part of a pin after all: its get is a plain get, its held-back put is applied. */
+  private settle(h: Half): void {
+    if (h.hold && h.hold.pfn === h.pfn && h.hold.startSeq === h.seq) h.hold.tentative = false;
+    h.hold = null;
+    if (h.deferred !== 0 && h.page.pfn === h.pfn) {
+      h.page.grpDefer -= h.deferred;
+      this.flushes.push(h);
+    }
   }
 
   private hasLarge(p: Page): boolean {

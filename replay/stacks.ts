@@ -13,6 +13,8 @@ export const ST_PIN = 2;
 export const ST_LONGTERM = 4;
 /** An unpin path: unpin_user_page*, unpin_folio*, gup_put_folio, put_compound_head. */
 export const ST_UNPIN = 8;
+/** The grab itself (try_grab_page/try_grab_folio/try_grab_folio_fast/try_grab_compound_head/try_get_compound_head). */
+export const ST_GRAB = 32;
 /** A frame of zone_device_page_init: a ZONE_DEVICE page being handed out (pgmaps-infer.ts reads such stacks). */
 export const ST_ZONE_DEVICE = 16;
 
@@ -46,6 +48,7 @@ const GUP_FRAMES = new Set([
   '__iov_iter_get_pages_alloc',
   'iov_iter_extract_pages',
 ]);
+const GRAB_FRAMES = /^(try_grab_page|try_grab_folio|try_grab_folio_fast|try_grab_compound_head|try_get_compound_head)$/;
 const PIN_FRAMES = /^(pin_user_pages(_fast|_remote|_unlocked|_fast_only)?|__gup_longterm_locked|__gup_longterm_unlocked|memfd_pin_folios)$/;
 const LONGTERM_FRAMES = /^(__gup_longterm_locked|pin_user_pages(_fast|_remote|_unlocked|_fast_only)?)$/;
 const UNPIN_FRAMES = /^(unpin_user_page(s|s_dirty_lock|_range_dirty_lock)?|unpin_folios?|gup_put_folio|put_compound_head|unpin_user_pages_lockless)$/;
@@ -56,6 +59,7 @@ export function classifyFrames(frames: string[]): number {
     const fn = raw.replace(/[+ ].*$/, '');
     if (GUP_FRAMES.has(fn) || /^gup_fast/.test(fn)) f |= ST_GUP;
     if (PIN_FRAMES.test(fn)) f |= ST_PIN | ST_GUP;
+    if (GRAB_FRAMES.test(fn)) f |= ST_GRAB;
     if (LONGTERM_FRAMES.test(fn)) f |= ST_LONGTERM;
     if (UNPIN_FRAMES.test(fn)) f |= ST_UNPIN;
     if (raw.startsWith('zone_device_page_init')) f |= ST_ZONE_DEVICE;
