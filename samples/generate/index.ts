@@ -15,6 +15,7 @@ import { Rng } from './prng.js';
 import { daxPgmap } from './scenarios/dax-pgmap.js';
 import { daxPgmapLeak } from './scenarios/dax-pgmap-leak.js';
 import { gupFastSplit } from './scenarios/gup-fast-split.js';
+import { gupInterleaved } from './scenarios/gup-interleaved.js';
 import { iouringLongterm } from './scenarios/iouring-longterm.js';
 import { iouringLongtermCma } from './scenarios/iouring-longterm-cma.js';
 import { lostWindow } from './scenarios/lost-window.js';
@@ -23,7 +24,7 @@ import { pinLeak } from './scenarios/pin-leak.js';
 import { vmallocRemap } from './scenarios/vmalloc-remap.js';
 import { vmallocUaf } from './scenarios/vmalloc-uaf.js';
 import { vmspliceCma } from './scenarios/vmsplice-cma.js';
-import { KERNEL, type Ctx, type Scenario, type ScenarioDef, type Truth } from './types.js';
+import { KERNEL, type Ctx, type Era, type Scenario, type ScenarioDef, type Truth } from './types.js';
 
 export type { Format } from './emit.js';
 export type {
@@ -33,7 +34,7 @@ export { FINDINGS } from './types.js';
 
 const DEFS: ScenarioDef[] = [
   vmallocRemap, vmallocUaf, vmspliceCma, iouringLongterm, iouringLongtermCma, daxPgmap, daxPgmapLeak, gupFastSplit,
-  pinLeak, lostWindow, noise,
+  gupInterleaved, pinLeak, lostWindow, noise,
 ];
 
 export const SCENARIOS: { name: Scenario; summary: string }[] = DEFS.map(({ name, summary }) => ({ name, summary }));
@@ -43,10 +44,12 @@ export interface GenerateOptions {
   /** Multiplies the background traffic: its rate in the scenarios, the length of the noise scenario (~50k lines per unit). */
   scale?: number;
   format?: Format;
+  /** The kernel era of scenarios that imitate several (gup-interleaved); absent: chosen by the seed. */
+  era?: Era;
 }
 
-function context(em: Emitter, format: Format, seed: number, scale: number, scenario: Scenario): Ctx {
-  return { em, mm: new Mm(em), rng: new Rng((seed ^ hash32(scenario)) >>> 0), format, scale, seed };
+function context(em: Emitter, format: Format, seed: number, scale: number, scenario: Scenario, era?: Era): Ctx {
+  return { em, mm: new Mm(em), rng: new Rng((seed ^ hash32(scenario)) >>> 0), format, scale, seed, era };
 }
 
 function scenarioDef(scenario: Scenario): ScenarioDef {
@@ -69,7 +72,7 @@ export async function generate(scenario: Scenario, out: NodeJS.WritableStream, o
   if (format === 'ftrace') {
     // The header states how many entries follow: a counting pass (nothing formatted) first.
     const dry = new Emitter(format, null);
-    await def.run(context(dry, format, seed, scale, scenario));
+    await def.run(context(dry, format, seed, scale, scenario, opts.era));
     header = headerLines(format, dry.entries, dry.entries + dry.lost);
   }
   if (header.length > 0) out.write(header.join('\n') + '\n');
@@ -87,7 +90,7 @@ export async function generateBody(scenario: Scenario, out: NodeJS.WritableStrea
   const def = scenarioDef(scenario);
   const { seed, scale, format } = settings(opts);
   const em = new Emitter(format, out);
-  const res = await def.run(context(em, format, seed, scale, scenario));
+  const res = await def.run(context(em, format, seed, scale, scenario, opts.era));
   await em.end();
   const header = headerLines(format, em.entries, em.entries + em.lost);
   const truth: Truth = {

@@ -23,11 +23,15 @@ export type Scenario =
   | 'dax-pgmap'
   | 'dax-pgmap-leak'
   | 'gup-fast-split'
+  | 'gup-interleaved'
   | 'pin-leak'
   | 'lost-window'
   | 'noise';
 
 export const KERNEL = '6.1.192';
+
+/** Kernel eras a scenario may imitate in the shape of its operations (the line layouts stay 6.1's): gup-interleaved. */
+export type Era = '5.15' | '6.1' | '6.18';
 
 export interface Ctx {
   em: Emitter;
@@ -36,6 +40,8 @@ export interface Ctx {
   format: Format;
   scale: number;
   seed: number;
+  /** The era the scenario imitates, when it has several (absent: the scenario's default). */
+  era?: Era;
 }
 
 /** A pin row (replay `pins`): the EXACT set. Times are the printed µs clock x 1000. */
