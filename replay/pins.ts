@@ -99,6 +99,8 @@ export class Pins {
   private readonly pending = new Map<number, Half>();
   /** The first half the last A_GET started (attach). */
   private half: Half | null = null;
+  /** Halves to reuse (one is taken for most gets: no allocation per event). */
+  private readonly spare: Half[] = [];
 
   constructor(
     private readonly out: Output,
@@ -121,7 +123,7 @@ export class Pins {
 
   /** Resolve every pending half (end of the trace): gets become plain gets, held-back puts are flushed. */
   resolveAll(): void {
-    this.flushes.length = 0;
+    this.recycleFlushes();
     for (const h of this.pending.values()) this.settle(h);
     this.pending.clear();
   }
@@ -133,7 +135,7 @@ export class Pins {
    * own page). After an A_GET the caller hands the hold it opened to `attach` (the get may be a first half).
    */
   classify(p: Page, ev: Ev, delta: number, grab: TaskGup | null, unpin: TaskGup | null): number {
-    this.flushes.length = 0;
+    this.recycleFlushes();
     this.half = null;
     const key = taskKey(ev.pid, ev.cpu);
     const prev = this.pending.get(key);
@@ -164,6 +166,7 @@ export class Pins {
     }
     if (prev) {
       const pair = prev.delta + delta;
+      this.done(prev);
       if (prev.page === p && prev.pfn === p.pfn && ev.ts - prev.ts <= PAIR_WINDOW_NS && pair !== 0 && pair % GUP_PIN_COUNTING_BIAS === 0 && prev.delta > 0 === delta > 0) {
         // The task's two halves: +k then +1023k (GUP-fast try_grab_folio), or -1023k then -k (put_page_refs).
         // Other tasks' events (other CPUs) may come between them in the merged output.
@@ -185,7 +188,9 @@ export class Pins {
     }
     // Not a pin (yet): a +k or a -1023k may be the first half of the task's next change of this pfn.
     if (delta > 0 || -delta % GUP_PIN_COUNTING_BIAS === GUP_PIN_COUNTING_BIAS - 1) {
-      const h = new Half();
+      const h = this.spare.pop() ?? new Half();
+      h.hold = null;
+      h.deferred = 0;
       h.key = key;
       h.page = p;
       h.pfn = p.pfn;
@@ -218,6 +223,17 @@ export class Pins {
     if (!h || !hold) return;
     h.hold = hold;
     hold.tentative = true;
+  }
+
+  /** The caller has applied the flushes of the previous classify: their halves can be reused. */
+  private recycleFlushes(): void {
+    for (const h of this.flushes) this.spare.push(h);
+    this.flushes.length = 0;
+  }
+
+  /** prev is no longer pending: reuse it after this classify (flushed halves wait for recycleFlushes). */
+  private done(h: Half): void {
+    if (h.deferred === 0 && this.spare.length < 64) this.spare.push(h);
   }
 
   /** A pending half that is not part of a pin after all: its get is a plain get, its held-back put is applied. */
