@@ -12,13 +12,14 @@ export function generateCommand(program: Command): void {
     .option('--scale <n>', 'background traffic multiplier (noise: 50k lines per unit)', '1')
     .option('--seed <n>', 'random seed (same seed, same bytes)', '1')
     .addOption(new Option('--format <format>', 'output layout').choices(['ftrace', 'trace-cmd', 'perf']).default('ftrace'))
+    .addOption(new Option('--era <era>', 'kernel era of the operations in scenarios that imitate several (gup-interleaved; default: by the seed)').choices(['5.15', '6.1', '6.18']))
     .action(async (scenario: string, o) => {
       if (!SCENARIOS.some((s) => s.name === scenario)) throw new UsageError(`unknown scenario '${scenario}'`);
       const scale = Number(o.scale);
       const seed = Number(o.seed);
       if (!(scale > 0) || !Number.isInteger(seed)) throw new UsageError('--scale must be > 0 and --seed an integer');
       const { generateToFile } = await import('../../samples/generate/file.js');
-      const truth = await generateToFile(scenario as Scenario, o.output, { scale, seed, format: o.format });
+      const truth = await generateToFile(scenario as Scenario, o.output, { scale, seed, format: o.format, era: o.era });
       console.log(`${o.output}: ${truth.lines} lines (${scenario}, ${o.format}); truth in ${o.output}.truth.json`);
     });
 }
