@@ -2,7 +2,8 @@
  * The interleaving property (issue #18 item 6): the same per-CPU event streams merged in other valid orders
  * (samples/generate/interleave.ts: every CPU's order kept, timestamp order kept, ties between CPUs drawn at random,
  * so other CPUs' events land between the halves of an operation) must give the same findings: pins, holds, CMA
- * blockers and anomalies compared as sets, and each interleaving must still match the scenario's truth.
+ * blockers and anomalies compared as sets, and each interleaving must still match the scenario's truth (with no
+ * hold left by half of a pin: 1023k refs, or one the pinning task still holds at the end).
  * A fixed budget: INTERLEAVINGS draws of each case (gup-interleaved in its three eras, gup-fast-split, vmsplice-cma).
  */
 import { strict as assert } from 'node:assert';
@@ -72,7 +73,14 @@ async function findings(text: string, truth: Truth): Promise<{ rows: string[]; d
     ),
     ...(await q('SELECT kind, pfn, certain FROM anomalies WHERE trace_id = $1')).map((r) => `anomaly ${s(r.kind)} ${s(r.pfn)} certain=${s(r.certain)}`),
   ].sort();
-  return { rows, diffs: await compareWithTruth(db, id, truth) };
+  const diffs = await compareWithTruth(db, id, truth);
+  // No half of a pin left as a plain reference: a hold of 1023k refs, or one the pinning task still has at the end.
+  const pinners = [...new Set((truth.expect.pins ?? []).map((p) => p.holder_pid))];
+  for (const r of await q('SELECT pfn, holder_pid, refs, end_ts_ns FROM holds WHERE trace_id = $1')) {
+    if (Number(r.refs) % 1024 === 1023 || (r.end_ts_ns === null && pinners.includes(Number(r.holder_pid))))
+      diffs.push(`spurious hold: pfn ${s(r.pfn)} by ${s(r.holder_pid)} x${s(r.refs)}`);
+  }
+  return { rows, diffs };
 }
 
 /** Times another task's event comes right before a `val=1023` (the second half of a GUP-fast pin) in the output. */

@@ -1,7 +1,7 @@
 /**
  * gup-interleaved: two-event pin operations whose halves other CPUs' events interleave with, at one timestamp.
  *
- * `gup_pinner` (CPU 0) pins anonymous pages through a test driver and unpins them 3..30 ms later, while tasks on
+ * `gup_pinner` (CPU 0) pins anonymous pages through a test driver and unpins them 40..140 ms later, while tasks on
  * CPU 1 touch the same pages at the very same microseconds: a page-cache style speculative get (folio_try_get +1,
  * folio_put -1), kcompactd's LRU isolation (+1, putback -1 a few ms later), a reader's get/put. The merged output
  * puts those events anywhere between the pinner's halves (the generator draws a random merge of the two CPUs'
@@ -215,7 +215,7 @@ export const gupInterleaved: ScenarioDef = {
     await bg.run(rng.int(5_000, 15_000));
 
     // Batches of 6 small pages (GUP-fast or, outside 5.15, sometimes the slow path) and one large folio each
-    // 2..5 ms apart, every pin released 3..30 ms later; everything at random moments in between.
+    // 2..5 ms apart, every pin released 40..140 ms later; everything at random moments in between.
     const t0 = em.now;
     const actions: { at: number; run: () => void }[] = [];
     let at = t0;
@@ -236,14 +236,14 @@ export const gupInterleaved: ScenarioDef = {
           kretprobe(em, t, 'gup', fast ? `${sh.fastCall}_ret` : 'pin_user_pages_ret', fast ? sh.fastCall : 'pin_user_pages', 'pinbuf_pin+0x6e', 'ret=6');
         },
       });
-      for (const pfn of batch) actions.push({ at: start + rng.int(3_000, 30_000), run: () => unpinSmall(pfn) });
+      for (const pfn of batch) actions.push({ at: start + rng.int(40_000, 140_000), run: () => unpinSmall(pfn) });
       if (b < heads.length) {
         const head = heads[b]!;
         const when = at + rng.int(200, 1_500);
-        actions.push({ at: when, run: () => pinLarge(head) }, { at: when + rng.int(3_000, 30_000), run: () => unpinLarge(head) });
+        actions.push({ at: when, run: () => pinLarge(head) }, { at: when + rng.int(40_000, 140_000), run: () => unpinLarge(head) });
       }
     }
-    const end = at + 35_000;
+    const end = at + 145_000;
     for (let i = 0; i < 20; i++) {
       const pfn = rng.pick(small);
       actions.push({ at: rng.int(t0, end), run: () => merge([], others(pfn)) });
