@@ -346,6 +346,27 @@ describe('samples/generate', () => {
     assert.ok(n.expect.cma_attempts!.length > 0);
   });
 
+  it('gup-interleaved: every era in every layout, its operations in that era\'s shape', async () => {
+    for (const era of ['5.15', '6.1', '6.18'] as const) {
+      for (const format of FORMATS) {
+        for (const seed of [4, 5]) {
+          const sink = new Sink();
+          const truth = await generate('gup-interleaved', sink, { format, seed, era });
+          const text = sink.text();
+          check(text, truth, format);
+          assert.equal(truth.expect.pins!.length, 26, `${era} ${format} ${seed}`);
+          assert.equal(truth.expect.pins!.filter((p) => p.large_folio).length, 2);
+          assert.ok(truth.description.includes(`${era} era`));
+          // 5.15: no GUP kprobes, unpins as -1023 then -1; later eras: kprobes, unpins as one -1024.
+          assert.equal(/try_grab_folio_fast/.test(text), era === '6.18', `${era}: try_grab_folio_fast`);
+          assert.equal(/gup_put_folio/.test(text), era !== '5.15', `${era}: gup_put_folio`);
+          assert.equal(/val=-1023\b/.test(text), era === '5.15', `${era}: -1023 halves`);
+          assert.ok(/val=1023\b/.test(text), `${era}: +1023 halves`);
+        }
+      }
+    }
+  });
+
   it('dax-pgmap-leak never returns from memunmap_pages', async () => {
     const { text } = await cached('dax-pgmap-leak', 'ftrace');
     assert.ok(text.includes(': memunmap_pages: '));
