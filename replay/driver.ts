@@ -291,6 +291,7 @@ export class Driver implements EventSink {
     const t = this.t;
     const order = ev.order === ev.order && ev.order > 0 && ev.order <= 20 ? ev.order : 0;
     const n = 2 ** order;
+    let doubled = false;
     for (let i = 0; i < n; i++) {
       const pfn = ev.pfn + i;
       const p = t.pages.get(pfn);
@@ -304,12 +305,19 @@ export class Driver implements EventSink {
         t.pages.end(p, ev);
       } else {
         if (i === 0) t.pages.unknownFree(ev, order);
+        // A free of a pfn already freed, no allocation between: the allocation was not traced (gaps.ts). Only when the
+        // freed lifetime's page_ref events were traced: kmem-only captures free pages whose allocation has no
+        // mm_page_alloc (the bulk allocator) without any gap in the tracing.
+        if (!doubled && ev.code === KM_FREE && t.pages.freed.state(pfn) === 1 && t.pages.freed.wasTraced(pfn)) {
+          doubled = true;
+          t.pages.doubleFree(ev, pfn);
+        }
         const raw = t.rawmaps.size > 0 ? t.rawmaps.mapped(pfn) : undefined;
         if (raw)
           t.anomalies.add('freed_while_mapped', !t.lost.crossedAny(raw.epoch), pfn, ev,
             `pfn 0x${pfn.toString(16)} freed while a raw PFN mapping (event ${raw.seq}) still maps it`);
       }
-      t.pages.freed.set(pfn);
+      t.pages.freed.set(pfn, p !== undefined && p.refEvents > 0);
       if (t.rawmaps.size > 0) t.rawmaps.forget(pfn);
     }
   }

@@ -12,13 +12,14 @@
  * it is allocated again (or before the trace ends) is taken as freed at that put.
  *
  * Freed pfns are remembered in a paged bitmap (FreedSet) so a reference taken after a free can be told apart from
- * a window edge; a lost-event window demotes every remembered free to "uncertain".
+ * a window edge; a lost-event window demotes every remembered free to "uncertain". A get/put on a remembered free
+ * whose printed count shows the page alive before it is an untraced allocation (gaps.ts 'alive-on-free'), not a bug.
  */
 import type { Anomalies } from './anomalies.js';
 import type { ReplayContext } from './context.js';
 import { isRefCode, PR_FREEZE, PR_SET, PR_UNFREEZE, type Ev } from './event.js';
 import { replayCode } from '../ingest/decode/catalogue.js';
-import { cpuBit, type LostWindows } from './lost.js';
+import { cpuBit, GAP_EPOCH, type LostWindows } from './lost.js';
 import { ptr, type ColumnWriter, type Output } from './output.js';
 import { PfnMap } from './pfnmap.js';
 import { PAGES } from '../db/tables/replay.js';
@@ -36,13 +37,28 @@ export class FreedSet {
   private certain = new Map<number, Uint32Array>();
   private uncertain = new Map<number, Uint32Array>();
   private hasUncertain = false;
+  /** Frees of lifetimes that had page_ref events (their refcount was traced): a second free of one is evidence. */
+  private readonly traced = new Map<number, Uint32Array>();
 
-  set(pfn: number): void {
+  set(pfn: number, traced = false): void {
     const key = chunkOf(pfn);
     let a = this.certain.get(key);
     if (!a) this.certain.set(key, (a = new Uint32Array(1024)));
     const off = pfn - key * 32768;
     a[off >>> 5] |= 1 << (off & 31);
+    let t = this.traced.get(key);
+    if (traced) {
+      if (!t) this.traced.set(key, (t = new Uint32Array(1024)));
+      t[off >>> 5] |= 1 << (off & 31);
+    } else if (t) t[off >>> 5] &= ~(1 << (off & 31));
+  }
+
+  /** The last free of `pfn` ended a lifetime whose page_ref events were traced. */
+  wasTraced(pfn: number): boolean {
+    const key = chunkOf(pfn);
+    const t = this.traced.get(key);
+    const off = pfn - key * 32768;
+    return t !== undefined && (t[off >>> 5] & (1 << (off & 31))) !== 0;
   }
 
   clear(pfn: number): void {
@@ -202,6 +218,25 @@ export class PageTable {
       // A failed speculative get (get_page_unless_zero on a free page), or a freeze that failed: nothing changed.
       if (printed === 0 || printed !== printed || freed !== 0) return null;
     } else if (freed !== 0) {
+      // count= is the kernel's re-read after the op: printed - delta is the count before it. A page that was alive
+      // before the op (prior > 0) was allocated again while its events were not traced: evidence of missed events,
+      // never a use-after-free (docs/model.md §13). A free page (prior 0, or no count printed) is the real bug.
+      const prior = printed === printed ? printed - delta : NaN;
+      if (prior > 0) {
+        const p = this.create(pfn, ev);
+        p.startEdge = true;
+        this.freed.clear(pfn);
+        if (freed === 1) {
+          // Nothing the tracer marked explains it: the page's history has an untraced piece (a window of its own).
+          p.lifeEpoch = GAP_EPOCH;
+          p.chkEpoch = GAP_EPOCH;
+          this.lost.inferred.push({
+            seq: ev.seq, ts: ev.ts, cpu: ev.cpu >= 0 ? ev.cpu : null, pfn, kind: 'alive-on-free',
+            evidence: `${delta > 0 ? 'get' : 'put'} on pfn ${hx(pfn)} printed count=${printed} (${prior} before it) after its free: an allocation was not traced`,
+          });
+        }
+        return p;
+      }
       const certain = freed === 1;
       if (delta > 0)
         this.anomalies.add('ref_after_free', certain, pfn, ev, `reference taken on pfn ${hx(pfn)} after it was freed, with no allocation in between`);
@@ -344,6 +379,14 @@ export class PageTable {
     w.num(c.holds_end, 0);
     w.num(c.ref_events, 0);
     w.bool(c.uncertain, false);
+  }
+
+  /** mm_page_free of `pfn` (a page of `ev`'s free) already freed with no allocation between: an untraced window. */
+  doubleFree(ev: Ev, pfn: number): void {
+    this.lost.inferred.push({
+      seq: ev.seq, ts: ev.ts, cpu: ev.cpu >= 0 ? ev.cpu : null, pfn, kind: 'double-free',
+      evidence: `pfn ${hx(pfn)} freed again with no allocation since its free: an allocation was not traced`,
+    });
   }
 
   /** Pages still alive at the end of the trace: their rows (the table is not used afterwards). */

@@ -8,7 +8,10 @@
  * next event of the same pfn comes from another CPU and agrees with the un-resynced arithmetic (the two ops
  * together explain both printed counts), that event agrees and the divergence is explained as 'concurrent'.
  * A pfn that crossed a lost-event window of a CPU it was seen on since its last event is checked "inside" a window
- * ('lost-window'); so is a disagreement after a window of any other CPU (the count shows the lost events touched it).
+ * ('lost', or 'gap' when the window is one replay inferred, gaps.ts); so is a disagreement after a window of any
+ * other CPU (the count shows the lost events touched it). A divergence nothing explains ('unknown') is itself
+ * evidence of untraced events on that page: its lifetime gets GAP_EPOCH (findings resting on it are uncertain) and
+ * a `gaps` row 'count-jump' records it, unless the next event shows it was a concurrent op after all.
  */
 import {
   PR_FREEZE,
@@ -20,7 +23,7 @@ import {
   PR_UNFREEZE,
   type Ev,
 } from './event.js';
-import type { LostWindows } from './lost.js';
+import { GAP_EPOCH, type LostWindows } from './lost.js';
 import type { Output } from './output.js';
 import { NO, type Page } from './pages.js';
 
@@ -33,6 +36,10 @@ interface Divergence {
   printed: number;
   inLost: boolean;
   explanation: string;
+  cpu: number;
+  /** lifeEpoch of the page before an 'unknown' divergence set it to GAP_EPOCH (restored if it turns concurrent). */
+  life: number;
+  page: Page | null;
 }
 
 /** Count after `ev` predicted from `prev` (NaN when it cannot be predicted). */
@@ -112,7 +119,11 @@ export class RefCheck {
           this.checkedOutside++;
           this.agreedOutside++;
           const d = this.divs[p.shadowDiv];
-          if (d) d.explanation = 'concurrent';
+          if (d) {
+            if (d.explanation === 'unknown' && d.page === p && p.lifeEpoch === GAP_EPOCH) p.lifeEpoch = d.life;
+            d.explanation = 'concurrent';
+            d.page = null;
+          }
           p.shadow = NO;
         } else {
           if (outside && this.lost.crossedAny(p.chkEpoch)) {
@@ -123,6 +134,9 @@ export class RefCheck {
           }
           if (outside) this.checkedOutside++;
           p.shadowDiv = this.divs.length;
+          const life = p.lifeEpoch;
+          const explanation = outside ? 'unknown' : this.lost.windowKind(p.chkEpoch, p.cpus);
+          if (outside) p.lifeEpoch = GAP_EPOCH;
           this.divs.push({
             seq: ev.seq,
             ts: ev.ts,
@@ -131,7 +145,10 @@ export class RefCheck {
             expected,
             printed,
             inLost: !outside,
-            explanation: outside ? 'unknown' : 'lost-window',
+            explanation,
+            cpu: ev.cpu,
+            life,
+            page: outside ? p : null,
           });
           p.shadow = expected;
           p.shadowCpu = ev.cpu;
@@ -143,6 +160,14 @@ export class RefCheck {
   }
 
   write(): void {
+    for (const d of this.divs) {
+      d.page = null;
+      if (d.explanation === 'unknown')
+        this.lost.inferred.push({
+          seq: d.seq, ts: d.ts, cpu: d.cpu >= 0 ? d.cpu : null, pfn: d.pfn, kind: 'count-jump',
+          evidence: `count=${d.printed} where the history gives ${d.expected}: events on pfn 0x${d.pfn.toString(16)} were not traced`,
+        });
+    }
     const r: Record<string, string | number | boolean | null | bigint> = { trace_id: this.out.traceId };
     for (const d of this.divs) {
       r.seq = d.seq;

@@ -29,6 +29,7 @@ import { replayCode } from '../ingest/decode/catalogue.js';
 import { GupContext } from './gup.js';
 import { Holds } from './holds.js';
 import { LostWindows, type LostMarker } from './lost.js';
+import { corroborated, findSilences, SilenceRetry, silenceMarkers, writeGaps, type Gap } from './gaps.js';
 import { Output } from './output.js';
 import { PageTable } from './pages.js';
 import { PgmapTracker } from './pgmaps.js';
@@ -82,6 +83,9 @@ export interface ReplaySummary {
   agreement_outside_lost: number | null;
   lost_markers: number;
   lost_at_start: number;
+  /** Untraced windows replay inferred (table `gaps`), by kind. */
+  gaps: number;
+  gap_kinds: Record<string, number>;
   /** -1024k unpins with no pin open (pins taken before the capture). */
   unmatched_unpins: number;
   seconds: number;
@@ -113,10 +117,20 @@ export async function replay(db: Db, traceId: number, opts: ReplayOptions = {}):
   // DuckDB's buffer pool capped while the events stream, as in ingest: a single pass gains nothing from cached
   // blocks. The restart that sorts the events by seq needs more: at 128MB the ORDER BY over a large trace's events
   // runs out of memory.
+  // A long silence is a candidate untraced window; when pages after it show untraced events, the replay runs again
+  // with it as a window (gaps.ts).
+  const run = async (silences: Gap[] | null): Promise<ReplaySummary> => {
+    try {
+      return await db.withMemoryLimit('128MB', () => replayOnce(db, traceId, opts, false, silences));
+    } catch (e) {
+      if (e instanceof OrderError) return db.withMemoryLimit('256MB', () => replayOnce(db, traceId, opts, true, silences));
+      throw e;
+    }
+  };
   try {
-    return await db.withMemoryLimit('128MB', () => replayOnce(db, traceId, opts, false));
+    return await run(null);
   } catch (e) {
-    if (e instanceof OrderError) return db.withMemoryLimit('256MB', () => replayOnce(db, traceId, opts, true));
+    if (e instanceof SilenceRetry) return run(e.silences);
     throw e;
   }
 }
@@ -130,7 +144,8 @@ export async function replayAll(db: Db, opts: ReplayOptions = {}): Promise<Repla
   return out;
 }
 
-async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered: boolean): Promise<ReplaySummary> {
+/** silences: null = find the candidate silences (not windows yet); else the corroborated ones, as windows. */
+async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered: boolean, silences: Gap[] | null): Promise<ReplaySummary> {
   const t0 = performance.now();
   await dropStaleReplayTables(db);
   await ensureSchema(db);
@@ -155,6 +170,11 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
   const overwritten =
     tr.entries_written !== null && tr.entries_in_buffer !== null ? Math.max(0, Number(tr.entries_written) - Number(tr.entries_in_buffer)) : 0;
   const lostAtStart = Math.max(0, overwritten - markerLost);
+  const candidates = silences === null ? await findSilences(db, traceId) : [];
+  const before: Gap[] = [...(silences ?? [])];
+  if (lostAtStart > 0)
+    before.push({ seq: 0, ts: null, cpu: null, pfn: null, kind: 'overwritten',
+      evidence: `entries-written ${tr.entries_written} > entries-in-buffer ${tr.entries_in_buffer}: ${lostAtStart} events overwritten before the first one` });
 
   const stackFlags = await loadStackFlags(db, traceId);
 
@@ -168,7 +188,7 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
     return await inTransaction(db, async () => {
       for (const t of REPLAY_TABLES) await db.run(`DELETE FROM ${t.name} WHERE trace_id = $1`, [traceId]);
       const out = await new Output(db, traceId, tsBase, strings.comms, strings.gfps).open();
-      const lost = new LostWindows(markers, lostAtStart);
+      const lost = new LostWindows([...markers, ...silenceMarkers(before)], lostAtStart);
       const anomalies = new Anomalies(out);
       const pages = new PageTable(out, ctx, lost, anomalies, strings.events);
       const refcheck = new RefCheck(out, lost, strings.events);
@@ -190,6 +210,14 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
         await out.abort();
         throw e;
       }
+      if (candidates.length > 0) {
+        const c = corroborated(candidates, lost.inferred);
+        if (c.length > 0) throw new SilenceRetry(c);
+      }
+      const gaps = [...before, ...lost.inferred];
+      await writeGaps(db, traceId, tsBase, gaps);
+      const gapKinds: Record<string, number> = {};
+      for (const g of gaps) gapKinds[g.kind] = (gapKinds[g.kind] ?? 0) + 1;
       const deviceEvidence = pages.deviceHints > 0 || stackFlags.some((f) => (f & ST_ZONE_DEVICE) !== 0);
       // The inference's window and joins over the trace's device pages need more room than the stream's cap.
       const inferred = pgmaps.count === 0 && deviceEvidence ? await db.withMemoryLimit('256MB', () => inferPgmaps(db, traceId)) : 0;
@@ -219,6 +247,8 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
         agreement_outside_lost: refcheck.checkedOutside ? refcheck.agreedOutside / refcheck.checkedOutside : null,
         lost_markers: lost.count,
         lost_at_start: lostAtStart,
+        gaps: gaps.length,
+        gap_kinds: gapKinds,
         unmatched_unpins: pins.unmatchedUnpins,
         seconds,
         events_per_second: seconds > 0 ? events / seconds : 0,
@@ -308,6 +338,9 @@ export function formatSummary(s: ReplaySummary): string {
       `${s.agreed_outside_lost}/${s.checked_outside_lost} (${pct(s.agreed_outside_lost, s.checked_outside_lost)}); ` +
       `${s.divergences} divergences${s.divergences_concurrent ? ` (${s.divergences_concurrent} concurrent)` : ''}` +
       (s.lost_markers || s.lost_at_start ? `; ${s.lost_markers} lost-event markers${s.lost_at_start ? `, ${s.lost_at_start} events lost at start` : ''}` : ''),
+    ...(s.gaps
+      ? [`  untraced windows inferred: ${s.gaps} (${Object.entries(s.gap_kinds).map(([k, n]) => `${k} ${n}`).join(', ')}); findings resting on them are uncertain (table gaps)`]
+      : []),
   ].join('\n');
 }
 

@@ -294,8 +294,31 @@ export const DIVERGENCES: Table = {
     { name: 'expected', type: 'INTEGER NOT NULL', doc: 'Model prediction.' },
     { name: 'printed', type: 'INTEGER NOT NULL', doc: 'count= printed by the kernel.' },
     { name: 'in_lost_window', type: 'BOOLEAN NOT NULL', doc: 'The pfn crossed a lost-event window since its last event.' },
-    { name: 'explanation', type: 'VARCHAR NOT NULL', doc: "Why: 'lost-window', 'concurrent' (another CPU changed the count between the atomic op and the re-read), 'unknown'." },
+    { name: 'explanation', type: 'VARCHAR NOT NULL', doc: "Why: 'lost' (the page crossed a lost-event window of the tracer), 'gap' (it crossed an untraced window replay inferred, table `gaps`), 'concurrent' (another CPU changed the count between the atomic op and the re-read), 'unknown' (nothing else explains it: the page's history since its last agreement is unobserved, and a `gaps` row 'count-jump' records it)." },
   ],
 };
 
-export const REPLAY_TABLES: Table[] = [REPLAY_RUNS, PAGES, PINS, HOLDS, CMA_ATTEMPTS, CMA_BLOCKERS, PGMAPS, PGMAP_REFS, ANOMALIES, DIVERGENCES];
+export const GAPS: Table = {
+  name: 'gaps',
+  doc:
+    "Untraced windows replay inferred from evidence (docs/model.md §13), beside the tracer's own markers in `lost_events`. " +
+    'State crossing one is uncertain like state crossing a lost-event window: every page for a silence, that page only for page evidence.',
+  columns: [
+    T,
+    { name: 'seq', type: 'BIGINT NOT NULL', doc: 'First event after the window; for page evidence, the event that shows it.' },
+    { name: 'ts_ns', type: 'BIGINT', doc: 'Its timestamp.' },
+    { name: 'cpu', type: 'SMALLINT', doc: 'CPU the evidence names (NULL: every CPU).' },
+    { name: 'pfn', type: 'BIGINT', doc: 'Page whose history has the gap (NULL: not page evidence).' },
+    {
+      name: 'kind',
+      type: 'VARCHAR NOT NULL',
+      doc:
+        "'silence' (no event for > max(1 s, 1000x the median inter-event gap): tracing paused), 'overwritten' (entries-written > entries-in-buffer " +
+        "beyond the markers), 'alive-on-free' (a get/put on a freed pfn whose count= shows the page alive: its allocation was not traced), " +
+        "'double-free' (a free of a pfn already free, no allocation between), 'count-jump' (a count= divergence nothing else explains).",
+    },
+    { name: 'evidence', type: 'VARCHAR NOT NULL', doc: 'One sentence: what shows the window.' },
+  ],
+};
+
+export const REPLAY_TABLES: Table[] = [REPLAY_RUNS, PAGES, PINS, HOLDS, CMA_ATTEMPTS, CMA_BLOCKERS, PGMAPS, PGMAP_REFS, ANOMALIES, DIVERGENCES, GAPS];

@@ -106,6 +106,7 @@ export class Emitter {
   private needDrain = false;
   private readonly dropping = new Set<number>();
   private readonly pendingLost = new Map<number, number>();
+  private readonly pendingStarted = new Set<number>();
   private readonly heads = new WeakMap<Task, { comm: string; pid: number; tgid: number | null; text: string }>();
   private readonly stacks = new WeakMap<readonly string[], Map<string, { text: string; lines: number }>>();
   private sec = -1;
@@ -136,6 +137,21 @@ export class Emitter {
     this.lost += n;
   }
 
+  /** End a gap on `cpu` with nothing in the output saying so (tracing_on 0/1, a trace_pipe reader that restarted). */
+  resume(cpu: number): void {
+    this.dropping.delete(cpu);
+  }
+
+  /**
+   * End a gap on `cpu` that was its ring buffer wrapping (overwrite mode, the `annotate` option): ftrace prints
+   * `##### CPU N buffer started ####` before that CPU's next written event, trace-cmd `CPU:N [EVENTS DROPPED]`
+   * (count unknown), perf nothing.
+   */
+  endWrap(cpu: number): void {
+    this.dropping.delete(cpu);
+    this.pendingStarted.add(cpu);
+  }
+
   isDropping(cpu: number): boolean {
     return this.dropping.has(cpu);
   }
@@ -150,6 +166,8 @@ export class Emitter {
       this.pendingLost.delete(cpu);
       if (this.format !== 'perf') this.line(this.format === 'ftrace' ? `CPU:${cpu} [LOST ${lost} EVENTS]` : `CPU:${cpu} [${lost} EVENTS DROPPED]`);
     }
+    if (this.pendingStarted.size > 0 && this.pendingStarted.delete(cpu) && this.format !== 'perf')
+      this.line(this.format === 'ftrace' ? `##### CPU ${cpu} buffer started ####` : `CPU:${cpu} [EVENTS DROPPED]`);
     this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
     this.entries++;
     const stack = o.stack && o.stack.length > 0 ? this.stackText(kind, name, o.stack) : null;

@@ -21,6 +21,7 @@ import { iouringLongtermCma } from './scenarios/iouring-longterm-cma.js';
 import { lostWindow } from './scenarios/lost-window.js';
 import { noise } from './scenarios/noise.js';
 import { pinLeak } from './scenarios/pin-leak.js';
+import { tracingGap } from './scenarios/tracing-gap.js';
 import { vmallocRemap } from './scenarios/vmalloc-remap.js';
 import { vmallocUaf } from './scenarios/vmalloc-uaf.js';
 import { vmspliceCma } from './scenarios/vmsplice-cma.js';
@@ -28,13 +29,13 @@ import { KERNEL, type Ctx, type Era, type Scenario, type ScenarioDef, type Truth
 
 export type { Format } from './emit.js';
 export type {
-  Expect, Scenario, Truth, TruthAnomaly, TruthCmaAttempt, TruthCmaBlocker, TruthHold, TruthPgmap, TruthPin,
+  Expect, Scenario, Truth, TruthAnomaly, TruthCmaAttempt, TruthCmaBlocker, TruthGap, TruthHold, TruthPgmap, TruthPin,
 } from './types.js';
 export { FINDINGS } from './types.js';
 
 const DEFS: ScenarioDef[] = [
   vmallocRemap, vmallocUaf, vmspliceCma, iouringLongterm, iouringLongtermCma, daxPgmap, daxPgmapLeak, gupFastSplit,
-  gupInterleaved, pinLeak, lostWindow, noise,
+  gupInterleaved, pinLeak, lostWindow, noise, tracingGap,
 ];
 
 export const SCENARIOS: { name: Scenario; summary: string }[] = DEFS.map(({ name, summary }) => ({ name, summary }));

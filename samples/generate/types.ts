@@ -26,6 +26,7 @@ export type Scenario =
   | 'gup-interleaved'
   | 'pin-leak'
   | 'lost-window'
+  | 'tracing-gap'
   | 'noise';
 
 export const KERNEL = '6.1.192';
@@ -107,6 +108,12 @@ export interface TruthPgmap {
   outstanding_at_unmap: number | null;
 }
 
+/** An untraced window replay must infer (replay table `gaps`): the EXACT set of (kind, pfn). */
+export interface TruthGap {
+  kind: 'silence' | 'overwritten' | 'alive-on-free' | 'double-free' | 'count-jump';
+  pfn: number | null;
+}
+
 /** Every key present is checked; an absent key is not checked. */
 export interface Expect {
   pins?: TruthPin[];
@@ -119,6 +126,8 @@ export interface Expect {
   leaks?: { pfn: number }[];
   /** Lost events the trace declares (`[LOST N EVENTS]` / `[N EVENTS DROPPED]` lines). */
   lost_events?: number;
+  /** Untraced windows replay infers (table `gaps`): the EXACT set. */
+  gaps?: TruthGap[];
 }
 
 export interface Truth {

@@ -21,7 +21,7 @@ const UAF_KINDS = ['freed_while_mapped', 'freed_while_pinned', 'ref_after_free',
 /** Every scenario as raw ftrace; the format-sensitive ones (lost markers, kprobe pointers) in the other layouts too. */
 const CASES: { name: Scenario; format: Format }[] = [
   ...SCENARIOS.map(({ name }) => ({ name, format: 'ftrace' as Format })),
-  ...(['lost-window', 'vmsplice-cma', 'dax-pgmap-leak'] as Scenario[]).flatMap((name) =>
+  ...(['lost-window', 'vmsplice-cma', 'dax-pgmap-leak', 'tracing-gap'] as Scenario[]).flatMap((name) =>
     (['trace-cmd', 'perf'] as Format[]).map((format) => ({ name, format })),
   ),
 ];
@@ -157,6 +157,10 @@ describe('queries return the truth of every scenario', () => {
 
       // divergence: the model never disagrees with count= without an explanation (the generator is consistent).
       assert.deepEqual(await q('divergence', { trace_id: id, explanation: 'unknown' }), [], 'unexplained divergences');
+
+      // divergence: the untraced windows replay inferred, exactly (kind, pfn); none on a scenario that has none.
+      const gapRows = await q('divergence', { trace_id: id, what: 'gap' });
+      assert.deepEqual(sorted(gapRows.map((r) => [r.explanation, r.pfn === null ? null : n(r.pfn)])), sorted((ex.gaps ?? []).map((g) => [g.kind, g.pfn])), 'inferred gaps');
 
       // divergence: the lost-event markers add up to the truth's lost events.
       if (ex.lost_events !== undefined) {

@@ -137,8 +137,8 @@ describe('replay semantics', () => {
     ]);
     const d = await q('SELECT pfn, expected, printed, in_lost_window, explanation FROM divergences WHERE trace_id = $1 ORDER BY pfn', id);
     assert.deepEqual(d.map((x) => [Number(x.pfn), x.expected, x.printed, x.in_lost_window, x.explanation]), [
-      [Q, 3, 7, true, 'lost-window'],
-      [T, 3, 5, true, 'lost-window'],
+      [Q, 3, 7, true, 'lost'],
+      [T, 3, 5, true, 'lost'],
     ], "T was never seen on CPU 1, but its count shows the lost events touched it");
     const pages = await q('SELECT pfn, uncertain FROM pages WHERE trace_id = $1 ORDER BY pfn', id);
     assert.deepEqual(pages.map((x) => [Number(x.pfn), x.uncertain]), [[P, true], [Q, true], [R, false], [S, true], [T, true]]);

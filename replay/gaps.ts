@@ -1,0 +1,124 @@
+/**
+ * Untraced windows inferred from evidence (docs/model.md §13), beside the tracer's own loss markers that ingest
+ * stores in `lost_events`. Replay writes them to its `gaps` table (replaced with the trace's other replay rows):
+ *
+ * - 'silence': an event whose timestamp exceeds every earlier event's by more than max(1 s, 1000 x the median
+ *   inter-event gap) — tracing_on 0/1, `trace-cmd stop/start`, a paused reader — AND after which, before the next
+ *   such silence, some page shows untraced events (page evidence below). A quiet system (a workload sleeping while
+ *   only its page events are traced) shows long silences too, and its pages' histories then continue without a
+ *   contradiction: a silence alone is not evidence. The replay runs once with silences as candidates; when page
+ *   evidence corroborates one, it runs again with the corroborated silences as windows of every CPU (LostWindows
+ *   treats them as markers of an unknown CPU, `inferred`): the pages' earlier frees become uncertain, the page
+ *   evidence they explain is no longer its own gap.
+ * - 'overwritten' (before the replay): entries-written > entries-in-buffer beyond what the markers account for —
+ *   events lost before the first one printed (nothing earlier was seen, so no state crosses it).
+ * - 'alive-on-free' (page evidence, pages.ts): a get/put on a pfn the model remembers free whose printed count shows
+ *   the page alive before the op (printed - delta > 0): its allocation was not traced.
+ * - 'double-free' (page evidence, driver kmem free): mm_page_free of a pfn already freed with no allocation between.
+ * - 'count-jump' (page evidence, refcheck.ts): a count= divergence neither a window nor a concurrent op explains.
+ *
+ * Page evidence is a window of that page only (its epochs become GAP_EPOCH, lost.ts): its lifetime and everything
+ * resting on it are uncertain; other pages keep their certainty.
+ */
+import type { Db } from '../db/duckdb.js';
+import { RowWriter } from '../db/rows.js';
+import { GAPS } from '../db/tables/replay.js';
+import type { LostMarker } from './lost.js';
+
+export type GapKind = 'silence' | 'overwritten' | 'alive-on-free' | 'double-free' | 'count-jump';
+
+export interface Gap {
+  /** First event after the window (the event that shows it for page evidence). */
+  seq: number;
+  /** events.ts_ns of that event: absolute (bigint) or relative to the output's tsBase (number). */
+  ts: bigint | number | null;
+  cpu: number | null;
+  pfn: number | null;
+  kind: GapKind;
+  evidence: string;
+}
+
+/** Silence rule: a jump longer than this many median inter-event gaps, and at least SILENCE_MIN_NS. */
+export const SILENCE_FACTOR = 1000;
+export const SILENCE_MIN_NS = 1_000_000_000n;
+
+/**
+ * Global silences of a trace (see the header). Timestamps are compared with the running maximum of the earlier
+ * events, so a merge that is not in timestamp order never looks like a silence. Counter and relative clocks are
+ * not times: nothing is inferred from them.
+ */
+export async function findSilences(db: Db, traceId: number): Promise<Gap[]> {
+  const t = await db.one<{ clock: string | null; first_ts_ns: bigint | null; last_ts_ns: bigint | null }>(
+    'SELECT clock, first_ts_ns, last_ts_ns FROM traces WHERE trace_id = $1',
+    [traceId],
+  );
+  if (!t || t.first_ts_ns === null || t.last_ts_ns === null) return [];
+  if (t.clock === 'counter' || t.clock === 'relative-us') return [];
+  if (BigInt(t.last_ts_ns) - BigInt(t.first_ts_ns) <= SILENCE_MIN_NS) return [];
+  const rows = await db.withMemoryLimit('256MB', () =>
+    db.all<{ seq: bigint; ts_ns: bigint; cpu: number | null; jump: bigint; median: number }>(
+      `WITH d AS (
+         SELECT seq, ts_ns, cpu,
+                greatest(ts_ns - max(ts_ns) OVER (ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS jump
+         FROM events WHERE trace_id = $1),
+       m AS (SELECT quantile_disc(jump, 0.5) AS median FROM d WHERE jump IS NOT NULL)
+       SELECT d.seq, d.ts_ns, d.cpu, d.jump, m.median::DOUBLE AS median FROM d, m
+       WHERE d.jump > greatest(${SILENCE_MIN_NS}, ${SILENCE_FACTOR} * m.median) ORDER BY d.seq`,
+      [traceId],
+    ),
+  );
+  return rows.map((r) => ({
+    seq: Number(r.seq),
+    ts: BigInt(r.ts_ns),
+    cpu: null,
+    pfn: null,
+    kind: 'silence' as const,
+    evidence: `no event for ${(Number(r.jump) / 1e9).toFixed(3)} s (median gap ${fmtNs(r.median)}): tracing paused or a reader stopped`,
+  }));
+}
+
+/** Page evidence kinds: a page's own events contradict its traced history. */
+const PAGE_EVIDENCE = new Set<GapKind>(['alive-on-free', 'double-free', 'count-jump']);
+
+/** The candidate silences that page evidence after them (and before the next candidate) corroborates. */
+export function corroborated(silences: Gap[], inferred: Gap[]): Gap[] {
+  const out: Gap[] = [];
+  silences.forEach((s, i) => {
+    const next = i + 1 < silences.length ? silences[i + 1]!.seq : Infinity;
+    const n = inferred.filter((g) => PAGE_EVIDENCE.has(g.kind) && g.seq >= s.seq && g.seq < next).length;
+    if (n > 0) out.push({ ...s, evidence: `${s.evidence}; ${n} page${n > 1 ? 's' : ''} after it show${n > 1 ? '' : 's'} untraced events` });
+  });
+  return out;
+}
+
+/** Thrown by a replay whose candidate silences are corroborated: replay again with them as windows. */
+export class SilenceRetry extends Error {
+  constructor(readonly silences: Gap[]) {
+    super('replay again with the corroborated silences as untraced windows');
+  }
+}
+
+/** The windows inferred before the replay, as markers of an unknown CPU for LostWindows. */
+export function silenceMarkers(gaps: Gap[]): LostMarker[] {
+  return gaps.filter((g) => g.kind === 'silence').map((g) => ({ seq: g.seq, cpu: null, lost: null, kind: 'silence', inferred: true }));
+}
+
+/** Every inferred window into `gaps` (inside the replay's transaction). */
+export async function writeGaps(db: Db, traceId: number, tsBase: bigint, gaps: Gap[]): Promise<void> {
+  if (gaps.length === 0) return;
+  const w = await new RowWriter(db, GAPS).open();
+  gaps.sort((a, b) => a.seq - b.seq);
+  for (const g of gaps)
+    w.add({
+      trace_id: traceId,
+      seq: g.seq,
+      ts_ns: g.ts === null ? null : typeof g.ts === 'bigint' ? g.ts : tsBase === 0n ? g.ts : tsBase + BigInt(g.ts),
+      cpu: g.cpu,
+      pfn: g.pfn,
+      kind: g.kind,
+      evidence: g.evidence,
+    });
+  await w.close();
+}
+
+const fmtNs = (ns: number): string => (ns >= 1e6 ? `${(ns / 1e6).toFixed(1)} ms` : ns >= 1e3 ? `${(ns / 1e3).toFixed(1)} us` : `${ns} ns`);
