@@ -1,5 +1,5 @@
 /**
- * Untraced windows inferred from evidence (docs/model.md §13), beside the tracer's own loss markers that ingest
+ * Untraced windows inferred from evidence (docs/model.md §16), beside the tracer's own loss markers that ingest
  * stores in `lost_events`. Replay writes them to its `gaps` table (replaced with the trace's other replay rows):
  *
  * - 'silence': an event whose timestamp exceeds every earlier event's by more than max(1 s, 1000 x the median

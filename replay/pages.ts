@@ -220,7 +220,7 @@ export class PageTable {
     } else if (freed !== 0) {
       // count= is the kernel's re-read after the op: printed - delta is the count before it. A page that was alive
       // before the op (prior > 0) was allocated again while its events were not traced: evidence of missed events,
-      // never a use-after-free (docs/model.md §13). A free page (prior 0, or no count printed) is the real bug.
+      // never a use-after-free (docs/model.md §16). A free page (prior 0, or no count printed) is the real bug.
       const prior = printed === printed ? printed - delta : NaN;
       if (prior > 0) {
         const p = this.create(pfn, ev);

@@ -74,6 +74,8 @@ export interface ReportData {
   events: Map<number, EventInfo>;
   /** The first trace markers (tracing_mark_write), untrusted text: the workload's own account of its steps. */
   markers: EventInfo[];
+  /** Untraced windows by source and kind (queries/report/gaps.sql): the tracer's markers and replay's inferred ones. */
+  gaps: Row[];
 }
 
 /** What the report shows of a query, from its header; a query the runner knows but the library does not shows under its name. */
@@ -270,6 +272,7 @@ export async function loadReportData(db: Db, traceId: number, opts: LoadOptions 
     stacks,
     events,
     markers: await loadMarkers(db, traceId),
+    gaps: await rowsOf(db, 'report/gaps.sql', { trace_id: traceId }),
   };
 }
 

@@ -301,7 +301,7 @@ export const DIVERGENCES: Table = {
 export const GAPS: Table = {
   name: 'gaps',
   doc:
-    "Untraced windows replay inferred from evidence (docs/model.md §13), beside the tracer's own markers in `lost_events`. " +
+    "Untraced windows replay inferred from evidence (docs/model.md §16), beside the tracer's own markers in `lost_events`. " +
     'State crossing one is uncertain like state crossing a lost-event window: every page for a silence, that page only for page evidence.',
   columns: [
     T,

@@ -6,7 +6,7 @@
  * the windows.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +15,7 @@ import { ingest } from '../../ingest/ingest.js';
 import { check } from '../../queries/check.js';
 import { runQuery } from '../../queries/runner.js';
 import { formatSummary, replay, type ReplaySummary } from '../../replay/replay.js';
+import { writeReport } from '../../reports/report.js';
 import { generateToFile } from '../../samples/generate/file.js';
 import type { Format, Truth } from '../../samples/generate/index.js';
 
@@ -79,4 +80,31 @@ describe('tracing-gap: a gap in the trace is never a use-after-free', () => {
         if (s.gaps) assert.match(formatSummary(s), /untraced windows inferred: \d+ \(/);
         else assert.doesNotMatch(formatSummary(s), /untraced windows/);
       });
+
+  it('the report says how many untraced windows the trace has and what they mean (and says nothing when it has none)', async () => {
+    const inferred = runs.find((r) => r.truth.expect.gaps!.some((g) => g.kind === 'alive-on-free'))!;
+    const marked = runs.find((r) => r.truth.expect.gaps!.length === 0 && r.format === 'ftrace')!;
+    const file = join(dir, 'pin-leak.txt');
+    await generateToFile('pin-leak', file, { seed: 1, scale: 0.05, format: 'ftrace' });
+    const { trace_id: none } = await ingest(db, file);
+    await replay(db, none, {});
+    const n = inferred.truth.expect.gaps!.length;
+    for (const [id, want] of [
+      [inferred.id, new RegExp(`This trace has ${n} untraced windows: ${n} inferred from the events \\(\\d+ alive-on-free`)],
+      [marked.id, /This trace has 1 untraced window: 1 marked by the tracer \(1 buffer-started\)/],
+      [none, null],
+    ] as [number, RegExp | null][]) {
+      const out = join(dir, `report-${id}`);
+      await writeReport(db, { traceId: id, outDir: out, formats: ['md', 'html'], chartFiles: false });
+      const md = readFileSync(join(out, 'report.md'), 'utf8');
+      const html = readFileSync(join(out, 'index.html'), 'utf8');
+      if (want) {
+        assert.match(md, want);
+        assert.match(html, /This trace has \d+ untraced window/);
+      } else {
+        assert.doesNotMatch(md, /This trace has \d+ untraced window/);
+        assert.doesNotMatch(html, /This trace has \d+ untraced window/);
+      }
+    }
+  });
 });
