@@ -109,7 +109,10 @@ SELECT b.trace_id, b.attempt_id, b.pfn, b.holder_kind, b.holder_id,
        min(b.range_ts_ns) AS first_blocked_ts_ns, bool_or(b.is_fin_pfn) AS is_fin_pfn, max(b.refs) AS refs,
        any_value(b.holder_pid) AS holder_pid, any_value(b.holder_tgid) AS holder_tgid,
        any_value(b.holder_comm) AS holder_comm, any_value(b.stack_id) AS stack_id, min(b.since_ts_ns) AS since_ts_ns,
-       bool_or(b.longterm) AS longterm, max(b.refcount) AS refcount, bool_or(b.uncertain) AS uncertain
+       bool_or(b.longterm) AS longterm, max(b.refcount) AS refcount, bool_or(b.uncertain) AS uncertain,
+       -- the least sure attribution over the ranges (holds.ts: exact < inferred < ambiguous)
+       ['exact', 'inferred', 'ambiguous'][max(CASE b.attribution WHEN 'ambiguous' THEN 3 WHEN 'inferred' THEN 2 WHEN 'exact' THEN 1 END)] AS attribution,
+       max(b.candidates) AS candidates
 FROM cma_blockers b
 JOIN _cma_failed a USING (trace_id, attempt_id)
 GROUP BY b.trace_id, b.attempt_id, b.pfn, b.holder_kind, b.holder_id;

@@ -15,13 +15,17 @@
 -- Why: alloc_contig_range() cannot migrate a page whose refcount exceeds its mappings; one forgotten reference
 -- makes a whole contiguous range unallocatable (camera, video, huge-page allocations fail with -EBUSY/-ENOMEM).
 --
+-- Who: a blocker is a reference held across the failed range by someone other than the attempt's own migration:
+-- the requester's references taken during its own cma_alloc (isolation, putback into an LRU batch) are never listed,
+-- nor the LRU batch reference of a fresh fault. Puts are matched to gets by what the kernel does (docs/model.md §13.5).
+--
 -- @title CMA allocations blocked
 -- @meaning Pages inside a failed CMA range that carried a pin or a plain reference when the range failed.
 -- @finding 1
 -- @verdict cma_blockers error CMA allocation blockers
 -- @gate 3
 -- @severity error when succeeded=false or what=longterm_migrate_failed else warning
--- @columns html what,cma_name,request_count,succeeded,busy_retries,pfn,is_fin_pfn,ref_type,refs,holder_comm,holder_pid,since_ts_ns,released_ts_ns,callsite,nr_failed,certain
+-- @columns html what,cma_name,request_count,succeeded,busy_retries,pfn,is_fin_pfn,ref_type,refs,holder_comm,holder_pid,attribution,since_ts_ns,released_ts_ns,callsite,nr_failed,certain
 -- @columns md pfn,ref_type,refs,holder_comm,holder_pid,since_ts_ns,callsite
 -- @refcounts 1
 --
@@ -61,7 +65,9 @@
 -- @column nr_failed longterm_migrate_failed: pages that could not be migrated.
 -- @column callsite `stacks.callsite` of the holder's get/pin (longterm_migrate_failed: of the event).
 -- @column stack_id That stack.
--- @column certain false when the holder (or the pin) crosses a lost-event window.
+-- @column attribution How the holder of a plain reference is known: 'exact', 'inferred' (by a kernel rule) or 'ambiguous' (a put could have returned another task's reference instead; not certain); 'exact' for a pin, NULL otherwise.
+-- @column candidates When ambiguous: the other possible holders, 'pid:comm' comma-separated.
+-- @column certain false when the holder (or the pin) crosses a lost-event window or its attribution is ambiguous.
 -- @column stack The stack's frames, innermost first, one per line.
 WITH b AS (
   SELECT 'cma_blocker' AS what, b.trace_id, b.attempt_id, a.cma_name, a.pid AS attempt_pid, a.comm AS attempt_comm,
@@ -76,7 +82,8 @@ WITH b AS (
          CASE b.holder_kind WHEN 'pin' THEN pn.end_ts_ns WHEN 'hold' THEN h.end_ts_ns END AS released_ts_ns,
          CASE WHEN b.holder_kind = 'pin' THEN coalesce(b.longterm, pn.longterm) END AS longterm,
          CASE b.holder_kind WHEN 'pin' THEN pn.gup_flags WHEN 'hold' THEN h.gup_flags END AS gup_flags,
-         b.refcount, NULL::BIGINT AS nr_succeeded, NULL::BIGINT AS nr_failed, b.stack_id, NOT b.uncertain AS certain,
+         b.refcount, NULL::BIGINT AS nr_succeeded, NULL::BIGINT AS nr_failed, b.stack_id,
+         b.attribution, b.candidates, NOT b.uncertain AS certain,
          a.start_seq AS sort_seq
   FROM _cma_blockers b
   JOIN cma_attempts a USING (trace_id, attempt_id)
@@ -123,7 +130,7 @@ SELECT u.trace_id, u.what, u.attempt_id, u.cma_name, u.attempt_pid, u.attempt_co
        u.busy_retries, u.succeeded, u.range_start, u.range_end, u.ranges_blocked, u.first_blocked_ts_ns, u.pfn,
        u.is_fin_pfn, u.holder_kind, u.ref_type, u.refs, u.holder_pid, u.holder_tgid, u.holder_comm, u.since_ts_ns,
        u.released_ts_ns, u.longterm, _hex(u.gup_flags) AS gup_flags, u.refcount, u.nr_succeeded, u.nr_failed,
-       s.callsite, u.stack_id, u.certain, s.frames AS stack
+       s.callsite, u.stack_id, u.attribution, u.candidates, u.certain, s.frames AS stack
 FROM u
 LEFT JOIN stacks s ON s.trace_id = u.trace_id AND s.stack_id = u.stack_id
 ORDER BY u.trace_id, u.sort_seq, u.pfn, u.holder_kind, u.since_ts_ns;

@@ -60,11 +60,14 @@
 -- @column callsite `stacks.callsite` of the taking stack.
 -- @column stack_id Stack of the get/pin.
 -- @column uncertain The interval crosses a lost-event window.
+-- @column attribution How the holder is known: 'exact' for pins; for holds `holds.attribution` ('exact', 'inferred' by a kernel rule, 'ambiguous': a put could have returned another task's reference instead, see candidates).
+-- @column candidates Holds: the other possible holders when ambiguous ('pid:comm' comma-separated).
 WITH r AS (
   SELECT trace_id, 'pin' AS kind, pin_id AS id, pfn, folio_pfn, refs, holder_pid, holder_tgid, holder_comm,
          start_ts_ns, end_ts_ns, duration_ns, end_seq IS NULL AS held_to_end, longterm,
          (coalesce(gup_flags, 0) & 4) <> 0 AS foll_get, gup_flags, mt, in_cma, movable_zone, large_folio,
-         release_pid, release_comm, stack_id, uncertain, start_seq, migrate_seq,
+         release_pid, release_comm, stack_id, uncertain, start_seq, migrate_seq, 'exact' AS attribution,
+         NULL::VARCHAR AS candidates,
          EXISTS (SELECT 1 FROM _longterm_in_cma l WHERE l.trace_id = pins.trace_id AND l.pin_id = pins.pin_id)
            AS longterm_in_cma
   FROM pins
@@ -72,7 +75,7 @@ WITH r AS (
   SELECT trace_id, 'hold', hold_id, pfn, pfn, refs, holder_pid, holder_tgid, holder_comm,
          start_ts_ns, end_ts_ns, duration_ns, end_seq IS NULL, false,
          via = 'gup' OR (coalesce(gup_flags, 0) & 4) <> 0, gup_flags, mt, in_cma, false, NULL,
-         release_pid, release_comm, stack_id, uncertain, start_seq, NULL, false
+         release_pid, release_comm, stack_id, uncertain, start_seq, NULL, coalesce(attribution, 'exact'), candidates, false
   FROM holds
 ),
 f AS (
@@ -94,7 +97,7 @@ f AS (
 SELECT f.trace_id, f.priority, f.kind, f.id, f.pfn, f.folio_pfn, f.refs, f.holder_pid, f.holder_tgid, f.holder_comm,
        f.start_ts_ns, f.end_ts_ns, f.duration_ns, f.held_to_end, f.longterm, f.foll_get, _hex(f.gup_flags) AS gup_flags,
        f.mt, m.name AS mt_name, f.in_cma, f.movable_zone, f.longterm_in_cma, f.migrate_seq, f.large_folio, f.release_pid, f.release_comm, s.callsite,
-       f.stack_id, f.uncertain
+       f.stack_id, f.uncertain, f.attribution, f.candidates
 FROM f
 LEFT JOIN _mt_names m ON m.trace_id = f.trace_id AND m.mt = f.mt
 LEFT JOIN stacks s ON s.trace_id = f.trace_id AND s.stack_id = f.stack_id

@@ -11,7 +11,7 @@
  * errorno in ≈6.1: page=NULL means failure.
  */
 import type { Ev } from './event.js';
-import type { Hold } from './holds.js';
+import { ATTRIBUTION, AT_AMBIGUOUS, type Hold } from './holds.js';
 import type { LostWindows } from './lost.js';
 import { id, num, type Output, type Row } from './output.js';
 import { nz, type Page } from './pages.js';
@@ -31,6 +31,9 @@ interface Blocker {
   longterm: boolean | null;
   refcount: number;
   uncertain: boolean;
+  /** holds.ts attribution of a plain hold ('exact' for pins), null for 'unknown'. */
+  attribution: string | null;
+  candidates: string | null;
 }
 
 interface RangeState {
@@ -82,6 +85,8 @@ export class CmaTracker {
     private readonly pages: PfnMap<Page>,
     /** Marks a hold as CMA evidence (always written) and returns its hold_id. */
     private readonly holdId: (h: Hold) => number,
+    /** A hold's other possible holders as text (holds.ts). */
+    private readonly candidates: (h: Hold) => string | null = () => null,
   ) {
     this.row.trace_id = out.traceId;
     this.brow.trace_id = out.traceId;
@@ -89,6 +94,12 @@ export class CmaTracker {
 
   get attempts(): number {
     return this.nextId;
+  }
+
+  /** The seq at which `pid`'s open cma_alloc began, or -1: its gets meanwhile are its own migration's (holds.ts). */
+  attemptSeq(pid: number): number {
+    const a = this.open.size > 0 ? this.open.get(pid) : undefined;
+    return a && a.kind === 'alloc' ? a.startSeq : -1;
   }
 
   private attempt(ev: Ev, implicit: boolean): Attempt | null {
@@ -233,13 +244,21 @@ export class CmaTracker {
           r.blockers.push({
             pfn: x.pfn, fin: false, kind: 'pin', holderId: x.id, refs: x.left, pid: x.pid, tgid: x.tgid, comm: x.comm, stack: x.stack,
             since: x.startTs, longterm: x.longterm < 0 ? null : x.longterm === 1, refcount: nz(p.count), uncertain: this.lost.crossed(x.epoch, p.cpus),
+            attribution: 'exact', candidates: null,
           });
       if (p.holds)
-        for (const h of p.holds)
+        for (const h of p.holds) {
+          // The LRU batch reference of a fresh fault is not a holder; the requester's own references taken during
+          // this attempt are its migration's (isolation, putback to an LRU batch), never what blocked it.
+          if (h.silent || (h.pid === a.pid && h.pid >= 0 && h.startSeq >= a.startSeq)) continue;
           r.blockers.push({
             pfn: h.pfn, fin: false, kind: 'hold', holderId: this.holdId(h), refs: h.left, pid: h.pid, tgid: h.tgid, comm: h.comm, stack: h.stack,
-            since: h.startTs, longterm: null, refcount: nz(p.count), uncertain: this.lost.crossed(h.epoch, p.cpus),
+            since: h.startTs, longterm: null, refcount: nz(p.count),
+            // A guessed holder (holds.ts could not tell it from another task's reference) is not certain.
+            uncertain: this.lost.crossed(h.epoch, p.cpus) || h.attr === AT_AMBIGUOUS,
+            attribution: ATTRIBUTION[h.attr], candidates: this.candidates(h),
           });
+        }
     };
     if (end - start < this.pages.size) {
       for (let pfn = start; pfn < end; pfn++) {
@@ -262,6 +281,7 @@ export class CmaTracker {
       r.blockers.push({
         pfn: finPfn, fin: true, kind: 'unknown', holderId: -1, refs: NaN, pid: -1, tgid: -1, comm: -1, stack: -1, since: NaN,
         longterm: null, refcount: p ? nz(p.count) : NaN, uncertain: p ? this.lost.crossed(p.lifeEpoch, p.cpus) : this.lost.epoch > 0,
+        attribution: null, candidates: null,
       });
     }
   }
@@ -292,6 +312,8 @@ export class CmaTracker {
       b.longterm = x.longterm;
       b.refcount = num(x.refcount);
       b.uncertain = x.uncertain;
+      b.attribution = x.attribution;
+      b.candidates = x.candidates;
       this.out.cmaBlockers.add(b);
       a.blockers++;
       this.blockerRows++;

@@ -244,10 +244,15 @@ export class Driver implements EventSink {
       const mc = ev.mapcount;
       if (act === A_GET) {
         // A get whose event shows the page newly mapped is the mapping's own reference, not a hold.
-        pins.attach(!(prevMap !== NO && mc > prevMap) ? holds.get(p, ev, delta, grab) : null);
+        // (A fresh fault's +1 while the page is off the LRU is the LRU batch's: holds.mapped notes it for the drain.)
+        const fresh = prevMap !== NO && mc > prevMap;
+        if (fresh) holds.mapped(p, ev);
+        pins.attach(!fresh ? holds.get(p, ev, delta, grab) : null);
       } else if (act === A_PUT) {
         // A put whose event shows the mapcount dropped returns the mapping's reference (zap/munmap).
-        if (!(mc < prevMap)) holds.put(p, ev.seq, ev.ts, ev.pid, ev.comm, -delta);
+        // One whose event shows it risen, with no get that showed it: the latest plain get was that mapping's (fork).
+        if (prevMap !== NO && mc > prevMap) holds.mapRose(p);
+        if (!(mc < prevMap)) holds.put(p, ev.seq, ev.ts, ev.pid, ev.comm, -delta, ev);
       } else if (act === A_CANCEL) {
         const h = pins.cancelled;
         if (h) holds.cancel(p, h);

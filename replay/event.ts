@@ -64,6 +64,8 @@ export class Ev {
   head = false;
   /** References the page cache / swap cache and fs private data hold per flags and mapping= (0..2); -1 = no flags printed. */
   owners = -1;
+  /** page flags include `lru` (1) or not (0); -1 = no flags printed. holds.ts attributes LRU batch references by it. */
+  lru = -1;
   /** Index into the gfp string table; -1 = none. */
   gfp = -1;
   side: Side | null = null;

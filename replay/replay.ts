@@ -195,7 +195,8 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
       const gup = new GupContext();
       const pins = new Pins(out, ctx, lost, anomalies, stackFlags, gup);
       const holds = new Holds(out, ctx, lost, stackFlags);
-      const cma = new CmaTracker(out, lost, pages.map, (h) => holds.idOf(h));
+      const cma = new CmaTracker(out, lost, pages.map, (h) => holds.idOf(h), (h) => holds.candidates(h));
+      holds.attemptSeq = (pid) => cma.attemptSeq(pid);
       const pgmaps = new PgmapTracker(out, lost, anomalies);
       const rawmaps = new RawMaps();
       const driver = new Driver(new EventStream(reader, traceId, tsBase, strings, side), out, {

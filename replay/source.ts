@@ -105,16 +105,17 @@ export async function loadSide(conn: DuckDBConnection, traceId: number): Promise
 
 /**
  * Page facts from page_flags and mapping= in one byte: 1 = head; 2 = fs private data (private, private_2: each holds a
- * reference); 4 = a page cache or swap cache reference (swapcache, or a mapping that is not anonymous: not
+ * reference); 8 = `lru` (on an LRU list); 4 = a page cache or swap cache reference (swapcache, or a mapping that is not anonymous: not
  * swapbacked, or an address_space pointer with the low PAGE_MAPPING_* bits clear, which covers shmem).
  * The flags text is matched once per distinct value (flagBits); the stream carries its ENUM code and two bits of
  * mapping= (MAPPING_BITS).
  */
-const F_HEAD = 1, F_PRIVATE = 2, F_SWAPCACHE = 4, F_SWAPBACKED = 8;
+const F_HEAD = 1, F_PRIVATE = 2, F_SWAPCACHE = 4, F_SWAPBACKED = 8, F_LRU = 16;
 function flagBits(flags: string[]): Uint8Array {
   return Uint8Array.from(flags, (f) =>
     (f.includes('head') ? F_HEAD : 0) + (f.includes('private') ? F_PRIVATE : 0) +
-    (f.includes('swapcache') ? F_SWAPCACHE : 0) + (f.includes('swapbacked') ? F_SWAPBACKED : 0));
+    (f.includes('swapcache') ? F_SWAPCACHE : 0) + (f.includes('swapbacked') ? F_SWAPBACKED : 0) +
+    (/(^|[|(, ])lru([|), ]|$)/.test(f) ? F_LRU : 0));
 }
 /** 1 = mapping= is set (not 0), 2 = its low PAGE_MAPPING_* bits are clear; NULL without page_flags. */
 const MAPPING_BITS = `CASE WHEN page_flags IS NOT NULL THEN
@@ -123,7 +124,7 @@ const MAPPING_BITS = `CASE WHEN page_flags IS NOT NULL THEN
 /** The pflags byte (see above) of one event. */
 function pflags(bits: number, mapping: number): number {
   const cache = (bits & F_SWAPCACHE) !== 0 || ((mapping & 1) !== 0 && ((bits & F_SWAPBACKED) === 0 || (mapping & 2) !== 0));
-  return (bits & (F_HEAD | F_PRIVATE)) + (cache ? 4 : 0);
+  return (bits & (F_HEAD | F_PRIVATE)) + (cache ? 4 : 0) + ((bits & F_LRU) !== 0 ? 8 : 0);
 }
 
 /** The stream query: one trace's events, strings as ENUM codes into `strings`' lists; $trace binds the trace id. */
@@ -263,9 +264,11 @@ export class EventStream {
           const f = pflags(bitsOf[flagsA[i]], mbitsA[i]);
           ev.head = (f & 1) !== 0;
           ev.owners = ((f >> 1) & 1) + ((f >> 2) & 1);
+          ev.lru = (f >> 3) & 1;
         } else {
           ev.head = false;
           ev.owners = -1;
+          ev.lru = -1;
         }
         ev.gfp = gfpV === null || (gfpV[w] & b) !== 0 ? gfpA[i] : -1;
         ev.side = isSideCode(code) ? this.sideFor(seq) : null;

@@ -17,6 +17,14 @@ export const ST_UNPIN = 8;
 export const ST_GRAB = 32;
 /** A frame of zone_device_page_init: a ZONE_DEVICE page being handed out (pgmaps-infer.ts reads such stacks). */
 export const ST_ZONE_DEVICE = 16;
+/** Migration / compaction / CMA isolation: isolate_migratepages*, folio_isolate_lru, migrate_pages, alloc_contig_range (holds.ts). */
+export const ST_ISOLATE = 64;
+/** An LRU batch taking its reference: folio_add_lru*, lru_cache_add*, folio_putback_lru, putback_lru_page (holds.ts). */
+export const ST_LRU_ADD = 128;
+/** An LRU batch drain dropping its references: lru_add_drain*, folio_batch_move_lru, __pagevec_lru_add (holds.ts). */
+export const ST_LRU_DRAIN = 256;
+/** A pipe buffer released (the reference vmsplice took): pipe_buf_release, anon_pipe_buf_release, ... (holds.ts). */
+export const ST_PIPE_RELEASE = 512;
 
 const GUP_FRAMES = new Set([
   'try_grab_page',
@@ -51,6 +59,10 @@ const GUP_FRAMES = new Set([
 const GRAB_FRAMES = /^(try_grab_page|try_grab_folio|try_grab_folio_fast|try_grab_compound_head|try_get_compound_head)$/;
 const PIN_FRAMES = /^(pin_user_pages(_fast|_remote|_unlocked|_fast_only)?|__gup_longterm_locked|__gup_longterm_unlocked|memfd_pin_folios)$/;
 const LONGTERM_FRAMES = /^(__gup_longterm_locked|pin_user_pages(_fast|_remote|_unlocked|_fast_only)?)$/;
+const ISOLATE_FRAMES = /^(isolate_migratepages(_block|_range)?|isolate_movable_page|isolate_lru_page|folio_isolate_lru|isolate_folio_to_list|migrate_pages(_batch|_sync)?|__alloc_contig_migrate_range|alloc_contig_range(_noprof)?|compact_zone|kcompactd(_do_work)?|do_migrate_range)$/;
+const LRU_ADD_FRAMES = /^(folio_add_lru(_vma)?|lru_cache_add(_inactive_or_unevictable)?|folio_putback_lru|putback_lru_page|putback_movable_pages|folio_batch_add_and_move)$/;
+const LRU_DRAIN_FRAMES = /^(lru_add_drain(_cpu|_all|_per_cpu|_cpu_zone)?|__lru_add_drain_all|folio_batch_move_lru|__pagevec_lru_add|pagevec_lru_move_fn|lru_cache_disable)$/;
+const PIPE_RELEASE_FRAMES = /^(pipe_buf_release|anon_pipe_buf_release|page_cache_pipe_buf_release|user_page_pipe_buf_release|generic_pipe_buf_release|free_pipe_info|pipe_release|pipe_read)$/;
 const UNPIN_FRAMES = /^(unpin_user_page(s|s_dirty_lock|_range_dirty_lock)?|unpin_folios?|gup_put_folio|put_compound_head|unpin_user_pages_lockless)$/;
 
 export function classifyFrames(frames: string[]): number {
@@ -63,6 +75,10 @@ export function classifyFrames(frames: string[]): number {
     if (LONGTERM_FRAMES.test(fn)) f |= ST_LONGTERM;
     if (UNPIN_FRAMES.test(fn)) f |= ST_UNPIN;
     if (raw.startsWith('zone_device_page_init')) f |= ST_ZONE_DEVICE;
+    if (ISOLATE_FRAMES.test(fn)) f |= ST_ISOLATE;
+    if (LRU_ADD_FRAMES.test(fn)) f |= ST_LRU_ADD;
+    if (LRU_DRAIN_FRAMES.test(fn)) f |= ST_LRU_DRAIN;
+    if (PIPE_RELEASE_FRAMES.test(fn)) f |= ST_PIPE_RELEASE;
   }
   return f;
 }

@@ -144,6 +144,13 @@ export const HOLDS: Table = {
     { name: 'mt', type: 'SMALLINT', doc: 'Migratetype when taken.' },
     { name: 'in_cma', type: 'BOOLEAN NOT NULL', doc: 'The page was in CMA when taken.' },
     { name: 'uncertain', type: 'BOOLEAN NOT NULL', doc: 'Crosses a lost-event window.' },
+    {
+      name: 'attribution', type: 'VARCHAR',
+      doc: "How the holder is known (docs/model.md §13.5): 'exact' (no put had to choose between this reference and another " +
+        "task's), 'inferred' (a put was matched to it or to another task's by a kernel rule: pipe release, LRU drain by a " +
+        "kworker, thread group), 'ambiguous' (a put could have returned this or another task's reference: see candidates).",
+    },
+    { name: 'candidates', type: 'VARCHAR', doc: "When ambiguous: the other possible holders, 'pid:comm' comma-separated." },
   ],
 };
 
@@ -201,7 +208,9 @@ export const CMA_BLOCKERS: Table = {
     { name: 'since_ts_ns', type: 'BIGINT', doc: 'When the reference was taken.' },
     { name: 'longterm', type: 'BOOLEAN', doc: 'FOLL_LONGTERM pin (NULL unknown / not a pin).' },
     { name: 'refcount', type: 'INTEGER', doc: 'Model refcount of the pfn at that moment.' },
-    { name: 'uncertain', type: 'BOOLEAN NOT NULL', doc: 'The holder crosses a lost-event window.' },
+    { name: 'uncertain', type: 'BOOLEAN NOT NULL', doc: 'The holder crosses a lost-event window, or its attribution is ambiguous.' },
+    { name: 'attribution', type: 'VARCHAR', doc: "`holds.attribution` of a plain hold when the range failed ('exact' for a pin, NULL for 'unknown')." },
+    { name: 'candidates', type: 'VARCHAR', doc: "When ambiguous: the other possible holders, 'pid:comm' comma-separated." },
   ],
 };
 

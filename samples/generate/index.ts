@@ -25,6 +25,7 @@ import { tracingGap } from './scenarios/tracing-gap.js';
 import { vmallocRemap } from './scenarios/vmalloc-remap.js';
 import { vmallocUaf } from './scenarios/vmalloc-uaf.js';
 import { vmspliceCma } from './scenarios/vmsplice-cma.js';
+import { cmaLruDrain } from './scenarios/cma-lru-drain.js';
 import { KERNEL, type Ctx, type Era, type Scenario, type ScenarioDef, type Truth } from './types.js';
 
 export type { Format } from './emit.js';
@@ -35,7 +36,7 @@ export { FINDINGS } from './types.js';
 
 const DEFS: ScenarioDef[] = [
   vmallocRemap, vmallocUaf, vmspliceCma, iouringLongterm, iouringLongtermCma, daxPgmap, daxPgmapLeak, gupFastSplit,
-  gupInterleaved, pinLeak, lostWindow, noise, tracingGap,
+  gupInterleaved, pinLeak, lostWindow, noise, tracingGap, cmaLruDrain,
 ];
 
 export const SCENARIOS: { name: Scenario; summary: string }[] = DEFS.map(({ name, summary }) => ({ name, summary }));

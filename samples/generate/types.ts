@@ -18,6 +18,7 @@ export type Scenario =
   | 'vmalloc-remap'
   | 'vmalloc-uaf'
   | 'vmsplice-cma'
+  | 'cma-lru-drain'
   | 'iouring-longterm'
   | 'iouring-longterm-cma'
   | 'dax-pgmap'
@@ -31,7 +32,7 @@ export type Scenario =
 
 export const KERNEL = '6.1.192';
 
-/** Kernel eras a scenario may imitate in the shape of its operations (the line layouts stay 6.1's): gup-interleaved. */
+/** Kernel eras a scenario may imitate in the shape of its operations (the line layouts stay 6.1's): gup-interleaved, cma-lru-drain. */
 export type Era = '5.15' | '6.1' | '6.18';
 
 export interface Ctx {
@@ -97,6 +98,8 @@ export interface TruthCmaBlocker {
   holder_kind: 'pin' | 'hold' | 'unknown';
   holder_pid: number | null;
   holder_comm: string | null;
+  /** References the holder has on the pfn when the range fails (absent: not stated). */
+  refs?: number;
 }
 
 /** pgmaps rows: the EXACT set; pgmap as 0x-prefixed hex. */

@@ -278,7 +278,7 @@ describe('samples/generate', () => {
   it('lists every scenario', () => {
     assert.deepEqual(
       SCENARIOS.map((s) => s.name).sort(),
-      ['dax-pgmap', 'dax-pgmap-leak', 'gup-fast-split', 'gup-interleaved', 'iouring-longterm', 'iouring-longterm-cma', 'lost-window', 'noise', 'pin-leak', 'tracing-gap', 'vmalloc-remap', 'vmalloc-uaf', 'vmsplice-cma'],
+      ['cma-lru-drain', 'dax-pgmap', 'dax-pgmap-leak', 'gup-fast-split', 'gup-interleaved', 'iouring-longterm', 'iouring-longterm-cma', 'lost-window', 'noise', 'pin-leak', 'tracing-gap', 'vmalloc-remap', 'vmalloc-uaf', 'vmsplice-cma'],
     );
   });
 
