@@ -240,7 +240,8 @@ export class PageTable {
       const certain = freed === 1;
       if (delta > 0)
         this.anomalies.add('ref_after_free', certain, pfn, ev, `reference taken on pfn ${hx(pfn)} after it was freed, with no allocation in between`);
-      else this.anomalies.add('refcount_underflow', certain, pfn, ev, `put on pfn ${hx(pfn)} after it was freed`);
+      // A put that prints a count below 0 is reported by the driver (the kernel's count went negative): once.
+      else if (!(printed < 0)) this.anomalies.add('refcount_underflow', certain, pfn, ev, `put on pfn ${hx(pfn)} after it was freed`);
     }
     const p = this.create(pfn, ev);
     p.startEdge = true;

@@ -1,0 +1,141 @@
+/**
+ * Untraced windows (replay/gaps.ts, docs/model.md §16) on small hand-written 6.1-style ftrace traces: count= on a
+ * freed pfn decides between an untraced allocation and a real bug; a count jump nothing explains makes the page
+ * uncertain (a concurrent re-read does not); a long silence is a window only when a page after it shows missed events.
+ */
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Db } from '../../db/duckdb.js';
+import { ingest } from '../../ingest/ingest.js';
+import { replay, type ReplaySummary } from '../../replay/replay.js';
+
+function line(comm: string, pid: number, cpu: number, us: number, event: string, payload: string): string {
+  const ts = `${Math.floor(us / 1e6)}.${String(us % 1e6).padStart(6, '0')}`;
+  return `${`${comm}-${pid}`.padStart(22)} (${String(pid).padStart(7)}) [${String(cpu).padStart(3, '0')}] ..... ${ts.padStart(12)}: ${event}: ${payload}`;
+}
+
+const ref = (pfn: number, count: number, val: number, extra = ''): string =>
+  `pfn=0x${pfn.toString(16)} flags=uptodate|lru count=${count} mapcount=0 mapping=0000000000000000 mt=1 val=${val}${extra}`;
+const kmem = (pfn: number): string => `page=0x${(0xffd4000000000000n + BigInt(pfn) * 64n).toString(16)} pfn=0x${pfn.toString(16)} order=0`;
+
+type Who = [string, number, number];
+const W0: Who = ['work', 100, 0];
+const W1: Who = ['other', 200, 1];
+
+class Trace {
+  lines: string[] = [];
+  us = 10_000_000;
+  at(dt: number): this {
+    this.us += dt;
+    return this;
+  }
+  ev(event: string, payload: string, who: Who = W0): this {
+    this.lines.push(line(who[0], who[1], who[2], this.us, event, payload));
+    this.us += 10;
+    return this;
+  }
+  /** page_ref_set + mm_page_alloc (count 1). */
+  alloc(pfn: number, who: Who = W0): this {
+    return this.ev('page_ref_set', ref(pfn, 1, 1), who).ev('mm_page_alloc', `${kmem(pfn)} migratetype=1 gfp_flags=GFP_KERNEL`, who);
+  }
+  /** The put to 0 and mm_page_free. */
+  free(pfn: number, who: Who = W0): this {
+    return this.ev('page_ref_mod_and_test', ref(pfn, 0, -1, ' ret=1'), who).ev('mm_page_free', kmem(pfn), who);
+  }
+  /** Unrelated traffic: `n` gets and puts on `pfn` (alive, count 1), 10 µs apart. */
+  busy(pfn: number, n: number): this {
+    for (let i = 0; i < n; i++) this.ev('page_ref_mod', ref(pfn, 2, 1)).ev('page_ref_mod_and_test', ref(pfn, 1, -1, ' ret=0'));
+    return this;
+  }
+  text(): string {
+    const n = this.lines.length;
+    return ['# tracer: nop', '#', `# entries-in-buffer/entries-written: ${n}/${n}   #P:2`, '#', ...this.lines, ''].join('\n');
+  }
+}
+
+let dir: string;
+let db: Db;
+let k = 0;
+
+async function run(t: Trace): Promise<{ id: number; s: ReplaySummary }> {
+  const file = join(dir, `g${k++}.txt`);
+  writeFileSync(file, t.text());
+  const s = await ingest(db, file, {});
+  return { id: s.trace_id, s: await replay(db, s.trace_id, {}) };
+}
+
+const q = (sql: string, id: number) => db.all<Record<string, unknown>>(sql, [id]);
+const gaps = async (id: number) => (await q('SELECT kind, pfn FROM gaps WHERE trace_id = $1 ORDER BY seq', id)).map((r) => [r.kind, r.pfn === null ? null : Number(r.pfn)]);
+const anomalies = async (id: number) => (await q('SELECT kind, pfn, certain FROM anomalies WHERE trace_id = $1 ORDER BY seq', id)).map((r) => [r.kind, Number(r.pfn), r.certain]);
+const uncertain = async (id: number, pfn: number) =>
+  (await q(`SELECT uncertain FROM pages WHERE trace_id = $1 AND pfn = ${pfn} ORDER BY first_seq`, id)).map((r) => r.uncertain);
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'refscope-gaps-'));
+  db = await Db.open(join(dir, 'g.duckdb'));
+});
+
+after(() => {
+  db?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('untraced windows', () => {
+  it('count= on a freed pfn: prior > 0 is an untraced allocation, prior 0 is the bug', async () => {
+    const [D, E, F, G] = [0x5000, 0x5001, 0x5002, 0x5003];
+    const t = new Trace().alloc(D).alloc(E).alloc(F).alloc(G).free(D).free(E).free(F).free(G)
+      .ev('page_ref_mod_and_test', ref(D, -1, -1, ' ret=0')) // a put on a free page: underflow
+      .ev('page_ref_mod_and_test', ref(E, 0, -1, ' ret=1')) // count 1 before it: E was allocated unseen
+      .ev('mm_page_free', kmem(E))
+      .ev('page_ref_mod', ref(F, 1, 1)) // a get on a free page: 0 -> 1
+      .ev('page_ref_mod', ref(G, 3, 1)); // 2 before it: G was allocated unseen
+    const { id, s } = await run(t);
+    assert.deepEqual(await anomalies(id), [['refcount_underflow', D, true], ['ref_after_free', F, true]]);
+    assert.deepEqual(await gaps(id), [['alive-on-free', E], ['alive-on-free', G]]);
+    assert.deepEqual(await uncertain(id, E), [false, true], 'the lifetime after the untraced allocation is uncertain');
+    assert.equal(s.gaps, 2);
+    assert.deepEqual(s.gap_kinds, { 'alive-on-free': 2 });
+  });
+
+  it('a count jump nothing explains: a count-jump gap, the page uncertain; a concurrent re-read is neither', async () => {
+    const [A, B, C] = [0x6000, 0x6001, 0x6002];
+    const t = new Trace().alloc(A).alloc(B).alloc(C)
+      .ev('page_ref_mod', ref(A, 2, 1))
+      .ev('page_ref_mod', ref(A, 5, 1)) // expected 3
+      .ev('page_ref_mod_and_test', ref(A, 4, -1, ' ret=0'))
+      .ev('page_ref_mod', ref(B, 2, 1))
+      .ev('page_ref_mod', ref(C, 3, 1), W0) // re-read after CPU 1's get below: expected 2
+      .ev('page_ref_mod', ref(C, 3, 1), W1);
+    const { id } = await run(t);
+    const d = await q('SELECT pfn, explanation FROM divergences WHERE trace_id = $1 ORDER BY seq', id);
+    assert.deepEqual(d.map((r) => [Number(r.pfn), r.explanation]), [[A, 'unknown'], [C, 'concurrent']]);
+    assert.deepEqual(await gaps(id), [['count-jump', A]]);
+    assert.deepEqual([await uncertain(id, A), await uncertain(id, B), await uncertain(id, C)], [[true], [false], [false]]);
+  });
+
+  it('a long silence alone is a quiet system, not a window', async () => {
+    const [P, Q] = [0x7000, 0x7001];
+    const t = new Trace().alloc(P).alloc(Q).busy(P, 50).free(Q).at(5_000_000).busy(P, 50);
+    const { id, s } = await run(t);
+    assert.deepEqual(await gaps(id), []);
+    assert.deepEqual(await uncertain(id, P), [false]);
+    assert.equal(s.gaps, 0);
+  });
+
+  it('a long silence after which a page shows missed events is a window of every CPU', async () => {
+    const [P, Q] = [0x7000, 0x7001];
+    const t = new Trace().alloc(P).alloc(Q).busy(P, 50).free(Q).at(5_000_000).busy(P, 50)
+      .ev('page_ref_mod_and_test', ref(Q, 0, -1, ' ret=1')) // Q allocated again while tracing was off
+      .ev('mm_page_free', kmem(Q));
+    const { id, s } = await run(t);
+    const g = await q('SELECT kind, pfn, evidence FROM gaps WHERE trace_id = $1', id);
+    assert.deepEqual(g.map((r) => [r.kind, r.pfn]), [['silence', null]], "the silence explains Q's evidence: no page row of its own");
+    assert.match(String(g[0]!.evidence), /^no event for 5\.\d+ s .*; 1 page after it shows untraced events$/);
+    assert.deepEqual(await anomalies(id), []);
+    assert.deepEqual(await uncertain(id, P), [true], 'P crossed the window');
+    assert.deepEqual(s.gap_kinds, { silence: 1 });
+  });
+});
