@@ -50,6 +50,8 @@ export const AT_AMBIGUOUS = 2;
 export const ATTRIBUTION = ['exact', 'inferred', 'ambiguous'] as const;
 
 // pick() scores: LIFO among the best; >= EXACT_LEVEL decides without doubt, >= INFERRED_LEVEL by a kernel rule.
+// It weighs the latest PICK_WINDOW holds of the page only (a page with thousands of open gets stays linear).
+const PICK_WINDOW = 64;
 const EXACT_LEVEL = 80;
 const INFERRED_LEVEL = 40;
 
@@ -258,7 +260,8 @@ export class Holds {
   private pick(hs: Hold[], pid: number, tgid: number, cls: number, lru: number, sf: number, ts: number): number {
     let best = -1;
     let top = -1;
-    for (let i = hs.length - 1; i >= 0; i--) {
+    const lo = hs.length > PICK_WINDOW ? hs.length - PICK_WINDOW : 0;
+    for (let i = hs.length - 1; i >= lo; i--) {
       const s = this.score(hs[i], pid, tgid, cls, lru, sf, ts);
       if (s > top) {
         top = s;
@@ -269,7 +272,7 @@ export class Holds {
     const chosen = hs[best];
     const level = top >= INFERRED_LEVEL ? AT_INFERRED : AT_AMBIGUOUS;
     let other = false;
-    for (let i = 0; i < hs.length; i++) {
+    for (let i = lo; i < hs.length; i++) {
       const h = hs[i];
       if (h === chosen || h.silent || h.pid === chosen.pid) continue;
       const s = this.score(h, pid, tgid, cls, lru, sf, ts);
