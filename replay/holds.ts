@@ -50,7 +50,8 @@ export const AT_AMBIGUOUS = 2;
 export const ATTRIBUTION = ['exact', 'inferred', 'ambiguous'] as const;
 
 // pick() scores: LIFO among the best; >= EXACT_LEVEL decides without doubt, >= INFERRED_LEVEL by a kernel rule.
-// It weighs the latest PICK_WINDOW holds of the page only (a page with thousands of open gets stays linear).
+// It (and the other scans of a page's holds) weighs the latest PICK_WINDOW holds of the page only (a page with
+// thousands of open gets stays linear).
 const PICK_WINDOW = 64;
 const EXACT_LEVEL = 80;
 const INFERRED_LEVEL = 40;
@@ -139,7 +140,7 @@ export class Holds {
   /** The page shows `lru`: an LRU hold opened before without its drain seen can no longer be matched by the flag. */
   private sawLru(p: Page): void {
     const hs = p.holds;
-    if (hs) for (const h of hs) if (h.kind === K_LRU) h.stale = true;
+    if (hs) for (let i = hs.length > PICK_WINDOW ? hs.length - PICK_WINDOW : 0; i < hs.length; i++) if (hs[i].kind === K_LRU) hs[i].stale = true;
   }
 
   /** A get of `refs` references on page p by event ev (gup: the FOLL_GET probe that caused it, if any). */
@@ -171,7 +172,7 @@ export class Holds {
   /** `pid` holds an isolation reference on p: its get while the page is off the LRU is folio_putback_lru's batch reference. */
   private isolatedBy(p: Page, pid: number): boolean {
     const hs = p.holds;
-    if (hs) for (const h of hs) if (h.kind === K_ISOLATE && h.pid === pid) return true;
+    if (hs) for (let i = hs.length > PICK_WINDOW ? hs.length - PICK_WINDOW : 0; i < hs.length; i++) if (hs[i].kind === K_ISOLATE && hs[i].pid === pid) return true;
     return false;
   }
 
@@ -185,7 +186,7 @@ export class Holds {
       return;
     }
     const hs = p.holds;
-    if (hs) for (const x of hs) if (x.silent && !x.stale) return;
+    if (hs) for (let i = hs.length > PICK_WINDOW ? hs.length - PICK_WINDOW : 0; i < hs.length; i++) if (hs[i].silent && !hs[i].stale) return;
     const h = this.take(p, ev, 1);
     h.stack = ev.stack;
     h.viaGup = false;
@@ -202,7 +203,7 @@ export class Holds {
   mapRose(p: Page): void {
     const hs = p.holds;
     if (!hs) return;
-    for (let i = hs.length - 1; i >= 0; i--) {
+    for (let i = hs.length - 1; i >= (hs.length > PICK_WINDOW ? hs.length - PICK_WINDOW : 0); i--) {
       const h = hs[i];
       if (h.silent || h.kind !== K_GET || h.left !== h.refs || h.blocker || h.tentative) continue;
       hs.splice(i, 1);
