@@ -17,9 +17,14 @@ export function gapSentence(rows: Row[]): string | null {
     marked.length ? `${marked.reduce((a, r) => a + n(r), 0)} marked by the tracer (${kinds(marked)})` : '',
     inferred.length ? `${inferred.reduce((a, r) => a + n(r), 0)} inferred from the events (${kinds(inferred)})` : '',
   ].filter(Boolean);
+  const alive = inferred.filter((r) => r.kind === 'alive-on-free').reduce((a, r) => a + (toNum(r.pages) ?? 0), 0);
   return (
     `This trace has ${total} untraced window${total === 1 ? '' : 's'}: ${parts.join('; ')}. Events are missing there: ` +
-    'findings resting on state that crosses one are uncertain, and a page whose count= shows it alive after its free was ' +
-    'allocated again unseen, not used after free (table gaps, query divergence).'
+    'findings resting on state that crosses one are uncertain' +
+    (alive
+      ? `; ${alive} page${alive === 1 ? '' : 's'} whose count= showed ${alive === 1 ? 'it' : 'them'} alive after ${alive === 1 ? 'its' : 'their'} free ` +
+        `${alive === 1 ? 'was' : 'were'} allocated again unseen, not used after free`
+      : '') +
+    ' (query divergence).'
   );
 }
