@@ -89,13 +89,49 @@ JOIN open_refs r
  AND r.start_seq >= p.alloc_seq
 WHERE p.refcount_end > p.owned_refs;
 
--- Pins still held when the trace ends, with whether the holder's process exited after pinning.
-CREATE OR REPLACE TEMP VIEW _pin_leaks AS
-SELECT p.*,
-       EXISTS (SELECT 1 FROM _exits x
-               WHERE x.trace_id = p.trace_id AND x.seq > p.start_seq
-                 AND x.pid = coalesce(p.holder_tgid, p.holder_pid)) AS holder_exited
-FROM pins p WHERE p.end_seq IS NULL;
+-- References outstanding at the end of the trace (docs/model.md §15), one rule for the three kinds: 'pin' (open
+-- `pins` rows), 'hold' (open `holds` rows: plain references) and 'pgmap' (a device page whose last pgmap event
+-- is its get: zone_device_page_init without free_zone_device_page; get_dev_pagemap gets name no page and are
+-- left out). holder_* is who took it, since_* when; holder_exit_* the first exit (sched_process_exit) of the
+-- holder's process after it (its tgid, or its pid when the trace has no TGID column; NULL: alive at the end).
+-- `lost`: a lost-event window touches it (pins, holds: the interval's `uncertain`; pgmap: a lost-event marker
+-- after the get). `leak`: a pin or pgmap reference whose holder exited: only the kernel can still drop it (the
+-- certain form when no lost window touches it and the exit is older than the exit grace, which the queries
+-- apply: see outstanding.sql). A hold's exited holder is no leak by itself (its page may belong to the page
+-- cache, a pipe, a mapping): leaks.sql judges those pages.
+CREATE OR REPLACE TEMP VIEW _outstanding AS
+WITH r AS (
+  SELECT trace_id, 'pin' AS kind, pin_id AS ref_id, pfn, refs, start_seq AS since_seq, start_ts_ns AS since_ts_ns,
+         holder_pid, holder_tgid, holder_comm, stack_id, NULL::UBIGINT AS pgmap, uncertain AS lost
+  FROM pins WHERE end_seq IS NULL
+  UNION ALL
+  SELECT trace_id, 'hold', hold_id, pfn, refs, start_seq, start_ts_ns, holder_pid, holder_tgid, holder_comm, stack_id,
+         NULL::UBIGINT, uncertain
+  FROM holds WHERE end_seq IS NULL
+  UNION ALL
+  SELECT g.trace_id, 'pgmap', NULL, g.pfn, 1, g.seq, g.ts_ns, g.pid, e.tgid, g.comm, g.stack_id, g.pgmap,
+         EXISTS (SELECT 1 FROM lost_events l WHERE l.trace_id = g.trace_id AND l.seq > g.seq)
+  FROM (SELECT *, row_number() OVER (PARTITION BY trace_id, pgmap, pfn ORDER BY seq DESC) AS rn
+        FROM pgmap_refs WHERE pfn IS NOT NULL AND what IN ('get', 'put')) g
+  LEFT JOIN events e ON e.trace_id = g.trace_id AND e.seq = g.seq
+  WHERE g.rn = 1 AND g.what = 'get'
+),
+x AS (
+  SELECT r.*,
+         (SELECT min(x.seq) FROM _exits x
+          WHERE x.trace_id = r.trace_id AND x.seq > r.since_seq AND x.pid = coalesce(r.holder_tgid, r.holder_pid)) AS holder_exit_seq
+  FROM r
+)
+SELECT x.*, ex.ts_ns AS holder_exit_ts_ns, te.last_ts_ns AS end_ts_ns, x.holder_exit_seq IS NOT NULL AS holder_exited,
+       x.kind <> 'hold' AND x.holder_exit_seq IS NOT NULL AS leak
+FROM x
+JOIN _trace_end te ON te.trace_id = x.trace_id
+LEFT JOIN events ex ON ex.trace_id = x.trace_id AND ex.seq = x.holder_exit_seq;
+
+-- A leak of _outstanding is certain when no lost window touches it and the holder exited at least grace_ns before
+-- the end (sched_process_exit fires before exit_files(): ring and pipe teardown may still drop references).
+CREATE OR REPLACE TEMP MACRO _leak_certain(leak, lost, exit_ts, end_ts, grace_ns) AS
+  coalesce(leak AND NOT lost AND end_ts - exit_ts >= grace_ns, false);
 
 -- cma_alloc calls that failed, or needed busy retries / failed ranges before succeeding.
 CREATE OR REPLACE TEMP VIEW _cma_failed AS
@@ -132,18 +168,33 @@ FROM anomalies a
 JOIN pins p ON p.trace_id = a.trace_id AND p.pin_id = a.pin_id
 WHERE a.kind = 'longterm_pin_in_cma';
 
--- dev_pagemaps with their problems (empty list = balanced). A trace that lost events makes the counts uncertain.
-CREATE OR REPLACE TEMP VIEW _pgmap_status AS
-SELECT g.*,
-       list_filter([
-         CASE WHEN g.outstanding_at_unmap > 0 THEN 'refs_at_unmap' END,
-         CASE WHEN g.unmap_ts_ns IS NOT NULL AND g.unmap_ret_ts_ns IS NULL THEN 'unmap_never_returned' END,
-         CASE WHEN g.puts_without_get > 0 THEN 'puts_without_get' END,
-         CASE WHEN g.freed_without_put > 0 THEN 'freed_without_put' END,
-         CASE WHEN g.outstanding_end < 0 THEN 'negative_balance' END
-       ], x -> x IS NOT NULL) AS problems,
-       (t.lost_events > 0) AS uncertain
-FROM pgmaps g JOIN traces t USING (trace_id);
+-- dev_pagemaps with their problems (empty list = balanced). A trace that lost events makes the balance problems
+-- uncertain. refs_leaked: device pages still holding a reference of the pgmap whose holder exited (_outstanding,
+-- problem 'refs_of_exited_holder'), refs_leaked_certain those that are certain with exit grace grace_ns.
+-- `certain`: a balance problem in a trace without lost events, or a certain leaked ref.
+CREATE OR REPLACE TEMP MACRO _pgmap_status(grace_ns) AS TABLE
+WITH lk AS (
+  SELECT trace_id, pgmap, count(*) AS refs_leaked,
+         count(*) FILTER (WHERE _leak_certain(leak, lost, holder_exit_ts_ns, end_ts_ns, grace_ns)) AS refs_leaked_certain
+  FROM _outstanding WHERE kind = 'pgmap' AND leak GROUP BY trace_id, pgmap
+),
+g AS (
+  SELECT g.*, coalesce(lk.refs_leaked, 0) AS refs_leaked, coalesce(lk.refs_leaked_certain, 0) AS refs_leaked_certain,
+         list_filter([
+           CASE WHEN g.outstanding_at_unmap > 0 THEN 'refs_at_unmap' END,
+           CASE WHEN g.unmap_ts_ns IS NOT NULL AND g.unmap_ret_ts_ns IS NULL THEN 'unmap_never_returned' END,
+           CASE WHEN g.puts_without_get > 0 THEN 'puts_without_get' END,
+           CASE WHEN g.freed_without_put > 0 THEN 'freed_without_put' END,
+           CASE WHEN g.outstanding_end < 0 THEN 'negative_balance' END
+         ], x -> x IS NOT NULL) AS balance_problems,
+         (t.lost_events > 0) AS lost
+  FROM pgmaps g JOIN traces t USING (trace_id)
+  LEFT JOIN lk ON lk.trace_id = g.trace_id AND lk.pgmap IS NOT DISTINCT FROM g.pgmap
+)
+SELECT g.* EXCLUDE (balance_problems),
+       list_concat(balance_problems, CASE WHEN refs_leaked > 0 THEN ['refs_of_exited_holder'] ELSE [] END) AS problems,
+       (len(balance_problems) > 0 AND NOT lost) OR refs_leaked_certain > 0 AS certain
+FROM g;
 
 -- Anomalies that mean a page was used after (or freed while still) referenced.
 CREATE OR REPLACE TEMP VIEW _uaf AS

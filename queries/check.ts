@@ -5,7 +5,8 @@ import { listQueries, QUERIES_DIR, QueryError, runQuery, type QueryDef, type Res
  * `refscope check`: reads summary.sql and compares each finding kind with its limit. A kind fails when its
  * count (certain findings, plus uncertain ones with includeUncertain) is above its maximum (default 0). The kinds
  * are the queries whose header says `@gate`; a kind's count is the summary column its `@verdict` names, or, when
- * summary.sql has no such column, its own rows (certain unless `certain` is false or `uncertain` true).
+ * summary.sql has no such column, its own rows. One convention everywhere: a finding is certain when its row says
+ * certain = true (every gated query has that column; summary's `<kind>` counts those, `<kind>_uncertain` the others).
  */
 
 /** The gated queries, in the order of their `@gate`. */
@@ -81,8 +82,8 @@ async function countRows(db: Db, q: QueryDef, traces: unknown[], dir: string): P
   for (const t of traces) {
     const params = q.params.some((p) => p.name === 'trace_id') ? { trace_id: t } : {};
     for (const row of (await runQuery(db, q, params, { dir })).rows)
-      if (row.certain === false || row.uncertain === true) uncertain++;
-      else certain++;
+      if (row.certain === true) certain++;
+      else uncertain++;
   }
   return { certain, uncertain };
 }

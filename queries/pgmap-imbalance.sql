@@ -5,9 +5,14 @@
 -- refs_at_unmap (references still out when memunmap_pages was entered: it waits for them), unmap_never_returned
 -- (memunmap_pages entered but did not return in the trace), puts_without_get (a put whose get was traced never
 -- happened: double put), freed_without_put (a device page reached refcount 0 with no pgmap put after it),
--- negative_balance (more puts than gets in the window). Only pgmaps with a problem are listed unless $all.
--- References still out at the end of a trace that never unmapped the pgmap are normal (pages in use) and are
--- not a problem by themselves.
+-- negative_balance (more puts than gets in the window), refs_of_exited_holder (device pages still holding a
+-- reference at the end whose taker's process exited after taking it: only the kernel can drop it now, the one
+-- rule for references outstanding at capture end, docs/model.md §15). Only pgmaps with a problem are listed
+-- unless $all. References still out at the end whose holder is alive are information (pages in use:
+-- outstanding.sql), not a problem by themselves.
+-- Certain: a balance problem in a trace that lost no events, or a leaked reference that no lost-event window
+-- touches and whose holder exited at least $exit_grace_ns before the end; other problem rows only with
+-- $include_uncertain.
 --
 -- Why: a leaked pgmap reference makes memunmap_pages() (driver unbind, rmmod, memory hot-unplug) hang for ever
 -- in wait_for_completion; an extra put frees the pgmap while pages still point at it.
@@ -17,13 +22,14 @@
 -- @finding 5
 -- @verdict pgmap_imbalance error dev_pagemap imbalances
 -- @gate 4
--- @severity error when problems else none
--- @columns html pgmap,pfn_start,pfn_end,gets,puts,outstanding_end,outstanding_at_unmap,puts_without_get,freed_without_put,problems,certain
+-- @severity error when certain=true else none
+-- @columns html pgmap,pfn_start,pfn_end,gets,puts,outstanding_end,outstanding_at_unmap,puts_without_get,freed_without_put,refs_leaked,problems,certain
 -- @columns md pgmap,gets,puts,outstanding_end,outstanding_at_unmap,problems
 --
 -- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
 -- @param all BOOLEAN false List every pgmap, balanced ones too.
--- @param include_uncertain BOOLEAN false Also list problems of traces that lost events (counts may be incomplete).
+-- @param include_uncertain BOOLEAN false Also list uncertain problems: balances of traces that lost events (counts may be incomplete), leaked references a lost window touches or whose holder exited within $exit_grace_ns of the end.
+-- @param exit_grace_ns BIGINT 100000000 A holder that exited less than this before the end makes its leaked references uncertain (ns; 100ms, 1s accepted).
 --
 -- @column trace_id `traces.trace_id`.
 -- @column pgmap struct dev_pagemap pointer as hex text (NULL: inferred from page_ref events only).
@@ -41,20 +47,24 @@
 -- @column unmap_ts_ns memunmap_pages entry.
 -- @column unmap_ret_ts_ns memunmap_pages return (NULL: never returned, or not unmapped).
 -- @column released_ts_ns dev_pagemap_percpu_release (the last reference dropped).
--- @column anomalies pgmap anomalies replay recorded for it (pgmap_put_without_get, pgmap_refs_at_unmap, device_page_zero_without_put).
+-- @column refs_leaked Device pages still holding a reference at the end whose holder's process exited (outstanding.sql's leak rows of kind 'pgmap').
+-- @column anomalies pgmap anomalies replay recorded for it (pgmap_put_without_get, pgmap_refs_at_unmap, device_page_zero_without_put, pgmap_ref_never_released).
 -- @column problems Comma-separated problem names (empty = balanced).
--- @column certain false when the trace lost events (gets/puts may be missing).
+-- @column severity 'error' (a certain problem), 'warning' (an uncertain one) or NULL (balanced, with $all).
+-- @column certain A certain problem: a balance problem in a trace without lost events, or a certain leaked reference.
 WITH g AS (
   SELECT s.*,
          (SELECT count(*) FROM anomalies a
           WHERE a.trace_id = s.trace_id AND a.pgmap IS NOT DISTINCT FROM s.pgmap
-            AND a.kind IN ('pgmap_put_without_get', 'pgmap_refs_at_unmap', 'device_page_zero_without_put')) AS n_anomalies
-  FROM _pgmap_status s
+            AND a.kind IN ('pgmap_put_without_get', 'pgmap_refs_at_unmap', 'device_page_zero_without_put',
+                           'pgmap_ref_never_released')) AS n_anomalies
+  FROM _pgmap_status($exit_grace_ns) s
   WHERE ($trace_id IS NULL OR s.trace_id = $trace_id)
 )
 SELECT trace_id, _hex(pgmap) AS pgmap, pfn_start, pfn_end, source, gets, puts, outstanding_end, outstanding_at_unmap,
        puts_without_get, freed_without_put, max_outstanding, remap_ts_ns, unmap_ts_ns, unmap_ret_ts_ns,
-       released_ts_ns, n_anomalies AS anomalies, array_to_string(problems, ',') AS problems, NOT uncertain AS certain
+       released_ts_ns, refs_leaked, n_anomalies AS anomalies, array_to_string(problems, ',') AS problems,
+       CASE WHEN certain THEN 'error' WHEN len(problems) > 0 THEN 'warning' END AS severity, certain
 FROM g
-WHERE $all OR (len(problems) > 0 AND (NOT uncertain OR $include_uncertain))
+WHERE $all OR (len(problems) > 0 AND (certain OR $include_uncertain))
 ORDER BY trace_id, pfn_start NULLS LAST, pgmap;

@@ -15,7 +15,8 @@ export type AnomalyKind =
   | 'refcount_not_baseline'
   | 'pgmap_put_without_get'
   | 'pgmap_refs_at_unmap'
-  | 'device_page_zero_without_put';
+  | 'device_page_zero_without_put'
+  | 'pgmap_ref_never_released';
 
 const SEVERITY: Record<AnomalyKind, string> = {
   refcount_underflow: 'error',
@@ -23,11 +24,12 @@ const SEVERITY: Record<AnomalyKind, string> = {
   freed_while_pinned: 'error',
   ref_after_free: 'error',
   longterm_pin_in_cma: 'warning',
-  pin_never_released: 'warning',
+  pin_never_released: 'error',
   refcount_not_baseline: 'warning',
   pgmap_put_without_get: 'error',
   pgmap_refs_at_unmap: 'error',
   device_page_zero_without_put: 'error',
+  pgmap_ref_never_released: 'error',
 };
 
 /** Who/when of the event that shows an anomaly, when it is not the current Ev. */

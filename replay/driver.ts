@@ -33,6 +33,7 @@ import {
   RAW_MAP,
   RAW_ZAP,
   SYS_MUNMAP,
+  TASK_EXIT,
   TPI,
   ZD_FREE,
   ZD_INIT,
@@ -45,6 +46,7 @@ import { NO, type Page, type PageTable } from './pages.js';
 import type { PgmapTracker } from './pgmaps.js';
 import { A_CANCEL, A_GET, A_PUT, type Pins } from './pins.js';
 import type { RawMaps } from './rawmaps.js';
+import type { Tasks } from './tasks.js';
 import type { EventSink, EventStream } from './source.js';
 import { refDelta, type RefCheck } from './refcheck.js';
 
@@ -62,6 +64,7 @@ export interface Trackers {
   cma: CmaTracker;
   pgmaps: PgmapTracker;
   rawmaps: RawMaps;
+  tasks: Tasks;
   anomalies: Anomalies;
   baseline: Baseline;
 }
@@ -111,6 +114,9 @@ export class Driver implements EventSink {
   private dispatch(ev: Ev): void {
     const t = this.t;
     switch (ev.code) {
+      case TASK_EXIT:
+        t.tasks.exit(ev);
+        return;
       case KM_ALLOC:
         if (ev.pfn > 0) t.pages.alloc(ev).lastEvSeq = ev.seq;
         return;
@@ -353,13 +359,13 @@ export class Driver implements EventSink {
     const end = this.lastTs;
     t.pins.resolveAll();
     for (const f of t.pins.flushes) t.holds.put(f.page, f.seq, f.ts, f.pid, f.comm, f.deferred);
-    t.pins.finish(t.pages.map, end);
+    t.pins.finish(t.pages.map, end, t.tasks);
     t.baseline.finish(t.pages.map, end);
     t.holds.finish(t.pages.map, end);
     t.pages.onRelease = null;
     t.pages.finish();
     t.cma.end();
-    t.pgmaps.end();
+    t.pgmaps.end(end, t.tasks);
     t.refcheck.write();
   }
 }

@@ -14,6 +14,7 @@ import type { Anomalies } from './anomalies.js';
 import type { Ev } from './event.js';
 import type { LostWindows } from './lost.js';
 import { id, num, ptr, type Output, type Row } from './output.js';
+import type { Tasks } from './tasks.js';
 
 class Pgmap {
   big: bigint;
@@ -51,7 +52,20 @@ interface DevPage {
   zeroPid: number;
   zeroComm: number;
   zeroStack: number;
+  /** The get (zone_device_page_init) of an outstanding reference: who took it, when (-1 / 0 when none). */
+  getSeq: number;
+  getTs: number;
+  getPid: number;
+  getTgid: number;
+  getComm: number;
+  getStack: number;
 }
+
+const devPage = (pgmap: Pgmap, got: boolean, put: boolean, epoch: number, ev: Ev | null): DevPage => ({
+  pgmap, got, put, epoch, zeroSeq: -1, zeroTs: 0, zeroPid: -1, zeroComm: -1, zeroStack: -1,
+  getSeq: ev ? ev.seq : -1, getTs: ev ? ev.ts : 0, getPid: ev ? ev.pid : -1, getTgid: ev ? ev.tgid : -1,
+  getComm: ev ? ev.comm : -1, getStack: ev ? ev.stack : -1,
+});
 
 export class PgmapTracker {
   private readonly maps = new Map<string, Pgmap>();
@@ -154,7 +168,7 @@ export class PgmapTracker {
     if (!m) return null;
     this.seePfn(m, pfn);
     m.gets++;
-    this.dev.set(pfn, { pgmap: m, got: true, put: false, epoch: this.lost.epoch, zeroSeq: -1, zeroTs: 0, zeroPid: -1, zeroComm: -1, zeroStack: -1 });
+    this.dev.set(pfn, devPage(m, true, false, this.lost.epoch, ev));
     this.ref(m, ev, pfn, 1, 'get');
     return m.hex;
   }
@@ -176,7 +190,7 @@ export class PgmapTracker {
         `free_zone_device_page on pfn 0x${pfn.toString(16)} drops a reference of pgmap 0x${m.hex} that ${st?.put ? 'was already dropped' : 'was never taken'}`,
         { pgmap: m.hex });
     }
-    this.dev.set(pfn, { pgmap: m, got: false, put: true, epoch: this.lost.epoch, zeroSeq: -1, zeroTs: 0, zeroPid: -1, zeroComm: -1, zeroStack: -1 });
+    this.dev.set(pfn, devPage(m, false, true, this.lost.epoch, null));
     this.ref(m, ev, pfn, -1, 'put');
   }
 
@@ -186,7 +200,7 @@ export class PgmapTracker {
     if (!st) {
       const m = this.get(pgmap);
       if (!m) return;
-      st = { pgmap: m, got: false, put: false, epoch: this.lost.epoch, zeroSeq: -1, zeroTs: 0, zeroPid: -1, zeroComm: -1, zeroStack: -1 };
+      st = devPage(m, false, false, this.lost.epoch, null);
       this.dev.set(pfn, st);
     }
     st.zeroSeq = ev.seq;
@@ -255,8 +269,25 @@ export class PgmapTracker {
     st.zeroSeq = -1;
   }
 
-  end(): void {
+  /**
+   * End of the trace. A device page's pgmap reference still outstanding whose taker exited after taking it is
+   * pgmap_ref_never_released (docs/model.md §15): certain when no lost window came after the get and the exit is
+   * older than the exit grace. Other outstanding references are information (queries/outstanding.sql).
+   */
+  end(endTs: number, tasks: Tasks): void {
     if (this.freeProbeSeen) for (const [pfn, st] of this.dev) if (st.zeroSeq >= 0) this.zeroWithoutPut(pfn, st);
+    for (const [pfn, st] of this.dev) {
+      if (!st.got || st.put || st.getSeq < 0) continue;
+      const exit = tasks.exitAfter(st.getPid, st.getTgid, st.getSeq);
+      if (!exit) continue;
+      const lost = this.lost.crossedAny(st.epoch);
+      const late = tasks.late(exit, endTs);
+      this.anomalies.add('pgmap_ref_never_released', !lost && !late, pfn,
+        { seq: st.getSeq, ts: st.getTs, pid: st.getPid, comm: st.getComm, stack: st.getStack },
+        `device pfn 0x${pfn.toString(16)} still holds the pgmap 0x${st.pgmap.hex} reference pid ${st.getPid} took, after pid ${st.getPid} exited` +
+          (lost ? ' (its put may be among lost events)' : late ? ' (the exit is too recent: its teardown may still free the page)' : ''),
+        { pgmap: st.pgmap.hex });
+    }
     const r: Row = { trace_id: this.out.traceId };
     for (const m of this.maps.values()) {
       r.pgmap = ptr(m.hex);

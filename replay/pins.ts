@@ -29,6 +29,7 @@ import { id, type Output, type Row } from './output.js';
 import type { Page } from './pages.js';
 import type { PfnMap } from './pfnmap.js';
 import { ST_GRAB, ST_GUP, ST_LONGTERM, ST_PIN, ST_UNPIN } from './stacks.js';
+import type { Tasks } from './tasks.js';
 
 export const SRC_REFCOUNT = 0;
 export const SRC_PROBE = 1;
@@ -353,17 +354,25 @@ export class Pins {
     p.pinCount = 0;
   }
 
-  /** Pins still open when the trace ends. */
-  finish(pages: PfnMap<Page>, endTs: number): void {
+  /**
+   * Pins still open when the trace ends (docs/model.md §15): every one is a `pins` row with end_seq NULL (outstanding
+   * at the end: information, see queries/outstanding.sql). Only a pin whose holder exited after taking it is an
+   * anomaly, pin_never_released: certain when no lost window touches it and the exit is older than the exit grace.
+   */
+  finish(pages: PfnMap<Page>, endTs: number, tasks: Tasks): void {
     pages.forEach((p) => {
       const ps = p.pins;
       if (!ps) return;
       for (const x of ps) {
         this.write(x, p.cpus, NaN, NaN, -1, -1, -1, endTs);
-        const certain = !this.lost.crossed(x.epoch, p.cpus);
-        this.anomalies.add('pin_never_released', certain, x.pfn, { seq: x.startSeq, ts: x.startTs, pid: x.pid, comm: x.comm, stack: x.stack },
-          `pin ${x.id} on pfn 0x${x.pfn.toString(16)} taken by pid ${x.pid} is still held when the trace ends` +
-            (certain ? '' : ' (its release may be among lost events)'), { pinId: x.id });
+        const exit = tasks.exitAfter(x.pid, x.tgid, x.startSeq);
+        if (!exit) continue;
+        const lost = this.lost.crossed(x.epoch, p.cpus);
+        const late = tasks.late(exit, endTs);
+        this.anomalies.add('pin_never_released', !lost && !late, x.pfn, { seq: x.startSeq, ts: x.startTs, pid: x.pid, comm: x.comm, stack: x.stack },
+          `pin ${x.id} on pfn 0x${x.pfn.toString(16)} taken by pid ${x.pid} is still held when the trace ends, after its holder exited` +
+            (lost ? ' (its release may be among lost events)' : late ? ' (the exit is too recent: its teardown may still unpin)' : ''),
+          { pinId: x.id, severity: 'error' });
       }
     });
   }

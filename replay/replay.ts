@@ -36,6 +36,7 @@ import { PgmapTracker } from './pgmaps.js';
 import { inferPgmaps } from './pgmaps-infer.js';
 import { Pins } from './pins.js';
 import { RawMaps } from './rawmaps.js';
+import { Tasks } from './tasks.js';
 import { RefCheck } from './refcheck.js';
 import { REPLAY_TABLES } from '../db/tables/replay.js';
 import { loadStackFlags, ST_ZONE_DEVICE } from './stacks.js';
@@ -199,8 +200,9 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
       holds.attemptSeq = (pid) => cma.attemptSeq(pid);
       const pgmaps = new PgmapTracker(out, lost, anomalies);
       const rawmaps = new RawMaps();
+      const tasks = new Tasks(tr.last_ts_ns !== null ? Number(BigInt(tr.last_ts_ns) - tsBase) : NaN);
       const driver = new Driver(new EventStream(reader, traceId, tsBase, strings, side), out, {
-        ctx, lost, pages, refcheck, gup, pins, holds, cma, pgmaps, rawmaps, anomalies, baseline: new Baseline(ctx, lost, anomalies),
+        ctx, lost, pages, refcheck, gup, pins, holds, cma, pgmaps, rawmaps, tasks, anomalies, baseline: new Baseline(ctx, lost, anomalies),
       });
       try {
         await db.withOneThread(async () => {

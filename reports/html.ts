@@ -8,7 +8,7 @@ import { agreement, MAX_MARKERS, type EventInfo, type QueryResult, type ReportDa
 import { escapeHtml, jsonForScript } from './escape.js';
 import { columnKind, columnTitle, duration, formatValue, hex, seconds, toNum, type ColumnKind } from './format.js';
 import { gapSentence } from './gaps.js';
-import { rowSeverity, tableColumns, verdictLines, verdictTitle, type VerdictLine } from './model.js';
+import { outstandingSentence, rowSeverity, tableColumns, verdictLines, verdictTitle, type VerdictLine } from './model.js';
 import { cmaSentences, type Segment } from './story.js';
 import { meaningfulFrames, splitFrames } from './stackfmt.js';
 
@@ -90,6 +90,7 @@ code{background:#f0f0f0;padding:0 3px;border-radius:3px}
 .k-warn{background:var(--warnbg)}.k-warn .n{color:var(--warn)}
 .verdict .unc{color:var(--mute);font-size:12px}
 .verdict .gaps{margin:8px 0 0;font-size:13px}.verdict .gaps a{color:inherit}
+.verdict .outstanding{margin:8px 0 0;font-size:13px}.verdict .outstanding a{color:inherit}
 .story{background:#fff;border-left:4px solid var(--bad);padding:8px 12px;margin:8px 0;list-style:none}
 .story.warning{border-color:var(--warn)}.story ul{margin:4px 0 0 0;padding-left:18px}
 .facts{display:grid;grid-template-columns:repeat(auto-fill,minmax(225px,1fr));gap:0 22px;background:#fff;border:1px solid var(--line);padding:8px 12px;border-radius:4px;margin:0}
@@ -269,13 +270,16 @@ function verdictBox(lines: VerdictLine[], data: ReportData): SafeHtml {
   const bad = lines.filter((l) => l.level === 'bad');
   const warn = lines.filter((l) => l.level === 'warn');
   const title = !data.replay ? 'Not replayed: no findings' : verdictTitle(lines).replace(/^./, (c) => c.toUpperCase());
+  const outstanding = outstandingSentence(data);
   const gaps = gapSentence(data.gaps);
   return html`<section class="verdict ${bad.length ? 'bad' : warn.length ? 'warn' : 'ok'}" id="verdict"><h2>Verdict: ${title}</h2><ul>${lines.map(
     (l) =>
       html`<li><a class="k-${l.level}" href="#${l.anchor ?? `q-${l.query}`}"><span class="n">${l.count}</span><span>${l.label}${
         l.uncertain ? html` <span class="unc">(+${l.uncertain} uncertain)</span>` : ''
       }</span></a></li>`,
-  )}</ul>${gaps ? html`<p class="gaps"><a href="#q-divergence">${gaps}</a></p>` : ''}</section>`;
+  )}</ul>${outstanding ? html`<p class="outstanding"><a href="#q-outstanding">${outstanding}</a></p>` : ''}${
+    gaps ? html`<p class="gaps"><a href="#q-divergence">${gaps}</a></p>` : ''
+  }</section>`;
 }
 
 function fact(name: string, value: unknown, wide = false): SafeHtml {

@@ -4,7 +4,7 @@ import { agreement, type QueryInfo, type ReportData } from './data.js';
 import { escapeMdCell, mdCode } from './escape.js';
 import { columnKind, columnTitle, duration, formatValue, hex, seconds, toNum } from './format.js';
 import { gapSentence } from './gaps.js';
-import { tableColumns, verdictLines, verdictTitle } from './model.js';
+import { outstandingSentence, tableColumns, verdictLines, verdictTitle } from './model.js';
 import { cmaSentences, type Segment } from './story.js';
 
 /**
@@ -71,6 +71,8 @@ export function renderMarkdown(data: ReportData, charts: Chart[], chartDir = 'ch
   out.push(`**Verdict: ${verdictTitle(lines)}**`, '');
   for (const l of lines)
     out.push(`- ${l.level === 'bad' ? 'FAIL' : l.level === 'warn' ? 'warn' : 'ok  '} ${l.label}: ${l.count}${l.uncertain ? ` (+${l.uncertain} uncertain)` : ''}`);
+  const outstanding = outstandingSentence(data);
+  if (outstanding) out.push(`- info ${escapeMdCell(outstanding)}`);
   const gaps = gapSentence(data.gaps);
   if (gaps) out.push(`- warn ${escapeMdCell(gaps)}`);
   out.push('');

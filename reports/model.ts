@@ -41,7 +41,7 @@ export function verdictLines(data: ReportData): VerdictLine[] {
     // holder exited, a CMA blocker only when the call failed rather than succeeded after retries.
     const problem =
       v.level === 'error' &&
-      (!q || q.error !== undefined || q.rows.some((r) => r.certain !== false && r.uncertain !== true && rowSeverity(q, r) === 'error'));
+      (!q || q.error !== undefined || q.rows.some((r) => r.certain === true && rowSeverity(q, r) === 'error'));
     const level = count > 0 ? (problem ? 'bad' : 'warn') : uncertain > 0 ? 'warn' : 'ok';
     out.push({ query: d.name, label: v.label, count, uncertain, level });
   }
@@ -61,6 +61,37 @@ export function verdictLines(data: ReportData): VerdictLine[] {
   const markers = toNum(data.trace.lost_markers) ?? 0;
   out.push({ query: 'lost-events', anchor: 'summary', label: 'events lost by the tracer', count: lost, uncertain: 0, level: lost > 0 || markers > 0 ? 'warn' : 'ok' });
   return out;
+}
+
+/**
+ * The references still held when the capture ended (summary's outstanding_* columns, outstanding.sql), as one
+ * sentence of information for the verdict area: "N references outstanding at the end of the capture (held by
+ * ...)". Never a finding by itself (docs/model.md §15); null when there are none or the trace was not replayed.
+ */
+export function outstandingSentence(data: ReportData): string | null {
+  const summary = data.queries.find((q) => q.name === 'summary')?.rows.find((r) => toNum(r.trace_id) === data.traceId);
+  if (!summary) return null;
+  const pins = toNum(summary.outstanding_pins) ?? 0;
+  const holds = toNum(summary.outstanding_holds) ?? 0;
+  const pgmap = toNum(summary.outstanding_pgmap_refs) ?? 0;
+  const total = pins + holds + pgmap;
+  if (total === 0) return null;
+  const exited = toNum(summary.outstanding_exited) ?? 0;
+  const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+  const parts = [
+    pins ? plural(pins, 'pin', 'pins') : '',
+    holds ? plural(holds, 'plain reference', 'plain references') : '',
+    pgmap ? plural(pgmap, 'pgmap reference', 'pgmap references') : '',
+  ].filter(Boolean);
+  const named = typeof summary.outstanding_holders === 'string' ? summary.outstanding_holders : '';
+  // The summary names the top 3 holders with their counts: say when others hold the rest.
+  const shown = [...named.matchAll(/\((\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+  const holders = named ? ` (held by ${named}${shown < total ? ', and others' : ''})` : '';
+  return (
+    `${plural(total, 'reference', 'references')} outstanding at the end of the capture${holders}: ${parts.join(', ')}` +
+    (exited ? `; ${exited} of them held by processes that exited (pins and pgmap references among them are leaks, listed above)` : '') +
+    '. Information: a capture ends while pages are in use.'
+  );
 }
 
 /** "2 kinds of problem found, 1 warning" / "no problem found". */

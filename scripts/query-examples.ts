@@ -49,6 +49,13 @@ export const EXAMPLES: Example[] = [
     note: 'a driver FOLL_LONGTERM-pins 8 pages for a process that exits without unpinning them.',
   },
   {
+    id: 'outstanding',
+    query: 'outstanding',
+    inputs: [scenario('exit-with-pins')],
+    args: ['--columns', 'kind,holder_comm,holder_pid,holder_state,callsite,outstanding,pages,since_ns,holder_exit_ns,leak,certain,example_pfns'],
+    note: 'a process pins pages and takes device pages, then exits without releasing them (certain leaks); another keeps its pins to the end (alive: information).',
+  },
+  {
     id: 'long-pins',
     query: 'long-pins',
     inputs: [scenario('iouring-longterm-cma')],

@@ -272,10 +272,12 @@ export const ANOMALIES: Table = {
       doc:
         "'refcount_underflow' (count < 0, or a put on a freed page), 'freed_while_mapped', 'freed_while_pinned', " +
         "'ref_after_free' (ref op on a pfn after its free with no new allocation), 'longterm_pin_in_cma' (FOLL_LONGTERM pin on a " +
-        "CMA/ZONE_MOVABLE page), 'pin_never_released', 'refcount_not_baseline' (a page alive at the end whose count stayed, for at least " +
+        "CMA/ZONE_MOVABLE page), 'pin_never_released' (a pin still held at the end whose holder's process exited after pinning; the " +
+        "event is the pin), 'refcount_not_baseline' (a page alive at the end whose count stayed, for at least " +
         "the hold threshold, above its lowest level net of what its mappings, page cache, fs private data, pins and GUP references " +
         "explain; the event is the get that raised it), " +
-        "'pgmap_put_without_get', 'pgmap_refs_at_unmap', 'device_page_zero_without_put'.",
+        "'pgmap_put_without_get', 'pgmap_refs_at_unmap', 'device_page_zero_without_put', 'pgmap_ref_never_released' (a device " +
+        "page still holding its pgmap reference at the end whose taker's process exited after zone_device_page_init; the event is that get).",
     },
     { name: 'severity', type: 'VARCHAR NOT NULL', doc: "'error' (a kernel bug if certain), 'warning' (suspicious), 'info'." },
     { name: 'certain', type: 'BOOLEAN NOT NULL', doc: 'false when it lies in or crosses a lost-event window.' },

@@ -65,6 +65,7 @@ const ISOLATION: Enable = {};
 const FILEMAP: Enable = {};
 const FS_DAX: Enable = {};
 const RSS: Enable = { optional: true, why: 'per-mm RSS counters; frequent' };
+const TASKS: Enable = { why: 'holders that exit: a pin or pgmap reference they leave is a leak (docs/model.md §15)' };
 
 const CMA_PFN = 'pfn printed %lx (no 0x) before ≈5.14, 0x%lx after';
 const FOLIO_REF = 'proposed folio_ref_* events carry the page_ref fields (docs/model.md §3)';
@@ -247,6 +248,9 @@ export const CATALOGUE: readonly EventRow[] = [
   probe('gup', 'remap_pfn_range', C.RAW_MAP, []),
   probe('cmak', 'alloc_contig_pages', undefined, []),
   probe('cmak', 'alloc_contig_pages_ret', undefined, []),
+
+  { name: 'sched_process_exit', system: 'sched', decode: D.taskExit, code: C.TASK_EXIT, enable: TASKS,
+    era: 'comm= pid= prio=; recent kernels (≈6.16 on) add group_dead=' },
 
   { name: 'sys_enter_munmap', system: 'syscalls', decode: D.syscallEnter, code: C.SYS_MUNMAP },
   { name: 'tracing_mark_write', system: 'ftrace', decode: D.marker },

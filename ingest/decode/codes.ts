@@ -16,6 +16,8 @@ export const isRefCode = (code: number): boolean => code >= PR_SET && code <= PR
 export const KM_ALLOC = 10;
 export const KM_FREE = 11;
 export const KM_FREE_BATCHED = 12;
+// tasks
+export const TASK_EXIT = 13; // sched_process_exit: the current task exits (replay/tasks.ts)
 // GUP probes
 export const GUP_GRAB = 20; // try_grab_page / try_grab_folio / try_grab_folio_fast: page=, refs=, flags=
 export const GUP_PUT_FOLIO = 21; // gup_put_folio folio= refs= flags=

@@ -201,6 +201,14 @@ export const moduleEvent: Decoder = (p, r, c) => {
 
 export const marker: Decoder = () => {};
 
+// sched_process_exit: comm= pid= prio= [group_dead=] (include/trace/events/sched.h). The exiting task is the
+// current one (do_exit), so replay reads the event's own pid/tgid; the fields stay in `args` (the queries' _exits
+// view reads pid= from there, as it does for traces ingested before this decoder).
+export const taskExit: Decoder = (p, r, c) => {
+  const args = genericArgs(p);
+  if (args) setStr(c.args, r, JSON.stringify(args));
+};
+
 /** Events without a decoder keep their key=value fields in `args`. */
 export const generic: Decoder = (p, r, c) => {
   const args = genericArgs(p);

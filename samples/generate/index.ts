@@ -14,6 +14,7 @@ import { Mm } from './mm.js';
 import { Rng } from './prng.js';
 import { daxPgmap } from './scenarios/dax-pgmap.js';
 import { daxPgmapLeak } from './scenarios/dax-pgmap-leak.js';
+import { exitWithPins } from './scenarios/exit-with-pins.js';
 import { gupFastSplit } from './scenarios/gup-fast-split.js';
 import { gupInterleaved } from './scenarios/gup-interleaved.js';
 import { iouringLongterm } from './scenarios/iouring-longterm.js';
@@ -30,13 +31,13 @@ import { KERNEL, type Ctx, type Era, type Scenario, type ScenarioDef, type Truth
 
 export type { Format } from './emit.js';
 export type {
-  Expect, Scenario, Truth, TruthAnomaly, TruthCmaAttempt, TruthCmaBlocker, TruthGap, TruthHold, TruthPgmap, TruthPin,
+  Expect, Scenario, Truth, TruthAnomaly, TruthCmaAttempt, TruthCmaBlocker, TruthGap, TruthHold, TruthOutstanding, TruthPgmap, TruthPin,
 } from './types.js';
 export { FINDINGS } from './types.js';
 
 const DEFS: ScenarioDef[] = [
   vmallocRemap, vmallocUaf, vmspliceCma, iouringLongterm, iouringLongtermCma, daxPgmap, daxPgmapLeak, gupFastSplit,
-  gupInterleaved, pinLeak, lostWindow, noise, tracingGap, cmaLruDrain,
+  gupInterleaved, pinLeak, lostWindow, noise, tracingGap, cmaLruDrain, exitWithPins,
 ];
 
 export const SCENARIOS: { name: Scenario; summary: string }[] = DEFS.map(({ name, summary }) => ({ name, summary }));

@@ -28,6 +28,7 @@ export type Scenario =
   | 'pin-leak'
   | 'lost-window'
   | 'tracing-gap'
+  | 'exit-with-pins'
   | 'noise';
 
 export const KERNEL = '6.1.192';
@@ -117,6 +118,18 @@ export interface TruthGap {
   pfn: number | null;
 }
 
+/**
+ * A pin or pgmap reference outstanding at the end of the trace (queries/outstanding.sql, kinds 'pin' and 'pgmap'):
+ * the EXACT set. holder_exited: its holder's process exited after taking it; certain: a certain leak.
+ */
+export interface TruthOutstanding {
+  kind: 'pin' | 'pgmap';
+  pfn: number;
+  holder_pid: number;
+  holder_exited: boolean;
+  certain: boolean;
+}
+
 /** Every key present is checked; an absent key is not checked. */
 export interface Expect {
   pins?: TruthPin[];
@@ -125,6 +138,8 @@ export interface Expect {
   cma_attempts?: TruthCmaAttempt[];
   cma_blockers?: TruthCmaBlocker[];
   pgmaps?: TruthPgmap[];
+  /** The EXACT set of pins and pgmap references outstanding at the end (absent: not checked). */
+  outstanding?: TruthOutstanding[];
   /** The EXACT set of pages a leak query must report as certain leaks. */
   leaks?: { pfn: number }[];
   /** Lost events the trace declares (`[LOST N EVENTS]` / `[N EVENTS DROPPED]` lines). */
@@ -172,6 +187,7 @@ export const FINDINGS = [
   'pgmap_put_without_get',
   'pgmap_refs_at_unmap',
   'device_page_zero_without_put',
+  'pgmap_ref_never_released',
   'leak',
 ] as const;
 

@@ -11,7 +11,9 @@ import { after, before, describe, it } from 'node:test';
 import { Db } from '../../db/duckdb.js';
 import { ingest } from '../../ingest/ingest.js';
 import { replay } from '../../replay/replay.js';
-import { check } from '../../queries/check.js';
+import { check, gatedQueries } from '../../queries/check.js';
+import { loadReportData } from '../../reports/data.js';
+import { verdictLines } from '../../reports/model.js';
 import { runQuery, type ResultRow } from '../../queries/runner.js';
 import { generateToFile } from '../../samples/generate/file.js';
 import { SCENARIOS, type Format, type Scenario, type Truth } from '../../samples/generate/index.js';
@@ -21,7 +23,7 @@ const UAF_KINDS = ['freed_while_mapped', 'freed_while_pinned', 'ref_after_free',
 /** Every scenario as raw ftrace; the format-sensitive ones (lost markers, kprobe pointers) in the other layouts too. */
 const CASES: { name: Scenario; format: Format }[] = [
   ...SCENARIOS.map(({ name }) => ({ name, format: 'ftrace' as Format })),
-  ...(['lost-window', 'vmsplice-cma', 'dax-pgmap-leak', 'tracing-gap'] as Scenario[]).flatMap((name) =>
+  ...(['lost-window', 'vmsplice-cma', 'dax-pgmap-leak', 'exit-with-pins', 'tracing-gap'] as Scenario[]).flatMap((name) =>
     (['trace-cmd', 'perf'] as Format[]).map((format) => ({ name, format })),
   ),
 ];
@@ -35,6 +37,7 @@ let migrateFailedId: number;
 async function q(name: string, params: Record<string, unknown>): Promise<ResultRow[]> {
   return (await runQuery(db, name, params)).rows;
 }
+const q_ = q;
 
 const n = (v: unknown): number => Number(v as bigint);
 const sorted = <T>(xs: T[]): T[] => [...xs].sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : JSON.stringify(a) > JSON.stringify(b) ? 1 : 0));
@@ -83,12 +86,19 @@ describe('queries return the truth of every scenario', () => {
       if (ex.leaks) assert.deepEqual(leaked, ex.leaks.map((l) => l.pfn).sort((a, b) => a - b), 'leaks');
       if (truth.forbid.includes('leak')) assert.deepEqual(await q('leaks', { trace_id: id, include_uncertain: true }), [], 'forbidden leak');
 
-      // pin-leaks: the pins still open at the end, certain or not as the truth says.
+      // outstanding: the pins still open at the end, touched by a lost window or not as the truth says.
       if (ex.pins) {
-        const open = await q('pin-leaks', { trace_id: id, include_uncertain: true, max_examples: 1_000_000 });
-        const got = sorted(open.flatMap((r) => (r.example_pfns as bigint[]).map((p) => [Number(p), r.certain, r.holder_pid])));
+        const open = await q('outstanding', { trace_id: id, kind: 'pin', max_examples: 1_000_000 });
+        const got = sorted(open.flatMap((r) => (r.example_pfns as bigint[]).map((p) => [Number(p), !r.lost, r.holder_pid])));
         const want = sorted(ex.pins.filter((p) => p.end_ts_ns === null).map((p) => [p.pfn, !p.uncertain, p.holder_pid]));
         assert.deepEqual(got, want, 'open pins');
+      }
+      // outstanding: the exact pins and pgmap references held at the end, their holder's state and leak certainty.
+      if (ex.outstanding) {
+        const rows = (await q('outstanding', { trace_id: id, max_examples: 1_000_000 })).filter((r) => r.kind !== 'hold');
+        const got = sorted(rows.flatMap((r) => (r.example_pfns as bigint[]).map((p) => [r.kind, Number(p), r.holder_pid, r.holder_state === 'exited', r.certain])));
+        const want = sorted(ex.outstanding.map((o) => [o.kind, o.pfn, o.holder_pid, o.holder_exited, o.certain]));
+        assert.deepEqual(got, want, 'outstanding pins and pgmap references');
       }
 
       // cma-blockers: distinct (pfn, holder kind, holder) of failed attempts.
@@ -111,7 +121,9 @@ describe('queries return the truth of every scenario', () => {
         const want = sorted(ex.pgmaps.map((p) => [p.pgmap, p.gets, p.puts, p.outstanding_end, p.outstanding_at_unmap]));
         assert.deepEqual(got, want, 'pgmaps');
         const problems = (await q('pgmap-imbalance', { trace_id: id, include_uncertain: true })).map((r) => r.pgmap).sort();
-        assert.deepEqual(problems, ex.pgmaps.filter((p) => (p.outstanding_at_unmap ?? 0) > 0).map((p) => p.pgmap).sort(), 'pgmap problems');
+        // ... or when a device page kept a reference its holder's process left behind (refs_of_exited_holder).
+        const leakedPgmaps = new Set((ex.anomalies ?? []).filter((a) => a.kind === 'pgmap_ref_never_released').map((a) => a.pgmap));
+        assert.deepEqual(problems, ex.pgmaps.filter((p) => (p.outstanding_at_unmap ?? 0) > 0 || leakedPgmaps.has(p.pgmap)).map((p) => p.pgmap).sort(), 'pgmap problems');
       }
 
       // use-after-free: the exact set of those anomaly kinds; forbidden kinds never.
@@ -173,15 +185,20 @@ describe('queries return the truth of every scenario', () => {
       assert.equal(s.replayed, true);
       if (ex.leaks) assert.equal(n(s.leaks), ex.leaks.length, 'summary leaks');
       if (ex.pins) {
-        // Certain pin leaks: open, outside lost windows, and the holder's process exited (the leaks rule).
+        // Pins open at the end are outstanding (information); those of exited holders are pin-leaks, certain
+        // outside lost windows and the exit grace. summary and pin-leaks count the same pins.
         const open = ex.pins.filter((p) => p.end_ts_ns === null);
+        assert.equal(n(s.outstanding_pins), open.length, 'summary outstanding_pins');
+        const all = await q('pin-leaks', { trace_id: id, include_uncertain: true, include_live_holders: true });
         const pl = await q('pin-leaks', { trace_id: id, include_uncertain: true });
         const sum = (rows: typeof pl) => rows.reduce((a, r) => a + n(r.pins), 0);
-        assert.equal(sum(pl), open.length, 'pin-leaks lists every open pin');
-        assert.equal(n(s.pin_leaks), sum(pl.filter((r) => r.certain === true && r.holder_exited === true)), 'summary pin_leaks');
-        assert.equal(n(s.pin_leaks) + n(s.pin_leaks_uncertain), open.length, 'summary pin_leaks_uncertain');
+        assert.equal(sum(all), open.length, 'pin-leaks with live holders lists every open pin');
+        assert.ok(pl.every((r) => r.holder_exited === true), 'pin-leaks lists exited holders only by default');
+        assert.ok(all.every((r) => r.holder_exited === true || r.certain === false), 'a live holder is never a certain leak');
+        assert.equal(n(s.pin_leaks), sum(pl.filter((r) => r.certain === true)), 'summary pin_leaks');
+        assert.equal(n(s.pin_leaks_uncertain), sum(pl.filter((r) => r.certain !== true)), 'summary pin_leaks_uncertain');
         if (c.name === 'pin-leak') assert.equal(n(s.pin_leaks), open.length, 'pin_leaker exits still pinning: every pin is a certain leak');
-        if (c.name === 'lost-window') assert.equal(n(s.pin_leaks), 0, 'pins still held when the capture stops are no certain leak');
+        if (c.name === 'lost-window') assert.equal(n(s.pin_leaks) + n(s.pin_leaks_uncertain), 0, 'pins still held by a live holder when the capture stops are no leak');
       }
       if (ex.anomalies) assert.equal(n(s.use_after_free) + n(s.use_after_free_uncertain), uaf.length, 'summary use_after_free');
       const cma = await q('cma-blockers', { trace_id: id, include_uncertain: true });
@@ -191,6 +208,37 @@ describe('queries return the truth of every scenario', () => {
 });
 
 const ft = (name: Scenario) => runs.get(key({ name, format: 'ftrace' }))!;
+
+describe('one certainty convention: check, the queries and the report count the same certain findings', () => {
+  // What one certain finding is in each query's rows: leaked pages ('alloc' rows), pins, else one row.
+  const unit: Record<string, (r: ResultRow) => number> = {
+    leaks: (r) => (r.grouping === 'alloc' ? n(r.pages) : 0),
+    'pin-leaks': (r) => n(r.pins),
+  };
+  for (const c of CASES.filter((c) => ['pin-leak', 'exit-with-pins', 'lost-window', 'dax-pgmap-leak', 'iouring-longterm-cma', 'vmalloc-uaf'].includes(c.name))) {
+    it(key(c), async () => {
+      const { id } = runs.get(key(c))!;
+      const rep = await check(db, { traceId: id });
+      const data = await loadReportData(db, id);
+      const verdict = verdictLines(data);
+      for (const q of gatedQueries()) {
+        assert.ok(q.columns.some((col) => col.name === 'certain'), `${q.name} has a certain column`);
+        assert.ok(!q.columns.some((col) => col.name === 'uncertain'), `${q.name} has no uncertain column`);
+        const rows = await q_(q.name, { trace_id: id, include_uncertain: true });
+        const u = unit[q.name] ?? (() => 1);
+        const certain = rows.filter((r) => r.certain === true).reduce((a, r) => a + u(r), 0);
+        const uncertain = rows.filter((r) => r.certain !== true).reduce((a, r) => a + u(r), 0);
+        const line = rep.lines.find((l) => l.kind === q.name)!;
+        assert.equal(line.count, certain, `${q.name}: check's certain count = the query's certain rows`);
+        assert.equal(line.uncertain, uncertain, `${q.name}: check's uncertain count = the query's other rows`);
+        const v = verdict.find((l) => l.query === q.name)!;
+        assert.equal(v.count, certain, `${q.name}: the report's verdict counts the same certain findings`);
+        const shown = data.queries.find((x) => x.name === q.name)!.rows;
+        assert.equal(shown.filter((r) => r.certain === true).reduce((a, r) => a + u(r as ResultRow), 0), certain, `${q.name}: the report's certain rows`);
+      }
+    });
+  }
+});
 const hex = (v: unknown) => '0x' + BigInt(v as bigint).toString(16);
 
 describe('longterm pins on CMA', () => {
@@ -253,10 +301,10 @@ describe('exact rows of the other queries', () => {
     const [h] = truth.expect.holds!;
     const rows = await q('leaks', { trace_id: id });
     assert.deepEqual(
-      rows.map((r) => [r.grouping, r.callsite, n(r.pages), n(r.bytes), n(r.refs_outstanding), r.holders, (r.example_pfns as bigint[]).map(Number), r.uncertain]),
+      rows.map((r) => [r.grouping, r.callsite, n(r.pages), n(r.bytes), n(r.refs_outstanding), r.holders, (r.example_pfns as bigint[]).map(Number), r.certain]),
       [
-        ['alloc', 'zone_device_page_init', 1, 4096, 1, [`${h!.holder_comm}/${h!.holder_pid}`], [leak!.pfn], false],
-        ['get', 'dmirror_snapshot_pte', 1, 4096, 1, [`${h!.holder_comm}/${h!.holder_pid}`], [leak!.pfn], false],
+        ['alloc', 'zone_device_page_init', 1, 4096, 1, [`${h!.holder_comm}/${h!.holder_pid}`], [leak!.pfn], true],
+        ['get', 'dmirror_snapshot_pte', 1, 4096, 1, [`${h!.holder_comm}/${h!.holder_pid}`], [leak!.pfn], true],
       ],
     );
   });

@@ -138,8 +138,11 @@ describe('report of every real capture and every scenario', () => {
       const certainErrors = f.anomalies.some((a) => a.certain === true && a.severity === 'error');
       assert.equal(level('replay anomalies (all kinds)'), certainErrors ? 'FAIL' : f.anomalies.length ? 'warn' : 'ok  ', 'anomalies level');
       for (const [name, rows] of library)
-        if (rows.length && !['summary', 'top-callers', 'divergence'].includes(name))
+        if (rows.length && !['summary', 'top-callers', 'divergence', 'outstanding'].includes(name))
           assert.ok(md.includes(`(${name}, ${rows.length} row${rows.length === 1 ? '' : 's'})`), `report.md section ${name}`);
+      // References outstanding at the end: one sentence of information under the verdict (docs/model.md §15).
+      const outstanding = ['outstanding_pins', 'outstanding_holds', 'outstanding_pgmap_refs'].reduce((a, c) => a + Number(summary[c]), 0);
+      assert.equal(md.includes(`- info ${outstanding} reference${outstanding === 1 ? '' : 's'} outstanding at the end of the capture`), outstanding > 0, 'report.md outstanding sentence');
       for (const ch of f.charts) assert.equal(md.includes(`](charts/${ch.id}.png)`), ch.drawn, `report.md chart ${ch.id}`);
       for (const ch of f.charts.filter((x) => x.drawn)) assert.ok(existsSync(join(out, 'charts', `${ch.id}.png`)), ch.id);
 

@@ -63,7 +63,7 @@ describe('event catalogue', () => {
         apply: () => (calls.add(path), stub(`${path}()`)),
         set: () => true,
       });
-    const names = ['ctx', 'lost', 'pages', 'refcheck', 'gup', 'pins', 'holds', 'cma', 'pgmaps', 'rawmaps', 'anomalies', 'baseline'];
+    const names = ['ctx', 'lost', 'pages', 'refcheck', 'gup', 'pins', 'holds', 'cma', 'pgmaps', 'rawmaps', 'tasks', 'anomalies', 'baseline'];
     const trackers = Object.fromEntries(names.map((n) => [n, stub(n)])) as unknown as Trackers;
     const stream = { ev: new Ev(), events: 0, lastTs: 0 } as unknown as ConstructorParameters<typeof Driver>[0];
     const out = { backlog: 0 } as unknown as ConstructorParameters<typeof Driver>[1];

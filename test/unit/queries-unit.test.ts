@@ -109,6 +109,10 @@ before(async () => {
   await put(db, 'pins', pin({ pin_id: 1, pfn: 0x700 }));
   await put(db, 'pins', pin({ pin_id: 2, pfn: 0x701, uncertain: true }));
   await put(db, 'pins', pin({ pin_id: 3, pfn: 0x702, end_seq: 80, end_ts_ns: 8_000_000_000, duration_ns: 400_000_000 }));
+  // Pins of a holder that exits at 9.2 s (0.7 s before the end), still held: a certain and an uncertain pin leak.
+  await db.run(`UPDATE events SET event = 'sched_process_exit', pid = 72, args = '{"comm":"exiter","pid":"72","prio":"120"}' WHERE seq = 92`);
+  await put(db, 'pins', pin({ pin_id: 4, pfn: 0x703, holder_pid: 72, holder_tgid: 72, holder_comm: 'exiter', stack_id: null }));
+  await put(db, 'pins', pin({ pin_id: 5, pfn: 0x704, holder_pid: 72, holder_tgid: 72, holder_comm: 'exiter', stack_id: null, uncertain: true }));
 
   await put(db, 'cma_attempts', { trace_id: 1, attempt_id: 1, kind: 'alloc', cma_name: 'reserved', pid: 352, comm: 'cma_block', start_seq: 55, start_ts_ns: 5_500_000_000, request_count: 16380, busy_retries: 2, ranges_tried: 3, failed_ranges: 3, succeeded: false, blockers: 3 });
   await put(db, 'cma_attempts', { trace_id: 1, attempt_id: 2, kind: 'alloc', cma_name: 'reserved', pid: 352, comm: 'cma_block', start_seq: 85, start_ts_ns: 8_500_000_000, succeeded: true, blockers: 1 });
@@ -221,29 +225,44 @@ describe('findings on the hand-made trace', () => {
     assert.equal(get.length, 1);
     assert.equal(get[0]!.callsite, 'leaky_ioctl');
     assert.equal(get[0]!.stack, 'get_page\nleaky_ioctl');
+    // Rows are grouped by certainty: the uncertain page and the live holder's page come in rows of their own.
+    const pfnsOf = (rows: ResultRow[]) => rows.filter((r) => r.grouping === 'alloc').flatMap((r) => r.example_pfns as bigint[]).sort((a, b) => (a < b ? -1 : 1));
     const unc = await q('leaks', { include_uncertain: true, max_examples: 100 });
-    assert.deepEqual(unc.find((r) => r.grouping === 'alloc')!.example_pfns, [0x100n, 0x400n, 0x600n, 0x810n]);
+    assert.deepEqual(pfnsOf(unc), [0x100n, 0x400n, 0x600n, 0x810n]);
+    assert.deepEqual(unc.filter((r) => r.certain === false).map((r) => [r.grouping, r.example_pfns]), [['alloc', [0x400n]], ['get', [0x400n]]]);
     const live = await q('leaks', { include_live_holders: true, max_examples: 100 });
-    assert.deepEqual(live.find((r) => r.grouping === 'alloc')!.example_pfns, [0x100n, 0x200n, 0x600n, 0x810n]);
+    assert.deepEqual(pfnsOf(live), [0x100n, 0x200n, 0x600n, 0x810n]);
+    assert.ok(live.filter((r) => (r.holders as string[]).includes('alive/60')).every((r) => r.certain === false), 'a live holder is never certain');
     assert.deepEqual((await q('leaks', { max_examples: 1 }))[0]!.example_pfns, [0x100n]);
     // The holder exited 6.9 s before the end: with a longer exit grace its leaks are only uncertain.
     assert.deepEqual(await q('leaks', { exit_grace_ns: '7s' }), []);
     const late = await q('leaks', { exit_grace_ns: '7s', include_uncertain: true, max_examples: 100 });
-    assert.deepEqual(late.find((r) => r.grouping === 'alloc')!.example_pfns, [0x100n, 0x400n, 0x600n, 0x810n]);
-    assert.ok(late.every((r) => r.uncertain === true));
+    assert.deepEqual(pfnsOf(late), [0x100n, 0x400n, 0x600n, 0x810n]);
+    assert.ok(late.every((r) => r.certain === false));
     const s7 = (await q('summary', { trace_id: 1, exit_grace_ns: '7s' }))[0]!;
     assert.deepEqual([s7.leaks, s7.leaks_uncertain], [0n, 4n]);
     assert.deepEqual(await q('leaks', { trace_id: 2 }), []);
   });
 
-  it('pin-leaks: open pins, certain unless asked', async () => {
+  it('pin-leaks: open pins of exited holders, certain outside lost windows and the exit grace', async () => {
     const rows = await q('pin-leaks');
-    assert.equal(rows.length, 1);
-    assert.equal(rows[0]!.certain, true);
-    assert.deepEqual(rows[0]!.example_pfns, [0x700n]);
-    assert.equal(rows[0]!.holder_exited, false);
-    assert.equal((await q('pin-leaks', { include_uncertain: true })).length, 2);
+    assert.deepEqual(rows.map((r) => [r.holder_pid, r.holder_state, r.certain, r.example_pfns]), [[72, 'exited', true, [0x703n]]]);
+    const unc = await q('pin-leaks', { include_uncertain: true });
+    assert.deepEqual(unc.map((r) => [r.example_pfns, r.certain, r.lost]), [[[0x703n], true, false], [[0x704n], false, true]]);
+    // The holder exited 0.7 s before the end: with a 1 s grace even 0x703 is uncertain.
+    assert.deepEqual(await q('pin-leaks', { exit_grace_ns: '1s' }), []);
+    // Pins of the live holder (pid 70) are outstanding, never certain, listed only when asked.
+    const live = await q('pin-leaks', { include_live_holders: true, include_uncertain: true, max_examples: 10 });
+    assert.deepEqual(live.filter((r) => r.holder_pid === 70).map((r) => [r.holder_state, r.certain, r.example_pfns]), [['alive', false, [0x700n, 0x701n]]]);
     assert.equal((await q('pin-leaks', { pid: 71 })).length, 0);
+    // outstanding lists every open pin and the live holder's hold, each with its holder's state.
+    const o = await q('outstanding', { kind: 'pin', max_examples: 10 });
+    assert.deepEqual(o.map((r) => [r.holder_pid, r.holder_state, r.leak, r.certain, r.example_pfns]), [
+      [72, 'exited', true, true, [0x703n]],
+      [72, 'exited', true, false, [0x704n]],
+      [70, 'alive', false, false, [0x700n]],
+      [70, 'alive', false, false, [0x701n]],
+    ]);
   });
 
   it('long-pins ranks FOLL_GET held for ever on CMA first, then FOLL_LONGTERM pins on CMA, and filters', async () => {
@@ -314,9 +333,14 @@ describe('findings on the hand-made trace', () => {
     const [t1, t2] = s as [ResultRow, ResultRow];
     assert.deepEqual(
       [t1.replayed, t1.leaks, t1.leaks_uncertain, t1.pin_leaks, t1.pin_leaks_uncertain, t1.cma_failed_allocs, t1.cma_blockers, t1.pgmap_imbalance, t1.use_after_free, t1.use_after_free_uncertain, t1.anomalies, t1.divergences],
-      // The open pin on 0x700 is outside any lost window but its holder never exited: an uncertain pin leak.
-      [true, 3n, 1n, 0n, 2n, 1n, 4n, 1n, 1n, 1n, 3n, 1n],
+      // Open pins: 0x703 of an exited holder (certain), 0x704 the same crossing a lost window (uncertain); 0x700 and
+      // 0x701 of a live holder are outstanding, not pin leaks.
+      [true, 3n, 1n, 1n, 1n, 1n, 4n, 1n, 1n, 1n, 3n, 1n],
     );
+    // Outstanding: 4 open pins, 8 open holds (6 of the exited leaker/50, and getter/52 of its thread group), no
+    // pgmap reference (no pgmap_refs rows).
+    assert.deepEqual([t1.outstanding_pins, t1.outstanding_holds, t1.outstanding_pgmap_refs, t1.outstanding_exited, t1.outstanding_holders],
+      [4n, 8n, 0n, 9n, 'leaker/50 (6, exited), pinner/70 (2), exiter/72 (2, exited)']);
     assert.equal(t1.agreement, 0.995);
     assert.equal(t2.replayed, false);
     assert.equal(t2.leaks, null);
