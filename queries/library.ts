@@ -165,6 +165,8 @@ export function parseQuery(name: string, file: string, text: string, opts: { lis
     else if (h.startsWith('@')) throw new Error(`${file}: unknown header tag: ${h}`);
   }
   if (meta.gate !== null && !meta.verdict) throw new Error(`${file}: @gate needs a @verdict (the count it gates on)`);
+  // check counts a gated query's rows by their `certain` column: without it every row would silently count as uncertain.
+  if (meta.gate !== null && !columns.some((col) => col.name === 'certain')) throw new Error(`${file}: @gate needs a 'certain' column (@column certain ...)`);
   return { name, file, description, doc: header.join('\n'), params, columns, sql: text, ...meta };
 }
 

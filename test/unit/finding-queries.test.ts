@@ -34,7 +34,8 @@ const STUCK = `-- Pages alive at the end of the trace with more than one referen
 --
 -- @column pfn The page.
 -- @column refcount_end Its refcount at the end.
-SELECT pfn, refcount_end FROM pages WHERE ($trace_id IS NULL OR trace_id = $trace_id) AND end_edge AND refcount_end > 1 ORDER BY pfn
+-- @column certain No lost-event window crossed the page's lifetime.
+SELECT pfn, refcount_end, NOT uncertain AS certain FROM pages WHERE ($trace_id IS NULL OR trace_id = $trace_id) AND end_edge AND refcount_end > 1 ORDER BY pfn
 `;
 
 /** Insert a row, filling the NOT NULL columns the test does not care about. */

@@ -179,6 +179,10 @@ describe('query library files', () => {
     ]);
     assert.equal(d.params[1]!.description, 'A name.');
     assert.throws(() => parseQuery('y', 'y.sql', '-- y\n-- @param a FLOAT 1 x\nSELECT 1'), /unknown type/);
+    // A gated finding must say which rows are certain: check counts nothing else.
+    const gated = '-- z\n-- @verdict z error zs\n-- @gate 1\n-- @column pfn The page.\n';
+    assert.throws(() => parseQuery('z', 'z.sql', gated + 'SELECT 1 AS pfn'), /needs a 'certain' column/);
+    assert.equal(parseQuery('z', 'z.sql', gated + '-- @column certain Observed.\nSELECT 1 AS pfn, true AS certain').gate, 1);
   });
 });
 
