@@ -3,7 +3,7 @@
  * payload, optional stack) and this module prints them in one of the three layouts refscope reads, copied
  * from real captures:
  *
- * - ftrace (tracefs `trace` with record-tgid, /work/shared/traces/qemu-6.1/*.trace.txt):
+ * - ftrace (tracefs `trace` with record-tgid, samples/real/[a-e]-*.trace.txt.gz, real 6.1.192 captures):
  *   `%16s-%-7d (%7d) [%03d] %5s %5lu.%06lu: event: payload` (trace_print_context()), `<stack trace>` entries
  *   followed by ` => func` lines, `CPU:N [LOST M EVENTS]` before the first event of a CPU after a gap,
  *   syscalls as `sys_munmap(addr: 7f.., len: 400000)` / `sys_munmap -> 0x0`.

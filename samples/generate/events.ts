@@ -1,6 +1,6 @@
 /**
  * Payload builders for the non-page_ref events, with the exact TP_printk / kprobe print formats of the
- * 6.1.192 kernel (/work/shared/traces/qemu-6.1/formats/<sys>/<event>.format). Where the formats differ,
+ * 6.1.192 kernel (its tracefs event formats, summarised in docs/formats.md). Where the formats differ,
  * the difference is the printer: the kernel prints `%p` raw (no_hash_pointers) without 0x and NULL as
  * 0000000000000000; libtraceevent (trace-cmd, perf) prints 0x... and (nil), cannot evaluate
  * `vmemmap_base + pfn` for kmem page= (so it shows the pfn), and prints kprobe `(%lx)` as an address where

@@ -2,7 +2,7 @@
  * Kernel call chains (innermost first) of 6.1, starting at the function that fires the event: the probed
  * function for kprobes, the caller of the page_ref helper for page_ref events (mm.ts prepends __page_ref_*),
  * the tracepoint's caller for the others. The emitter adds the tracing plumbing frames per format.
- * GUP and pgmap chains are the ones printed in /work/shared/traces/qemu-6.1.
+ * GUP and pgmap chains are the ones printed in the qemu-6.1 captures (samples/real/[a-e]-*.trace.txt.gz).
  */
 
 const SYSCALL = ['do_syscall_64', 'entry_SYSCALL_64_after_hwframe'] as const;
