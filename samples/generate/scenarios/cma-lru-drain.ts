@@ -27,11 +27,11 @@
  */
 import type { Emitter, EvOpts, Task } from '../emit.js';
 import { symAddr, symSize } from '../kallsyms.js';
-import { cmaAllocClass, cmaAllocStart, hx, isolateMigratepages, kprobe, kretprobe, migrateDone, migrateStart, pcpuDrain, sysEnter, sysExit, testPagesIsolated } from '../events.js';
+import { cmaAllocClass, cmaAllocStart, hx, kprobe, kretprobe, pcpuDrain, sysEnter, sysExit } from '../events.js';
 import { Background } from '../noise.js';
 import { S } from '../stacks.js';
 import { forbidAllBut, ns, type Era, type ScenarioDef } from '../types.js';
-import { anonMapping, ANON_FLAGS, begin, FAULT_GFP, faultIn, mark, migratePage, pageArg, task, userAddr } from './common.js';
+import { anonMapping, ANON_FLAGS, begin, failedContigRound, FAULT_GFP, faultIn, mark, pageArg, task, userAddr } from './common.js';
 
 const NAME = 'cma-lru-drain';
 const BASE = 0x7c000;
@@ -206,24 +206,7 @@ export const cmaLruDrain: ScenarioDef = {
         em.adv(rng.int(3, 120));
       }
       for (const pfn of late) drainOne(pfn, kworkers[rng.int(0, 1)]!);
-      isolateMigratepages(em, cma, BASE, BASE + COUNT, COUNT, taken);
-      em.adv(rng.int(500, 3000));
-      migrateStart(em, cma, 'contig_range');
-      let migrated = 0;
-      for (const [i, pfn] of movable.entries()) {
-        if (!mm.pages.has(pfn)) continue;
-        migratePage(ctx, cma, other, pfn, targets[i]!, otherVa + i * 0x1000, 'GFP_USER|__GFP_RETRY_MAYFAIL|__GFP_MOVABLE');
-        migrated++;
-        em.adv(rng.int(20, 300));
-      }
-      migrateDone(em, cma, migrated, 0, 'contig_range');
-      em.adv(rng.int(300, 1500));
-      testPagesIsolated(em, cma, BASE, BASE + COUNT + k, fin);
-      held.forEach((pfn) => (mm.get(pfn).mt = 4)); // undo_isolate_page_range (no event)
-      em.adv(rng.int(100, 1000));
-      kretprobe(em, cma, 'cmak', 'alloc_contig_range_ret', 'alloc_contig_range', 'cma_alloc+0x149', 'ret=-16');
-      em.adv(rng.int(10, 500));
-      cmaAllocClass(em, cma, 'cma_alloc_busy_retry', 'reserved', BASE + k, true, COUNT, 0, { stack: S.cmaAlloc });
+      failedContigRound(ctx, { cma, other, base: BASE, count: COUNT, taken, movable, targets, otherVa, held, fin, k });
       bg.sprinkle(0.3);
     }
     em.adv(rng.int(100, 400));

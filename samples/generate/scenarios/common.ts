@@ -1,6 +1,6 @@
 /** Small building blocks the scenario files share: tasks, start time, markers, anonymous pages, migration. */
 import type { Task } from '../emit.js';
-import { marker, migrationPte, pagePtr, sysEnter, sysExit } from '../events.js';
+import { cmaAllocClass, isolateMigratepages, kretprobe, marker, migrateDone, migrateStart, migrationPte, pagePtr, sysEnter, sysExit, testPagesIsolated } from '../events.js';
 import { S } from '../stacks.js';
 import type { Ctx } from '../types.js';
 
@@ -93,3 +93,49 @@ export function migratePage(ctx: Ctx, t: Task, owner: Task, old: number, dst: nu
 
 /** `0x` + the struct page pointer of a pfn, as kprobes fetch it. */
 export const pageArg = (pfn: number): string => '0x' + pagePtr(pfn);
+
+/** One failed alloc_contig_range round of a cma_alloc attempt over [base, base + count). */
+export interface ContigRound {
+  /** The requester and the owner of the movable pages. */
+  cma: Task;
+  other: Task;
+  base: number;
+  count: number;
+  /** Pages isolate_migratepages took (they are reported by its event). */
+  taken: number;
+  movable: number[];
+  targets: number[];
+  otherVa: number;
+  /** Pages nobody can migrate: their references block the range; fin is the first. */
+  held: number[];
+  fin: number;
+  /** Offset of this round (cma_alloc retries at base + k). */
+  k: number;
+}
+
+/**
+ * The round as cma_alloc's alloc_contig_range runs it: isolate_migratepages, migrate what can move, then
+ * test_pages_isolated fails at fin, the range is un-isolated, alloc_contig_range returns -EBUSY and cma_alloc
+ * reports a busy retry.
+ */
+export function failedContigRound(ctx: Ctx, r: ContigRound): void {
+  const { em, mm, rng } = ctx;
+  isolateMigratepages(em, r.cma, r.base, r.base + r.count, r.count, r.taken);
+  em.adv(rng.int(500, 3000));
+  migrateStart(em, r.cma, 'contig_range');
+  let migrated = 0;
+  for (const [i, pfn] of r.movable.entries()) {
+    if (!mm.pages.has(pfn)) continue;
+    migratePage(ctx, r.cma, r.other, pfn, r.targets[i]!, r.otherVa + i * 0x1000, 'GFP_USER|__GFP_RETRY_MAYFAIL|__GFP_MOVABLE');
+    migrated++;
+    em.adv(rng.int(20, 300));
+  }
+  migrateDone(em, r.cma, migrated, 0, 'contig_range');
+  em.adv(rng.int(300, 1500));
+  testPagesIsolated(em, r.cma, r.base, r.base + r.count + r.k, r.fin);
+  r.held.forEach((pfn) => (mm.get(pfn).mt = 4)); // undo_isolate_page_range (no event)
+  em.adv(rng.int(100, 1000));
+  kretprobe(em, r.cma, 'cmak', 'alloc_contig_range_ret', 'alloc_contig_range', 'cma_alloc+0x149', 'ret=-16');
+  em.adv(rng.int(10, 500));
+  cmaAllocClass(em, r.cma, 'cma_alloc_busy_retry', 'reserved', r.base + r.k, true, r.count, 0, { stack: S.cmaAlloc });
+}
