@@ -18,12 +18,16 @@
  * - 'count-jump' (page evidence, refcheck.ts): a count= divergence neither a window nor a concurrent op explains.
  *
  * Page evidence is a window of that page only (its epochs become GAP_EPOCH, lost.ts): its lifetime and everything
- * resting on it are uncertain; other pages keep their certainty.
+ * resting on it are uncertain; other pages keep their certainty. The pins and holds open on the page at that moment
+ * (they carry epochs of their own, interval.ts) become uncertain with it (demoteOpen): the untraced events may have
+ * taken or returned their references. Those opened after the evidence rest on observed events and stay certain.
  */
 import type { Db } from '../db/duckdb.js';
 import { RowWriter } from '../db/rows.js';
 import { GAPS } from '../db/tables/replay.js';
-import type { LostMarker } from './lost.js';
+import type { RefInterval } from './interval.js';
+import { GAP_EPOCH, type LostMarker } from './lost.js';
+import type { Page } from './page.js';
 
 export type GapKind = 'silence' | 'overwritten' | 'alive-on-free' | 'double-free' | 'count-jump';
 
@@ -75,6 +79,31 @@ export async function findSilences(db: Db, traceId: number): Promise<Gap[]> {
     kind: 'silence' as const,
     evidence: `no event for ${(Number(r.jump) / 1e9).toFixed(3)} s (median gap ${fmtNs(r.median)}): tracing paused or a reader stopped`,
   }));
+}
+
+/**
+ * Page evidence was established for p: every pin and hold open on it gets GAP_EPOCH (crossed() is then true for it,
+ * so its row, the CMA blockers and the findings resting on it are uncertain). Returns the demoted intervals with
+ * their previous epochs (flat pairs), for refcheck.ts to undo when the divergence turns out concurrent; null if none.
+ */
+export function demoteOpen(p: Page): (RefInterval | number)[] | null {
+  let out: (RefInterval | number)[] | null = null;
+  for (const xs of [p.pins, p.holds] as (RefInterval[] | null)[])
+    if (xs)
+      for (const x of xs) {
+        (out ??= []).push(x, x.epoch);
+        x.epoch = GAP_EPOCH;
+      }
+  return out;
+}
+
+/** Undo demoteOpen for the intervals still open on p and not demoted again since (a concurrent op after all). */
+export function restoreOpen(p: Page, demoted: (RefInterval | number)[]): void {
+  for (let i = 0; i < demoted.length; i += 2) {
+    const x = demoted[i] as RefInterval;
+    if (x.epoch !== GAP_EPOCH) continue;
+    if ((p.pins as RefInterval[] | null)?.includes(x) || (p.holds as RefInterval[] | null)?.includes(x)) x.epoch = demoted[i + 1] as number;
+  }
 }
 
 /** Page evidence kinds: a page's own events contradict its traced history. */

@@ -10,7 +10,8 @@
  * Windows inferred before the replay (a global silence, gaps.ts) are markers with `inferred` set: they act exactly
  * like the tracer's own, but a divergence they explain is a 'gap', not 'lost', and they are not counted as markers.
  * Windows inferred during the replay from one page's evidence (gaps.ts) do not move the epoch: the page's own
- * epochs are set to -1 (crossed() is then true for it) so only that page's lifetime and findings become uncertain.
+ * epochs are set to -1 (crossed() is then true for it) so only that page's lifetime and findings become uncertain,
+ * with the pins and holds open on it at that moment (their epochs too: gaps.ts demoteOpen).
  */
 export interface LostMarker {
   seq: number;

@@ -19,6 +19,7 @@ import type { Anomalies } from './anomalies.js';
 import type { ReplayContext } from './context.js';
 import { isRefCode, PR_FREEZE, PR_SET, PR_UNFREEZE, type Ev } from './event.js';
 import { replayCode } from '../ingest/decode/catalogue.js';
+import { demoteOpen } from './gaps.js';
 import { cpuBit, GAP_EPOCH, type LostWindows } from './lost.js';
 import { ptr, type ColumnWriter, type Output } from './output.js';
 import { PfnMap } from './pfnmap.js';
@@ -230,6 +231,8 @@ export class PageTable {
           // Nothing the tracer marked explains it: the page's history has an untraced piece (a window of its own).
           p.lifeEpoch = GAP_EPOCH;
           p.chkEpoch = GAP_EPOCH;
+          // (A fresh page: the free closed its pins and holds, so nothing open is demoted; kept for the rule's sake.)
+          demoteOpen(p);
           this.lost.inferred.push({
             seq: ev.seq, ts: ev.ts, cpu: ev.cpu >= 0 ? ev.cpu : null, pfn, kind: 'alive-on-free',
             evidence: `${delta > 0 ? 'get' : 'put'} on pfn ${hx(pfn)} printed count=${printed} (${prior} before it) after its free: an allocation was not traced`,

@@ -23,7 +23,7 @@ import type { ReplayContext } from './context.js';
 import { FOLL_LONGTERM, FOLL_PIN, GUP_PIN_COUNTING_BIAS, hasFlag, type Ev } from './event.js';
 import type { GupContext, TaskGup } from './gup.js';
 import type { Hold } from './holds.js';
-import type { LostWindows } from './lost.js';
+import { GAP_EPOCH, type LostWindows } from './lost.js';
 import { RefInterval, writeInterval } from './interval.js';
 import { id, type Output, type Row } from './output.js';
 import type { Page } from './pages.js';
@@ -174,10 +174,12 @@ export class Pins {
         const k = pair / GUP_PIN_COUNTING_BIAS;
         if (k > 0) {
           const task = prev.probe ? this.gup.peek(prev.pid) ?? null : grab;
-          this.open(p, ev, k, false, prev.probe ? null : grab, prev.seq, prev.ts, prev.pid, prev.tgid, prev.comm,
+          const x = this.open(p, ev, k, false, prev.probe ? null : grab, prev.seq, prev.ts, prev.pid, prev.tgid, prev.comm,
             prev.stack >= 0 ? prev.stack : ev.stack, prev.mt >= 0 ? prev.mt : ev.mt, prev.probe ? prev.flags : NaN, task);
           const h = prev.hold;
           this.cancelled = h && h.tentative && h.pfn === prev.pfn && h.startSeq === prev.seq ? h : null;
+          // The pin began at the first half: page evidence between the halves made its hold uncertain (gaps.ts).
+          if (this.cancelled && this.cancelled.epoch === GAP_EPOCH) x.epoch = GAP_EPOCH;
           if (h) h.tentative = false;
           return A_CANCEL;
         }
@@ -269,7 +271,7 @@ export class Pins {
     mt: number,
     groupFlags = NaN,
     task: TaskGup | null = null,
-  ): void {
+  ): Pin {
     const x = new Pin();
     x.id = this.nextId++;
     x.folioPfn = p.pfn;
@@ -310,6 +312,7 @@ export class Pins {
     p.pinCount += large ? refs : refs * GUP_PIN_COUNTING_BIAS;
     this.opened++;
     void ev;
+    return x;
   }
 
   /** Close `refs` pin references on p (large: a large-folio pin; prefers the subpage gup_put_folio named). */

@@ -11,7 +11,9 @@
  * ('lost', or 'gap' when the window is one replay inferred, gaps.ts); so is a disagreement after a window of any
  * other CPU (the count shows the lost events touched it). A divergence nothing explains ('unknown') is itself
  * evidence of untraced events on that page: its lifetime gets GAP_EPOCH (findings resting on it are uncertain) and
- * a `gaps` row 'count-jump' records it, unless the next event shows it was a concurrent op after all.
+ * a `gaps` row 'count-jump' records it, unless the next event shows it was a concurrent op after all. The pins and
+ * holds open on the page then become uncertain too (gaps.ts demoteOpen), restored with the lifetime if it turns
+ * concurrent.
  */
 import {
   PR_FREEZE,
@@ -23,6 +25,8 @@ import {
   PR_UNFREEZE,
   type Ev,
 } from './event.js';
+import { demoteOpen, restoreOpen } from './gaps.js';
+import type { RefInterval } from './interval.js';
 import { GAP_EPOCH, type LostWindows } from './lost.js';
 import type { Output } from './output.js';
 import { NO, type Page } from './pages.js';
@@ -40,6 +44,8 @@ interface Divergence {
   /** lifeEpoch of the page before an 'unknown' divergence set it to GAP_EPOCH (restored if it turns concurrent). */
   life: number;
   page: Page | null;
+  /** Pins and holds open on the page that the 'unknown' divergence demoted (gaps.ts demoteOpen), to restore. */
+  demoted: (RefInterval | number)[] | null;
 }
 
 /** Count after `ev` predicted from `prev` (NaN when it cannot be predicted). */
@@ -121,8 +127,10 @@ export class RefCheck {
           const d = this.divs[p.shadowDiv];
           if (d) {
             if (d.explanation === 'unknown' && d.page === p && p.lifeEpoch === GAP_EPOCH) p.lifeEpoch = d.life;
+            if (d.explanation === 'unknown' && d.page === p && d.demoted) restoreOpen(p, d.demoted);
             d.explanation = 'concurrent';
             d.page = null;
+            d.demoted = null;
           }
           p.shadow = NO;
         } else {
@@ -149,6 +157,9 @@ export class RefCheck {
             cpu: ev.cpu,
             life,
             page: outside ? p : null,
+            // Demoted at once (the next event may still show a concurrent op, then restored): an interval closed
+            // in between (a free before the page's next page_ref event) keeps its uncertain row (docs/model.md §16).
+            demoted: outside ? demoteOpen(p) : null,
           });
           p.shadow = expected;
           p.shadowCpu = ev.cpu;
@@ -162,6 +173,7 @@ export class RefCheck {
   write(): void {
     for (const d of this.divs) {
       d.page = null;
+      d.demoted = null;
       if (d.explanation === 'unknown')
         this.lost.inferred.push({
           seq: d.seq, ts: d.ts, cpu: d.cpu >= 0 ? d.cpu : null, pfn: d.pfn, kind: 'count-jump',

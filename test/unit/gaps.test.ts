@@ -116,6 +116,49 @@ describe('untraced windows', () => {
     assert.deepEqual([await uncertain(id, A), await uncertain(id, B), await uncertain(id, C)], [[true], [false], [false]]);
   });
 
+  it('pins and holds open on a page when it shows untraced events become uncertain; those opened after stay certain', async () => {
+    const [A, B, E] = [0x6100, 0x6101, 0x6102];
+    const cma = (ev: string, payload: string) => t.ev(ev, payload, ['cma_block', 352, 1]);
+    const t = new Trace().alloc(A).alloc(B).alloc(E)
+      .ev('page_ref_mod', ref(A, 1025, 1024)) // pin 1 (W0)
+      .ev('page_ref_mod', ref(A, 1026, 1), W1) // hold 1 (W1)
+      .ev('page_ref_mod', ref(A, 1030, 1)) // expected 1027: untraced events on A (count-jump); hold 2, on that observed get
+      .ev('page_ref_mod', ref(A, 2054, 1024)) // pin 2: after the evidence
+      .ev('page_ref_mod', ref(B, 1025, 1024)) // pin 3
+      .ev('page_ref_mod', ref(B, 1026, 1), W1) // hold 3
+      .ev('page_ref_mod', ref(B, 1028, 1)) // expected 1027: re-read after CPU 1's get below...
+      .ev('page_ref_mod', ref(B, 1028, 1), W1) // ...so a concurrent op: nothing untraced, B keeps its certainty
+      .free(E)
+      .ev('page_ref_mod', ref(E, 3, 1)) // alive-on-free: the free closed everything E held; hold 6 opened after
+      .ev('page_ref_mod', ref(E, 1027, 1024)); // pin 4, after the evidence
+    cma('cma_alloc_start', 'name=reserved request_count=4 available_count=8096 total_count=8192 align=0');
+    cma('test_pages_isolated', `start_pfn=0x${A.toString(16)} end_pfn=0x${(A + 4).toString(16)} fin_pfn=0x${A.toString(16)} ret=fail`);
+    cma('cma_alloc_finish', `name=reserved pfn=0x${A.toString(16)} page=0000000000000000 count=4 align=0`);
+    const { id } = await run(t);
+    assert.deepEqual(await gaps(id), [['count-jump', A], ['alive-on-free', E]]);
+    const rows = async (sql: string) => (await q(sql, id)).map((r) => [Number(r.pfn), Number(r.pid), r.uncertain]);
+    assert.deepEqual(await rows('SELECT pfn, holder_pid AS pid, uncertain FROM pins WHERE trace_id = $1 ORDER BY start_seq'),
+      [[A, 100, true], [A, 100, false], [B, 100, false], [E, 100, false]], 'pin 1 was open at the count jump; the others were not, or it was concurrent');
+    assert.deepEqual(await rows('SELECT pfn, holder_pid AS pid, uncertain FROM holds WHERE trace_id = $1 ORDER BY start_seq'),
+      [[A, 200, true], [A, 100, false], [B, 200, false], [B, 100, false], [B, 200, false], [E, 100, false]]);
+    assert.deepEqual(
+      await rows(`SELECT pfn, holder_pid AS pid, uncertain FROM cma_blockers WHERE trace_id = $1 AND pfn = ${A} AND holder_kind <> 'unknown' ORDER BY since_ts_ns`),
+      [[A, 100, true], [A, 200, true], [A, 100, false], [A, 100, false]], 'blockers resting on pin 1 and hold 1 are uncertain');
+  });
+
+  it('a GUP-fast pin whose halves straddle the evidence began before it: uncertain', async () => {
+    const P = 0x6110;
+    const t = new Trace().alloc(P)
+      .ev('page_ref_mod', ref(P, 2, 1)) // W0's first half (+1): a tentative hold
+      .ev('page_ref_mod', ref(P, 6, 1), W1) // expected 3: untraced events on P; W1's hold rests on this observed get
+      .ev('page_ref_mod', ref(P, 1029, 1023)) // W0's second half: the pin taken at its first half
+      .at(200_000).alloc(P + 1); // the trace ends 200 ms later: the hold is long enough to be written
+    const { id } = await run(t);
+    assert.deepEqual(await gaps(id), [['count-jump', P]]);
+    assert.deepEqual((await q('SELECT holder_pid, uncertain FROM pins WHERE trace_id = $1', id)).map((r) => [Number(r.holder_pid), r.uncertain]), [[100, true]]);
+    assert.deepEqual((await q('SELECT holder_pid, uncertain FROM holds WHERE trace_id = $1', id)).map((r) => [Number(r.holder_pid), r.uncertain]), [[200, false]]);
+  });
+
   it('a long silence alone is a quiet system, not a window', async () => {
     const [P, Q] = [0x7000, 0x7001];
     const t = new Trace().alloc(P).alloc(Q).busy(P, 50).free(Q).at(5_000_000).busy(P, 50);
