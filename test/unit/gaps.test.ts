@@ -159,6 +159,18 @@ describe('untraced windows', () => {
     assert.deepEqual((await q('SELECT holder_pid, uncertain FROM holds WHERE trace_id = $1', id)).map((r) => [Number(r.holder_pid), r.uncertain]), [[200, false]]);
   });
 
+  it('a pin open across a count jump: freed_while_pinned about it is uncertain', async () => {
+    const [P, Q] = [0x6120, 0x6121];
+    const t = new Trace().alloc(P).alloc(Q)
+      .ev('page_ref_mod', ref(P, 1025, 1024))
+      .ev('page_ref_mod', ref(P, 1030, 1)) // expected 1026: untraced events on P
+      .ev('mm_page_free', kmem(P))
+      .ev('page_ref_mod', ref(Q, 1025, 1024))
+      .ev('mm_page_free', kmem(Q)); // the same with every event observed: certain
+    const { id } = await run(t);
+    assert.deepEqual(await anomalies(id), [['freed_while_pinned', P, false], ['freed_while_pinned', Q, true]]);
+  });
+
   it('a long silence alone is a quiet system, not a window', async () => {
     const [P, Q] = [0x7000, 0x7001];
     const t = new Trace().alloc(P).alloc(Q).busy(P, 50).free(Q).at(5_000_000).busy(P, 50);
