@@ -403,6 +403,38 @@ describe('samples/generate', () => {
     }
   });
 
+  it('tracing-gap: every era x gap form in every layout, its GUP pin and get in that era\'s shape', async () => {
+    const combos = new Set<string>();
+    for (const seed of [1, 2, 3, 4, 5, 6, 7, 8, 9]) {
+      for (const format of FORMATS) {
+        const sink = new Sink();
+        const truth = await generate('tracing-gap', sink, { format, seed });
+        const text = sink.text();
+        check(text, truth, format);
+        const [, form, era] = /^(\S+), kernel era (\S+):/.exec(truth.description)!;
+        combos.add(`${era} ${form} ${format}`);
+        assert.equal(truth.expect.pins!.length, 1, `${era} ${format} ${seed}: one pin, dropped`);
+        assert.notEqual(truth.expect.pins![0]!.end_ts_ns, null);
+        // 5.15: no GUP kprobes, the unpin as -1023 then -1; later eras: try_grab_folio / try_grab_folio_fast kprobes
+        // (flags=0x40001 for the pin, 0x4 for the get), the unpin as one -1024 after gup_put_folio.
+        assert.equal(/try_grab_folio_fast: /.test(text), era === '6.18', `${era}: try_grab_folio_fast`);
+        assert.equal(/try_grab_folio: /.test(text), era === '6.1', `${era}: try_grab_folio`);
+        assert.equal(/gup_put_folio: /.test(text), era !== '5.15', `${era}: gup_put_folio`);
+        assert.equal(/val=-1023\b/.test(text), era === '5.15', `${era}: -1023 half`);
+        assert.equal(/val=-1024\b/.test(text), era !== '5.15', `${era}: -1024 unpin`);
+        assert.ok(/val=1023\b/.test(text), `${era}: +1023 half`);
+        assert.equal(/flags=0x4$/m.test(text), era !== '5.15', `${era}: GUP-fast get probe`);
+      }
+    }
+    for (const era of ['5.15', '6.1', '6.18'])
+      for (const form of ['tracing-on', 'buffer-wrap', 'pipe-reader'])
+        for (const format of FORMATS) assert.ok(combos.has(`${era} ${form} ${format}`), `seeds 1..9 cover ${era} ${form} ${format}`);
+    for (const era of ['5.15', '6.1', '6.18'] as const) {
+      const truth = await generate('tracing-gap', new Sink(), { format: 'ftrace', seed: 1, era });
+      assert.match(truth.description, new RegExp(`^buffer-wrap, kernel era ${era.replace('.', '\\.')}:`), `--era ${era}`);
+    }
+  });
+
   it('dax-pgmap-leak never returns from memunmap_pages', async () => {
     const { text } = await cached('dax-pgmap-leak', 'ftrace');
     assert.ok(text.includes(': memunmap_pages: '));
