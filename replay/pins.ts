@@ -23,7 +23,7 @@ import type { ReplayContext } from './context.js';
 import { FOLL_LONGTERM, FOLL_PIN, GUP_PIN_COUNTING_BIAS, hasFlag, type Ev } from './event.js';
 import type { GupContext, TaskGup } from './gup.js';
 import type { Hold } from './holds.js';
-import { GAP_EPOCH, type LostWindows } from './lost.js';
+import type { LostWindows } from './lost.js';
 import { RefInterval, writeInterval } from './interval.js';
 import { id, type Output, type Row } from './output.js';
 import type { Page } from './pages.js';
@@ -178,8 +178,9 @@ export class Pins {
             prev.stack >= 0 ? prev.stack : ev.stack, prev.mt >= 0 ? prev.mt : ev.mt, prev.probe ? prev.flags : NaN, task);
           const h = prev.hold;
           this.cancelled = h && h.tentative && h.pfn === prev.pfn && h.startSeq === prev.seq ? h : null;
-          // The pin began at the first half: page evidence between the halves made its hold uncertain (gaps.ts).
-          if (this.cancelled && this.cancelled.epoch === GAP_EPOCH) x.epoch = GAP_EPOCH;
+          // The pin began at the first half: a lost-event window or page evidence (gaps.ts) between the halves
+          // touches it, so it takes the first half's epoch.
+          if (this.cancelled) x.epoch = this.cancelled.epoch;
           if (h) h.tentative = false;
           return A_CANCEL;
         }

@@ -159,6 +159,23 @@ describe('untraced windows', () => {
     assert.deepEqual((await q('SELECT holder_pid, uncertain FROM holds WHERE trace_id = $1', id)).map((r) => [Number(r.holder_pid), r.uncertain]), [[200, false]]);
   });
 
+  it('a lost-event window between the halves of a GUP-fast pin touches the pin (it began at its first half)', async () => {
+    const pinWith = async (lostBetween: boolean): Promise<boolean> => {
+      const P = 0x6130;
+      const t = new Trace().alloc(P);
+      if (!lostBetween) t.lines.push('CPU:0 [LOST 3 EVENTS]');
+      t.ev('page_ref_mod', ref(P, 2, 1)); // first half (+1)
+      if (lostBetween) t.lines.push('CPU:0 [LOST 3 EVENTS]');
+      t.ev('page_ref_mod', ref(P, 1025, 1023)).ev('page_ref_mod', ref(P, 2, -1023)).ev('page_ref_mod_and_test', ref(P, 1, -1, ' ret=0'));
+      const { id } = await run(t);
+      const r = await q('SELECT uncertain FROM pins WHERE trace_id = $1', id);
+      assert.equal(r.length, 1);
+      return r[0]!.uncertain as boolean;
+    };
+    assert.equal(await pinWith(true), true, 'the window fell inside the pin');
+    assert.equal(await pinWith(false), false, 'the window came before the pin began');
+  });
+
   it('a pin open across a count jump: freed_while_pinned about it is uncertain', async () => {
     const [P, Q] = [0x6120, 0x6121];
     const t = new Trace().alloc(P).alloc(Q)
