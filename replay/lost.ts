@@ -13,6 +13,8 @@
  * epochs are set to -1 (crossed() is then true for it) so only that page's lifetime and findings become uncertain,
  * with the pins and holds open on it at that moment (their epochs too: gaps.ts demoteOpen).
  */
+import type { Gap } from './gaps.js';
+
 export interface LostMarker {
   seq: number;
   cpu: number | null;
@@ -41,7 +43,7 @@ export class LostWindows {
   private readonly lastOnMarker = new Int32Array(32);
   private lastAllMarker = 0;
   /** Untraced windows inferred from evidence during the replay (page evidence, count jumps): gaps.ts writes them. */
-  readonly inferred: import('./gaps.js').Gap[] = [];
+  readonly inferred: Gap[] = [];
 
   constructor(
     private readonly markers: LostMarker[],

@@ -25,7 +25,7 @@ const layerOf = (file: string): string => {
   return PRODUCT.find((l) => rel.startsWith(l + '/')) ?? '';
 };
 
-/** Relative imports of a file: [target file, type-only]. */
+/** Relative imports of a file: [target file, type-only]. An inline `import('./x.js').T` type counts as a runtime import: write `import type`. */
 function imports(file: string): [string, boolean][] {
   const src = readFileSync(file, 'utf8');
   const out: [string, boolean][] = [];
