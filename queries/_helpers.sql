@@ -27,6 +27,41 @@ CREATE OR REPLACE TEMP VIEW _exits AS
   SELECT trace_id, coalesce(TRY_CAST(json_extract_string(args, '$.pid') AS INTEGER), pid) AS pid, seq, ts_ns
   FROM events WHERE event = 'sched_process_exit';
 
+-- Forks seen (sched_process_fork, fired in the parent): parent is the forking task's thread group (its pid when
+-- the trace has no TGID column), child the payload's child_pid=, child_exit_* its first exit after the fork (NULL:
+-- alive at the end).
+CREATE OR REPLACE TEMP VIEW _forks AS
+  SELECT f.trace_id, f.parent, f.child, f.seq, f.ts_ns, min(x.seq) AS child_exit_seq
+  FROM (SELECT trace_id, coalesce(tgid, pid) AS parent, TRY_CAST(json_extract_string(args, '$.child_pid') AS INTEGER) AS child,
+               seq, ts_ns
+        FROM events WHERE event = 'sched_process_fork') f
+  LEFT JOIN _exits x ON x.trace_id = f.trace_id AND x.pid = f.child AND x.seq > f.seq
+  WHERE f.child IS NOT NULL
+  GROUP BY f.trace_id, f.parent, f.child, f.seq, f.ts_ns;
+
+-- Every task forked from `root` by its fork at root_seq, and recursively what those forked before they exited:
+-- one row per (root fork, descendant), with the descendant's exit (NULL: alive at the end). A reference taken at
+-- since_seq by holder `key` (tgid, else pid) that exited at exit_seq waits for the rows root = key, root_seq in
+-- (since_seq, exit_seq] (docs/model.md §15): a child inherits the files and mappings that own pins and pgmap
+-- references, so they are released for certain only when all of those exited too (_release_exit).
+CREATE OR REPLACE TEMP VIEW _fork_tree AS
+WITH RECURSIVE d(trace_id, root, root_seq, child, seq, child_exit_seq) AS (
+  SELECT trace_id, parent, seq, child, seq, child_exit_seq FROM _forks
+  UNION ALL
+  SELECT d.trace_id, d.root, d.root_seq, f.child, f.seq, f.child_exit_seq
+  FROM d JOIN _forks f ON f.trace_id = d.trace_id AND f.parent = d.child AND f.seq > d.seq
+                      AND f.seq <= coalesce(d.child_exit_seq, f.seq)
+)
+SELECT d.trace_id, d.root, d.root_seq, d.child, d.seq, d.child_exit_seq, x.ts_ns AS child_exit_ts_ns
+FROM d LEFT JOIN events x ON x.trace_id = d.trace_id AND x.seq = d.child_exit_seq;
+
+-- The exit a reference waits for: the holder's exit (exit_ts, NULL: it did not exit), else the last exit among it
+-- and the tasks it forked after the get (child_exit_ts: their last exit; child_alive: one of them did not exit
+-- before the end, NULL: none forked); NULL when it did not exit or a child may still hold the reference.
+CREATE OR REPLACE TEMP MACRO _release_exit(exit_ts, child_alive, child_exit_ts) AS
+  CASE WHEN exit_ts IS NULL OR coalesce(child_alive, false) THEN NULL
+       ELSE greatest(exit_ts, coalesce(child_exit_ts, exit_ts)) END;
+
 -- References still outstanding at the end of the trace on pages that look leaked, one row per (page lifetime,
 -- unreturned get or pin). The page: allocated inside the window (its allocation seen: references before the
 -- capture are never guessed), tracked by page_ref events (kmem-only lifetimes are window edges, never leaks),
@@ -34,7 +69,8 @@ CREATE OR REPLACE TEMP VIEW _exits AS
 -- or swap cache (a file-backed mapping, i.e. mapping set and not swapbacked, or the swapcache flag: +1) and fs
 -- private data (the private flag: +1), judged from the lifetime's last page_ref event. The reference: a hold or
 -- pin taken in that lifetime and never returned. `holder_exit_ts_ns` is the first exit of the holder's process
--- after the get (NULL: it did not exit in the trace), `end_ts_ns` the end of the trace; `uncertain` says the page
+-- after the get (NULL: it did not exit in the trace), `release_exit_ts_ns` the last exit among it and the tasks
+-- it forked after the get (NULL: one of them is alive at the end: _release_exit), `end_ts_ns` the end of the trace; `uncertain` says the page
 -- or the reference crosses a lost-event window.
 CREATE OR REPLACE TEMP VIEW _leak_refs AS
 WITH open_refs AS (
@@ -45,6 +81,19 @@ WITH open_refs AS (
   SELECT trace_id, folio_pfn, 'pin', pin_id, refs, start_seq, start_ts_ns, holder_pid, holder_tgid, holder_comm,
          stack_id, uncertain
   FROM pins WHERE end_seq IS NULL
+),
+open_x AS (
+  SELECT o.*,
+         (SELECT min(x.seq) FROM _exits x
+          WHERE x.trace_id = o.trace_id AND x.seq > o.start_seq AND x.pid = coalesce(o.holder_tgid, o.holder_pid)) AS holder_exit_seq
+  FROM open_refs o
+),
+open_fk AS (
+  SELECT o.trace_id, o.ref_kind, o.ref_id, bool_or(t.child_exit_seq IS NULL) AS child_alive,
+         max(t.child_exit_ts_ns) AS child_exit_ts
+  FROM open_x o JOIN _fork_tree t ON t.trace_id = o.trace_id AND t.root = coalesce(o.holder_tgid, o.holder_pid)
+                                 AND t.root_seq > o.start_seq AND t.root_seq <= o.holder_exit_seq
+  GROUP BY o.trace_id, o.ref_kind, o.ref_id
 ),
 cand AS (
   SELECT p.*, _mapped(t.mapcount_semantics, p.mapcount_end) AS mapped_end
@@ -76,24 +125,27 @@ SELECT p.trace_id, p.pfn, p."order", p.alloc_seq, p.alloc_ts_ns, p.alloc_pid, p.
        p.alloc_stack_id, p.refcount_end, p.mapped_end, p.owned_refs, p.last_flags,
        r.ref_kind, r.ref_id, r.refs, r.start_seq AS get_seq, r.start_ts_ns AS get_ts_ns, r.holder_pid, r.holder_tgid,
        r.holder_comm, r.stack_id AS get_stack_id,
-       (SELECT min(x.ts_ns) FROM _exits x
-        WHERE x.trace_id = r.trace_id AND x.seq > r.start_seq
-          AND x.pid = coalesce(r.holder_tgid, r.holder_pid)) AS holder_exit_ts_ns,
+       ex.ts_ns AS holder_exit_ts_ns,
+       _release_exit(ex.ts_ns, fk.child_alive, fk.child_exit_ts) AS release_exit_ts_ns,
        te.last_ts_ns AS end_ts_ns,
        (p.uncertain OR r.uncertain) AS uncertain
 FROM owned p
 JOIN _trace_end te ON te.trace_id = p.trace_id
-JOIN open_refs r
+JOIN open_x r
   ON r.trace_id = p.trace_id
  AND r.pfn >= p.pfn AND r.pfn < p.pfn + (1::BIGINT << coalesce(p."order", 0))
  AND r.start_seq >= p.alloc_seq
+LEFT JOIN events ex ON ex.trace_id = r.trace_id AND ex.seq = r.holder_exit_seq
+LEFT JOIN open_fk fk ON fk.trace_id = r.trace_id AND fk.ref_kind = r.ref_kind AND fk.ref_id = r.ref_id
 WHERE p.refcount_end > p.owned_refs;
 
 -- References outstanding at the end of the trace (docs/model.md §15), one rule for the three kinds: 'pin' (open
 -- `pins` rows), 'hold' (open `holds` rows: plain references) and 'pgmap' (a device page whose last pgmap event
 -- is its get: zone_device_page_init without free_zone_device_page; get_dev_pagemap gets name no page and are
 -- left out). holder_* is who took it, since_* when; holder_exit_* the first exit (sched_process_exit) of the
--- holder's process after it (its tgid, or its pid when the trace has no TGID column; NULL: alive at the end).
+-- holder's process after it (its tgid, or its pid when the trace has no TGID column; NULL: alive at the end);
+-- release_exit_ts_ns the last exit among it and the tasks it forked after the get (_release_exit; NULL: one of
+-- them is alive at the end, and may still hold the reference).
 -- `lost`: a lost-event window touches it (pins, holds: the interval's `uncertain`; pgmap: a lost-event marker
 -- after the get). `leak`: a pin or pgmap reference whose holder exited: only the kernel can still drop it (the
 -- certain form when no lost window touches it and the exit is older than the exit grace, which the queries
@@ -117,19 +169,28 @@ WITH r AS (
   WHERE g.rn = 1 AND g.what = 'get'
 ),
 x AS (
-  SELECT r.*,
+  SELECT r.*, row_number() OVER () AS _rid,
          (SELECT min(x.seq) FROM _exits x
           WHERE x.trace_id = r.trace_id AND x.seq > r.since_seq AND x.pid = coalesce(r.holder_tgid, r.holder_pid)) AS holder_exit_seq
   FROM r
+),
+fk AS (
+  SELECT x._rid, bool_or(t.child_exit_seq IS NULL) AS child_alive, max(t.child_exit_ts_ns) AS child_exit_ts
+  FROM x JOIN _fork_tree t ON t.trace_id = x.trace_id AND t.root = coalesce(x.holder_tgid, x.holder_pid)
+                          AND t.root_seq > x.since_seq AND t.root_seq <= x.holder_exit_seq
+  GROUP BY x._rid
 )
-SELECT x.*, ex.ts_ns AS holder_exit_ts_ns, te.last_ts_ns AS end_ts_ns, x.holder_exit_seq IS NOT NULL AS holder_exited,
-       x.kind <> 'hold' AND x.holder_exit_seq IS NOT NULL AS leak
+SELECT x.* EXCLUDE (_rid), ex.ts_ns AS holder_exit_ts_ns, te.last_ts_ns AS end_ts_ns, x.holder_exit_seq IS NOT NULL AS holder_exited,
+       x.kind <> 'hold' AND x.holder_exit_seq IS NOT NULL AS leak,
+       _release_exit(ex.ts_ns, fk.child_alive, fk.child_exit_ts) AS release_exit_ts_ns
 FROM x
 JOIN _trace_end te ON te.trace_id = x.trace_id
-LEFT JOIN events ex ON ex.trace_id = x.trace_id AND ex.seq = x.holder_exit_seq;
+LEFT JOIN events ex ON ex.trace_id = x.trace_id AND ex.seq = x.holder_exit_seq
+LEFT JOIN fk ON fk._rid = x._rid;
 
--- A leak of _outstanding is certain when no lost window touches it and the holder exited at least grace_ns before
--- the end (sched_process_exit fires before exit_files(): ring and pipe teardown may still drop references).
+-- A leak of _outstanding is certain when no lost window touches it and the holder, with every task it forked after
+-- the get, exited at least grace_ns before the end (callers pass release_exit_ts_ns: sched_process_exit fires before
+-- exit_files(), ring and pipe teardown may still drop references; a live child may still hold them).
 CREATE OR REPLACE TEMP MACRO _leak_certain(leak, lost, exit_ts, end_ts, grace_ns) AS
   coalesce(leak AND NOT lost AND end_ts - exit_ts >= grace_ns, false);
 
@@ -175,7 +236,7 @@ WHERE a.kind = 'longterm_pin_in_cma';
 CREATE OR REPLACE TEMP MACRO _pgmap_status(grace_ns) AS TABLE
 WITH lk AS (
   SELECT trace_id, pgmap, count(*) AS refs_leaked,
-         count(*) FILTER (WHERE _leak_certain(leak, lost, holder_exit_ts_ns, end_ts_ns, grace_ns)) AS refs_leaked_certain
+         count(*) FILTER (WHERE _leak_certain(leak, lost, release_exit_ts_ns, end_ts_ns, grace_ns)) AS refs_leaked_certain
   FROM _outstanding WHERE kind = 'pgmap' AND leak GROUP BY trace_id, pgmap
 ),
 g AS (

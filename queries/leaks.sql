@@ -55,11 +55,11 @@
 -- @column first_seen_ns Earliest allocation ('alloc') or get ('get') of the group.
 -- @column last_seen_ns Latest allocation ('alloc') or get ('get') of the group.
 -- @column example_pfns Up to $max_examples pfns (numbers), lowest first.
--- @column certain The group's leaks are certain: for 'alloc' rows each page has a certain reference, for 'get' rows each reference is certain (no lost-event window, holder exited at least $exit_grace_ns before the end); false rows only with $include_uncertain (or $include_live_holders).
+-- @column certain The group's leaks are certain: for 'alloc' rows each page has a certain reference, for 'get' rows each reference is certain (no lost-event window, holder and the tasks it forked after the get exited at least $exit_grace_ns before the end); false rows only with $include_uncertain (or $include_live_holders).
 -- @column stack The stack's frames, innermost first, one per line.
 WITH judged AS (
   SELECT * EXCLUDE (uncertain),
-         NOT uncertain AND coalesce(end_ts_ns - holder_exit_ts_ns >= $exit_grace_ns, false) AS certain
+         NOT uncertain AND coalesce(end_ts_ns - release_exit_ts_ns >= $exit_grace_ns, false) AS certain
   FROM _leak_refs
   WHERE ($trace_id IS NULL OR trace_id = $trace_id)
     AND (holder_exit_ts_ns IS NOT NULL OR $include_live_holders)

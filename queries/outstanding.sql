@@ -7,8 +7,8 @@
 -- information (the pages are in use), never a bug by themselves. A pin or pgmap reference whose holder exited
 -- (sched_process_exit of its process after the get, the reference still out at the end) is a leak: only the
 -- kernel can drop it now (leak = true; pin-leaks.sql and pgmap-imbalance.sql list them as findings). It is
--- certain when no lost-event window touches it and the holder exited at least $exit_grace_ns before the end
--- (sched_process_exit fires before exit_files(): ring and pipe teardown may still drop references right after
+-- certain when no lost-event window touches it and the holder, with every task it forked after the get (a child
+-- inherits the fd or mapping: sched_process_fork), exited at least $exit_grace_ns before the end (sched_process_exit fires before exit_files(): ring and pipe teardown may still drop references right after
 -- it). A plain reference of an exited holder is no leak here: leaks.sql judges the pages it may have leaked.
 -- summary.sql counts the references per kind (outstanding_*), the report says them in its verdict area.
 --
@@ -43,11 +43,11 @@
 -- @column last_since_ns When the newest was taken.
 -- @column lost They are touched by a lost-event window (their release may be among the lost events); rows are grouped by it.
 -- @column leak A pin or pgmap reference whose holder exited: a leak.
--- @column certain The leak is certain: no lost-event window touches it and the holder exited at least $exit_grace_ns before the end (false for every non-leak).
+-- @column certain The leak is certain: no lost-event window touches it and the holder, with every task it forked after the get, exited at least $exit_grace_ns before the end (false for every non-leak, and while such a child is alive).
 -- @column example_pfns Up to $max_examples pfns (numbers), lowest first.
 -- @column stack The get's stack frames, innermost first, one per line.
 WITH o AS (
-  SELECT *, _leak_certain(leak, lost, holder_exit_ts_ns, end_ts_ns, $exit_grace_ns) AS certain
+  SELECT *, _leak_certain(leak, lost, release_exit_ts_ns, end_ts_ns, $exit_grace_ns) AS certain
   FROM _outstanding
   WHERE ($trace_id IS NULL OR trace_id = $trace_id)
     AND ($kind IS NULL OR kind = $kind)
@@ -66,4 +66,5 @@ SELECT g.trace_id, g.kind, g.holder_pid, g.holder_tgid, g.holder_comm,
        g.pfns[1:$max_examples] AS example_pfns, s.frames AS stack
 FROM g
 LEFT JOIN stacks s ON s.trace_id = g.trace_id AND s.stack_id = g.stack_id
-ORDER BY g.trace_id, g.certain DESC, g.leak DESC, g.kind, g.outstanding DESC, g.refs DESC, g.holder_pid, g.stack_id NULLS LAST;
+ORDER BY g.trace_id, g.certain DESC, g.leak DESC, g.kind, g.outstanding DESC, g.refs DESC, g.holder_pid, g.stack_id NULLS LAST,
+         g.pfns[1], g.lost;

@@ -11,7 +11,8 @@
 -- unless $all. References still out at the end whose holder is alive are information (pages in use:
 -- outstanding.sql), not a problem by themselves.
 -- Certain: a balance problem in a trace that lost no events, or a leaked reference that no lost-event window
--- touches and whose holder exited at least $exit_grace_ns before the end; other problem rows only with
+-- touches, whose holder and every task it forked after the get exited (sched_process_fork: a child may still map
+-- the page), the last at least $exit_grace_ns before the end; other problem rows only with
 -- $include_uncertain.
 --
 -- Why: a leaked pgmap reference makes memunmap_pages() (driver unbind, rmmod, memory hot-unplug) hang for ever

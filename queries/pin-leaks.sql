@@ -5,9 +5,10 @@
 -- TGID column) — the one rule for references outstanding at capture end (docs/model.md §15). Such a pin can only
 -- be released by a kernel object (io_uring ring teardown, a driver's release): when it is still held at the end,
 -- nothing will release it. Grouped by (holder, stack of the pin, certainty). Certain: no lost-event window touches
--- the pins (their unpin cannot be among lost events) and the holder exited at least $exit_grace_ns before the end
--- (sched_process_exit fires before exit_files(): an io_uring ring's teardown unpins right after it, in a
--- kworker); the other exited-holder pins are listed with $include_uncertain. Pins whose holder is still alive at
+-- the pins (their unpin cannot be among lost events), every task the holder forked after pinning (recursively)
+-- exited too (a child inherits the ring fd or mapping and keeps the pages pinned: sched_process_fork) and the last
+-- of those exits is at least $exit_grace_ns before the end (sched_process_exit fires before exit_files(): an
+-- io_uring ring's teardown unpins right after it, in a kworker); the other exited-holder pins are listed with $include_uncertain. Pins whose holder is still alive at
 -- the end are a window edge, information and not a finding (outstanding.sql, the summary's outstanding_pins);
 -- listed here only with $include_live_holders, never certain. Needs sched:sched_process_exit in the capture
 -- (`refscope probes` enables it).
@@ -52,12 +53,12 @@
 -- @column max_duration_ns Longest time held (to the end of the trace).
 -- @column holder_exited The holder's process exited after pinning (sched_process_exit seen).
 -- @column lost Some pin of the group is touched by a lost-event window.
--- @column certain A certain leak: the holder exited at least $exit_grace_ns before the end and no lost-event window touches the pins (false for live holders).
+-- @column certain A certain leak: the holder, and every task it forked after pinning, exited at least $exit_grace_ns before the end and no lost-event window touches the pins (false for live holders, and while a child forked after the pin is alive).
 -- @column example_pfns Up to $max_examples pinned pfns (numbers), lowest first.
 -- @column stack The pinning stack's frames, innermost first, one per line.
 WITH p AS (
   SELECT o.*, pn.longterm, pn.in_cma, pn.movable_zone, pn.large_folio, pn.duration_ns,
-         _leak_certain(o.leak, o.lost, o.holder_exit_ts_ns, o.end_ts_ns, $exit_grace_ns) AS certain
+         _leak_certain(o.leak, o.lost, o.release_exit_ts_ns, o.end_ts_ns, $exit_grace_ns) AS certain
   FROM _outstanding o
   JOIN pins pn ON pn.trace_id = o.trace_id AND pn.pin_id = o.ref_id
   WHERE o.kind = 'pin'

@@ -28,7 +28,7 @@
 -- @column replayed Whether replay results exist for the trace.
 -- @column leaks Certain leaked pages.
 -- @column leaks_uncertain Leaked pages found only when lost-event windows are included.
--- @column pin_leaks Pins still held at the end whose holder's process exited at least $exit_grace_ns before the end, outside lost-event windows (pin-leaks.sql's certain rows).
+-- @column pin_leaks Pins still held at the end whose holder's process (and every task it forked after pinning) exited at least $exit_grace_ns before the end, outside lost-event windows (pin-leaks.sql's certain rows).
 -- @column pin_leaks_uncertain Other pins of exited holders still held at the end (a lost-event window, or an exit within $exit_grace_ns of the end).
 -- @column cma_failed_allocs cma_alloc calls that failed or needed busy retries.
 -- @column cma_blockers Certain blockers of those calls, failed longterm_pin migrations and FOLL_LONGTERM pins held on CMA pages.
@@ -60,11 +60,11 @@ lk AS (
   SELECT trace_id,
          count(DISTINCT (pfn, alloc_seq)) FILTER (WHERE NOT uncertain) AS certain,
          count(DISTINCT (pfn, alloc_seq)) AS any
-  FROM (SELECT * REPLACE (uncertain OR end_ts_ns - holder_exit_ts_ns < $exit_grace_ns AS uncertain)
+  FROM (SELECT * REPLACE (uncertain OR coalesce(end_ts_ns - release_exit_ts_ns < $exit_grace_ns, true) AS uncertain)
         FROM _leak_refs WHERE holder_exit_ts_ns IS NOT NULL)
   GROUP BY trace_id
 ),
-oc AS (SELECT *, _leak_certain(leak, lost, holder_exit_ts_ns, end_ts_ns, $exit_grace_ns) AS certain FROM _outstanding),
+oc AS (SELECT *, _leak_certain(leak, lost, release_exit_ts_ns, end_ts_ns, $exit_grace_ns) AS certain FROM _outstanding),
 pl AS (
   SELECT trace_id, count(*) FILTER (WHERE certain) AS certain, count(*) FILTER (WHERE NOT certain) AS unc
   FROM oc WHERE kind = 'pin' AND leak GROUP BY trace_id

@@ -34,6 +34,7 @@ import {
   RAW_ZAP,
   SYS_MUNMAP,
   TASK_EXIT,
+  TASK_FORK,
   TPI,
   ZD_FREE,
   ZD_INIT,
@@ -116,6 +117,9 @@ export class Driver implements EventSink {
     switch (ev.code) {
       case TASK_EXIT:
         t.tasks.exit(ev);
+        return;
+      case TASK_FORK:
+        t.tasks.fork(ev);
         return;
       case KM_ALLOC:
         if (ev.pfn > 0) t.pages.alloc(ev).lastEvSeq = ev.seq;

@@ -271,21 +271,24 @@ export class PgmapTracker {
 
   /**
    * End of the trace. A device page's pgmap reference still outstanding whose taker exited after taking it is
-   * pgmap_ref_never_released (docs/model.md §15): certain when no lost window came after the get and the exit is
-   * older than the exit grace. Other outstanding references are information (queries/outstanding.sql).
+   * pgmap_ref_never_released (docs/model.md §15): certain when no lost window came after the get, no task forked from
+   * the taker after the get is still alive and the last of those exits is older than the exit grace. Other outstanding references are information (queries/outstanding.sql).
    */
   end(endTs: number, tasks: Tasks): void {
     if (this.freeProbeSeen) for (const [pfn, st] of this.dev) if (st.zeroSeq >= 0) this.zeroWithoutPut(pfn, st);
     for (const [pfn, st] of this.dev) {
       if (!st.got || st.put || st.getSeq < 0) continue;
-      const exit = tasks.exitAfter(st.getPid, st.getTgid, st.getSeq);
-      if (!exit) continue;
+      const rel = tasks.release(st.getPid, st.getTgid, st.getSeq);
+      if (!rel) continue;
       const lost = this.lost.crossedAny(st.epoch);
-      const late = tasks.late(exit, endTs);
-      this.anomalies.add('pgmap_ref_never_released', !lost && !late, pfn,
+      const child = rel.alive >= 0;
+      const late = tasks.late(rel.last, endTs);
+      this.anomalies.add('pgmap_ref_never_released', !lost && !child && !late, pfn,
         { seq: st.getSeq, ts: st.getTs, pid: st.getPid, comm: st.getComm, stack: st.getStack },
         `device pfn 0x${pfn.toString(16)} still holds the pgmap 0x${st.pgmap.hex} reference pid ${st.getPid} took, after pid ${st.getPid} exited` +
-          (lost ? ' (its put may be among lost events)' : late ? ' (the exit is too recent: its teardown may still free the page)' : ''),
+          (lost ? ' (its put may be among lost events)'
+            : child ? ` (pid ${rel.alive}, forked from it after the get, did not exit: a child may still map the page)`
+            : late ? ' (the exit is too recent: its teardown may still free the page)' : ''),
         { pgmap: st.pgmap.hex });
     }
     const r: Row = { trace_id: this.out.traceId };

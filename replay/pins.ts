@@ -361,7 +361,9 @@ export class Pins {
   /**
    * Pins still open when the trace ends (docs/model.md §15): every one is a `pins` row with end_seq NULL (outstanding
    * at the end: information, see queries/outstanding.sql). Only a pin whose holder exited after taking it is an
-   * anomaly, pin_never_released: certain when no lost window touches it and the exit is older than the exit grace.
+   * anomaly, pin_never_released: certain when no lost window touches it, no task forked from the holder after the pin
+   * is still alive (a child inherits the fd or mapping that owns it) and the last of those exits is older than the
+   * exit grace.
    */
   finish(pages: PfnMap<Page>, endTs: number, tasks: Tasks): void {
     pages.forEach((p) => {
@@ -369,13 +371,16 @@ export class Pins {
       if (!ps) return;
       for (const x of ps) {
         this.write(x, p.cpus, NaN, NaN, -1, -1, -1, endTs);
-        const exit = tasks.exitAfter(x.pid, x.tgid, x.startSeq);
-        if (!exit) continue;
+        const rel = tasks.release(x.pid, x.tgid, x.startSeq);
+        if (!rel) continue;
         const lost = this.lost.crossed(x.epoch, p.cpus);
-        const late = tasks.late(exit, endTs);
-        this.anomalies.add('pin_never_released', !lost && !late, x.pfn, { seq: x.startSeq, ts: x.startTs, pid: x.pid, comm: x.comm, stack: x.stack },
+        const child = rel.alive >= 0;
+        const late = tasks.late(rel.last, endTs);
+        this.anomalies.add('pin_never_released', !lost && !child && !late, x.pfn, { seq: x.startSeq, ts: x.startTs, pid: x.pid, comm: x.comm, stack: x.stack },
           `pin ${x.id} on pfn 0x${x.pfn.toString(16)} taken by pid ${x.pid} is still held when the trace ends, after its holder exited` +
-            (lost ? ' (its release may be among lost events)' : late ? ' (the exit is too recent: its teardown may still unpin)' : ''),
+            (lost ? ' (its release may be among lost events)'
+              : child ? ` (pid ${rel.alive}, forked from it after the pin, did not exit: a child may still hold it)`
+              : late ? ' (the exit is too recent: its teardown may still unpin)' : ''),
           { pinId: x.id, severity: 'error' });
       }
     });

@@ -8,7 +8,7 @@
  * seq ever goes backwards the stream throws OrderError and replay restarts it with ORDER BY seq.
  */
 import type { DuckDBConnection, DuckDBDataChunk, DuckDBResult } from '@duckdb/node-api';
-import { CMA_FINISH, CMA_START, Ev, isSideCode, PGM_GET_RET, PGM_REMAP, RAW_MAP, RAW_ZAP, SYS_MUNMAP, type Side } from './event.js';
+import { CMA_FINISH, CMA_START, Ev, isSideCode, PGM_GET_RET, PGM_REMAP, RAW_MAP, RAW_ZAP, SYS_MUNMAP, TASK_FORK, type Side } from './event.js';
 import { namesWithCode as namesOf, replayCode } from '../ingest/decode/catalogue.js';
 import { ChunkVectors, enumWidth, type EnumWidth } from '../db/vectors.js';
 
@@ -44,8 +44,8 @@ export async function loadStrings(conn: DuckDBConnection, traceId: number): Prom
 }
 
 const SIDE_EVENTS = namesOf(isSideCode);
-/** Events whose payload replay parses (page_offset_base=, a hex ret=, size=, len:). */
-const PAYLOAD_EVENTS = namesOf((c) => c === PGM_REMAP || c === PGM_GET_RET || c === RAW_MAP || c === RAW_ZAP || c === SYS_MUNMAP);
+/** Events whose payload replay parses (page_offset_base=, a hex ret=, size=, len:, child_pid=). */
+const PAYLOAD_EVENTS = namesOf((c) => c === PGM_REMAP || c === PGM_GET_RET || c === RAW_MAP || c === RAW_ZAP || c === SYS_MUNMAP || c === TASK_FORK);
 const CMA_ALLOC_EVENTS = namesOf((c) => c === CMA_START || c === CMA_FINISH);
 const CMA_RESULT_EVENTS = namesOf((c) => c === CMA_FINISH);
 

@@ -4,6 +4,12 @@
  * trace records TGIDs (the exit of the group leader, pid == tgid), else its pid: the same rule as the queries'
  * `_exits` view. A pid can be reused, so an exit counts for a reference only when it comes after the reference
  * was taken.
+ *
+ * Forks (sched:sched_process_fork, fired in the parent; child_pid= the new task) matter because a child inherits
+ * the parent's files and mappings: an io_uring ring fd or a driver mapping whose pages the parent pinned keeps them
+ * pinned until its last holder goes. So a reference whose holder exited is released for certain only when every
+ * task forked from the holder's thread group after the get (and, recursively, every task those forked) also
+ * exited: `release()` answers with the last of those exits, or says a descendant is still alive at the end.
  */
 import type { Ev } from './event.js';
 
@@ -20,9 +26,27 @@ export interface Exit {
  */
 export const EXIT_GRACE_NS = 100_000_000;
 
+/** One fork: the child's pid, events.seq of the fork. */
+interface Fork {
+  child: number;
+  seq: number;
+}
+
+/** What the exits say about a reference whose holder exited (`Tasks.release`). */
+export interface Release {
+  /** The holder's exit. */
+  exit: Exit;
+  /** The last exit among the holder and the tasks forked from it after the get (the one the exit grace applies to). */
+  last: Exit;
+  /** A task forked from the holder after the get (or its descendant) with no exit seen: it may still hold it. */
+  alive: number;
+}
+
 export class Tasks {
   /** pid -> its exits in trace order. */
   private readonly exits = new Map<number, Exit[]>();
+  /** Parent (its thread group when tgid >= 0, else its pid) -> its forks in trace order. */
+  private readonly forks = new Map<number, Fork[]>();
   count = 0;
 
   /** endTs: the trace's last timestamp (any event, as the queries' end of trace; replay-relative), NaN unknown. */
@@ -39,6 +63,46 @@ export class Tasks {
     if (!l) this.exits.set(ev.pid, (l = []));
     l.push({ seq: ev.seq, ts: ev.ts });
     this.count++;
+  }
+
+  /** sched_process_fork: the current task (the parent) forked child_pid= (read from the payload). */
+  fork(ev: Ev): void {
+    const key = ev.tgid >= 0 ? ev.tgid : ev.pid;
+    const m = ev.side ? /(?:^|\s)child_pid=(\d+)/.exec(ev.side.payload) : null;
+    if (key < 0 || !m) return;
+    let l = this.forks.get(key);
+    if (!l) this.forks.set(key, (l = []));
+    l.push({ child: Number(m[1]), seq: ev.seq });
+  }
+
+  /**
+   * The holder (pid / tgid as exitAfter) of a reference taken at event `seq` exited: null when it did not. Else
+   * its exit, the last exit of the tasks forked from it after `seq` until its exit (recursively), and the pid of
+   * one of those with no exit seen (-1: all exited). The kernel drops a pin or pgmap reference an fd or mapping owns
+   * when its last holder goes, so the leak is certain only when none of them is alive.
+   */
+  release(pid: number, tgid: number, seq: number): Release | null {
+    const exit = this.exitAfter(pid, tgid, seq);
+    if (!exit) return null;
+    let last = exit;
+    let alive = -1;
+    // (task, forked at, until: forks by it after this seq no longer come from the same task: its exit)
+    const todo: { key: number; from: number; until: number }[] = [{ key: tgid >= 0 ? tgid : pid, from: seq, until: exit.seq }];
+    for (let n = 0; n < todo.length && n < 100_000; n++) {
+      const t = todo[n];
+      for (const f of this.forks.get(t.key) ?? []) {
+        if (f.seq <= t.from || f.seq > t.until) continue;
+        const x = this.exitAfter(f.child, -1, f.seq);
+        if (!x) {
+          if (alive < 0) alive = f.child;
+          todo.push({ key: f.child, from: f.seq, until: Infinity });
+          continue;
+        }
+        if (x.seq > last.seq) last = x;
+        todo.push({ key: f.child, from: f.seq, until: x.seq });
+      }
+    }
+    return { exit, last, alive };
   }
 
   /** The first exit of the holder (its thread group when tgid >= 0, else pid) after event `seq`, or null. */

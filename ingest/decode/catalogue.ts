@@ -251,6 +251,8 @@ export const CATALOGUE: readonly EventRow[] = [
 
   { name: 'sched_process_exit', system: 'sched', decode: D.taskExit, code: C.TASK_EXIT, enable: TASKS,
     era: 'comm= pid= prio=; recent kernels (≈6.16 on) add group_dead=' },
+  { name: 'sched_process_fork', system: 'sched', decode: D.taskFork, code: C.TASK_FORK,
+    enable: { why: 'a holder that forks: its child may keep a pin or pgmap reference after the holder exits (docs/model.md §15)' } },
 
   { name: 'sys_enter_munmap', system: 'syscalls', decode: D.syscallEnter, code: C.SYS_MUNMAP },
   { name: 'tracing_mark_write', system: 'ftrace', decode: D.marker },

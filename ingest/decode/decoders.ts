@@ -209,6 +209,14 @@ export const taskExit: Decoder = (p, r, c) => {
   if (args) setStr(c.args, r, JSON.stringify(args));
 };
 
+// sched_process_fork: comm= pid= child_comm= child_pid= (include/trace/events/sched.h), fired in the parent (the
+// current task; a new thread too). The fields stay in `args` (the queries' _forks view); replay reads child_pid=
+// from the payload.
+export const taskFork: Decoder = (p, r, c) => {
+  const args = genericArgs(p);
+  if (args) setStr(c.args, r, JSON.stringify(args));
+};
+
 /** Events without a decoder keep their key=value fields in `args`. */
 export const generic: Decoder = (p, r, c) => {
   const args = genericArgs(p);

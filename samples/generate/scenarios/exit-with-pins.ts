@@ -18,6 +18,13 @@
  * page, unpinned -1023 then -1 by put_compound_head), '6.1' (try_grab_page: one +1024, unpinned -1024 by
  * gup_put_folio), '6.18' (slow-path try_grab_folio(folio, ...): one +1024; sched_process_exit with the group_dead=
  * field recent kernels print).
+ * Forks (by seed, without touching the other seeds' draws: seed % 5 === 3 or 4): after its pins and device pages
+ * the leader forks a child (sched_process_fork), which inherits the ring fd and the device mapping. seed % 5 === 3:
+ * the child is still alive at the end, so it may still hold every reference the leaker took: the leaks are not
+ * certain (docs/model.md §15). seed % 5 === 4: the child exits 20..50 ms after the leader, 150..400 ms before the
+ * end: the leaks stay certain (the grace counts from the child's exit). The leader is single-threaded in these
+ * seeds (the fork comes from the pinner's thread group either way). Not modelled: the child's copy of the device
+ * PTEs (copy_nonpresent_pte's get_page and rmap), which only adds references the child's own exit would drop.
  * Truth: every pin exactly; the leaker's pins are pin_never_released and its device pages pgmap_ref_never_released
  * (and refcount_not_baseline: one reference above what their owners explain), all certain (it exited 150..400 ms before the end, outside any lost window), and pgmap-imbalance lists the pgmap
  * (refs_of_exited_holder); the live holder's open pins are outstanding at the end, alive: information, no finding.
@@ -54,7 +61,8 @@ export const exitWithPins: ScenarioDef = {
     begin(ctx);
     const insmod = task('insmod', rng.int(4300, 4340), rng.int(0, 1));
     const leaderPid = rng.int(6000, 6900);
-    const threaded = rng.chance(0.5);
+    const forkKind: 'alive' | 'exited' | null = ctx.seed % 5 === 3 ? 'alive' : ctx.seed % 5 === 4 ? 'exited' : null;
+    const threaded = rng.chance(0.5) && !forkKind;
     const leader = task(rng.pick(['uring_app', 'fio', 'rdma_bench']), leaderPid, rng.int(0, 1));
     const pinner: Task = threaded ? task('iou-wrk-' + leaderPid, leaderPid + rng.int(1, 9), rng.int(0, 1), leaderPid) : leader;
     const live = task(rng.pick(['qemu-kvm', 'spdk_tgt', 'dpdk-testpmd']), rng.int(7000, 7900), rng.int(0, 1));
@@ -156,7 +164,15 @@ export const exitWithPins: ScenarioDef = {
       }
       sysExit(em, leader, 'ioctl', 0);
     };
+    let child: Task | null = null;
     const leakExit = (): void => {
+      if (forkKind) {
+        // fork(): the child inherits the io_uring fd and the device mapping (after every get of the leaker).
+        child = task(leader.comm, rng.int(29000, 29900), 1 - leader.cpu);
+        mark(ctx, leader, NAME, `fork child_pid=${child.pid}`);
+        tp(em, leader, 'sched', 'sched_process_fork', `comm=${leader.comm} pid=${leader.pid} child_comm=${child.comm} child_pid=${child.pid}`);
+        em.adv(rng.int(500, 5000));
+      }
       mark(ctx, leader, NAME, 'exit without unregister');
       // exit_mm(): the mappings go (before sched_process_exit); the pins and the leaked device references stay.
       const mapped = [...leakPfns, ...dev];
@@ -171,6 +187,10 @@ export const exitWithPins: ScenarioDef = {
         em.adv(rng.int(20, 300));
       }
       exit(leader, true);
+      if (child && forkKind === 'exited') {
+        em.adv(rng.int(20_000, 50_000));
+        exit(child, true);
+      }
     };
     const liveKeep = (): void => {
       mark(ctx, live, NAME, `map npages=${nLive}`);
@@ -215,21 +235,26 @@ export const exitWithPins: ScenarioDef = {
     await bg.run(rng.int(150_000, 400_000));
     mark(ctx, live, NAME, 'end');
 
+    // A child alive at the end may still hold what the leaker took: exited, but not a certain leak.
+    const sure = forkKind !== 'alive';
     const anomalies: TruthAnomaly[] = [
-      ...leakPfns.map((pfn): TruthAnomaly => ({ kind: 'pin_never_released', pfn, certain: true, pid: pinner.pid, comm: pinner.comm })),
-      ...dev.map((pfn): TruthAnomaly => ({ kind: 'pgmap_ref_never_released', pfn, certain: true, pgmap: '0x' + pgmap, pid: leader.pid, comm: leader.comm })),
+      ...leakPfns.map((pfn): TruthAnomaly => ({ kind: 'pin_never_released', pfn, certain: sure, pid: pinner.pid, comm: pinner.comm })),
+      ...dev.map((pfn): TruthAnomaly => ({ kind: 'pgmap_ref_never_released', pfn, certain: sure, pgmap: '0x' + pgmap, pid: leader.pid, comm: leader.comm })),
       // Each device page ends one reference above what its owners explain (the snapshot's get, never put).
       ...dev.map((pfn): TruthAnomaly => ({ kind: 'refcount_not_baseline', pfn, certain: true, pid: leader.pid, comm: leader.comm })),
     ];
     const outstanding: TruthOutstanding[] = [
-      ...leakPfns.map((pfn): TruthOutstanding => ({ kind: 'pin', pfn, holder_pid: pinner.pid, holder_exited: true, certain: true })),
-      ...dev.map((pfn): TruthOutstanding => ({ kind: 'pgmap', pfn, holder_pid: leader.pid, holder_exited: true, certain: true })),
+      ...leakPfns.map((pfn): TruthOutstanding => ({ kind: 'pin', pfn, holder_pid: pinner.pid, holder_exited: true, certain: sure })),
+      ...dev.map((pfn): TruthOutstanding => ({ kind: 'pgmap', pfn, holder_pid: leader.pid, holder_exited: true, certain: sure })),
       ...livePfns.map((pfn): TruthOutstanding => ({ kind: 'pin', pfn, holder_pid: live.pid, holder_exited: false, certain: false })),
     ];
     return {
       description:
         `kernel era ${era}: ${leader.comm} (pid ${leader.pid}${threaded ? `, pins by its thread ${pinner.comm}/${pinner.pid}` : ''}) FOLL_LONGTERM-pins ${nLeak} pages and ` +
-        `takes ${nDev} device page(s) of pgmap 0x${pgmap}, then exits without releasing them (certain leaks); ` +
+        `takes ${nDev} device page(s) of pgmap 0x${pgmap}, ` +
+        (forkKind === 'alive' ? `forks a child (pid ${(child as Task | null)?.pid}) that outlives it, then exits without releasing them (not certain: the child may hold them); `
+          : forkKind === 'exited' ? `forks a child (pid ${(child as Task | null)?.pid}) that exits after it, then exits without releasing them (certain leaks); `
+          : 'then exits without releasing them (certain leaks); ') +
         `${live.comm} (pid ${live.pid}) keeps ${nLive} pins to the end (outstanding, alive: no finding) and pins+unpins ${nClosed} more.`,
       expect: {
         pins,
