@@ -65,7 +65,7 @@ SELECT
        WHEN event LIKE 'cma_%' THEN 'cma'
        WHEN event = 'test_pages_isolated' THEN 'page_isolation'
        WHEN event LIKE 'alloc_contig_range%' THEN 'cmak' -- the kprobe group of the CMA probes
-       WHEN event = 'sched_process_exit' THEN 'sched' -- the one sched event the catalogue decodes
+       WHEN event IN ('sched_process_exit', 'sched_process_fork') THEN 'sched' -- the sched events the catalogue knows
        WHEN event = 'tracing_mark_write' THEN 'ftrace'
   END AS system,
   event,
