@@ -12,14 +12,14 @@ import { after, before, describe, it } from 'node:test';
 import { Db } from '../../db/duckdb.js';
 import { ingest } from '../../ingest/ingest.js';
 import { replay } from '../../replay/replay.js';
+import { ftraceLine } from '../lib/ftrace.js';
 
 /** comm, pid, cpu, tgid (default: pid). */
 type Who = [string, number, number, number?];
 
 function line(who: Who, us: number, event: string, payload: string): string {
   const [comm, pid, cpu, tgid = pid] = who;
-  const ts = `${Math.floor(us / 1e6)}.${String(us % 1e6).padStart(6, '0')}`;
-  return `${`${comm}-${pid}`.padStart(22)} (${String(tgid).padStart(7)}) [${String(cpu).padStart(3, '0')}] ..... ${ts.padStart(12)}: ${event}: ${payload}`;
+  return ftraceLine(comm, pid, tgid, cpu, us, event, payload);
 }
 
 /** A page_ref payload; flags null: no flags= printed (lru unknown). */

@@ -10,15 +10,14 @@ import { after, before, describe, it } from 'node:test';
 import { Db } from '../../db/duckdb.js';
 import { ingest } from '../../ingest/ingest.js';
 import { replay, type ReplaySummary } from '../../replay/replay.js';
+import { ftraceLine } from '../lib/ftrace.js';
 
 const VMEMMAP = 0xffd4000000000000n;
 const page = (pfn: number): string => '0x' + (VMEMMAP + BigInt(pfn) * 64n).toString(16);
 
 /** One ftrace line (record-tgid layout) at `us` microseconds. */
-function line(comm: string, pid: number, cpu: number, us: number, event: string, payload: string): string {
-  const ts = `${Math.floor(us / 1e6)}.${String(us % 1e6).padStart(6, '0')}`;
-  return `${`${comm}-${pid}`.padStart(22)} (${String(pid).padStart(7)}) [${String(cpu).padStart(3, '0')}] ..... ${ts.padStart(12)}: ${event}: ${payload}`;
-}
+const line = (comm: string, pid: number, cpu: number, us: number, event: string, payload: string): string =>
+  ftraceLine(comm, pid, pid, cpu, us, event, payload);
 
 const ref = (pfn: number, count: number, val: number, extra = '', mapcount = 1, mt = 1): string =>
   `pfn=0x${pfn.toString(16)} flags=uptodate|lru count=${count} mapcount=${mapcount} mapping=ff11000003d1d001 mt=${mt} val=${val}${extra}`;

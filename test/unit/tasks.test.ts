@@ -14,14 +14,11 @@ import { Db } from '../../db/duckdb.js';
 import { ingest } from '../../ingest/ingest.js';
 import { replay } from '../../replay/replay.js';
 import { runQuery, type ResultRow } from '../../queries/runner.js';
+import { ftraceLine } from '../lib/ftrace.js';
 
 const VMEMMAP = 0xffd4000000000000n;
 const page = (pfn: number): string => '0x' + (VMEMMAP + BigInt(pfn) * 64n).toString(16);
 
-function line(comm: string, pid: number, tgid: number, cpu: number, us: number, event: string, payload: string): string {
-  const ts = `${Math.floor(us / 1e6)}.${String(us % 1e6).padStart(6, '0')}`;
-  return `${`${comm}-${pid}`.padStart(22)} (${String(tgid).padStart(7)}) [${String(cpu).padStart(3, '0')}] ..... ${ts.padStart(12)}: ${event}: ${payload}`;
-}
 
 const ref = (pfn: number, count: number, val: number, extra = ''): string =>
   `pfn=0x${pfn.toString(16)} flags=uptodate|lru count=${count} mapcount=1 mapping=ff11000003d1d001 mt=1 val=${val}${extra}`;
@@ -36,7 +33,7 @@ class Trace {
     return this;
   }
   ev(who: Who, event: string, payload: string): this {
-    this.lines.push(line(who[0], who[1], who[2], who[3], this.us, event, payload));
+    this.lines.push(ftraceLine(who[0], who[1], who[2], who[3], this.us, event, payload));
     this.us += 1;
     return this;
   }
