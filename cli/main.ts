@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { InputError } from '../ingest/source.js';
 import { checkCommand } from './commands/check.js';
 import { demoCommand } from './commands/demo.js';
+import { diffCommand } from './commands/diff.js';
 import { exportCommand } from './commands/export.js';
 import { generateCommand } from './commands/generate.js';
 import { ingestCommand } from './commands/ingest.js';
@@ -32,7 +33,7 @@ const program = new Command('refscope')
   .version(version)
   .showHelpAfterError();
 
-for (const declare of [ingestCommand, generateCommand, exportCommand, probesCommand, demoCommand, queryCommand, checkCommand, reportCommand, replayCommand])
+for (const declare of [ingestCommand, generateCommand, exportCommand, probesCommand, demoCommand, queryCommand, checkCommand, reportCommand, replayCommand, diffCommand])
   declare(program);
 
 /** Errors a user can act on print as one line; anything else is a bug and keeps its stack. */
