@@ -12,7 +12,7 @@ export function generateCommand(program: Command): void {
     .option('--scale <n>', 'background traffic multiplier (noise: 50k lines per unit)', '1')
     .option('--seed <n>', 'random seed (same seed, same bytes)', '1')
     .addOption(new Option('--format <format>', 'output layout').choices(['ftrace', 'trace-cmd', 'perf']).default('ftrace'))
-    .addOption(new Option('--era <era>', 'kernel era of the operations in scenarios that imitate several (gup-interleaved; default: by the seed)').choices(['5.15', '6.1', '6.18']))
+    .addOption(new Option('--era <era>', 'kernel era, any scenario: 6.18 prints mapcount= raw (-1 = unmapped), and operations take the era\'s shape where a scenario imitates several (default: by the seed, 6.1 formats)').choices(['5.15', '6.1', '6.18']))
     .action(async (scenario: string, o) => {
       if (!SCENARIOS.some((s) => s.name === scenario)) throw new UsageError(`unknown scenario '${scenario}'`);
       const scale = Number(o.scale);

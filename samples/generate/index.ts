@@ -20,6 +20,7 @@ import { gupInterleaved } from './scenarios/gup-interleaved.js';
 import { iouringLongterm } from './scenarios/iouring-longterm.js';
 import { iouringLongtermCma } from './scenarios/iouring-longterm-cma.js';
 import { lostWindow } from './scenarios/lost-window.js';
+import { migrateInterleaved } from './scenarios/migrate-interleaved.js';
 import { noise } from './scenarios/noise.js';
 import { pinLeak } from './scenarios/pin-leak.js';
 import { tracingGap } from './scenarios/tracing-gap.js';
@@ -27,7 +28,7 @@ import { vmallocRemap } from './scenarios/vmalloc-remap.js';
 import { vmallocUaf } from './scenarios/vmalloc-uaf.js';
 import { vmspliceCma } from './scenarios/vmsplice-cma.js';
 import { cmaLruDrain } from './scenarios/cma-lru-drain.js';
-import { KERNEL, type Ctx, type Era, type Scenario, type ScenarioDef, type Truth } from './types.js';
+import { ERA_KERNEL, KERNEL, type Ctx, type Era, type Scenario, type ScenarioDef, type Truth } from './types.js';
 
 export type { Format } from './emit.js';
 export type {
@@ -37,7 +38,7 @@ export { FINDINGS } from './types.js';
 
 const DEFS: ScenarioDef[] = [
   vmallocRemap, vmallocUaf, vmspliceCma, iouringLongterm, iouringLongtermCma, daxPgmap, daxPgmapLeak, gupFastSplit,
-  gupInterleaved, pinLeak, lostWindow, noise, tracingGap, cmaLruDrain, exitWithPins,
+  gupInterleaved, pinLeak, lostWindow, noise, tracingGap, cmaLruDrain, exitWithPins, migrateInterleaved,
 ];
 
 export const SCENARIOS: { name: Scenario; summary: string }[] = DEFS.map(({ name, summary }) => ({ name, summary }));
@@ -47,12 +48,16 @@ export interface GenerateOptions {
   /** Multiplies the background traffic: its rate in the scenarios, the length of the noise scenario (~50k lines per unit). */
   scale?: number;
   format?: Format;
-  /** The kernel era of scenarios that imitate several (gup-interleaved); absent: chosen by the seed. */
+  /**
+   * The kernel era (types.ts Era): the operations' shapes in the scenarios that imitate several, and for every
+   * scenario the line formats (6.18: raw mapcount=) and the truth's kernel. Absent: drawn from the seed where a
+   * scenario imitates several eras, 6.1 formats.
+   */
   era?: Era;
 }
 
 function context(em: Emitter, format: Format, seed: number, scale: number, scenario: Scenario, era?: Era): Ctx {
-  return { em, mm: new Mm(em), rng: new Rng((seed ^ hash32(scenario)) >>> 0), format, scale, seed, era };
+  return { em, mm: new Mm(em, era === '6.18'), rng: new Rng((seed ^ hash32(scenario)) >>> 0), format, scale, seed, era };
 }
 
 function scenarioDef(scenario: Scenario): ScenarioDef {
@@ -100,7 +105,7 @@ export async function generateBody(scenario: Scenario, out: NodeJS.WritableStrea
     scenario,
     seed,
     format,
-    kernel: KERNEL,
+    kernel: opts.era ? ERA_KERNEL[opts.era] : KERNEL,
     scale,
     description: res.description,
     lines: header.length + em.lines,

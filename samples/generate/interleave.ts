@@ -10,7 +10,8 @@
  *
  * `count=` of page_ref events is re-read after the atomic operation, so in the new order it is recomputed per pfn
  * (previous count + val; page_ref_set and page_ref_unfreeze: val; a successful page_ref_freeze: 0; a failed
- * page_ref_mod_unless or page_ref_freeze: unchanged): the merge is then the trace of an execution whose atomic
+ * page_ref_mod_unless or page_ref_freeze: unchanged), and so is `ret=` where it reports that count
+ * (page_ref_mod_and_return: the new count; page_ref_mod_and_test: 1 when it reached 0): the merge is then the trace of an execution whose atomic
  * operations ran in that order. An operation may only be taken where it sees what it saw (a count reaching 0 only
  * where it did, never below 0, a page_ref_mod_unless ret=0 only on a page at 0 and ret=1 only on a live one, a
  * page_ref_freeze ret=1 only at its expected count val, an unfreeze only on a frozen page): each timestamp's
@@ -30,7 +31,7 @@ interface Entry {
 
 /** `comm-pid (tgid) [cpu] irq secs.usecs: ` (trace_print_context with record-tgid). */
 const HEAD = /^.{16}-\d+\s+\(\s*[-\d]+\)\s+\[(\d{3})\]\s+\S{4,5}\s+(\d+)\.(\d{6}): (.*)$/;
-const REF = /^(page_ref_\w+): pfn=0x([0-9a-f]+) flags=\S+ count=(-?\d+) .* val=(-?\d+)(?: ret=(\d+))?$/;
+const REF = /^(page_ref_\w+): pfn=0x([0-9a-f]+) flags=\S+ count=(-?\d+) .* val=(-?\d+)(?: ret=(-?\d+))?$/;
 
 export interface Interleaving {
   text: string;
@@ -189,7 +190,14 @@ function merge(entries: Entry[], rng: Rng, budget = 5000): { order: number[]; co
   return { order, counts };
 }
 
-/** The entries in `order`, count= rewritten where the new order changes it. */
+/** ret= of a page_ref event that ran to count `c` (the ops whose ret reports the count; else the printed one). */
+function retAfter(r: NonNullable<Entry['ref']>, c: number): number | null {
+  if (r.name === 'page_ref_mod_and_return') return c;
+  if (r.name === 'page_ref_mod_and_test') return c === 0 ? 1 : 0;
+  return r.ret;
+}
+
+/** The entries in `order`, count= (and ret= where it reports the count) rewritten where the new order changes them. */
 function recount(entries: Entry[], order: number[], counts: Map<number, number>): string[][] {
   return order.map((i) => {
     const e = entries[i]!;
@@ -197,7 +205,8 @@ function recount(entries: Entry[], order: number[], counts: Map<number, number>)
     if (!e.ref || c === undefined || c === e.ref.count) return e.lines;
     const lines = e.lines.slice();
     const k = lines.findIndex((l) => l.includes(': page_ref_'));
-    lines[k] = lines[k]!.replace(/ count=-?\d+ /, ` count=${c} `);
+    const ret = retAfter(e.ref, c);
+    lines[k] = lines[k]!.replace(/ count=-?\d+ /, ` count=${c} `).replace(/ ret=-?\d+$/, ret === null ? '' : ` ret=${ret}`);
     return lines;
   });
 }

@@ -2,7 +2,9 @@
  * The page model behind every generated page_ref/kmem line, so that `count=` always equals the previous
  * count + val (or val for page_ref_set) per pfn, as CONFIG_DEBUG_PAGE_REF prints it in 6.1:
  * `pfn=0x%lx flags=%s count=%d mapcount=%d mapping=%p mt=%d val=%d [ret=%d]` where count is re-read after
- * the atomic op and mapcount is page_mapcount() at that moment (0 = not mapped).
+ * the atomic op and mapcount is page_mapcount() at that moment (0 = not mapped). Kernels from ~6.10 print the raw
+ * `_mapcount` instead (-1 = not mapped, 0 = mapped once: the 6.18 era, `rawMapcount`); the model keeps
+ * page_mapcount() and converts when printing (shown()), so scenarios are written once for every era.
  *
  * Allocation is `page_ref_set val=1` (prep_new_page -> set_page_refcounted) followed by `mm_page_alloc`
  * (__alloc_pages); the last put is `page_ref_mod_and_test val=-1 ret=1` (put_page_testzero) followed by
@@ -79,7 +81,16 @@ function refStack(ev: RefEvent, stack: readonly string[]): readonly string[] {
 export class Mm {
   readonly pages = new Map<number, PageState>();
 
-  constructor(private readonly em: Emitter) {}
+  constructor(
+    private readonly em: Emitter,
+    /** Print `mapcount=` as the raw _mapcount (page_mapcount() - 1), as kernels >= ~6.10 do. */
+    readonly rawMapcount = false,
+  ) {}
+
+  /** `mapcount=` as this era's kernel prints a page_mapcount() (PTE mappings: raw = page_mapcount - 1). */
+  shown(mapcount: number): number {
+    return this.rawMapcount ? mapcount - 1 : mapcount;
+  }
 
   get(pfn: number): PageState {
     const p = this.pages.get(pfn);
@@ -176,7 +187,8 @@ export class Mm {
   }
 
   private ref(t: Task, ev: RefEvent, pfn: number, p: PageState, val: number, ret: number | null, o: RefOpts): void {
-    const { count, mapcount, flags, mapping, mt } = p;
+    const { count, flags, mapping, mt } = p;
+    const mapcount = this.shown(p.mapcount);
     const tail = ret === null ? '' : ` ret=${ret}`;
     tp(this.em, t, 'page_ref', ev, (f) => `pfn=${hx(pfn)} flags=${flags} count=${count} mapcount=${mapcount} mapping=${pctr(mapping, f)} mt=${mt} val=${val}${tail}`, {
       irq: o.irq,

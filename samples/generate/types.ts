@@ -29,12 +29,21 @@ export type Scenario =
   | 'lost-window'
   | 'tracing-gap'
   | 'exit-with-pins'
+  | 'migrate-interleaved'
   | 'noise';
 
 export const KERNEL = '6.1.192';
 
-/** Kernel eras a scenario may imitate in the shape of its operations (the line layouts stay 6.1's): gup-interleaved, cma-lru-drain. */
+/**
+ * Kernel eras. Some scenarios imitate several in the shape of their operations (gup-interleaved, cma-lru-drain,
+ * tracing-gap, exit-with-pins: drawn from the seed when no era is given, keeping 6.1's line formats). An era given
+ * (`generate --era`, any scenario) also decides the formats: '6.18' prints `mapcount=` as the raw _mapcount
+ * (mm.ts), and the truth's kernel is the era's (ERA_KERNEL: `ingest --kernel` reads mapcount= by it; without it,
+ * ingest decides by the values, a -1 meaning raw).
+ */
 export type Era = '5.15' | '6.1' | '6.18';
+
+export const ERA_KERNEL: Record<Era, string> = { '5.15': '5.15.131', '6.1': KERNEL, '6.18': '6.18.0' };
 
 export interface Ctx {
   em: Emitter;
@@ -43,7 +52,7 @@ export interface Ctx {
   format: Format;
   scale: number;
   seed: number;
-  /** The era the scenario imitates, when it has several (absent: the scenario's default). */
+  /** The era asked for (absent: the scenario's default, drawn from the seed where it imitates several, 6.1 formats). */
   era?: Era;
 }
 

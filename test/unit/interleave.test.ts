@@ -5,7 +5,7 @@
  * blockers, anomalies and inferred gaps compared as sets, and each interleaving must still match the scenario's truth
  * (with no hold left by half of a pin: 1023k refs, or one the pinning task still holds at the end) and have no count=
  * divergence (count= is recomputed in each order, so the model must predict every one).
- * migrate-interleaved (samples/generate/scenarios/migrate-interleaved.ts, run here directly: it is not a CLI scenario)
+ * migrate-interleaved (samples/generate/scenarios/migrate-interleaved.ts)
  * does the same for page-cache migration (page_ref_freeze / unfreeze with other CPUs' speculative gets failing on the
  * frozen page) and kcompactd's isolation / putback at the same µs.
  * A fixed budget: INTERLEAVINGS draws of each case (gup-interleaved in its three eras, gup-fast-split, vmsplice-cma,
@@ -20,43 +20,22 @@ import { after, before, describe, it } from 'node:test';
 import { Db } from '../../db/duckdb.js';
 import { ingest } from '../../ingest/ingest.js';
 import { replay } from '../../replay/replay.js';
-import { Emitter, headerLines } from '../../samples/generate/emit.js';
 import { generate, type Scenario, type Truth } from '../../samples/generate/index.js';
 import { interleave } from '../../samples/generate/interleave.js';
-import { hash32 } from '../../samples/generate/kallsyms.js';
-import { Mm } from '../../samples/generate/mm.js';
-import { Rng } from '../../samples/generate/prng.js';
-import { migrateInterleaved } from '../../samples/generate/scenarios/migrate-interleaved.js';
-import { KERNEL, type ScenarioDef } from '../../samples/generate/types.js';
+import { ftraceLine } from '../lib/ftrace.js';
 import { compareWithTruth } from '../lib/replay-truth.js';
 
 const INTERLEAVINGS = 6;
 /** gup-interleaved's era follows the seed (seed % 3): 3 -> 5.15, 1 -> 6.1, 2 -> 6.18. */
-const CASES: { scenario: Scenario; seed: number; def?: ScenarioDef }[] = [
+const CASES: { scenario: Scenario; seed: number }[] = [
   { scenario: 'gup-interleaved', seed: 3 },
   { scenario: 'gup-interleaved', seed: 1 },
   { scenario: 'gup-interleaved', seed: 2 },
   { scenario: 'gup-fast-split', seed: 1 },
   { scenario: 'vmsplice-cma', seed: 1 },
-  { scenario: migrateInterleaved.name, seed: 1, def: migrateInterleaved },
-  { scenario: migrateInterleaved.name, seed: 2, def: migrateInterleaved },
+  { scenario: 'migrate-interleaved', seed: 1 },
+  { scenario: 'migrate-interleaved', seed: 2 },
 ];
-
-/** An unregistered scenario's ftrace trace and truth, as generate() makes them (a counting pass for the header). */
-async function generateDef(def: ScenarioDef, seed: number, out: Sink): Promise<Truth> {
-  const ctx = (em: Emitter) => ({ em, mm: new Mm(em), rng: new Rng((seed ^ hash32(def.name)) >>> 0), format: 'ftrace' as const, scale: 1, seed });
-  const dry = new Emitter('ftrace', null);
-  await def.run(ctx(dry));
-  const header = headerLines('ftrace', dry.entries, dry.entries + dry.lost);
-  out.write(header.join('\n') + '\n');
-  const em = new Emitter('ftrace', out);
-  const res = await def.run(ctx(em));
-  await em.end();
-  return {
-    scenario: def.name, seed, format: 'ftrace', kernel: KERNEL, scale: 1, description: res.description, lines: header.length + em.lines,
-    events: Object.fromEntries(em.counts), expect: res.expect, forbid: res.forbid,
-  };
-}
 
 class Sink extends Writable {
   chunks: string[] = [];
@@ -146,7 +125,7 @@ describe('interleavings of the same per-CPU streams give the same findings', () 
   for (const c of CASES) {
     it(`${c.scenario} seed ${c.seed}`, async () => {
       const sink = new Sink();
-      const truth = c.def ? await generateDef(c.def, c.seed, sink) : await generate(c.scenario, sink, { seed: c.seed, format: 'ftrace' });
+      const truth = await generate(c.scenario, sink, { seed: c.seed, format: 'ftrace' });
       const text = sink.chunks.join('');
       const base = await findings(text, truth);
       assert.deepEqual(base.diffs, [], 'the generated order matches the truth');
@@ -156,7 +135,8 @@ describe('interleavings of the same per-CPU streams give the same findings', () 
       for (let i = 0; i < INTERLEAVINGS; i++) {
         const x = interleave(text, c.seed * 1000 + i);
         moved += x.moved;
-        split += c.def ? frozenSplits(x.text) : splitHalves(x.text);
+        const migration = c.scenario === 'migrate-interleaved';
+        split += migration ? frozenSplits(x.text) : splitHalves(x.text);
         // A draw that reproduces an order already replayed has the same findings (and DuckDB refuses the same content twice).
         if (seen.has(x.text)) continue;
         seen.add(x.text);
@@ -166,7 +146,42 @@ describe('interleavings of the same per-CPU streams give the same findings', () 
       }
       assert.ok(moved > 0, 'the draws reorder ties');
       if (c.scenario === 'gup-interleaved') assert.ok(split > 0, 'other tasks\' events between the halves of a pin');
-      if (c.def) assert.ok(split > 0, 'other CPUs\' events between a freeze and its unfreeze');
+      if (c.scenario === 'migrate-interleaved') assert.ok(split > 0, 'other CPUs\' events between a freeze and its unfreeze');
     });
   }
+});
+
+describe('interleave recomputes what the new order changes', () => {
+  // Two CPUs' page_ref_mod_and_return (ret = the new count) and puts on one pfn at the same µs: when the draw swaps
+  // them, count= and ret= must both follow the new order (and page_ref_mod_and_test's ret= stays 1 only at 0).
+  const ref = (comm: string, pid: number, cpu: number, us: number, ev: string, count: number, val: number, ret?: number) =>
+    ftraceLine(comm, pid, pid, cpu, us, ev, `pfn=0x70000 flags=none count=${count} mapcount=0 mapping=0000000000000000 mt=1 val=${val}${ret === undefined ? '' : ` ret=${ret}`}`);
+  const text = [
+    '# tracer: nop',
+    ref('alloc_one', 10001, 0, 1000, 'page_ref_set', 1, 1),
+    ref('getter_a', 10002, 0, 2000, 'page_ref_mod_and_return', 2, 1, 2),
+    ref('getter_a', 10002, 0, 2000, 'page_ref_mod_and_test', 1, -1, 0),
+    ref('getter_b', 10003, 1, 2000, 'page_ref_mod_and_return', 2, 1, 2),
+    ref('getter_b', 10003, 1, 2000, 'page_ref_mod_and_return', 3, 1, 3),
+    ref('getter_b', 10003, 1, 2000, 'page_ref_mod_and_test', 2, -1, 0),
+    ref('getter_b', 10003, 1, 2000, 'page_ref_mod_and_test', 1, -1, 0),
+    ref('alloc_one', 10001, 0, 3000, 'page_ref_mod_and_test', 0, -1, 1),
+    '',
+  ].join('\n');
+
+  it('ret= of page_ref_mod_and_return and page_ref_mod_and_test follows count=', () => {
+    let changed = 0;
+    for (let seed = 1; seed <= 20; seed++) {
+      const x = interleave(text, seed);
+      if (x.moved === 0) continue;
+      const lines = x.text.split('\n').filter((l) => l.includes(': page_ref_mod_and_'));
+      const rets = lines.map((l) => /count=(\d+) .* ret=(\d+)$/.exec(l)!).map((m) => [Number(m[1]), Number(m[2])]);
+      for (const [l, [count, ret]] of lines.map((l, i) => [l, rets[i]!] as const)) {
+        if (l.includes('page_ref_mod_and_return')) assert.equal(ret, count, l);
+        else assert.equal(ret, count === 0 ? 1 : 0, l);
+      }
+      if (x.text !== text) changed++;
+    }
+    assert.ok(changed > 0, 'some draw reorders the two CPUs\' operations');
+  });
 });

@@ -2,7 +2,7 @@
  * migrate-interleaved: page-cache migration (freeze / unfreeze) and compaction isolation / putback while other
  * CPUs' speculative gets land between the halves at the very same microsecond (issue #18: multi-event kernel
  * operations are paired by task and CPU, not adjacency). Used by the interleaving property test
- * (test/unit/interleave.test.ts), which re-merges the per-CPU streams; not registered as a CLI scenario.
+ * (test/unit/interleave.test.ts), which re-merges the per-CPU streams, and a CLI scenario (`generate migrate-interleaved`).
  *
  * `migrate_test` (CPU 0) migrates 6 page-cache pages (count 1: the cache's reference), each at one µs
  * (6.1 migrate_pages -> folio_migrate_mapping of a file folio): isolation +1 (folio_try_get: count 2), the new
@@ -18,13 +18,14 @@
  * one migration's µs beside kcompactd's isolation / putback of that page, dropped at the µs of another one.
  * At the end the reader drops every cache page (delete_from_page_cache: -1, freed).
  *
- * Expected: no pin, no anomaly, one hold (the reader's, closed when the pipe is read); the same findings in every
- * valid interleaving.
+ * Expected: no pin, no anomaly, no leak, no CMA call, no pgmap, nothing outstanding at the end (every page is freed
+ * or back to the cache's reference), no inferred gap, one hold (the reader's, closed when the pipe is read); the same
+ * findings in every valid interleaving.
  */
 import type { Task } from '../emit.js';
 import { hx, NULL_PTR, pctr, tp } from '../events.js';
 import { Background } from '../noise.js';
-import { forbidAllBut, ns, type Ctx, type Scenario, type ScenarioDef } from '../types.js';
+import { forbidAllBut, ns, type Ctx, type ScenarioDef } from '../types.js';
 import { begin, mark, task } from './common.js';
 
 const NAME = 'migrate-interleaved';
@@ -45,7 +46,8 @@ function freezeEv(ctx: Ctx, t: Task, pfn: number, name: 'page_ref_freeze' | 'pag
     if (p.count !== 0) throw new Error(`generator bug: unfreezing ${hx(pfn)} at ${p.count}`);
     p.count = val;
   }
-  const { count, mapcount, flags, mapping, mt } = p;
+  const { count, flags, mapping, mt } = p;
+  const mapcount = ctx.mm.shown(p.mapcount);
   const tail = name === 'page_ref_freeze' ? ' ret=1' : '';
   tp(ctx.em, t, 'page_ref', name, (f) => `pfn=${hx(pfn)} flags=${flags} count=${count} mapcount=${mapcount} mapping=${pctr(mapping, f)} mt=${mt} val=${val}${tail}`, {
     stack: stack ? [name === 'page_ref_freeze' ? '__page_ref_freeze' : '__page_ref_unfreeze', ...stack] : undefined,
@@ -54,13 +56,13 @@ function freezeEv(ctx: Ctx, t: Task, pfn: number, name: 'page_ref_freeze' | 'pag
 
 /** A speculative get that fails (get_page_unless_zero on a page at count 0): nothing changes. */
 function failedGet(ctx: Ctx, t: Task, pfn: number, p: { flags: string; mapcount: number; mapping: string; mt: number }): void {
-  tp(ctx.em, t, 'page_ref', 'page_ref_mod_unless', (f) => `pfn=${hx(pfn)} flags=${p.flags} count=0 mapcount=${p.mapcount} mapping=${pctr(p.mapping, f)} mt=${p.mt} val=1 ret=0`, {
+  tp(ctx.em, t, 'page_ref', 'page_ref_mod_unless', (f) => `pfn=${hx(pfn)} flags=${p.flags} count=0 mapcount=${ctx.mm.shown(p.mapcount)} mapping=${pctr(p.mapping, f)} mt=${p.mt} val=1 ret=0`, {
     stack: ctx.rng.chance(0.5) ? ['__page_ref_mod_unless', ...SPEC_GET] : undefined,
   });
 }
 
 export const migrateInterleaved: ScenarioDef = {
-  name: NAME as Scenario,
+  name: NAME,
   summary: 'page-cache migration (freeze/unfreeze) and kcompactd isolation/putback with other CPUs\' speculative gets at the same µs',
   async run(ctx) {
     const { em, mm, rng } = ctx;
@@ -145,6 +147,11 @@ export const migrateInterleaved: ScenarioDef = {
         anomalies: [],
         leaks: [],
         cma_attempts: [],
+        cma_blockers: [],
+        pgmaps: [],
+        outstanding: [],
+        gaps: [],
+        lost_events: 0,
         holds: [{ pfn: kept, refs: 1, holder_pid: reader.pid, holder_comm: reader.comm, end_ts_ns: ns(keptTo) }],
       },
       forbid: forbidAllBut(),
