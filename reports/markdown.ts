@@ -4,13 +4,13 @@ import { agreement, type QueryInfo, type ReportData } from './data.js';
 import { escapeMdCell, mdCode } from './escape.js';
 import { columnKind, columnTitle, duration, formatValue, hex, seconds, toNum } from './format.js';
 import { gapSentence } from './gaps.js';
-import { outstandingSentence, tableColumns, verdictLines, verdictTitle } from './model.js';
+import { OUTSTANDING_QUERY, outstandingSentence, trustedColumns, verdictLines, verdictTitle } from './model.js';
 import { cmaSentences, type Segment } from './story.js';
 
 /**
  * report.md: the findings as text short enough to paste into a mail or an issue. The first screen holds the
- * verdict lines and one sentence per blocked CMA allocation; then compact tables (10 rows each) and the charts
- * as PNG files. Text from the traced machine only appears in code spans (mdCode) or escaped table cells
+ * verdict lines and one sentence per blocked CMA allocation; then compact tables (10 rows each: the finding
+ * queries with their trust columns, the references outstanding at the end, the anomalies) and the charts as PNG files. Text from the traced machine only appears in code spans (mdCode) or escaped table cells
  * (escapeMdCell); everything else is refscope's own words and numbers.
  */
 
@@ -52,7 +52,7 @@ export class Code {
 
 function queryTable(rows: Row[], q: Pick<QueryInfo, 'show'>): string {
   const shown = rows.slice(0, MD_ROWS);
-  const cols = tableColumns(q, shown, 'md');
+  const cols = trustedColumns(q, shown, 'md');
   const kinds = cols.map((c) => columnKind(c, shown.find((r) => r[c] !== null && r[c] !== undefined)?.[c]));
   const t = mdTable(
     cols.map((c, i) => columnTitle(c, kinds[i]!)),
@@ -105,6 +105,12 @@ export function renderMarkdown(data: ReportData, charts: Chart[], chartDir = 'ch
     if (!q.rows.length && !q.error) continue;
     out.push(`## ${q.title} (${q.name}, ${q.rows.length} row${q.rows.length === 1 ? '' : 's'})`, '');
     out.push(q.error ? `query failed: ${mdCode(q.error)}` : queryTable(q.rows, q), '');
+  }
+  // What is still held at the end (information, not findings): the table behind the verdict's outstanding line.
+  const held = data.queries.find((q) => q.name === OUTSTANDING_QUERY);
+  if (held && (held.rows.length || held.error)) {
+    out.push(`## ${held.title} (${held.name}, ${held.rows.length} row${held.rows.length === 1 ? '' : 's'})`, '');
+    out.push(held.error ? `query failed: ${mdCode(held.error)}` : queryTable(held.rows, held), '');
   }
   const an = data.anomalies.rows;
   if (an.length) {

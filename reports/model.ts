@@ -110,6 +110,23 @@ export function rowSeverity(q: Pick<QueryInfo, 'severity'>, r: Row): 'error' | '
   return s.when ? (matches(s.when, r) ? s.level : s.otherwise) : s.level;
 }
 
+/**
+ * Columns that say how far a row can be trusted (issue #18): how its holder is known ('exact' / 'inferred' /
+ * 'ambiguous') and, when ambiguous, the other possible holders. Every table of a query that has them shows them,
+ * whatever its @columns list, so a guess never reads as a fact.
+ */
+export const TRUST_COLUMNS = ['attribution', 'candidates'] as const;
+
+/** The query whose rows are the references still held at the end of the capture (outstandingSentence's table). */
+export const OUTSTANDING_QUERY = 'outstanding';
+
+/** tableColumns, then the trust columns the rows carry (not NULL everywhere) that it left out. */
+export function trustedColumns(q: Pick<QueryInfo, 'show'>, rows: Row[], kind: 'html' | 'md'): string[] {
+  const cols = tableColumns(q, rows, kind);
+  const extra = TRUST_COLUMNS.filter((c) => !cols.includes(c) && rows.some((r) => r[c] !== null && r[c] !== undefined));
+  return [...cols, ...extra];
+}
+
 /** Columns to show for a query: the preferred ones that exist and are not NULL everywhere, else the first few. */
 export function tableColumns(q: Pick<QueryInfo, 'show'>, rows: Row[], kind: 'html' | 'md'): string[] {
   const present = (c: string) => rows.some((r) => r[c] !== null && r[c] !== undefined);
