@@ -1,6 +1,8 @@
 import { Option, type Command, type CommanderError } from 'commander';
 import { existsSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import type { Db } from '../db/duckdb.js';
+import { escapeControl } from '../db/escape.js';
 
 /**
  * What the commands share: the errors a user can act on, common options, and opening the database. Heavy
@@ -18,7 +20,60 @@ export const dbOption = (): Option => new Option('--db <file>', 'DuckDB database
 /** Commander argParser of repeatable options (`--param a=1 --param b=2`). */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
-export const openDb = async (...a: Parameters<typeof Db.open>): Promise<Db> => (await import('../db/duckdb.js')).Db.open(...a);
+/**
+ * DuckDB's lock conflict as one refscope sentence, or undefined for any other error. DuckDB names the holder
+ * ("Conflicting lock is held in /usr/bin/node (PID 1234)") and hints at a -readonly flag of its own shell.
+ */
+export function lockConflict(path: string, e: unknown): string | undefined {
+  const m = /Could not set lock on file[^]*?Conflicting lock is held in ([^\n]*?)\s*\(PID (\d+)\)/.exec((e as Error)?.message ?? '');
+  if (!m) return undefined;
+  const holder = basename(m[1]!.trim()) || 'another program';
+  return (
+    `${escapeControl(path)} is in use by another process (PID ${m[2]}, ${escapeControl(holder)}: e.g. a running refscope ingest or replay); ` +
+    'wait for it to finish or use another --db'
+  );
+}
+
+/** Db.open, with a lock conflict (another process has the file open for writing) as one UsageError sentence. */
+export async function openDb(...a: Parameters<typeof Db.open>): Promise<Db> {
+  const { Db } = await import('../db/duckdb.js');
+  return Db.open(...a).catch((e: unknown) => {
+    const lock = lockConflict(a[0], e);
+    throw lock ? new UsageError(lock) : e;
+  });
+}
+
+export interface ReadOnlyOptions {
+  /** `query --allow-file-reads`: ad-hoc SQL may read local files (read_csv ...); runSql still runs only SELECTs. */
+  allowFileReads?: boolean;
+  /** Directories DuckDB itself may write to (export's COPY into its temporary file). */
+  writeDirs?: string[];
+}
+
+/**
+ * Open the database READ-ONLY and lock it down for commands that only read: no file access (ATTACH, COPY TO,
+ * EXPORT, INSTALL/LOAD, read_csv ...) and no configuration change (SET, RESET, PRAGMA settings) for the rest of
+ * the connection. Nothing refscope reads with needs a SET later (withMemoryLimit / withOneThread are write paths).
+ * Errors: a lock conflict as one sentence; any other as `PATH: cannot open database: DuckDB's first line`.
+ */
+export async function openLocked(path: string, o: ReadOnlyOptions = {}, Err: new (m: string) => Error = UsageError): Promise<Db> {
+  const db = await openDb(path, { readOnly: true }).catch((e: Error) => {
+    // openDb made a lock conflict a UsageError already.
+    throw new Err(e instanceof UsageError ? e.message : `${path}: cannot open database: ${e.message.split('\n')[0]}`);
+  });
+  try {
+    if (o.writeDirs?.length) {
+      const dirs = o.writeDirs.map((d) => `'${resolve(d).replace(/'/g, "''")}/'`); // settings take no bound parameters
+      await db.run(`SET allowed_directories = [${dirs.join(', ')}]`);
+    }
+    if (!o.allowFileReads) await db.run('SET enable_external_access = false');
+    await db.run('SET lock_configuration = true');
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+  return db;
+}
 
 /**
  * Commander's exitOverride for `query` and `check`: a usage error (unknown option, bad choice, missing value)
@@ -41,12 +96,10 @@ export function traceId(s: string | undefined): number | undefined {
   return Number(s.trim());
 }
 
-/** Open an existing refscope database READ-ONLY (never creates one), for `query` and `check`. */
-export async function openReadOnly(path: string): Promise<Db> {
+/** Open an existing refscope database read-only and locked (never creates one), for `query` and `check`. */
+export async function openReadOnly(path: string, o: ReadOnlyOptions = {}): Promise<Db> {
   if (!existsSync(path)) throw new UsageError(`no such database: ${path}`);
-  const db = await openDb(path, { readOnly: true }).catch((e: Error) => {
-    throw new UsageError(`${path}: cannot open database: ${e.message.split('\n')[0]}`);
-  });
+  const db = await openLocked(path, o);
   if (!(await db.tableExists('traces')) || !(await db.tableExists('pages'))) {
     db.close();
     throw new UsageError(`${path}: not a refscope database (run refscope ingest and refscope replay first)`);
@@ -59,9 +112,7 @@ export async function withReplayedTrace<T>(o: { db: string; trace?: string }, fn
   if (o.trace !== undefined && !/^\d+$/.test(o.trace)) throw new ReportUsageError(`--trace ${o.trace}: not a trace id`);
   const asked = o.trace === undefined ? undefined : Number(o.trace);
   const { pickTrace, replayFacts } = await import('../reports/data.js');
-  const db = await openDb(o.db, { readOnly: true }).catch((e: Error) => {
-    throw new ReportUsageError(`${o.db}: cannot open database: ${e.message.split('\n')[0]}`);
-  });
+  const db = await openLocked(o.db, {}, ReportUsageError);
   try {
     let traceId: number;
     try {

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { escapeControlKeepNewlines } from '../db/escape.js';
 import { InputError } from '../ingest/source.js';
 import { checkCommand } from './commands/check.js';
 import { demoCommand } from './commands/demo.js';
@@ -43,15 +44,26 @@ async function isUserError(e: unknown): Promise<boolean> {
   return e instanceof DuplicateTraceError;
 }
 
+/**
+ * Errors quote input (lines, comms, file names, a binary file's first bytes): control characters are escaped, not
+ * sent to the terminal, and each line is cut at MAX_ERROR_LINE characters.
+ */
+const MAX_ERROR_LINE = 400;
+const shown = (msg: string): string =>
+  escapeControlKeepNewlines(msg)
+    .split('\n')
+    .map((l) => (l.length > MAX_ERROR_LINE ? l.slice(0, MAX_ERROR_LINE - 1) + '…' : l))
+    .join('\n');
+
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
   if (await isUserError(e)) {
-    console.error(`refscope: ${(e as Error).message}`);
+    console.error(`refscope: ${shown((e as Error).message)}`);
     process.exitCode = 2;
   } else {
     const msg = e instanceof Error ? e.message : String(e);
-    console.error(`refscope: ${msg}`);
+    console.error(`refscope: ${shown(msg)}`);
     if (process.env.REFSCOPE_DEBUG) console.error(e);
     process.exitCode = 2;
   }

@@ -28,6 +28,7 @@ import {
 } from 'apache-arrow';
 import { DuckDBTimestampValue, DuckDBTypeId, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
 import type { Db } from '../db/duckdb.js';
+import { CONTROL_CHARS, escapeChar, FORMULA_START, NEGATIVE_NUMBER } from '../db/escape.js';
 import { tableSelectSql } from '../db/select.js';
 import { ALL_TABLES } from '../db/setup.js';
 import { rowOf, rowsOf } from '../queries/statements.js';
@@ -35,7 +36,7 @@ import { rowOf, rowsOf } from '../queries/statements.js';
 /**
  * `refscope export`: one table (default `events`) of one trace or all traces, as an Arrow IPC file (streamed
  * from DuckDB chunk by chunk through apache-arrow), Parquet (DuckDB's COPY, into DIR/<table>.parquet) or CSV
- * (COPY, with a header). The events export is the canonical events schema that `refscope ingest` reads back:
+ * (COPY, with a header; text cells neutralised as csvSafeSql says with csvSafe). The events export is the canonical events schema that `refscope ingest` reads back:
  * the events columns plus `stack` and `user_stack` (frames of the row's stacks), ordered by trace and seq.
  * Table names come only from the known schema list; the trace id is a bound parameter.
  */
@@ -48,6 +49,11 @@ export interface ExportOptions {
   format: ExportFormat;
   /** File (arrow, csv) or directory (parquet). */
   target: string;
+  /**
+   * CSV: neutralise text cells a spreadsheet would run as formulas and escape control characters (csvSafeSql).
+   * The CLI's default (`--csv-raw` turns it off); off here, so that the file reads back exactly.
+   */
+  csvSafe?: boolean;
 }
 
 export interface ExportResult {
@@ -94,7 +100,10 @@ export async function exportTable(db: Db, opts: ExportOptions): Promise<ExportRe
   mkdirSync(dirname(resolve(opts.target)), { recursive: true });
   const tmp = `${opts.target}.tmp-${process.pid}`;
   try {
-    const rows = opts.format === 'csv' ? await copyTo(db, sql, params, tmp, 'FORMAT csv, HEADER') : await writeArrow(db, sql, params, tmp);
+    const rows =
+      opts.format === 'csv'
+        ? await copyTo(db, opts.csvSafe ? await csvSafeSql(db, sql) : sql, params, tmp, 'FORMAT csv, HEADER')
+        : await writeArrow(db, sql, params, tmp);
     renameSync(tmp, opts.target);
     return { table, file: opts.target, rows };
   } catch (e) {
@@ -111,6 +120,42 @@ async function copyTo(db: Db, sql: string, params: DuckDBValue[], file: string, 
     rmSync(file, { force: true, recursive: true });
     throw e;
   }
+}
+
+/* ---- CSV safe for spreadsheets and terminals: db/escape.ts csvSafeText, in SQL so that COPY still writes it ---- */
+
+/** A JavaScript regex source as RE2 (DuckDB's regex engine) reads it: \\xNN and \\uNNNN become \\x{...}. */
+const re2 = (r: RegExp): string => r.source.replace(/\\[xu]([0-9a-fA-F]{2,4})/g, '\\x{$1}').replace(/'/g, "''");
+
+/** Every character csvSafeText escapes (CONTROL_CHARS but the line feed), as [code point, escape]. */
+const ESCAPED: [number, string][] = [];
+for (let c = 0; c <= 0x2069; c++) {
+  const ch = String.fromCharCode(c);
+  if (ch !== '\n' && new RegExp(CONTROL_CHARS.source).test(ch)) ESCAPED.push([c, escapeChar(ch)]);
+}
+
+/**
+ * SQL expression of the text column `col` (a quoted identifier) that equals db/escape.ts csvSafeText(col): a
+ * leading ' before a would-be formula (not before a plain negative number), control characters escaped. The
+ * escapes run only on the rare values that need them.
+ */
+export function csvSafeSqlExpr(col: string): string {
+  const formula = `(regexp_matches(${col}, '${re2(FORMULA_START)}') AND NOT regexp_matches(${col}, '${re2(NEGATIVE_NUMBER)}'))`;
+  let esc = `CASE WHEN ${formula} THEN '''' || ${col} ELSE ${col} END`;
+  for (const [c, e] of ESCAPED) esc = `replace(${esc}, chr(${c}), '${e}')`;
+  const ctrl = re2(CONTROL_CHARS).replace('\\x{00}-', '\\x{00}-\\x{09}\\x{0b}-'); // the line feed stays
+  return `CASE WHEN regexp_matches(${col}, '${ctrl}') OR ${formula} THEN ${esc} ELSE ${col} END`;
+}
+
+/** `sql` with its text columns made CSV-safe (other columns as they are, in the same order). */
+async function csvSafeSql(db: Db, sql: string): Promise<string> {
+  const ps = await db.conn.prepare(sql);
+  const cols: string[] = [];
+  for (let i = 0; i < ps.columnCount; i++) {
+    const q = `"${ps.columnName(i).replace(/"/g, '""')}"`;
+    cols.push(ps.columnTypeId(i) === DuckDBTypeId.VARCHAR ? `${csvSafeSqlExpr(q)} AS ${q}` : q);
+  }
+  return `SELECT ${cols.join(', ')} FROM (${sql})`;
 }
 
 /* ---- Arrow IPC file, one record batch per DuckDB chunk ---- */

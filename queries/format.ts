@@ -1,4 +1,5 @@
 import Papa from 'papaparse';
+import { csvSafeText, escapeControl } from '../db/escape.js';
 import type { QueryResult, Value } from './runner.js';
 
 /**
@@ -9,7 +10,9 @@ import type { QueryResult, Value } from './runner.js';
  *  - json: exactly one JSON array of row objects (one row per line). BIGINT -> number when |v| <= 2^53, else
  *    a decimal string; pfns stay numbers; lists are arrays. Nothing is rounded or cut.
  *  - csv: RFC 4180 (papaparse unparse): header row, quoting of commas, quotes and newlines. Lists and structs
- *    as JSON text, NULL as an empty field, BIGINT as exact decimal text.
+ *    as JSON text, NULL as an empty field, BIGINT as exact decimal text. Text cells (and header names) that a
+ *    spreadsheet would run as a formula get a leading ' and control characters are escaped (db/escape.ts
+ *    csvSafeText), unless raw (`--csv-raw`).
  */
 
 export const OUTPUT_FORMATS = ['table', 'json', 'csv'] as const;
@@ -52,17 +55,24 @@ export function formatJson(r: QueryResult): string {
   return '[\n' + lines.join(',\n') + '\n]\n';
 }
 
-function csvCell(v: Value): string {
-  if (v === null) return '';
-  if (typeof v === 'bigint' || typeof v === 'number' || typeof v === 'boolean') return String(v);
-  if (typeof v === 'string') return v;
-  return JSON.stringify(jsonValue(v));
+export interface CsvOptions {
+  /** Write text exactly as stored: no formula neutralisation, no control-character escapes. */
+  raw?: boolean;
 }
 
-export function formatCsv(r: QueryResult): string {
-  const fields = r.columns.map((c) => c.name);
-  const data = r.rows.map((row) => fields.map((f) => csvCell(row[f] ?? null)));
-  return Papa.unparse({ fields, data }, { newline: '\r\n', quotes: false }) + '\r\n';
+function csvCell(v: Value, safe: (s: string) => string): string {
+  if (v === null) return '';
+  if (typeof v === 'bigint' || typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (typeof v === 'string') return safe(v);
+  return safe(JSON.stringify(jsonValue(v)));
+}
+
+export function formatCsv(r: QueryResult, opts: CsvOptions = {}): string {
+  const safe = opts.raw ? (s: string) => s : csvSafeText;
+  const names = r.columns.map((c) => c.name);
+  const data = r.rows.map((row) => names.map((f) => csvCell(row[f] ?? null, safe)));
+  // Column names come from --sql too (`SELECT 1 AS "=cmd"`).
+  return Papa.unparse({ fields: names.map(safe), data }, { newline: '\r\n', quotes: false }) + '\r\n';
 }
 
 /** ns -> seconds with 6 decimals (rounded to the µs), exact for any int64. */
@@ -82,11 +92,7 @@ function hex(v: Value): string {
 }
 
 /** Escape control characters of (untrusted) text so it cannot drive the terminal. */
-function clean(s: string): string {
-  return s.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) =>
-    c === '\n' ? '\\n' : c === '\t' ? '\\t' : c === '\r' ? '\\r' : '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'),
-  );
-}
+const clean = escapeControl;
 
 function cell(v: Value): string {
   if (v === null) return '';
@@ -111,7 +117,7 @@ function cut(s: string): string {
 }
 
 export function formatTable(r: QueryResult): string {
-  const headers = r.columns.map((c) => (isNsColumn(c.name) ? c.name.replace(/_ns$/, '_s') : c.name));
+  const headers = r.columns.map((c) => clean(isNsColumn(c.name) ? c.name.replace(/_ns$/, '_s') : c.name));
   const numeric = r.columns.map((c) =>
     r.rows.every((row) => {
       const v = row[c.name] ?? null;
@@ -132,12 +138,12 @@ export function formatTable(r: QueryResult): string {
   return out.join('\n') + '\n';
 }
 
-export function formatResult(r: QueryResult, format: OutputFormat): string {
+export function formatResult(r: QueryResult, format: OutputFormat, csv: CsvOptions = {}): string {
   switch (format) {
     case 'json':
       return formatJson(r);
     case 'csv':
-      return formatCsv(r);
+      return formatCsv(r, csv);
     case 'table':
       return formatTable(r);
   }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   BIGINT, BOOLEAN, DOUBLE, DuckDBArrayValue, DuckDBDecimalValue, DuckDBListValue, DuckDBMapValue, DuckDBStructValue,
-  INTEGER, VARCHAR, type DuckDBResultReader, type DuckDBType, type DuckDBValue,
+  INTEGER, StatementType, VARCHAR, type DuckDBResultReader, type DuckDBType, type DuckDBValue,
 } from '@duckdb/node-api';
 import type { Db } from '../db/duckdb.js';
 import { sqlFile } from '../db/sql.js';
@@ -101,10 +101,35 @@ export async function runQuery(
   return readResult(reader, opts.limit);
 }
 
-/** Run arbitrary SQL (the CLI opens the database READ-ONLY for this). The private helpers are available. */
+/** Ad-hoc SQL that is not a query: refused before anything runs. */
+export class ReadOnlySqlError extends QueryError {
+  constructor(readonly reason: string) {
+    super(`read-only: ${reason}`);
+  }
+}
+
+/**
+ * Refuse every statement of `sql` that is not a SELECT (WITH, FROM-first, VALUES, DESCRIBE, SHOW, SUMMARIZE and
+ * PRAGMA table_info are SELECTs too). The read-only connection already refuses writes, ATTACH, COPY, SET; this
+ * also refuses CHECKPOINT (a CALL, which DuckDB accepts on a read-only file) and whatever DuckDB adds later.
+ */
+async function onlySelects(db: Db, sql: string): Promise<void> {
+  const ex = await db.conn.extractStatements(sql);
+  for (let i = 0; i < ex.count; i++) {
+    const type = (await ex.prepare(i)).statementType;
+    if (type !== StatementType.SELECT)
+      throw new ReadOnlySqlError(`statement ${i + 1} is ${StatementType[type] ?? type}; only SELECT statements run`);
+  }
+}
+
+/**
+ * Run ad-hoc SQL: SELECT statements only (the CLI also opens the database READ-ONLY with external access and
+ * configuration locked, cli/common.ts). The private helpers are available.
+ */
 export async function runSql(db: Db, sql: string, opts: RunOptions = {}): Promise<QueryResult> {
   checkLimit(opts.limit);
   await ensureHelpers(db, opts.dir);
+  await onlySelects(db, sql);
   const reader = opts.limit !== undefined ? await db.conn.streamAndReadUntil(sql, opts.limit + 1) : await db.conn.runAndReadAll(sql);
   return readResult(reader, opts.limit);
 }

@@ -1,7 +1,8 @@
 import { Option, type Command } from 'commander';
+import { dirname } from 'node:path';
 import { ALL_TABLES } from '../../db/setup.js';
 import type { ExportFormat } from '../../export/tables.js';
-import { dbOption, openDb, UsageError, withReplayedTrace } from '../common.js';
+import { dbOption, openLocked, UsageError, withReplayedTrace } from '../common.js';
 
 /** `refscope export`: one table as Arrow IPC, Parquet or CSV, or one trace as Perfetto JSON. */
 export function exportCommand(program: Command): void {
@@ -12,7 +13,8 @@ export function exportCommand(program: Command): void {
     .option('--trace <id>', 'trace id (default: every trace)')
     .option('--arrow <file>', 'Arrow IPC file (refscope ingest reads it back)')
     .option('--parquet <dir>', 'directory for <table>.parquet')
-    .option('--csv <file>', 'CSV file with a header (refscope ingest reads it back)')
+    .option('--csv <file>', 'CSV file with a header (refscope ingest reads a --csv-raw one back exactly)')
+    .option('--csv-raw', 'csv: write text exactly as stored (no leading \' before formulas, control characters unescaped)')
     .option('--perfetto <file>', 'pins, holds, page lifetimes and CMA calls of one trace (default: the last) as Chrome trace-event JSON for ui.perfetto.dev')
     .addOption(new Option('--table <table>', 'table to export').choices(ALL_TABLES.map((t) => t.name)).default('events'))
     .action(async (o) => {
@@ -24,12 +26,12 @@ export function exportCommand(program: Command): void {
       const targets = (['arrow', 'parquet', 'csv'] as ExportFormat[]).filter((f) => o[f] !== undefined);
       if (targets.length !== 1) throw new UsageError('export: give exactly one of --arrow FILE, --parquet DIR, --csv FILE, --perfetto FILE');
       if (o.trace !== undefined && !/^\d+$/.test(o.trace)) throw new UsageError(`export: --trace ${o.trace}: not a trace id`);
-      const db = await openDb(o.db, { readOnly: true }).catch((e: Error) => {
-        throw new UsageError(`${o.db}: cannot open database: ${e.message.split('\n')[0]}`);
-      });
+      const format = targets[0];
+      // Read-only and locked; DuckDB's COPY (parquet, csv) may write only where its temporary file goes.
+      const db = await openLocked(o.db, { writeDirs: format === 'arrow' ? [] : [format === 'parquet' ? o.parquet : dirname(o[format])] });
       try {
-        const format = targets[0];
-        const r = await exportTable(db, { table: o.table, traceId: o.trace === undefined ? undefined : Number(o.trace), format, target: o[format] });
+        const traceId = o.trace === undefined ? undefined : Number(o.trace);
+        const r = await exportTable(db, { table: o.table, traceId, format, target: o[format], csvSafe: !o.csvRaw });
         console.error(`exported ${r.rows} rows of ${r.table} to ${r.file}`);
       } finally {
         db.close();

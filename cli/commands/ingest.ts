@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { escapeControl } from '../../db/escape.js';
 import { FORMATS } from '../../ingest/detect.js';
 import type { IngestSummary } from '../../ingest/ingest.js';
 import type { ReplaySummary } from '../../replay/replay.js';
@@ -31,7 +32,7 @@ export function ingestCommand(program: Command): void {
             kernel: o.kernel,
             mtLayout: o.mtLayout,
           });
-          if (!o.json) printIngestSummary(s);
+          if (!o.json) console.log(formatIngestSummary(s));
           // Replay runs after the ingest committed (it reads events on its own connection).
           const r = o.replay ? await replay(db, s.trace_id, { mtLayout: o.mtLayout }) : undefined;
           if (r && !o.json) console.log(formatSummary(r));
@@ -44,16 +45,21 @@ export function ingestCommand(program: Command): void {
     });
 }
 
-function printIngestSummary(s: IngestSummary): void {
+/** The summary echoes trace content (event names, unparsed lines, the file name): control characters escaped. */
+export function formatIngestSummary(s: IngestSummary): string {
+  const out: string[] = [];
   const top = Object.entries(s.event_counts)
     .slice(0, 12)
-    .map(([e, n]) => `${e} ${n}`)
+    .map(([e, n]) => `${escapeControl(e)} ${n}`)
     .join(', ');
-  console.log(
-    `trace ${s.trace_id}: ${s.source} (${s.format}) ${s.lines} lines, ${s.events} events, ${s.stacks} stacks, ` +
+  out.push(
+    `trace ${s.trace_id}: ${escapeControl(s.source)} (${s.format}) ${s.lines} lines, ${s.events} events, ${s.stacks} stacks, ` +
       `${s.unparsed_lines} unparsed, ${s.lost_events} lost in ${s.seconds.toFixed(2)} s (${Math.round(s.lines_per_second)} lines/s)`,
   );
-  console.log(`  events: ${top}${Object.keys(s.event_counts).length > 12 ? ', ...' : ''}`);
-  if (s.replaced.length) console.log(`  replaced trace ${s.replaced.join(', ')}`);
-  for (const u of s.unparsed_examples.slice(0, 3)) console.log(`  unparsed line ${u.line} (${u.reason}): ${u.text.slice(0, 120)}`);
+  out.push(`  events: ${top}${Object.keys(s.event_counts).length > 12 ? ', ...' : ''}`);
+  if (s.replaced.length) out.push(`  replaced trace ${s.replaced.join(', ')}`);
+  // Escaped, a line of binary is one bounded line on the terminal whatever it held.
+  for (const u of s.unparsed_examples.slice(0, 3))
+    out.push(`  unparsed line ${u.line} (${escapeControl(u.reason)}): ${escapeControl(u.text.slice(0, 120))}`);
+  return out.join('\n');
 }

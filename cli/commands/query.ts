@@ -14,7 +14,9 @@ export function queryCommand(program: Command): void {
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
     .option('--limit <n>', 'print at most n rows')
     .option('--columns <list>', 'print only these columns, in this order (comma-separated)')
-    .option('--sql <sql>', 'run this SQL on a READ-ONLY connection instead of a library query')
+    .option('--sql <sql>', 'run this SQL (SELECT statements only) on a READ-ONLY connection instead of a library query')
+    .option('--allow-file-reads', '--sql may read local files (read_csv, read_parquet ...); writes stay refused')
+    .option('--csv-raw', 'csv: write text exactly as stored (no leading \' before formulas, control characters unescaped)')
     .option('--list', 'list the queries with their parameters and defaults')
     .action(async (name: string | undefined, o: QueryCommandOptions) => {
       process.stdout.write(await queryOutput(name, o));
@@ -30,6 +32,10 @@ export interface QueryCommandOptions {
   /** Comma-separated output columns, in this order (default: all). */
   columns?: string;
   sql?: string;
+  /** Let --sql read local files (DuckDB's external access stays on; statements other than SELECT stay refused). */
+  allowFileReads?: boolean;
+  /** CSV text exactly as stored (see queries/format.ts formatCsv). */
+  csvRaw?: boolean;
   list?: boolean;
 }
 
@@ -71,12 +77,27 @@ export async function queryOutput(name: string | undefined, o: QueryCommandOptio
   } else if (o.param?.length || o.trace !== undefined) {
     throw new UsageError('--param and --trace apply to library queries, not to --sql');
   }
-  const db = await openReadOnly(o.db);
+  if (o.allowFileReads && o.sql === undefined) throw new UsageError('--allow-file-reads applies to --sql only');
+  const db = await openReadOnly(o.db, { allowFileReads: o.allowFileReads });
   try {
-    const r = o.sql !== undefined ? await runSql(db, o.sql, { limit }) : await runQuery(db, name!, params, { limit });
-    return formatResult(o.columns === undefined ? r : pickColumns(r, o.columns), format);
+    const r = o.sql !== undefined ? await adHoc(() => runSql(db, o.sql!, { limit })) : await runQuery(db, name!, params, { limit });
+    return formatResult(o.columns === undefined ? r : pickColumns(r, o.columns), format, { raw: o.csvRaw });
   } finally {
     db.close();
+  }
+}
+
+/** DuckDB refusing a write (or a refused statement) on the locked connection: one line naming the rule. */
+const REFUSED = /Permission Error|read-only mode|READ_ONLY|configuration has been locked|disabled (?:by|through) configuration/;
+
+async function adHoc<T>(run: () => Promise<T>): Promise<T> {
+  const { ReadOnlySqlError } = await import('../../queries/runner.js');
+  try {
+    return await run();
+  } catch (e) {
+    if (e instanceof ReadOnlySqlError) throw new UsageError(`--sql is read-only: ${e.reason}`);
+    const first = (e as Error).message.split('\n')[0]!.replace(/^Failed to extract statements: /, '');
+    throw new UsageError(REFUSED.test(first) ? `--sql is read-only: ${first}` : `--sql: ${first}`);
   }
 }
 
