@@ -101,10 +101,10 @@ interface Side {
 const zero = (): Counts => Object.fromEntries(CALLSITE_COUNTS.map((c) => [c, 0])) as Counts;
 
 async function readSide(db: Db, dbPath: string, traceId: number, queries: QueryDef[]): Promise<Side> {
-  const summary = (await runQuery(db, 'summary', { trace_id: traceId })).rows[0];
-  if (!summary) throw new QueryError(`no trace ${traceId} in ${dbPath}`);
-  if (summary.replayed !== true) throw new QueryError(`trace ${traceId} of ${dbPath} not replayed (run: refscope replay --db ${dbPath} --trace ${traceId})`);
-  const side: Side = { info: { db: dbPath, trace_id: traceId, source: String(summary.source ?? '') }, findings: new Map(), callsites: new Map() };
+  const trace = (await runQuery(db, statement('report/trace.sql'), { trace_id: traceId })).rows[0]; // throws: no such trace
+  if (!trace) throw new QueryError(`no trace ${traceId} in ${dbPath}`);
+  if (!(await runQuery(db, statement('report/replay-run.sql'), { trace_id: traceId })).rows.length) throw new QueryError(`trace ${traceId} of ${dbPath} not replayed (run: refscope replay --db ${dbPath} --trace ${traceId})`);
+  const side: Side = { info: { db: dbPath, trace_id: traceId, source: String(trace.source ?? '') }, findings: new Map(), callsites: new Map() };
   const site = (callsite: Value | undefined): Counts => {
     const k = typeof callsite === 'string' ? callsite : NO_STACK;
     let c = side.callsites.get(k);
