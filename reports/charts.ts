@@ -171,6 +171,61 @@ export function lifetimeChart(bins: LifetimeBin[]): Chart {
   return { id, title, caption, spec, points: values.length };
 }
 
+// ---------------------------------------------------------------- (1b) page-allocator lifetimes
+
+export async function kmemLifetimeData(db: Db, traceId: number): Promise<LifetimeBin[]> {
+  const rows = await rowsOf(db, 'charts/kmem-lifetimes.sql', { trace_id: traceId });
+  return rows.map((r) => ({ class: String(r.class), bin: num(r.bin), n: num(r.n) }));
+}
+
+/** Migratetypes in the order of the kernel's enum (docs/model.md §9); colours avoid red and amber (not severities). */
+const MT_DOMAIN = ['UNMOVABLE', 'MOVABLE', 'RECLAIMABLE', 'HIGHATOMIC', 'RESERVE', 'CMA', 'ISOLATE', 'unknown'];
+
+/** How long page-allocator pages lived (mm_page_alloc to its free), per migratetype, on log-scaled bins. */
+export function kmemLifetimeChart(bins: LifetimeBin[]): Chart {
+  const id = 'kmem-lifetimes';
+  const title = 'Page lifetimes (page allocator)';
+  const caption =
+    'Time from the allocation (mm_page_alloc, or page_ref_set on kernels that print it) to the free of the same pages, for pages allocated and freed inside the capture, per migratetype; log scale. Pages still alive at the end are not in it (see Pages at the window edges).';
+  if (!bins.length) return { id, title, caption, spec: null, note: 'No page allocated and freed inside this trace.', points: 0 };
+  const values = capRows(bins, MAX_POINTS).map((b) => ({
+    class: b.class,
+    lo_s: 10 ** (b.bin / 4) / 1e9,
+    hi_s: 10 ** ((b.bin + 1) / 4) / 1e9,
+    n: b.n,
+  }));
+  const total = bins.reduce((s, b) => s + b.n, 0);
+  const seen = [...new Set(bins.map((b) => b.class))];
+  const classes = [...MT_DOMAIN.filter((c) => seen.includes(c)), ...seen.filter((c) => !MT_DOMAIN.includes(c))];
+  const spec = {
+    ...base(title, `${plural(total, 'page lifetime')} inside the window; bins of 1/4 decade`),
+    width: WIDTH,
+    height: 220,
+    data: { values },
+    mark: { type: 'bar', stroke: 'white', strokeWidth: 0.5 },
+    encoding: {
+      x: {
+        field: 'lo_s',
+        type: 'quantitative',
+        bin: { binned: true },
+        scale: { type: 'log', domain: [Math.min(1e-6, ...values.map((v) => v.lo_s)), Math.max(1, ...values.map((v) => v.hi_s))] },
+        axis: { format: '~g', grid: true },
+        title: 'lifetime (seconds, log scale)',
+      },
+      x2: { field: 'hi_s' },
+      y: { field: 'n', type: 'quantitative', stack: 'zero', title: 'allocations (count)' },
+      color: { field: 'class', type: 'nominal', scale: { domain: classes, range: NEUTRAL.slice(0, classes.length) }, legend: { title: 'migratetype', orient: 'top' } },
+      tooltip: [
+        { field: 'class', type: 'nominal', title: 'migratetype' },
+        { field: 'lo_s', type: 'quantitative', title: 'from (s)', format: '.3~g' },
+        { field: 'hi_s', type: 'quantitative', title: 'to (s)', format: '.3~g' },
+        { field: 'n', type: 'quantitative', title: 'count' },
+      ],
+    },
+  } as unknown as TopLevelSpec;
+  return { id, title, caption, spec, points: values.length };
+}
+
 // ---------------------------------------------------------------- (2) pin timeline
 
 export interface TimelineData {
@@ -543,6 +598,8 @@ export function pgmapChart(points: PgmapPoint[]): Chart {
 
 export async function buildCharts(db: Db, traceId: number, suspiciousPfns: number[]): Promise<Chart[]> {
   return [
+    // First: the report draws it in its Allocator section, which comes before the Charts section.
+    kmemLifetimeChart(await kmemLifetimeData(db, traceId)),
     lifetimeChart(await lifetimeData(db, traceId)),
     timelineChart(await timelineData(db, traceId)),
     refcountChart(await refcountData(db, traceId, suspiciousPfns)),

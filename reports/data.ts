@@ -76,7 +76,29 @@ export interface ReportData {
   markers: EventInfo[];
   /** Untraced windows by source and kind (queries/report/gaps.sql): the tracer's markers and replay's inferred ones. */
   gaps: Row[];
+  /** The page-allocator story (the kmem* queries); null when the trace has no mm_page_alloc / mm_page_free. */
+  allocator?: Allocator | null;
 }
+
+/** Groupings of the `kmem` query the report shows, in order. */
+export const KMEM_GROUPINGS = ['callsite', 'gfp', 'order', 'migratetype', 'comm'] as const;
+export type KmemGrouping = (typeof KMEM_GROUPINGS)[number];
+
+export interface Allocator {
+  /** kmem-summary's row for the trace. */
+  summary: Row;
+  /** Whether the trace has page_ref events (without them the allocator is the whole story). */
+  pageRefs: boolean;
+  /** kmem-orders, kmem-alive and kmem-live-pfn with their default parameters. */
+  orders: QueryResult;
+  alive: QueryResult;
+  livePfn: QueryResult;
+  /** kmem by each grouping (the `kmem` query of data.queries runs with its default, 'callsite'). */
+  by: Map<KmemGrouping, QueryResult>;
+}
+
+/** Queries the Allocator section shows (not listed again among the other tables). */
+export const isAllocatorQuery = (name: string): boolean => name === 'kmem' || name.startsWith('kmem-');
 
 /** What the report shows of a query, from its header; a query the runner knows but the library does not shows under its name. */
 export function queryInfo(name: string, def?: QueryDef): QueryInfo {
@@ -273,7 +295,31 @@ export async function loadReportData(db: Db, traceId: number, opts: LoadOptions 
     events,
     markers: await loadMarkers(db, traceId),
     gaps: await rowsOf(db, 'report/gaps.sql', { trace_id: traceId }),
+    allocator: await loadAllocator(db, traceId, queries, dir),
   };
+}
+
+/**
+ * The Allocator section's tables: the kmem* results already run (their default parameters) and `kmem` once more
+ * per grouping. Null when the trace has no page-allocator events (or the library has no kmem queries).
+ */
+export async function loadAllocator(db: Db, traceId: number, queries: QueryResult[], dir = QUERIES_DIR): Promise<Allocator | null> {
+  const get = (n: string) => queries.find((q) => q.name === n);
+  const sum = get('kmem-summary')?.rows.find((r) => toNum(r.trace_id) === traceId);
+  const orders = get('kmem-orders');
+  const alive = get('kmem-alive');
+  const livePfn = get('kmem-live-pfn');
+  const kmem = get('kmem');
+  if (!sum || !orders || !alive || !livePfn || !kmem) return null;
+  if ((toNum(sum.alloc_requests) ?? 0) + (toNum(sum.free_requests) ?? 0) === 0) return null;
+  const def = getQuery('kmem', dir);
+  const by = new Map<KmemGrouping, QueryResult>();
+  for (const g of KMEM_GROUPINGS) {
+    const rows = g === 'callsite' && !kmem.error ? kmem.rows : ((await runQuery(db, def, { trace_id: traceId, by: g }, { dir }).catch(() => ({ rows: [] }))).rows as Row[]);
+    by.set(g, { ...kmem, rows, evidence: [] });
+  }
+  const refs = await rowOf(db, 'report/page-ref-events.sql', { trace_id: traceId });
+  return { summary: sum, pageRefs: refs?.y === true, orders, alive, livePfn, by };
 }
 
 const MAX_ANOMALIES = 1000;

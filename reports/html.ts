@@ -4,12 +4,12 @@ import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import type { Row } from '../db/duckdb.js';
 import type { Chart } from './charts.js';
-import { agreement, MAX_MARKERS, type EventInfo, type QueryResult, type ReportData } from './data.js';
+import { agreement, isAllocatorQuery, KMEM_GROUPINGS, MAX_MARKERS, type EventInfo, type QueryResult, type ReportData } from './data.js';
 import { escapeHtml, jsonForScript } from './escape.js';
 import { columnKind, columnTitle, duration, formatValue, hex, seconds, toNum, type ColumnKind } from './format.js';
 import { gapSentence } from './gaps.js';
 import { outstandingSentence, rowSeverity, tableColumns, verdictLines, verdictTitle, type VerdictLine } from './model.js';
-import { cmaSentences, type Segment } from './story.js';
+import { allocatorSentences, cmaSentences, kmemOnlyVerdict, type Segment } from './story.js';
 import { meaningfulFrames, splitFrames } from './stackfmt.js';
 
 /**
@@ -92,7 +92,7 @@ code{background:#f0f0f0;padding:0 3px;border-radius:3px}
 .verdict .gaps{margin:8px 0 0;font-size:13px}.verdict .gaps a{color:inherit}
 .verdict .outstanding{margin:8px 0 0;font-size:13px}.verdict .outstanding a{color:inherit}
 .story{background:#fff;border-left:4px solid var(--bad);padding:8px 12px;margin:8px 0;list-style:none}
-.story.warning{border-color:var(--warn)}.story ul{margin:4px 0 0 0;padding-left:18px}
+.story.warning{border-color:var(--warn)}.story.info{border-color:#4e79a7}.story ul{margin:4px 0 0 0;padding-left:18px}
 .facts{display:grid;grid-template-columns:repeat(auto-fill,minmax(225px,1fr));gap:0 22px;background:#fff;border:1px solid var(--line);padding:8px 12px;border-radius:4px;margin:0}
 .facts div{display:flex;justify-content:space-between;gap:10px;border-bottom:1px dotted #e5e5e5;padding:2px 0;min-width:0}
 .facts div.wide{grid-column:1/-1;justify-content:flex-start}
@@ -277,7 +277,8 @@ function verdictBox(lines: VerdictLine[], data: ReportData): SafeHtml {
       html`<li><a class="k-${l.level}" href="#${l.anchor ?? `q-${l.query}`}"><span class="n">${l.count}</span><span>${l.label}${
         l.uncertain ? html` <span class="unc">(+${l.uncertain} uncertain)</span>` : ''
       }</span></a></li>`,
-  )}</ul>${outstanding ? html`<p class="outstanding"><a href="#q-outstanding">${outstanding}</a></p>` : ''}${
+  )}</ul>${kmemOnly(data) ? html`<p class="outstanding"><a href="#allocator">${kmemOnlyVerdict(data.allocator!.summary)}</a></p>` : ''}${
+    outstanding ? html`<p class="outstanding"><a href="#q-outstanding">${outstanding}</a></p>` : ''}${
     gaps ? html`<p class="gaps"><a href="#q-divergence">${gaps}</a></p>` : ''
   }</section>`;
 }
@@ -315,11 +316,59 @@ function cmaSection(data: ReportData): SafeHtml {
 }
 
 function chartSection(charts: Chart[]): SafeHtml {
-  return html`<section id="charts"><h2>Charts</h2>${charts.map((c) =>
-    c.spec
-      ? html`<figure class="chart" id="fig-${c.id}"><div class="vis" id="chart-${c.id}" data-chart="${c.id}"></div><figcaption>${c.caption}</figcaption><script type="application/json" id="spec-${c.id}">${new SafeHtml(jsonForScript(c.spec))}</script></figure>`
-      : html`<figure class="chart omitted" id="fig-${c.id}"><h3>${c.title}</h3><p class="note">Not drawn: ${c.note ?? 'no data'}</p></figure>`,
-  )}</section>`;
+  return html`<section id="charts"><h2>Charts</h2>${charts.map(figure)}</section>`;
+}
+
+/** A trace with page-allocator events and no page_ref events: the allocator is all it can tell. */
+function kmemOnly(data: ReportData): boolean {
+  return !!data.allocator && !data.allocator.pageRefs;
+}
+
+const KMEM_TITLES: Record<string, string> = { callsite: 'by call site', gfp: 'by gfp flags', order: 'by order', migratetype: 'by migratetype', comm: 'by task' };
+
+function figure(c: Chart): SafeHtml {
+  return c.spec
+    ? html`<figure class="chart" id="fig-${c.id}"><div class="vis" id="chart-${c.id}" data-chart="${c.id}"></div><figcaption>${c.caption}</figcaption><script type="application/json" id="spec-${c.id}">${new SafeHtml(jsonForScript(c.spec))}</script></figure>`
+    : html`<figure class="chart omitted" id="fig-${c.id}"><h3>${c.title}</h3><p class="note">Not drawn: ${c.note ?? 'no data'}</p></figure>`;
+}
+
+/** One table of the Allocator section: a kmem* query's rows under its own anchor. */
+function allocatorTable(id: string, title: string, q: QueryResult, data: ReportData): SafeHtml {
+  return html`<section id="${id}"><h3>${title} <span class="sub">(${q.name}: ${q.rows.length} row${q.rows.length === 1 ? '' : 's'})</span></h3><p class="sub">${q.description || q.summary}</p>${queryTable(q, data, false)}</section>`;
+}
+
+/**
+ * The page allocator's story (kmem events): totals against what perf kmem --page stat counts, allocations by call
+ * site / gfp / order / migratetype / task, the lifetime histogram, window edges and allocations on live pfns. Every
+ * kmem* query keeps its q-<name> anchor; a trace without page-allocator events lists them folded, empty.
+ */
+function allocatorSection(data: ReportData, chart: Chart | undefined): SafeHtml {
+  const qs = data.queries.filter((q) => isAllocatorQuery(q.name));
+  const a = data.allocator;
+  if (!a) {
+    if (!qs.length) return chart ? html`<section id="allocator"><h2>Page lifetimes</h2>${figure(chart)}</section>` : html``;
+    return html`<section id="allocator"><h2>Page allocator</h2><p class="note">No page-allocator events (mm_page_alloc / mm_page_free) in this trace.</p><details><summary>${qs.length} allocator queries, no rows</summary>${qs.map((q) => allocatorTable(`q-${q.name}`, q.title, q, data))}</details>${chart ? figure(chart) : ''}</section>`;
+  }
+  const get = (n: string) => qs.find((q) => q.name === n);
+  const summary = get('kmem-summary');
+  const kmem = get('kmem');
+  const s = allocatorSentences(a.summary);
+  return html`<section id="allocator"><h2>Page allocator</h2>${
+    a.pageRefs ? '' : html`<p class="sub">No page_ref events in this trace: the page allocator's events are what it can tell.</p>`
+  }<ul style="padding:0">${s.map((x) => html`<li class="story ${x.severity}">${segmentsHtml(x.segments)}</li>`)}</ul>${
+    summary ? allocatorTable('q-kmem-summary', summary.title, summary, data) : ''
+  }${chart ? figure(chart) : ''}${KMEM_GROUPINGS.map((g) => {
+    const q = a.by.get(g);
+    if (!q) return '';
+    // The `kmem` query as the library runs it (default: by call site) keeps its q-kmem anchor.
+    const id = g === 'callsite' && kmem ? 'q-kmem' : `kmem-by-${g}`;
+    return allocatorTable(id, `Allocations ${KMEM_TITLES[g]}`, q, data);
+  })}${allocatorTable('q-kmem-orders', a.orders.title, a.orders, data)}${allocatorTable('q-kmem-alive', a.alive.title, a.alive, data)}${allocatorTable(
+    'q-kmem-live-pfn',
+    a.livePfn.title,
+    a.livePfn,
+    data,
+  )}${qs.filter((q) => !['kmem', 'kmem-summary', 'kmem-orders', 'kmem-alive', 'kmem-live-pfn'].includes(q.name)).map((q) => allocatorTable(`q-${q.name}`, q.title, q, data))}</section>`;
 }
 
 function pgmapSection(rows: Row[]): SafeHtml {
@@ -355,7 +404,12 @@ export function renderHtml({ data, charts, pgmaps }: HtmlInput): string {
   const nonce = randomBytes(16).toString('base64');
   const lines = verdictLines(data);
   const findings = data.queries.filter((q) => q.finding);
-  const info = data.queries.filter((q) => !q.finding && q.name !== 'summary');
+  const info = data.queries.filter((q) => !q.finding && q.name !== 'summary' && !isAllocatorQuery(q.name));
+  // The page-allocator lifetime chart is drawn in the Allocator section (which precedes the Charts section).
+  const kmemChart = charts.find((c) => c.id === 'kmem-lifetimes');
+  const otherCharts = charts.filter((c) => c !== kmemChart);
+  const allocator = allocatorSection(data, kmemChart);
+  const lead = kmemOnly(data);
   const csp =
     `default-src 'none'; script-src 'nonce-${nonce}' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data:; ` +
     `font-src 'none'; connect-src 'none'; media-src 'none'; object-src 'none'; frame-src 'none'; base-uri 'none'; form-action 'none'`;
@@ -369,8 +423,9 @@ export function renderHtml({ data, charts, pgmaps }: HtmlInput): string {
 </head><body><main>
 <h1>refscope report</h1>
 <div class="sub">trace ${data.traceId}: <span class="mono">${String(data.trace.source)}</span> · generated ${data.generatedAt}</div>
-<nav class="toc"><a href="#summary">trace</a><a href="#cma">CMA blockers</a>${findings.map((q) => html`<a href="#q-${q.name}">${q.name}</a>`)}<a href="#q-anomalies">anomalies</a><a href="#pgmaps">pgmaps</a><a href="#charts">charts</a></nav>
+<nav class="toc">${lead ? html`<a href="#allocator">page allocator</a>` : ''}<a href="#summary">trace</a><a href="#cma">CMA blockers</a>${findings.map((q) => html`<a href="#q-${q.name}">${q.name}</a>`)}<a href="#q-anomalies">anomalies</a><a href="#pgmaps">pgmaps</a>${lead ? '' : html`<a href="#allocator">page allocator</a>`}<a href="#charts">charts</a></nav>
 ${verdictBox(lines, data)}
+${lead ? allocator : ''}
 ${!data.replay ? html`<p class="err">This trace has not been replayed: run <code>refscope replay</code> first; only trace facts are shown.</p>` : ''}
 ${summarySection(data)}
 ${cmaSection(data)}
@@ -381,8 +436,9 @@ ${findings.map(
 <section id="q-anomalies"><h3>${data.anomalies.title} <span class="sub">(${data.anomalies.rows.length} row${data.anomalies.rows.length === 1 ? '' : 's'})</span></h3><p class="sub">${data.anomalies.summary}</p>${queryTable(data.anomalies, data)}</section>
 ${pgmapSection(pgmaps)}
 ${markersSection(data)}
+${lead ? '' : allocator}
 ${info.map((q) => html`<section id="q-${q.name}"><h2>${q.title}</h2><p class="sub">${q.summary || q.description}</p>${queryTable(q, data, false)}</section>`)}
-${chartSection(charts)}
+${chartSection(otherCharts)}
 <p class="sub">Generated by refscope from ${String(data.trace.source)}. Machine-readable findings: findings.json. Text: report.md.</p>
 </main>
 ${vendorScripts().map((v) => html`<script nonce="${nonce}" data-lib="${v.name}">${new SafeHtml(v.code)}</script>\n`)}

@@ -161,3 +161,62 @@ export function cmaSentences(rows: Row[]): Sentence[] {
   }
   return out;
 }
+
+/** "12 345" style thousands for counts in sentences. */
+function n(v: unknown): string {
+  return (toNum(v) ?? 0).toLocaleString('en-US');
+}
+
+function kb(v: unknown): string {
+  const k = toNum(v) ?? 0;
+  return k >= 10240 ? `${(k / 1024).toFixed(1)} MiB` : `${k} KB`;
+}
+
+/**
+ * The page allocator's story in sentences, from kmem-summary's row: the traffic, what stayed allocated (window
+ * edges, not leaks), what perf kmem would count differently, and allocations on live pfns as evidence of loss.
+ */
+export function allocatorSentences(s: Row): { segments: Segment[]; severity: 'error' | 'warning' | 'info' }[] {
+  const out: { segments: Segment[]; severity: 'error' | 'warning' | 'info' }[] = [];
+  const median = toNum(s.median_lifetime_ns);
+  out.push({
+    severity: 'info',
+    segments: [
+      `${n(s.alloc_requests)} page allocations (${kb(s.alloc_kb)}) and ${n(s.free_requests)} frees (${kb(s.free_kb)}); ` +
+        `${n(s.alloc_freed)} allocations were freed inside the capture` +
+        (median !== null ? ` (median lifetime ${seconds(median, 6)} s)` : '') +
+        `, ${n(s.alive_at_end)} were still alive when it ended and ${n(s.free_only)} frees were of pages allocated before it started: window edges, not leaks.`,
+    ],
+  });
+  const batched = toNum(s.free_batched_only) ?? 0;
+  if (batched > 0)
+    out.push({
+      severity: 'info',
+      segments: [
+        `${n(batched)} frees were printed only as mm_page_free_batched (their mm_page_free is missing): refscope counts them, ` +
+          `perf kmem --page stat does not (it reports ${n(s.perf_free_requests)} free requests).`,
+      ],
+    });
+  const live = toNum(s.live_pfn_allocs) ?? 0;
+  if (live > 0)
+    out.push({
+      severity: 'warning',
+      segments: [
+        `${n(live)} allocations landed on pfns that were still alive (no free since their previous allocation): frees were not traced ` +
+          `(${(toNum(s.lost_events) ?? 0) > 0 ? `${n(s.lost_events)} events lost by the tracer` : 'no loss reported: a capture of some tasks only, or an untraced free path'}). ` +
+          'Free counts are low by at least as much; see Allocations on live pfns.',
+      ],
+    });
+  return out;
+}
+
+/** What a trace with page-allocator events and no page_ref events can and cannot tell (the verdict's note). */
+export function kmemOnlyVerdict(s: Row): string {
+  const live = toNum(s.live_pfn_allocs) ?? 0;
+  return (
+    `Page-allocator events only (no page_ref events): this trace tells allocations, frees, lifetimes and the pages alive at the end ` +
+    `(${n(s.alloc_requests)} allocations, ${n(s.alive_at_end)} alive at the end), not who holds references: ` +
+    'pins, leaked references, use-after-free and refcount errors cannot be seen, and "no problem found" means none could be.' +
+    (live > 0 ? ` ${n(live)} allocations on live pfns show that frees were not traced.` : '')
+  );
+}

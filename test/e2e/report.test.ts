@@ -104,7 +104,7 @@ describe('report: charts of a large trace are aggregated', () => {
     const db = await syntheticDb(200_000);
     try {
       const charts = await buildCharts(db, 1, [500000, 500001, 500002, 500003, 500004, 500005, 500006, 500007]);
-      assert.equal(charts.length, 5);
+      assert.equal(charts.length, 6);
       for (const c of charts) {
         assert.ok(c.spec, `${c.id} drawn`);
         const n = dataPoints(c.spec);
