@@ -1,4 +1,6 @@
 import { DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 
 /**
  * Thin typed layer over @duckdb/node-api: open a database with refscope's settings, run SQL with bound
@@ -30,11 +32,12 @@ export const STORAGE_VERSION = 'v1.3.0';
 export class Db {
   private constructor(
     readonly path: string,
-    readonly instance: DuckDBInstance,
-    readonly conn: DuckDBConnection,
+    public instance: DuckDBInstance,
+    public conn: DuckDBConnection,
     /** memory_limit as configured at open (DuckDB reports it back rounded). */
     readonly memoryLimit: string,
     readonly threads?: number,
+    private readonly config: Record<string, string> = {},
   ) {
     this.limit = memoryLimit;
   }
@@ -53,7 +56,25 @@ export class Db {
     if (storage) config.storage_compatibility_version = storage;
     const instance = await DuckDBInstance.create(path, config);
     const conn = await instance.connect();
-    return new Db(path, instance, conn, memoryLimit, opts.threads);
+    return new Db(path, instance, conn, memoryLimit, opts.threads, config);
+  }
+
+  /**
+   * Put the database file `tmp` (closed, fsync'd) in place of this one and reopen: close, rename over the path,
+   * fsync the directory. A crash leaves either file whole (db/recover.ts reclaim()).
+   */
+  async replaceFile(tmp: string): Promise<void> {
+    this.close();
+    rmSync(this.path + '.wal', { force: true });
+    renameSync(tmp, this.path);
+    const fd = openSync(dirname(resolve(this.path)), 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    this.instance = await DuckDBInstance.create(this.path, this.config);
+    this.conn = await this.instance.connect();
   }
 
   async run(sql: string, params?: Params): Promise<void> {

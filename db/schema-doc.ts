@@ -1,5 +1,6 @@
 import { tableMarkdown } from './columns.js';
 import { INGEST_TABLES, INGEST_VIEWS } from './tables/ingest.js';
+import { RECOVERY_TABLES } from './tables/recovery.js';
 import { REPLAY_TABLES } from './tables/replay.js';
 
 /** The schema section of docs/schema.md, generated from the table definitions. */
@@ -10,6 +11,8 @@ export function schemaMarkdown(): string {
   for (const v of INGEST_VIEWS) parts.push(`- \`${v.name}\`: ${v.doc}`);
   parts.push('', '## Tables written by replay', '');
   for (const t of REPLAY_TABLES) parts.push(tableMarkdown(t));
+  parts.push('## Crash-recovery bookkeeping', '');
+  for (const t of RECOVERY_TABLES) parts.push(tableMarkdown(t));
   return parts.join('\n');
 }
 

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { Db } from '../db/duckdb.js';
 import { rowOf, rowsOf } from '../queries/statements.js';
 import { hex, toNum } from '../reports/format.js';
@@ -252,6 +252,14 @@ export async function buildPerfetto(db: Db, traceId: number, opts: PerfettoOptio
 
 export async function writePerfetto(db: Db, traceId: number, file: string, opts: PerfettoOptions = {}): Promise<{ file: string; events: number }> {
   const trace = await buildPerfetto(db, traceId, opts);
-  writeFileSync(file, JSON.stringify(trace) + '\n');
+  // Written beside the target and renamed: a killed export leaves the old file or the new one, never half of one.
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, JSON.stringify(trace) + '\n');
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
   return { file, events: trace.traceEvents.length };
 }

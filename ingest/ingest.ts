@@ -2,18 +2,24 @@ import type { Db } from '../db/duckdb.js';
 import { TableFeed } from '../db/feed.js';
 import { writeRows } from '../db/rows.js';
 import { ensureSchema } from '../db/setup.js';
+import { failpoint } from '../db/failpoint.js';
+import { reclaim } from '../db/recover.js';
+import { checkFreeSpace, ingestEstimate } from '../db/space.js';
+import { TRACE_LOADS } from '../db/tables/recovery.js';
 import type { ColumnarBatch } from '../db/batch.js';
 import { EventBuilder, type ParseFacts } from './builder.js';
 import { detectFormat, type Format } from './detect.js';
 import { Progress } from './progress.js';
 import { parseText } from './parse.js';
 import { EVENTS, LOST_EVENTS, STACKS, UNPARSED } from '../db/tables/ingest.js';
-import { InputError, openSource } from './source.js';
+import { InputError, openSource, type Source } from './source.js';
 
 /**
- * One input -> one trace, in one transaction: the events stream into DuckDB as they are parsed; stacks,
- * lost-event markers, facts and the `traces` row are written at the end; nothing is visible until COMMIT,
- * so a failed or killed ingest leaves the database as it was.
+ * One input -> one trace. The trace id is committed first, in `trace_loads` (its own transaction); then one
+ * transaction streams the events into DuckDB as they are parsed and writes stacks, lost-event markers, facts and,
+ * last, the `traces` row. A trace is complete iff it has its `traces` row: should a kill at COMMIT leave some of
+ * the transaction's rows (DuckDB can, issue #22), the next writable open deletes them (db/recover.ts), and the id
+ * is never given again. A failed ingest rolls back and gives the space back (reclaim()).
  */
 
 export interface IngestOptions {
@@ -58,10 +64,42 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
     if (typeof detected !== 'string' && format !== 'arrow' && format !== 'csv') throw new InputError(name, null, detected.refuse);
   } else if (typeof detected === 'string') format = detected;
   else throw new InputError(name, null, detected.refuse);
+  try {
+    checkFreeSpace(db.path, ingestEstimate(name, src.totalBytes), `ingesting ${name}`);
+  } catch (e) {
+    src.close();
+    throw e;
+  }
 
+  const traceId = await registerLoad(db, name);
+  failpoint('ingest-id-committed');
+  let summary: IngestSummary;
+  try {
+    summary = await load(db, name, src, format, traceId, t0, opts);
+  } catch (e) {
+    // The rows are rolled back; the id stays taken. Best effort: the ingest's own error is the one to report.
+    await db.run(`UPDATE ${TRACE_LOADS.name} SET state = 'failed' WHERE trace_id = $1`, [traceId]).catch(() => undefined);
+    await reclaim(db).catch(() => undefined);
+    throw e;
+  }
+  failpoint('ingest-after-commit');
+  return summary;
+}
+
+/** Commit a new trace id (1 + the largest ever given) before any of its rows. */
+async function registerLoad(db: Db, name: string): Promise<number> {
+  return db.transaction(async () => {
+    const r = await db.one<{ id: number }>(
+      `SELECT (greatest((SELECT coalesce(max(trace_id), 0) FROM traces), (SELECT coalesce(max(trace_id), 0) FROM ${TRACE_LOADS.name})) + 1)::INTEGER AS id`,
+    );
+    await db.run(`INSERT INTO ${TRACE_LOADS.name} VALUES ($1, $2, now()::TIMESTAMP, 'loading')`, [r!.id, name]);
+    return r!.id;
+  });
+}
+
+/** The ingest transaction: events, stacks, markers, facts, then the `traces` row. */
+async function load(db: Db, name: string, src: Source, format: Format, traceId: number, t0: number, opts: IngestOptions): Promise<IngestSummary> {
   return db.withMemoryLimit('128MB', () => db.withOneThread(() => db.transaction(async () => {
-    const idRow = await db.one<{ id: number }>('SELECT (coalesce(max(trace_id), 0) + 1)::INTEGER AS id FROM traces');
-    const traceId = idRow!.id;
     // DuckDB inserts the events on its own thread while parsing goes on (db/feed.ts); the parser waits when more
     // than MAX_QUEUED batches are waiting for it.
     const feed = new TableFeed(db, EVENTS);
@@ -79,6 +117,7 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
         facts = builder.facts(lines);
       } else facts = await parseText(format, src, traceId, out, progress);
       await feed.close();
+      failpoint('ingest-events-written');
     } catch (e) {
       await feed.abort();
       // DuckDB refusing the rows (a full disk, a constraint): say which input and which database.
@@ -162,6 +201,8 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
         seconds,
       },
     );
+    await db.run(`UPDATE ${TRACE_LOADS.name} SET state = 'complete' WHERE trace_id = $1`, [traceId]);
+    failpoint('ingest-before-commit');
     return {
       trace_id: traceId,
       source: name,
@@ -197,9 +238,11 @@ async function checkDuplicate(db: Db, name: string, sha: string, replace: boolea
 }
 
 export async function deleteTraces(db: Db, ids: number[]): Promise<void> {
+  // trace_loads keeps the ids: a replaced trace's id is never given again.
   const tables = await db.all<{ table_name: string }>(
-    `SELECT table_name FROM information_schema.columns WHERE column_name = 'trace_id' AND table_name IN
+    `SELECT table_name FROM information_schema.columns WHERE column_name = 'trace_id' AND table_name <> $1 AND table_name IN
        (SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE')`,
+    [TRACE_LOADS.name],
   );
   for (const id of ids) for (const t of tables) await db.run(`DELETE FROM "${t.table_name}" WHERE trace_id = $1`, [id]);
 }

@@ -14,10 +14,15 @@
  * reference). **cma** records, at each failed contiguous range, the pins and holds on its pfns. **pgmaps**
  * balances dev_pagemap references around memremap/memunmap. **lost** turns lost-event markers into per-CPU
  * windows: state whose page had events on a CPU that lost events while it was open, and every anomaly it shows, is
- * uncertain. A replay replaces the trace's rows atomically.
+ * uncertain. A replay replaces the trace's rows in one transaction, after committing its intent alone (the trace's
+ * `replay_runs` row deleted, a `replay_loads` row added): a replay killed at any point leaves the trace without
+ * `replay_runs`, and the next writable open deletes its replay rows (db/recover.ts). A replay that fails keeps the
+ * old rows until then; replay the trace again.
  */
 import type { Db } from '../db/duckdb.js';
 import { ensureSchema } from '../db/setup.js';
+import { failpoint } from '../db/failpoint.js';
+import { REPLAY_LOADS } from '../db/tables/recovery.js';
 import { Anomalies } from './anomalies.js';
 import { Baseline } from './baseline.js';
 import { CmaTracker } from './cma.js';
@@ -186,6 +191,11 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
     const cmaRanges = mergeRanges([...(opts.cmaRanges ?? []), ...learnCmaRanges(side, MT_CMA_ISOLATE[layout][0])]);
     const movable = mergeRanges(opts.movableRanges ?? []);
     const ctx = new ReplayContext(layout, cmaRanges, movable, tr.mapcount_semantics === 'raw', holdNs, longNs);
+    await inTransaction(db, async () => {
+      await db.run('DELETE FROM replay_runs WHERE trace_id = $1', [traceId]);
+      await db.run(`INSERT OR REPLACE INTO ${REPLAY_LOADS.name} VALUES ($1, now()::TIMESTAMP)`, [traceId]);
+    });
+    failpoint('replay-started');
     return await inTransaction(db, async () => {
       for (const t of REPLAY_TABLES) await db.run(`DELETE FROM ${t.name} WHERE trace_id = $1`, [traceId]);
       const out = await new Output(db, traceId, tsBase, strings.comms, strings.gfps).open();
@@ -213,6 +223,7 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
         await out.abort();
         throw e;
       }
+      failpoint('replay-rows-written');
       if (candidates.length > 0) {
         const c = corroborated(candidates, lost.inferred);
         if (c.length > 0) throw new SilenceRetry(c);
@@ -283,6 +294,7 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
           seconds,
         },
       );
+      await db.run(`DELETE FROM ${REPLAY_LOADS.name} WHERE trace_id = $1`, [traceId]);
       return s;
     });
   } finally {

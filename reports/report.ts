@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Db, Row } from '../db/duckdb.js';
 import { jsonValue } from '../queries/format.js';
@@ -8,6 +8,7 @@ import { loadReportData, pickTrace, type LoadOptions, type ReportData } from './
 import { renderHtml } from './html.js';
 import { renderMarkdown } from './markdown.js';
 import { verdictLines, type VerdictLine } from './model.js';
+import { Staging } from './publish.js';
 
 /**
  * `refscope report`: reads one trace's query results and replay tables and writes
@@ -15,7 +16,12 @@ import { verdictLines, type VerdictLine } from './model.js';
  *   report.md       verdict + CMA sentences + compact tables, charts as PNG
  *   findings.json   every query's rows, as `refscope query --format json` prints them
  *   charts/         <id>.vl.json (Vega-Lite spec with its data), <id>.svg, <id>.png
+ * into a folder beside --out renamed into place at the end (reports/publish.ts): a killed report leaves the old
+ * report or the new one.
  */
+
+/** What a report folder holds. */
+const REPORT_ENTRIES = ['index.html', 'report.md', 'findings.json', 'charts'];
 
 export const REPORT_FORMATS = ['html', 'md', 'json'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
@@ -71,28 +77,31 @@ export async function writeReport(db: Db, opts: ReportOptions): Promise<ReportRe
   const charts = await buildCharts(db, traceId, suspiciousPfns(data));
   const pgmaps = (await runQuery(db, 'pgmap-imbalance', { trace_id: traceId, all: true, include_uncertain: true }).catch(() => ({ rows: [] }))).rows as Row[];
 
-  mkdirSync(opts.outDir, { recursive: true });
+  const stage = new Staging(opts.outDir, REPORT_ENTRIES);
   const files: string[] = [];
-  const write = (name: string, content: string | Buffer) => {
-    const f = join(opts.outDir, name);
-    writeFileSync(f, content);
-    files.push(f);
-  };
-  if (charts.some((c) => c.spec)) mkdirSync(join(opts.outDir, 'charts'), { recursive: true });
-  for (const c of charts) {
-    // A chart not drawn this time must not leave the files of an earlier report in the same directory.
-    for (const ext of ['vl.json', 'svg', 'png']) rmSync(join(opts.outDir, 'charts', `${c.id}.${ext}`), { force: true });
-    if (!c.spec) continue;
-    write(`charts/${c.id}.vl.json`, JSON.stringify(c.spec, null, 1) + '\n');
-    if (opts.chartFiles !== false) {
-      const svg = await renderSvg(c.spec);
-      write(`charts/${c.id}.svg`, svg);
-      if (formats.includes('md')) write(`charts/${c.id}.png`, svgToPng(svg));
+  try {
+    const write = (name: string, content: string | Buffer) => {
+      writeFileSync(join(stage.dir, name), content);
+      files.push(join(opts.outDir, name));
+    };
+    if (charts.some((c) => c.spec)) mkdirSync(join(stage.dir, 'charts'));
+    for (const c of charts) {
+      if (!c.spec) continue;
+      write(`charts/${c.id}.vl.json`, JSON.stringify(c.spec, null, 1) + '\n');
+      if (opts.chartFiles !== false) {
+        const svg = await renderSvg(c.spec);
+        write(`charts/${c.id}.svg`, svg);
+        if (formats.includes('md')) write(`charts/${c.id}.png`, svgToPng(svg));
+      }
     }
+    if (formats.includes('json')) write('findings.json', JSON.stringify(findingsJson(data, charts), null, 1) + '\n');
+    if (formats.includes('md')) write('report.md', renderMarkdown(data, charts));
+    if (formats.includes('html')) write('index.html', renderHtml({ data, charts, pgmaps }));
+    stage.publish();
+  } catch (e) {
+    stage.discard();
+    throw e;
   }
-  if (formats.includes('json')) write('findings.json', JSON.stringify(findingsJson(data, charts), null, 1) + '\n');
-  if (formats.includes('md')) write('report.md', renderMarkdown(data, charts));
-  if (formats.includes('html')) write('index.html', renderHtml({ data, charts, pgmaps }));
   return {
     traceId,
     outDir: opts.outDir,
