@@ -1,3 +1,4 @@
+import { escapeControl } from '../db/escape.js';
 import { CALLSITE_COUNTS, type CallsiteDiff, type DiffResult, type DiffSide, type FindingDiff } from '../queries/diff.js';
 import { jsonReplacer } from './escape.js';
 import { html, SafeHtml } from './html.js';
@@ -5,11 +6,11 @@ import { html, SafeHtml } from './html.js';
 /**
  * How `refscope diff` prints (queries/diff.ts computes): text for a terminal, JSON, and one self-contained HTML
  * page. comm and call sites come from the traced machines: the page escapes them with the `html` template
- * (reports/escape.ts), the text replaces control characters so a comm cannot drive the terminal.
+ * (reports/escape.ts), the text escapes control characters (db/escape.ts) so a comm cannot drive the terminal.
  */
 
-/** Control characters as \xNN: a comm could carry terminal escapes. */
-const safe = (s: string | null | undefined): string => (s ?? '').replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+/** A comm can carry terminal escapes, line separators or bidi overrides: escaped (db/escape.ts). */
+const safe = (s: string | null | undefined): string => escapeControl(s ?? '');
 
 const side = (s: DiffSide): string => `trace ${s.trace_id} of ${s.db} (${s.source})`;
 

@@ -219,6 +219,10 @@ describe('refscope diff', () => {
     assert.ok(page.includes('<td class="mono">&lt;img src=x onerror=alert(1)&gt;</td>'), 'escaped comm on the page');
     assert.ok(!page.includes('<img'), 'no markup from the trace');
     assert.ok(!/<script/i.test(page));
+    // The text escapes what could drive a terminal (a comm may hold any byte but NUL).
+    const text = renderDiffText({ ...d, findings: [{ ...d.findings[0]!, comm: 'a\x1b]0;owned\x07\u202eb' }] } as unknown as DiffResult);
+    assert.ok(text.includes('a\\x1b]0;owned\\x07\\u202eb'), text);
+    assert.ok(!/[\x1b\x07\u202e]/.test(text));
   });
 
   it('an unknown trace is one line, exit 2', async () => {
