@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   BIGINT, BOOLEAN, DOUBLE, DuckDBArrayValue, DuckDBDecimalValue, DuckDBListValue, DuckDBMapValue, DuckDBStructValue,
-  INTEGER, StatementType, VARCHAR, type DuckDBResultReader, type DuckDBType, type DuckDBValue,
+  INTEGER, VARCHAR, type DuckDBResultReader, type DuckDBType, type DuckDBValue,
 } from '@duckdb/node-api';
 import type { Db } from '../db/duckdb.js';
 import { sqlFile } from '../db/sql.js';
@@ -109,17 +109,19 @@ export class ReadOnlySqlError extends QueryError {
 }
 
 /**
- * Refuse every statement of `sql` that is not a SELECT (WITH, FROM-first, VALUES, DESCRIBE, SHOW, SUMMARIZE and
- * PRAGMA table_info are SELECTs too). The read-only connection already refuses writes, ATTACH, COPY, SET; this
- * also refuses CHECKPOINT (a CALL, which DuckDB accepts on a read-only file) and whatever DuckDB adds later.
+ * Refuse `sql` unless every statement is a SELECT (WITH, FROM-first, VALUES, DESCRIBE, SHOW, SUMMARIZE are). The
+ * check only parses (json_serialize_sql serialises SELECTs alone): preparing would bind, and binding EXPORT
+ * DATABASE already creates its directory. The read-only connection refuses writes, ATTACH, COPY and SET by itself;
+ * this also refuses CHECKPOINT (DuckDB accepts it on a read-only file), EXPLAIN and PRAGMA, and whatever DuckDB adds.
  */
 async function onlySelects(db: Db, sql: string): Promise<void> {
-  const ex = await db.conn.extractStatements(sql);
-  for (let i = 0; i < ex.count; i++) {
-    const type = (await ex.prepare(i)).statementType;
-    if (type !== StatementType.SELECT)
-      throw new ReadOnlySqlError(`statement ${i + 1} is ${StatementType[type] ?? type}; only SELECT statements run`);
-  }
+  const r = await db.one<{ j: string }>('SELECT json_serialize_sql($1::VARCHAR) AS j', [sql]);
+  const parsed = JSON.parse(r!.j) as { error?: boolean; error_message?: string };
+  if (!parsed.error) return;
+  const why = parsed.error_message ?? 'cannot parse';
+  if (/only select statements/i.test(why))
+    throw new ReadOnlySqlError('only SELECT statements run (WITH, FROM, VALUES, DESCRIBE, SHOW and SUMMARIZE too)');
+  throw new QueryError(why);
 }
 
 /**
