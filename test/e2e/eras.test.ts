@@ -24,16 +24,14 @@ import { compareWithTruth } from '../lib/replay-truth.js';
 const ERAS: Era[] = ['5.15', '6.1', '6.18'];
 /** Scenarios whose operations take the era's shape (the others differ between eras only in mapcount=). */
 const ERA_SHAPED = new Set<Scenario>(['gup-interleaved', 'cma-lru-drain', 'tracing-gap', 'exit-with-pins']);
-/** Mapped pages freed (vmalloc-uaf), mappings kept across pins (vmalloc-remap), pins, CMA blockers, pgmaps, migration. */
+/** Mapped pages freed (vmalloc-uaf), CMA blockers (with the LRU batch's mapped pages), pins, exits, pgmaps, migration. */
 const CASES: { scenario: Scenario; seed: number }[] = [
   { scenario: 'vmalloc-uaf', seed: 1 },
-  { scenario: 'vmalloc-remap', seed: 2 },
   { scenario: 'vmsplice-cma', seed: 1 },
   { scenario: 'cma-lru-drain', seed: 2 },
   { scenario: 'pin-leak', seed: 3 },
   { scenario: 'exit-with-pins', seed: 4 },
   { scenario: 'dax-pgmap-leak', seed: 1 },
-  { scenario: 'gup-fast-split', seed: 2 },
   { scenario: 'migrate-interleaved', seed: 1 },
 ];
 const UAF_KINDS = ['freed_while_mapped', 'freed_while_pinned', 'ref_after_free', 'refcount_underflow', 'device_page_zero_without_put'];
