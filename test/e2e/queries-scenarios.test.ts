@@ -2,6 +2,8 @@
  * The query library on generated scenario traces (samples/generate): every scenario is generated (ftrace, seed 1),
  * ingested and replayed once, then each query must return exactly what the scenario's truth says: leaks, open pins,
  * CMA blockers, pgmap balances, use-after-free anomalies, long holds, lost events, and nothing it forbids.
+ * Each case has a database of its own (queries over one trace run ~1.5x faster than over a file of 37 traces, and
+ * the cases can run side by side: each database works on its own DuckDB threads).
  */
 import { strict as assert } from 'node:assert';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,53 +38,73 @@ const CASES: { name: Scenario; format: Format; seed?: number }[] = [
 const key = (c: { name: string; format: string; seed?: number }) => `${c.name} (${c.format}${c.seed ? `, seed ${c.seed}` : ''})`;
 
 let dir: string;
-let db: Db;
-const runs = new Map<string, { id: number; truth: Truth }>();
-let migrateFailedId: number;
+/** Each case's trace: its own database (read-only once built), trace id and truth. */
+interface Run {
+  db: Db;
+  id: number;
+  truth: Truth;
+}
+const runs = new Map<string, Run>();
+let migrateFailed: Run;
+/** Cases built, and tests run, at once (two: one per core of CI, DuckDB's work is off the JS thread). */
+const CONCURRENCY = 2;
 
-async function q(name: string, params: Record<string, unknown>): Promise<ResultRow[]> {
+async function query(db: Db, name: string, params: Record<string, unknown>): Promise<ResultRow[]> {
   return (await runQuery(db, name, params)).rows;
 }
-const q_ = q;
+/** query() on one case's database. */
+const on = (db: Db) => (name: string, params: Record<string, unknown>) => query(db, name, params);
+
+/** Run `work` over `items`, `limit` at a time. */
+async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items];
+  await Promise.all(Array.from({ length: limit }, async () => {
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
+  }));
+}
+
+/** Ingest and replay `file` into a database of its own at `path`, then open that read-only. */
+async function build(file: string, path: string): Promise<{ db: Db; id: number }> {
+  const rw = await Db.open(path);
+  let id: number;
+  try {
+    const s = await ingest(rw, file);
+    await replay(rw, s.trace_id, {});
+    id = s.trace_id;
+  } finally {
+    rw.close();
+  }
+  return { db: await Db.open(path, { readOnly: true }), id };
+}
 
 const n = (v: unknown): number => Number(v as bigint);
 const sorted = <T>(xs: T[]): T[] => [...xs].sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : JSON.stringify(a) > JSON.stringify(b) ? 1 : 0));
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'refscope-qscn-'));
-  const path = join(dir, 'scn.duckdb');
-  const rw = await Db.open(path);
-  try {
-    for (const c of CASES) {
-      const file = join(dir, `${c.name}.${c.format}${c.seed ? `.${c.seed}` : ''}.txt`);
-      const truth = await generateToFile(c.name, file, { seed: c.seed ?? 1, scale: 1, format: c.format });
-      const s = await ingest(rw, file);
-      await replay(rw, s.trace_id, {});
-      runs.set(key(c), { id: s.trace_id, truth });
-    }
-    // iouring-longterm with its longterm_pin migration failing for one page (the kernel then fails the pin).
-    const text = readFileSync(join(dir, 'iouring-longterm.ftrace.txt'), 'utf8');
-    const edited = text.replace(/mm_migrate_pages: nr_succeeded=4 nr_failed=0 (.*reason=longterm_pin)/, 'mm_migrate_pages: nr_succeeded=3 nr_failed=1 $1');
-    assert.notEqual(edited, text);
-    writeFileSync(join(dir, 'migrate-failed.txt'), edited);
-    const s = await ingest(rw, join(dir, 'migrate-failed.txt'));
-    await replay(rw, s.trace_id, {});
-    migrateFailedId = s.trace_id;
-  } finally {
-    rw.close();
-  }
-  db = await Db.open(path, { readOnly: true });
+  await pool(CASES, CONCURRENCY, async (c) => {
+    const base = join(dir, `${c.name}.${c.format}${c.seed ? `.${c.seed}` : ''}`);
+    const truth = await generateToFile(c.name, `${base}.txt`, { seed: c.seed ?? 1, scale: 1, format: c.format });
+    runs.set(key(c), { ...(await build(`${base}.txt`, `${base}.duckdb`)), truth });
+  });
+  // iouring-longterm with its longterm_pin migration failing for one page (the kernel then fails the pin).
+  const text = readFileSync(join(dir, 'iouring-longterm.ftrace.txt'), 'utf8');
+  const edited = text.replace(/mm_migrate_pages: nr_succeeded=4 nr_failed=0 (.*reason=longterm_pin)/, 'mm_migrate_pages: nr_succeeded=3 nr_failed=1 $1');
+  assert.notEqual(edited, text);
+  writeFileSync(join(dir, 'migrate-failed.txt'), edited);
+  migrateFailed = { ...(await build(join(dir, 'migrate-failed.txt'), join(dir, 'migrate-failed.duckdb'))), truth: runs.get(key({ name: 'iouring-longterm', format: 'ftrace' }))!.truth };
 });
 
 after(() => {
-  db?.close();
+  for (const r of [...runs.values(), migrateFailed]) r?.db.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-describe('queries return the truth of every scenario', () => {
+describe('queries return the truth of every scenario', { concurrency: CONCURRENCY }, () => {
   for (const c of CASES) {
     it(key(c), async () => {
-      const { id, truth } = runs.get(key(c))!;
+      const { db, id, truth } = runs.get(key(c))!;
+      const q = on(db);
       const ex = truth.expect;
       const inCmaTruth = (ex.anomalies ?? []).filter((a) => a.kind === 'longterm_pin_in_cma').map((a) => Number(a.pfn)).sort((a, b) => a - b);
 
@@ -215,7 +237,7 @@ describe('queries return the truth of every scenario', () => {
 
 const ft = (name: Scenario) => runs.get(key({ name, format: 'ftrace' }))!;
 
-describe('one certainty convention: check, the queries and the report count the same certain findings', () => {
+describe('one certainty convention: check, the queries and the report count the same certain findings', { concurrency: CONCURRENCY }, () => {
   // What one certain finding is in each query's rows: leaked pages ('alloc' rows), pins, else one row.
   const unit: Record<string, (r: ResultRow) => number> = {
     leaks: (r) => (r.grouping === 'alloc' ? n(r.pages) : 0),
@@ -223,14 +245,14 @@ describe('one certainty convention: check, the queries and the report count the 
   };
   for (const c of CASES.filter((c) => ['pin-leak', 'exit-with-pins', 'lost-window', 'dax-pgmap-leak', 'iouring-longterm-cma', 'vmalloc-uaf'].includes(c.name))) {
     it(key(c), async () => {
-      const { id } = runs.get(key(c))!;
+      const { db, id } = runs.get(key(c))!;
       const rep = await check(db, { traceId: id });
       const data = await loadReportData(db, id);
       const verdict = verdictLines(data);
       for (const q of gatedQueries()) {
         assert.ok(q.columns.some((col) => col.name === 'certain'), `${q.name} has a certain column`);
         assert.ok(!q.columns.some((col) => col.name === 'uncertain'), `${q.name} has no uncertain column`);
-        const rows = await q_(q.name, { trace_id: id, include_uncertain: true });
+        const rows = await query(db, q.name, { trace_id: id, include_uncertain: true });
         const u = unit[q.name] ?? (() => 1);
         const certain = rows.filter((r) => r.certain === true).reduce((a, r) => a + u(r), 0);
         const uncertain = rows.filter((r) => r.certain !== true).reduce((a, r) => a + u(r), 0);
@@ -249,7 +271,8 @@ const hex = (v: unknown) => '0x' + BigInt(v as bigint).toString(16);
 
 describe('longterm pins on CMA', () => {
   it('iouring-longterm-cma: the 4 CMA pins rank first in long-pins, are cma-blockers and fail the check', async () => {
-    const { id, truth } = ft('iouring-longterm-cma');
+    const { db, id, truth } = ft('iouring-longterm-cma');
+    const q = on(db);
     const cmaPins = truth.expect.pins!.filter((p) => p.in_cma);
     assert.equal(cmaPins.length, 4);
     const rows = await q('long-pins', { trace_id: id });
@@ -269,7 +292,8 @@ describe('longterm pins on CMA', () => {
   });
 
   it('iouring-longterm: the CMA pages were migrated before the long-term pin, so nothing is flagged', async () => {
-    const { id, truth } = ft('iouring-longterm');
+    const { db, id, truth } = ft('iouring-longterm');
+    const q = on(db);
     const transient = truth.expect.pins!.filter((p) => p.in_cma);
     assert.equal(transient.length, 4);
     // Held ~1 s: only the 16 pins on the migrated pages, none in CMA.
@@ -291,18 +315,20 @@ describe('longterm pins on CMA', () => {
   });
 
   it('a failed longterm_pin migration is a cma-blockers row and counts in the check', async () => {
-    const rows = await q('cma-blockers', { trace_id: migrateFailedId });
+    const { db, id } = migrateFailed;
+    const rows = await on(db)('cma-blockers', { trace_id: id });
     assert.deepEqual(rows.map((r) => [r.what, r.attempt_comm, n(r.nr_succeeded), n(r.nr_failed), r.longterm]), [
       ['longterm_migrate_failed', 'iouring_pin', 3, 1, true],
     ]);
-    const rep = await check(db, { traceId: migrateFailedId, failOn: ['cma-blockers'] });
+    const rep = await check(db, { traceId: id, failOn: ['cma-blockers'] });
     assert.deepEqual([rep.ok, rep.lines.find((l) => l.kind === 'cma-blockers')!.count], [false, 1]);
   });
 });
 
 describe('exact rows of the other queries', () => {
   it('dax-pgmap-leak: leaks lists the device page under its allocation and under the snapshot get', async () => {
-    const { id, truth } = ft('dax-pgmap-leak');
+    const { db, id, truth } = ft('dax-pgmap-leak');
+    const q = on(db);
     const [leak] = truth.expect.leaks!;
     const [h] = truth.expect.holds!;
     const rows = await q('leaks', { trace_id: id });
@@ -316,7 +342,8 @@ describe('exact rows of the other queries', () => {
   });
 
   it('pin-leak: pin-leaks and top-callers name the pinning driver', async () => {
-    const { id, truth } = ft('pin-leak');
+    const { db, id, truth } = ft('pin-leak');
+    const q = on(db);
     const pins = truth.expect.pins!;
     const pl = await q('pin-leaks', { trace_id: id, max_examples: 100 });
     assert.deepEqual(
@@ -328,7 +355,8 @@ describe('exact rows of the other queries', () => {
   });
 
   it('lost-window: divergence lists the one lost-event marker of CPU 1', async () => {
-    const { id, truth } = ft('lost-window');
+    const { db, id, truth } = ft('lost-window');
+    const q = on(db);
     const rows = await q('divergence', { trace_id: id });
     assert.deepEqual(rows.map((r) => [r.what, r.cpu, n(r.lost), r.explanation]), [['lost', 1, truth.expect.lost_events, 'lost']]);
   });
