@@ -148,6 +148,17 @@ export class ColumnarBatch {
     return r;
   }
 
+  /** Undo addRow() of the last row (its values were rejected): every column NULL again, its text bytes freed. */
+  dropLastRow(): void {
+    const r = --this.rows;
+    const w = r >>> 5;
+    const bit = ~(1 << (r & 31));
+    for (const c of this.columns) {
+      if (c.text && c.valid[w] & ~bit) c.text.used = c.text.start[r];
+      c.valid[w] &= bit;
+    }
+  }
+
   clear(): void {
     this.rows = 0;
     for (const c of this.columns) if (c.text) c.text.used = 0;

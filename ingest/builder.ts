@@ -1,5 +1,7 @@
 import { BATCH_ROWS, ColumnarBatch, Dictionary, getStr, setBig, setInt, setStr } from '../db/batch.js';
 import { decode, type EventCols, type TraceFacts } from './decode/catalogue.js';
+import { takeRejected } from './decode/decoders.js';
+import { contextOutOfRange, MAX_CPUS, MAX_LOST } from './decode/limits.js';
 import type { Clock, LineContext, LineSink, LostKind, StackKind } from './readers/sink.js';
 import { EVENTS } from '../db/tables/ingest.js';
 import { StackTable, type StackRow } from './stack.js';
@@ -27,6 +29,8 @@ export interface UnparsedRow {
 const MAX_UNPARSED_ROWS = 1000;
 const MAX_EXAMPLES = 10;
 const TWO_53 = 2 ** 53;
+/** Longest line (bytes) and longest print payload continued over lines: docs/formats.md "Limits". */
+export const MAX_LINE = 1 << 20;
 
 /** Everything about a parsed trace except its events: plain data, so it can cross a worker boundary. */
 export interface ParseFacts {
@@ -80,6 +84,10 @@ export class EventBuilder implements LineSink, TraceFacts {
   private stackKind: StackKind = 'kernel';
   private frames: string[] = [];
   private lastSeq = -1;
+  // A print payload continued over lines (trace-cmd): its parts, written to its row once it ends.
+  private contRow = -1;
+  private contParts: string[] = [];
+  private contLen = 0;
 
   constructor(
     readonly traceId: number,
@@ -90,8 +98,14 @@ export class EventBuilder implements LineSink, TraceFacts {
     this.c = Object.fromEntries(this.batch.columns.map((col) => [col.name, col]));
   }
 
-  event(lineNo: number, ctx: LineContext, system: string | null, event: string, payload: string): void {
+  /** Returns false when the line's values are out of range (limits.ts): it is counted unparsed instead. */
+  event(lineNo: number, ctx: LineContext, system: string | null, event: string, payload: string, line?: string | (() => string)): boolean {
     this.closeStack();
+    const bad = contextOutOfRange(ctx.cpu, ctx.pid, ctx.tgid, ctx.tsSec, ctx.tsNs);
+    if (bad !== null) {
+      this.unparsed(lineNo, lineText(line, event, payload), bad);
+      return false;
+    }
     if (this.batch.full) this.flushBatch();
     // Trace markers: trace-cmd prints `print: tracing_mark_write: text`, old Android `0: text`.
     if (event === 'print' || event === '0' || event === 'bprint' || event === 'bputs') {
@@ -120,6 +134,15 @@ export class EventBuilder implements LineSink, TraceFacts {
     this.countByCode[code]++;
     setStr(c.payload, r, payload);
     const catalogued = decode(event, payload, r, c, this); // always: perf names the system but still needs decoding
+    const rejected = takeRejected();
+    if (rejected !== null) {
+      this.batch.dropLastRow();
+      this.seq--;
+      this.countByCode[code]--;
+      this.unparsed(lineNo, lineText(line, event, payload), rejected);
+      return false;
+    }
+    this.trackTs(ctx.tsSec, ctx.tsNs);
     const sys = system ?? catalogued;
     if (sys) setStr(c.system, r, sys);
     if (c.mapcount.valid[r >>> 5] & (1 << (r & 31))) {
@@ -129,6 +152,7 @@ export class EventBuilder implements LineSink, TraceFacts {
     this.events++;
     this.lastSeqByCpu[ctx.cpu + 1] = seq;
     this.lastSeq = seq;
+    return true;
   }
 
   stackStart(kind: StackKind, cpu: number): void {
@@ -155,17 +179,33 @@ export class EventBuilder implements LineSink, TraceFacts {
     setInt(kind === 'kernel' ? this.c.stack_id : this.c.user_stack_id, r, this.stacks.intern(kind, frames, preferId));
   }
 
-  continuation(_lineNo: number, text: string): void {
-    this.closeStack();
-    const r = this.lastSeq - this.batchFirstSeq;
-    if (r >= 0 && r < this.batch.rows) {
-      const col = this.c.payload;
-      setStr(col, r, (getStr(col, r) ?? '') + '\n' + text);
+  continuation(lineNo: number, text: string): void {
+    if (this.stackTarget >= 0) this.closeStack();
+    if (this.contRow < 0) {
+      const r = this.lastSeq - this.batchFirstSeq;
+      if (r < 0 || r >= this.batch.rows) return this.unparsed(lineNo, text, 'continuation without the event it continues');
+      this.contRow = r;
+      this.contParts = [getStr(this.c.payload, r) ?? ''];
+      this.contLen = this.contParts[0].length;
     }
+    // Parts are joined once, when the payload ends: appending line by line would rewrite it each time.
+    if (this.contLen + 1 + text.length > MAX_LINE) return this.unparsed(lineNo, text, 'print payload continued beyond 1 MiB');
+    this.contParts.push(text);
+    this.contLen += 1 + text.length;
   }
 
-  lost(lineNo: number, cpu: number | null, count: number | null, kind: LostKind): void {
+  private endContinuation(): void {
+    if (this.contRow < 0) return;
+    setStr(this.c.payload, this.contRow, this.contParts.join('\n'));
+    this.contRow = -1;
+    this.contParts = [];
+  }
+
+  lost(lineNo: number, cpu: number | null, count: number | null, kind: LostKind, line?: string): void {
     this.closeStack();
+    const bad =
+      count !== null && !(count < MAX_LOST) ? 'lost count beyond 2^53' : cpu !== null && cpu >= MAX_CPUS ? `cpu ${cpu} beyond ${MAX_CPUS}` : null;
+    if (bad !== null) return this.unparsed(lineNo, line ?? `[LOST ${count} EVENTS]`, bad);
     // The marker sits before the next event: it takes that event's seq, it does not consume one.
     this.lostRows.push({ seq: this.seq, lineNo, cpu, lost: count, kind });
   }
@@ -239,6 +279,9 @@ export class EventBuilder implements LineSink, TraceFacts {
     const t = sec * 1e9 + ns;
     if (t < TWO_53) setInt(col, r, t);
     else setBig(col, r, BigInt(sec) * 1_000_000_000n + BigInt(ns));
+  }
+
+  private trackTs(sec: number, ns: number): void {
     if (sec < this.firstSec || (sec === this.firstSec && ns < this.firstNs)) {
       this.firstSec = sec;
       this.firstNs = ns;
@@ -250,6 +293,7 @@ export class EventBuilder implements LineSink, TraceFacts {
   }
 
   private closeStack(): void {
+    if (this.contRow >= 0) this.endContinuation();
     if (this.stackTarget < 0) return;
     if (this.frames.length > 0) {
       const id = this.stacks.intern(this.stackKind, this.frames);
@@ -268,5 +312,8 @@ export class EventBuilder implements LineSink, TraceFacts {
     this.batchFirstSeq = this.seq;
   }
 }
+
+const lineText = (line: string | (() => string) | undefined, event: string, payload: string): string =>
+  typeof line === 'function' ? line() : (line ?? `${event}: ${payload}`);
 
 export { BATCH_ROWS };

@@ -1,13 +1,11 @@
-import { CONTEXT_RE } from './readers/ftrace.js';
+import { isContextLine } from './readers/ftrace.js';
+import { isPerfSample } from './readers/perf.js';
 
 /** Which reader fits the input, decided from its first block. */
 
 export type Format = 'ftrace' | 'trace-cmd' | 'perf' | 'csv' | 'arrow';
 export const FORMATS: Format[] = ['ftrace', 'trace-cmd', 'perf', 'csv', 'arrow'];
 
-const PERF_RE = /^\s*\S.*?\s+\d+(?:\/\d+)?\s+(?:\[\d+\]\s+)?\d+\.\d+:\s+(?:\d+\s+)?[\w-]+:[\w.-]+:/;
-// latency-format lines (`<...>-5263      3..... 276242022us : event: ...`), e.g. from trace_pipe, which has no header.
-const LATENCY_LINE_RE = /^\s*\S.*?-\d+\s+\d+[a-zA-Z.][a-zA-Z0-9.]{3,5}\s+\d+us[!#*@$+ ]?\s*:\s/;
 const TRACE_DAT_MAGIC = Buffer.from([0x17, 0x08, 0x44, 0x74, 0x72, 0x61, 0x63, 0x69, 0x6e, 0x67]);
 
 export function isArrowIpc(head: Buffer): boolean {
@@ -23,15 +21,17 @@ export function detectFormat(head: Buffer): Format | { refuse: string } {
   if (head.subarray(0, 4).toString('latin1') === 'PERF')
     return { refuse: 'this is a binary perf.data: convert it with `perf script > FILE.txt` first' };
   const probe = head.subarray(0, 65536);
-  let nul = 0;
+  // Text never holds NUL; control bytes it may (a comm is any byte but NUL: escapes, `\r`), so only a
+  // high share of them says binary.
   let ctrl = 0;
   for (const b of probe) {
-    if (b === 0) nul++;
-    else if (b < 9 || (b > 13 && b < 32)) ctrl++;
+    if (b === 0) return { refuse: 'binary content, not trace text' };
+    if (b < 9 || (b > 13 && b < 32) || b === 127) ctrl++;
   }
-  if (nul > 0 || ctrl > probe.length / 100) return { refuse: 'binary content, not trace text' };
+  if (ctrl > probe.length / 4) return { refuse: 'binary content, not trace text' };
   const lines = probe.toString('utf8').split('\n').slice(0, 200);
-  const first = lines.find((l) => l.trim().length > 0) ?? '';
+  // Bounded: the CSV header test below backtracks.
+  const first = (lines.find((l) => l.trim().length > 0) ?? '').slice(0, 4096);
   if (/^(cpus=\d+|version = \d+)/.test(first)) return 'trace-cmd';
   if (/^\s*(ts_ns|seq|trace_id)?.*\bevent\b.*,/.test(first) && first.split(',').length >= 3 && /ts/.test(first)) return 'csv';
   let ftrace = 0;
@@ -39,8 +39,8 @@ export function detectFormat(head: Buffer): Format | { refuse: string } {
   let kernelStack = 0;
   for (const l of lines) {
     if (l.startsWith('# tracer:') || l.includes('entries-in-buffer/entries-written')) ftrace += 5;
-    if (PERF_RE.test(l)) perf++;
-    else if (CONTEXT_RE.test(l) || LATENCY_LINE_RE.test(l)) ftrace++;
+    if (isPerfSample(l)) perf++;
+    else if (isContextLine(l)) ftrace++;
     if (/\]\s+[\d.]+:\s+kernel_stack:/.test(l) || /EVENTS DROPPED\]/.test(l)) kernelStack++;
   }
   if (ftrace === 0 && perf === 0) return { refuse: 'no line looks like ftrace, trace-cmd report or perf script output' };

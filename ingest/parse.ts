@@ -33,6 +33,11 @@ export function readerFor(format: TextFormat, sink: LineSink): Reader {
   return format === 'perf' ? new PerfReader(sink) : format === 'trace-cmd' ? new TraceCmdReader(sink) : new FtraceReader(sink);
 }
 
+/** What the splitter does with a line beyond its limit: an unparsed line, with its first bytes. */
+export function longLine(sink: LineSink): (prefix: string, lineNo: number) => void {
+  return (prefix, lineNo) => sink.unparsed(lineNo, prefix, 'line longer than 1 MiB');
+}
+
 export async function parseText(
   format: TextFormat,
   src: Source,
@@ -56,7 +61,7 @@ async function parseInThread(
 ): Promise<ParseFacts> {
   const builder = new EventBuilder(traceId, (b) => out.append(b));
   const reader = readerFor(format, builder);
-  const splitter = new LineSplitter((text, lineNo) => reader.line(text, lineNo));
+  const splitter = new LineSplitter((text, lineNo) => reader.line(text, lineNo), longLine(builder));
   for await (const block of src.blocks()) {
     splitter.push(block);
     progress.update(src.bytesRead, splitter.lineNo);

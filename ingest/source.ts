@@ -122,34 +122,84 @@ function decode(b: Buffer): string {
   return b.toString(isAscii(b) ? 'latin1' : 'utf8');
 }
 
+/** Longest line read whole (bytes, without its newline): docs/formats.md "Limits". */
+export const MAX_LINE_BYTES = 1 << 20;
+/** Bytes of a longer line kept for unparsed_lines. */
+const LONG_PREFIX = 200;
+
 /**
  * Splits blocks into lines without copying them twice: each block is decoded once (decode()) up to its last
- * newline; the remainder waits for the next block. Calls onLine(text, lineNo) with CR stripped.
+ * newline; the remainder waits for the next block. Calls onLine(text, lineNo) with CR stripped. Only `\n` ends a
+ * line. A line longer than MAX_LINE_BYTES is never held whole: onLong(prefix, lineNo) gets its first bytes, and
+ * the rest is skipped up to the next newline as it streams by.
  */
 export class LineSplitter {
-  private carry: Buffer | null = null;
+  /** The start of the current line, in pieces (joined once its newline arrives). */
+  private carry: Buffer[] = [];
+  private carryLen = 0;
+  /** Inside a line already reported as too long: skip to its newline. */
+  private skipping = false;
   lineNo = 0;
 
-  constructor(private readonly onLine: (text: string, lineNo: number) => void) {}
+  constructor(
+    private readonly onLine: (text: string, lineNo: number) => void,
+    private readonly onLong: (prefix: string, lineNo: number) => void = () => {},
+  ) {}
 
   push(block: Buffer): void {
-    let buf = block;
-    if (this.carry) {
-      buf = Buffer.concat([this.carry, block]);
-      this.carry = null;
+    // Pieces of at most MAX_LINE_BYTES: a line within one piece is then never too long.
+    for (let at = 0; at < block.length; at += MAX_LINE_BYTES) this.piece(block.subarray(at, at + MAX_LINE_BYTES));
+  }
+
+  private piece(block: Buffer): void {
+    let start = 0;
+    if (this.skipping) {
+      const nl = block.indexOf(10);
+      if (nl < 0) return;
+      this.skipping = false;
+      start = nl + 1;
     }
-    const last = buf.lastIndexOf(10);
-    if (last < 0) {
-      this.carry = buf;
-      return;
+    if (this.carryLen > 0) {
+      const nl = block.indexOf(10, start);
+      if (nl < 0) return this.hold(block.subarray(start));
+      if (this.carryLen + nl - start > MAX_LINE_BYTES) this.long();
+      else {
+        this.carry.push(block.subarray(start, nl + 1));
+        this.split(decode(Buffer.concat(this.carry)));
+      }
+      this.carry = [];
+      this.carryLen = 0;
+      start = nl + 1;
     }
-    if (last + 1 < buf.length) this.carry = Buffer.from(buf.subarray(last + 1));
-    this.split(decode(buf.subarray(0, last + 1)));
+    const last = block.lastIndexOf(10);
+    if (last < start) return this.hold(block.subarray(start));
+    this.split(decode(block.subarray(start, last + 1)));
+    if (last + 1 < block.length) this.hold(block.subarray(last + 1));
+  }
+
+  /** Keep the start of a line (a copy: the block's memory may be reused); report it once it is too long. */
+  private hold(b: Buffer): void {
+    if (b.length === 0) return;
+    this.carry.push(Buffer.from(b));
+    this.carryLen += b.length;
+    if (this.carryLen > MAX_LINE_BYTES) {
+      this.long();
+      this.carry = [];
+      this.carryLen = 0;
+      this.skipping = true;
+    }
+  }
+
+  private long(): void {
+    const prefix = Buffer.concat(this.carry).subarray(0, LONG_PREFIX);
+    this.onLong(decode(prefix), ++this.lineNo);
   }
 
   end(): void {
-    if (this.carry && this.carry.length) this.split(decode(this.carry) + '\n');
-    this.carry = null;
+    if (this.carryLen > 0) this.split(decode(Buffer.concat(this.carry)) + '\n');
+    this.carry = [];
+    this.carryLen = 0;
+    this.skipping = false;
   }
 
   private split(s: string): void {

@@ -1,5 +1,6 @@
-import { setInt, setStr, setU64, type BatchColumn } from '../../db/batch.js';
+import { setBig, setInt, setStr, setU64, type BatchColumn } from '../../db/batch.js';
 import { at, genericArgs, hex64, num, numAt, u64, value, valueEnd } from './fields.js';
+import { outOfRange, rangeOf } from './limits.js';
 
 /**
  * Payload decoders: each moves the fields of one event format into typed columns, by field name (see
@@ -19,12 +20,60 @@ export interface TraceFacts {
 
 export type Decoder = (p: string, r: number, c: EventCols, facts: TraceFacts) => void;
 
+/** Why the row being decoded cannot be stored (its first value out of range, limits.ts), or null. */
+let rejected: string | null = null;
+
+/** The reason a decoder gave since the last call (the caller then drops the row), or null. */
+export function takeRejected(): string | null {
+  const why = rejected;
+  rejected = null;
+  return why;
+}
+
+/** Per column: the range setInt stores (limits.ts rangeOf), looked up once. */
+const bounds = new Map<string, [number, number]>();
+
 function setNum(col: BatchColumn, r: number, v: number): void {
-  if (v === v) setInt(col, r, v); // skip NaN
+  if (v !== v) return; // NaN: absent
+  let b = bounds.get(col.name);
+  if (b === undefined) bounds.set(col.name, (b = rangeOf(col.name, col.storage)));
+  if (v >= b[0] && v <= b[1]) setInt(col, r, v);
+  else rejected ??= outOfRange(col.name, col.storage, v);
+}
+
+/**
+ * A signed 64-bit value (kretprobe returns print s64 or u64 in decimal): exact via BigInt beyond 2^53; a u64
+ * keeps its two's complement (ret=18446744073709551615 is -1). Beyond 64 bits the line is unparsed.
+ */
+function setNum64(col: BatchColumn, r: number, p: string, i: number): void {
+  const v = num(p, i);
+  if (v !== v) return;
+  if (Number.isSafeInteger(v)) return setInt(col, r, v);
+  const tok = p.slice(i, valueEnd(p, i));
+  let b: bigint | null = null;
+  if (/^-?(?:0[xX][0-9a-fA-F]{1,16}|\d{1,20})$/.test(tok)) b = tok.startsWith('-') ? -BigInt(tok.slice(1)) : BigInt(tok);
+  if (b === null || b < -(1n << 63n) || b >= 1n << 64n) rejected ??= `${col.name} ${tok.slice(0, 24)} out of 64 bits`;
+  else setBig(col, r, b);
+}
+
+/**
+ * A pfn field; -1UL (cma_alloc's pfn when it failed, `pfn=ffffffffffffffff`) is -1: the only value above 2^52 a
+ * kernel prints, and the only one past 2^53 a double cannot tell apart from its neighbours.
+ */
+function pfnAt(p: string, key: string, hexDefault = false): number {
+  const i = at(p, key);
+  const v = num(p, i, hexDefault);
+  if (v < 2 ** 52) return v;
+  const tok = p.slice(i, valueEnd(p, i));
+  return /^(?:0[xX])?[fF]{16}$/.test(tok) || tok === '18446744073709551615' ? -1 : v;
 }
 
 function setHex64(col: BatchColumn, r: number, p: string, i: number): boolean {
   if (i < 0 || !hex64(p, i)) return false;
+  if (u64.wide) {
+    rejected ??= `${col.name} ${p.slice(i, valueEnd(p, i)).slice(0, 24)} beyond 64 bits`;
+    return false;
+  }
   setU64(col, r, u64.hi, u64.lo);
   return true;
 }
@@ -41,7 +90,7 @@ function isKernelPointer(): boolean {
 
 // page_ref (include/trace/events/page_ref.h): pfn flags count mapcount mapping mt val [ret].
 export const pageRef: Decoder = (p, r, c) => {
-  setNum(c.pfn, r, numAt(p, 'pfn='));
+  setNum(c.pfn, r, pfnAt(p, 'pfn='));
   setWord(c.page_flags, r, p, 'flags=');
   setNum(c.count, r, numAt(p, 'count='));
   setNum(c.mapcount, r, numAt(p, 'mapcount='));
@@ -54,7 +103,7 @@ export const pageRef: Decoder = (p, r, c) => {
 // kmem page events: page pfn order [migratetype] [gfp_flags]. page= is never a key (docs/model.md §11) but a raw
 // pointer next to its pfn teaches us vmemmap_base.
 export const kmemPage: Decoder = (p, r, c, facts) => {
-  const pfn = numAt(p, 'pfn=');
+  const pfn = pfnAt(p, 'pfn=');
   setNum(c.pfn, r, pfn);
   const order = numAt(p, 'order=');
   setNum(c.order, r, order);
@@ -66,7 +115,7 @@ export const kmemPage: Decoder = (p, r, c, facts) => {
 };
 
 export const extfrag: Decoder = (p, r, c) => {
-  setNum(c.pfn, r, numAt(p, 'pfn='));
+  setNum(c.pfn, r, pfnAt(p, 'pfn='));
   setNum(c.order, r, numAt(p, 'alloc_order='));
   setNum(c.mt, r, numAt(p, 'alloc_migratetype='));
 };
@@ -75,12 +124,12 @@ export const extfrag: Decoder = (p, r, c) => {
 export const cma: Decoder = (p, r, c, facts) => {
   const n = at(p, 'name=');
   if (n >= 0) setStr(c.name, r, p.slice(n, valueEnd(p, n)));
-  const pfn = num(p, at(p, 'pfn='), true);
+  const pfn = pfnAt(p, 'pfn=', true);
   setNum(c.pfn, r, pfn);
   let count = numAt(p, 'count=');
   if (count !== count) count = numAt(p, 'request_count=');
   setNum(c.nr_pages, r, count);
-  if (pfn === pfn && count === count) setInt(c.pfn_end, r, pfn + count);
+  if (pfn >= 0 && count === count) setInt(c.pfn_end, r, pfn + count);
   if (setHex64(c.ptr, r, p, at(p, 'page=')) && isKernelPointer() && pfn > 0) facts.pagePointer(u64.hi, u64.lo, pfn);
   setNum(c.ret, r, numAt(p, 'errorno='));
   setNum(c.nr_succeeded, r, numAt(p, 'nr_migrated='));
@@ -101,7 +150,7 @@ export const migrationPte: Decoder = (p, r, c) => {
 };
 
 export const migrateUnmapFolio: Decoder = (p, r, c) => {
-  setNum(c.pfn, r, numAt(p, 'pfn='));
+  setNum(c.pfn, r, pfnAt(p, 'pfn='));
   setHex64(c.addr, r, p, at(p, 'addr='));
 };
 
@@ -119,7 +168,7 @@ export const testPagesIsolated: Decoder = (p, r, c) => {
 
 // filemap add/delete: "dev %d:%d ino %lx [page=%p] pfn=... ofs=%lu [order=%u]" (dev/ino without '=').
 export const filemapPage: Decoder = (p, r, c) => {
-  setNum(c.pfn, r, numAt(p, 'pfn='));
+  setNum(c.pfn, r, pfnAt(p, 'pfn='));
   const o = numAt(p, 'order=');
   setNum(c.order, r, o === o ? o : 0);
   setInt(c.nr_pages, r, o === o ? 2 ** o : 1);
@@ -158,14 +207,14 @@ export const probe: Decoder = (p, r, c, facts) => {
   i = at(p, 'pgmap=');
   if (i < 0) i = at(p, 'ref=');
   setHex64(c.pgmap, r, p, i);
-  setNum(c.pfn, r, numAt(p, 'pfn='));
+  setNum(c.pfn, r, pfnAt(p, 'pfn='));
   i = at(p, 'ret=');
   if (i >= 0) {
     // kretprobe values print signed (s32/s64) or hex (x64: pointers); keep what fits exactly.
     if (p.charCodeAt(i) === 48 && p.charCodeAt(i + 1) === 120) {
       if (hex64(p, i) && u64.hi < 0x200000) setInt(c.ret, r, u64.hi * 4294967296 + u64.lo);
       else if (u64.hi >= 0x200000) setInt(c.ret, r, 1); // a non-NULL pointer: "returned something"
-    } else setNum(c.ret, r, num(p, i));
+    } else setNum64(c.ret, r, p, i);
   }
   if (hex64(p, at(p, 'vmemmap_base='))) facts.probeVmemmapBase(u64.hi, u64.lo);
 };

@@ -71,8 +71,8 @@ export function numAt(p: string, key: string, hexDefault = false): number {
   return num(p, at(p, key), hexDefault);
 }
 
-/** Scratch result of hex64: the value as unsigned 32-bit halves. */
-export const u64 = { hi: 0, lo: 0 };
+/** Scratch result of hex64: the value as unsigned 32-bit halves; `wide` when it had more than 64 bits. */
+export const u64 = { hi: 0, lo: 0, wide: false };
 
 /**
  * A 64-bit hex token (`ffd4000000240880`, `0x...`, hashed `00000000f0e9c5fd`); `(null)`, `(nil)` are 0.
@@ -81,6 +81,7 @@ export const u64 = { hi: 0, lo: 0 };
 export function hex64(p: string, i: number): boolean {
   u64.hi = 0;
   u64.lo = 0;
+  u64.wide = false;
   if (i < 0) return false;
   while (p.charCodeAt(i) === 32) i++;
   if (p.charCodeAt(i) === 40 /* ( */) return p.startsWith('(null)', i) || p.startsWith('(nil)', i);
@@ -88,6 +89,11 @@ export function hex64(p: string, i: number): boolean {
   let end = i;
   while (hexDigit(p.charCodeAt(end)) >= 0) end++;
   if (end === i) return false;
+  if (end - i > 16) {
+    let z = i;
+    while (p.charCodeAt(z) === 48) z++;
+    u64.wide = end - z > 16;
+  }
   const start = Math.max(i, end - 16);
   const split = Math.max(start, end - 8);
   u64.hi = start < split ? parseInt(p.slice(start, split), 16) >>> 0 : 0;

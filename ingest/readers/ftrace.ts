@@ -1,4 +1,5 @@
-import { digits, parseTimestamp, type LineContext, type LineSink, type Reader } from './sink.js';
+import { MAX_CPUS, MAX_LOST } from '../decode/limits.js';
+import { digits, matchTask, parseTimestamp, taskComm, type LineContext, type LineSink, type Reader } from './sink.js';
 
 /**
  * tracefs `trace` / `trace_pipe` text (kernel/trace/trace_output.c trace_print_context()):
@@ -8,18 +9,26 @@ import { digits, parseTimestamp, type LineContext, type LineSink, type Reader } 
  * comments inside function_graph output.
  */
 
-// The comm may hold spaces, dashes, colons and brackets: anchor on the last `-<pid>` before `[cpu]` (as Perfetto does).
-// Older kernels print pid %-5d and tgid (%5d)/(-----); newer %-7d and (%7d)/(-------). Flags: 0, 4 or 5 chars.
-export const CONTEXT_RE =
-  /^\s*(.*?)-(\d+)\s+(?:\(\s*(\d+|-+)\s*\)\s+)?\[(\d+)\]\s*(?:([a-zA-Z0-9.:]{4,6})\s+)?(\d+)(?:\.(\d+))?(?:\s*\(\+[\d.]+\))?:\s(.*)$/;
+// The comm may hold any byte but NUL: the task field ends at the `-<pid>` before the `[cpu]` column (sink.ts
+// matchTask). Older kernels print pid %-5d and tgid (%5d)/(-----); newer %-7d and (%7d)/(-------). Flags: 0, 4 or 5
+// chars. CONTEXT_TAIL matches from the `-` to the event name.
+const CONTEXT_TAIL =
+  /-(\d+)[ \t]+(?:\([ \t]*(\d+|-+)[ \t]*\)[ \t]+)?\[(\d+)\][ \t]*(?:([a-zA-Z0-9.:]{4,6})[ \t]+)?(\d+)(?:\.(\d+))?(?:[ \t]*\(\+[\d.]+\))?:\s/y;
 // Latency format: "<comm>-<pid> <cpu><flags> <time>us<delay>: event: payload", time relative to the trace start.
-const LATENCY_RE = /^\s*(.*?)-(\d+)\s+(\d+)([a-zA-Z.][a-zA-Z0-9.]{3,5})\s+(\d+)us([!#*@$+ ]?)\s*:\s(.*)$/;
-// function_graph: "[abstime |] cpu) [comm-pid |] ... /* event: payload */".
-const FGRAPH_RE = /^\s*(?:(\d+)\.(\d+)\s*\|\s*)?(\d+)\)\s*(?:(.+?)-(\d+)\s+\|)?.*?\/\*\s(.*?)\s*\*\/\s*$/;
+const LATENCY_TAIL = /-(\d+)[ \t]+(\d+)([a-zA-Z.][a-zA-Z0-9.]{3,5})[ \t]+(\d+)us([!#*@$+ ]?)[ \t]*:\s/y;
+// function_graph: "[abstime |] cpu) [comm-pid |] ... /* event: payload */": the head, read from the line's first
+// FGRAPH_HEAD characters (the comment is found with indexOf, so no regex spans the line).
+const FGRAPH_RE = /^[ \t]*(?:(\d+)\.(\d+)[ \t]*\|[ \t]*)?(\d+)\)[ \t]*(?:([^|]+?)-(\d+)[ \t]+\|)?/;
+const FGRAPH_HEAD = 512;
+
+/** Whether a line has the ftrace context prefix (format detection). */
+export function isContextLine(text: string): boolean {
+  return matchTask(text, CONTEXT_TAIL, false) !== null || matchTask(text, LATENCY_TAIL, false) !== null;
+}
 const LOST_RE = /^CPU:(\d+) \[LOST (\d+) EVENTS\]\s*$/;
 const BUFFER_STARTED_RE = /^##### CPU (\d+) buffer started ####\s*$/;
 const ENTRIES_RE = /entries-in-buffer\/entries-written:\s*(\d+)\/(\d+)\s+#P:(\d+)/;
-const SYSCALL_ENTER_RE = /^(sys_\w+)\((.*)\)\s*$/;
+const SYSCALL_ENTER_RE = /^(sys_\w+)\(([^]*)\)\s*$/;
 const SYSCALL_EXIT_RE = /^(sys_\w+) -> (\S+)\s*$/;
 
 export class FtraceReader implements Reader {
@@ -33,20 +42,20 @@ export class FtraceReader implements Reader {
     if (c0 === 35 /* # */) {
       // `##### CPU N buffer started ####` (annotate option) looks like a header line but is a marker.
       if (text.startsWith('#####') && this.special(text, lineNo)) return;
-      return this.headerLine(text);
+      return this.headerLine(text, lineNo);
     }
     if (text.length === 0 || (c0 === 13 && text.length === 1)) return;
     if (isFrameLine(text)) return this.sink.frame(frameText(text));
-    const m = CONTEXT_RE.exec(text);
+    const m = matchTask(text, CONTEXT_TAIL, false);
     if (m) {
       const ctx = this.ctx;
-      ctx.comm = m[1];
-      ctx.pid = digits(m[2]);
-      ctx.tgid = m[3] === undefined || m[3].charCodeAt(0) === 45 /* - */ ? -1 : digits(m[3]);
-      ctx.cpu = digits(m[4]);
-      ctx.irq = m[5] ?? null;
-      this.setClock(parseTimestamp(ctx, m[6], m[7]));
-      return this.rest(lineNo, m[8], text);
+      ctx.comm = taskComm;
+      ctx.pid = digits(m[1]);
+      ctx.tgid = m[2] === undefined || m[2].charCodeAt(0) === 45 /* - */ ? -1 : digits(m[2]);
+      ctx.cpu = digits(m[3]);
+      ctx.irq = m[4] ?? null;
+      this.setClock(parseTimestamp(ctx, m[5], m[6]));
+      return this.rest(lineNo, text.slice(m.index + m[0].length), text);
     }
     if (this.special(text, lineNo)) return;
     this.sink.unparsed(lineNo, text, 'no ftrace layout matches');
@@ -71,21 +80,30 @@ export class FtraceReader implements Reader {
     if (colon > 0 && isEventName(rest, colon)) {
       let p = colon + 1;
       while (rest.charCodeAt(p) === 32) p++;
-      return this.sink.event(lineNo, this.ctx, null, rest.slice(0, colon), rest.slice(p));
+      this.sink.event(lineNo, this.ctx, null, rest.slice(0, colon), rest.slice(p), text);
+      return;
     }
     if (rest.startsWith('sys_')) {
       let s = SYSCALL_ENTER_RE.exec(rest);
-      if (s) return this.sink.event(lineNo, this.ctx, 'syscalls', 'sys_enter_' + s[1].slice(4), s[2]);
+      if (s) {
+        this.sink.event(lineNo, this.ctx, 'syscalls', 'sys_enter_' + s[1].slice(4), s[2], text);
+        return;
+      }
       s = SYSCALL_EXIT_RE.exec(rest);
-      if (s) return this.sink.event(lineNo, this.ctx, 'syscalls', 'sys_exit_' + s[1].slice(4), '-> ' + s[2]);
+      if (s) {
+        this.sink.event(lineNo, this.ctx, 'syscalls', 'sys_exit_' + s[1].slice(4), '-> ' + s[2], text);
+        return;
+      }
     }
     this.sink.unparsed(lineNo, text, 'context prefix without an event name');
   }
 
-  protected headerLine(text: string): void {
+  protected headerLine(text: string, lineNo: number): void {
     if (text.startsWith('# tracer:')) return this.sink.header('tracer', text.slice(9).trim());
     const m = ENTRIES_RE.exec(text);
     if (m) {
+      if (!(Number(m[1]) < MAX_LOST && Number(m[2]) < MAX_LOST && Number(m[3]) <= MAX_CPUS))
+        return this.sink.unparsed(lineNo, text, 'header counts out of range');
       this.sink.header('entries_in_buffer', m[1]);
       this.sink.header('entries_written', m[2]);
       this.sink.header('cpus', m[3]);
@@ -97,7 +115,7 @@ export class FtraceReader implements Reader {
   protected special(text: string, lineNo: number): boolean {
     let m = LOST_RE.exec(text);
     if (m) {
-      this.sink.lost(lineNo, Number(m[1]), Number(m[2]), 'lost');
+      this.sink.lost(lineNo, Number(m[1]), Number(m[2]), 'lost', text);
       return true;
     }
     m = BUFFER_STARTED_RE.exec(text);
@@ -105,23 +123,25 @@ export class FtraceReader implements Reader {
       this.sink.lost(lineNo, Number(m[1]), null, 'buffer-started');
       return true;
     }
-    m = LATENCY_RE.exec(text);
+    m = matchTask(text, LATENCY_TAIL, false);
     if (m) {
       const ctx = this.ctx;
-      ctx.comm = m[1];
-      ctx.pid = Number(m[2]);
+      ctx.comm = taskComm;
+      ctx.pid = Number(m[1]);
       ctx.tgid = -1;
-      ctx.cpu = Number(m[3]);
-      ctx.irq = m[4];
-      const us = Number(m[5]);
+      ctx.cpu = Number(m[2]);
+      ctx.irq = m[3];
+      const us = Number(m[4]);
       ctx.tsSec = Math.floor(us / 1e6);
       ctx.tsNs = (us % 1e6) * 1000;
       this.setClock('relative-us');
-      this.rest(lineNo, m[7], text);
+      this.rest(lineNo, text.slice(m.index + m[0].length), text);
       return true;
     }
-    if (text.includes('/*')) {
-      m = FGRAPH_RE.exec(text);
+    const open = text.indexOf('/* ');
+    const close = trimEnd(text);
+    if (open >= 0 && close >= open + 5 && text.startsWith('*/', close - 2)) {
+      m = FGRAPH_RE.exec(text.slice(0, Math.min(open, FGRAPH_HEAD)));
       if (m) {
         const ctx = this.ctx;
         if (m[1] !== undefined) this.setClock(parseTimestamp(ctx, m[1], m[2]));
@@ -135,13 +155,13 @@ export class FtraceReader implements Reader {
         }
         ctx.tgid = -1;
         ctx.irq = null;
-        const inner = m[6];
+        const inner = text.slice(open + 3, trimEnd(text, close - 2));
         const colon = inner.indexOf(':');
         // Plain function_graph comments (`/* foo */`) are not events: skip them quietly.
         if (colon > 0 && isEventName(inner, colon)) {
           let p = colon + 1;
           while (inner.charCodeAt(p) === 32) p++;
-          this.sink.event(lineNo, ctx, null, inner.slice(0, colon), inner.slice(p));
+          this.sink.event(lineNo, ctx, null, inner.slice(0, colon), inner.slice(p), text);
         }
         return true;
       }
@@ -150,6 +170,14 @@ export class FtraceReader implements Reader {
     return false;
   }
 }
+
+/** End of text[0, end) without trailing blanks. */
+function trimEnd(text: string, end = text.length): number {
+  while (end > 0 && isBlank(text.charCodeAt(end - 1))) end--;
+  return end;
+}
+
+const isBlank = (c: number): boolean => c === 32 || c === 9 || c === 10 || c === 11 || c === 12 || c === 13;
 
 /** ` => func+0x1c/0x80`, ` => func (ffffffff8117c9e4)`, `=> f`. */
 export function isFrameLine(text: string): boolean {

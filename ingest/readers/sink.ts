@@ -22,14 +22,17 @@ export type LostKind = 'lost' | 'dropped' | 'perf-lost' | 'buffer-started';
 export type Clock = 'us' | 'ns' | 'counter' | 'relative-us';
 
 export interface LineSink {
-  /** An event line. `system` when the layout names it (perf `kmem:mm_page_alloc`), else null. */
-  event(lineNo: number, ctx: LineContext, system: string | null, event: string, payload: string): void;
+  /**
+   * An event line. `system` when the layout names it (perf `kmem:mm_page_alloc`), else null; `line` is the whole
+   * line, for unparsed_lines when a value is out of range (then the sink counts it unparsed and returns false).
+   */
+  event(lineNo: number, ctx: LineContext, system: string | null, event: string, payload: string, line?: string | (() => string)): boolean;
   /** A stack block starts; following frame() calls belong to the latest event of that cpu. */
   stackStart(kind: StackKind, cpu: number): void;
   frame(text: string): void;
   /** A line continuing the previous event's payload (trace-cmd multi-line print). */
   continuation(lineNo: number, text: string): void;
-  lost(lineNo: number, cpu: number | null, count: number | null, kind: LostKind): void;
+  lost(lineNo: number, cpu: number | null, count: number | null, kind: LostKind, line?: string): void;
   header(key: string, value: string): void;
   clock(clock: Clock): void;
   unparsed(lineNo: number, text: string, reason: string): void;
@@ -69,3 +72,63 @@ export function digits(s: string): number {
 }
 
 const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000];
+
+/** A comm is at most TASK_COMM_LEN - 1 bytes (include/linux/sched.h); any byte but NUL. */
+const COMM_BYTES = 15;
+/** How far into a line (after the padding) the task field's end is looked for. */
+const TASK_WINDOW = 256;
+
+/** The comm of the latest matchTask() match. */
+export let taskComm = '';
+
+/**
+ * The task field by the line's structure, not by the comm's characters (which may be anything but NUL and newline:
+ * spaces, dashes, brackets, `\r`, U+2028, escapes). `tail` is a sticky regex matching from the separator before
+ * the pid to the start of the event (pid, cpu and time columns); it is tried at each separator (`-`, or with
+ * `ws` the start of a run of blanks) in the first TASK_WINDOW characters. The comm is what precedes the match:
+ * the rightmost match leaving a comm of at most 15 bytes (a comm may itself hold `-1 [000] 1.0: `), else the
+ * leftmost. Linear: at most TASK_WINDOW tries, each bounded by the runs of digits and blanks it crosses.
+ */
+export function matchTask(text: string, tail: RegExp, ws: boolean): RegExpExecArray | null {
+  let s = 0;
+  while (text.charCodeAt(s) === 32 || text.charCodeAt(s) === 9) s++;
+  const limit = Math.min(text.length, s + TASK_WINDOW);
+  let found: RegExpExecArray | null = null;
+  let foundAt = -1;
+  for (let i = ws ? nextGap(text, s + 1, limit) : text.indexOf('-', s); i >= 0 && i < limit; i = ws ? nextGap(text, i + 1, limit) : text.indexOf('-', i + 1)) {
+    const short = utf8Within(text, s, i, COMM_BYTES);
+    if (!short && found) break;
+    tail.lastIndex = i;
+    const m = tail.exec(text);
+    if (m) {
+      found = m;
+      foundAt = i;
+      if (!short) break;
+    }
+  }
+  if (found) taskComm = text.slice(s, foundAt);
+  return found;
+}
+
+/** Next index in [from, limit) where a run of blanks starts after a non-blank, or -1. */
+function nextGap(text: string, from: number, limit: number): number {
+  for (let i = from; i < limit; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 32 || c === 9) {
+      const p = text.charCodeAt(i - 1);
+      if (p !== 32 && p !== 9) return i;
+    }
+  }
+  return -1;
+}
+
+/** Whether text[from, to) is at most `max` bytes in UTF-8. */
+function utf8Within(text: string, from: number, to: number, max: number): boolean {
+  if (to - from > max) return false;
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    n += c < 0x80 ? 1 : c < 0x800 || (c >= 0xd800 && c < 0xe000) ? 2 : 3;
+  }
+  return n <= max;
+}

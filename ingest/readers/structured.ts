@@ -6,6 +6,7 @@ import { setBig, setInt, setStr, type BatchColumn } from '../../db/batch.js';
 import type { EventBuilder } from '../builder.js';
 import type { Progress } from '../progress.js';
 import { EVENTS } from '../../db/tables/ingest.js';
+import { outOfRange, rangeOf } from '../decode/limits.js';
 import { InputError, type Source } from '../source.js';
 import type { Clock, LineContext } from './sink.js';
 
@@ -47,6 +48,7 @@ export function missingColumns(names: string[]): string[] {
 const INT_RE = /^[+-]?\d+$/;
 const HEX_RE = /^0x[0-9a-fA-F]+$/;
 const TWO_64 = 1n << 64n;
+const KERNEL_BOUNDED = new Set(['pfn', 'pfn_end', 'fin_pfn', 'order']);
 
 /** An integer cell: number when exact, bigint beyond 2^53, undefined when not an integer. */
 function intCell(v: Cell): number | bigint | undefined {
@@ -93,7 +95,13 @@ function stage(col: BatchColumn, v: Cell): { ok: true; v: number | bigint | stri
             : /* u64 */ typeof n === 'number'
               ? n >= 0
               : n >= 0n && n < TWO_64;
-  return fits ? { ok: true, v: n } : { ok: false, why: `${col.name}: out of range for ${col.storage}: ${String(v)}` };
+  if (!fits) return { ok: false, why: `${col.name}: out of range for ${col.storage}: ${String(v).slice(0, 40)}` };
+  // The kernel's bounds (pfns, orders) as for text input.
+  if (KERNEL_BOUNDED.has(col.name)) {
+    const [lo, hi] = rangeOf(col.name, col.storage);
+    if (typeof n !== 'number' || n < lo || n > hi) return { ok: false, why: outOfRange(col.name, col.storage, n) };
+  }
+  return { ok: true, v: n };
 }
 
 function put(col: BatchColumn, r: number, v: number | bigint | string | null): void {
@@ -227,13 +235,15 @@ class RowMapper {
     }
     const sys = this.at(cells, 'system');
     const payload = this.at(cells, 'payload');
-    b.event(
+    const kept = b.event(
       line,
       ctx,
       sys === null || sys === undefined || sys === '' ? null : String(sys),
       String(ev).trim(),
       payload === null || payload === undefined ? '' : String(payload),
+      text,
     );
+    if (!kept) return;
     const r = b.batch.rows - 1;
     for (let k = 0; k < this.typed.length; k++) put(this.typed[k].col, r, this.staged[k]);
     if (this.typed.length && this.mapcount.valid[r >>> 5] & (1 << (r & 31))) {

@@ -1,5 +1,6 @@
 import { FtraceReader } from './ftrace.js';
-import { parseTimestamp } from './sink.js';
+import { MAX_CPUS } from '../decode/limits.js';
+import { matchTask, parseTimestamp, taskComm } from './sink.js';
 
 /**
  * `trace-cmd report` text (trace-cmd Documentation/trace-cmd-report.1.txt): a preamble (`version = 6`, `cpus=N`,
@@ -13,7 +14,8 @@ const PREAMBLE_RE = /^(version|cpus)\s*=\s*(\S+)\s*$/;
 const EMPTY_CPU_RE = /^CPU \d+ is empty\s*$/;
 // `report -l` in trace-cmd's own documentation: latency flags glued to a bare cpu number,
 // `<idle>-0       0d.h1. 106467.859747: function: ...`.
-const LAT_FLAGS_RE = /^\s*(.*?)-(\d+)\s+(\d+)([a-zA-Z.][a-zA-Z0-9.]{3,5})\s+(\d+)(?:\.(\d+))?:\s(.*)$/;
+// From the `-` before the pid to the event (the comm may be anything: sink.ts matchTask).
+const LAT_FLAGS_TAIL = /-(\d+)[ \t]+(\d+)([a-zA-Z.][a-zA-Z0-9.]{3,5})[ \t]+(\d+)(?:\.(\d+))?:\s/y;
 const STACK_EVENTS: Record<string, 'kernel' | 'user'> = { kernel_stack: 'kernel', user_stack: 'user' };
 
 export class TraceCmdReader extends FtraceReader {
@@ -21,7 +23,11 @@ export class TraceCmdReader extends FtraceReader {
 
   override line(text: string, lineNo: number): void {
     const m = PREAMBLE_RE.exec(text);
-    if (m) return this.sink.header(m[1] === 'cpus' ? 'cpus' : 'file_version', m[2]);
+    if (m) {
+      if (m[1] !== 'cpus') return this.sink.header('file_version', m[2]);
+      if (/^\d+$/.test(m[2]) && Number(m[2]) <= MAX_CPUS) return this.sink.header('cpus', m[2]);
+      return this.sink.unparsed(lineNo, text, `cpus ${m[2].slice(0, 24)} beyond ${MAX_CPUS}`);
+    }
     if (EMPTY_CPU_RE.test(text)) return;
     super.line(text, lineNo);
   }
@@ -41,19 +47,19 @@ export class TraceCmdReader extends FtraceReader {
   protected override special(text: string, lineNo: number): boolean {
     const m = DROPPED_RE.exec(text);
     if (m) {
-      this.sink.lost(lineNo, Number(m[1]), m[2] === undefined ? null : Number(m[2]), 'dropped');
+      this.sink.lost(lineNo, Number(m[1]), m[2] === undefined ? null : Number(m[2]), 'dropped', text);
       return true;
     }
-    const l = LAT_FLAGS_RE.exec(text);
+    const l = matchTask(text, LAT_FLAGS_TAIL, false);
     if (l) {
       const ctx = this.ctx;
-      ctx.comm = l[1];
-      ctx.pid = Number(l[2]);
+      ctx.comm = taskComm;
+      ctx.pid = Number(l[1]);
       ctx.tgid = -1;
-      ctx.cpu = Number(l[3]);
-      ctx.irq = l[4];
-      this.setClock(parseTimestamp(ctx, l[5], l[6]));
-      this.rest(lineNo, l[7], text);
+      ctx.cpu = Number(l[2]);
+      ctx.irq = l[3];
+      this.setClock(parseTimestamp(ctx, l[4], l[5]));
+      this.rest(lineNo, text.slice(l.index + l[0].length), text);
       return true;
     }
     if (super.special(text, lineNo)) return true;
