@@ -43,7 +43,7 @@ p AS (
          CASE $by WHEN 'gfp' THEN p.gfp WHEN 'order' THEN p."order"::VARCHAR WHEN 'migratetype' THEN coalesce(m.name, p.migratetype::VARCHAR)
                   WHEN 'callsite' THEN coalesce(s.callsite, cs.call_site, CASE WHEN p.alloc_seq IS NOT NULL THEN '(no stack)' END)
                   WHEN 'comm' THEN p.alloc_comm
-                  ELSE error('kmem: by must be gfp, order, migratetype, callsite or comm, not ' || $by) END AS akey
+                  ELSE error('kmem-allocs: by must be gfp, order, migratetype, callsite or comm, not ' || $by) END AS akey
   FROM pages p
   LEFT JOIN stacks s ON $by = 'callsite' AND s.trace_id = p.trace_id AND s.stack_id = p.alloc_stack_id
   LEFT JOIN cs ON cs.trace_id = p.trace_id AND cs.seq = p.alloc_seq

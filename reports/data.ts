@@ -93,12 +93,12 @@ export interface Allocator {
   orders: QueryResult;
   alive: QueryResult;
   livePfn: QueryResult;
-  /** kmem by each grouping (the `kmem` query of data.queries runs with its default, 'callsite'). */
+  /** kmem-allocs by each grouping (the `kmem-allocs` query of data.queries runs with its default, 'callsite'). */
   by: Map<KmemGrouping, QueryResult>;
 }
 
 /** Queries the Allocator section shows (not listed again among the other tables). */
-export const isAllocatorQuery = (name: string): boolean => name === 'kmem' || name.startsWith('kmem-');
+export const isAllocatorQuery = (name: string): boolean => name.startsWith('kmem-');
 
 /** What the report shows of a query, from its header; a query the runner knows but the library does not shows under its name. */
 export function queryInfo(name: string, def?: QueryDef): QueryInfo {
@@ -309,10 +309,10 @@ export async function loadAllocator(db: Db, traceId: number, queries: QueryResul
   const orders = get('kmem-orders');
   const alive = get('kmem-alive');
   const livePfn = get('kmem-live-pfn');
-  const kmem = get('kmem');
+  const kmem = get('kmem-allocs');
   if (!sum || !orders || !alive || !livePfn || !kmem) return null;
   if ((toNum(sum.alloc_requests) ?? 0) + (toNum(sum.free_requests) ?? 0) === 0) return null;
-  const def = getQuery('kmem', dir);
+  const def = getQuery('kmem-allocs', dir);
   const by = new Map<KmemGrouping, QueryResult>();
   for (const g of KMEM_GROUPINGS) {
     const rows = g === 'callsite' && !kmem.error ? kmem.rows : ((await runQuery(db, def, { trace_id: traceId, by: g }, { dir }).catch(() => ({ rows: [] }))).rows as Row[]);

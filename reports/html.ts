@@ -351,7 +351,7 @@ function allocatorSection(data: ReportData, chart: Chart | undefined): SafeHtml 
   }
   const get = (n: string) => qs.find((q) => q.name === n);
   const summary = get('kmem-summary');
-  const kmem = get('kmem');
+  const kmem = get('kmem-allocs');
   const s = allocatorSentences(a.summary);
   return html`<section id="allocator"><h2>Page allocator</h2>${
     a.pageRefs ? '' : html`<p class="sub">No page_ref events in this trace: the page allocator's events are what it can tell.</p>`
@@ -360,15 +360,15 @@ function allocatorSection(data: ReportData, chart: Chart | undefined): SafeHtml 
   }${chart ? figure(chart) : ''}${KMEM_GROUPINGS.map((g) => {
     const q = a.by.get(g);
     if (!q) return '';
-    // The `kmem` query as the library runs it (default: by call site) keeps its q-kmem anchor.
-    const id = g === 'callsite' && kmem ? 'q-kmem' : `kmem-by-${g}`;
+    // The `kmem-allocs` query as the library runs it (default: by call site) keeps its q-kmem-allocs anchor.
+    const id = g === 'callsite' && kmem ? 'q-kmem-allocs' : `kmem-by-${g}`;
     return allocatorTable(id, `Allocations ${KMEM_TITLES[g]}`, q, data);
   })}${allocatorTable('q-kmem-orders', a.orders.title, a.orders, data)}${allocatorTable('q-kmem-alive', a.alive.title, a.alive, data)}${allocatorTable(
     'q-kmem-live-pfn',
     a.livePfn.title,
     a.livePfn,
     data,
-  )}${qs.filter((q) => !['kmem', 'kmem-summary', 'kmem-orders', 'kmem-alive', 'kmem-live-pfn'].includes(q.name)).map((q) => allocatorTable(`q-${q.name}`, q.title, q, data))}</section>`;
+  )}${qs.filter((q) => !['kmem-allocs', 'kmem-summary', 'kmem-orders', 'kmem-alive', 'kmem-live-pfn'].includes(q.name)).map((q) => allocatorTable(`q-${q.name}`, q.title, q, data))}</section>`;
 }
 
 function pgmapSection(rows: Row[]): SafeHtml {

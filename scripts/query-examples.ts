@@ -125,6 +125,41 @@ export const EXAMPLES: Example[] = [
     args: ['--columns', 'what,seq,ts_ns,cpu,pid,comm,pfn,event,expected,printed,delta,explanation,line_no'],
     note: 'the one page_ref count= of 24684 that the model did not predict: another CPU changed the count in between (explanation concurrent); no event was lost.',
   },
+  {
+    id: 'kmem-summary',
+    query: 'kmem-summary',
+    inputs: [real('perf-kmem-a.script.txt.gz')],
+    args: ['--columns', 'alloc_requests,alloc_kb,free_requests,free_kb,free_batched_only,alloc_freed,alloc_only,alive_at_end,live_pfn_allocs,free_only,median_lifetime_ns'],
+    note: 'perf script of a system-wide perf record of kmem events on 6.18 (no page_ref events): the figures perf kmem --page stat prints for the same perf.data (docs/kmem.md).',
+  },
+  {
+    id: 'kmem-allocs',
+    query: 'kmem-allocs',
+    inputs: [scenario('lost-window')],
+    args: ['--param', 'by=gfp', '--columns', 'key,allocs,kb,frees,alive_at_end,live_pfn_allocs,median_lifetime_ns', '--limit', '5'],
+    note: 'a generated trace by gfp flags (kmem events beside page_ref events: every trace with mm_page_alloc has the allocator tables).',
+  },
+  {
+    id: 'kmem-orders',
+    query: 'kmem-orders',
+    inputs: [scenario('lost-window')],
+    args: ['--columns', 'order,unmovable,movable,reclaimable,allocs,kb'],
+    note: "perf kmem's order x migratetype table (perf 6.1 prints the movable column as 'Reclaimable': docs/kmem.md).",
+  },
+  {
+    id: 'kmem-alive',
+    query: 'kmem-alive',
+    inputs: [real('perf-task-callgraph.script.txt.gz')],
+    args: ['--columns', 'edge,callsite,comm,allocs,pages,kb', '--limit', '5'],
+    note: 'window edges by call site (perf record -g): alive at the end, or freed without their allocation in the trace.',
+  },
+  {
+    id: 'kmem-live-pfn',
+    query: 'kmem-live-pfn',
+    inputs: [real('perf-task.script.txt.gz')],
+    args: ['--columns', 'pfn,alloc_ns,alloc_comm,gfp,next_alloc_ns,next_comm,lost_between', '--limit', '3'],
+    note: 'a capture of some tasks only: 248 pfns allocated again with no free seen (another task freed them).',
+  },
 ];
 
 /** File name of an input in the example's directory (real captures are read from samples/real/). */

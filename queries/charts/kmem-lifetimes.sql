@@ -7,6 +7,6 @@
 -- @column n Allocations in the bin.
 SELECT coalesce(m.name, 'unknown') AS class, floor(log10(greatest(p.free_ts_ns - p.alloc_ts_ns, 1)) * 4)::INTEGER AS bin,
        count(*)::BIGINT AS n
-FROM pages p LEFT JOIN _mt_names m ON m.trace_id = p.trace_id AND m.mt = p.migratetype
+FROM pages p JOIN traces t ON t.trace_id = p.trace_id LEFT JOIN migratetypes m ON m.layout = t.mt_layout AND m.mt = p.migratetype
 WHERE p.trace_id = $trace_id AND p.alloc_ts_ns IS NOT NULL AND p.free_ts_ns IS NOT NULL AND NOT p.zone_device
 GROUP BY ALL ORDER BY bin, class

@@ -85,7 +85,7 @@ describe('kmem: perf-kmem-a against perf kmem --page stat', () => {
       assert.deepEqual(mine, [unmovable, perfReclaimable, perfMovable, reserved, cmaIsolated], `order ${order}`);
     }
     // The gfp flags say which is which: GFP_HIGHUSER_MOVABLE allocations are MOVABLE.
-    const byMt = await rows(db, 'kmem', { by: 'gfp' });
+    const byMt = await rows(db, 'kmem-allocs', { by: 'gfp' });
     const movable = byMt.find((r) => r.key === 'GFP_HIGHUSER_MOVABLE|__GFP_WRITE|__GFP_NOWARN|__GFP_NORETRY|__GFP_COMP');
     assert.ok(movable && num(movable.allocs) > 0);
   });
@@ -93,7 +93,7 @@ describe('kmem: perf-kmem-a against perf kmem --page stat', () => {
   it('every grouping accounts for every allocation and free', async () => {
     const [s] = await rows(db, 'kmem-summary');
     for (const by of ['gfp', 'order', 'migratetype', 'callsite', 'comm']) {
-      const rs = await rows(db, 'kmem', { by });
+      const rs = await rows(db, 'kmem-allocs', { by });
       assert.equal(rs.reduce((a, r) => a + num(r.allocs), 0), num(s!.alloc_requests), by);
       assert.equal(rs.reduce((a, r) => a + num(r.frees), 0), num(s!.free_requests), by);
       assert.equal(rs.reduce((a, r) => a + num(r.alive_at_end), 0), num(s!.alive_at_end), by);
@@ -117,7 +117,7 @@ describe('kmem: perf-kmem-a against perf kmem --page stat', () => {
       assert.ok(i > 0, id);
       return main.slice(i, main.indexOf('</section>', i));
     };
-    for (const id of ['q-kmem-summary', 'q-kmem', 'kmem-by-gfp', 'kmem-by-order', 'kmem-by-migratetype', 'kmem-by-comm', 'q-kmem-orders', 'q-kmem-alive'])
+    for (const id of ['q-kmem-summary', 'q-kmem-allocs', 'kmem-by-gfp', 'kmem-by-order', 'kmem-by-migratetype', 'kmem-by-comm', 'q-kmem-orders', 'q-kmem-alive'])
       assert.ok((section(id).match(/<tr class/g) ?? []).length > 0, `${id} has rows`);
     assert.match(section('q-kmem-live-pfn'), /None\./);
     assert.ok(at('fig-kmem-lifetimes') > at('allocator') && at('fig-kmem-lifetimes') < at('summary'), 'lifetime chart in the Allocator section');
