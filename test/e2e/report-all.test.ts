@@ -10,6 +10,8 @@
  *  - the perfetto export of each real capture is valid Chrome trace-event JSON whose slices are exactly the rows of
  *    pins, holds and cma_attempts, on named tracks (one thread per pfn inside one process per holder).
  * Full-page screenshots go to $REFSCOPE_SCREENSHOTS (a directory) when set, for looking at the reports.
+ * Cases run two at a time: each has its own database, directory and browser page, and while one waits on DuckDB or
+ * Chromium the other gets the JS thread.
  */
 import { strict as assert } from 'node:assert';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -78,7 +80,7 @@ interface Findings {
   charts: { id: string; drawn: boolean; points: number; spec: string | null }[];
 }
 
-describe('report of every real capture and every scenario', () => {
+describe('report of every real capture and every scenario', { concurrency: 2 }, () => {
   for (const c of CASES) {
     it(c.name, async () => {
       let input = c.real;
@@ -150,7 +152,10 @@ describe('report of every real capture and every scenario', () => {
       await checkHtml(out, c.name, f, md);
     });
   }
+});
 
+// After the cases above (top-level suites run one after the other), whatever order they finished in.
+describe('report of the vmsplice-cma scenario', () => {
   it('report.md of the vmsplice-cma scenario names the blocking pid and its stack in its first 40 lines', () => {
     const name = CASES.find((c) => c.scenario?.name === 'vmsplice-cma')!.name;
     const r = reports.get(name);
