@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, rmSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, rmSync, statSync } from 'node:fs';
 import { createTableSql } from './columns.js';
 import type { Db } from './duckdb.js';
 import { INGEST_TABLES, INGEST_VIEWS } from './tables/ingest.js';
@@ -72,18 +72,21 @@ export async function sweepUntracked(db: Db): Promise<void> {
   await db.run('CHECKPOINT');
 }
 
-/** A file this much larger than its used blocks, and this big, is rewritten after a failed ingest. */
-const COMPACT_MIN_BYTES = 16 * 1024 * 1024;
+/** Free blocks worth a rewrite: at least this many bytes, and more than half the file. */
+const COMPACT_MIN_FREE = 4 * 1024 * 1024;
 
 /**
- * After a rolled-back ingest: CHECKPOINT (the rolled-back blocks become free), and when the file is then mostly free
- * blocks, rewrite it compactly. DuckDB reuses free blocks but never shrinks the file below its last used block.
+ * After a rolled-back ingest or the clean-up of a killed one: CHECKPOINT, and when the file is then mostly space no
+ * block in use takes, rewrite it compactly. DuckDB reuses free blocks but does not shrink the file: blocks a killed
+ * transaction wrote past the last one in use are not even counted in pragma_database_size's total_blocks.
  */
 export async function reclaim(db: Db): Promise<{ before: number; after: number } | null> {
   if (db.path === '' || db.path === ':memory:') return null;
   await db.run('CHECKPOINT');
   const size = await fileBlocks(db);
-  if (!size || size.free * 2 < size.total || size.total * size.block < COMPACT_MIN_BYTES) return null;
+  if (!size) return null;
+  const unused = size.bytes - size.used * size.block;
+  if (unused * 2 <= size.bytes || unused < COMPACT_MIN_FREE) return null;
   if (await db.legacyStorage()) return null;
   // Only tables refscope knows how to recreate (with their compression settings) are copied: anything else, keep as is.
   const known = new Set([...TABLES, ...RECOVERY_TABLES].map((t) => t.name));
@@ -124,14 +127,15 @@ export async function reclaim(db: Db): Promise<{ before: number; after: number }
   }
   await db.replaceFile(tmp);
   const after = await fileBlocks(db);
-  return { before: size.total * size.block, after: after ? after.total * after.block : 0 };
+  return { before: size.bytes, after: after?.bytes ?? 0 };
 }
 
-async function fileBlocks(db: Db): Promise<{ total: number; free: number; block: number } | undefined> {
-  const r = await db.one<{ total: bigint; free: bigint; block: bigint }>(
-    'SELECT total_blocks AS total, free_blocks AS free, block_size AS block FROM pragma_database_size() WHERE database_name = current_database()',
+/** The file's size and the blocks in use. */
+async function fileBlocks(db: Db): Promise<{ bytes: number; used: number; block: number } | undefined> {
+  const r = await db.one<{ used: bigint; block: bigint }>(
+    'SELECT used_blocks AS used, block_size AS block FROM pragma_database_size() WHERE database_name = current_database()',
   );
-  return r && { total: Number(r.total), free: Number(r.free), block: Number(r.block) };
+  return r && { bytes: statSync(db.path).size, used: Number(r.used), block: Number(r.block) };
 }
 
 async function storageTag(db: Db): Promise<string> {
