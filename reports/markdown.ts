@@ -5,7 +5,7 @@ import { escapeMdCell, mdCode } from './escape.js';
 import { columnKind, columnTitle, duration, formatValue, hex, seconds, toNum } from './format.js';
 import { gapSentence } from './gaps.js';
 import { OUTSTANDING_QUERY, outstandingSentence, trustedColumns, verdictLines, verdictTitle } from './model.js';
-import { cmaSentences, type Segment } from './story.js';
+import { allocatorSentences, cmaSentences, kmemOnlyVerdict, type Segment } from './story.js';
 
 /**
  * report.md: the findings as text short enough to paste into a mail or an issue. The first screen holds the
@@ -61,6 +61,22 @@ function queryTable(rows: Row[], q: Pick<QueryInfo, 'show'>): string {
   return rows.length > shown.length ? `${t}\n\n${rows.length - shown.length} more rows in findings.json.` : t;
 }
 
+const ALLOCATOR_TABLES = ['kmem-summary', 'kmem-allocs', 'kmem-orders', 'kmem-alive', 'kmem-live-pfn'];
+
+/** The page allocator's sentences and its tables (the kmem-* queries, default parameters: kmem-allocs by call site). */
+function allocatorSection(data: ReportData): string[] {
+  const out = ['## Page allocator', ''];
+  for (const s of allocatorSentences(data.allocator!.summary)) out.push(`- ${s.severity === 'warning' ? 'warn ' : ''}${segmentsMd(s.segments)}`);
+  out.push('');
+  for (const name of ALLOCATOR_TABLES) {
+    const q = data.queries.find((x) => x.name === name);
+    if (!q || (!q.rows.length && !q.error)) continue;
+    out.push(`### ${q.title} (${q.name}, ${q.rows.length} row${q.rows.length === 1 ? '' : 's'})`, '');
+    out.push(q.error ? `query failed: ${mdCode(q.error)}` : queryTable(q.rows, q), '');
+  }
+  return out;
+}
+
 export function renderMarkdown(data: ReportData, charts: Chart[], chartDir = 'charts'): string {
   const out: string[] = [];
   const t = data.trace;
@@ -75,7 +91,11 @@ export function renderMarkdown(data: ReportData, charts: Chart[], chartDir = 'ch
   if (outstanding) out.push(`- info ${escapeMdCell(outstanding)}`);
   const gaps = gapSentence(data.gaps);
   if (gaps) out.push(`- warn ${escapeMdCell(gaps)}`);
+  const alloc = data.allocator;
+  if (alloc && !alloc.pageRefs) out.push(`- info ${escapeMdCell(kmemOnlyVerdict(alloc.summary))}`);
   out.push('');
+  // Without page_ref events the page allocator is the whole story: it leads.
+  if (alloc && !alloc.pageRefs) out.push(...allocatorSection(data));
 
   const cma = data.queries.find((q) => q.name === 'cma-blockers');
   if (cma?.rows.length) {
@@ -112,6 +132,7 @@ export function renderMarkdown(data: ReportData, charts: Chart[], chartDir = 'ch
     out.push(`## ${held.title} (${held.name}, ${held.rows.length} row${held.rows.length === 1 ? '' : 's'})`, '');
     out.push(held.error ? `query failed: ${mdCode(held.error)}` : queryTable(held.rows, held), '');
   }
+  if (alloc?.pageRefs) out.push(...allocatorSection(data));
   const an = data.anomalies.rows;
   if (an.length) {
     const kinds = new Map<string, Row[]>();
