@@ -9,7 +9,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { formatIngestSummary } from '../../cli/commands/ingest.js';
 import { lockConflict } from '../../cli/common.js';
 import { csvSafeText, escapeControl } from '../../db/escape.js';
-import { csvSafeSqlExpr } from '../../export/tables.js';
+import { csvSafeSqlExpr } from '../../queries/csv-safe.js';
 import { formatCsv, formatTable } from '../../queries/format.js';
 import type { QueryResult } from '../../queries/runner.js';
 import type { IngestSummary } from '../../ingest/ingest.js';

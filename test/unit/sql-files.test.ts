@@ -56,7 +56,7 @@ test('every statement file declares the parameters its SQL uses', async () => {
   const db = await Db.open(':memory:');
   try {
     await ensureSchema(db);
-    const paths = ['charts', 'common', 'evidence', 'export', 'report'].flatMap((d) => files(join(QUERIES_DIR, d), '.sql'));
+    const paths = ['charts', 'common', 'diff', 'evidence', 'export', 'report'].flatMap((d) => files(join(QUERIES_DIR, d), '.sql'));
     assert.ok(paths.length >= 30, String(paths.length));
     for (const p of paths) {
       const rel = relative(QUERIES_DIR, p);
