@@ -67,6 +67,23 @@ function sq(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * Step 0 of the script: checks of the running kernel. Each missing capability is one line saying what refscope
+ * loses (docs/model.md §1, §11); the steps that need it are skipped instead of failing once per probe or event.
+ * TRACEFS and CMDLINE (a file like /proc/cmdline) come from the environment so the checks can be run on a copy.
+ */
+const KERNEL_CHECKS = [
+  'cd "$T" 2>/dev/null && [ -d events ] || { echo "refscope: no tracefs at $T (mount -t tracefs nodev $T, or set TRACEFS): nothing can be traced" >&2; exit 1; }',
+  '[ -w tracing_on ] || { echo "refscope: $T/tracing_on is not writable (run as root): nothing can be set up" >&2; exit 1; }',
+  'KPROBES=1',
+  'if [ ! -e kprobe_events ]; then KPROBES=0; WHY="no kprobe_events in $T (CONFIG_KPROBE_EVENTS=n)"',
+  'elif [ ! -w kprobe_events ]; then KPROBES=0; WHY="$T/kprobe_events is not writable (kernel lockdown?)"; fi',
+  '[ "$KPROBES" = 1 ] || echo "refscope: $WHY: no GUP, dev_pagemap or alloc_contig_range probes, so no pin call paths or FOLL flags, pgmap references only as inferred from page events, CMA ranges only from cma events" >&2',
+  '[ -d events/page_ref ] || echo "refscope: no page_ref events (CONFIG_DEBUG_PAGE_REF=n): no refcount changes, so no holds, pins, refcount check or reference leaks; only allocations, frees, CMA and migrations" >&2',
+  '[ -d events/cma ] || echo "refscope: no cma events (CONFIG_CMA=n): no CMA allocation attempts or what blocked them" >&2',
+  '[ "$KPROBES" = 1 ] && ! grep -qw no_hash_pointers "$CMDLINE" 2>/dev/null && echo "refscope: pointers are hashed (no no_hash_pointers on the kernel command line): probe page=/folio=/pgmap= pointers cannot be mapped to pfns, so probe events keep no pfn" >&2',
+];
+
 export function probesScript(opts: ProbeOptions): string {
   const parsed = parseKernel(opts.kernel);
   const v: Version = parsed ?? [6, 1];
@@ -86,45 +103,52 @@ export function probesScript(opts: ProbeOptions): string {
     '# Probe fetch args follow the x86-64 calling convention (%di %si %dx %cx %r8 %r9, then $stackN).',
     '',
     `T=\${TRACEFS:-${opts.tracefs}}`,
+    'CMDLINE=${CMDLINE:-/proc/cmdline}',
     'BUF_KB=${BUF_KB:-32768}   # per-CPU ring buffer; raise it if the trace header shows entries-written > entries-in-buffer',
     'OUT=${OUT:-refscope-trace.txt}',
     'HERE=$(pwd)',
     'case $OUT in /*) ;; *) OUT="$HERE/$OUT" ;; esac',
-    'cd "$T" || { echo "no tracefs at $T (mount -t tracefs nodev $T)" >&2; exit 1; }',
     '',
-    '# 0. start clean: tracing off, every event off, empty buffer',
+    '# 0. what the running kernel offers: one line per missing capability and what refscope loses without it;',
+    '#    what cannot work is skipped, not tried',
+    ...KERNEL_CHECKS,
+    '',
+    '# 1. start clean: tracing off, every event off, empty buffer',
     'echo 0 > tracing_on',
     'echo 0 > events/enable',
     'echo > trace',
-    '[ -d events/page_ref ] || echo "warning: no page_ref events: this kernel lacks CONFIG_DEBUG_PAGE_REF=y (refcounts will be missing)" >&2',
-    'grep -q no_hash_pointers /proc/cmdline || echo "warning: no_hash_pointers is not on the kernel command line: page pointers cannot be mapped to pfns" >&2',
     '',
-    '# 1. options',
+    '# 2. options',
     'echo 1 > options/record-tgid',
     'echo "$BUF_KB" > buffer_size_kb',
     '',
-    '# 2. kprobes (refscope decodes these field names; keep them)',
+    '# 3. kprobes (refscope decodes these field names; keep them); functions this kernel lacks are listed once',
+    'MISSING=',
     'probe() {',
+    '  [ "$KPROBES" = 1 ] || return 0',
     '  ev=$(echo "$1" | sed -e "s/^[pr][0-9]*://" -e "s/ .*//")',
-    '  [ -e "events/$ev/trigger" ] && echo \'!stacktrace\' > "events/$ev/trigger" 2>/dev/null',
-    '  echo "-:$ev" >> kprobe_events 2>/dev/null',
-    '  echo "$1" >> kprobe_events 2>/dev/null || echo "kprobe not set (function missing or inlined?): $1" >&2',
+    '  [ -e "events/$ev/trigger" ] && echo \'!stacktrace\' > "events/$ev/trigger"',
+    '  [ -e "events/$ev" ] && echo "-:$ev" >> kprobe_events',
+    '  echo "$1" >> kprobe_events 2>/dev/null || MISSING="$MISSING ${ev#*/}"',
     '}',
   );
   for (const k of probes) say(`probe ${sq(kprobeLine(k))}${k.note ? `   # ${k.note}` : ''}`);
-  say('', '# 3. enable the tracepoints and probe events', 'on() { [ -e "events/$1/enable" ] && echo 1 > "events/$1/enable"; }');
+  say(
+    '[ -n "$MISSING" ] && echo "refscope: kprobes not set (function missing or inlined in this kernel):$MISSING" >&2',
+    '',
+    '# 4. enable the tracepoints and probe events', 'on() { [ -e "events/$1/enable" ] && echo 1 > "events/$1/enable"; }');
   for (const t of tracepointsFor()) {
     const prefix = t.optional ? '# ' : '';
     const why = t.why ? `   # ${t.optional ? 'optional: ' : ''}${t.why}` : t.optional ? '   # optional' : '';
     say(`${prefix}for e in ${t.events.join(' ')}; do on ${t.system}/$e; done${why}`);
   }
   for (const k of probes) say(`on ${k.group}/${k.event}`);
-  say('', '# 4. stack traces of the probes whose caller identifies the pin holder / pgmap user');
+  say('', '# 5. stack traces of the probes whose caller identifies the pin holder / pgmap user');
   for (const k of probes) if (k.stack) say(`[ -e events/${k.group}/${k.event}/trigger ] && echo stacktrace > events/${k.group}/${k.event}/trigger`);
   for (const e of stackTracepoints()) say(`[ -e events/${e.system}/${e.name}/trigger ] && echo stacktrace > events/${e.system}/${e.name}/trigger`);
   say(
     '',
-    '# 5. capture: `sh THIS_SCRIPT ./workload args` traces the workload; without arguments, until Enter is pressed.',
+    '# 6. capture: `sh THIS_SCRIPT ./workload args` traces the workload; without arguments, until Enter is pressed.',
     'echo 1 > tracing_on',
     'echo "refscope capture start" > trace_marker',
     'if [ $# -gt 0 ]; then (cd "$HERE" && "$@"); else echo "tracing; press Enter to stop" >&2; read -r _; fi',
