@@ -16,10 +16,8 @@ const TABLES = [...INGEST_TABLES, ...REPLAY_TABLES];
 export interface Orphans {
   /** Ingests that never wrote their `traces` row: every row of these ids goes. */
   traces: number[];
-  /** Replays that never wrote their `replay_runs` row: the replay rows of these traces go. */
+  /** Replays that never deleted their `replay_loads` row: every replay row of these traces goes, replay_runs too. */
   replays: number[];
-  /** replay_loads rows whose replay did complete: only the marker goes. */
-  finished: number[];
 }
 
 /** What a killed ingest or replay left, in one query over the two small bookkeeping tables. */
@@ -28,12 +26,11 @@ export async function needsRecovery(db: Db): Promise<Orphans> {
     `SELECT 'trace' AS kind, trace_id FROM ${TRACE_LOADS.name}
        WHERE state = 'loading' AND trace_id NOT IN (SELECT trace_id FROM traces)
      UNION ALL
-     SELECT CASE WHEN trace_id IN (SELECT trace_id FROM replay_runs) THEN 'finished' ELSE 'replay' END, trace_id
-       FROM ${REPLAY_LOADS.name}
+     SELECT 'replay', trace_id FROM ${REPLAY_LOADS.name}
      ORDER BY 1, 2`,
   );
   const of = (k: string) => rows.filter((r) => r.kind === k).map((r) => r.trace_id);
-  return { traces: of('trace'), replays: of('replay'), finished: of('finished') };
+  return { traces: of('trace'), replays: of('replay') };
 }
 
 /**
@@ -43,14 +40,14 @@ export async function needsRecovery(db: Db): Promise<Orphans> {
  */
 export async function recover(db: Db): Promise<Orphans> {
   const o = await needsRecovery(db);
-  if (o.traces.length + o.replays.length + o.finished.length === 0) return o;
+  if (o.traces.length + o.replays.length === 0) return o;
   await db.transaction(async () => {
     for (const id of o.traces) {
       for (const t of TABLES) if (t.columns.some((c) => c.name === 'trace_id')) await db.run(`DELETE FROM ${t.name} WHERE trace_id = $1`, [id]);
       await db.run(`UPDATE ${TRACE_LOADS.name} SET state = 'abandoned' WHERE trace_id = $1`, [id]);
     }
     for (const id of o.replays) for (const t of REPLAY_TABLES) await db.run(`DELETE FROM ${t.name} WHERE trace_id = $1`, [id]);
-    for (const id of [...o.traces, ...o.replays, ...o.finished]) await db.run(`DELETE FROM ${REPLAY_LOADS.name} WHERE trace_id = $1`, [id]);
+    for (const id of [...o.traces, ...o.replays]) await db.run(`DELETE FROM ${REPLAY_LOADS.name} WHERE trace_id = $1`, [id]);
   });
   await reclaim(db);
   return o;
@@ -69,7 +66,7 @@ export async function sweepUntracked(db: Db): Promise<void> {
       if (t.name !== 'replay_runs') await db.run(`DELETE FROM ${t.name} WHERE trace_id NOT IN (SELECT trace_id FROM replay_runs)`);
     await db.run('DELETE FROM replay_runs WHERE trace_id NOT IN (SELECT trace_id FROM traces)');
   });
-  await db.run('CHECKPOINT');
+  await db.run('CHECKPOINT').catch(() => undefined);
 }
 
 /** Free blocks worth a rewrite: at least this many bytes, and more than half the file. */
@@ -82,7 +79,8 @@ const COMPACT_MIN_FREE = 4 * 1024 * 1024;
  */
 export async function reclaim(db: Db): Promise<{ before: number; after: number } | null> {
   if (db.path === '' || db.path === ':memory:') return null;
-  await db.run('CHECKPOINT');
+  // Another connection's open write transaction forbids it; the deletions are committed (in the WAL) all the same.
+  if (!(await db.run('CHECKPOINT').then(() => true, () => false))) return null;
   const size = await fileBlocks(db);
   if (!size) return null;
   const unused = size.bytes - size.used * size.block;

@@ -14,10 +14,10 @@
  * reference). **cma** records, at each failed contiguous range, the pins and holds on its pfns. **pgmaps**
  * balances dev_pagemap references around memremap/memunmap. **lost** turns lost-event markers into per-CPU
  * windows: state whose page had events on a CPU that lost events while it was open, and every anomaly it shows, is
- * uncertain. A replay replaces the trace's rows in one transaction, after committing its intent alone (the trace's
- * `replay_runs` row deleted, a `replay_loads` row added): a replay killed at any point leaves the trace without
- * `replay_runs`, and the next writable open deletes its replay rows (db/recover.ts). A replay that fails keeps the
- * old rows until then; replay the trace again.
+ * uncertain. A replay replaces the trace's rows in one transaction, after committing its intent alone (a
+ * `replay_loads` row, which that transaction deletes last): the next writable open after a replay killed at any
+ * point deletes every replay row of the trace, `replay_runs` included (db/recover.ts), so no trace is left with rows
+ * of two replays. A replay that fails rolls back and deletes its intent: the previous results stay.
  */
 import type { Db } from '../db/duckdb.js';
 import { ensureSchema } from '../db/setup.js';
@@ -191,10 +191,7 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
     const cmaRanges = mergeRanges([...(opts.cmaRanges ?? []), ...learnCmaRanges(side, MT_CMA_ISOLATE[layout][0])]);
     const movable = mergeRanges(opts.movableRanges ?? []);
     const ctx = new ReplayContext(layout, cmaRanges, movable, tr.mapcount_semantics === 'raw', holdNs, longNs);
-    await inTransaction(db, async () => {
-      await db.run('DELETE FROM replay_runs WHERE trace_id = $1', [traceId]);
-      await db.run(`INSERT OR REPLACE INTO ${REPLAY_LOADS.name} VALUES ($1, now()::TIMESTAMP)`, [traceId]);
-    });
+    await inTransaction(db, () => db.run(`INSERT OR REPLACE INTO ${REPLAY_LOADS.name} VALUES ($1, now()::TIMESTAMP)`, [traceId]));
     failpoint('replay-started');
     return await inTransaction(db, async () => {
       for (const t of REPLAY_TABLES) await db.run(`DELETE FROM ${t.name} WHERE trace_id = $1`, [traceId]);
@@ -296,6 +293,10 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
       );
       await db.run(`DELETE FROM ${REPLAY_LOADS.name} WHERE trace_id = $1`, [traceId]);
       return s;
+    }).catch(async (e: unknown) => {
+      // Rolled back: the previous results are whole again; a retry (OrderError, SilenceRetry) commits its own intent.
+      await db.run(`DELETE FROM ${REPLAY_LOADS.name} WHERE trace_id = $1`, [traceId]).catch(() => undefined);
+      throw e;
     });
   } finally {
     reader.closeSync();

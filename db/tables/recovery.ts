@@ -28,9 +28,8 @@ export const TRACE_LOADS: Table = {
 export const REPLAY_LOADS: Table = {
   name: 'replay_loads',
   doc:
-    "A replay in progress: committed, with the deletion of the trace's `replay_runs` row, before the replay writes; " +
-    'the replay transaction deletes it. A row left by a killed replay makes the next writable open delete the ' +
-    "trace's replay rows when it has no `replay_runs` row.",
+    'A replay in progress: committed before the replay writes; its transaction (or its rollback) deletes it. A row ' +
+    "left by a killed replay makes the next writable open delete every replay row of the trace, `replay_runs` too.",
   columns: [
     { name: 'trace_id', type: 'INTEGER NOT NULL', doc: '`traces.trace_id`.' },
     { name: 'started_at', type: 'TIMESTAMP NOT NULL', doc: 'When the replay started (UTC).' },
