@@ -256,8 +256,18 @@ if (c) {
       : `duckdb_regex DIFFERS from refscope's events at 1x: ${JSON.stringify(c)}`,
   );
 }
+// The fuzzer of `npm test` (test/unit/fuzz.test.ts) with a longer budget: not a speed metric, a pass/fail row.
+const FUZZ_BUDGET_MS = 60_000;
+process.stderr.write(`fuzz (${FUZZ_BUDGET_MS / 1000} s budget)...\n`);
+const fuzzRun = spawnSync(process.execPath, ['--import', 'tsx', '--test', new URL('../test/unit/fuzz.test.ts', import.meta.url).pathname], {
+  env: { ...process.env, REFSCOPE_FUZZ_BUDGET_MS: String(FUZZ_BUDGET_MS) },
+  encoding: 'utf8',
+});
+const fuzz = { budget_ms: FUZZ_BUDGET_MS, passed: fuzzRun.status === 0, done: /fuzz: (.*)/.exec(fuzzRun.stdout)?.[1] ?? null };
+console.log(`fuzz: ${fuzz.passed ? 'passed' : 'FAILED'}, ${fuzz.done ?? 'no count'}${fuzz.passed ? '' : `\n${fuzzRun.stdout.slice(-2000)}`}`);
 const results = {
   date: started,
+  fuzz,
   machine,
   commit: git('rev-parse', 'HEAD'),
   dirty: (git('status', '--porcelain', '--untracked-files=no') ?? '') !== '',
