@@ -8,7 +8,13 @@
 -- a bug, longterm pins must migrate out of CMA / ZONE_MOVABLE first); 3 = any other pin or hold on a CMA /
 -- ZONE_MOVABLE page (it blocks migration for that long; this includes the transient pins of a FOLL_LONGTERM call
 -- that then migrates the page away, which last microseconds); 4 = anything still held at the end; 5 = the rest.
--- Within a priority: GUP references first (pins and FOLL_GET holds, then other plain gets), longest first.
+-- Within a priority: references no mapping explains first, then GUP references (pins and FOLL_GET holds, then
+-- other plain gets), longest first.
+-- `explained`: a plain (non-GUP) reference on a page that a page_ref event showed mapped (mapcount) or owned
+-- by a mapping (`mapping=`: page cache, anon_vma) while it was held: the references of the page cache, of
+-- fault-around and of the LRU, dropped when the mapping or the process goes. Information, not warnings.
+-- `problem`: not explained and on a CMA / ZONE_MOVABLE page (priority 1..3): it blocks migration for that long.
+-- Only these are counted in the verdict (summary.sql long_pins); the rest is information.
 --
 -- Why: a short GUP reference is normal (direct I/O); one held for seconds keeps the page unmovable for that
 -- long. FOLL_GET references are the worst, because unlike FOLL_PIN they are invisible to page_maybe_dma_pinned().
@@ -18,7 +24,7 @@
 -- @finding 6
 -- @verdict long_pins warning pins / refs held > 1 s
 -- @severity warning
--- @columns html priority,kind,pfn,refs,holder_comm,holder_pid,start_ts_ns,duration_ns,held_to_end,longterm,foll_get,mt_name,in_cma,longterm_in_cma,release_comm,callsite,uncertain
+-- @columns html priority,kind,pfn,refs,holder_comm,holder_pid,start_ts_ns,duration_ns,held_to_end,longterm,foll_get,mt_name,in_cma,longterm_in_cma,release_comm,callsite,explained,uncertain
 -- @columns md priority,kind,pfn,holder_comm,holder_pid,duration_ns,longterm,mt_name,callsite
 -- @refcounts 6
 --
@@ -60,6 +66,9 @@
 -- @column callsite `stacks.callsite` of the taking stack.
 -- @column stack_id Stack of the get/pin.
 -- @column uncertain The interval crosses a lost-event window.
+-- @column explained Why a plain reference is not a warning: 'mapped page' (a page_ref event during the hold showed
+--   the page mapped or owned by a mapping: page cache, anon_vma); NULL for pins, GUP references and the rest.
+-- @column problem Not explained and on a CMA / ZONE_MOVABLE page (priority 1..3): counted in the verdict.
 -- @column attribution How the holder is known: 'exact' for pins; for holds `holds.attribution` ('exact', 'inferred' by a kernel rule, 'ambiguous': a put could have returned another task's reference instead, see candidates).
 -- @column candidates Holds: the other possible holders when ambiguous ('pid:comm' comma-separated).
 WITH r AS (
@@ -93,12 +102,26 @@ f AS (
     AND ($comm IS NULL OR holder_comm = $comm)
     AND ($pid IS NULL OR holder_pid = $pid)
     AND (NOT uncertain OR $include_uncertain)
+),
+-- Plain references on pages a page_ref event showed mapped or owned by a mapping while held.
+mp AS (
+  SELECT DISTINCT f.trace_id, f.id
+  FROM f
+  JOIN traces t ON t.trace_id = f.trace_id
+  JOIN _trace_end te ON te.trace_id = f.trace_id
+  JOIN events e ON e.trace_id = f.trace_id AND e.pfn = f.pfn
+   AND e.seq >= f.start_seq AND e.ts_ns <= coalesce(f.end_ts_ns, te.last_ts_ns)
+  WHERE f.kind = 'hold' AND NOT f.foll_get AND e.event LIKE 'page_ref%'
+    AND (coalesce(e.mapping, 0) <> 0 OR _mapped(t.mapcount_semantics, e.mapcount) > 0)
 )
 SELECT f.trace_id, f.priority, f.kind, f.id, f.pfn, f.folio_pfn, f.refs, f.holder_pid, f.holder_tgid, f.holder_comm,
        f.start_ts_ns, f.end_ts_ns, f.duration_ns, f.held_to_end, f.longterm, f.foll_get, _hex(f.gup_flags) AS gup_flags,
        f.mt, m.name AS mt_name, f.in_cma, f.movable_zone, f.longterm_in_cma, f.migrate_seq, f.large_folio, f.release_pid, f.release_comm, s.callsite,
-       f.stack_id, f.uncertain, f.attribution, f.candidates
+       f.stack_id, f.uncertain, f.attribution, f.candidates,
+       CASE WHEN mp.id IS NOT NULL THEN 'mapped page' END AS explained,
+       mp.id IS NULL AND f.priority <= 3 AS problem
 FROM f
+LEFT JOIN mp ON mp.trace_id = f.trace_id AND mp.id = f.id AND f.kind = 'hold'
 LEFT JOIN _mt_names m ON m.trace_id = f.trace_id AND m.mt = f.mt
 LEFT JOIN stacks s ON s.trace_id = f.trace_id AND s.stack_id = f.stack_id
-ORDER BY f.priority, (f.kind = 'pin' OR f.foll_get) DESC, f.duration_ns DESC, f.trace_id, f.start_seq, f.kind, f.id;
+ORDER BY f.priority, mp.id IS NOT NULL, (f.kind = 'pin' OR f.foll_get) DESC, f.duration_ns DESC, f.trace_id, f.start_seq, f.kind, f.id;

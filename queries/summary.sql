@@ -37,7 +37,10 @@
 -- @column pgmap_imbalance_uncertain dev_pagemaps whose problems are all uncertain.
 -- @column use_after_free Certain freed_while_mapped / freed_while_pinned / ref_after_free / refcount_underflow / device_page_zero_without_put anomalies.
 -- @column use_after_free_uncertain The same, uncertain.
--- @column long_pins Pins and holds held longer than $min_duration_ns.
+-- @column long_pins Pins and holds held longer than $min_duration_ns on a CMA / ZONE_MOVABLE page that no mapping
+--   explains (long-pins.sql's `problem` rows): the verdict's warning count.
+-- @column long_refs All pins and holds held longer than $min_duration_ns (long-pins.sql's rows): most are information
+--   (released pins, references of mapped and page-cache pages).
 -- @column anomalies All anomalies replay recorded (any kind, certain or not).
 -- @column divergences page_ref events whose count= differed from the model.
 -- @column checked page_ref events whose count= could be checked (`replay_runs.checked`).
@@ -101,9 +104,19 @@ uaf AS (
   FROM _uaf GROUP BY trace_id
 ),
 lp AS (
-  SELECT trace_id, count(*) AS n FROM (
-    SELECT trace_id, duration_ns FROM pins UNION ALL SELECT trace_id, duration_ns FROM holds
-  ) WHERE duration_ns > $min_duration_ns GROUP BY trace_id
+  SELECT x.trace_id, count(*) AS n,
+         count(*) FILTER (WHERE x.on_cma AND NOT (x.plain AND EXISTS (
+           SELECT 1 FROM events e JOIN traces et ON et.trace_id = e.trace_id JOIN _trace_end te ON te.trace_id = e.trace_id
+           WHERE e.trace_id = x.trace_id AND e.pfn = x.pfn AND e.seq >= x.start_seq
+             AND e.ts_ns <= coalesce(x.end_ts_ns, te.last_ts_ns) AND e.event LIKE 'page_ref%'
+             AND (coalesce(e.mapping, 0) <> 0 OR _mapped(et.mapcount_semantics, e.mapcount) > 0)))) AS problems
+  FROM (
+    SELECT trace_id, pfn, start_seq, end_ts_ns, in_cma OR coalesce(movable_zone, false) AS on_cma, false AS plain
+    FROM pins WHERE duration_ns > $min_duration_ns
+    UNION ALL
+    SELECT trace_id, pfn, start_seq, end_ts_ns, in_cma, NOT (via = 'gup' OR (coalesce(gup_flags, 0) & 4) <> 0)
+    FROM holds WHERE duration_ns > $min_duration_ns
+  ) x GROUP BY x.trace_id
 ),
 an AS (SELECT trace_id, count(*) AS n FROM anomalies GROUP BY trace_id),
 dv AS (SELECT trace_id, count(*) AS n FROM divergences GROUP BY trace_id)
@@ -119,7 +132,8 @@ SELECT t.trace_id, t.source, t.format, t.events, t.replayed,
        CASE WHEN t.replayed THEN coalesce(pg.unc, 0) END AS pgmap_imbalance_uncertain,
        CASE WHEN t.replayed THEN coalesce(uaf.certain, 0) END AS use_after_free,
        CASE WHEN t.replayed THEN coalesce(uaf.unc, 0) END AS use_after_free_uncertain,
-       CASE WHEN t.replayed THEN coalesce(lp.n, 0) END AS long_pins,
+       CASE WHEN t.replayed THEN coalesce(lp.problems, 0) END AS long_pins,
+       CASE WHEN t.replayed THEN coalesce(lp.n, 0) END AS long_refs,
        CASE WHEN t.replayed THEN coalesce(an.n, 0) END AS anomalies,
        CASE WHEN t.replayed THEN coalesce(dv.n, 0) END AS divergences,
        t.checked, t.agreed,

@@ -9,7 +9,7 @@ import { escapeHtml, jsonForScript } from './escape.js';
 import { columnKind, columnTitle, duration, formatValue, hex, seconds, toNum, type ColumnKind } from './format.js';
 import { gapSentence } from './gaps.js';
 import { outstandingSentence, rowSeverity, tableColumns, verdictLines, verdictTitle, type VerdictLine } from './model.js';
-import { allocatorSentences, cmaSentences, kmemOnlyVerdict, type Segment } from './story.js';
+import { allocatorSentences, cmaSentences, kmemOnlyVerdict, longRefsInfo, sessionSentences, type Segment } from './story.js';
 import { meaningfulFrames, splitFrames } from './stackfmt.js';
 
 /**
@@ -315,6 +315,28 @@ function cmaSection(data: ReportData): SafeHtml {
   )}</ul></section>`;
 }
 
+const MAX_SESSIONS = 12;
+
+/**
+ * The story under the verdict: one paragraph per pin / reference session (sessions.sql) that no mapping explains,
+ * warnings (on CMA / ZONE_MOVABLE) first, then information; the long references the verdict does not count in one
+ * line. The certain findings come before it (the verdict and the CMA blockers).
+ */
+function storySection(data: ReportData): SafeHtml {
+  const q = data.queries.find((x) => x.name === 'sessions');
+  if (!q || q.error) return html``;
+  const all = sessionSentences(q.rows).sort((a, b) => Number(b.severity === 'warning') - Number(a.severity === 'warning'));
+  const shown = all.slice(0, MAX_SESSIONS);
+  const summary = data.queries.find((x) => x.name === 'summary')?.rows.find((r) => toNum(r.trace_id) === data.traceId);
+  const info = longRefsInfo(summary, q.rows);
+  if (!shown.length && !info) return html``;
+  return html`<section id="story"><h2>What happened</h2><ul style="padding:0">${shown.map(
+    (s) => html`<li class="story ${s.severity}">${segmentsHtml(s.segments)}${s.details.length ? html`<ul>${s.details.map((d) => html`<li>${segmentsHtml(d)}</li>`)}</ul>` : ''}</li>`,
+  )}</ul>${all.length > shown.length ? html`<p class="sub">and ${all.length - shown.length} more sessions in the <a href="#q-sessions">sessions table</a>.</p>` : ''}${
+    info ? html`<p class="sub"><a href="#q-sessions">${info}</a></p>` : ''
+  }</section>`;
+}
+
 function chartSection(charts: Chart[]): SafeHtml {
   return html`<section id="charts"><h2>Charts</h2>${charts.map(figure)}</section>`;
 }
@@ -427,8 +449,9 @@ export function renderHtml({ data, charts, pgmaps }: HtmlInput): string {
 ${verdictBox(lines, data)}
 ${lead ? allocator : ''}
 ${!data.replay ? html`<p class="err">This trace has not been replayed: run <code>refscope replay</code> first; only trace facts are shown.</p>` : ''}
-${summarySection(data)}
 ${cmaSection(data)}
+${storySection(data)}
+${summarySection(data)}
 <h2>Findings</h2>
 ${findings.map(
   (q) => html`<section id="q-${q.name}"><h3>${q.title} <span class="sub">(${q.name}: ${q.rows.length} row${q.rows.length === 1 ? '' : 's'})</span></h3><p class="sub">${q.summary || q.description}</p>${queryTable(q, data)}</section>`,

@@ -5,7 +5,7 @@ import { escapeMdCell, mdCode } from './escape.js';
 import { columnKind, columnTitle, duration, formatValue, hex, seconds, toNum } from './format.js';
 import { gapSentence } from './gaps.js';
 import { OUTSTANDING_QUERY, outstandingSentence, trustedColumns, verdictLines, verdictTitle } from './model.js';
-import { allocatorSentences, cmaSentences, kmemOnlyVerdict, type Segment } from './story.js';
+import { allocatorSentences, cmaSentences, kmemOnlyVerdict, longRefsInfo, sessionSentences, type Segment } from './story.js';
 
 /**
  * report.md: the findings as text short enough to paste into a mail or an issue. The first screen holds the
@@ -77,6 +77,27 @@ function allocatorSection(data: ReportData): string[] {
   return out;
 }
 
+const MD_SESSIONS = 6;
+
+/** The sessions of pins and references as paragraphs (as index.html's What happened), warnings first. */
+function storyMd(data: ReportData): string[] {
+  const q = data.queries.find((x) => x.name === 'sessions');
+  if (!q || q.error) return [];
+  const all = sessionSentences(q.rows).sort((a, b) => Number(b.severity === 'warning') - Number(a.severity === 'warning'));
+  const summary = data.queries.find((x) => x.name === 'summary')?.rows.find((r) => toNum(r.trace_id) === data.traceId);
+  const info = longRefsInfo(summary, q.rows);
+  if (!all.length && !info) return [];
+  const out = ['## What happened', ''];
+  for (const s of all.slice(0, MD_SESSIONS)) {
+    out.push(`- ${s.severity === 'warning' ? 'warn ' : ''}${segmentsMd(s.segments)}`);
+    for (const d of s.details) out.push(`  - ${segmentsMd(d)}`);
+  }
+  if (all.length > MD_SESSIONS) out.push(`- and ${all.length - MD_SESSIONS} more sessions (sessions table below)`);
+  if (info) out.push(`- info ${escapeMdCell(info)}`);
+  out.push('');
+  return out;
+}
+
 export function renderMarkdown(data: ReportData, charts: Chart[], chartDir = 'charts'): string {
   const out: string[] = [];
   const t = data.trace;
@@ -109,6 +130,7 @@ export function renderMarkdown(data: ReportData, charts: Chart[], chartDir = 'ch
     if (ss.length > MD_SENTENCES) out.push(`- and ${ss.length - MD_SENTENCES} more blocked CMA allocations (index.html, findings.json)`);
     out.push('');
   }
+  out.push(...storyMd(data));
 
   const a = agreement(data.replay);
   const span = toNum(t.last_ts_ns) !== null && toNum(t.first_ts_ns) !== null ? duration(toNum(t.last_ts_ns)! - toNum(t.first_ts_ns)!) : '?';
@@ -131,6 +153,11 @@ export function renderMarkdown(data: ReportData, charts: Chart[], chartDir = 'ch
   if (held && (held.rows.length || held.error)) {
     out.push(`## ${held.title} (${held.name}, ${held.rows.length} row${held.rows.length === 1 ? '' : 's'})`, '');
     out.push(held.error ? `query failed: ${mdCode(held.error)}` : queryTable(held.rows, held), '');
+  }
+  const sessions = data.queries.find((q) => q.name === 'sessions');
+  if (sessions && (sessions.rows.length || sessions.error)) {
+    out.push(`## ${sessions.title} (${sessions.name}, ${sessions.rows.length} row${sessions.rows.length === 1 ? '' : 's'})`, '');
+    out.push(sessions.error ? `query failed: ${mdCode(sessions.error)}` : queryTable(sessions.rows, sessions), '');
   }
   if (alloc?.pageRefs) out.push(...allocatorSection(data));
   const an = data.anomalies.rows;

@@ -220,3 +220,63 @@ export function kmemOnlyVerdict(s: Row): string {
     (live > 0 ? ` ${n(live)} allocations on live pfns show that frees were not traced.` : '')
   );
 }
+
+/** What a session's references are, in the kernel's words. */
+function sessionWhat(s: Row): string {
+  const nTaken = toNum(s.refs_taken) ?? 0;
+  const many = nTaken !== 1;
+  if (s.kind === 'pin') return `${n(nTaken)} ${s.longterm === true ? 'FOLL_LONGTERM pin' : 'FOLL_PIN pin'}${many ? 's' : ''}`;
+  return `${n(nTaken)} plain reference${many ? 's' : ''}`;
+}
+
+/** Sessions worth a paragraph: pins and references no mapping explains (the rest is summed up in one line). */
+export function storySessions(rows: Row[]): Row[] {
+  return rows.filter((s) => (toNum(s.explained) ?? 0) < (toNum(s.refs_taken) ?? 0));
+}
+
+/**
+ * One paragraph per session of the sessions query: "1024 FOLL_LONGTERM pins by iouring_pin/234 from 5.928 s via
+ * io_uring_register (io_pin_pages), released 1.05 s later by kworker/u4:0 (pid 9) via io_ring_exit_work", with the
+ * taking and releasing call paths as details. Warning when some sit on CMA / ZONE_MOVABLE pages (they block
+ * migration), information otherwise (a pin released is what pins are for).
+ */
+export function sessionSentences(rows: Row[]): { segments: Segment[]; details: Segment[][]; severity: 'warning' | 'info' }[] {
+  return storySessions(rows).map((s) => {
+    const pages = toNum(s.pages) ?? 0;
+    const taken = toNum(s.refs_taken) ?? 0;
+    const segs: Segment[] = [`${sessionWhat(s)} `];
+    segs.push(pages < taken ? `on ${n(pages)} large folio${pages === 1 ? '' : 's'} (from pfn ${hex(s.first_pfn)}) ` : pages > 1 ? `on ${n(pages)} pages ` : `on pfn ${hex(s.first_pfn)} `);
+    segs.push('by ', { code: `${String(s.holder_comm ?? '?')}/${String(s.holder_tgid ?? '?')}` }, ` from ${seconds(s.start_ts_ns, 3)} s`);
+    if (s.holder_via) segs.push(' via ', { code: String(s.holder_via) });
+    if (s.callsite) segs.push(' (', { code: String(s.callsite) }, ')');
+    const held = seconds(s.held_ns, 2);
+    const toEnd = toNum(s.held_to_end) ?? 0;
+    if (s.release_pid !== null && s.release_pid !== undefined) {
+      segs.push(`, released ${held} s later by `, { code: String(s.release_comm ?? '?') }, ` (pid ${s.release_pid})`);
+      if (s.release_via) segs.push(' via ', { code: String(s.release_via) });
+      const others = (toNum(s.releasers) ?? 1) - 1;
+      if (others > 0) segs.push(` and ${others} other task${others === 1 ? '' : 's'}`);
+    }
+    if (toEnd > 0) segs.push(toEnd === taken ? ', still held when the capture ended' : `, ${n(toEnd)} still held when the capture ended`);
+    const cma = toNum(s.in_cma) ?? 0;
+    if (cma > 0) segs.push(`; ${n(cma)} on CMA / ZONE_MOVABLE pages, where they block migration`);
+    segs.push('.');
+    const details: Segment[][] = [];
+    if (s.holder_path) details.push(['taken: ', { frames: String(s.holder_path).split(' <- ').slice(0, 6) }]);
+    if (s.release_path) details.push(['released: ', { frames: String(s.release_path).split(' <- ').slice(0, 6) }]);
+    return { segments: segs, details, severity: cma > 0 ? 'warning' : 'info' };
+  });
+}
+
+/** The long references the verdict does not count, in one line: released pins and references of mapped pages. */
+export function longRefsInfo(summary: Row | undefined, sessions: Row[]): string | null {
+  const all = toNum(summary?.long_refs) ?? 0;
+  const warned = toNum(summary?.long_pins) ?? 0;
+  if (all - warned <= 0) return null;
+  const explained = sessions.reduce((a, s) => a + (toNum(s.explained) ?? 0), 0);
+  return (
+    `${n(all - warned)} pins / references held over 1 s are information, not warnings` +
+    (explained > 0 ? `: ${n(explained)} of them plain references of mapped or page-cache pages (dropped with the mapping or the process)` : '') +
+    ` (${n(sessions.length)} session${sessions.length === 1 ? '' : 's'} in all; see Pin and reference sessions).`
+  );
+}
