@@ -25,6 +25,7 @@ import { ptr, type ColumnWriter, type Output } from './output.js';
 import { PfnMap } from './pfnmap.js';
 import { PAGES } from '../db/tables/replay.js';
 import { NO, nz, Page, PageStore } from './page.js';
+import { MAX_ORDER as MAX_INGEST_ORDER } from '../ingest/decode/limits.js';
 
 export const MAX_ORDER = 10;
 
@@ -292,7 +293,8 @@ export class PageTable {
   /** mm_page_alloc: merges with the page_ref_set just before it, or starts a lifetime. */
   alloc(ev: Ev): Page {
     const pfn = ev.pfn;
-    const order = ev.order === ev.order ? ev.order : 0;
+    // Databases ingested before the order bound (ingest/decode/limits.ts) may hold any SMALLINT: 2^order below.
+    const order = ev.order === ev.order && ev.order >= 0 && ev.order <= MAX_INGEST_ORDER ? ev.order : 0;
     let p = this.map.get(pfn);
     // The page_ref_set that 6.1 prints just before (nothing else on the pfn in between) is the same allocation.
     if (p && p.allocEvent === 'page_ref_set' && !p.kmemAlloc && p.zeroSeq < 0 && p.lastEvSeq === p.allocSeq) {
