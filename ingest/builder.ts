@@ -31,6 +31,7 @@ const MAX_EXAMPLES = 10;
 const TWO_53 = 2 ** 53;
 /** Longest line (bytes) and longest print payload continued over lines: docs/formats.md "Limits". */
 export const MAX_LINE = 1 << 20;
+const MAX_FRAMES = 4096;
 
 /** Everything about a parsed trace except its events: plain data, so it can cross a worker boundary. */
 export interface ParseFacts {
@@ -162,7 +163,10 @@ export class EventBuilder implements LineSink, TraceFacts {
     this.stackKind = kind;
   }
 
-  frame(text: string): void {
+  frame(text: string, lineNo = 0): void {
+    // Kernel stacks are at most a few hundred frames (PERF_MAX_STACK_DEPTH 127, FTRACE_STACK_ENTRIES 512): a
+    // deeper one is input that would grow without bound.
+    if (this.frames.length >= MAX_FRAMES) return this.unparsedFrame(lineNo, text);
     if (this.stackTarget < 0) {
       // Frames with no stack header (perf callchains): they belong to the latest event.
       this.stackTarget = this.lastSeq;
@@ -216,6 +220,12 @@ export class EventBuilder implements LineSink, TraceFacts {
 
   clock(clock: Clock): void {
     this.clockKind ??= clock;
+  }
+
+  private unparsedFrame(lineNo: number, text: string): void {
+    this.unparsedCount++;
+    if (this.unparsedRows.length < MAX_UNPARSED_ROWS)
+      this.unparsedRows.push({ lineNo, reason: `stack deeper than ${MAX_FRAMES} frames`, text: text.slice(0, 1000) });
   }
 
   unparsed(lineNo: number, text: string, reason: string): void {

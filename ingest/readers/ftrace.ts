@@ -45,7 +45,7 @@ export class FtraceReader implements Reader {
       return this.headerLine(text, lineNo);
     }
     if (text.length === 0 || (c0 === 13 && text.length === 1)) return;
-    if (isFrameLine(text)) return this.sink.frame(frameText(text));
+    if (isFrameLine(text)) return this.sink.frame(frameText(text), lineNo);
     const m = matchTask(text, CONTEXT_TAIL, false);
     if (m) {
       const ctx = this.ctx;

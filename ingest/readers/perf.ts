@@ -78,7 +78,7 @@ export class PerfReader implements Reader {
       this.inStack = true;
     }
     const sym = f[2] === '[unknown]' ? '0x' + f[1] : f[2];
-    this.sink.frame(kernel || !dso ? sym : `${sym} [${dso}]`);
+    this.sink.frame(kernel || !dso ? sym : `${sym} [${dso}]`, lineNo);
   }
 
   private currentKind: 'kernel' | 'user' = 'kernel';

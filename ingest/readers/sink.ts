@@ -29,7 +29,8 @@ export interface LineSink {
   event(lineNo: number, ctx: LineContext, system: string | null, event: string, payload: string, line?: string | (() => string)): boolean;
   /** A stack block starts; following frame() calls belong to the latest event of that cpu. */
   stackStart(kind: StackKind, cpu: number): void;
-  frame(text: string): void;
+  /** One frame of the open stack (`lineNo` for the unparsed row when the stack is deeper than the limit). */
+  frame(text: string, lineNo?: number): void;
   /** A line continuing the previous event's payload (trace-cmd multi-line print). */
   continuation(lineNo: number, text: string): void;
   lost(lineNo: number, cpu: number | null, count: number | null, kind: LostKind, line?: string): void;

@@ -89,6 +89,14 @@ describe('linear time, bounded lines', () => {
       }
     });
 
+  it('a stack deeper than 4096 frames keeps 4096; the frames beyond are unparsed lines', () => {
+    const frames = Array.from({ length: 5000 }, (_, i) => ` => f${i}+0x1/0x10`);
+    const { facts } = parse('ftrace', [LINE.ftrace('bash', 7, 10_000_000, 'mm_page_alloc', ALLOC), LINE.ftrace('bash', 7, 10_000_000, '<stack trace>', ''), ...frames]);
+    assert.equal(facts.stacks[0].frames.length, 4096);
+    assert.equal(facts.unparsedCount, 904);
+    assert.deepEqual(facts.unparsedRows[0], { lineNo: 4099, reason: 'stack deeper than 4096 frames', text: 'f4096+0x1/0x10' });
+  });
+
   it('a line longer than 1 MiB is one unparsed line with its number and a prefix, never held whole', () => {
     const ok = LINE.ftrace('bash', 7, 10_000_000, 'mm_page_alloc', ALLOC);
     const long = 'x'.repeat(3 * MAX_LINE_BYTES + 5);
