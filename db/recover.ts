@@ -20,8 +20,13 @@ export interface Orphans {
   replays: number[];
 }
 
-/** What a killed ingest or replay left, in one query over the two small bookkeeping tables. */
+/**
+ * What a killed ingest or replay left, in one query over the two small bookkeeping tables (nothing for a database
+ * made before them). Works on a read-only open too: when it finds something, open the file writable once and run
+ * ensureSchema (db/setup.ts), which calls recover().
+ */
 export async function needsRecovery(db: Db): Promise<Orphans> {
+  if (!(await db.tableExists(TRACE_LOADS.name)) || !(await db.tableExists(REPLAY_LOADS.name))) return { traces: [], replays: [] };
   const rows = await db.all<{ kind: string; trace_id: number }>(
     `SELECT 'trace' AS kind, trace_id FROM ${TRACE_LOADS.name}
        WHERE state = 'loading' AND trace_id NOT IN (SELECT trace_id FROM traces)
