@@ -4,6 +4,7 @@ import { takeRejected } from './decode/decoders.js';
 import { contextOutOfRange, MAX_CPUS, MAX_LOST } from './decode/limits.js';
 import type { Clock, LineContext, LineSink, LostKind, StackKind } from './readers/sink.js';
 import { EVENTS } from '../db/tables/ingest.js';
+import { MAX_LINE_BYTES } from './source.js';
 import { StackTable, type StackRow } from './stack.js';
 
 /**
@@ -29,8 +30,7 @@ export interface UnparsedRow {
 const MAX_UNPARSED_ROWS = 1000;
 const MAX_EXAMPLES = 10;
 const TWO_53 = 2 ** 53;
-/** Longest line (bytes) and longest print payload continued over lines: docs/formats.md "Limits". */
-export const MAX_LINE = 1 << 20;
+/** Deepest stack kept (docs/formats.md §5). */
 const MAX_FRAMES = 4096;
 
 /** Everything about a parsed trace except its events: plain data, so it can cross a worker boundary. */
@@ -193,7 +193,7 @@ export class EventBuilder implements LineSink, TraceFacts {
       this.contLen = this.contParts[0].length;
     }
     // Parts are joined once, when the payload ends: appending line by line would rewrite it each time.
-    if (this.contLen + 1 + text.length > MAX_LINE) return this.unparsed(lineNo, text, 'print payload continued beyond 1 MiB');
+    if (this.contLen + 1 + text.length > MAX_LINE_BYTES) return this.unparsed(lineNo, text, 'print payload continued beyond 1 MiB');
     this.contParts.push(text);
     this.contLen += 1 + text.length;
   }
