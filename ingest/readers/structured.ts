@@ -7,7 +7,7 @@ import type { EventBuilder } from '../builder.js';
 import type { Progress } from '../progress.js';
 import { EVENTS } from '../../db/tables/ingest.js';
 import { outOfRange, rangeOf } from '../decode/limits.js';
-import { InputError, type Source } from '../source.js';
+import { InputError, MAX_LINE_BYTES, type Source } from '../source.js';
 import type { Clock, LineContext } from './sink.js';
 
 /**
@@ -279,6 +279,7 @@ async function readCsv(src: Source, b: EventBuilder, p: Progress, room: () => Pr
   let lineNo = 0; // lines consumed so far (a quoted field can span several)
   let first = true;
   let hasQuotes = false;
+  let skipping = false; // inside a row already counted as too long: drop input up to its newline
 
   const rows = (data: string[][], errors: { row: number; code?: string; message: string }[]) => {
     const errByRow = new Map<number, string>();
@@ -323,14 +324,27 @@ async function readCsv(src: Source, b: EventBuilder, p: Progress, room: () => Pr
       const delimiter = !headerLine.includes(',') && headerLine.includes('\t') ? '\t' : headerLine.includes(',') ? ',' : ';';
       parser = new Papa.Parser({ delimiter, newline, quoteChar: '"' });
     }
+    if (skipping) {
+      const nl = chunk.indexOf('\n');
+      if (nl < 0) continue;
+      skipping = false;
+      chunk = chunk.slice(nl + 1);
+    }
     if (!hasQuotes && chunk.includes('"')) hasQuotes = true;
     const input = pending + chunk;
     const res = parser!.parse(input, base, true);
     pending = input.substring(res.meta.cursor - base);
     base = res.meta.cursor;
+    rows(res.data, res.errors);
+    // An unquoted row past the line limit is one unparsed line, skipped as it streams (as text lines are); a
+    // quoted field may hold newlines, so a quoted one may grow to MAX_PENDING_CHARS.
+    if (pending.length > MAX_LINE_BYTES && !pending.includes('"') && mapper !== null) {
+      b.unparsed(++lineNo, pending.slice(0, 200), 'line longer than 1 MiB');
+      skipping = true; // unquoted, so no newline in it yet
+      pending = '';
+    }
     if (pending.length > MAX_PENDING_CHARS)
       throw new InputError(src.name, lineNo + 1, 'CSV quoted field never ends (an unbalanced " quote)');
-    rows(res.data, res.errors);
     p.update(src.bytesRead, lineNo);
     await room();
   }

@@ -218,14 +218,15 @@ describe('values no kernel prints (ingested)', () => {
 
   it('CSV values go through the same bounds', async () => {
     const file = join(dir, `t${n++}.csv`);
-    writeFileSync(file, ['ts_ns,cpu,pid,event,pfn,order', '1000,0,1,mm_page_alloc,32768,0', '1001,0,1,mm_page_alloc,32769,40', '1002,9000,1,mm_page_alloc,32770,0', '1003,0,1,mm_page_alloc,9007199254740993,0', ''].join('\n'));
+    writeFileSync(file, ['ts_ns,cpu,pid,event,pfn,order', '1000,0,1,mm_page_alloc,32768,0', '1001,0,1,mm_page_alloc,32769,40', '1002,9000,1,mm_page_alloc,32770,0', '1003,0,1,mm_page_alloc,9007199254740993,0', `1004,0,1,${'x'.repeat(3 << 20)},1,0`, '1005,0,1,mm_page_alloc,32771,0', ''].join('\n'));
     const s = await ingest(db, file, {});
     const u = await db.all<{ line_no: bigint; reason: string }>('SELECT line_no, reason FROM unparsed_lines WHERE trace_id = $1 ORDER BY line_no', [s.trace_id]);
     assert.deepEqual(u.map((r) => [Number(r.line_no), r.reason]), [
       [3, 'order 40 out of range (max 20)'],
       [4, 'cpu 9000 beyond 8192'],
       [5, 'pfn 0x20000000000001 beyond 2^52'],
+      [6, 'line longer than 1 MiB'],
     ]);
-    assert.equal(s.events, 1);
+    assert.equal(s.events, 2);
   });
 });
