@@ -210,8 +210,8 @@ describe('values no kernel prints (ingested)', () => {
     assert.deepEqual(lost.map((r) => Number(r.lost)), [5]);
   });
 
-  it('a 64 MiB line inside a small .gz is one unparsed line (with the file still read to its end)', async () => {
-    const t = await load([ln(10_000_000, 'mm_page_alloc', ALLOC), ' '.repeat(64 << 20), ln(10_000_001, 'mm_page_alloc', ALLOC)], true);
+  it('a 16 MiB line inside a small .gz is one unparsed line (with the file still read to its end)', async () => {
+    const t = await load([ln(10_000_000, 'mm_page_alloc', ALLOC), ' '.repeat(16 << 20), ln(10_000_001, 'mm_page_alloc', ALLOC)], true);
     assert.deepEqual(t.unparsed, [[3, 'line longer than 1 MiB']]);
     assert.equal(t.events, 2);
   });
