@@ -37,10 +37,8 @@
 -- @column pgmap_imbalance_uncertain dev_pagemaps whose problems are all uncertain.
 -- @column use_after_free Certain freed_while_mapped / freed_while_pinned / ref_after_free / refcount_underflow / device_page_zero_without_put anomalies.
 -- @column use_after_free_uncertain The same, uncertain.
--- @column long_pins Pins and holds held longer than $min_duration_ns on a CMA / ZONE_MOVABLE page that no mapping
---   explains (long-pins.sql's `problem` rows): the verdict's warning count.
--- @column long_refs All pins and holds held longer than $min_duration_ns (long-pins.sql's rows): most are information
---   (released pins, references of mapped and page-cache pages).
+-- @column long_pins Pins and holds held longer than $min_duration_ns on a CMA / ZONE_MOVABLE page that no mapping explains (long-pins.sql's `problem` rows): the verdict's warning count.
+-- @column long_refs All pins and holds held longer than $min_duration_ns (long-pins.sql's rows): most are information (released pins, references of mapped and page-cache pages).
 -- @column anomalies All anomalies replay recorded (any kind, certain or not).
 -- @column divergences page_ref events whose count= differed from the model.
 -- @column checked page_ref events whose count= could be checked (`replay_runs.checked`).
