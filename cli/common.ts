@@ -107,23 +107,74 @@ export async function openReadOnly(path: string, o: ReadOnlyOptions = {}): Promi
   return db;
 }
 
-/** Open the database read-only, pick the trace (--trace or the last), insist it was replayed, run fn. */
-export async function withReplayedTrace<T>(o: { db: string; trace?: string }, fn: (db: Db, traceId: number) => Promise<T>): Promise<T> {
-  if (o.trace !== undefined && !/^\d+$/.test(o.trace)) throw new ReportUsageError(`--trace ${o.trace}: not a trace id`);
-  const asked = o.trace === undefined ? undefined : Number(o.trace);
-  const { pickTrace, replayFacts } = await import('../reports/data.js');
+export interface TraceListing {
+  trace_id: number;
+  source: string;
+  events: number | null;
+  replayed: boolean;
+}
+
+/** The traces of a database, as a user picks them (queries/report/trace-list.sql). */
+export async function listTraces(db: Db): Promise<TraceListing[]> {
+  const { rowsOf } = await import('../queries/statements.js');
+  const rows = await rowsOf<{ trace_id: unknown; source: string; events: unknown; replayed: boolean }>(db, 'report/trace-list.sql');
+  return rows.map((r) => ({ trace_id: Number(r.trace_id), source: r.source, events: r.events === null ? null : Number(r.events), replayed: r.replayed }));
+}
+
+/** `  trace 2  b.txt  1234 events  replayed`, one line per trace. */
+export function formatTraceList(traces: TraceListing[]): string {
+  return traces
+    .map((t) => `  trace ${t.trace_id}  ${escapeControl(t.source)}  ${t.events ?? '?'} events  ${t.replayed ? 'replayed' : 'not replayed'}`)
+    .join('\n');
+}
+
+/**
+ * `--trace` of a command that works on one trace: an id, `all` where `all` says what it does, or nothing, which
+ * means the only trace and is refused (with the list of traces and how to pick) when the database holds several.
+ * Returns the traces to work on.
+ */
+export async function pickTraces(db: Db, asked: string | undefined, o: { all?: string } = {}): Promise<TraceListing[]> {
+  const traces = await listTraces(db);
+  if (!traces.length) throw new ReportUsageError(`${db.path}: no trace ingested (run refscope ingest first)`);
+  const how = `give --trace N${o.all ? ` (or --trace all: ${o.all})` : ''}`;
+  if (asked === 'all' && o.all) return traces;
+  if (asked === undefined) {
+    if (traces.length === 1) return traces;
+    throw new ReportUsageError(`${db.path} holds ${traces.length} traces; ${how}:\n${formatTraceList(traces)}`);
+  }
+  if (!/^\d{1,9}$/.test(asked)) throw new ReportUsageError(`--trace ${asked}: not a trace id; ${how}`);
+  const picked = traces.filter((t) => t.trace_id === Number(asked));
+  if (!picked.length) throw new ReportUsageError(`${db.path}: no trace ${Number(asked)}; ${how}:\n${formatTraceList(traces)}`);
+  return picked;
+}
+
+/**
+ * Open the database read-only, pick the traces (--trace N, `all` when o.all says what that does, or the only
+ * one), insist each was replayed, run fn on each in trace order.
+ */
+export async function withReplayedTraces<T>(
+  o: { db: string; trace?: string; all?: string },
+  fn: (db: Db, traceId: number, of: number) => Promise<T>,
+): Promise<T[]> {
   const db = await openLocked(o.db, {}, ReportUsageError);
   try {
-    let traceId: number;
-    try {
-      traceId = await pickTrace(db, asked);
-    } catch (e) {
-      throw new ReportUsageError((e as Error).message);
-    }
-    if (!(await replayFacts(db, traceId)))
-      throw new ReportUsageError(`trace ${traceId} not replayed (run: refscope replay --db ${o.db} --trace ${traceId})`);
-    return await fn(db, traceId);
+    const picked = await pickTraces(db, o.trace, { all: o.all });
+    const ids = picked.map((t) => t.trace_id);
+    const notReplayed = picked.filter((t) => !t.replayed).map((t) => t.trace_id);
+    if (notReplayed.length)
+      throw new ReportUsageError(
+        `trace ${notReplayed.join(', ')} not replayed (run: ${notReplayed.map((id) => `refscope replay --db ${o.db} --trace ${id}`).join('; ')})`,
+      );
+    const out: T[] = [];
+    for (const id of ids) out.push(await fn(db, id, ids.length));
+    return out;
   } finally {
     db.close();
   }
+}
+
+/** withReplayedTraces for a command that works on exactly one trace. */
+export async function withReplayedTrace<T>(o: { db: string; trace?: string }, fn: (db: Db, traceId: number) => Promise<T>): Promise<T> {
+  const [r] = await withReplayedTraces({ db: o.db, trace: o.trace }, (db, id) => fn(db, id));
+  return r!;
 }

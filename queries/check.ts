@@ -1,5 +1,6 @@
 import type { Db } from '../db/duckdb.js';
-import { listQueries, QUERIES_DIR, QueryError, runQuery, type QueryDef, type ResultRow } from './runner.js';
+import { escapeControl } from '../db/escape.js';
+import { listQueries, QUERIES_DIR, QueryError, runQuery, type QueryDef } from './runner.js';
 
 /**
  * `refscope check`: reads summary.sql and compares each finding kind with its limit. A kind fails when its
@@ -45,8 +46,19 @@ export interface CheckLine {
   ok: boolean;
 }
 
+/** One trace's share of the counts, so that a failed check says which trace failed. */
+export interface CheckTrace {
+  trace_id: number;
+  source: string;
+  /** Per kind (every gated kind, in order): its count in this trace (as CheckLine.count) and uncertain ones. */
+  kinds: { kind: FindingKind; count: number; uncertain: number }[];
+  /** false when the trace has findings of a kind whose total failed. */
+  ok: boolean;
+}
+
 export interface CheckReport {
-  traces: number[];
+  traces: CheckTrace[];
+  /** Totals over the traces, against the limits. */
   lines: CheckLine[];
   ok: boolean;
 }
@@ -75,16 +87,14 @@ function num(v: unknown): number {
   return typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : 0;
 }
 
-/** Certain and uncertain rows of a gated query that summary.sql does not count, over the given traces. */
-async function countRows(db: Db, q: QueryDef, traces: unknown[], dir: string): Promise<{ certain: number; uncertain: number }> {
+/** Certain and uncertain rows of a gated query that summary.sql does not count, in one trace. */
+async function countRows(db: Db, q: QueryDef, trace: unknown, dir: string): Promise<{ certain: number; uncertain: number }> {
   let certain = 0;
   let uncertain = 0;
-  for (const t of traces) {
-    const params = q.params.some((p) => p.name === 'trace_id') ? { trace_id: t } : {};
-    for (const row of (await runQuery(db, q, params, { dir })).rows)
-      if (row.certain === true) certain++;
-      else uncertain++;
-  }
+  const params = q.params.some((p) => p.name === 'trace_id') ? { trace_id: trace } : {};
+  for (const row of (await runQuery(db, q, params, { dir })).rows)
+    if (row.certain === true) certain++;
+    else uncertain++;
   return { certain, uncertain };
 }
 
@@ -97,30 +107,54 @@ export async function check(db: Db, opts: CheckOptions = {}): Promise<CheckRepor
   const notReplayed = r.rows.filter((row) => row.replayed !== true).map((row) => row.trace_id);
   if (notReplayed.length)
     throw new QueryError(`trace ${notReplayed.join(', ')} not replayed (run: refscope replay --db ${db.path} --trace ID)`);
-  const sum = (rows: ResultRow[], col: string) => rows.reduce((a, row) => a + num(row[col]), 0);
-  const lines: CheckLine[] = [];
-  for (const q of gated) {
-    const col = q.verdict!.column;
-    const counted = r.columns.some((c) => c.name === col)
-      ? { certain: sum(r.rows, col), uncertain: sum(r.rows, col + '_uncertain') }
-      : await countRows(db, q, r.rows.map((row) => row.trace_id), dir);
-    const count = counted.certain + (opts.includeUncertain ? counted.uncertain : 0);
+  // Per trace (summary's rows) and kind: certain and uncertain counts.
+  const perTrace: { certain: number; uncertain: number }[][] = [];
+  for (const row of r.rows) {
+    const counts = [];
+    for (const q of gated) {
+      const col = q.verdict!.column;
+      counts.push(
+        r.columns.some((c) => c.name === col)
+          ? { certain: num(row[col]), uncertain: num(row[col + '_uncertain']) }
+          : await countRows(db, q, row.trace_id, dir),
+      );
+    }
+    perTrace.push(counts);
+  }
+  const counted = (c: { certain: number; uncertain: number }) => c.certain + (opts.includeUncertain ? c.uncertain : 0);
+  const lines: CheckLine[] = gated.map((q, k) => {
+    const count = perTrace.reduce((a, t) => a + counted(t[k]!), 0);
+    const uncertain = perTrace.reduce((a, t) => a + t[k]!.uncertain, 0);
     const max = opts.max?.[q.name] ?? 0;
     const gatedKind = failOn.includes(q.name);
-    lines.push({ kind: q.name, count, uncertain: counted.uncertain, max, gated: gatedKind, ok: !gatedKind || count <= max });
-  }
-  return { traces: r.rows.map((row) => num(row.trace_id)), lines, ok: lines.every((l) => l.ok) };
+    return { kind: q.name, count, uncertain, max, gated: gatedKind, ok: !gatedKind || count <= max };
+  });
+  const traces: CheckTrace[] = r.rows.map((row, i) => {
+    const kinds = gated.map((q, k) => ({ kind: q.name, count: counted(perTrace[i]![k]!), uncertain: perTrace[i]![k]!.uncertain }));
+    return { trace_id: num(row.trace_id), source: String(row.source), kinds, ok: kinds.every((c, k) => lines[k]!.ok || c.count === 0) };
+  });
+  return { traces, lines, ok: lines.every((l) => l.ok) };
 }
 
-/** `leaks: 0 (max 0) ok`, one line per kind. */
+/**
+ * One line per trace naming it and its findings (`trace 2 (c.txt): FAIL: cma-blockers 8`), then the totals
+ * against the limits (`leaks: 0 (max 0) ok`), one line per kind.
+ */
 export function formatCheck(rep: CheckReport, includeUncertain = false): string {
+  const unc = (n: number) => (!includeUncertain && n ? ` [+${n} uncertain]` : '');
+  const traces = rep.traces.map((t) => {
+    const found = t.kinds
+      .filter((c) => c.count || (!includeUncertain && c.uncertain))
+      .map((c) => `${c.kind} ${c.count}${unc(c.uncertain)}${rep.lines.find((l) => l.kind === c.kind)!.gated ? '' : ' (not checked)'}`);
+    return `trace ${t.trace_id} (${escapeControl(t.source)}): ${t.ok ? 'ok' : 'FAIL'}: ${found.length ? found.join(', ') : 'no findings'}`;
+  });
   return (
-    rep.lines
-      .map((l) => {
+    [
+      ...traces,
+      ...rep.lines.map((l) => {
         const verdict = !l.gated ? 'not checked' : l.ok ? 'ok' : 'FAIL';
-        const unc = !includeUncertain && l.uncertain ? ` [+${l.uncertain} uncertain]` : '';
-        return `${l.kind}: ${l.count} (max ${l.max}) ${verdict}${unc}`;
-      })
-      .join('\n') + '\n'
+        return `${l.kind}: ${l.count} (max ${l.max}) ${verdict}${unc(l.uncertain)}`;
+      }),
+    ].join('\n') + '\n'
   );
 }

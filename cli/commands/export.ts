@@ -10,12 +10,12 @@ export function exportCommand(program: Command): void {
     .command('export')
     .description('write a table of one trace (or of all traces) as an Arrow IPC file, Parquet or CSV')
     .addOption(dbOption())
-    .option('--trace <id>', 'trace id (default: every trace)')
+    .option('--trace <id>', 'trace id, or all (the default for tables; --perfetto needs one trace: default the only one)')
     .option('--arrow <file>', 'Arrow IPC file (refscope ingest reads it back)')
     .option('--parquet <dir>', 'directory for <table>.parquet')
     .option('--csv <file>', 'CSV file with a header (refscope ingest reads a --csv-raw one back exactly)')
     .option('--csv-raw', 'csv: write text exactly as stored (no leading \' before formulas, control characters unescaped)')
-    .option('--perfetto <file>', 'pins, holds, page lifetimes and CMA calls of one trace (default: the last) as Chrome trace-event JSON for ui.perfetto.dev')
+    .option('--perfetto <file>', 'pins, holds, page lifetimes and CMA calls of one trace (--trace N when the database holds several) as Chrome trace-event JSON for ui.perfetto.dev')
     .addOption(new Option('--table <table>', 'table to export').choices(ALL_TABLES.map((t) => t.name)).default('events'))
     .action(async (o) => {
       if (o.perfetto !== undefined) {
@@ -25,12 +25,12 @@ export function exportCommand(program: Command): void {
       const { exportTable } = await import('../../export/tables.js');
       const targets = (['arrow', 'parquet', 'csv'] as ExportFormat[]).filter((f) => o[f] !== undefined);
       if (targets.length !== 1) throw new UsageError('export: give exactly one of --arrow FILE, --parquet DIR, --csv FILE, --perfetto FILE');
-      if (o.trace !== undefined && !/^\d+$/.test(o.trace)) throw new UsageError(`export: --trace ${o.trace}: not a trace id`);
+      if (o.trace !== undefined && o.trace !== 'all' && !/^\d+$/.test(o.trace)) throw new UsageError(`export: --trace ${o.trace}: not a trace id or all`);
       const format = targets[0];
       // Read-only and locked; DuckDB's COPY (parquet, csv) may write only where its temporary file goes.
       const db = await openLocked(o.db, { writeDirs: format === 'arrow' ? [] : [format === 'parquet' ? o.parquet : dirname(o[format])] });
       try {
-        const traceId = o.trace === undefined ? undefined : Number(o.trace);
+        const traceId = o.trace === undefined || o.trace === 'all' ? undefined : Number(o.trace);
         const r = await exportTable(db, { table: o.table, traceId, format, target: o[format], csvSafe: !o.csvRaw });
         console.error(`exported ${r.rows} rows of ${r.table} to ${r.file}`);
       } finally {

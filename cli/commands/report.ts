@@ -1,13 +1,17 @@
 import type { Command } from 'commander';
-import { dbOption, ReportUsageError, withReplayedTrace } from '../common.js';
+import { join } from 'node:path';
+import { dbOption, ReportUsageError, withReplayedTraces } from '../common.js';
 
-/** `refscope report`: HTML, Markdown, findings.json and charts of one replayed trace. */
+/**
+ * `refscope report`: HTML, Markdown, findings.json and charts of one replayed trace. A database of several traces
+ * needs --trace N, or --trace all: one folder per trace, OUT/trace-N.
+ */
 export function reportCommand(program: Command): void {
   program
     .command('report')
     .description('write an offline HTML report, a Markdown summary, findings.json and charts for one replayed trace')
     .addOption(dbOption())
-    .option('--trace <id>', 'trace id (default: the last ingested)')
+    .option('--trace <id>', 'trace id, or all (one folder per trace: OUT/trace-N); default: the only trace')
     .option('--out <dir>', 'output directory', 'refscope-report')
     .option('--format <formats>', 'comma-separated: html,md,json', 'html,md,json')
     .action(async (o: ReportCommandOptions) => {
@@ -30,11 +34,12 @@ export async function report(o: ReportCommandOptions): Promise<void> {
   } catch (e) {
     throw new ReportUsageError((e as Error).message);
   }
-  await withReplayedTrace(o, async (db, traceId) => {
-    const r = await writeReport(db, { traceId, outDir: o.out, formats });
+  await withReplayedTraces({ ...o, all: `one folder per trace, ${join(o.out, 'trace-N')}` }, async (db, traceId) => {
+    const outDir = o.trace === 'all' ? join(o.out, `trace-${traceId}`) : o.out;
+    const r = await writeReport(db, { traceId, outDir, formats });
     const bad = r.verdict.filter((v) => v.level === 'bad');
     console.error(
-      `report of trace ${traceId} in ${o.out}/ (${formats.join(', ')}): ` +
+      `report of trace ${traceId} in ${outDir}/ (${formats.join(', ')}): ` +
         (bad.length ? bad.map((v) => `${v.query} ${v.count}`).join(', ') : 'no problem found') +
         `; ${r.charts.filter((c) => c.drawn).length} of ${r.charts.length} charts drawn`,
     );
