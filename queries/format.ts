@@ -4,8 +4,8 @@ import type { QueryResult, Value } from './runner.js';
 
 /**
  * Output of query results.
- *  - table: aligned columns for people. pfn-like columns (pfn, *_pfn, pfn_*, example_pfns, range_start/end)
- *    print as 0x hex; *_ns columns print as seconds with 6 decimals (header renamed *_s); stacks print on one
+ *  - table: aligned columns for people. pfn, pointer and flags columns print as 0x hex (isHexColumn: named as
+ *    a refscope table's column, integer-typed; `count(DISTINCT pfn)` is a count and stays decimal); *_ns columns print as seconds with 6 decimals (header renamed *_s); stacks print on one
  *    line (`a <- b`); control characters of untrusted text are escaped; long cells are cut at 100 characters.
  *  - json: exactly one JSON array of row objects (one row per line). BIGINT -> number when |v| <= 2^53, else
  *    a decimal string; pfns stay numbers; lists are arrays. Nothing is rounded or cut.
@@ -21,11 +21,29 @@ export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const MAX_CELL = 100;
 
-export function isPfnColumn(name: string): boolean {
-  return (
-    name === 'pfn' || name === 'pfns' || name === 'example_pfns' || name === 'fin_pfn' || name.endsWith('_pfn') ||
-    name.startsWith('pfn_') || name === 'range_start' || name === 'range_end'
-  );
+/** Columns of refscope's tables (and the queries') that hold a pfn, a pointer or flags, by exact name. */
+const HEX_NAMES = new Set([
+  'pfn', 'pfn_start', 'pfn_end', 'range_start', 'range_end', // pfns
+  'pgmap', 'mapping', 'vmemmap_base', 'ptr', 'addr', // pointers
+  'gup_flags', 'gfp_flags', 'page_flags', // flags
+]);
+/** The queries' lists of pfns. */
+const HEX_LISTS = new Set(['pfns', 'example_pfns']);
+
+const INTEGER_TYPE = 'U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)';
+const INTEGER = new RegExp(`^${INTEGER_TYPE}$`);
+const INTEGER_LIST = new RegExp(`^${INTEGER_TYPE}\\[\\]$`);
+
+/**
+ * A column printed as 0x hex in table output: a pfn / pointer / flags column reached by its name exactly (or
+ * *_pfn: folio_pfn, fin_pfn ...) whose values are integers, or a list of pfns (pfns, example_pfns) of integers.
+ * An expression over one (`count(DISTINCT pfn)`, `max(pfn) - min(pfn)`) is named by DuckDB after the expression,
+ * and a count aliased `pfns` is no list: they print as the numbers they are; flags decoded to text print as text.
+ */
+export function isHexColumn(name: string, type: string): boolean {
+  const known = type !== ''; // a result built by hand may not say: its values decide (hex() prints only integers)
+  if (HEX_LISTS.has(name)) return !known || INTEGER_LIST.test(type);
+  return (HEX_NAMES.has(name) || /^[a-z]+_pfn$/.test(name)) && (!known || INTEGER.test(type));
 }
 
 export function isNsColumn(name: string): boolean {
@@ -103,9 +121,9 @@ function cell(v: Value): string {
   return clean(JSON.stringify(jsonValue(v)));
 }
 
-function tableCell(name: string, v: Value): string {
+function tableCell(name: string, type: string, v: Value): string {
   if (v === null) return '';
-  if (isPfnColumn(name)) return Array.isArray(v) ? v.map(hex).join(',') : hex(v);
+  if (isHexColumn(name, type)) return Array.isArray(v) ? v.map(hex).join(',') : hex(v);
   if (isNsColumn(name) && (typeof v === 'bigint' || typeof v === 'number')) return nsToSeconds(v);
   if ((name === 'stack' || name === 'frames') && typeof v === 'string') return clean(v.split('\n').join(' <- '));
   return cell(v);
@@ -124,7 +142,7 @@ export function formatTable(r: QueryResult): string {
       return v === null || typeof v === 'number' || typeof v === 'bigint';
     }),
   );
-  const cells = r.rows.map((row) => r.columns.map((c) => cut(tableCell(c.name, row[c.name] ?? null))));
+  const cells = r.rows.map((row) => r.columns.map((c) => cut(tableCell(c.name, c.type, row[c.name] ?? null))));
   // A loop, not Math.max(...spread): a spread of 100k+ cells overflows the call stack.
   const width = headers.map((h, i) => cells.reduce((w, row) => Math.max(w, [...row[i]!].length), [...h].length));
   const pad = (s: string, i: number) => {

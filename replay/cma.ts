@@ -78,6 +78,8 @@ export class CmaTracker {
   private readonly row: Row = {};
   private readonly brow: Row = {};
   blockerRows = 0;
+  /** cma_release rows written (the other cma_attempts rows are cma_alloc calls). */
+  releases = 0;
 
   constructor(
     private readonly out: Output,
@@ -326,6 +328,7 @@ export class CmaTracker {
   }
 
   private write(a: Attempt): void {
+    if (a.kind === 'release') this.releases++;
     const r = this.row;
     r.attempt_id = a.id;
     r.kind = a.kind;

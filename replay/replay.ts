@@ -72,7 +72,10 @@ export interface ReplaySummary {
   pins: number;
   holds: number;
   pgmaps: number;
+  /** cma_attempts rows: cma_alloc calls and cma_release calls. */
   cma_attempts: number;
+  cma_allocs: number;
+  cma_releases: number;
   cma_blockers: number;
   anomalies: number;
   anomalies_certain: number;
@@ -244,6 +247,8 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
         holds: out.holds.count,
         pgmaps: out.pgmaps.count + inferred,
         cma_attempts: out.cmaAttempts.count,
+        cma_allocs: out.cmaAttempts.count - cma.releases,
+        cma_releases: cma.releases,
         cma_blockers: out.cmaBlockers.count,
         anomalies: anomalies.count,
         anomalies_certain: anomalies.certain,
@@ -348,7 +353,7 @@ export function formatSummary(s: ReplaySummary): string {
     .join(', ');
   return [
     `trace ${s.trace_id}: ${s.source}: ${s.events} events replayed in ${s.seconds.toFixed(2)} s (${Math.round(s.events_per_second)} events/s)`,
-    `  pages ${s.pages}, pins ${s.pins}, holds ${s.holds}, pgmaps ${s.pgmaps}, CMA attempts ${s.cma_attempts} (${s.cma_blockers} blocker rows), ` +
+    `  pages ${s.pages}, pins ${s.pins}, holds ${s.holds}, pgmaps ${s.pgmaps}, cma_alloc calls ${s.cma_allocs} (${s.cma_blockers} blocker rows), cma_release calls ${s.cma_releases}, ` +
       `anomalies ${s.anomalies} (${s.anomalies_certain} certain)${kinds ? ': ' + kinds : ''}`,
     `  model: ${s.agreed}/${s.checked} page_ref counts agree (${pct(s.agreed, s.checked)}), outside lost windows: ` +
       `${s.agreed_outside_lost}/${s.checked_outside_lost} (${pct(s.agreed_outside_lost, s.checked_outside_lost)}); ` +

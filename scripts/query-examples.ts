@@ -70,6 +70,13 @@ export const EXAMPLES: Example[] = [
     note: 'a plain reference still held when the capture ends ranks above released ones; then the 256 vmsplice references, FOLL_GET (gup_flags 0x4, plain references, not pins), held ~1 s by the pipe after the buffer was unmapped.',
   },
   {
+    id: 'sessions',
+    query: 'sessions',
+    inputs: [real('a-iouring-longterm.trace.txt.gz')],
+    args: ['--param', 'kind=pin', '--columns', 'session,kind,longterm,refs_taken,pages,holder_comm,holder_tgid,callsite,start_ts_ns,held_ns,release_comm,release_pid,release_via'],
+    note: 'three io_uring buffer registrations of 1024 FOLL_LONGTERM pins each, one session each; ring 2 is torn down by kworker/u4:0 in io_ring_exit_work after its fd was closed without unregistering; ring 3 pins two THPs and names the same call site as the small-page pins.',
+  },
+  {
     id: 'cma-blockers',
     query: 'cma-blockers',
     inputs: [real('c-cma-blocked.trace.txt.gz')],
@@ -108,7 +115,7 @@ export const EXAMPLES: Example[] = [
     id: 'top-callers',
     query: 'top-callers',
     inputs: [real('a-iouring-longterm.trace.txt.gz')],
-    args: ['--columns', 'callsite,pages_outstanding,pages_allocated,holds_open,pins_open,pins,pin_seconds,holds,hold_seconds,stacks', '--limit', '5'],
+    args: ['--columns', 'callsite,allocs_alive_at_end,allocs,holds_open,pins_open,pins,pin_seconds,holds,hold_seconds,stacks', '--limit', '5'],
     note: 'io_pin_pages took the 2048 small-page FOLL_LONGTERM pins and follow_trans_huge_pmd the 1024 THP subpage pins, all released (pins_open 0), ranked by pin-seconds; only GUP events have stacks in this capture, so the window-edge pages and references are under (no stack).',
   },
   {

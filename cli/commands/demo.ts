@@ -43,7 +43,7 @@ export async function demo(outDir: string): Promise<void> {
       const r = await replay(db, s.trace_id, {});
       lastId = s.trace_id;
       lines.push(`trace ${s.trace_id} ${basename(file)}: ${s.lines} lines, ${s.events} events in ${s.seconds.toFixed(2)} s`);
-      lines.push(`  replay: ${r.pins} pins, ${r.holds} holds, ${r.cma_attempts} CMA attempts, ${r.anomalies} anomalies; count= agreement ${r.agreed}/${r.checked}`);
+      lines.push(`  replay: ${r.pins} pins, ${r.holds} holds, ${r.cma_allocs} cma_alloc calls, ${r.anomalies} anomalies; count= agreement ${r.agreed}/${r.checked}`);
     }
     const rep = await writeReport(db, { traceId: lastId, outDir: join(outDir, 'report'), formats: ['html', 'md', 'json'] });
     for (const v of rep.verdict) lines.push(`  ${v.query}: ${v.count}${v.level === 'bad' ? '  <-- look here' : ''}`);
