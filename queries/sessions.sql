@@ -22,6 +22,7 @@
 --
 -- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
 -- @param min_duration_ns BIGINT 1000000000 Only references held longer than this, ns (as long-pins.sql).
+-- @param kind VARCHAR NULL 'pin' or 'hold' to list only one kind; NULL = both.
 -- @param gap_ns BIGINT 0 A row starting more than this after the last release of its group starts a new session, ns.
 -- @param callsite_skip VARCHAR '(kprobe|kretprobe|ftrace|arch_ftrace|rethook|arch_rethook|perf|trace|__trace|__traceiter|trace_event_raw_event|aggr|pre_handler|opt_pre)_?\w*|0x[0-9a-f]+|__?(get_user_pages|gup|pin_user_pages|unpin_user_page)\w*|(get|pin|unpin)_user_pages?\w*|internal_get_user_pages_fast|lockless_pages_from_mm|gup_\w+|try_grab_\w+|try_get_\w+|follow_\w+|__follow_\w+|faultin_page|handle_mm_fault|__handle_mm_fault|(__)?page_ref_\w+|(__)?folio_ref_\w+|folio_try_get\w*|(__)?(get|put)_page\w*|folio_get|(__)?folio_put\w*|gup_put_folio|check_and_migrate_movable_pages\w*|migrate_longterm_unpinnable_pages' Function names that are never a call site (regular expression, matched whole): mm / GUP internals and tracing machinery.
 -- @param callsite_skip_extra VARCHAR NULL More function names to pass over (a regular expression, matched whole), e.g. 'io_pin_pages' to name io_sqe_buffer_register instead.
@@ -53,6 +54,7 @@
 -- @column release_path The release stack without tracing and GUP frames, `a <- b` (untrusted).
 -- @column in_cma References on CMA / ZONE_MOVABLE pages.
 -- @column explained Plain references on pages a mapping explains (long-pins.sql `explained`): information, not a warning.
+-- @column foll_get Holds taken by GUP with FOLL_GET (not pins: invisible to page_maybe_dma_pinned()).
 -- @column uncertain References crossing a lost-event window.
 -- @column stack_id A taking stack of the session.
 -- @column release_stack_id A release stack of the session (NULL when no probe stack was seen).
@@ -91,6 +93,7 @@ f AS (
   SELECT r.*, p.callsite, p.path, p.via
   FROM r LEFT JOIN path p ON p.trace_id = r.trace_id AND p.stack_id = r.stack_id
   WHERE ($trace_id IS NULL OR r.trace_id = $trace_id) AND r.duration_ns > $min_duration_ns
+    AND ($kind IS NULL OR r.kind = $kind)
 ),
 -- The stack of the releaser's unpin / put probe on the same pfn, at most 8 events before the put.
 rel AS (
@@ -134,6 +137,7 @@ s AS (
          median(duration_ns)::BIGINT AS held_ns, count(*) FILTER (WHERE end_seq IS NULL) AS held_to_end,
          mode(release_pid) AS release_pid, count(DISTINCT release_pid) AS releasers,
          count(*) FILTER (WHERE in_cma) AS in_cma, count(*) FILTER (WHERE is_explained) AS explained,
+         count(*) FILTER (WHERE kind = 'hold' AND NOT plain) AS foll_get,
          count(*) FILTER (WHERE uncertain) AS uncertain, min(stack_id) AS stack_id, min(start_seq) AS first_seq
   FROM n GROUP BY trace_id, kind, longterm, holder_tgid, callsite, part
 )
@@ -141,7 +145,7 @@ SELECT s.trace_id, row_number() OVER (PARTITION BY s.trace_id ORDER BY s.start_t
        s.kind, s.longterm, s.refs_taken, s.refs, s.pages, s.first_pfn, s.holder_tgid, s.holder_pid, s.holder_comm,
        s.callsite, s.holder_via, s.holder_path, s.start_ts_ns, s.first_release_ts_ns, s.end_ts_ns, s.held_ns, s.held_to_end,
        s.release_pid, r.release_comm, s.releasers, r.release_callsite, r.release_via, r.release_path,
-       s.in_cma, s.explained, s.uncertain, s.stack_id, r.release_stack_id
+       s.in_cma, s.explained, s.foll_get, s.uncertain, s.stack_id, r.release_stack_id
 FROM s
 LEFT JOIN LATERAL (
   SELECT mode(n.release_comm) AS release_comm, mode(n.release_callsite) AS release_callsite, mode(n.release_via) AS release_via,

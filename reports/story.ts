@@ -226,7 +226,8 @@ function sessionWhat(s: Row): string {
   const nTaken = toNum(s.refs_taken) ?? 0;
   const many = nTaken !== 1;
   if (s.kind === 'pin') return `${n(nTaken)} ${s.longterm === true ? 'FOLL_LONGTERM pin' : 'FOLL_PIN pin'}${many ? 's' : ''}`;
-  return `${n(nTaken)} plain reference${many ? 's' : ''}`;
+  const gup = (toNum(s.foll_get) ?? 0) === nTaken;
+  return `${n(nTaken)} ${gup ? 'FOLL_GET ' : 'plain '}reference${many ? 's' : ''}`;
 }
 
 /** Sessions worth a paragraph: pins and references no mapping explains (the rest is summed up in one line). */
@@ -245,7 +246,7 @@ export function sessionSentences(rows: Row[]): { segments: Segment[]; details: S
     const pages = toNum(s.pages) ?? 0;
     const taken = toNum(s.refs_taken) ?? 0;
     const segs: Segment[] = [`${sessionWhat(s)} `];
-    segs.push(pages < taken ? `on ${n(pages)} large folio${pages === 1 ? '' : 's'} (from pfn ${hex(s.first_pfn)}) ` : pages > 1 ? `on ${n(pages)} pages ` : `on pfn ${hex(s.first_pfn)} `);
+    segs.push(s.kind === 'pin' && pages < taken ? `on ${n(pages)} large folio${pages === 1 ? '' : 's'} (from pfn ${hex(s.first_pfn)}) ` : pages > 1 ? `on ${n(pages)} pages ` : `on pfn ${hex(s.first_pfn)} `);
     segs.push('by ', { code: `${String(s.holder_comm ?? '?')}/${String(s.holder_tgid ?? '?')}` }, ` from ${seconds(s.start_ts_ns, 3)} s`);
     if (s.holder_via) segs.push(' via ', { code: String(s.holder_via) });
     if (s.callsite) segs.push(' (', { code: String(s.callsite) }, ')');
