@@ -57,10 +57,28 @@ export interface ReadOnlyOptions {
  * Errors: a lock conflict as one sentence; any other as `PATH: cannot open database: DuckDB's first line`.
  */
 export async function openLocked(path: string, o: ReadOnlyOptions = {}, Err: new (m: string) => Error = UsageError): Promise<Db> {
-  const db = await openDb(path, { readOnly: true }).catch((e: Error) => {
-    // openDb made a lock conflict a UsageError already.
-    throw new Err(e instanceof UsageError ? e.message : `${path}: cannot open database: ${e.message.split('\n')[0]}`);
-  });
+  const open = () =>
+    openDb(path, { readOnly: true }).catch((e: Error) => {
+      // openDb made a lock conflict a UsageError already.
+      throw new Err(e instanceof UsageError ? e.message : `${path}: cannot open database: ${e.message.split('\n')[0]}`);
+    });
+  let db = await open();
+  // What a killed ingest or replay left (db/recover.ts) is removed before anything reads it: once, writable.
+  const { needsRecovery } = await import('../db/recover.js');
+  const left = await needsRecovery(db).catch(() => ({ traces: [], replays: [] }));
+  if (left.traces.length || left.replays.length) {
+    db.close();
+    // A file we may not write keeps them: queries then still see only complete traces' `traces` rows.
+    const rw = await openDb(path).catch(() => null);
+    if (rw) {
+      try {
+        await (await import('../db/setup.js')).ensureSchema(rw);
+      } finally {
+        rw.close();
+      }
+    }
+    db = await open();
+  }
   try {
     if (o.writeDirs?.length) {
       const dirs = o.writeDirs.map((d) => `'${resolve(d).replace(/'/g, "''")}/'`); // settings take no bound parameters
