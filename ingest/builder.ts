@@ -2,7 +2,7 @@ import { BATCH_ROWS, ColumnarBatch, Dictionary, getStr, setBig, setInt, setStr }
 import { decode, type EventCols, type TraceFacts } from './decode/catalogue.js';
 import { takeRejected } from './decode/decoders.js';
 import { contextOutOfRange, MAX_CPUS, MAX_LOST } from './decode/limits.js';
-import type { Clock, LineContext, LineSink, LostKind, StackKind } from './readers/sink.js';
+import type { Clock, LineContext, LineSink, LostKind, SkipKind, StackKind } from './readers/sink.js';
 import { EVENTS } from '../db/tables/ingest.js';
 import { MAX_LINE_BYTES } from './source.js';
 import { StackTable, type StackRow } from './stack.js';
@@ -32,6 +32,9 @@ const MAX_EXAMPLES = 10;
 const TWO_53 = 2 ** 53;
 /** Deepest stack kept (docs/formats.md §5). */
 const MAX_FRAMES = 4096;
+/** stackTarget: no open stack; an open stack with no event (missing, or its line did not parse). */
+const NO_STACK = -1;
+const ORPHAN = -2;
 
 /** Everything about a parsed trace except its events: plain data, so it can cross a worker boundary. */
 export interface ParseFacts {
@@ -81,7 +84,9 @@ export class EventBuilder implements LineSink, TraceFacts {
 
   private lastSeqByCpu: number[] = []; // [cpu + 1] -> seq of its latest event (cpu -1: unknown)
   private batchFirstSeq = 0;
-  private stackTarget = -1; // seq the open stack belongs to
+  private stackTarget = NO_STACK; // seq the open stack belongs to, or ORPHAN
+  // An unparsed line since the latest event: a stack that follows is that line's, not the event's.
+  private afterUnparsed = false;
   private stackKind: StackKind = 'kernel';
   private frames: string[] = [];
   private lastSeq = -1;
@@ -108,8 +113,9 @@ export class EventBuilder implements LineSink, TraceFacts {
       return false;
     }
     if (this.batch.full) this.flushBatch();
-    // Trace markers: trace-cmd prints `print: tracing_mark_write: text`, old Android `0: text`.
-    if (event === 'print' || event === '0' || event === 'bprint' || event === 'bputs') {
+    // Trace markers: trace-cmd prints `print: tracing_mark_write: text`, old Android `0: text`. bprint/bputs are
+    // trace_printk() from kernel code: events of their own.
+    if (event === 'print' || event === '0') {
       if (payload.startsWith('tracing_mark_write: ')) payload = payload.slice(20);
       event = 'tracing_mark_write';
       system = 'ftrace';
@@ -151,6 +157,7 @@ export class EventBuilder implements LineSink, TraceFacts {
       if (m < this.minMapcount) this.minMapcount = m;
     }
     this.events++;
+    this.afterUnparsed = false;
     this.lastSeqByCpu[ctx.cpu + 1] = seq;
     this.lastSeq = seq;
     return true;
@@ -158,8 +165,11 @@ export class EventBuilder implements LineSink, TraceFacts {
 
   stackStart(kind: StackKind, cpu: number): void {
     this.closeStack();
-    // A stack belongs to the latest event of its CPU (another CPU's events may sit in between).
-    this.stackTarget = this.lastSeqByCpu[cpu + 1] ?? this.lastSeq;
+    // A stack belongs to the latest event of its CPU (another CPU's events may sit in between), unless a line that
+    // did not parse came after that event (it was the stack's event) or there is no event yet: then it is kept
+    // with no event.
+    const target = this.afterUnparsed ? ORPHAN : (this.lastSeqByCpu[cpu + 1] ?? this.lastSeq);
+    this.stackTarget = target < 0 ? ORPHAN : target;
     this.stackKind = kind;
   }
 
@@ -167,9 +177,9 @@ export class EventBuilder implements LineSink, TraceFacts {
     // Kernel stacks are at most a few hundred frames (PERF_MAX_STACK_DEPTH 127, FTRACE_STACK_ENTRIES 512): a
     // deeper one is input that would grow without bound.
     if (this.frames.length >= MAX_FRAMES) return this.unparsedFrame(lineNo, text);
-    if (this.stackTarget < 0) {
-      // Frames with no stack header (perf callchains): they belong to the latest event.
-      this.stackTarget = this.lastSeq;
+    if (this.stackTarget === NO_STACK) {
+      // Frames with no stack header (an excerpt that starts inside a stack): the latest event's, if any.
+      this.stackTarget = this.afterUnparsed || this.lastSeq < 0 ? ORPHAN : this.lastSeq;
       this.stackKind = 'kernel';
     }
     this.frames.push(text);
@@ -184,7 +194,7 @@ export class EventBuilder implements LineSink, TraceFacts {
   }
 
   continuation(lineNo: number, text: string): void {
-    if (this.stackTarget >= 0) this.closeStack();
+    if (this.stackTarget !== NO_STACK) this.closeStack();
     if (this.contRow < 0) {
       const r = this.lastSeq - this.batchFirstSeq;
       if (r < 0 || r >= this.batch.rows) return this.unparsed(lineNo, text, 'continuation without the event it continues');
@@ -218,6 +228,9 @@ export class EventBuilder implements LineSink, TraceFacts {
     this.headers.set(key, value);
   }
 
+  /** A line with nothing to keep (blank, header legend, function_graph separator): accounted, no row. */
+  skip(_lineNo: number, _what: SkipKind): void {}
+
   clock(clock: Clock): void {
     this.clockKind ??= clock;
   }
@@ -230,6 +243,7 @@ export class EventBuilder implements LineSink, TraceFacts {
 
   unparsed(lineNo: number, text: string, reason: string): void {
     this.closeStack();
+    this.afterUnparsed = true;
     this.unparsedCount++;
     if (this.unparsedRows.length < MAX_UNPARSED_ROWS) this.unparsedRows.push({ lineNo, reason, text: text.slice(0, 1000) });
   }
@@ -304,8 +318,11 @@ export class EventBuilder implements LineSink, TraceFacts {
 
   private closeStack(): void {
     if (this.contRow >= 0) this.endContinuation();
-    if (this.stackTarget < 0) return;
-    if (this.frames.length > 0) {
+    if (this.stackTarget === NO_STACK) return;
+    if (this.frames.length > 0 && this.stackTarget === ORPHAN) {
+      this.stacks.intern(this.stackKind, this.frames, undefined, 0);
+      this.frames = [];
+    } else if (this.frames.length > 0) {
       const id = this.stacks.intern(this.stackKind, this.frames);
       const r = this.stackTarget - this.batchFirstSeq;
       const col = this.stackKind === 'kernel' ? this.c.stack_id : this.c.user_stack_id;
@@ -313,7 +330,7 @@ export class EventBuilder implements LineSink, TraceFacts {
       else this.lateStacks.push({ seq: this.stackTarget, stackId: id, kind: this.stackKind });
       this.frames = [];
     }
-    this.stackTarget = -1;
+    this.stackTarget = NO_STACK;
   }
 
   private flushBatch(): void {

@@ -8,7 +8,7 @@ import { checkFreeSpace, ingestEstimate } from '../db/space.js';
 import { TRACE_LOADS } from '../db/tables/recovery.js';
 import type { ColumnarBatch } from '../db/batch.js';
 import { EventBuilder, type ParseFacts } from './builder.js';
-import { detectFormat, type Format } from './detect.js';
+import { chooseFormat, missingHeaderNote, type Format } from './detect.js';
 import { Progress } from './progress.js';
 import { parseText } from './parse.js';
 import { EVENTS, LOST_EVENTS, STACKS, UNPARSED } from '../db/tables/ingest.js';
@@ -45,6 +45,8 @@ export interface IngestSummary {
   event_counts: Record<string, number>;
   seconds: number;
   lines_per_second: number;
+  /** What the input did not say (a pasted excerpt without its header: cpus and loss counts unknown). */
+  notes: string[];
   replaced: number[];
 }
 
@@ -57,13 +59,9 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
   const t0 = performance.now();
   await ensureSchema(db);
   const src = await openSource(name);
-  const detected = detectFormat(src.head);
-  let format: Format;
-  if (opts.format && opts.format !== 'auto') {
-    format = opts.format;
-    if (typeof detected !== 'string' && format !== 'arrow' && format !== 'csv') throw new InputError(name, null, detected.refuse);
-  } else if (typeof detected === 'string') format = detected;
-  else throw new InputError(name, null, detected.refuse);
+  // --format forces a reader; only empty or binary input is refused then (detect.ts chooseFormat).
+  const format = chooseFormat(src.head, opts.format);
+  if (typeof format !== 'string') throw new InputError(name, null, format.refuse);
   try {
     checkFreeSpace(db.path, ingestEstimate(name, src.totalBytes), `ingesting ${name}`);
   } catch (e) {
@@ -219,6 +217,7 @@ async function load(db: Db, name: string, src: Source, format: Format, traceId: 
       seconds,
       lines_per_second: lines / seconds,
       replaced,
+      notes: [missingHeaderNote(format, h)].filter((n): n is string => n !== null),
     };
   })));
 }

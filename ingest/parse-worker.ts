@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { EventBuilder } from './builder.js';
 import { transferList, type TransferredBatch } from '../db/batch.js';
-import type { FromWorker, TextFormat, ToWorker } from './parse.js';
+import type { FromWorker, TextInput, ToWorker } from './parse.js';
 import { longLine, readerFor } from './parse.js';
 import { LineSplitter, openSource } from './source.js';
 
@@ -11,7 +11,7 @@ import { LineSplitter, openSource } from './source.js';
  * detached batches, and finally the trace facts with the content's SHA-256 (hashed here, off the thread that
  * writes to DuckDB).
  */
-const { format, traceId, path } = workerData as { format: TextFormat; traceId: number; path: string | null };
+const { format, traceId, path } = workerData as { format: TextInput; traceId: number; path: string | null };
 const port = parentPort!;
 const post = (m: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 /**

@@ -3,6 +3,7 @@ import { EventBuilder, type ParseFacts } from './builder.js';
 import { ColumnarBatch, Dictionary, transferList, type TransferredBatch } from '../db/batch.js';
 import type { Format } from './detect.js';
 import type { Progress } from './progress.js';
+import { ConsoleReader } from './readers/console.js';
 import { FtraceReader } from './readers/ftrace.js';
 import { PerfReader } from './readers/perf.js';
 import type { Reader, LineSink } from './readers/sink.js';
@@ -18,7 +19,10 @@ import { LineSplitter, type Source } from './source.js';
  * `=1` always uses the worker.
  */
 
-export type TextFormat = Exclude<Format, 'csv' | 'arrow'>;
+/** The line layouts of the text readers. */
+export type TextFormat = 'ftrace' | 'trace-cmd' | 'perf';
+/** What parseText() reads: a line layout, or ftrace lines under a printk prefix (a console dump). */
+export type TextInput = Exclude<Format, 'csv' | 'arrow'>;
 
 /** Where parsed batches go: `append` takes the batch's rows; `room` resolves when the writer can take more. */
 export interface EventsOut {
@@ -29,8 +33,17 @@ export interface EventsOut {
 const MAX_BLOCKS_IN_FLIGHT = 8;
 const SMALL_INPUT = 32 << 20;
 
-export function readerFor(format: TextFormat, sink: LineSink): Reader {
-  return format === 'perf' ? new PerfReader(sink) : format === 'trace-cmd' ? new TraceCmdReader(sink) : new FtraceReader(sink);
+export function readerFor(format: TextInput, sink: LineSink): Reader {
+  switch (format) {
+    case 'perf':
+      return new PerfReader(sink);
+    case 'trace-cmd':
+      return new TraceCmdReader(sink);
+    case 'console':
+      return new ConsoleReader(sink);
+    case 'ftrace':
+      return new FtraceReader(sink);
+  }
 }
 
 /** What the splitter does with a line beyond its limit: an unparsed line, with its first bytes. */
@@ -39,7 +52,7 @@ export function longLine(sink: LineSink): (prefix: string, lineNo: number) => vo
 }
 
 export async function parseText(
-  format: TextFormat,
+  format: TextInput,
   src: Source,
   traceId: number,
   out: EventsOut,
@@ -53,7 +66,7 @@ export async function parseText(
 }
 
 async function parseInThread(
-  format: TextFormat,
+  format: TextInput,
   src: Source,
   traceId: number,
   out: EventsOut,
@@ -85,7 +98,7 @@ export type ToWorker = { type: 'block'; block: Uint8Array } | { type: 'end' } | 
 const WORKER = new URL(import.meta.url.endsWith('.ts') ? './parse-worker.mjs' : './parse-worker.js', import.meta.url);
 
 async function parseInWorker(
-  format: TextFormat,
+  format: TextInput,
   src: Source,
   traceId: number,
   out: EventsOut,

@@ -34,6 +34,32 @@ const PLUMBING = new RegExp(
     ')(\\+.*)?$',
 );
 
+/**
+ * One frame, whatever the renderer printed: `function[+0xoff[/0xsize]][ [module]]`, the address dropped (it
+ * changes with KASLR, names don't); a frame with no symbol is `0x<address>`. ftrace prints `func+0x1c/0x80`
+ * (sym-offset), `func+0x1c/0x80 [mod]` (%pS in a module), `func+0x1c/0x80 <ffffffff8117c9e4>` (sym-addr) or
+ * `<ffffffff8117c9e4>`; trace-cmd `func (ffffffff8117c9e4)`; perf `func+0x12` with the dso apart (perf.ts).
+ */
+export function normalFrame(fn: string, off?: string, size?: string, module?: string): string {
+  let s = fn;
+  if (off !== undefined) s += '+' + off.toLowerCase() + (size !== undefined ? '/' + size.toLowerCase() : '');
+  return module ? `${s} [${module}]` : s;
+}
+
+// func[+off[/size]] [ [module]] [ (addr) | <addr>]: the func has no blanks; by the shape of a kernel symbol.
+const FTRACE_FRAME = /^([^\s+<>()\[\]]+)(?:\+(0x[0-9a-fA-F]+)(?:\/(0x[0-9a-fA-F]+))?)?(?:\s+\[([^\]\s]+)\])?(?:\s+(?:\(([0-9a-fA-Fx]+)\)|<([0-9a-fA-Fx]+)>))?$/;
+const ADDR_ONLY = /^<?(?:0x)?([0-9a-fA-F]{6,16})>?$/;
+
+/** The text after ` => ` as a normal frame; other shapes (user stacks `/path[+0x..]`) are kept as printed. */
+export function ftraceFrame(text: string): string {
+  const a = ADDR_ONLY.exec(text);
+  if (a && !FTRACE_NAME_ONLY.test(text)) return '0x' + a[1].toLowerCase();
+  const m = text.length <= 1024 ? FTRACE_FRAME.exec(text) : null;
+  return m ? normalFrame(m[1], m[2], m[3], m[4]) : text;
+}
+// A bare symbol that happens to be all hex letters (`deadbeef`-like names are rare, `<addr>` is not).
+const FTRACE_NAME_ONLY = /^[a-fA-F]+$/;
+
 export function callsiteOf(frames: string[]): string | null {
   for (const f of frames) {
     const name = f.split(' ')[0];
@@ -50,9 +76,10 @@ export class StackTable {
 
   /**
    * The id of this stack, new or known. `preferId` (structured input that carries the stack ids of an export)
-   * is used for a new stack when no other stack has it yet, so a round-trip keeps `events.stack_id`.
+   * is used for a new stack when no other stack has it yet, so a round-trip keeps `events.stack_id`. `uses` is
+   * 0 for a stack whose event is missing or did not parse: kept, attached to nothing.
    */
-  intern(kind: StackKind, frames: string[], preferId?: number): number {
+  intern(kind: StackKind, frames: string[], preferId?: number, uses = 1): number {
     const key = kind + '\n' + frames.join('\n');
     let row = this.byKey.get(key);
     if (!row) {
@@ -64,7 +91,7 @@ export class StackTable {
       this.rows.push(row);
       this.byKey.set(key, row);
     }
-    row.uses++;
+    row.uses += uses;
     return row.id;
   }
 }

@@ -58,6 +58,7 @@ export function formatIngestSummary(s: IngestSummary): string {
   );
   out.push(`  events: ${top}${Object.keys(s.event_counts).length > 12 ? ', ...' : ''}`);
   if (s.replaced.length) out.push(`  replaced trace ${s.replaced.join(', ')}`);
+  for (const n of s.notes ?? []) out.push(`  note: ${n}`);
   // Escaped, a line of binary is one bounded line on the terminal whatever it held.
   for (const u of s.unparsed_examples.slice(0, 3))
     out.push(`  unparsed line ${u.line} (${escapeControl(u.reason)}): ${escapeControl(u.text.slice(0, 120))}`);

@@ -1,4 +1,5 @@
 import { MAX_CPUS, MAX_LOST } from '../decode/limits.js';
+import { ftraceFrame } from '../stack.js';
 import { digits, matchTask, parseTimestamp, taskComm, type LineContext, type LineSink, type Reader } from './sink.js';
 
 /**
@@ -6,7 +7,9 @@ import { digits, matchTask, parseTimestamp, taskComm, type LineContext, type Lin
  *   "%16s-%-7d " comm-pid [+ "(%7d) " tgid | "(-------) "] "[%03d] " cpu [irq flags, 4 or 5 chars] " %5lu.%06lu: "
  * followed by "<event>: <payload>". Also: the header block, `CPU:N [LOST M EVENTS]`, `##### CPU N buffer started ####`,
  * `<stack trace>` / `<user stack trace>` + ` => frame` lines, latency-format lines, and events printed as
- * comments inside function_graph output.
+ * comments inside function_graph output. Other tracers' records are events of their own (system 'ftrace'):
+ * `function` (`func <-parent`), `bprint` (trace_printk `func+0x12/0x40: text`), `wakeup` / `context_switch`
+ * (wakeup tracers), `funcgraph_entry` / `funcgraph_exit` / `funcgraph_comment` / `funcgraph_switch`.
  */
 
 // The comm may hold any byte but NUL: the task field ends at the `-<pid>` before the `[cpu]` column (sink.ts
@@ -20,6 +23,18 @@ const LATENCY_TAIL = /-(\d+)[ \t]+(\d+)([a-zA-Z.][a-zA-Z0-9.]{3,5})[ \t]+(\d+)us
 // FGRAPH_HEAD characters (the comment is found with indexOf, so no regex spans the line).
 const FGRAPH_RE = /^[ \t]*(?:(\d+)\.(\d+)[ \t]*\|[ \t]*)?(\d+)\)[ \t]*(?:([^|]+?)-(\d+)[ \t]+\|)?/;
 const FGRAPH_HEAD = 512;
+// function tracer (trace_fn_trace): `func <-parent`, `func` (noprint-parent), `func+0x6/0xa0` (sym-offset),
+// `func <c0339346>` (sym-addr), and those combined.
+const FUNCTION_RE = /^[^\s<>:]+(?: <[0-9a-fA-F]+>)?(?: <-[^\s<>]+(?: <[0-9a-fA-F]+>)?)?\s*$/;
+// hwlat tracer: `#1     inner/outer(us):   12/14    ts:1499801089.066141940`.
+const HWLAT_RE = /^#\d+\s+inner\/outer/;
+// trace_printk() with sym-offset: `func+0x12/0x40: text` (trace_bprint_print: the ip's symbol, then ": ").
+const BPRINT_RE = /^([\w.$]+)\+0x[0-9a-fA-F]+\/0x[0-9a-fA-F]+: /;
+// wakeup tracers' own records (trace_ctxwake_print): `  2389:120:R   + [003]  2394:120:R bash` / ` ==> `.
+const CTXWAKE_RE = /^\s*\d+:\s*\d+:\S\s+(\+|==>)\s+\[\d+\]/;
+// function_graph separators: the task-switch frame and irq entry/exit arrows.
+const FGRAPH_RULE_RE = /^\s*-{8,}\s*$/;
+const FGRAPH_SWITCH_RE = /^\s*(\S.*?)\s+=>\s+(\S.*?)\s*$/;
 
 /** Whether a line has the ftrace context prefix (format detection). */
 export function isContextLine(text: string): boolean {
@@ -44,7 +59,7 @@ export class FtraceReader implements Reader {
       if (text.startsWith('#####') && this.special(text, lineNo)) return;
       return this.headerLine(text, lineNo);
     }
-    if (text.length === 0 || (c0 === 13 && text.length === 1)) return;
+    if (trimEnd(text) === 0) return this.sink.skip?.(lineNo, 'blank');
     if (isFrameLine(text)) return this.sink.frame(frameText(text), lineNo);
     const m = matchTask(text, CONTEXT_TAIL, false);
     if (m) {
@@ -83,6 +98,27 @@ export class FtraceReader implements Reader {
       this.sink.event(lineNo, this.ctx, null, rest.slice(0, colon), rest.slice(p), text);
       return;
     }
+    const sym = BPRINT_RE.exec(rest.length > 512 ? rest.slice(0, 512) : rest);
+    if (sym) {
+      // trace_marker writes are printed the same way, with tracing_mark_write as the symbol.
+      if (sym[1] === 'tracing_mark_write') this.sink.event(lineNo, this.ctx, 'ftrace', 'tracing_mark_write', rest.slice(sym[0].length), text);
+      else this.sink.event(lineNo, this.ctx, 'ftrace', 'bprint', rest, text);
+      return;
+    }
+    if (rest.length <= 1024 && FUNCTION_RE.test(rest)) {
+      this.sink.event(lineNo, this.ctx, 'ftrace', 'function', rest.slice(0, trimEnd(rest)), text);
+      return;
+    }
+    if (HWLAT_RE.test(rest.length > 64 ? rest.slice(0, 64) : rest)) {
+      this.sink.event(lineNo, this.ctx, 'ftrace', 'hwlat', rest.slice(0, trimEnd(rest)), text);
+      return;
+    }
+    const cw = CTXWAKE_RE.exec(rest.length > 256 ? rest.slice(0, 256) : rest);
+    if (cw) {
+      const p = rest.search(/\S/);
+      this.sink.event(lineNo, this.ctx, 'ftrace', cw[1] === '+' ? 'wakeup' : 'context_switch', rest.slice(p, trimEnd(rest)), text);
+      return;
+    }
     if (rest.startsWith('sys_')) {
       let s = SYSCALL_ENTER_RE.exec(rest);
       if (s) {
@@ -107,8 +143,10 @@ export class FtraceReader implements Reader {
       this.sink.header('entries_in_buffer', m[1]);
       this.sink.header('entries_written', m[2]);
       this.sink.header('cpus', m[3]);
+      return;
     }
     // Legend lines carry nothing else.
+    this.sink.skip?.(lineNo, 'header');
   }
 
   /** Lines other than plain event lines; true when handled. */
@@ -138,36 +176,72 @@ export class FtraceReader implements Reader {
       this.rest(lineNo, text.slice(m.index + m[0].length), text);
       return true;
     }
-    const open = text.indexOf('/* ');
-    const close = trimEnd(text);
-    if (open >= 0 && close >= open + 5 && text.startsWith('*/', close - 2)) {
-      m = FGRAPH_RE.exec(text.slice(0, Math.min(open, FGRAPH_HEAD)));
-      if (m) {
-        const ctx = this.ctx;
-        if (m[1] !== undefined) this.setClock(parseTimestamp(ctx, m[1], m[2]));
-        ctx.cpu = Number(m[3]);
-        if (m[5] !== undefined) {
-          ctx.comm = m[4].trim();
-          ctx.pid = Number(m[5]);
-        } else {
-          ctx.comm = '';
-          ctx.pid = -1;
-        }
-        ctx.tgid = -1;
-        ctx.irq = null;
-        const inner = text.slice(open + 3, trimEnd(text, close - 2));
-        const colon = inner.indexOf(':');
-        // Plain function_graph comments (`/* foo */`) are not events: skip them quietly.
-        if (colon > 0 && isEventName(inner, colon)) {
-          let p = colon + 1;
-          while (inner.charCodeAt(p) === 32) p++;
-          this.sink.event(lineNo, ctx, null, inner.slice(0, colon), inner.slice(p), text);
-        }
+    return this.funcgraph(text, lineNo);
+  }
+
+  /**
+   * function_graph output (kernel/trace/trace_functions_graph.c): `[abstime |] cpu) [comm-pid |] [duration] |
+   * calls`. `func() {` and leaf `func();` are funcgraph_entry, `}` (with `/* func = ret *\/` when funcgraph-retval)
+   * funcgraph_exit, a `/* event: payload *\/` comment the event it holds, another comment (trace_printk,
+   * trace_marker) funcgraph_comment, `comm-pid => comm-pid` funcgraph_switch. The payload is the line from the
+   * duration column on (the calls' indentation is their depth). A line without abstime keeps the previous time.
+   */
+  private funcgraph(text: string, lineNo: number): boolean {
+    if (FGRAPH_RULE_RE.test(text.length > 256 ? text.slice(0, 256) : text)) {
+      this.sink.skip?.(lineNo, 'decoration');
+      return true;
+    }
+    const m = FGRAPH_RE.exec(text.length > FGRAPH_HEAD ? text.slice(0, FGRAPH_HEAD) : text);
+    if (!m) {
+      // An indented legend (` #     TIME ...`).
+      if (!/^\s+#/.test(text.length > 64 ? text.slice(0, 64) : text)) return false;
+      this.sink.skip?.(lineNo, 'header');
+      return true;
+    }
+    const ctx = this.ctx;
+    if (m[1] !== undefined) this.setClock(parseTimestamp(ctx, m[1], m[2]));
+    ctx.cpu = Number(m[3]);
+    if (m[5] !== undefined) {
+      ctx.comm = m[4].trim();
+      ctx.pid = Number(m[5]);
+    } else {
+      ctx.comm = '';
+      ctx.pid = -1;
+    }
+    ctx.tgid = -1;
+    ctx.irq = null;
+    const body = text.slice(m[0].length, trimEnd(text));
+    const bar = body.indexOf('|');
+    if (bar < 0) {
+      const sw = FGRAPH_SWITCH_RE.exec(body.length > 256 ? body.slice(0, 256) : body);
+      if (sw) {
+        this.sink.event(lineNo, ctx, 'ftrace', 'funcgraph_switch', `${sw[1]} => ${sw[2]}`, text);
         return true;
       }
+      this.sink.unparsed(lineNo, text, 'function_graph line without its calls column');
+      return true;
     }
-    if (/^\s*\d+\)/.test(text) || /^\s*#/.test(text)) return true; // function_graph lines without an event
-    return false;
+    const head = body.slice(0, bar);
+    if (head.includes('==========>') || head.includes('<==========')) {
+      this.sink.skip?.(lineNo, 'decoration');
+      return true;
+    }
+    const calls = body.slice(bar + 1).trimStart();
+    const open = calls.indexOf('/* ');
+    if (calls.charCodeAt(0) === 125 /* } */) {
+      this.sink.event(lineNo, ctx, 'ftrace', 'funcgraph_exit', body, text);
+    } else if (open === 0 && calls.endsWith('*/')) {
+      const inner = calls.slice(3, trimEnd(calls, calls.length - 2));
+      const colon = inner.indexOf(':');
+      if (colon > 0 && isEventName(inner, colon)) {
+        let p = colon + 1;
+        while (inner.charCodeAt(p) === 32) p++;
+        this.sink.event(lineNo, ctx, null, inner.slice(0, colon), inner.slice(p), text);
+      } else this.sink.event(lineNo, ctx, 'ftrace', 'funcgraph_comment', inner, text);
+    } else if (calls.endsWith('{') || calls.endsWith(';')) {
+      this.sink.event(lineNo, ctx, 'ftrace', 'funcgraph_entry', body, text);
+    } else this.sink.unparsed(lineNo, text, 'function_graph calls column not an entry, exit or comment');
+    return true;
   }
 }
 
@@ -186,12 +260,9 @@ export function isFrameLine(text: string): boolean {
   return text.charCodeAt(i) === 61 /* = */ && text.charCodeAt(i + 1) === 62 /* > */;
 }
 
-/** Frame text without the arrow and without a trailing ` (address)`: addresses change with KASLR, names don't. */
+/** The frame after the arrow, normalised (stack.ts ftraceFrame): addresses change with KASLR, names don't. */
 export function frameText(text: string): string {
-  let s = text.slice(text.indexOf('=>') + 2).trim();
-  const paren = s.lastIndexOf(' (');
-  if (paren > 0 && s.endsWith(')') && /^[0-9a-fA-Fx]+$/.test(s.slice(paren + 2, -1))) s = s.slice(0, paren);
-  return s;
+  return ftraceFrame(text.slice(text.indexOf('=>') + 2).trim());
 }
 
 /** Event names are identifiers (`mm_page_alloc`, `__gup_longterm_locked`, `0` for old markers). */

@@ -1,3 +1,4 @@
+import { normalFrame } from '../stack.js';
 import { matchTask, parseTimestamp, taskComm, type LineContext, type LineSink, type Reader } from './sink.js';
 
 /**
@@ -29,11 +30,11 @@ export class PerfReader implements Reader {
   line(text: string, lineNo: number): void {
     if (text.length === 0 || text.trim().length === 0) {
       this.inStack = false;
-      return;
+      return this.sink.skip?.(lineNo, 'blank');
     }
     const c0 = text.charCodeAt(0);
     if (c0 === 9 /* \t */) return this.frame(text, lineNo);
-    if (c0 === 35 /* # */) return; // perf script -I header
+    if (c0 === 35 /* # */) return this.sink.skip?.(lineNo, 'header'); // perf script -I header
     const m = matchTask(text, SAMPLE_TAIL, true);
     if (m) {
       const ctx = this.ctx;
@@ -69,19 +70,50 @@ export class PerfReader implements Reader {
     const f = parseFrame(text);
     if (!f) return this.sink.unparsed(lineNo, text, 'callchain line without address');
     const dso = f[3] ?? '';
-    // Kernel frames: kernel-half addresses, [kernel.kallsyms] or a [module]; `[unknown]`/`[vdso]` are user frames.
-    const kernel = /^ffff[0-9a-f]{12}$/i.test(f[1]) || (dso.startsWith('[') && !USER_PSEUDO_DSOS.has(dso));
+    // No origin printed: x86/arm64 kernel addresses are ffff...; another top-half address (ppc64 c000...) is the
+    // kernel's only where the kernel run of the chain is (a broken user unwind prints such garbage too).
+    const kernel =
+      kernelOrigin(dso) ?? (/^ffff[0-9a-f]{12}$/i.test(f[1]) || (highHalf(f[1]) && (!this.inStack || this.currentKind === 'kernel')));
     const kind = kernel ? 'kernel' : 'user';
     if (!this.inStack || this.currentKind !== kind) {
       this.sink.stackStart(kind, this.ctx.cpu);
       this.currentKind = kind;
       this.inStack = true;
     }
-    const sym = f[2] === '[unknown]' ? '0x' + f[1] : f[2];
-    this.sink.frame(kernel || !dso ? sym : `${sym} [${dso}]`, lineNo);
+    this.sink.frame(perfFrame(f[1], f[2], dso, kernel), lineNo);
   }
 
   private currentKind: 'kernel' | 'user' = 'kernel';
+}
+
+/**
+ * Whether a frame is the kernel's, by the symbol's origin perf names: `[kernel.kallsyms]` (also `_text`, guest),
+ * a `[module]`, a vmlinux or `.ko` path (--kallsyms / a debug vmlinux, as on ppc64 where kernel addresses are
+ * `c000...`). null when the dso says nothing (`[unknown]`, none printed).
+ */
+export function kernelOrigin(dso: string): boolean | null {
+  if (dso === '' || dso === '[unknown]') return null;
+  if (dso.startsWith('[')) return !USER_PSEUDO_DSOS.has(dso);
+  const base = dso.slice(dso.lastIndexOf('/') + 1);
+  return base.startsWith('vmlinux') || /\.ko(\.[a-z]+)?$/.test(base);
+}
+
+/** The top half of a 64-bit address space, the kernel's on x86, arm64 and ppc64. */
+const highHalf = (addr: string): boolean => addr.length === 16 && addr.charCodeAt(0) >= 56 /* '8' and up */;
+
+/** The normal frame (stack.ts normalFrame): kernel `func+0xoff [module]`, user `func+0xoff [dso]`, `0x<addr>`. */
+function perfFrame(addr: string, sym: string, dso: string, kernel: boolean): string {
+  if (sym === '[unknown]') return '0x' + addr.toLowerCase();
+  const plus = sym.lastIndexOf('+0x');
+  const fn = plus > 0 ? sym.slice(0, plus) : sym;
+  const off = plus > 0 && /^\+0x[0-9a-fA-F]+$/.test(sym.slice(plus)) ? sym.slice(plus + 1) : undefined;
+  let module = '';
+  if (kernel) {
+    // A module's frame names the module, as %pS does: `[nvme]` or `/lib/modules/.../nvme.ko`.
+    if (dso.startsWith('[') && !dso.startsWith('[kernel.') && !dso.startsWith('[guest.kernel.')) module = dso.slice(1, -1);
+    else if (/\.ko(\.[a-z]+)?$/.test(dso)) module = dso.slice(dso.lastIndexOf('/') + 1).replace(/\.ko(\.[a-z]+)?$/, '');
+  } else module = dso;
+  return normalFrame(off === undefined ? sym : fn, off, undefined, module);
 }
 
 /**

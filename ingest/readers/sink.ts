@@ -19,6 +19,8 @@ export interface LineContext {
 
 export type StackKind = 'kernel' | 'user';
 export type LostKind = 'lost' | 'dropped' | 'perf-lost' | 'buffer-started';
+/** Lines with nothing to store: blank, header legend (`#` lines, `CPU n is empty`), function_graph separators. */
+export type SkipKind = 'blank' | 'header' | 'decoration';
 export type Clock = 'us' | 'ns' | 'counter' | 'relative-us';
 
 export interface LineSink {
@@ -35,6 +37,11 @@ export interface LineSink {
   continuation(lineNo: number, text: string): void;
   lost(lineNo: number, cpu: number | null, count: number | null, kind: LostKind, line?: string): void;
   header(key: string, value: string): void;
+  /**
+   * A line that holds nothing to keep, accounted as such (docs/formats.md: every line is accounted). Optional so
+   * a wrapping sink may leave it out (the line is then simply not stored, as it would not be anyway).
+   */
+  skip?(lineNo: number, what: SkipKind): void;
   clock(clock: Clock): void;
   unparsed(lineNo: number, text: string, reason: string): void;
 }

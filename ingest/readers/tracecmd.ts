@@ -28,7 +28,7 @@ export class TraceCmdReader extends FtraceReader {
       if (/^\d+$/.test(m[2]) && Number(m[2]) <= MAX_CPUS) return this.sink.header('cpus', m[2]);
       return this.sink.unparsed(lineNo, text, `cpus ${m[2].slice(0, 24)} beyond ${MAX_CPUS}`);
     }
-    if (EMPTY_CPU_RE.test(text)) return;
+    if (EMPTY_CPU_RE.test(text)) return this.sink.skip?.(lineNo, 'header');
     super.line(text, lineNo);
   }
 
