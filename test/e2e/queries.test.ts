@@ -201,21 +201,21 @@ describe('queries on the real captures', () => {
   it('kmem-only live captures: pages alive at the end are reported by top-callers, never as leaks', async () => {
     for (const cap of ['perf', 'stack', 'tcmd'] as Cap[]) {
       const tc = await q('top-callers', { trace_id: ids[cap] });
-      assert.ok(tc.some((r) => (r.pages_outstanding as bigint) > 0n), cap);
+      assert.ok(tc.some((r) => (r.allocs_alive_at_end as bigint) > 0n), cap);
       assert.deepEqual(await q('leaks', { trace_id: ids[cap], include_live_holders: true, include_uncertain: true }), [], cap);
       const s = (await q('summary', { trace_id: ids[cap] }))[0]!;
       assert.deepEqual([s.leaks, s.pin_leaks, s.cma_blockers, s.pgmap_imbalance, s.use_after_free], [0n, 0n, 0n, 0n, 0n], cap);
     }
     // The stack-trace capture names its callsites.
     const tc = await q('top-callers', { trace_id: ids.stack });
-    assert.ok(tc.some((r) => r.callsite !== '(no stack)' && (r.pages_allocated as bigint) > 0n));
+    assert.ok(tc.some((r) => r.callsite !== '(no stack)' && (r.allocs as bigint) > 0n));
   });
 });
 
 describe('e-mixed', () => {
   it('the 7 pages allocated in the window and not freed are window edges: top-callers counts them, leaks does not', async () => {
     const tc = await q('top-callers', { trace_id: ids.e });
-    assert.equal(tc.reduce((a, r) => a + Number(r.pages_outstanding), 0), 7);
+    assert.equal(tc.reduce((a, r) => a + Number(r.allocs_alive_at_end), 0), 7);
     assert.deepEqual(await q('leaks', { trace_id: ids.e, include_live_holders: true, include_uncertain: true }), []);
     assert.deepEqual(await q('pin-leaks', { trace_id: ids.e, include_uncertain: true }), []);
   });
@@ -329,7 +329,11 @@ describe('refscope check (CLI)', () => {
     assert.equal(rep.traces.length, Object.keys(ids).length);
     assert.deepEqual(rep.lines.map((l) => [l.kind, l.count]), [['leaks', 0], ['pin-leaks', 0], ['cma-blockers', rep.lines[2]!.count], ['pgmap-imbalance', 0], ['use-after-free', 0]]);
     assert.equal(plain!.status, 0, plain!.stdout + plain!.stderr);
-    assert.equal(plain!.stdout, ['leaks', 'pin-leaks', 'cma-blockers', 'pgmap-imbalance', 'use-after-free'].map((k) => `${k}: 0 (max 0) ok\n`).join(''));
+    // One line naming the trace, then one line per gated kind.
+    const [named, ...kinds] = plain!.stdout.split('\n');
+    assert.match(named!, new RegExp(`^trace ${ids.a} \\(.*a-iouring.*\\): ok: `));
+    assert.equal(kinds.join('\n'), ['leaks', 'pin-leaks', 'cma-blockers', 'pgmap-imbalance', 'use-after-free'].map((k) => `${k}: 0 (max 0) ok\n`).join(''));
+    assert.match(fail!.stdout, new RegExp(`^trace ${ids.c} \\(.*c-cma-blocked.*\\): FAIL: `, 'm'));
   });
 
   it('exit 2 on usage and data errors', async () => {
