@@ -2,7 +2,7 @@ import type { Db } from '../db/duckdb.js';
 import { TableFeed } from '../db/feed.js';
 import { writeRows } from '../db/rows.js';
 import { ensureSchema } from '../db/setup.js';
-import { failpoint } from '../db/failpoint.js';
+import { failpoint, pausepoint } from '../db/failpoint.js';
 import { reclaim } from '../db/recover.js';
 import { checkFreeSpace, ingestEstimate } from '../db/space.js';
 import { TRACE_LOADS } from '../db/tables/recovery.js';
@@ -20,6 +20,10 @@ import { InputError, openSource, type Source } from './source.js';
  * last, the `traces` row. A trace is complete iff it has its `traces` row: should a kill at COMMIT leave some of
  * the transaction's rows (DuckDB can, issue #22), the next writable open deletes them (db/recover.ts), and the id
  * is never given again. A failed ingest rolls back and gives the space back (reclaim()).
+ *
+ * Stopping: `stop` aborted (the first Ctrl-C) ends the input where it is; its complete lines are committed as a
+ * trace with `truncated` set. `cancel` aborted (a second Ctrl-C) before the COMMIT rolls everything back
+ * (IngestAborted).
  */
 
 export interface IngestOptions {
@@ -28,6 +32,10 @@ export interface IngestOptions {
   progress?: boolean;
   kernel?: string;
   mtLayout?: string;
+  /** Aborted with the signal's name: end the input where it is and keep what was read. */
+  stop?: AbortSignal;
+  /** Aborted with the signal's name: give up, database unchanged. */
+  cancel?: AbortSignal;
 }
 
 export interface IngestSummary {
@@ -48,9 +56,25 @@ export interface IngestSummary {
   /** What the input did not say (a pasted excerpt without its header: cpus and loss counts unknown). */
   notes: string[];
   replaced: number[];
+  /** Why the input ended before its end ('SIGINT', 'read error (...)'); null when read whole. */
+  truncated: string | null;
 }
 
 export class DuplicateTraceError extends Error {}
+
+/** A second signal: the ingest was rolled back. */
+export class IngestAborted extends Error {
+  constructor(
+    name: string,
+    readonly signal: string,
+  ) {
+    super(`${name}: ingest aborted by ${signal}; the database is unchanged`);
+  }
+}
+
+function checkCancel(name: string, cancel: AbortSignal | undefined): void {
+  if (cancel?.aborted) throw new IngestAborted(name, String(cancel.reason));
+}
 
 /** Batches (2048 rows each) parsed and not yet inserted, at most. */
 const MAX_QUEUED = 32;
@@ -58,7 +82,9 @@ const MAX_QUEUED = 32;
 export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Promise<IngestSummary> {
   const t0 = performance.now();
   await ensureSchema(db);
-  const src = await openSource(name);
+  // A database made before traces.truncated: the column is added (false for its traces).
+  await db.run('ALTER TABLE traces ADD COLUMN IF NOT EXISTS truncated BOOLEAN DEFAULT false');
+  const src = await openSource(name, { stop: opts.stop });
   // --format forces a reader; only empty or binary input is refused then (detect.ts chooseFormat).
   const format = chooseFormat(src.head, opts.format);
   if (typeof format !== 'string') throw new InputError(name, null, format.refuse);
@@ -71,6 +97,7 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
 
   const traceId = await registerLoad(db, name);
   failpoint('ingest-id-committed');
+  await pausepoint('ingest-id-committed', opts.cancel);
   let summary: IngestSummary;
   try {
     summary = await load(db, name, src, format, traceId, t0, opts);
@@ -113,7 +140,8 @@ async function load(db: Db, name: string, src: Source, format: Format, traceId: 
         const lines = await readStructured(format, src, builder, progress, out.room);
         builder.finish();
         facts = builder.facts(lines);
-      } else facts = await parseText(format, src, traceId, out, progress);
+      } else facts = await parseText(format, src, traceId, out, progress, opts.stop);
+      checkCancel(name, opts.cancel);
       await feed.close();
       failpoint('ingest-events-written');
     } catch (e) {
@@ -124,6 +152,7 @@ async function load(db: Db, name: string, src: Source, format: Format, traceId: 
     } finally {
       progress.done();
     }
+    checkCancel(name, opts.cancel);
     const lines = facts.lines;
     const sha = facts.sha256 ?? src.sha256();
     const replaced = await checkDuplicate(db, name, sha, opts.replace ?? false);
@@ -151,8 +180,10 @@ async function load(db: Db, name: string, src: Source, format: Format, traceId: 
       UNPARSED,
       facts.unparsedRows.map((u) => ({ trace_id: traceId, line_no: u.lineNo, reason: u.reason, text: u.text })),
     );
+    checkCancel(name, opts.cancel);
     await applyLateStacks(db, traceId, facts);
     if (facts.vmemmapBase !== null) await mapPagePointers(db, traceId, facts.vmemmapBase);
+    checkCancel(name, opts.cancel);
 
     const h = facts.headers;
     const inBuf = h.entries_in_buffer !== undefined ? Number(h.entries_in_buffer) : null;
@@ -167,7 +198,7 @@ async function load(db: Db, name: string, src: Source, format: Format, traceId: 
     await db.run(
       `INSERT INTO traces VALUES ($id, $source, $size, $sha, $format, now()::TIMESTAMP, $tracer, $cpus, $inbuf, $written,
         $kernel, $fileversion, $lines, $events, $stacks, $unparsed, $lost, $lostmarkers, $firstts, $lastts, $clock, $hastgid,
-        $mapsem, $mtlayout, $vmemmap::UBIGINT, $spsize, $counts, $examples, $seconds)`,
+        $mapsem, $mtlayout, $vmemmap::UBIGINT, $spsize, $counts, $examples, $seconds, $truncated)`,
       {
         id: traceId,
         source: name,
@@ -197,10 +228,13 @@ async function load(db: Db, name: string, src: Source, format: Format, traceId: 
         counts: JSON.stringify(counts),
         examples: JSON.stringify(examples),
         seconds,
+        truncated: src.stopped !== null,
       },
     );
     await db.run(`UPDATE ${TRACE_LOADS.name} SET state = 'complete' WHERE trace_id = $1`, [traceId]);
     failpoint('ingest-before-commit');
+    await pausepoint('ingest-before-commit', opts.cancel);
+    checkCancel(name, opts.cancel);
     return {
       trace_id: traceId,
       source: name,
@@ -218,6 +252,7 @@ async function load(db: Db, name: string, src: Source, format: Format, traceId: 
       lines_per_second: lines / seconds,
       replaced,
       notes: [missingHeaderNote(format, h)].filter((n): n is string => n !== null),
+      truncated: src.stopped,
     };
   })));
 }

@@ -40,11 +40,14 @@ function push(block: Buffer): void {
   post({ type: 'block-done', bytes, lines: splitter.lineNo });
 }
 
-function finish(): void {
-  splitter.end();
+/** Stopped (Ctrl-C): no more blocks of the file; a last line without its newline is dropped. */
+let stopped = false;
+
+function finish(partial: boolean): void {
+  splitter.end(partial);
   reader.end();
   builder.finish();
-  post({ type: 'done', facts: { ...builder.facts(splitter.lineNo), sha256: hash.digest('hex') } });
+  post({ type: 'done', facts: { ...builder.facts(splitter.lineNo), sha256: hash.digest('hex') }, stopped });
 }
 
 const fail = (e: unknown) => post({ type: 'error', message: (e as Error).message });
@@ -56,7 +59,10 @@ port.on('message', (m: ToWorker) => {
       out--;
       spareArrived?.();
     } else if (m.type === 'block') push(Buffer.from(m.block.buffer, m.block.byteOffset, m.block.byteLength));
-    else finish();
+    else if (m.type === 'stop') {
+      stopped = true;
+      spareArrived?.();
+    } else finish(m.partial);
   } catch (e) {
     fail(e);
   }
@@ -66,10 +72,11 @@ if (path !== null) {
   try {
     const src = await openSource(path);
     for await (const block of src.blocks({ hash: false })) {
+      if (stopped) break;
       push(block);
-      while (out >= MAX_BATCHES_OUT) await new Promise<void>((r) => (spareArrived = r));
+      while (out >= MAX_BATCHES_OUT && !stopped) await new Promise<void>((r) => (spareArrived = r));
     }
-    finish();
+    finish(!stopped);
   } catch (e) {
     fail(e);
   }

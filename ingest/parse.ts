@@ -57,12 +57,14 @@ export async function parseText(
   traceId: number,
   out: EventsOut,
   progress: Progress,
+  /** Ends the input where it is (Source.stopped says so); a file the worker reads is told here. */
+  stop?: AbortSignal,
 ): Promise<ParseFacts> {
   // A worker costs time to start (from source it loads tsx first): worth it only for inputs that take longer.
   const small = src.totalBytes !== null && src.totalBytes < SMALL_INPUT;
   if (process.env.REFSCOPE_WORKER === '0' || (small && process.env.REFSCOPE_WORKER !== '1'))
     return parseInThread(format, src, traceId, out, progress);
-  return parseInWorker(format, src, traceId, out, progress);
+  return parseInWorker(format, src, traceId, out, progress, stop);
 }
 
 async function parseInThread(
@@ -80,7 +82,8 @@ async function parseInThread(
     progress.update(src.bytesRead, splitter.lineNo);
     await out.room();
   }
-  splitter.end();
+  // A stopped input keeps its complete lines only.
+  splitter.end(src.stopped === null);
   reader.end();
   builder.finish();
   return builder.facts(splitter.lineNo);
@@ -89,10 +92,15 @@ async function parseInThread(
 export type FromWorker =
   | { type: 'batch'; batch: TransferredBatch }
   | { type: 'block-done'; bytes: number; lines: number }
-  | { type: 'done'; facts: ParseFacts }
+  | { type: 'done'; facts: ParseFacts; stopped: boolean }
   | { type: 'error'; message: string };
 
-export type ToWorker = { type: 'block'; block: Uint8Array } | { type: 'end' } | { type: 'spare'; batch: TransferredBatch };
+/** `end` of stdin (partial: keep a last line without its newline); `stop`: end the file the worker reads where it is. */
+export type ToWorker =
+  | { type: 'block'; block: Uint8Array }
+  | { type: 'end'; partial: boolean }
+  | { type: 'stop' }
+  | { type: 'spare'; batch: TransferredBatch };
 
 /** The built worker beside this module in dist/; from source (tsx), a shim that registers tsx in the worker. */
 const WORKER = new URL(import.meta.url.endsWith('.ts') ? './parse-worker.mjs' : './parse-worker.js', import.meta.url);
@@ -103,6 +111,7 @@ async function parseInWorker(
   traceId: number,
   out: EventsOut,
   progress: Progress,
+  stop?: AbortSignal,
 ): Promise<ParseFacts> {
   // A file is read again by the worker, from its start: the main thread then never sits between the disk and
   // the parser (while it appends to DuckDB it could not feed the worker). Only stdin is read here and forwarded.
@@ -128,7 +137,10 @@ async function parseInWorker(
           else src.bytesRead = m.bytes;
           progress.update(m.bytes, m.lines);
           wake?.();
-        } else if (m.type === 'done') resolve(m.facts);
+        } else if (m.type === 'done') {
+          if (m.stopped && path !== null) src.stopped = String(stop?.reason);
+          resolve(m.facts);
+        }
         else reject(new Error(m.message));
       } catch (e) {
         failure = e as Error;
@@ -143,6 +155,8 @@ async function parseInWorker(
     });
   });
   done.catch(() => undefined);
+  const onStop = () => worker.postMessage({ type: 'stop' } satisfies ToWorker);
+  if (path !== null) stop?.addEventListener('abort', onStop, { once: true });
   try {
     if (path === null) {
       for await (const block of src.blocks({ hash: false })) {
@@ -153,10 +167,11 @@ async function parseInWorker(
         inFlight++;
         worker.postMessage({ type: 'block', block: copy } satisfies ToWorker, [copy.buffer]);
       }
-      if (!failure) worker.postMessage({ type: 'end' } satisfies ToWorker);
+      if (!failure) worker.postMessage({ type: 'end', partial: src.stopped === null } satisfies ToWorker);
     }
     return await done;
   } finally {
+    stop?.removeEventListener('abort', onStop);
     await worker.terminate();
   }
 }

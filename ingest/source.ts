@@ -38,9 +38,19 @@ export interface Source {
   totalBytes: number | null;
   /** Stop reading (the content is read elsewhere, e.g. by the parse worker from the same file). */
   close(): void;
+  /**
+   * Why the content ended early: the `stop` signal's reason ('SIGINT'), or a read error on stdin (a pipe cannot be
+   * read again, so what came through is kept). null when read to its end. The blocks then end at once.
+   */
+  stopped: string | null;
 }
 
-export async function openSource(name: string): Promise<Source> {
+export interface SourceOptions {
+  /** Aborted (reason: the signal's name) to end the content where it is, e.g. on Ctrl-C of `... | refscope ingest -`. */
+  stop?: AbortSignal;
+}
+
+export async function openSource(name: string, opts: SourceOptions = {}): Promise<Source> {
   let raw: Readable;
   let totalBytes: number | null = null;
   if (name === '-') raw = process.stdin;
@@ -56,10 +66,28 @@ export async function openSource(name: string): Promise<Source> {
     raw = createReadStream(name, { highWaterMark: BLOCK });
   }
   const rawIt = raw[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const first = await rawIt.next().catch((e: Error) => {
+  // A stop ends a pending read at once; stdin is destroyed so that nothing more is read and the process can exit.
+  let stopped: string | null = null;
+  /** Read to its end (or handed over): a stop then cuts nothing. */
+  let ended = false;
+  const stopping = new Promise<null>((resolve) => {
+    const onStop = () => {
+      if (ended) return;
+      stopped ??= String(opts.stop!.reason);
+      if (raw === process.stdin) process.stdin.destroy();
+      resolve(null);
+    };
+    if (opts.stop?.aborted) onStop();
+    else opts.stop?.addEventListener('abort', onStop, { once: true });
+  });
+  const orStop = <T>(p: Promise<T>): Promise<T | null> => {
+    p.catch(() => undefined); // left pending by a stop: its end or error no longer matters
+    return opts.stop ? Promise.race([p, stopping]) : p;
+  };
+  const first = await orStop(rawIt.next()).catch((e: Error) => {
     throw new InputError(name, null, `cannot read: ${e.message}`);
   });
-  const firstRaw: Buffer = first.done ? Buffer.alloc(0) : first.value;
+  const firstRaw: Buffer = first === null || first.done ? Buffer.alloc(0) : first.value;
   const gzip = firstRaw.length >= 2 && firstRaw[0] === 0x1f && firstRaw[1] === 0x8b;
   async function* rawBlocks(): AsyncGenerator<Buffer> {
     if (firstRaw.length) yield firstRaw;
@@ -76,10 +104,17 @@ export async function openSource(name: string): Promise<Source> {
     content = gunzip[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   } else content = rawBlocks();
   const next = async (): Promise<Buffer | null> => {
+    if (stopped !== null) return null;
     try {
-      const n = await content.next();
-      return n.done ? null : n.value;
+      const n = await orStop(content.next());
+      if (n?.done) ended = true;
+      return n === null || n.done ? null : n.value;
     } catch (e) {
+      // A pipe that fails mid-stream (EPIPE, a gzip stream cut short) ends the input: its complete lines are kept.
+      if (raw === process.stdin) {
+        stopped = `read error (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+        return null;
+      }
       throw new InputError(name, null, `${gzip ? 'gzip stream is corrupt' : 'read failed'}: ${(e as Error).message}`);
     }
   };
@@ -93,7 +128,14 @@ export async function openSource(name: string): Promise<Source> {
     totalBytes,
     bytesRead: 0,
     close: () => {
+      ended = true;
       if (raw !== process.stdin) raw.destroy();
+    },
+    get stopped() {
+      return stopped;
+    },
+    set stopped(why: string | null) {
+      stopped = why;
     },
     sha256: () => {
       if (!hashed) throw new Error(`${name}: content was read without hashing`);
@@ -195,8 +237,9 @@ export class LineSplitter {
     this.onLong(decode(prefix), ++this.lineNo);
   }
 
-  end(): void {
-    if (this.carryLen > 0) this.split(decode(Buffer.concat(this.carry)) + '\n');
+  /** End of input. A stopped input (partial = false) drops its last line if its newline never came. */
+  end(partial = true): void {
+    if (this.carryLen > 0 && partial) this.split(decode(Buffer.concat(this.carry)) + '\n');
     this.carry = [];
     this.carryLen = 0;
     this.skipping = false;

@@ -19,19 +19,35 @@ export function ingestCommand(program: Command): void {
     .option('--no-replay', 'skip replaying each trace after it is loaded')
     .option('--json', 'print the summary as JSON')
     .action(async (files: string[], o) => {
-      const { ingest } = await import('../../ingest/ingest.js');
+      const { ingest, IngestAborted } = await import('../../ingest/ingest.js');
       const { formatSummary, replay } = await import('../../replay/replay.js');
       const db = await openDb(o.db);
       const summaries: (IngestSummary & { replay?: ReplaySummary })[] = [];
+      const signals = new StopSignals();
       try {
         for (const f of files) {
+          if (signals.stop.signal.aborted) break; // the inputs after a stopped one are not read
+          signals.ingesting = true;
           const s = await ingest(db, f, {
             format: o.format,
             replace: o.replace,
             progress: !o.json && process.stderr.isTTY,
             kernel: o.kernel,
             mtLayout: o.mtLayout,
+            stop: signals.stop.signal,
+            cancel: signals.cancel.signal,
+          }).catch((e: unknown) => {
+            if (!(e instanceof IngestAborted)) throw e;
+            console.error(`refscope: ${escapeControl(e.message)}`);
+            return null;
           });
+          signals.ingesting = false;
+          if (s === null) {
+            process.exitCode = 130;
+            return;
+          }
+          if (s.truncated !== null)
+            console.error(`trace ${s.trace_id}: stopped by ${escapeControl(s.truncated)} after ${s.lines} lines: kept as a truncated trace`);
           if (!o.json) console.log(formatIngestSummary(s));
           // Replay runs after the ingest committed (it reads events on its own connection).
           const r = o.replay ? await replay(db, s.trace_id, { mtLayout: o.mtLayout }) : undefined;
@@ -39,10 +55,40 @@ export function ingestCommand(program: Command): void {
           summaries.push(r ? { ...s, replay: r } : s);
         }
       } finally {
+        signals.remove();
         db.close();
       }
       if (o.json) console.log(JSON.stringify(summaries.length === 1 ? summaries[0] : summaries, null, 2));
     });
+}
+
+/**
+ * SIGINT/SIGTERM while ingesting: the first stops reading (what was read is committed as a truncated trace and
+ * replayed; later inputs are skipped), a second rolls the ingest back (exit 130). A second signal outside an ingest
+ * (during a replay) exits at once: replay's recovery removes what it leaves (db/recover.ts).
+ */
+class StopSignals {
+  readonly stop = new AbortController();
+  readonly cancel = new AbortController();
+  ingesting = false;
+  private readonly on = (sig: NodeJS.Signals) => {
+    if (!this.stop.signal.aborted) {
+      const what = this.ingesting ? 'stopping the input, keeping what was read' : 'no more inputs after this one';
+      process.stderr.write(`refscope: ${sig}: ${what} (${sig} again to abort)\n`);
+      this.stop.abort(sig);
+    } else if (this.ingesting) this.cancel.abort(sig);
+    else process.exit(130);
+  };
+
+  constructor() {
+    process.on('SIGINT', this.on);
+    process.on('SIGTERM', this.on);
+  }
+
+  remove(): void {
+    process.off('SIGINT', this.on);
+    process.off('SIGTERM', this.on);
+  }
 }
 
 /** The summary echoes trace content (event names, unparsed lines, the file name): control characters escaped. */

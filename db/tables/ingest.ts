@@ -38,6 +38,7 @@ export const TRACES: Table = {
     { name: 'event_counts', type: 'JSON', doc: 'Object: event name -> rows.' },
     { name: 'unparsed_examples', type: 'JSON', doc: 'Up to 10 unparsed lines: [{line, reason, text}].' },
     { name: 'parse_seconds', type: 'DOUBLE', doc: 'Wall time of the ingest.' },
+    { name: 'truncated', type: 'BOOLEAN DEFAULT false', doc: 'The input was cut short: `ingest` stopped by SIGINT/SIGTERM, or a read error on stdin. Its complete lines were kept; the trace ends with the last of them (a capture end like any other). false on a database made before this column.' },
   ],
   constraints: ['PRIMARY KEY (trace_id)'],
 };
