@@ -88,6 +88,19 @@ describe('detection by structure (real excerpts)', () => {
     assert.equal(withHeader.trace.cpus, 2);
   });
 
+  it('lines cut at the timestamp (a paste trimmed to fit) are ftrace, not refused; each is counted unparsed', async () => {
+    // The same 20 real lines, each cut just after its `secs.usecs:` as a narrow paste leaves them.
+    const cut = excerpt()
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map((l) => l.slice(0, l.indexOf(': ') + 1));
+    assert.equal(cut[0], '            init-1       (      1) [000] .....    12.844760:');
+    const text = cut.join('\n') + '\n';
+    assert.equal(detectFormat(Buffer.from(text)), 'ftrace');
+    const { s } = await load(text);
+    assert.equal(s.unparsed_lines, 20);
+  });
+
   it('headerless function_graph output: the events inside /* */ are read', async () => {
     const text = fixture('fgraph-headerless.txt');
     assert.equal(detectFormat(Buffer.from(text)), 'ftrace');
