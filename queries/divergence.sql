@@ -39,6 +39,7 @@
 -- @column lost Events lost at that marker (NULL when the marker does not say).
 -- @column line_no Input line of the event or marker.
 -- @column evidence Gap rows: what shows the window (`gaps.evidence`).
+-- @column certain A divergence no lost or untraced window explains (lost and gap rows: true, they are the windows).
 WITH d AS (
   SELECT d.trace_id, 'divergence' AS what, d.seq, d.ts_ns, e.cpu, e.pid, e.comm, d.pfn, d.event, d.expected,
          d.printed, d.printed - d.expected AS delta, d.in_lost_window, d.explanation, NULL::BIGINT AS lost,
@@ -70,5 +71,6 @@ g AS (
     AND ($what IS NULL OR $what = 'gap')
     AND $explanation IS NULL
 )
-SELECT * FROM (SELECT * FROM d UNION ALL SELECT * FROM l UNION ALL SELECT * FROM g)
+SELECT *, what <> 'divergence' OR NOT (coalesce(in_lost_window, false) OR explanation IN ('lost', 'gap')) AS certain
+FROM (SELECT * FROM d UNION ALL SELECT * FROM l UNION ALL SELECT * FROM g)
 ORDER BY trace_id, seq, what DESC;

@@ -24,7 +24,7 @@
 -- @finding 6
 -- @verdict long_pins warning pins / refs held > 1 s
 -- @severity warning
--- @columns html priority,kind,pfn,refs,holder_comm,holder_pid,start_ts_ns,duration_ns,held_to_end,longterm,foll_get,mt_name,in_cma,longterm_in_cma,release_comm,callsite,explained,uncertain
+-- @columns html priority,kind,pfn,refs,holder_comm,holder_pid,start_ts_ns,duration_ns,held_to_end,longterm,foll_get,mt_name,in_cma,longterm_in_cma,release_comm,callsite,explained,certain
 -- @columns md priority,kind,pfn,holder_comm,holder_pid,duration_ns,longterm,mt_name,callsite
 -- @refcounts 6
 --
@@ -34,7 +34,7 @@
 -- @param kind VARCHAR NULL 'pin' or 'hold' to list only one kind; NULL = both.
 -- @param comm VARCHAR NULL Only references taken by tasks with exactly this comm.
 -- @param pid INTEGER NULL Only references taken by this task id.
--- @param include_uncertain BOOLEAN true Also list intervals that cross a lost-event window (flagged by `uncertain`).
+-- @param include_uncertain BOOLEAN true Also list intervals that cross a lost-event window (with `certain` false).
 --
 -- @column trace_id `traces.trace_id`.
 -- @column priority Ranking bucket, 1 (worst) .. 5, see above.
@@ -65,7 +65,7 @@
 -- @column release_comm Its name.
 -- @column callsite `stacks.callsite` of the taking stack.
 -- @column stack_id Stack of the get/pin.
--- @column uncertain The interval crosses a lost-event window.
+-- @column certain The interval crosses no lost-event window (false: its times or holder may be off).
 -- @column explained Why a plain reference is not a warning: 'mapped page' (a page_ref event during the hold showed the page mapped or owned by a mapping: page cache, anon_vma); NULL for pins, GUP references and the rest.
 -- @column problem Not explained and on a CMA / ZONE_MOVABLE page (priority 1..3): counted in the verdict.
 -- @column attribution How the holder is known: 'exact' for pins; for holds `holds.attribution` ('exact', 'inferred' by a kernel rule, 'ambiguous': a put could have returned another task's reference instead, see candidates).
@@ -116,7 +116,7 @@ mp AS (
 SELECT f.trace_id, f.priority, f.kind, f.id, f.pfn, f.folio_pfn, f.refs, f.holder_pid, f.holder_tgid, f.holder_comm,
        f.start_ts_ns, f.end_ts_ns, f.duration_ns, f.held_to_end, f.longterm, f.foll_get, _hex(f.gup_flags) AS gup_flags,
        f.mt, m.name AS mt_name, f.in_cma, f.movable_zone, f.longterm_in_cma, f.migrate_seq, f.large_folio, f.release_pid, f.release_comm, s.callsite,
-       f.stack_id, f.uncertain, f.attribution, f.candidates,
+       f.stack_id, NOT f.uncertain AS certain, f.attribution, f.candidates,
        CASE WHEN mp.id IS NOT NULL THEN 'mapped page' END AS explained,
        mp.id IS NULL AND f.priority <= 3 AS problem
 FROM f

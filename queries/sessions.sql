@@ -17,7 +17,7 @@
 --
 -- @title Pin and reference sessions
 -- @meaning One holder's pins or references of one call path, taken and held together, with their releaser.
--- @columns html kind,longterm,refs_taken,pages,holder_comm,holder_tgid,holder_via,callsite,start_ts_ns,held_ns,held_to_end,release_comm,release_pid,release_via,release_callsite,in_cma,explained,uncertain
+-- @columns html kind,longterm,refs_taken,pages,holder_comm,holder_tgid,holder_via,callsite,start_ts_ns,held_ns,held_to_end,release_comm,release_pid,release_via,release_callsite,in_cma,explained,certain
 -- @columns md kind,longterm,refs_taken,holder_comm,holder_tgid,callsite,start_ts_ns,held_ns,release_comm,release_via,explained
 --
 -- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
@@ -55,7 +55,7 @@
 -- @column in_cma References on CMA / ZONE_MOVABLE pages.
 -- @column explained Plain references on pages a mapping explains (long-pins.sql `explained`): information, not a warning.
 -- @column foll_get Holds taken by GUP with FOLL_GET (not pins: invisible to page_maybe_dma_pinned()).
--- @column uncertain References crossing a lost-event window.
+-- @column certain No reference of the session crosses a lost-event window (false: some do, their times may be off).
 -- @column stack_id A taking stack of the session.
 -- @column release_stack_id A release stack of the session (NULL when no probe stack was seen).
 WITH skip AS (
@@ -138,14 +138,14 @@ s AS (
          mode(release_pid) AS release_pid, count(DISTINCT release_pid) AS releasers,
          count(*) FILTER (WHERE in_cma) AS in_cma, count(*) FILTER (WHERE is_explained) AS explained,
          count(*) FILTER (WHERE kind = 'hold' AND NOT plain) AS foll_get,
-         count(*) FILTER (WHERE uncertain) AS uncertain, min(stack_id) AS stack_id, min(start_seq) AS first_seq
+         count(*) FILTER (WHERE uncertain) = 0 AS certain, min(stack_id) AS stack_id, min(start_seq) AS first_seq
   FROM n GROUP BY trace_id, kind, longterm, holder_tgid, callsite, part
 )
 SELECT s.trace_id, row_number() OVER (PARTITION BY s.trace_id ORDER BY s.start_ts_ns, s.first_seq)::INTEGER AS session,
        s.kind, s.longterm, s.refs_taken, s.refs, s.pages, s.first_pfn, s.holder_tgid, s.holder_pid, s.holder_comm,
        s.callsite, s.holder_via, s.holder_path, s.start_ts_ns, s.first_release_ts_ns, s.end_ts_ns, s.held_ns, s.held_to_end,
        s.release_pid, r.release_comm, s.releasers, r.release_callsite, r.release_via, r.release_path,
-       s.in_cma, s.explained, s.foll_get, s.uncertain, s.stack_id, r.release_stack_id
+       s.in_cma, s.explained, s.foll_get, s.certain, s.stack_id, r.release_stack_id
 FROM s
 LEFT JOIN LATERAL (
   SELECT mode(n.release_comm) AS release_comm, mode(n.release_callsite) AS release_callsite, mode(n.release_via) AS release_via,

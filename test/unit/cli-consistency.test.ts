@@ -20,7 +20,7 @@ import { Db } from '../../db/duckdb.js';
 import { ingest } from '../../ingest/ingest.js';
 import { check, formatCheck, gatedQueries } from '../../queries/check.js';
 import { formatTable } from '../../queries/format.js';
-import { runQuery, runSql } from '../../queries/runner.js';
+import { listQueries, runQuery, runSql } from '../../queries/runner.js';
 import { formatSummary, replay, type ReplaySummary } from '../../replay/replay.js';
 import { ftraceLine } from '../lib/ftrace.js';
 
@@ -141,13 +141,17 @@ describe('hex by meaning in table output', () => {
 });
 
 describe('one convention, counts named for what they count', () => {
-  it('every gated finding query marks its rows `certain`, none `uncertain`', () => {
-    const gated = gatedQueries();
-    assert.ok(gated.some((q) => q.name === 'leaks'));
-    for (const q of gated) {
+  it('every finding query marks its rows `certain`; no query of the library has an `uncertain` column', () => {
+    const all = listQueries();
+    const findings = all.filter((q) => q.finding !== null);
+    // Gated kinds and the ungated findings (long-pins) alike.
+    assert.ok(gatedQueries().every((g) => findings.some((q) => q.name === g.name)));
+    assert.ok(findings.some((q) => q.name === 'long-pins' && q.gate === null));
+    for (const q of findings) assert.ok(q.columns.some((c) => c.name === 'certain'), `${q.name}: certain`);
+    for (const q of all) {
       const cols = q.columns.map((c) => c.name);
-      assert.ok(cols.includes('certain'), `${q.name}: certain`);
       assert.ok(!cols.includes('uncertain'), `${q.name}: no uncertain column`);
+      for (const which of ['html', 'md'] as const) assert.ok(!(q.show[which] ?? []).includes('uncertain'), `${q.name}: @columns ${which} shows uncertain`);
     }
   });
 
