@@ -101,18 +101,21 @@ export function kernelOrigin(dso: string): boolean | null {
 /** The top half of a 64-bit address space, the kernel's on x86, arm64 and ppc64. */
 const highHalf = (addr: string): boolean => addr.length === 16 && addr.charCodeAt(0) >= 56 /* '8' and up */;
 
-/** The normal frame (stack.ts normalFrame): kernel `func+0xoff [module]`, user `func+0xoff [dso]`, `0x<addr>`. */
+/**
+ * The normal frame (stack.ts normalFrame): kernel `func+0xoff [module]`, user `func+0xoff [dso]`, no symbol
+ * `0x<addr>` (with its dso when perf names one: `0x75641 [/usr/bin/bash]`).
+ */
 function perfFrame(addr: string, sym: string, dso: string, kernel: boolean): string {
-  if (sym === '[unknown]') return '0x' + addr.toLowerCase();
+  if (sym === '[unknown]') sym = '0x' + addr.toLowerCase();
   const plus = sym.lastIndexOf('+0x');
   const fn = plus > 0 ? sym.slice(0, plus) : sym;
   const off = plus > 0 && /^\+0x[0-9a-fA-F]+$/.test(sym.slice(plus)) ? sym.slice(plus + 1) : undefined;
   let module = '';
   if (kernel) {
     // A module's frame names the module, as %pS does: `[nvme]` or `/lib/modules/.../nvme.ko`.
-    if (dso.startsWith('[') && !dso.startsWith('[kernel.') && !dso.startsWith('[guest.kernel.')) module = dso.slice(1, -1);
+    if (dso.startsWith('[') && dso !== '[unknown]' && !dso.startsWith('[kernel.') && !dso.startsWith('[guest.kernel.')) module = dso.slice(1, -1);
     else if (/\.ko(\.[a-z]+)?$/.test(dso)) module = dso.slice(dso.lastIndexOf('/') + 1).replace(/\.ko(\.[a-z]+)?$/, '');
-  } else module = dso;
+  } else if (dso !== '[unknown]') module = dso;
   return normalFrame(off === undefined ? sym : fn, off, undefined, module);
 }
 
