@@ -53,6 +53,7 @@ export class ConsoleReader implements Reader {
       header: (key, value) => sink.header(key, value),
       clock: (clock) => sink.clock(clock),
       unparsed: (lineNo, _text, reason) => sink.unparsed(lineNo, outer.current, reason),
+      skip: (lineNo, what) => sink.skip?.(lineNo, what),
     };
     this.ftrace = new FtraceReader(inner);
   }
