@@ -66,10 +66,10 @@
 -- @column callsite `stacks.callsite` of the taking stack.
 -- @column stack_id Stack of the get/pin.
 -- @column certain The interval crosses no lost-event window (false: its times or holder may be off).
--- @column explained Why a plain reference is not a warning: 'mapped page' (a page_ref event during the hold showed the page mapped or owned by a mapping: page cache, anon_vma); NULL for pins, GUP references and the rest.
--- @column problem Not explained and on a CMA / ZONE_MOVABLE page (priority 1..3): counted in the verdict.
 -- @column attribution How the holder is known: 'exact' for pins; for holds `holds.attribution` ('exact', 'inferred' by a kernel rule, 'ambiguous': a put could have returned another task's reference instead, see candidates).
 -- @column candidates Holds: the other possible holders when ambiguous ('pid:comm' comma-separated).
+-- @column explained Why a plain reference is not a warning: 'mapped page' (a page_ref event during the hold showed the page mapped or owned by a mapping: page cache, anon_vma); NULL for pins, GUP references and the rest.
+-- @column problem Not explained and on a CMA / ZONE_MOVABLE page (priority 1..3): counted in the verdict.
 WITH r AS (
   SELECT trace_id, 'pin' AS kind, pin_id AS id, pfn, folio_pfn, refs, holder_pid, holder_tgid, holder_comm,
          start_ts_ns, end_ts_ns, duration_ns, end_seq IS NULL AS held_to_end, longterm,
