@@ -24,8 +24,8 @@
 -- @verdict pgmap_imbalance error dev_pagemap imbalances
 -- @gate 4
 -- @severity error when certain=true else none
--- @columns html pgmap,pfn_start,pfn_end,gets,puts,outstanding_end,outstanding_at_unmap,puts_without_get,freed_without_put,refs_leaked,problems,certain
--- @columns md pgmap,gets,puts,outstanding_end,outstanding_at_unmap,problems
+-- @columns html name,pgmap,pfn_start,pfn_end,gets,puts,outstanding_end,outstanding_at_unmap,puts_without_get,freed_without_put,refs_leaked,problems,certain
+-- @columns md name,gets,puts,outstanding_end,outstanding_at_unmap,problems
 --
 -- @param trace_id INTEGER NULL Trace to report; NULL = every trace.
 -- @param all BOOLEAN false List every pgmap, balanced ones too.
@@ -34,6 +34,7 @@
 --
 -- @column trace_id `traces.trace_id`.
 -- @column pgmap struct dev_pagemap pointer as hex text (NULL: inferred from page_ref events only).
+-- @column name How the report names it: "pfns 0x..-0x.." (inclusive) when its range is known, else the pointer.
 -- @column pfn_start First device pfn.
 -- @column pfn_end Exclusive end pfn (NULL unknown).
 -- @column source 'probe' (memremap_pages / pgmap= probes) or 'inferred'.
@@ -62,7 +63,9 @@ WITH g AS (
   FROM _pgmap_status($exit_grace_ns) s
   WHERE ($trace_id IS NULL OR s.trace_id = $trace_id)
 )
-SELECT trace_id, _hex(pgmap) AS pgmap, pfn_start, pfn_end, source, gets, puts, outstanding_end, outstanding_at_unmap,
+SELECT trace_id, _hex(pgmap) AS pgmap,
+       CASE WHEN pfn_start IS NULL THEN coalesce(_hex(pgmap), 'inferred pgmap') WHEN pfn_end IS NULL THEN 'pfns ' || _hex(pfn_start) || '..'
+            ELSE 'pfns ' || _hex(pfn_start) || '-' || _hex(pfn_end - 1) END AS name, pfn_start, pfn_end, source, gets, puts, outstanding_end, outstanding_at_unmap,
        puts_without_get, freed_without_put, max_outstanding, remap_ts_ns, unmap_ts_ns, unmap_ret_ts_ns,
        released_ts_ns, refs_leaked, n_anomalies AS anomalies, array_to_string(problems, ',') AS problems,
        CASE WHEN certain THEN 'error' WHEN len(problems) > 0 THEN 'warning' END AS severity, certain

@@ -158,9 +158,12 @@ export async function traceFacts(db: Db, traceId: number): Promise<Row> {
   return r;
 }
 
+/** replay_runs' row, with cma_alloc and cma_release calls counted apart (its cma_attempts counts both). */
 export async function replayFacts(db: Db, traceId: number): Promise<Row | null> {
   if (!(await db.tableExists('replay_runs'))) return null;
-  return (await rowOf(db, 'report/replay-run.sql', { trace_id: traceId })) ?? null;
+  const run = await rowOf(db, 'report/replay-run.sql', { trace_id: traceId });
+  if (!run) return null;
+  return { ...run, ...(await rowOf(db, 'report/cma-calls.sql', { trace_id: traceId })) };
 }
 
 /** Stacks by id (only those asked for). */

@@ -300,7 +300,7 @@ ${fact('lines', t.lines)}${fact('events', t.events)}${fact('stacks', t.stacks)}$
 ${fact('first event (s)', seconds(t.first_ts_ns))}${fact('last event (s)', seconds(t.last_ts_ns))}${fact('window', span)}${fact('clock', t.clock)}
 ${fact('lost events', `${t.lost_events ?? 0} (${t.lost_markers ?? 0} marker${toNum(t.lost_markers) === 1 ? '' : 's'})`)}${fact('mapcount semantics', t.mapcount_semantics)}
 ${a ? html`${fact('model agreement', pct(a.ratio))}${fact('count= agreed', `${a.agreed}/${a.checked}`)}${fact('outside lost windows', pct(a.outside))}` : fact('model agreement', 'not replayed')}
-${r ? html`${fact('page lifetimes', r.pages)}${fact('pins', r.pins)}${fact('long holds', r.holds)}${fact('CMA calls', r.cma_attempts)}${fact('dev_pagemaps', r.pgmaps)}${fact('anomalies', r.anomalies)}${fact('replayed at', r.replayed_at)}` : ''}
+${r ? html`${fact('page lifetimes', r.pages)}${fact('pins', r.pins)}${fact('long holds', r.holds)}${fact('cma_alloc calls', `${r.cma_allocs ?? 0}${toNum(r.cma_alloc_failed) ? ` (${r.cma_alloc_failed} failed)` : ''}`)}${fact('cma_release calls', r.cma_releases ?? 0)}${fact('dev_pagemaps', r.pgmaps)}${fact('anomalies', r.anomalies)}${fact('replayed at', r.replayed_at)}` : ''}
 </dl></section>`;
 }
 
@@ -395,7 +395,7 @@ function allocatorSection(data: ReportData, chart: Chart | undefined): SafeHtml 
 
 function pgmapSection(rows: Row[]): SafeHtml {
   if (!rows.length) return html`<section id="pgmaps"><h2>dev_pagemap balance</h2><p class="note">No dev_pagemap in this trace.</p></section>`;
-  const cols = ['pgmap', 'pfn_start', 'pfn_end', 'source', 'gets', 'puts', 'outstanding_end', 'outstanding_at_unmap', 'max_outstanding', 'unmap_ts_ns', 'released_ts_ns', 'problems'].filter((c) =>
+  const cols = ['name', 'pgmap', 'pfn_start', 'pfn_end', 'source', 'gets', 'puts', 'outstanding_end', 'outstanding_at_unmap', 'max_outstanding', 'unmap_ts_ns', 'released_ts_ns', 'problems'].filter((c) =>
     rows.some((r) => c in r),
   );
   const ks = kinds(rows, cols);
