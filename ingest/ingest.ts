@@ -10,6 +10,7 @@ import type { ColumnarBatch } from '../db/batch.js';
 import { EventBuilder, type ParseFacts } from './builder.js';
 import { chooseFormat, missingHeaderNote, type Format } from './detect.js';
 import { Progress } from './progress.js';
+import { callsiteOf, callsiteRule, shownFrames } from './stack.js';
 import { parseText } from './parse.js';
 import { EVENTS, LOST_EVENTS, STACKS, UNPARSED } from '../db/tables/ingest.js';
 import { InputError, openSource, type Source } from './source.js';
@@ -32,6 +33,8 @@ export interface IngestOptions {
   progress?: boolean;
   kernel?: string;
   mtLayout?: string;
+  /** More function names `stacks.callsite` passes over (a regular expression, matched whole), on top of CALLSITE_SKIP. */
+  callsiteSkip?: string | null;
   /** Aborted with the signal's name: end the input where it is and keep what was read. */
   stop?: AbortSignal;
   /** Aborted with the signal's name: give up, database unchanged. */
@@ -81,9 +84,13 @@ const MAX_QUEUED = 32;
 
 export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Promise<IngestSummary> {
   const t0 = performance.now();
+  callsiteRule(opts.callsiteSkip); // a bad --callsite-skip is refused before anything is read or written
   await ensureSchema(db);
   // A database made before traces.truncated: the column is added (false for its traces).
   await db.run('ALTER TABLE traces ADD COLUMN IF NOT EXISTS truncated BOOLEAN DEFAULT false');
+  // ... and before traces.callsite_skip / stacks.frames_shown: NULL for its traces.
+  await db.run('ALTER TABLE traces ADD COLUMN IF NOT EXISTS callsite_skip VARCHAR');
+  await db.run('ALTER TABLE stacks ADD COLUMN IF NOT EXISTS frames_shown VARCHAR');
   const src = await openSource(name, { stop: opts.stop });
   // --format forces a reader; only empty or binary input is refused then (detect.ts chooseFormat).
   const format = chooseFormat(src.head, opts.format);
@@ -157,6 +164,7 @@ async function load(db: Db, name: string, src: Source, format: Format, traceId: 
     const sha = facts.sha256 ?? src.sha256();
     const replaced = await checkDuplicate(db, name, sha, opts.replace ?? false);
 
+    const rule = callsiteRule(opts.callsiteSkip);
     const stacks = await writeRows(
       db,
       STACKS,
@@ -166,8 +174,9 @@ async function load(db: Db, name: string, src: Source, format: Format, traceId: 
         kind: s.kind,
         depth: s.frames.length,
         frames: s.frames.join('\n'),
-        callsite: s.callsite,
+        callsite: rule.extra === null ? s.callsite : callsiteOf(s.frames, rule),
         uses: s.uses,
+        frames_shown: shownFrames(s.frames).join('\n'),
       })),
     );
     await writeRows(
@@ -198,7 +207,7 @@ async function load(db: Db, name: string, src: Source, format: Format, traceId: 
     await db.run(
       `INSERT INTO traces VALUES ($id, $source, $size, $sha, $format, now()::TIMESTAMP, $tracer, $cpus, $inbuf, $written,
         $kernel, $fileversion, $lines, $events, $stacks, $unparsed, $lost, $lostmarkers, $firstts, $lastts, $clock, $hastgid,
-        $mapsem, $mtlayout, $vmemmap::UBIGINT, $spsize, $counts, $examples, $seconds, $truncated)`,
+        $mapsem, $mtlayout, $vmemmap::UBIGINT, $spsize, $counts, $examples, $seconds, $truncated, $callsiteskip)`,
       {
         id: traceId,
         source: name,
@@ -229,6 +238,7 @@ async function load(db: Db, name: string, src: Source, format: Format, traceId: 
         examples: JSON.stringify(examples),
         seconds,
         truncated: src.stopped !== null,
+        callsiteskip: rule.extra,
       },
     );
     await db.run(`UPDATE ${TRACE_LOADS.name} SET state = 'complete' WHERE trace_id = $1`, [traceId]);

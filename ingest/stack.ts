@@ -1,38 +1,108 @@
 import type { StackKind } from './readers/sink.js';
 
 /**
- * Distinct stacks of one trace. A stack is interned by its frames; `callsite` is the first frame that is not
- * tracing, kprobe, allocator, refcount or generic GUP plumbing, i.e. the code that asked for the page or pin.
+ * Distinct stacks of one trace. A stack is interned by its frames; `callsite` is the first frame outside the
+ * tracing machinery and mm / GUP internals (CALLSITE_SKIP, docs/formats.md §1.9), i.e. the code that asked
+ * for the page or pin; `frames_shown` is the stack without the tracing machinery a probe or tracepoint adds on top.
  */
 
 export interface StackRow {
   id: number;
   kind: StackKind;
   frames: string[];
+  /** By the documented rule; `ingest --callsite-skip` recomputes it with the user's additions (callsiteOf). */
   callsite: string | null;
   uses: number;
 }
 
-// Frames that say how a page was counted, not who wanted it.
-const PLUMBING = new RegExp(
-  '^(' +
-    [
-      'trace_event_raw_event_\\w*', 'perf_trace_\\w*', '__traceiter_\\w*', 'trace_\\w+', '__trace_\\w+', 'ftrace_\\w*',
-      'kprobe\\w*', 'aggr_pre_handler', 'pre_handler_kretprobe', 'arch_rethook_\\w*', 'rethook_\\w*', '0x[0-9a-f]+',
-      '__page_ref_\\w*', 'page_ref_\\w*', 'folio_ref_\\w*', 'set_page_count', 'init_page_count',
-      '__alloc_pages\\w*', '__alloc_frozen_pages\\w*', 'alloc_pages\\w*', 'alloc_frozen_pages\\w*', 'get_page_from_freelist',
-      'rmqueue\\w*', '__rmqueue\\w*', 'prep_new_page', 'post_alloc_hook', '__folio_alloc\\w*', 'folio_alloc\\w*',
-      'vma_alloc_folio\\w*', 'alloc_pages_mpol\\w*', '__get_free_pages', 'get_free_pages\\w*', 'get_zeroed_page\\w*',
-      'free_unref_page\\w*', 'free_unref_folios', '__free_pages\\w*', 'free_pages\\w*', '__free_one_page', 'free_pcppages_bulk',
-      'free_frozen_pages', '__put_page', 'put_page\\w*', '__folio_put\\w*', 'folio_put\\w*', 'folios_put\\w*',
-      'release_pages', 'put_pages_list',
-      'try_grab_\\w+', 'try_get_folio', 'gup_put_folio', 'put_compound_head', 'unpin_user_page\\w*', 'unpin_folio\\w*',
-      '__get_user_pages\\w*', '__gup_\\w+', 'gup_\\w+', 'internal_get_user_pages_fast', 'get_user_pages\\w*',
-      'pin_user_pages\\w*', 'follow_page_\\w+', 'follow_\\w+_pte', '__iov_iter_get_pages\\w*', 'iov_iter_get_pages\\w*',
-      'iov_iter_extract_pages', 'lockless_pages_from_mm',
-    ].join('|') +
-    ')(\\+.*)?$',
-);
+// Frames a probe or tracepoint adds on top of the code it observes; a bare address is not a name (the kprobe's
+// ftrace trampoline 0xffffffffc..., an unsymbolized module or user frame).
+const TRACING = [
+  'trace_event_raw_event_\\w*', 'perf_trace_\\w*', '__traceiter_\\w*', 'trace_\\w+', '__trace_\\w+',
+  'ftrace_\\w*', 'arch_ftrace_\\w*', 'kprobe\\w*', 'kretprobe\\w*', 'aggr_\\w+', 'pre_handler_kretprobe', 'opt_pre_handler',
+  'optimized_callback', 'arch_rethook_\\w*', 'rethook_\\w*', 'perf_\\w+', '0x[0-9a-f]+',
+];
+
+/**
+ * The documented call-site rule: function names (offset, module and `.cold`/`.isra.N`-like suffixes removed) that
+ * say how a page was counted, not who wanted it. Matched whole. docs/formats.md §1.9 lists the families.
+ */
+export const CALLSITE_SKIP: Record<string, string[]> = {
+  tracing: TRACING,
+  // Refcount helpers: every get / put / pin goes through them.
+  refcount: [
+    '__page_ref_\\w*', 'page_ref_\\w*', 'folio_ref_\\w*', 'set_page_count', 'init_page_count', 'get_page', '__get_page\\w*',
+    'put_page\\w*', '__put_page', 'folio_get', 'folio_try_get\\w*', 'try_get_\\w+', '__folio_put\\w*', 'folio_put\\w*',
+    'folios_put\\w*', 'release_pages', 'put_pages_list', 'gup_put_folio', 'put_compound_head', 'unpin_user_page\\w*',
+    'unpin_folio\\w*',
+  ],
+  // GUP internals: the page walk (follow_page_pte for a small page, follow_trans_huge_pmd for a THP: one
+  // registration, two paths), the fast path and the FOLL_LONGTERM migration; the caller of pin_user_pages() is named.
+  gup: [
+    'try_grab_\\w+', '__get_user_pages\\w*', '__gup_\\w+', 'gup_\\w+', 'internal_get_user_pages_fast', 'get_user_pages?\\w*',
+    'pin_user_pages?\\w*', '(?:__)?follow_\\w+', 'faultin_page', 'lockless_pages_from_mm', 'check_and_migrate_movable_pages\\w*',
+    'migrate_longterm_unpinnable_\\w+', 'collect_longterm_unpinnable_\\w+', '__iov_iter_get_pages\\w*',
+    'iov_iter_get_pages\\w*', 'iov_iter_extract_pages',
+  ],
+  // The page allocator (kmem stacks): the caller of alloc_pages() / folio_alloc() / free_pages() is named.
+  allocator: [
+    '__alloc_pages\\w*', '__alloc_frozen_pages\\w*', 'alloc_pages\\w*', 'alloc_frozen_pages\\w*', 'get_page_from_freelist',
+    'rmqueue\\w*', '__rmqueue\\w*', 'prep_new_page', 'post_alloc_hook', '__folio_alloc\\w*', 'folio_alloc\\w*',
+    'vma_alloc_folio\\w*', '__get_free_pages', 'get_free_pages\\w*', 'get_zeroed_page\\w*', 'free_unref_page\\w*',
+    'free_unref_folios', '__free_pages\\w*', 'free_pages\\w*', '__free_one_page', 'free_pcppages_bulk', '(?:__)?free_frozen_pages\\w*',
+  ],
+};
+
+// `.cold`, `.isra.0`, `.constprop.0.isra.0`, `.part.0`, `.lto_priv.0`: GCC's clones keep the function's name.
+const CLONE_SUFFIX = /\.(cold|isra|constprop|part|lto_priv|llvm)(\.\w+)*$/;
+const OFFSET = /\+0x[0-9a-f]+(\/0x[0-9a-f]+)?$/;
+
+/** A frame's function: `func+0x1c/0x80 [mod]` -> `func` (a bare address stays as it is). */
+export function frameFunction(frame: string): string {
+  return frame.split(' ')[0]!.replace(OFFSET, '');
+}
+
+function wholeMatch(parts: string[]): RegExp {
+  return new RegExp('^(?:' + parts.join('|') + ')$');
+}
+
+const TRACING_RE = wholeMatch(TRACING);
+
+export interface CallsiteRule {
+  skip: RegExp;
+  /** The user's additions (`ingest --callsite-skip`), as given; null: the documented list only. */
+  extra: string | null;
+}
+
+/** The documented list plus `extra` (a regular expression over function names, matched whole). */
+export function callsiteRule(extra?: string | null): CallsiteRule {
+  const parts = Object.values(CALLSITE_SKIP).flat();
+  if (extra === undefined || extra === null || extra === '') return { skip: wholeMatch(parts), extra: null };
+  try {
+    new RegExp(extra);
+  } catch (e) {
+    throw new Error(`call-site skip ${JSON.stringify(extra)} is not a regular expression (${(e as Error).message})`);
+  }
+  return { skip: wholeMatch([...parts, `(?:${extra})`]), extra };
+}
+
+export const DEFAULT_CALLSITE_RULE = callsiteRule();
+
+/** The first frame whose function the rule does not skip, without its offset; null when every frame is skipped. */
+export function callsiteOf(frames: string[], rule: CallsiteRule = DEFAULT_CALLSITE_RULE): string | null {
+  for (const f of frames) {
+    const fn = frameFunction(f);
+    if (!rule.skip.test(fn.replace(CLONE_SUFFIX, ''))) return fn;
+  }
+  return null;
+}
+
+/** Frames without the tracing machinery on top (innermost first); all frames if nothing else is left. */
+export function shownFrames(frames: string[]): string[] {
+  let i = 0;
+  while (i < frames.length && TRACING_RE.test(frameFunction(frames[i]!).replace(CLONE_SUFFIX, ''))) i++;
+  return i < frames.length ? frames.slice(i) : frames;
+}
 
 /**
  * One frame, whatever the renderer printed: `function[+0xoff[/0xsize]][ [module]]`, the address dropped (it
@@ -59,14 +129,6 @@ export function ftraceFrame(text: string): string {
 }
 // A bare symbol that happens to be all hex letters (`deadbeef`-like names are rare, `<addr>` is not).
 const FTRACE_NAME_ONLY = /^[a-fA-F]+$/;
-
-export function callsiteOf(frames: string[]): string | null {
-  for (const f of frames) {
-    const name = f.split(' ')[0];
-    if (!PLUMBING.test(name)) return name.replace(/\+0x[0-9a-f]+(\/0x[0-9a-f]+)?$/, '');
-  }
-  return null;
-}
 
 export class StackTable {
   readonly rows: StackRow[] = [];

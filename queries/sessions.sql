@@ -2,11 +2,11 @@
 --
 -- What: the `pins` and `holds` rows held longer than $min_duration_ns, grouped by kind, FOLL_LONGTERM, holder thread
 -- group and call site, then split where a row starts more than $gap_ns after every earlier row of the group was
--- released (a new registration of the same buffer is a new session). The call site is the first frame of the
--- taking stack that is not mm / GUP internals or tracing machinery: frames matching $callsite_skip (a regular
--- expression over function names, `+0x..` offsets and `.cold` / `.isra` suffixes removed) or $callsite_skip_extra
--- are passed over, so the THP pins of a registration (taken in follow_trans_huge_pmd) and its small-page pins (in
--- follow_page_pte) both name io_pin_pages. The releaser is the task that dropped most of the session's references
+-- released (a new registration of the same buffer is a new session). The call site is `stacks.callsite`, the rule
+-- every query shares (docs/formats.md §1.9: mm / GUP internals and tracing machinery passed over), so the THP
+-- pins of a registration (taken in follow_trans_huge_pmd) and its small-page pins (in follow_page_pte) both name
+-- io_pin_pages; $callsite_skip_extra passes over more frames from there for this query only. The releaser is the
+-- task that dropped most of the session's references
 -- and its call path: the stack of its unpin / put probe on the same pfn just before the put (kprobe events carry
 -- stacks, page_ref events do not). `holder_via` / `release_via` say how the kernel got there: the work function
 -- of a kworker (the frame under process_one_work, e.g. io_ring_exit_work), else the system call.
@@ -24,8 +24,7 @@
 -- @param min_duration_ns BIGINT 1000000000 Only references held longer than this, ns (as long-pins.sql).
 -- @param kind VARCHAR NULL 'pin' or 'hold' to list only one kind; NULL = both.
 -- @param gap_ns BIGINT 0 A row starting more than this after the last release of its group starts a new session, ns.
--- @param callsite_skip VARCHAR '(kprobe|kretprobe|ftrace|arch_ftrace|rethook|arch_rethook|perf|trace|__trace|__traceiter|trace_event_raw_event|aggr|pre_handler|opt_pre)_?\w*|0x[0-9a-f]+|__?(get_user_pages|gup|pin_user_pages|unpin_user_page)\w*|(get|pin|unpin)_user_pages?\w*|internal_get_user_pages_fast|lockless_pages_from_mm|gup_\w+|try_grab_\w+|try_get_\w+|follow_\w+|__follow_\w+|faultin_page|handle_mm_fault|__handle_mm_fault|(__)?page_ref_\w+|(__)?folio_ref_\w+|folio_try_get\w*|(__)?(get|put)_page\w*|folio_get|(__)?folio_put\w*|gup_put_folio|check_and_migrate_movable_pages\w*|migrate_longterm_unpinnable_pages' Function names that are never a call site (regular expression, matched whole): mm / GUP internals and tracing machinery.
--- @param callsite_skip_extra VARCHAR NULL More function names to pass over (a regular expression, matched whole), e.g. 'io_pin_pages' to name io_sqe_buffer_register instead.
+-- @param callsite_skip_extra VARCHAR NULL More function names to pass over after `stacks.callsite` (a regular expression, matched whole, offsets and `.cold` / `.isra` suffixes removed), e.g. 'io_pin_pages' to name io_sqe_buffer_register instead; `ingest --callsite-skip` does it for every query.
 --
 -- @column trace_id `traces.trace_id`.
 -- @column session Session number within the trace, in order of start.
@@ -38,9 +37,9 @@
 -- @column holder_tgid Thread group that took them.
 -- @column holder_pid Task that took most of them.
 -- @column holder_comm Its name (untrusted).
--- @column callsite First frame of the taking stack outside mm / GUP internals and tracing ($callsite_skip).
+-- @column callsite `stacks.callsite` of the taking stack (the first frame outside mm / GUP internals and tracing), or the frame after it $callsite_skip_extra leaves.
 -- @column holder_via The holder's system call (or kworker work function) that took them.
--- @column holder_path The taking stack without tracing and GUP frames, innermost first, `a <- b` (untrusted).
+-- @column holder_path The taking stack from its call site outwards, without the syscall entry, innermost first, `a <- b` (untrusted).
 -- @column start_ts_ns First reference taken.
 -- @column first_release_ts_ns First reference dropped (NULL: none dropped in the trace).
 -- @column end_ts_ns Last reference dropped (NULL when some are still held at the end).
@@ -49,34 +48,40 @@
 -- @column release_pid Task that dropped most of them (NULL: none dropped).
 -- @column release_comm Its name (untrusted).
 -- @column releasers Distinct tasks that dropped some.
--- @column release_callsite First frame of the release stack outside mm / GUP internals and tracing.
+-- @column release_callsite Call site of the release stack (as `callsite`).
 -- @column release_via The releaser's system call or kworker work function (e.g. io_ring_exit_work).
--- @column release_path The release stack without tracing and GUP frames, `a <- b` (untrusted).
+-- @column release_path The release stack from its call site outwards (as `holder_path`, untrusted).
 -- @column in_cma References on CMA / ZONE_MOVABLE pages.
 -- @column explained Plain references on pages a mapping explains (long-pins.sql `explained`): information, not a warning.
 -- @column foll_get Holds taken by GUP with FOLL_GET (not pins: invisible to page_maybe_dma_pinned()).
 -- @column certain No reference of the session crosses a lost-event window (false: some do, their times may be off).
 -- @column stack_id A taking stack of the session.
 -- @column release_stack_id A release stack of the session (NULL when no probe stack was seen).
-WITH skip AS (
-  SELECT '^(' || $callsite_skip || CASE WHEN $callsite_skip_extra IS NULL THEN '' ELSE '|' || $callsite_skip_extra END || ')$' AS re
+-- Frame functions of every stack (offsets removed), `tail` from the call site outwards; `names` without the
+-- compiler's clone suffixes (`.cold`, `.isra.0`), as the call-site rule matches them.
+WITH st AS (
+  SELECT s.trace_id, s.stack_id,
+         list_transform(f.fns, x -> regexp_replace(x, '\.(cold|isra|constprop|part|lto_priv|llvm)(\.\w+)*$', '')) AS names,
+         list_slice(f.fns, coalesce(list_position(f.fns, s.callsite), len(f.fns) + 1), len(f.fns)) AS tail
+  FROM stacks s,
+       LATERAL (SELECT list_transform(string_split(s.frames, chr(10)), x -> regexp_replace(split_part(x, ' ', 1), '\+0x[0-9a-f]+(/0x[0-9a-f]+)?$', '')) AS fns) f
 ),
--- Frame names of every stack: offsets and compiler suffixes removed; `kept` without skipped frames.
-st AS (
-  SELECT s.trace_id, s.stack_id, n.names, list_filter(n.names, x -> NOT regexp_matches(x, skip.re)) AS kept
-  FROM stacks s, skip,
-       LATERAL (SELECT list_transform(string_split(s.frames, chr(10)),
-                  x -> regexp_replace(regexp_replace(split_part(x, ' ', 1), '\+0x[0-9a-f]+(/0x[0-9a-f]+)?$', ''),
-                                      '\.(cold|isra|constprop|part|lto_priv)(\.\d+)*$', '')) AS names) n
+kept AS (
+  SELECT trace_id, stack_id, names,
+         CASE WHEN $callsite_skip_extra IS NULL THEN tail
+              ELSE list_filter(tail, x -> NOT regexp_matches(regexp_replace(x, '\.(cold|isra|constprop|part|lto_priv|llvm)(\.\w+)*$', ''),
+                                                             '^(?:' || $callsite_skip_extra || ')$')) END AS kept
+  FROM st
 ),
 path AS (
   SELECT trace_id, stack_id, kept[1] AS callsite,
-         array_to_string(list_filter(kept, x -> NOT regexp_matches(x, '^(do_syscall_64|do_syscall_x64|x64_sys_call|entry_SYSCALL_64\w*|ret_from_fork\w*|kthread|worker_thread)$')), ' <- ') AS path,
+         array_to_string(list_filter(list_transform(kept, x -> regexp_replace(x, '\.(cold|isra|constprop|part|lto_priv|llvm)(\.\w+)*$', '')),
+                                     x -> NOT regexp_matches(x, '^(do_syscall_64|do_syscall_x64|x64_sys_call|entry_SYSCALL_64\w*|ret_from_fork\w*|kthread|worker_thread)$')), ' <- ') AS path,
          coalesce(
            CASE WHEN list_position(names, 'process_one_work') > 1 THEN names[list_position(names, 'process_one_work') - 1] END,
            regexp_extract(list_filter(names, x -> regexp_matches(x, '^(__do_sys_|__se_sys_|__x64_sys_|__ia32_sys_)\w+$'))[-1],
                           '^(?:__do_sys_|__se_sys_|__x64_sys_|__ia32_sys_)(\w+)$', 1)) AS via
-  FROM st
+  FROM kept
 ),
 r AS (
   SELECT trace_id, 'pin' AS kind, pin_id AS id, pfn, refs, holder_pid, coalesce(holder_tgid, holder_pid) AS holder_tgid, holder_comm,

@@ -1,24 +1,18 @@
+import { frameFunction, shownFrames } from '../ingest/stack.js';
+
 /**
  * Stack frames as people read them: the tracing machinery a probe or tracepoint adds on top (kprobe handlers,
- * trace_event_raw_event_*, unsymbolized trampolines) is dropped from the innermost end, the syscall entry from the
- * outermost end, and `+0xoff/0xsize` suffixes are removed for the one-line form.
+ * trace_event_raw_event_*, unsymbolized trampolines) is dropped from the innermost end by the rule that makes
+ * `stacks.frames_shown` (ingest/stack.ts), the syscall entry from the outermost end, and `+0xoff/0xsize` suffixes
+ * are removed for the one-line form.
  */
 
-const TRACING_FRAME =
-  /^(kprobe\w*|aggr_pre_handler|pre_handler_kretprobe|arch_rethook_\w*|rethook_\w*|trace_event_raw_event_\w*|perf_trace_\w*|__traceiter_\w*|trace_\w+|__trace_\w+|ftrace_\w*|perf_\w+|0x[0-9a-f]+)(\+.*)?$/;
 const ENTRY_FRAME = /^(do_syscall_64|entry_SYSCALL_64\w*|do_syscall_x64|x64_sys_call|ret_from_fork\w*|__x64_sys_\w+|__ia32_sys_\w+)(\+.*)?$/;
 
-export function frameName(f: string): string {
-  return f.split(' ')[0]!.replace(/\+0x[0-9a-f]+(\/0x[0-9a-f]+)?$/, '');
-}
+export const frameName = frameFunction;
 
-/** Frames without the tracing machinery on top (innermost first). Falls back to all frames if nothing is left. */
-export function meaningfulFrames(frames: string[]): string[] {
-  let i = 0;
-  while (i < frames.length && TRACING_FRAME.test(frames[i]!.split(' ')[0]!)) i++;
-  const rest = frames.slice(i);
-  return rest.length ? rest : frames;
-}
+/** Frames without the tracing machinery on top (innermost first), as `stacks.frames_shown`; all if nothing is left. */
+export const meaningfulFrames = shownFrames;
 
 /** One-line stack `inner <- ... <- outer` without tracing and syscall-entry frames, at most `max` frames shown. */
 export function shortStack(frames: string[], max = 6): string[] {

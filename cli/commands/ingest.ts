@@ -1,7 +1,8 @@
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { escapeControl } from '../../db/escape.js';
 import { FORMATS } from '../../ingest/detect.js';
 import type { IngestSummary } from '../../ingest/ingest.js';
+import { callsiteRule } from '../../ingest/stack.js';
 import type { ReplaySummary } from '../../replay/replay.js';
 import { dbOption, openDb } from '../common.js';
 
@@ -16,6 +17,17 @@ export function ingestCommand(program: Command): void {
     .option('--replace', 'replace a trace already ingested with the same content')
     .option('--kernel <version>', 'kernel release of the traced machine (decides mapcount semantics)')
     .addOption(new Option('--mt-layout <layout>', 'migratetype numbering').choices(['mainline', 'nocma', 'pre4.4']).default('mainline'))
+    .addOption(
+      new Option('--callsite-skip <regex>', 'more function names the call site passes over (regular expression, matched whole), on top of the documented list')
+        .env('REFSCOPE_CALLSITE_SKIP')
+        .argParser((v: string) => {
+          try {
+            return callsiteRule(v).extra;
+          } catch (e) {
+            throw new InvalidArgumentError((e as Error).message);
+          }
+        }),
+    )
     .option('--no-replay', 'skip replaying each trace after it is loaded')
     .option('--json', 'print the summary as JSON')
     .action(async (files: string[], o) => {
@@ -34,6 +46,7 @@ export function ingestCommand(program: Command): void {
             progress: !o.json && process.stderr.isTTY,
             kernel: o.kernel,
             mtLayout: o.mtLayout,
+            callsiteSkip: o.callsiteSkip,
             stop: signals.stop.signal,
             cancel: signals.cancel.signal,
           }).catch((e: unknown) => {

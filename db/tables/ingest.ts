@@ -39,6 +39,7 @@ export const TRACES: Table = {
     { name: 'unparsed_examples', type: 'JSON', doc: 'Up to 10 unparsed lines: [{line, reason, text}].' },
     { name: 'parse_seconds', type: 'DOUBLE', doc: 'Wall time of the ingest.' },
     { name: 'truncated', type: 'BOOLEAN DEFAULT false', doc: 'The input was cut short: `ingest` stopped by SIGINT/SIGTERM, or a read error on stdin. Its complete lines were kept; the trace ends with the last of them (a capture end like any other). false on a database made before this column.' },
+    { name: 'callsite_skip', type: 'VARCHAR', doc: "What `ingest --callsite-skip` (or REFSCOPE_CALLSITE_SKIP) added to the call-site rule of docs/formats.md §1.9 for this trace's `stacks.callsite`; NULL: the documented rule alone." },
   ],
   constraints: ['PRIMARY KEY (trace_id)'],
 };
@@ -98,8 +99,9 @@ export const STACKS: Table = {
     { name: 'kind', type: 'VARCHAR NOT NULL', doc: "'kernel' or 'user'." },
     { name: 'depth', type: 'INTEGER NOT NULL', doc: 'Number of frames.' },
     { name: 'frames', type: 'VARCHAR NOT NULL', doc: "Frames innermost first, one per line, as `func+0xoff/0xsize` or `func` (addresses dropped; perf DSOs kept as `func+0xoff [dso]`)." },
-    { name: 'callsite', type: 'VARCHAR', doc: 'First frame that is not tracing, allocator or refcount plumbing: the function that asked (computed at ingest, see ingest/stack.ts).' },
+    { name: 'callsite', type: 'VARCHAR', doc: 'The function that asked: the first frame outside tracing machinery, refcount helpers, GUP and page-allocator internals (docs/formats.md §1.9, plus `traces.callsite_skip`), offset removed. NULL when every frame is skipped.' },
     { name: 'uses', type: 'BIGINT NOT NULL', doc: 'Events pointing at this stack.' },
+    { name: 'frames_shown', type: 'VARCHAR', doc: 'The frames to show: `frames` without the tracing machinery a probe or tracepoint adds on top (kprobe / ftrace / trace_event / perf frames, the raw trampoline address). NULL on a database made before this column.' },
   ],
   constraints: ['PRIMARY KEY (trace_id, stack_id)'],
 };
