@@ -117,6 +117,17 @@ describe('detection by structure (real excerpts)', () => {
     assert.equal(events[3].payload, 'irq=86 name=mmc1');
   });
 
+  it('perf script -F without the trace field (tracepoints with no payload) is perf: the events are kept', async () => {
+    const text = fixture('perf-no-payload.txt');
+    assert.equal(detectFormat(Buffer.from(text)), 'perf');
+    const { events, unparsed } = await load(text);
+    assert.deepEqual(unparsed, []);
+    assert.deepEqual(
+      events.map((e) => [e.comm, e.pid, e.event, e.payload]),
+      [...Array(6).fill(['sh', 16949, 'mm_page_alloc', '']), ...Array(2).fill(['sh', 16949, 'mm_page_free', '']), ...Array(2).fill(['sh', 16952, 'mm_page_free', ''])],
+    );
+  });
+
   it('trace-cmd report starting with `CPU N is empty` is trace-cmd: cpus from its preamble', async () => {
     const text = fixture('tracecmd-cpu-empty.txt');
     assert.equal(detectFormat(Buffer.from(text)), 'trace-cmd');
