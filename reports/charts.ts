@@ -379,7 +379,7 @@ export function sessionsChart(d: SessionsData): Chart {
   const layer = [
     ...(sessions.length > open ? [bar(false)] : []),
     ...(open ? [bar(true)] : []),
-    ...(labelled ? [text(false), text(true)] : []),
+    ...(labelled ? [false, true].filter((r) => sessions.some((x) => x.label_right === r)).map(text) : []),
   ];
   const subtitle =
     `${plural(d.sessions.length, 'session')} of ${plural(d.lanes.length, 'holder')}` +
@@ -759,18 +759,23 @@ export function pgmapChart(points: PgmapPoint[]): Chart {
       labels,
     },
     layer: [
-      {
-        data: { name: 'series' },
-        transform: [{ filter: 'datum.lifecycle' }],
-        mark: { type: 'rule', strokeDash: [3, 3], strokeWidth: 1, opacity: 0.8 },
-        encoding: {
-          x: { field: 't_s', type: 'quantitative' },
-          color,
-          tooltip: [{ field: 'pgmap', title: 'dev_pagemap' }, { field: 'event' }, { field: 'balance', title: 'references out' }, { field: 't_s', title: 'time (s)', format: '.6f' }],
-        },
-      },
+      ...(values.some((p) => p.what in LIFECYCLE)
+        ? [
+            {
+              data: { name: 'series' },
+              transform: [{ filter: 'datum.lifecycle' }],
+              mark: { type: 'rule', strokeDash: [3, 3], strokeWidth: 1, opacity: 0.8 },
+              encoding: {
+                x: { field: 't_s', type: 'quantitative' },
+                color,
+                tooltip: [{ field: 'pgmap', title: 'dev_pagemap' }, { field: 'event' }, { field: 'balance', title: 'references out' }, { field: 't_s', title: 'time (s)', format: '.6f' }],
+              },
+            },
+          ]
+        : []),
       { data: { name: 'series' }, mark: { type: 'line', interpolate: 'step-after', strokeWidth: 1.5 }, encoding: { x, y, color } },
-      ...(labels.length ? [label(false), label(true)] : []),
+      // A layer whose filter leaves no row makes vega warn of an infinite extent: only the sides used.
+      ...[false, true].filter((r) => labels.some((l) => l.right === r)).map(label),
       ...(problems
         ? [
             {
