@@ -299,7 +299,7 @@ export function sessionsChart(d: SessionsData): Chart {
   const id = 'pin-timeline';
   const title = 'Pin and reference sessions: who held, who released';
   const caption =
-    'One bar per session (one holder, one call path, taken together: the sessions table), on the lane of its holder (comm/pid), from the first reference taken to the last dropped, labelled with the task that released it and how (system call or kworker work function); sessions still held at the end are drawn hatched to the end of the trace.';
+    'One bar per session (one holder, one call path, taken together: the sessions table), on the lane of its holder (comm/pid), from the first reference taken to the last dropped, labelled with the task that released it and how (system call or kworker work function); sessions still held at the end are drawn dashed and faded to the end of the trace.';
   if (!d.sessions.length) return { id, title, caption, spec: null, note: 'No pin or reference session held longer than the threshold in this trace.', points: 0 };
   const span = Math.max(d.t1_s - d.t0_s, 1e-9);
   const minW = span / 500;
