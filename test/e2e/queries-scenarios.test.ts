@@ -166,7 +166,7 @@ describe('queries return the truth of every scenario', { concurrency: CONCURRENC
       // long-pins: every pin interval exactly (threshold 0); FOLL_LONGTERM pins kept on CMA flagged and ranked 2.
       if (ex.pins) {
         const rows = await q('long-pins', { trace_id: id, min_duration_ns: 0, kind: 'pin' });
-        const got = sorted(rows.map((r) => [n(r.pfn), n(r.start_ts_ns), r.end_ts_ns === null ? null : n(r.end_ts_ns), r.holder_pid, r.holder_comm, r.in_cma, r.uncertain]));
+        const got = sorted(rows.map((r) => [n(r.pfn), n(r.start_ts_ns), r.end_ts_ns === null ? null : n(r.end_ts_ns), r.holder_pid, r.holder_comm, r.in_cma, !r.certain]));
         const want = sorted(ex.pins.map((p) => [p.pfn, p.start_ts_ns, p.end_ts_ns, p.holder_pid, p.holder_comm, p.in_cma, p.uncertain ?? false]));
         assert.deepEqual(got, want, 'long-pins: pins');
         for (const p of ex.pins.filter((p) => p.longterm !== null)) {

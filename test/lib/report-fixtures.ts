@@ -19,7 +19,7 @@ export async function syntheticDb(n: number, path = ':memory:'): Promise<Db> {
      VALUES (1, 'synthetic <b>big</b>.trace', 0, 'x', 'ftrace', now()::TIMESTAMP, 4, $1, $1, 2, 0, 0, 0, 0, $2, true, 'mainline', 'page_mapcount')`,
     [n, span],
   );
-  await db.run(`INSERT INTO stacks VALUES
+  await db.run(`INSERT INTO stacks (trace_id, stack_id, kind, depth, frames, callsite, uses) VALUES
     (1, 1, 'kernel', 5, 'kprobe_trace_func\ntry_grab_folio\ninternal_get_user_pages_fast\n__do_sys_vmsplice\ndo_syscall_64', '__do_sys_vmsplice', 1),
     (1, 2, 'kernel', 2, 'alloc_pages\n<svg onload=alert(9)>', '<svg onload=alert(9)>', 1)`);
   await db.run(
