@@ -18,6 +18,7 @@ import { loadReportData } from '../../reports/data.js';
 import { verdictLines } from '../../reports/model.js';
 import { runQuery, type ResultRow } from '../../queries/runner.js';
 import { generateToFile } from '../../samples/generate/file.js';
+import { compareWithTruth } from '../lib/replay-truth.js';
 import { SCENARIOS, type Format, type Scenario, type Truth } from '../../samples/generate/index.js';
 
 const UAF_KINDS = ['freed_while_mapped', 'freed_while_pinned', 'ref_after_free', 'refcount_underflow', 'device_page_zero_without_put'];
@@ -98,6 +99,19 @@ before(async () => {
 after(() => {
   for (const r of [...runs.values(), migrateFailed]) r?.db.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+// The replay tables against the truth (pins, holds, pages, anomalies ...: test/lib/replay-truth.ts), on the same
+// databases the queries read: every scenario, every format and seed of CASES.
+describe('replay: scenario generators against their truth', () => {
+  it('every case replays to its truth', async () => {
+    const failures: string[] = [];
+    for (const c of CASES) {
+      const { db, id, truth } = runs.get(key(c))!;
+      for (const d of await compareWithTruth(db, id, truth)) failures.push(`${key(c)}: ${d}`);
+    }
+    assert.deepEqual(failures, []);
+  });
 });
 
 describe('queries return the truth of every scenario', { concurrency: CONCURRENCY }, () => {

@@ -12,7 +12,6 @@ import { Db } from '../../db/duckdb.js';
 import { ingest } from '../../ingest/ingest.js';
 import { formatSummary, parseDuration, parsePfnRange, replay, type ReplaySummary } from '../../replay/replay.js';
 import { CAPTURES as ALL_CAPTURES, REAL } from '../lib/captures.js';
-import { compareWithTruth } from '../lib/replay-truth.js';
 
 // Every real capture but two that add nothing to the model: one pid's stacks (stack) and perf callchains (callgraph).
 const { stack: _stack, callgraph: _callgraph, ...CAPTURES } = ALL_CAPTURES;
@@ -296,19 +295,7 @@ describe('replay: real captures', () => {
 
 describe('replay: scenario generators against their truth', async () => {
   const gen = await import('../../samples/generate/file.js');
-  it('every scenario (ftrace) replays to its truth', async () => {
-    const { generateToFile, SCENARIOS } = gen;
-    const failures: string[] = [];
-    for (const { name } of SCENARIOS) {
-      const file = join(dir, `${name}.txt`);
-      const truth = await generateToFile(name, file, { format: 'ftrace', seed: 7 });
-      const s = await ingest(db, file, {});
-      await replay(db, s.trace_id, {});
-      for (const d of await compareWithTruth(db, s.trace_id, truth)) failures.push(`${name}: ${d}`);
-    }
-    assert.deepEqual(failures, []);
-  });
-
+  // Every scenario against its truth: test/e2e/queries-scenarios.test.ts, on the databases its queries read.
   it('dax-pgmap(-leak) without pgmap probes: an inferred pgmap with the same balance as the probes give', async () => {
     const { generateToFile } = gen;
     for (const name of ['dax-pgmap', 'dax-pgmap-leak'] as const) {
