@@ -21,6 +21,7 @@ import { generateToFile } from '../../samples/generate/file.js';
 import { INGEST_TABLES } from '../../db/tables/ingest.js';
 import { REPLAY_TABLES } from '../../db/tables/replay.js';
 import { CLI, ROOT } from '../lib/cli.js';
+import { countsByTrace } from '../lib/tables.js';
 
 let dir: string;
 /** A database holding trace 1, ingested and replayed. */
@@ -48,13 +49,7 @@ async function counts(path: string): Promise<Record<string, string>> {
   const db = await Db.open(path);
   try {
     await ensureSchema(db); // what the next writable command does first: recovery
-    const out: Record<string, string> = {};
-    for (const t of [...INGEST_TABLES, ...REPLAY_TABLES]) {
-      if (!t.columns.some((c) => c.name === 'trace_id')) continue;
-      const rows = await db.all<{ id: number; n: number }>(`SELECT trace_id AS id, count(*)::INTEGER AS n FROM ${t.name} GROUP BY 1 ORDER BY 1`);
-      out[t.name] = rows.map((r) => `${r.id}:${r.n}`).join(' ');
-    }
-    return out;
+    return await countsByTrace(db);
   } finally {
     db.close();
   }

@@ -13,8 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import { Db } from '../../db/duckdb.js';
-import { EVENTS, INGEST_TABLES } from '../../db/tables/ingest.js';
-import { REPLAY_TABLES } from '../../db/tables/replay.js';
+import { assertSameEvents, countsByTrace } from '../lib/tables.js';
 import { ROOT } from '../lib/cli.js';
 
 const MAIN = join(ROOT, 'dist', 'cli', 'main.js');
@@ -79,13 +78,7 @@ async function until(what: () => boolean, label: () => string): Promise<void> {
 async function counts(path: string): Promise<Record<string, string>> {
   const db = await Db.open(path, { readOnly: true });
   try {
-    const out: Record<string, string> = {};
-    for (const t of [...INGEST_TABLES, ...REPLAY_TABLES]) {
-      if (!t.columns.some((c) => c.name === 'trace_id')) continue;
-      const rows = await db.all<{ id: number; n: number }>(`SELECT trace_id AS id, count(*)::INTEGER AS n FROM ${t.name} GROUP BY 1 ORDER BY 1`);
-      out[t.name] = rows.map((r) => `${r.id}:${r.n}`).join(' ');
-    }
-    return out;
+    return await countsByTrace(db);
   } finally {
     db.close();
   }
@@ -136,14 +129,7 @@ describe('ingest - stopped by SIGINT', () => {
         ],
       );
       assert.equal(t[1].events, t[0].events);
-      const cols = EVENTS.columns.filter((c) => c.name !== 'trace_id').map((c) => `"${c.name}"`).join(', ');
-      for (const [x, y] of [
-        ['f', 's'],
-        ['s', 'f'],
-      ]) {
-        const d = await db.one<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM (SELECT ${cols} FROM ${x}.events EXCEPT ALL SELECT ${cols} FROM ${y}.events)`);
-        assert.equal(d!.n, 0, `${x} minus ${y}`);
-      }
+      await assertSameEvents(db, 'f', 's');
     } finally {
       db.close();
     }
