@@ -95,6 +95,8 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
   // --format forces a reader; only empty or binary input is refused then (detect.ts chooseFormat).
   const format = chooseFormat(src.head, opts.format);
   if (typeof format !== 'string') throw new InputError(name, null, format.refuse);
+  // perf.data is read by offsets: the whole file, checked before anything is written.
+  const perfData = format === 'perf-data' ? await loadPerfData(name, src) : null;
   try {
     checkFreeSpace(db.path, ingestEstimate(name, src.totalBytes), `ingesting ${name}`);
   } catch (e) {
@@ -107,7 +109,7 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
   await pausepoint('ingest-id-committed', opts.cancel);
   let summary: IngestSummary;
   try {
-    summary = await load(db, name, src, format, traceId, t0, opts);
+    summary = await load(db, name, src, format, traceId, t0, opts, perfData);
   } catch (e) {
     // The rows are rolled back; the id stays taken. Best effort: the ingest's own error is the one to report.
     await db.run(`UPDATE ${TRACE_LOADS.name} SET state = 'failed' WHERE trace_id = $1`, [traceId]).catch(() => undefined);
@@ -130,7 +132,16 @@ async function registerLoad(db: Db, name: string): Promise<number> {
 }
 
 /** The ingest transaction: events, stacks, markers, facts, then the `traces` row. */
-async function load(db: Db, name: string, src: Source, format: Format, traceId: number, t0: number, opts: IngestOptions): Promise<IngestSummary> {
+async function load(
+  db: Db,
+  name: string,
+  src: Source,
+  format: Format,
+  traceId: number,
+  t0: number,
+  opts: IngestOptions,
+  perfData: PerfDataInput | null,
+): Promise<IngestSummary> {
   return db.withMemoryLimit('128MB', () => db.withOneThread(() => db.transaction(async () => {
     // DuckDB inserts the events on its own thread while parsing goes on (db/feed.ts); the parser waits when more
     // than MAX_QUEUED batches are waiting for it.
@@ -147,7 +158,13 @@ async function load(db: Db, name: string, src: Source, format: Format, traceId: 
         const lines = await readStructured(format, src, builder, progress, out.room);
         builder.finish();
         facts = builder.facts(lines);
-      } else facts = await parseText(format, src, traceId, out, progress, opts.stop);
+      } else if (perfData !== null) {
+        const builder = new EventBuilder(traceId, out.append);
+        const records = perfData.read(builder);
+        builder.finish();
+        facts = builder.facts(records);
+      } else if (format === 'perf-data') throw new Error('perf.data without its reader');
+      else facts = await parseText(format, src, traceId, out, progress, opts.stop);
       checkCancel(name, opts.cancel);
       await feed.close();
       failpoint('ingest-events-written');
@@ -261,12 +278,53 @@ async function load(db: Db, name: string, src: Source, format: Format, traceId: 
       seconds,
       lines_per_second: lines / seconds,
       replaced,
-      notes: [missingHeaderNote(format, h)].filter((n): n is string => n !== null),
+      notes: [missingHeaderNote(format, h), lossNote(format, facts)].filter((n): n is string => n !== null),
       truncated: src.stopped,
     };
   })));
 }
 
+/** Plain `perf script` prints no PERF_RECORD_LOST lines: without any, the text cannot say whether events were lost. */
+function lossNote(format: Format, facts: ParseFacts): string | null {
+  return format === 'perf' && facts.lostRows.length === 0
+    ? 'perf script output does not show lost events: run perf script --show-lost-events (or ingest the perf.data) to know'
+    : null;
+}
+
+interface PerfDataInput {
+  read(sink: EventBuilder): number;
+}
+
+/** The whole perf.data (gunzipped), its structure checked: a bad file is refused with its offset, nothing written. */
+async function loadPerfData(name: string, src: Source): Promise<PerfDataInput> {
+  if (name === '-') {
+    src.close();
+    throw new InputError(name, null, 'perf.data cannot be read from stdin (it is read by offsets): give its file name');
+  }
+  const { checkPerfData, readPerfData, PerfDataError } = await import('./readers/perfdata.js');
+  const parts: Buffer[] = [];
+  for await (const block of src.blocks()) parts.push(block);
+  const buf = Buffer.concat(parts);
+  const refuse = (e: unknown): never => {
+    if (e instanceof PerfDataError) throw new InputError(name, null, `offset ${e.offset}: ${e.message}`);
+    throw e;
+  };
+  let header: ReturnType<typeof checkPerfData>;
+  try {
+    header = checkPerfData(buf);
+  } catch (e) {
+    return refuse(e);
+  }
+  return {
+    read: (sink) => {
+      try {
+        return readPerfData(buf, sink, header);
+      } catch (e) {
+        return refuse(e);
+      }
+    },
+  };
+}
 
 /** The same content twice is refused, or replaces the old trace (and its replay results) with --replace. */
 async function checkDuplicate(db: Db, name: string, sha: string, replace: boolean): Promise<number[]> {
