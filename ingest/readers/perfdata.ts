@@ -8,8 +8,8 @@ import { need, PerfDataError, readHeader, u64, type Attr, type PerfHeader } from
  * --show-lost-events` prints them (its ordered-events queue, flushed at each FINISHED_ROUND up to the previous
  * round's latest time), each tracepoint sample handed to the sink as the perf text reader hands its lines:
  * context (time, cpu, tid, comm from COMM/FORK records), `sys:event`, a `name=value` payload (perfdata/format.ts),
- * then its callchain as kernel / user stacks of raw `0x<addr>` frames. PERF_RECORD_LOST and LOST_SAMPLES become
- * lost markers. `lineNo` is the record's ordinal in the data section.
+ * then its callchain as kernel / user stacks of raw `0x<addr>` frames. PERF_RECORD_LOST (or, in a file without any,
+ * LOST_SAMPLES) become lost markers. `lineNo` is the record's ordinal in the data section.
  */
 
 const PERF_RECORD_LOST = 2;
@@ -58,10 +58,12 @@ interface Queued {
 
 class PerfDataReader {
   private readonly byId = new Map<number, Attr>();
-  private readonly comms = new Map<number, string>();
+  /** Task names by tid; perf names the idle task (pid 0) `swapper` (machine__init). */
+  private readonly comms = new Map<number, string>([[0, 'swapper']]);
   private readonly ctx: LineContext = { tsSec: 0, tsNs: 0, cpu: 0, pid: 0, tgid: -1, comm: '', irq: null };
   /** Where the sample id sits in a sample (every attr of one file shares the sample_type layout up to it). */
   private readonly first: Attr;
+  private lostRecords = false;
 
   constructor(
     private readonly buf: Buffer,
@@ -80,6 +82,11 @@ class PerfDataReader {
     let maxTime = 0;
     let ordinal = 0;
     this.sink.clock('ns');
+    // perf record ends the file with LOST_SAMPLES records: per event and cpu, the kernel's count of samples it
+    // could not write, the very loss the LOST records already tell (perf report --stats shows both). They are
+    // markers only in a file without LOST records.
+    for (let o = h.dataOffset; o + 8 <= end && o < end; o += Math.max(8, buf.readUInt16LE(o + 6)))
+      if (buf.readUInt32LE(o) === PERF_RECORD_LOST) this.lostRecords = true;
     const flush = (upTo: number): void => {
       queue.sort((a, b) => a.time - b.time);
       let i = 0;
@@ -172,8 +179,9 @@ class PerfDataReader {
         if (parent !== undefined) this.comms.set(buf.readUInt32LE(o + 16), parent);
         return;
       }
-      case PERF_RECORD_LOST:
-      case PERF_RECORD_LOST_SAMPLES: {
+      case PERF_RECORD_LOST_SAMPLES:
+      case PERF_RECORD_LOST: {
+        if (type === PERF_RECORD_LOST_SAMPLES && this.lostRecords) return;
         const lost = u64(buf, o + (type === PERF_RECORD_LOST ? 16 : 8));
         const id = this.trailer(o, size);
         return this.sink.lost(ordinal, id && id.cpu >= 0 ? id.cpu : null, lost, 'perf-lost');

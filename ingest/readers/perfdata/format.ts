@@ -2,7 +2,7 @@
  * Tracepoint formats as the kernel prints them in `events/<sys>/<event>/format` (perf.data embeds them in
  * HEADER_TRACING_DATA), and the payload text of one raw record rendered from them: `name=value` pairs in the
  * format's field order, numbers as `perf script` prints the fields refscope decodes (pfn=0x%lx, order=%d).
- * print fmt is not evaluated: symbolic flags (__print_flags, __print_symbolic) stay numeric (`gfp_flags=0xcc0`).
+ * Constant `key=<digits>` text of print fmt is added (perf prints it); print fmt is not evaluated otherwise: symbolic flags (__print_flags, __print_symbolic) stay numeric (`gfp_flags=0xcc0`).
  */
 
 export interface Field {
@@ -25,6 +25,8 @@ export interface EventFormat {
   system: string;
   name: string;
   fields: Field[];
+  /** `key=<digits>` constants of print fmt that are no field (mm_page_free_batched prints `order=0`). */
+  constants: string;
 }
 
 const FIELD_RE = /^\s*field:(.*?);\s*offset:(\d+);\s*size:(\d+);\s*signed:(\d+);/;
@@ -61,7 +63,13 @@ export function parseFormat(system: string, text: string): EventFormat | null {
       hex: type.includes('*') || HEX_NAME.test(fname),
     });
   }
-  return { id: Number(id[1]), system, name: name[1], fields };
+  const fmt = /^print fmt:\s*"((?:[^"\\]|\\.)*)"/m.exec(text)?.[1] ?? '';
+  const names = new Set(fields.map((f) => f.name));
+  const constants = [...fmt.matchAll(/(?:^|[\s,])(\w+)=(-?\d+)(?=[\s,]|$)/g)]
+    .filter((m) => !names.has(m[1]))
+    .map((m) => `${m[1]}=${m[2]}`)
+    .join(' ');
+  return { id: Number(id[1]), system, name: name[1], fields, constants };
 }
 
 /** The payload of a raw record (`raw` starts at common_type) as `name=value` pairs; common_* fields left out. */
@@ -85,6 +93,7 @@ export function renderPayload(fmt: EventFormat, raw: Buffer, le: boolean): strin
     } else v = intText(raw, f.offset, f.size, f.signed, f.hex, le);
     out += (out.length > 0 ? ' ' : '') + f.name + '=' + v;
   }
+  if (fmt.constants.length > 0) out += (out.length > 0 ? ' ' : '') + fmt.constants;
   return out;
 }
 
