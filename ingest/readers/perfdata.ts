@@ -30,7 +30,14 @@ const CONTEXT_USER = 0xfffffffffffffe00n;
 
 /** The perf.data in `buf` (the whole file) into `sink`; a PerfDataError names the offset of what it cannot read. */
 export function readPerfData(buf: Buffer, sink: LineSink, header: PerfHeader = readHeader(buf)): number {
-  return new PerfDataReader(buf, header, sink).run();
+  const r = new PerfDataReader(buf, header, sink);
+  try {
+    return r.run();
+  } catch (e) {
+    // A field read past the file's end: the record's layout does not fit it.
+    if (e instanceof RangeError) throw new PerfDataError(r.at, 'a record does not fit its layout');
+    throw e;
+  }
 }
 
 /** Only the structure, without decoding (before anything is written): the header and the record chain. */
@@ -64,6 +71,8 @@ class PerfDataReader {
   /** Where the sample id sits in a sample (every attr of one file shares the sample_type layout up to it). */
   private readonly first: Attr;
   private lostRecords = false;
+  /** The record being read, for errors. */
+  at = 0;
 
   constructor(
     private readonly buf: Buffer,
@@ -131,6 +140,7 @@ class PerfDataReader {
 
   /** The time of a record, 0 when it has none (a non-sample record without sample_id_all). */
   private recordTime(o: number, type: number, size: number): number {
+    this.at = o;
     if (type === PERF_RECORD_SAMPLE) {
       const a = this.attrOfSample(o);
       if (!a || !(a.sampleType & S_TIME)) return 0;
@@ -162,6 +172,7 @@ class PerfDataReader {
 
   private deliver(o: number, ordinal: number): void {
     const { buf } = this;
+    this.at = o;
     const type = buf.readUInt32LE(o);
     const size = buf.readUInt16LE(o + 6);
     switch (type) {
@@ -214,6 +225,7 @@ class PerfDataReader {
     ctx.cpu = -1;
     if (st & S_CPU) (ctx.cpu = buf.readUInt32LE(p)), (p += 8);
     if (st & S_PERIOD) p += 8;
+    if (p > end) throw new PerfDataError(o, `sample of ${size} bytes is shorter than its sample_type's fields`);
     let chain: [number, number] | null = null;
     if (st & S_CALLCHAIN) {
       if (p + 8 > end) throw new PerfDataError(p, 'truncated: callchain past its record');

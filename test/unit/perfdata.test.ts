@@ -14,6 +14,8 @@ import { Db } from '../../db/duckdb.js';
 import { detectFormat } from '../../ingest/detect.js';
 import { ingest } from '../../ingest/ingest.js';
 import { parseFormat, renderPayload } from '../../ingest/readers/perfdata/format.js';
+import { checkPerfData, PerfDataError, readPerfData } from '../../ingest/readers/perfdata.js';
+import { EventBuilder } from '../../ingest/builder.js';
 import { countsByTrace } from '../lib/tables.js';
 
 const FIX = new URL('../fixtures/perfdata/', import.meta.url);
@@ -111,6 +113,26 @@ describe('perf.data reader', () => {
       });
     }
     assert.deepEqual(await countsByTrace(db), before);
+  });
+
+  it('a corrupt byte anywhere is read or refused with its offset, never another error', () => {
+    const data = fixture('g.data.gz');
+    let seed = 7;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    let refused = 0;
+    for (let i = 0; i < 300; i++) {
+      const bad = Buffer.from(data);
+      bad[rand(bad.length)] ^= 1 << rand(8);
+      bad[rand(bad.length)] = rand(256);
+      try {
+        readPerfData(bad, new EventBuilder(1, () => undefined), checkPerfData(bad));
+      } catch (e) {
+        assert.ok(e instanceof PerfDataError, String(e));
+        assert.ok(e.offset >= 0 && e.offset <= bad.length);
+        refused++;
+      }
+    }
+    assert.ok(refused > 0);
   });
 
   it('says in the summary that plain perf script text cannot show loss', async () => {
