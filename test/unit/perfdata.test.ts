@@ -59,7 +59,7 @@ describe('perf.data reader', () => {
     assert.deepEqual(detectFormat(xz), { refuse: 'xz-compressed: decompress it first (xz -d FILE), or gzip it' });
   });
 
-  for (const name of ['plain', 'g', 'lost']) {
+  for (const name of ['plain', 'a', 'g', 'lost']) {
     it(`${name}: the events, stacks and lost markers of its perf script --show-lost-events text`, async () => {
       const bin = await ingest(db, new URL(`${name}.data.gz`, FIX).pathname);
       const text = await ingest(db, new URL(`${name}.script.txt.gz`, FIX).pathname);
