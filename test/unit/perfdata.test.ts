@@ -30,6 +30,13 @@ const COLS = 'seq, ts_ns, cpu, pid, tgid, comm, system, event, pfn, "order", nr_
 const STACK = (col: string, kind: string) => `(SELECT ${kind === 'user' ? 's.depth' : 's.frames'}
    FROM stacks s WHERE s.trace_id = e.trace_id AND s.stack_id = e.${col} AND s.kind = '${kind}')`;
 
+/** The file with its first record's type made PERF_RECORD_COMPRESSED (81). */
+function compressed(data: Buffer): Buffer {
+  const b = Buffer.from(data);
+  b.writeUInt32LE(81, Number(b.readBigUInt64LE(40)));
+  return b;
+}
+
 let dir: string;
 let db: Db;
 
@@ -96,12 +103,14 @@ describe('perf.data reader', () => {
     assert.equal(renderPayload(f, raw, true), 'pfn=0x1a2b mt=-2 name=cma order=0');
   });
 
-  it('refuses a truncated file and a flipped header byte with one line naming file and offset, database unchanged', async () => {
+  it('refuses a truncated file, a flipped header byte, a pipe header and compressed records with one line naming file and offset, database unchanged', async () => {
     const data = fixture('plain.data.gz');
     const before = await countsByTrace(db);
     const cases: [string, Buffer, RegExp][] = [
       ['cut.data', data.subarray(0, Math.floor(data.length / 2)), /^.*cut\.data: offset \d+: truncated: /],
       ['flip.data', Buffer.from(data).fill(0x7f, 20, 21), /^.*flip\.data: offset 16: attr entry size /],
+      ['pipe.data', Buffer.concat([data.subarray(0, 8), Buffer.from([16, 0, 0, 0, 0, 0, 0, 0]), Buffer.alloc(64)]), /pipe\.data: offset 8: piped perf\.data/],
+      ['zstd.data', compressed(data), /zstd\.data: offset \d+: PERF_RECORD_COMPRESSED \(perf record -z\) is not supported/],
     ];
     for (const [file, bytes, re] of cases) {
       const path = join(dir, file);
