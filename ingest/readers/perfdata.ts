@@ -1,5 +1,5 @@
 import type { LineContext, LineSink } from './sink.js';
-import { renderPayload, type EventFormat } from './perfdata/format.js';
+import { hex64, renderPayload, type EventFormat } from './perfdata/format.js';
 export { PerfDataError } from './perfdata/header.js';
 import { need, PerfDataError, readHeader, u64, type Attr, type PerfHeader } from './perfdata/header.js';
 
@@ -23,10 +23,10 @@ const PERF_RECORD_COMPRESSED2 = 83;
 
 const S_IP = 0x1, S_TID = 0x2, S_TIME = 0x4, S_ADDR = 0x8, S_CALLCHAIN = 0x20, S_ID = 0x40, S_CPU = 0x80;
 const S_PERIOD = 0x100, S_STREAM_ID = 0x200, S_RAW = 0x400, S_IDENTIFIER = 0x10000;
-/** PERF_CONTEXT_MAX as an unsigned 64-bit value: callchain entries at or above it are context markers. */
-const CONTEXT_MIN = 0xfffffffffffff001n;
-const CONTEXT_KERNEL = 0xffffffffffffff80n;
-const CONTEXT_USER = 0xfffffffffffffe00n;
+/** Low words of PERF_CONTEXT_MAX, _KERNEL, _USER (high word all ones): entries from -4095 up are context markers. */
+const CONTEXT_MIN = 0xfffff001;
+const CONTEXT_KERNEL = 0xffffff80;
+const CONTEXT_USER = 0xfffffe00;
 
 /** The perf.data in `buf` (the whole file) into `sink`; a PerfDataError names the offset of what it cannot read. */
 export function readPerfData(buf: Buffer, sink: LineSink, header: PerfHeader = readHeader(buf)): number {
@@ -55,6 +55,13 @@ export function checkPerfData(buf: Buffer): PerfHeader {
     o += size;
   }
   return h;
+}
+
+/** Bytes of the u64 sample fields before `bit` (the fields up to ID are one u64 each, IDENTIFIER first). */
+function before(st: number, bit: number): number {
+  let n = st & S_IDENTIFIER ? 8 : 0;
+  for (let b = S_IP; b < bit; b <<= 1) if (st & b & (S_IP | S_TID | S_TIME | S_ADDR)) n += 8;
+  return n;
 }
 
 interface Queued {
@@ -134,7 +141,7 @@ class PerfDataReader {
     let p = o + 8;
     if (st & S_IDENTIFIER) return this.byId.get(u64(this.buf, p));
     if (!(st & S_ID)) return this.first;
-    for (const bit of [S_IP, S_TID, S_TIME, S_ADDR]) if (st & bit) p += 8;
+    p += before(st, S_ID);
     return this.byId.get(u64(this.buf, p));
   }
 
@@ -145,7 +152,7 @@ class PerfDataReader {
       const a = this.attrOfSample(o);
       if (!a || !(a.sampleType & S_TIME)) return 0;
       let p = o + 8;
-      for (const bit of [S_IDENTIFIER, S_IP, S_TID]) if (a.sampleType & bit) p += 8;
+      p += before(a.sampleType, S_TIME);
       return u64(this.buf, p);
     }
     const id = this.trailer(o, size);
@@ -252,9 +259,10 @@ class PerfDataReader {
     let kind: 'kernel' | 'user' | null = null;
     let open: 'kernel' | 'user' | null = null;
     for (let i = 0; i < nr; i++) {
-      const ip = this.buf.readBigUInt64LE(at + i * 8);
-      if (ip >= CONTEXT_MIN) {
-        kind = ip === CONTEXT_KERNEL ? 'kernel' : ip === CONTEXT_USER ? 'user' : null;
+      const lo = this.buf.readUInt32LE(at + i * 8);
+      const hi = this.buf.readUInt32LE(at + i * 8 + 4);
+      if (hi === 0xffffffff && lo >= CONTEXT_MIN) {
+        kind = lo === CONTEXT_KERNEL ? 'kernel' : lo === CONTEXT_USER ? 'user' : null;
         continue;
       }
       if (kind === null) continue; // hypervisor / guest frames: not this kernel's
@@ -262,7 +270,7 @@ class PerfDataReader {
         this.sink.stackStart(kind, cpu);
         open = kind;
       }
-      this.sink.frame('0x' + ip.toString(16), ordinal);
+      this.sink.frame(hex64(hi, lo), ordinal);
     }
   }
 }

@@ -104,6 +104,7 @@ function cString(b: Buffer, start: number, end: number): string {
 
 /** A 1/2/4/8-byte integer: decimal (signed per the format) or 0x hex. */
 export function intText(b: Buffer, o: number, size: number, signed: boolean, hex: boolean, le: boolean): string {
+  if (size === 8 && hex && le) return hex64(b.readUInt32LE(o + 4), b.readUInt32LE(o));
   if (size === 8) {
     const v = le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o);
     if (hex) return '0x' + v.toString(16);
@@ -117,4 +118,9 @@ export function intText(b: Buffer, o: number, size: number, signed: boolean, hex
   if (hex) return '0x' + v.toString(16);
   const bits = size * 8;
   return String(signed && v >= 2 ** (bits - 1) ? v - 2 ** bits : v);
+}
+
+/** `0x` and the hex digits of the u64 hi:lo, no leading zeros. */
+export function hex64(hi: number, lo: number): string {
+  return hi === 0 ? '0x' + lo.toString(16) : '0x' + hi.toString(16) + lo.toString(16).padStart(8, '0');
 }
