@@ -276,6 +276,8 @@ function verdictBox(lines: VerdictLine[], data: ReportData): SafeHtml {
     (l) =>
       html`<li><a class="k-${l.level}" href="#${l.anchor ?? `q-${l.query}`}"><span class="n">${l.count}</span><span>${l.label}${
         l.uncertain ? html` <span class="unc">(+${l.uncertain} uncertain)</span>` : ''
+      }${
+        l.note ? html` <span class="unc">(${l.note})</span>` : ''
       }</span></a></li>`,
   )}</ul>${kmemOnly(data) ? html`<p class="outstanding"><a href="#allocator">${kmemOnlyVerdict(data.allocator!.summary)}</a></p>` : ''}${
     outstanding ? html`<p class="outstanding"><a href="#q-outstanding">${outstanding}</a></p>` : ''}${

@@ -107,7 +107,7 @@ export function renderMarkdown(data: ReportData, charts: Chart[], chartDir = 'ch
   if (!data.replay) out.push('**Not replayed**: run `refscope replay` first; no findings below.', '');
   out.push(`**Verdict: ${verdictTitle(lines)}**`, '');
   for (const l of lines)
-    out.push(`- ${l.level === 'bad' ? 'FAIL' : l.level === 'warn' ? 'warn' : 'ok  '} ${l.label}: ${l.count}${l.uncertain ? ` (+${l.uncertain} uncertain)` : ''}`);
+    out.push(`- ${l.level === 'bad' ? 'FAIL' : l.level === 'warn' ? 'warn' : 'ok  '} ${l.label}: ${l.count}${l.uncertain ? ` (+${l.uncertain} uncertain)` : ''}${l.note ? ` (${l.note})` : ''}`);
   const outstanding = outstandingSentence(data);
   if (outstanding) out.push(`- info ${escapeMdCell(outstanding)}`);
   const gaps = gapSentence(data.gaps);

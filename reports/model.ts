@@ -23,6 +23,8 @@ export interface VerdictLine {
   level: 'bad' | 'warn' | 'ok';
   /** Section of index.html the line links to (default q-<query>). */
   anchor?: string;
+  /** What the count leaves out, in refscope's words (e.g. loss markers that print no count). */
+  note?: string;
 }
 
 export function verdictLines(data: ReportData): VerdictLine[] {
@@ -59,7 +61,17 @@ export function verdictLines(data: ReportData): VerdictLine[] {
   // Lost events make everything near them uncertain: said up front, not only in the trace facts.
   const lost = toNum(data.trace.lost_events) ?? 0;
   const markers = toNum(data.trace.lost_markers) ?? 0;
-  out.push({ query: 'lost-events', anchor: 'summary', label: 'events lost by the tracer', count: lost, uncertain: 0, level: lost > 0 || markers > 0 ? 'warn' : 'ok' });
+  // trace-cmd's `CPU:N [EVENTS DROPPED]` says events were lost without saying how many: the count is a lower bound.
+  const uncounted = toNum(data.trace.lost_markers_uncounted) ?? 0;
+  out.push({
+    query: 'lost-events',
+    anchor: 'summary',
+    label: 'events lost by the tracer',
+    count: lost,
+    uncertain: 0,
+    level: lost > 0 || markers > 0 ? 'warn' : 'ok',
+    ...(uncounted > 0 ? { note: `and ${uncounted} loss marker${uncounted === 1 ? '' : 's'} without a count` } : {}),
+  });
   return out;
 }
 

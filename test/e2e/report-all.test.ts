@@ -241,7 +241,8 @@ async function checkHtml(out: string, name: string, f: Findings, md: string): Pr
     const boxes = await page.$$eval('#verdict li a', (as) => as.map((a) => ({ cls: a.className, text: a.textContent ?? '' })));
     assert.ok(boxes.length >= 9);
     for (const b of boxes) {
-      const label = b.text.replace(/^\d+/, '').replace(/\(\+\d+ uncertain\)/, '').trim();
+      // The label without its count and its parenthesised notes ((+N uncertain), loss markers without a count).
+      const label = b.text.replace(/^\d+/, '').replace(/\(\+\d+ uncertain\)/, '').replace(/\(and \d+ loss markers? without a count\)/, '').trim();
       const line = md.split('\n').find((l) => l.includes(` ${label}: `));
       assert.ok(line, `report.md has no verdict line for ${label}`);
       assert.equal(b.cls, { FAIL: 'k-bad', warn: 'k-warn', 'ok  ': 'k-ok' }[line.slice(2, 6)], `${name}: verdict box ${label}`);

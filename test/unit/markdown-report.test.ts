@@ -93,3 +93,14 @@ describe('report.md: attribution and outstanding references', () => {
     assert.doesNotMatch(s, /candidates/);
   });
 });
+
+describe('report.md: loss the tracer did not count', () => {
+  it('a loss marker without a count makes the lost-events line amber and says so; none: no note', () => {
+    const d = data();
+    d.trace = { ...d.trace, lost_events: 0, lost_markers: 1, lost_markers_uncounted: 1 };
+    const line = (md: string) => md.split('\n').find((l) => l.includes(' events lost by the tracer: '));
+    assert.equal(line(renderMarkdown(d, [])), '- warn events lost by the tracer: 0 (and 1 loss marker without a count)');
+    d.trace = { ...d.trace, lost_events: 12, lost_markers: 1, lost_markers_uncounted: 0 };
+    assert.equal(line(renderMarkdown(d, [])), '- warn events lost by the tracer: 12');
+  });
+});
