@@ -6,3 +6,20 @@ export function ftraceLine(comm: string, pid: number, tgid: number, cpu: number,
   const ts = `${Math.floor(us / 1e6)}.${String(us % 1e6).padStart(6, '0')}`;
   return `${`${comm}-${pid}`.padStart(22)} (${String(tgid).padStart(7)}) [${String(cpu).padStart(3, '0')}] ..... ${ts.padStart(12)}: ${event}: ${payload}`;
 }
+
+/**
+ * A whole `trace` file of such lines: the header of a 2-CPU tracefs trace (`entries-in-buffer/entries-written`,
+ * written - in buffer = the events overwritten) and the lines, newline-terminated.
+ */
+export function ftraceFile(lines: string[], inBuffer = lines.length, written = inBuffer): string {
+  return [
+    '# tracer: nop',
+    '#',
+    `# entries-in-buffer/entries-written: ${inBuffer}/${written}   #P:2`,
+    '#',
+    '#           TASK-PID       TGID    CPU#  |||||  TIMESTAMP  FUNCTION',
+    '#              | |           |       |   |||||     |         |',
+    ...lines,
+    '',
+  ].join('\n');
+}

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { Db } from '../../db/duckdb.js';
 import { ingest } from '../../ingest/ingest.js';
 import { replay, type ReplaySummary } from '../../replay/replay.js';
-import { ftraceLine } from '../lib/ftrace.js';
+import { ftraceFile, ftraceLine } from '../lib/ftrace.js';
 
 const line = (comm: string, pid: number, cpu: number, us: number, event: string, payload: string): string =>
   ftraceLine(comm, pid, pid, cpu, us, event, payload);
@@ -50,8 +50,7 @@ class Trace {
     return this;
   }
   text(): string {
-    const n = this.lines.length;
-    return ['# tracer: nop', '#', `# entries-in-buffer/entries-written: ${n}/${n}   #P:2`, '#', ...this.lines, ''].join('\n');
+    return ftraceFile(this.lines);
   }
 }
 

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { Db } from '../../db/duckdb.js';
 import { ingest } from '../../ingest/ingest.js';
 import { replay } from '../../replay/replay.js';
-import { ftraceLine } from '../lib/ftrace.js';
+import { ftraceFile, ftraceLine } from '../lib/ftrace.js';
 
 /** comm, pid, cpu, tgid (default: pid). */
 type Who = [string, number, number, number?];
@@ -63,7 +63,7 @@ class Trace {
   }
   text(): string {
     const n = this.lines.filter((l) => !l.startsWith(' =>') && !l.includes('<stack trace>')).length;
-    return ['# tracer: nop', '#', `# entries-in-buffer/entries-written: ${n}/${n}   #P:2`, '#', ...this.lines, ''].join('\n');
+    return ftraceFile(this.lines, n);
   }
 }
 

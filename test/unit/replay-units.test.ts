@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { Db } from '../../db/duckdb.js';
 import { ingest } from '../../ingest/ingest.js';
 import { replay, type ReplaySummary } from '../../replay/replay.js';
-import { ftraceLine } from '../lib/ftrace.js';
+import { ftraceFile, ftraceLine } from '../lib/ftrace.js';
 
 const VMEMMAP = 0xffd4000000000000n;
 const page = (pfn: number): string => '0x' + (VMEMMAP + BigInt(pfn) * 64n).toString(16);
@@ -47,17 +47,7 @@ class Trace {
   }
   text(): string {
     const n = this.lines.filter((l) => !l.startsWith('CPU:')).length;
-    return [
-      '# tracer: nop',
-      '#',
-      `# entries-in-buffer/entries-written: ${n}/${n + this.lost}   #P:2`,
-      '#',
-      '#                                          _-----=> irqs-off/BH-disabled',
-      '#           TASK-PID       TGID    CPU#  |||||  TIMESTAMP  FUNCTION',
-      '#              | |           |       |   |||||     |         |',
-      ...this.lines,
-      '',
-    ].join('\n');
+    return ftraceFile(this.lines, n, n + this.lost);
   }
 }
 

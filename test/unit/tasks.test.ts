@@ -14,7 +14,7 @@ import { Db } from '../../db/duckdb.js';
 import { ingest } from '../../ingest/ingest.js';
 import { replay } from '../../replay/replay.js';
 import { runQuery, type ResultRow } from '../../queries/runner.js';
-import { ftraceLine } from '../lib/ftrace.js';
+import { ftraceFile, ftraceLine } from '../lib/ftrace.js';
 
 const VMEMMAP = 0xffd4000000000000n;
 const page = (pfn: number): string => '0x' + (VMEMMAP + BigInt(pfn) * 64n).toString(16);
@@ -49,16 +49,7 @@ class Trace {
     return this.ev(who, 'sched_process_exit', `comm=${who[0]} pid=${who[1]} prio=120${groupDead}`);
   }
   text(): string {
-    return [
-      '# tracer: nop',
-      '#',
-      `# entries-in-buffer/entries-written: ${this.lines.length}/${this.lines.length}   #P:2`,
-      '#',
-      '#           TASK-PID       TGID    CPU#  |||||  TIMESTAMP  FUNCTION',
-      '#              | |           |       |   |||||     |         |',
-      ...this.lines,
-      '',
-    ].join('\n');
+    return ftraceFile(this.lines);
   }
 }
 
