@@ -69,7 +69,7 @@ const q = (sql: string, id: number) => db.all<Record<string, unknown>>(sql, [id]
 const gaps = async (id: number) => (await q('SELECT kind, pfn FROM gaps WHERE trace_id = $1 ORDER BY seq', id)).map((r) => [r.kind, r.pfn === null ? null : Number(r.pfn)]);
 const anomalies = async (id: number) => (await q('SELECT kind, pfn, certain FROM anomalies WHERE trace_id = $1 ORDER BY seq', id)).map((r) => [r.kind, Number(r.pfn), r.certain]);
 const uncertain = async (id: number, pfn: number) =>
-  (await q(`SELECT uncertain FROM pages WHERE trace_id = $1 AND pfn = ${pfn} ORDER BY first_seq`, id)).map((r) => r.uncertain);
+  (await db.all<Record<string, unknown>>("SELECT uncertain FROM pages WHERE trace_id = $1 AND pfn = $2 ORDER BY first_seq", [id, pfn])).map((r) => r.uncertain);
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'refscope-gaps-'));
