@@ -1,0 +1,61 @@
+/**
+ * A kernel symbol table from /proc/kallsyms text (`addr type name [module]` lines; trace.dat carries one, perf.data
+ * takes one by --kallsyms). Addresses are u64, kept as hi/lo 32-bit halves in sorted typed arrays (the way the
+ * binary readers read a u64 without BigInt) and found by binary search. A symbol at address 0 is unusable (a
+ * kptr_restrict'ed kallsyms prints every address as zero), so such a file makes an empty table.
+ */
+export interface KernelSymbol {
+  name: string;
+  /** Bytes from the symbol's start. */
+  offset: number;
+  module: string | null;
+}
+
+export class Kallsyms {
+  private constructor(
+    private readonly hi: Uint32Array,
+    private readonly lo: Uint32Array,
+    private readonly names: string[],
+    private readonly modules: (string | null)[],
+  ) {}
+
+  static parse(text: string): Kallsyms {
+    const his: number[] = [], los: number[] = [], names: string[] = [], mods: (string | null)[] = [];
+    for (const line of text.split('\n')) {
+      // addr type name [module]: the module's brackets are optional whitespace-separated text after the name.
+      const m = /^\s*([0-9a-fA-F]{1,16})\s+(\S)\s+(\S+)(?:\s+\[([^\]]*)\])?/.exec(line);
+      if (!m) continue;
+      const a = m[1]!.padStart(16, '0');
+      const hi = parseInt(a.slice(0, 8), 16), lo = parseInt(a.slice(8), 16);
+      if (hi === 0 && lo === 0) continue;
+      his.push(hi); los.push(lo); names.push(m[3]!); mods.push(m[4] ?? null);
+    }
+    // Stable by address: of symbols sharing an address, the one listed last wins (lookup takes the last <= addr).
+    const order = his.map((_, i) => i).sort((x, y) => his[x]! - his[y]! || los[x]! - los[y]! || x - y);
+    return new Kallsyms(
+      Uint32Array.from(order, (i) => his[i]!), Uint32Array.from(order, (i) => los[i]!),
+      order.map((i) => names[i]!), order.map((i) => mods[i]!),
+    );
+  }
+
+  get size(): number {
+    return this.names.length;
+  }
+
+  /** The symbol containing the address (hi/lo 32-bit halves, as perfdata reads u64), or null. */
+  lookup(hi: number, lo: number): KernelSymbol | null {
+    hi >>>= 0; lo >>>= 0;
+    // The last symbol whose address is <= (hi, lo).
+    let a = 0, b = this.names.length;
+    while (a < b) {
+      const m = (a + b) >>> 1;
+      const mh = this.hi[m]!;
+      if (mh < hi || (mh === hi && this.lo[m]! <= lo)) a = m + 1;
+      else b = m;
+    }
+    const i = a - 1;
+    if (i < 0) return null;
+    const offset = (hi - this.hi[i]!) * 4294967296 + (lo - this.lo[i]!);
+    return { name: this.names[i]!, offset, module: this.modules[i]! };
+  }
+}
