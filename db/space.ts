@@ -8,10 +8,10 @@ import { dirname, resolve } from 'node:path';
  */
 export const HEADROOM_BYTES = 128 * 1024 * 1024;
 
-/** Bytes an ingest may write for an input of `size` bytes on disk: its text (x10 when gzip'd); stdin: unknown, 0. */
+/** Bytes an ingest may write for an input of `size` bytes on disk: its text (x10 when compressed); stdin: unknown, 0. */
 export function ingestEstimate(name: string, size: number | null): number {
   if (size === null) return 0;
-  return /\.gz$/i.test(name) ? size * 10 : size;
+  return /\.(gz|xz|zst)$/i.test(name) ? size * 10 : size;
 }
 
 /**

@@ -12,7 +12,6 @@ import { dumpMarker, stripPrintk } from './readers/console.js';
 export type Format = 'ftrace' | 'trace-cmd' | 'perf' | 'perf-data' | 'console' | 'csv' | 'arrow';
 export const FORMATS: Format[] = ['ftrace', 'trace-cmd', 'perf', 'perf-data', 'console', 'csv', 'arrow'];
 
-const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
 const TRACE_DAT_MAGIC = Buffer.from([0x17, 0x08, 0x44, 0x74, 0x72, 0x61, 0x63, 0x69, 0x6e, 0x67]);
 /** Record-like lines looked at, at most: enough to see past a preamble, a legend or a log before the dump. */
 const RECORD_LINES = 200;
@@ -104,8 +103,6 @@ function refuseBinary(head: Buffer): 'arrow' | 'perf-data' | { refuse: string } 
   if (isArrowIpc(head)) return 'arrow';
   if (head.subarray(0, TRACE_DAT_MAGIC.length).equals(TRACE_DAT_MAGIC))
     return { refuse: 'this is a binary trace-cmd trace.dat: convert it with `trace-cmd report FILE > FILE.txt` first' };
-  // Node has gunzip only (source.ts); no xz decoder is a dependency.
-  if (head.subarray(0, 6).equals(XZ_MAGIC)) return { refuse: 'xz-compressed: decompress it first (xz -d FILE), or gzip it' };
   // The reader itself refuses what it cannot read (pipe header, big-endian), with the offset.
   if (head.subarray(0, 8).toString('latin1') === 'PERFILE2' || head.subarray(0, 8).toString('latin1') === '2ELIFREP') return 'perf-data';
   if (head.subarray(0, 4).toString('latin1') === 'PERF')

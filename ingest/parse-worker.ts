@@ -33,11 +33,11 @@ const splitter = new LineSplitter((text, lineNo) => reader.line(text, lineNo), l
 const hash = createHash('sha256');
 let bytes = 0;
 
-function push(block: Buffer): void {
+function push(block: Buffer, raw = 0): void {
   hash.update(block);
   bytes += block.length;
   splitter.push(block);
-  post({ type: 'block-done', bytes, lines: splitter.lineNo });
+  post({ type: 'block-done', bytes, raw, lines: splitter.lineNo });
 }
 
 /** Stopped (Ctrl-C): no more blocks of the file; a last line without its newline is dropped. */
@@ -73,7 +73,7 @@ if (path !== null) {
     const src = await openSource(path);
     for await (const block of src.blocks({ hash: false })) {
       if (stopped) break;
-      push(block);
+      push(block, src.rawBytesRead);
       while (out >= MAX_BATCHES_OUT && !stopped) await new Promise<void>((r) => (spareArrived = r));
     }
     finish(!stopped);

@@ -79,7 +79,7 @@ async function parseInThread(
   const splitter = new LineSplitter((text, lineNo) => reader.line(text, lineNo), longLine(builder));
   for await (const block of src.blocks()) {
     splitter.push(block);
-    progress.update(src.bytesRead, splitter.lineNo);
+    progress.update(src.rawBytesRead, splitter.lineNo);
     await out.room();
   }
   // A stopped input keeps its complete lines only.
@@ -91,7 +91,8 @@ async function parseInThread(
 
 export type FromWorker =
   | { type: 'batch'; batch: TransferredBatch }
-  | { type: 'block-done'; bytes: number; lines: number }
+  /** bytes: content read so far; raw: of the file, compressed (progress), or 0 for stdin blocks. */
+  | { type: 'block-done'; bytes: number; raw: number; lines: number }
   | { type: 'done'; facts: ParseFacts; stopped: boolean }
   | { type: 'error'; message: string };
 
@@ -135,7 +136,7 @@ async function parseInWorker(
         } else if (m.type === 'block-done') {
           if (path === null) inFlight--;
           else src.bytesRead = m.bytes;
-          progress.update(m.bytes, m.lines);
+          progress.update(path === null ? src.rawBytesRead : m.raw, m.lines);
           wake?.();
         } else if (m.type === 'done') {
           if (m.stopped && path !== null) src.stopped = String(stop?.reason);

@@ -6,11 +6,16 @@ import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 
 /**
- * Input bytes, streamed in large blocks: a file, `-` for stdin, transparently gunzipped. The first block is
- * available before reading on (format detection); the SHA-256 and size cover the content after gunzip.
+ * Input bytes, streamed in large blocks: a file, `-` for stdin, transparently decompressed when gzip, xz or zstd
+ * (by magic, whatever the name). The first block is available before reading on (format detection); the SHA-256
+ * and size cover the decompressed content, so a trace and its .xz are the same trace.
  */
 
 const BLOCK = 1 << 20;
+/** Compressed bytes handed to an xz / zstd decoder at once: bounds what one step inflates (text: ~50x). */
+const STEP = 64 << 10;
+
+export type Compression = 'gzip' | 'xz' | 'zstd';
 
 export class InputError extends Error {
   constructor(
@@ -24,17 +29,19 @@ export class InputError extends Error {
 
 export interface Source {
   name: string;
-  /** First block of content (after gunzip), for detection. */
+  /** First block of content (decompressed), for detection. */
   head: Buffer;
-  gzip: boolean;
+  compression: Compression | null;
   /**
    * All content blocks, head included. Counts as it goes, and hashes unless `hash` is false (the caller then
    * hashes the blocks itself, e.g. on the parse worker, to spare the thread that writes to DuckDB).
    */
   blocks(opts?: { hash?: boolean }): AsyncGenerator<Buffer>;
   bytesRead: number;
+  /** Bytes read from the file or stdin so far (compressed): progress, against totalBytes. */
+  readonly rawBytesRead: number;
   sha256(): string;
-  /** Size on disk (compressed for .gz), when known: for progress. */
+  /** Size on disk (compressed), when known: for progress. */
   totalBytes: number | null;
   /** Stop reading (the content is read elsewhere, e.g. by the parse worker from the same file). */
   close(): void;
@@ -88,20 +95,35 @@ export async function openSource(name: string, opts: SourceOptions = {}): Promis
     throw new InputError(name, null, `cannot read: ${e.message}`);
   });
   const firstRaw: Buffer = first === null || first.done ? Buffer.alloc(0) : first.value;
-  const gzip = firstRaw.length >= 2 && firstRaw[0] === 0x1f && firstRaw[1] === 0x8b;
+  const compression = compressionOf(firstRaw);
+  let rawBytesRead = 0;
   async function* rawBlocks(): AsyncGenerator<Buffer> {
-    if (firstRaw.length) yield firstRaw;
+    if (firstRaw.length) {
+      rawBytesRead += firstRaw.length;
+      yield firstRaw;
+    }
     for (;;) {
       const n = await rawIt.next();
       if (n.done) return;
+      rawBytesRead += n.value.length;
       yield n.value;
     }
   }
   let content: AsyncIterator<Buffer>;
-  if (gzip) {
+  if (compression === 'gzip') {
     const gunzip = createGunzip({ chunkSize: BLOCK });
     Readable.from(rawBlocks()).pipe(gunzip);
     content = gunzip[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  } else if (compression !== null) {
+    // Loaded only when needed: node-liblzma is a native addon.
+    let inflate: Inflate;
+    try {
+      inflate = compression === 'xz' ? await xzInflate() : await zstdInflate();
+    } catch (e) {
+      if (raw !== process.stdin) raw.destroy();
+      throw new InputError(name, null, `cannot load the ${compression} decoder: ${(e as Error).message}`);
+    }
+    content = inflated(rawBlocks(), inflate);
   } else content = rawBlocks();
   const next = async (): Promise<Buffer | null> => {
     if (stopped !== null) return null;
@@ -115,7 +137,7 @@ export async function openSource(name: string, opts: SourceOptions = {}): Promis
         stopped = `read error (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
         return null;
       }
-      throw new InputError(name, null, `${gzip ? 'gzip stream is corrupt' : 'read failed'}: ${(e as Error).message}`);
+      throw new InputError(name, null, `${compression ? `${compression} stream is corrupt` : 'read failed'}: ${(e as Error).message}`);
     }
   };
   const head = (await next()) ?? Buffer.alloc(0);
@@ -124,9 +146,12 @@ export async function openSource(name: string, opts: SourceOptions = {}): Promis
   const src: Source = {
     name,
     head,
-    gzip,
+    compression,
     totalBytes,
     bytesRead: 0,
+    get rawBytesRead() {
+      return rawBytesRead;
+    },
     close: () => {
       ended = true;
       if (raw !== process.stdin) raw.destroy();
@@ -153,6 +178,125 @@ export async function openSource(name: string, opts: SourceOptions = {}): Promis
     },
   };
   return src;
+}
+
+function compressionOf(b: Buffer): Compression | null {
+  if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
+  if (b.length >= 6 && b.subarray(0, 6).equals(XZ_MAGIC)) return 'xz';
+  if (b.length >= 4 && b.readUInt32LE(0) === ZSTD_MAGIC) return 'zstd';
+  return null;
+}
+const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
+const ZSTD_MAGIC = 0xfd2fb528;
+
+/** A synchronous decoder: push() and end() return what they inflated, and throw on corrupt or truncated input. */
+interface Inflate {
+  push(chunk: Buffer): Buffer[];
+  end(): Buffer[];
+}
+
+async function* inflated(raw: AsyncGenerator<Buffer>, inflate: Inflate): AsyncGenerator<Buffer> {
+  for await (const r of raw) for (let at = 0; at < r.length; at += STEP) yield* inflate.push(r.subarray(at, at + STEP));
+  yield* inflate.end();
+}
+
+/**
+ * xz through liblzma's own loop: node-liblzma's stream calls LZMA_FINISH once and ends quietly on a truncated
+ * file, so its native handle is driven here until LZMA_STREAM_END (the decoder accepts concatenated streams).
+ */
+async function xzInflate(): Promise<Inflate> {
+  const lz = await import('node-liblzma');
+  interface Handle {
+    codeSync(action: number, input: Buffer | null, inOff: number, inLen: number, out: Buffer, outOff: number): [number, number, number];
+    close(): void;
+  }
+  const handle = (lz.createUnxz() as unknown as { lzma?: Handle }).lzma;
+  if (typeof handle?.codeSync !== 'function') throw new Error('node-liblzma has no native decoder handle');
+  const reasons: Record<number, string> = {
+    [lz.LZMA_DATA_ERROR]: 'data is corrupt',
+    [lz.LZMA_FORMAT_ERROR]: 'not in the .xz format',
+    [lz.LZMA_OPTIONS_ERROR]: 'unsupported options',
+    [lz.LZMA_MEM_ERROR]: 'out of memory',
+    [lz.LZMA_MEMLIMIT_ERROR]: 'memory limit reached',
+    [lz.LZMA_BUF_ERROR]: 'unexpected end of file',
+    [lz.LZMA_UNSUPPORTED_CHECK]: 'unsupported integrity check',
+  };
+  let out = Buffer.allocUnsafe(BLOCK);
+  let off = 0;
+  let ended = false;
+  const code = (input: Buffer | null, action: number): Buffer[] => {
+    const done: Buffer[] = [];
+    let inOff = 0;
+    let inLen = input?.length ?? 0;
+    let start = off;
+    for (;;) {
+      const [status, inAfter, outAfter] = handle.codeSync(action, input, inOff, inLen, out, off);
+      const produced = out.length - off - outAfter;
+      const consumed = inLen - inAfter;
+      off += produced;
+      inOff += consumed;
+      inLen = inAfter;
+      if (status === lz.LZMA_STREAM_END) ended = true;
+      else if (status !== lz.LZMA_OK) {
+        handle.close();
+        throw new Error(reasons[status] ?? `liblzma error ${status}`);
+      }
+      if (off === out.length) {
+        done.push(out.subarray(start));
+        out = Buffer.allocUnsafe(BLOCK);
+        off = start = 0;
+        continue;
+      }
+      if (ended && inLen > 0) {
+        handle.close();
+        throw new Error('data after the end of the stream');
+      }
+      // LZMA_FINISH until the stream's end; a truncated stream stops making progress (liblzma: LZMA_BUF_ERROR).
+      if (inLen === 0 && (action !== lz.LZMA_FINISH || ended)) break;
+      if (action === lz.LZMA_FINISH && produced === 0 && consumed === 0 && !ended) {
+        handle.close();
+        throw new Error(reasons[lz.LZMA_BUF_ERROR]);
+      }
+    }
+    if (off > start) done.push(out.subarray(start, off));
+    return done;
+  };
+  return {
+    push: (chunk) => code(chunk, lz.LZMA_RUN),
+    end: () => {
+      const last = code(null, lz.LZMA_FINISH);
+      handle.close();
+      return last;
+    },
+  };
+}
+
+/** zstd with fzstd's streaming decoder (pure JS: Node 20 has no zstd); several frames in a row are read on. */
+async function zstdInflate(): Promise<Inflate> {
+  const { Decompress } = await import('fzstd');
+  let parts: Buffer[] = [];
+  const d = new Decompress((data) => {
+    if (data.length) parts.push(Buffer.from(data.buffer, data.byteOffset, data.length));
+  });
+  const take = (): Buffer[] => {
+    const p = parts;
+    parts = [];
+    return p;
+  };
+  const messages = ['invalid zstd data', 'window size too large', 'invalid block type', 'FSE accuracy too high', 'match distance too far back', 'unexpected end of file'];
+  const guard = (f: () => void): Buffer[] => {
+    try {
+      f();
+    } catch (e) {
+      const code = (e as { code?: number }).code;
+      throw new Error(code !== undefined && messages[code] ? messages[code] : (e as Error).message);
+    }
+    return take();
+  };
+  return {
+    push: (chunk) => guard(() => d.push(chunk)),
+    end: () => guard(() => d.push(new Uint8Array(0), true)),
+  };
 }
 
 /**

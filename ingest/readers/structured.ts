@@ -345,7 +345,7 @@ async function readCsv(src: Source, b: EventBuilder, p: Progress, room: () => Pr
     }
     if (pending.length > MAX_PENDING_CHARS)
       throw new InputError(src.name, lineNo + 1, 'CSV quoted field never ends (an unbalanced " quote)');
-    p.update(src.bytesRead, lineNo);
+    p.update(src.rawBytesRead, lineNo);
     await room();
   }
   const tail = pending + decoder.end();
@@ -394,7 +394,7 @@ async function readArrow(src: Source, b: EventBuilder, p: Progress, room: () => 
   let handle: FileHandle | null = null;
   let reader: Awaited<ReturnType<typeof RecordBatchReader.from>>;
   try {
-    if (fileFormat && !src.gzip && src.name !== '-') {
+    if (fileFormat && src.compression === null && src.name !== '-') {
       handle = await open(src.name, 'r');
       reader = await RecordBatchReader.from(handle);
     } else reader = await RecordBatchReader.from(feed);
@@ -431,7 +431,7 @@ async function readArrow(src: Source, b: EventBuilder, p: Progress, room: () => 
         }
         mapper.row(cells, rowNo, () => JSON.stringify(cells, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)).slice(0, 1000));
       }
-      p.update(handle ? 0 : src.bytesRead, rowNo);
+      p.update(handle ? 0 : src.rawBytesRead, rowNo);
       await room();
     }
     if (!ended) while (!(await blocks.next()).done);
