@@ -2,7 +2,10 @@
  * A kernel symbol table from /proc/kallsyms text (`addr type name [module]` lines; trace.dat carries one, perf.data
  * takes one by --kallsyms). Addresses are u64, kept as hi/lo 32-bit halves in sorted typed arrays (the way the
  * binary readers read a u64 without BigInt) and found by binary search. A symbol at address 0 is unusable (a
- * kptr_restrict'ed kallsyms prints every address as zero), so such a file makes an empty table.
+ * kptr_restrict'ed kallsyms prints every address as zero), so such a file makes an empty table. As libtraceevent
+ * (tep_parse_kallsyms, __find_func) does for trace-cmd report: absolute symbols (type A/a: x86-64's per-cpu
+ * offsets) and ARM's `$` mapping symbols are left out, and an address past the last symbol matches only that
+ * symbol's own address (its end is unknown).
  */
 export interface KernelSymbol {
   name: string;
@@ -24,14 +27,15 @@ export class Kallsyms {
     for (const line of text.split('\n')) {
       // addr type name [module]: the module's brackets are optional whitespace-separated text after the name.
       const m = /^\s*([0-9a-fA-F]{1,16})\s+(\S)\s+(\S+)(?:\s+\[([^\]]*)\])?/.exec(line);
-      if (!m) continue;
+      if (!m || m[2] === 'A' || m[2] === 'a' || m[3]!.startsWith('$')) continue;
       const a = m[1]!.padStart(16, '0');
       const hi = parseInt(a.slice(0, 8), 16), lo = parseInt(a.slice(8), 16);
       if (hi === 0 && lo === 0) continue;
       his.push(hi); los.push(lo); names.push(m[3]!); mods.push(m[4] ?? null);
     }
-    // Stable by address: of symbols sharing an address, the one listed last wins (lookup takes the last <= addr).
-    const order = his.map((_, i) => i).sort((x, y) => his[x]! - his[y]! || los[x]! - los[y]! || x - y);
+    // Of symbols sharing an address the one listed first wins, as in libtraceevent (its list is built in reverse
+    // and sorted stably; a lookup takes the last symbol at or below the address): listed first, sorted last.
+    const order = his.map((_, i) => i).sort((x, y) => his[x]! - his[y]! || los[x]! - los[y]! || y - x);
     return new Kallsyms(
       Uint32Array.from(order, (i) => his[i]!), Uint32Array.from(order, (i) => los[i]!),
       order.map((i) => names[i]!), order.map((i) => mods[i]!),
@@ -55,6 +59,7 @@ export class Kallsyms {
     }
     const i = a - 1;
     if (i < 0) return null;
+    if (i === this.names.length - 1 && (this.hi[i] !== hi || this.lo[i] !== lo)) return null;
     const offset = (hi - this.hi[i]!) * 4294967296 + (lo - this.lo[i]!);
     return { name: this.names[i]!, offset, module: this.modules[i]! };
   }

@@ -1,0 +1,239 @@
+import { Kallsyms } from '../kallsyms.js';
+import { ftraceFrame } from '../stack.js';
+import type { LineContext, LineSink } from './sink.js';
+import { hex64, renderPayload, type EventFormat } from './perfdata/format.js';
+import { readTraceDatHeader, TraceDatError, type CpuBuffer, type TraceDat } from './tracedat/header.js';
+import { formatBprint } from './tracedat/printk.js';
+import { CpuStream, PageError, timeAdjust } from './tracedat/ring.js';
+export { TraceDatError } from './tracedat/header.js';
+
+/**
+ * trace-cmd's trace.dat read natively, handed to the sink as the trace-cmd text reader (tracecmd.ts) hands the
+ * lines of `trace-cmd report` of the same file: the CPUs' events merged by time exactly as trace-cmd's
+ * tracecmd_iterate_events_multi() merges them (earliest first, ties to the lower CPU, each CPU's last time kept
+ * until its next event is looked at), context from the record (common_pid) and the saved cmdlines (`<idle>` for
+ * pid 0, `<...>` for a pid without a name, as libtraceevent prints them; sched_switch / sched_wakeup names update
+ * them as its sched plugin does), the payload rendered from the event's embedded format (perfdata/format.ts),
+ * ftrace `print` as `func: text`, `kernel_stack` as a stack whose frames are symbolised with the file's kallsyms
+ * as trace-cmd prints them, and a page's dropped events as a `dropped` marker before its first event.
+ * `lineNo` is the record's ordinal in that merged order (1-based).
+ */
+
+const COUNTER_CLOCKS = /^(?:local|global|uptime|perf|mono.*|tai|x86-tsc-nsec)$/;
+
+/** The metadata and every page's structure, without rendering: a corrupt file is refused before anything is written. */
+export function checkTraceDat(buf: Buffer): TraceDat {
+  const f = readTraceDatHeader(buf);
+  for (const b of f.buffers) {
+    if (!b) continue;
+    const s = stream(b, f);
+    while (s.has) step(s, b);
+  }
+  return f;
+}
+
+function stream(b: CpuBuffer, f: TraceDat): CpuStream {
+  try {
+    return new CpuStream(b, f, timeAdjust(f));
+  } catch (e) {
+    throw pageError(e, b);
+  }
+}
+
+function step(s: CpuStream, b: CpuBuffer): void {
+  try {
+    s.advance();
+  } catch (e) {
+    throw pageError(e, b);
+  }
+}
+
+function pageError(e: unknown, b: CpuBuffer): unknown {
+  if (!(e instanceof PageError)) return e;
+  return b.compressed
+    ? new TraceDatError(b.fileOffset, `CPU ${b.cpu}: ${e.message} (the page at byte ${e.page} of its decompressed data)`)
+    : new TraceDatError(b.fileOffset + e.page, `CPU ${b.cpu}: ${e.message}`);
+}
+
+/** The trace.dat in `buf` into `sink`; returns the records read. */
+export function readTraceDat(buf: Buffer, sink: LineSink, f: TraceDat = checkTraceDat(buf)): number {
+  return new TraceDatReader(f, sink).run();
+}
+
+class TraceDatReader {
+  private readonly ctx: LineContext = { tsSec: 0, tsNs: 0, cpu: 0, pid: 0, tgid: -1, comm: '', irq: null };
+  private readonly kallsyms: Kallsyms;
+  private readonly comms: Map<number, string>;
+  /** Frames as printed, by address (low word; the high word checked). */
+  private readonly frames = new Map<number, [number, string]>();
+  private readonly stackIds = new Map<number, 'kernel' | 'user'>();
+  private readonly special = new Map<number, 'print' | 'bputs' | 'bprint'>();
+  private readonly long: number;
+
+  constructor(
+    private readonly f: TraceDat,
+    private readonly sink: LineSink,
+  ) {
+    this.kallsyms = Kallsyms.parse(f.kallsyms);
+    this.comms = new Map(f.cmdlines);
+    this.long = f.kernelLong;
+    for (const [id, fmt] of f.formats) {
+      if (fmt.system !== 'ftrace') continue;
+      if (fmt.name === 'kernel_stack') this.stackIds.set(id, 'kernel');
+      else if (fmt.name === 'user_stack') this.stackIds.set(id, 'user');
+      else if (fmt.name === 'print' || fmt.name === 'bputs' || fmt.name === 'bprint') this.special.set(id, fmt.name);
+    }
+  }
+
+  run(): number {
+    const f = this.f;
+    const sink = this.sink;
+    sink.header('cpus', String(f.cpus));
+    sink.header('file_version', String(f.version));
+    const release = f.uname !== null ? /^\S+\s+\S+\s+(\S+)/.exec(f.uname)?.[1] : undefined;
+    if (release) sink.header('kernel_version', release);
+    if (f.clock !== null) sink.header('trace_clock', f.clock);
+    const counter = f.tsc === null && f.clock !== null && !COUNTER_CLOCKS.test(f.clock);
+    sink.clock(counter ? 'counter' : 'ns');
+
+    const bufs = f.buffers;
+    const n = bufs.length;
+    const streams: (CpuStream | null)[] = bufs.map((b) => (b ? stream(b, f) : null));
+    // tracecmd_iterate_events_multi: each CPU's time as last looked at (-1: no more records).
+    const sec = new Float64Array(n).fill(-1);
+    const ns = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const s = streams[i];
+      if (s && s.has) (sec[i] = s.tsSec, (ns[i] = s.tsNs));
+    }
+    let records = 0;
+    for (;;) {
+      let next = -1;
+      for (let i = 0; i < n; i++) {
+        if (sec[i] < 0) continue;
+        if (next < 0 || sec[i] < sec[next] || (sec[i] === sec[next] && ns[i] < ns[next])) next = i;
+      }
+      if (next < 0) break;
+      const s = streams[next]!;
+      // The CPU's record moved on since its time was taken: take the new time and choose again.
+      if (!s.has) {
+        sec[next] = -1;
+        continue;
+      }
+      if (s.tsSec !== sec[next] || s.tsNs !== ns[next]) {
+        sec[next] = s.tsSec;
+        ns[next] = s.tsNs;
+        continue;
+      }
+      this.record(s, ++records);
+      step(s, bufs[next]!);
+    }
+    return records;
+  }
+
+  private record(s: CpuStream, lineNo: number): void {
+    const d = s.buffer;
+    const start = s.dataStart;
+    const size = s.dataEnd - start;
+    const sink = this.sink;
+    if (s.missed !== 0) sink.lost(lineNo, s.cpu, s.missed > 0 ? s.missed : null, 'dropped');
+    const ctx = this.ctx;
+    ctx.tsSec = s.tsSec;
+    ctx.tsNs = s.tsNs;
+    ctx.cpu = s.cpu;
+    if (size < 8) {
+      sink.unparsed(lineNo, `CPU ${s.cpu} record of ${size} bytes`, 'a record shorter than its common fields');
+      return;
+    }
+    const id = d.readUInt16LE(start);
+    const pid = d.readInt32LE(start + 4);
+    ctx.pid = pid;
+    ctx.comm = pid === 0 ? '<idle>' : (this.comms.get(pid) ?? '<...>');
+    const fmt = this.f.formats.get(id);
+    if (!fmt) {
+      sink.unparsed(lineNo, `[UNKNOWN TYPE ${id}]`, `event id ${id} has no format in the file`);
+      return;
+    }
+    const raw = d.subarray(start, start + size);
+    const kind = this.stackIds.get(id);
+    if (kind !== undefined) return this.stack(kind, fmt, raw, lineNo);
+    const special = this.special.get(id);
+    const payload = special !== undefined ? this.printPayload(special, fmt, raw) : renderPayload(fmt, raw, true);
+    sink.event(lineNo, ctx, fmt.system, fmt.name, payload);
+    if (fmt.system === 'sched') this.saveComms(fmt, raw);
+  }
+
+  /** kernel_stack / user_stack (plugin_function.c trace_stack_handler): longs up to the record's end or a -1. */
+  private stack(kind: 'kernel' | 'user', fmt: EventFormat, raw: Buffer, lineNo: number): void {
+    const caller = fmt.fields.find((x) => x.name === 'caller');
+    this.sink.stackStart(kind, this.ctx.cpu);
+    if (!caller) return;
+    const long = this.long;
+    for (let p = caller.offset; p + long <= raw.length; p += long) {
+      const lo = raw.readUInt32LE(p);
+      const hi = long === 8 ? raw.readUInt32LE(p + 4) : 0;
+      if (lo === 0xffffffff) break;
+      this.sink.frame(kind === 'kernel' ? this.frame(hi, lo) : hex64(hi, lo), lineNo);
+    }
+  }
+
+  /** `func (addr)` or the bare address, as trace-cmd prints a frame, normalised as the text reader does. */
+  private frame(hi: number, lo: number): string {
+    const hit = this.frames.get(lo);
+    if (hit !== undefined && hit[0] === hi) return hit[1];
+    const sym = this.kallsyms.lookup(hi, lo);
+    const addr = hex64(hi, lo).slice(2);
+    const text = ftraceFrame(sym ? `${sym.name} (${addr})` : addr);
+    if (hit === undefined) this.frames.set(lo, [hi, text]);
+    return text;
+  }
+
+  private symbol(hi: number, lo: number): string | null {
+    return this.kallsyms.lookup(hi, lo)?.name ?? null;
+  }
+
+  /** ftrace's print (`ip: buf`), bputs (`ip: str` from printk formats) and bprint (`ip: formatted`). */
+  private printPayload(kind: 'print' | 'bputs' | 'bprint', fmt: EventFormat, raw: Buffer): string {
+    const field = (name: string) => fmt.fields.find((x) => x.name === name);
+    const long = this.long;
+    const word = (name: string): [number, number] => {
+      const x = field(name);
+      if (!x || x.offset + long > raw.length) return [0, 0];
+      return [long === 8 ? raw.readUInt32LE(x.offset + 4) : 0, raw.readUInt32LE(x.offset)];
+    };
+    const [ipHi, ipLo] = word('ip');
+    const ip = this.symbol(ipHi, ipLo) ?? hex64(ipHi, ipLo);
+    if (kind === 'print') {
+      const buf = field('buf');
+      const from = buf ? buf.offset : raw.length;
+      const nul = raw.indexOf(0, from);
+      let text = raw.toString('utf8', from, nul >= 0 ? nul : raw.length);
+      if (text.endsWith('\n')) text = text.slice(0, -1);
+      return `${ip}: ${text}`;
+    }
+    const [fHi, fLo] = word(kind === 'bputs' ? 'str' : 'fmt');
+    const format = this.f.printk.get(hex64(fHi, fLo).slice(2));
+    let text: string;
+    if (format === undefined) text = `[UNKNOWN FORMAT ${hex64(fHi, fLo)}]`;
+    else if (kind === 'bputs') text = format;
+    else {
+      const buf = field('buf');
+      text = formatBprint(format, raw.subarray(buf ? buf.offset : raw.length), long, (h, l) => this.symbol(h, l));
+    }
+    if (text.endsWith('\n')) text = text.slice(0, -1);
+    return `${ip}: ${text}`;
+  }
+
+  /** libtraceevent's sched_switch plugin registers the names it prints (next_comm, prev_comm, comm). */
+  private saveComms(fmt: EventFormat, raw: Buffer): void {
+    const pairs = fmt.name === 'sched_switch' ? [['prev_comm', 'prev_pid'], ['next_comm', 'next_pid']] : fmt.name === 'sched_wakeup' || fmt.name === 'sched_wakeup_new' ? [['comm', 'pid']] : [];
+    for (const [c, p] of pairs) {
+      const cf = fmt.fields.find((x) => x.name === c);
+      const pf = fmt.fields.find((x) => x.name === p);
+      if (!cf || !pf || cf.offset + cf.size > raw.length || pf.offset + 4 > raw.length) continue;
+      const nul = raw.indexOf(0, cf.offset);
+      const end = nul >= 0 && nul < cf.offset + cf.size ? nul : cf.offset + cf.size;
+      this.comms.set(raw.readInt32LE(pf.offset), raw.toString('utf8', cf.offset, end));
+    }
+  }
+}
