@@ -28,8 +28,12 @@ const FGRAPH_HEAD = 512;
 const FUNCTION_RE = /^[^\s<>:]+(?: <[0-9a-fA-F]+>)?(?: <-[^\s<>]+(?: <[0-9a-fA-F]+>)?)?\s*$/;
 // hwlat tracer: `#1     inner/outer(us):   12/14    ts:1499801089.066141940`.
 const HWLAT_RE = /^#\d+\s+inner\/outer/;
-// trace_printk() with sym-offset: `func+0x12/0x40: text` (trace_bprint_print: the ip's symbol, then ": ").
-const BPRINT_RE = /^([\w.$]+)\+0x[0-9a-fA-F]+\/0x[0-9a-fA-F]+: /;
+// trace_printk() and trace_marker records (trace_output.c trace_bprint_print, trace_bputs_print, trace_print_print):
+// the ip as seq_print_ip_sym() prints it, then ": ". Told from an event `name: ` only where the ip part cannot be
+// an event name: empty (kernels before 5.x print nothing for an ip without a symbol: bpf_trace_printk's fake ip 1),
+// `0x%08lx` (an ip without a symbol, later kernels), `+0x12/0x40` (sym-offset; ` [module]` in a module) or
+// ` <ffffffff814abf11>` (sym-addr). Groups: the symbol, its offset, its address.
+const PRINT_IP_RE = /^(?:0x[0-9a-fA-F]+|([\w.$]+)(\+0x[0-9a-fA-F]+\/0x[0-9a-fA-F]+(?: \[[\w.-]+\])?)?( <[0-9a-fA-F]+>)?)?: /;
 // wakeup tracers' own records (trace_ctxwake_print): `  2389:120:R   + [003]  2394:120:R bash` / ` ==> `.
 const CTXWAKE_RE = /^\s*\d+:\s*\d+:\S\s+(\+|==>)\s+\[\d+\]/;
 // function_graph separators: the task-switch frame and irq entry/exit arrows.
@@ -92,17 +96,19 @@ export class FtraceReader implements Reader {
       if (rest.startsWith('<user stack trace>')) return this.sink.stackStart('user', this.ctx.cpu);
     }
     const colon = rest.indexOf(':');
-    if (colon > 0 && isEventName(rest, colon)) {
+    // `0x...:` is an ip without a symbol, never an event name.
+    if (colon > 0 && isEventName(rest, colon) && !(rest.charCodeAt(0) === 48 && rest.charCodeAt(1) === 120)) {
       let p = colon + 1;
       while (rest.charCodeAt(p) === 32) p++;
       this.sink.event(lineNo, this.ctx, null, rest.slice(0, colon), rest.slice(p), text);
       return;
     }
-    const sym = BPRINT_RE.exec(rest.length > 512 ? rest.slice(0, 512) : rest);
-    if (sym) {
+    // A bare `func: text` took the branch above: the kernel prints it exactly as an event named func.
+    const ip = colon >= 0 ? PRINT_IP_RE.exec(rest.length > 512 ? rest.slice(0, 512) : rest) : null;
+    if (ip && (ip[1] === undefined || ip[2] !== undefined || ip[3] !== undefined)) {
       // trace_marker writes are printed the same way, with tracing_mark_write as the symbol.
-      if (sym[1] === 'tracing_mark_write') this.sink.event(lineNo, this.ctx, 'ftrace', 'tracing_mark_write', rest.slice(sym[0].length), text);
-      else this.sink.event(lineNo, this.ctx, 'ftrace', 'bprint', rest, text);
+      if (ip[1] === 'tracing_mark_write') this.sink.event(lineNo, this.ctx, 'ftrace', 'tracing_mark_write', rest.slice(ip[0].length), text);
+      else this.sink.event(lineNo, this.ctx, 'ftrace', 'bprint', rest.slice(0, trimEnd(rest)), text);
       return;
     }
     if (rest.length <= 1024 && FUNCTION_RE.test(rest)) {
@@ -184,7 +190,8 @@ export class FtraceReader implements Reader {
    * calls`. `func() {` and leaf `func();` are funcgraph_entry, `}` (with `/* func = ret *\/` when funcgraph-retval)
    * funcgraph_exit, a `/* event: payload *\/` comment the event it holds, another comment (trace_printk,
    * trace_marker) funcgraph_comment, `comm-pid => comm-pid` funcgraph_switch. The payload is the line from the
-   * duration column on (the calls' indentation is their depth). A line without abstime keeps the previous time.
+   * duration column on (the calls' indentation is their depth). A line without abstime keeps the previous time: the
+   * task-switch line, which the kernel prints without it; with no abstime anywhere, 0 and no clock (docs/formats.md §1.7).
    */
   private funcgraph(text: string, lineNo: number): boolean {
     if (FGRAPH_RULE_RE.test(text.length > 256 ? text.slice(0, 256) : text)) {

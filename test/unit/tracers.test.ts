@@ -159,9 +159,38 @@ describe('trace_printk', () => {
     assert.equal(rows[0].payload, 'dump_vmcs: VMCS 0xffff906388d0c000, last attempted VM-entry on CPU 19');
   });
 
+  it('bpf_trace_printk lines (bcc docs, include/uapi/linux/bpf.h): an ip without a symbol, printed empty or 0x%08lx, is bprint', () => {
+    // `: Hello, World!` (kernels before 5.x print nothing for bpf's fake ip 1), `0x00000001: <formatted msg>`.
+    const { rows, unparsed } = parse('ftrace', fixture('bpf-trace-printk.txt'));
+    assert.deepEqual(unparsed, []);
+    assert.deepEqual(
+      rows.map((r) => [r.system, r.event, r.comm, r.pid, r.cpu, r.payload]),
+      [
+        ['ftrace', 'bprint', 'bash', 13364, 2, ': Hello, World!'],
+        ['ftrace', 'bprint', 'bash', 13364, 3, ': Hello, World!'],
+        ['ftrace', 'bprint', 'python', 7282, 2, ': Hello, World!'],
+        ['ftrace', 'bprint', 'telnet', 470, 1, '0x00000001: <formatted msg>'],
+      ],
+    );
+    assert.equal(rows[0].ts, 24573433_052937_000);
+  });
+
+  it('trace_marker records in the four ip renderings (this machine, 6.18: default, sym-offset, both, sym-addr) are markers', () => {
+    // print entries (trace_print_print) print their ip as trace_printk does: `tracing_mark_write+0x91/0x170`,
+    // ` <ffffffff814abf11>` with sym-addr.
+    const { rows, unparsed } = parse('ftrace', fixture('marker-sym-6.18.txt'));
+    assert.deepEqual(unparsed, []);
+    assert.deepEqual(
+      rows.map((r) => [r.event, r.payload]),
+      Array(4).fill([['tracing_mark_write', 'refscope #23 step=begin'], ['tracing_mark_write', 'refscope #23 step=end']]).flat(),
+    );
+    assert.deepEqual([...new Set(rows.map((r) => `${r.comm}/${r.pid}/${r.cpu}/${r.ts}`))].length, 2);
+  });
+
   it('ftrace sym-offset trace_printk (`func+0x12/0x40: text`) is bprint; a trace_marker write stays a marker', () => {
-    // The symbol prefix as trace_bprint_print() prints it with sym-offset; the function name and offsets are
-    // those of the real arm64 line in function-stack.txt.
+    // Built from the documented format (no public sym-offset trace_printk line from code other than the marker
+    // was found): the symbol prefix as trace_bprint_print() prints it with sym-offset; the function name and
+    // offsets are those of the real arm64 line in function-stack.txt.
     const text =
       '           <idle>-0       [000] d.h1.   327.007806: bcm2835_mbox_irq+0x4/0xc0: mbox irq\n' +
       '           <idle>-0       [000] d.h1.   327.007807: tracing_mark_write+0x0/0x10: step 1\n';
@@ -170,6 +199,34 @@ describe('trace_printk', () => {
       ['bprint', 'bcm2835_mbox_irq+0x4/0xc0: mbox irq'],
       ['tracing_mark_write', 'step 1'],
     ]);
+  });
+});
+
+describe('function_graph times', () => {
+  it('without funcgraph-abstime no line prints a time: ts 0 on every event and no clock (time unknown), file order kept', () => {
+    // A real headerless capture (test/fixtures/wild/fgraph-headerless.txt), default options.
+    const text = readFileSync(new URL('../fixtures/wild/fgraph-headerless.txt', import.meta.url), 'utf8');
+    const { rows, builder } = parse('ftrace', text);
+    assert.ok(rows.length >= 4);
+    assert.ok(rows.every((r) => r.ts === 0));
+    assert.equal(builder.clockKind, null);
+    assert.deepEqual(rows.map((r) => r.line), [...rows.map((r) => r.line)].sort((a, b) => a - b));
+  });
+
+  it('with funcgraph-abstime each line has its time; the task-switch line (printed without one) has the time before it', () => {
+    // ftrace.rst's funcgraph-abstime lines, then the kernel's task-switch block (verif_pid prints cpu and tasks only).
+    const lines = fixture('function_graph.txt').split('\n');
+    const text = [lines[16], lines[17], ...lines.slice(24, 28)].join('\n') + '\n';
+    const { rows, builder } = parse('ftrace', text);
+    assert.deepEqual(
+      rows.map((r) => [r.event, r.ts]),
+      [
+        ['funcgraph_exit', 360_774522_000],
+        ['funcgraph_entry', 360_774528_000],
+        ['funcgraph_switch', 360_774528_000],
+      ],
+    );
+    assert.equal(builder.clockKind, 'us');
   });
 });
 
