@@ -178,6 +178,27 @@ describe('detection by structure (real excerpts)', () => {
     assert.deepEqual(s.notes, ['no header: cpus, buffer sizes and loss counts unknown']);
   });
 
+  it('`dmesg -r` (this machine, 6.18): the `<N>` log level before the printk time is removed as well', async () => {
+    // Dump-format lines of a kmem trace of this machine, passed through printk by /dev/kmsg (no sysrq here to run
+    // ftrace_dump()), read back with dmesg -r after five of the kernel's own log lines.
+    const text = fixture('console-dmesg-r.txt');
+    assert.ok(text.split('\n').filter((l) => l).every((l) => /^<\d>\[/.test(l)));
+    assert.equal(detectFormat(Buffer.from(text)), 'console');
+    const { s, events, unparsed } = await load(text);
+    assert.deepEqual(
+      events.map((e) => [e.comm, e.pid, e.cpu, e.event]),
+      [...Array(15).fill(['dd', 23094, 1, 'mm_page_alloc']), ['dd', 23094, 1, 'mm_page_free']],
+    );
+    assert.equal(events[0].payload, 'page=00000000ea8df872 pfn=0x44ce72 order=0 migratetype=1 gfp_flags=GFP_HIGHUSER_MOVABLE|__GFP_COMP');
+    // The kernel's own lines before the dump are counted, whole.
+    assert.deepEqual(
+      unparsed.map((u) => [u.line_no, u.reason]),
+      [1, 2, 3, 4, 5].map((n) => [n, 'console: not a trace line']),
+    );
+    assert.equal(unparsed[4].text, '<6>[ 3227.254341] idle-reclaim (109): drop_caches: 1');
+    assert.equal(s.unparsed_lines, 5);
+  });
+
   it('function_graph dumped to the console: events inside /* */ under the printk prefix', async () => {
     const text = fixture('console-fgraph.txt');
     assert.equal(detectFormat(Buffer.from(text)), 'console');
