@@ -9,8 +9,8 @@ import { dumpMarker, stripPrintk } from './readers/console.js';
  * every line. Each reader has a cheap "looks like my record" test; the reader whose records dominate wins.
  */
 
-export type Format = 'ftrace' | 'trace-cmd' | 'perf' | 'perf-data' | 'console' | 'csv' | 'arrow';
-export const FORMATS: Format[] = ['ftrace', 'trace-cmd', 'perf', 'perf-data', 'console', 'csv', 'arrow'];
+export type Format = 'ftrace' | 'trace-cmd' | 'perf' | 'perf-data' | 'trace-dat' | 'console' | 'csv' | 'arrow';
+export const FORMATS: Format[] = ['ftrace', 'trace-cmd', 'perf', 'perf-data', 'trace-dat', 'console', 'csv', 'arrow'];
 
 const TRACE_DAT_MAGIC = Buffer.from([0x17, 0x08, 0x44, 0x74, 0x72, 0x61, 0x63, 0x69, 0x6e, 0x67]);
 /** Record-like lines looked at, at most: enough to see past a preamble, a legend or a log before the dump. */
@@ -50,7 +50,7 @@ export function looksLikeConsole(l: string): boolean {
 /** The format, or a reason why the input is not a trace refscope reads. */
 export function detectFormat(head: Buffer): Format | { refuse: string } {
   const bin = refuseBinary(head);
-  if (bin === 'arrow' || bin === 'perf-data') return bin;
+  if (bin === 'arrow' || bin === 'perf-data' || bin === 'trace-dat') return bin;
   if (bin) return bin;
   const lines = head.subarray(0, 65536).toString('utf8').split('\n', SCAN_LINES);
   // Bounded: the CSV header test below backtracks.
@@ -90,19 +90,20 @@ export function detectFormat(head: Buffer): Format | { refuse: string } {
 export function chooseFormat(head: Buffer, requested?: Format | 'auto'): Format | { refuse: string } {
   if (!requested || requested === 'auto') return detectFormat(head);
   // Binary readers check their own magic (the perf.data reader refuses a bad one with its offset).
-  if (requested === 'arrow' || requested === 'csv' || requested === 'perf-data') return requested;
+  if (requested === 'arrow' || requested === 'csv' || requested === 'perf-data' || requested === 'trace-dat') return requested;
   const bin = refuseBinary(head);
   if (bin === 'arrow') return { refuse: `this is an Arrow IPC file, not ${requested} text: use --format arrow` };
   if (bin === 'perf-data') return { refuse: `this is a binary perf.data, not ${requested} text: use --format perf-data (or auto)` };
+  if (bin === 'trace-dat') return { refuse: `this is a binary trace-cmd trace.dat, not ${requested} text: use --format trace-dat (or auto)` };
   return bin ?? requested;
 }
 
-/** 'arrow' for Arrow IPC, 'perf-data' for perf.data, a refusal for empty or other binary input, null for text. */
-function refuseBinary(head: Buffer): 'arrow' | 'perf-data' | { refuse: string } | null {
+/** 'arrow', 'perf-data', 'trace-dat' by their magic, a refusal for empty or other binary input, null for text. */
+function refuseBinary(head: Buffer): 'arrow' | 'perf-data' | 'trace-dat' | { refuse: string } | null {
   if (head.length === 0) return { refuse: 'empty input' };
   if (isArrowIpc(head)) return 'arrow';
-  if (head.subarray(0, TRACE_DAT_MAGIC.length).equals(TRACE_DAT_MAGIC))
-    return { refuse: 'this is a binary trace-cmd trace.dat: convert it with `trace-cmd report FILE > FILE.txt` first' };
+  // The reader refuses what it cannot read (file version, big-endian, a latency trace), with the offset.
+  if (head.subarray(0, TRACE_DAT_MAGIC.length).equals(TRACE_DAT_MAGIC)) return 'trace-dat';
   // The reader itself refuses what it cannot read (pipe header, big-endian), with the offset.
   if (head.subarray(0, 8).toString('latin1') === 'PERFILE2' || head.subarray(0, 8).toString('latin1') === '2ELIFREP') return 'perf-data';
   if (head.subarray(0, 4).toString('latin1') === 'PERF')

@@ -95,8 +95,8 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
   // --format forces a reader; only empty or binary input is refused then (detect.ts chooseFormat).
   const format = chooseFormat(src.head, opts.format);
   if (typeof format !== 'string') throw new InputError(name, null, format.refuse);
-  // perf.data is read by offsets: the whole file, checked before anything is written.
-  const perfData = format === 'perf-data' ? await loadPerfData(name, src) : null;
+  // perf.data and trace.dat are read by offsets: the whole file, checked before anything is written.
+  const perfData = format === 'perf-data' ? await loadPerfData(name, src) : format === 'trace-dat' ? await loadTraceDat(name, src) : null;
   try {
     checkFreeSpace(db.path, ingestEstimate(name, src.totalBytes), `ingesting ${name}`);
   } catch (e) {
@@ -163,7 +163,7 @@ async function load(
         const records = perfData.read(builder);
         builder.finish();
         facts = builder.facts(records);
-      } else if (format === 'perf-data') throw new Error('perf.data without its reader');
+      } else if (format === 'perf-data' || format === 'trace-dat') throw new Error(`${format} without its reader`);
       else facts = await parseText(format, src, traceId, out, progress, opts.stop);
       checkCancel(name, opts.cancel);
       await feed.close();
@@ -324,6 +324,29 @@ async function loadPerfData(name: string, src: Source): Promise<PerfDataInput> {
       }
     },
   };
+}
+
+/** The whole trace.dat (any wrapper removed), its structure checked: a bad file is refused with its offset, nothing written. */
+async function loadTraceDat(name: string, src: Source): Promise<PerfDataInput> {
+  if (name === '-') {
+    src.close();
+    throw new InputError(name, null, 'trace.dat cannot be read from stdin (it is read by offsets): give its file name');
+  }
+  const { checkTraceDat, readTraceDat, TraceDatError } = await import('./readers/tracedat.js');
+  const parts: Buffer[] = [];
+  for await (const block of src.blocks()) parts.push(block);
+  const buf = Buffer.concat(parts);
+  const refuse = (e: unknown): never => {
+    if (e instanceof TraceDatError) throw new InputError(name, null, `offset ${e.offset}: ${e.message}`);
+    throw e;
+  };
+  let file: ReturnType<typeof checkTraceDat>;
+  try {
+    file = checkTraceDat(buf);
+  } catch (e) {
+    return refuse(e);
+  }
+  return { read: (sink) => readTraceDat(buf, sink, file) };
 }
 
 /** The same content twice is refused, or replaces the old trace (and its replay results) with --replace. */

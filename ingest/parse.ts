@@ -22,7 +22,7 @@ import { LineSplitter, type Source } from './source.js';
 /** The line layouts of the text readers. */
 export type TextFormat = 'ftrace' | 'trace-cmd' | 'perf';
 /** What parseText() reads: a line layout, or ftrace lines under a printk prefix (a console dump). */
-export type TextInput = Exclude<Format, 'csv' | 'arrow' | 'perf-data'>;
+export type TextInput = Exclude<Format, 'csv' | 'arrow' | 'perf-data' | 'trace-dat'>;
 
 /** Where parsed batches go: `append` takes the batch's rows; `room` resolves when the writer can take more. */
 export interface EventsOut {
