@@ -11,13 +11,37 @@ import { matchTask, parseTimestamp, taskComm, type LineContext, type LineSink, t
 // payload.
 const SAMPLE_TAIL =
   /[ \t]+(\d+)(?:\/(\d+))?[ \t]+(?:\[(\d+)\][ \t]+)?(\d+)\.(\d+):[ \t]+(?:\d+[ \t]+)?([\w-]+):([\w.-]+):[ \t]?/y;
+/**
+ * A sample of a hardware / software event (`63788766 cycles:`, `cycles:ppp:`, `cpu/cycles/P:`): the period, then
+ * the event's name with its modifiers, no `sys:`.
+ */
+const COUNTER_TAIL =
+  /[ \t]+(\d+)(?:\/(\d+))?[ \t]+(?:\[(\d+)\][ \t]+)?(\d+)\.(\d+):[ \t]+\d+[ \t]+([\w./-]+(?::[ukhHGpPSDIWe]+)?):(?=[ \t]|$)[ \t]?/y;
 const FRAME_HEAD_RE = /^\s+([0-9a-fA-F]+)\s+/;
 const USER_PSEUDO_DSOS = new Set(['[unknown]', '[vdso]', '[vsyscall]', '[heap]', '[stack]', '[anon]', '[uprobes]']);
 const LOST_AFTER_RE = /(?:lost:?\s*|\s)(\d+)/;
 
 /** Whether a line is a perf script sample line (format detection). */
 export function isPerfSample(text: string): boolean {
-  return matchTask(text, SAMPLE_TAIL, true) !== null;
+  return sampleMatch(text) !== null;
+}
+
+interface Sample {
+  m: RegExpExecArray;
+  /** null for a counter event (no `sys:`). */
+  system: string | null;
+  event: string;
+}
+
+/** perf's event modifiers (`cycles:ppp`): no tracepoint is named by these letters alone. */
+const MODIFIERS = /^[ukhHGpPSDIWe]+$/;
+
+/** A sample line: a tracepoint's, else a counter event's (COUNTER_TAIL; `cycles:ppp:` also matches SAMPLE_TAIL). */
+function sampleMatch(text: string): Sample | null {
+  const t = matchTask(text, SAMPLE_TAIL, true);
+  if (t && !MODIFIERS.test(t[7])) return { m: t, system: t[6], event: t[7] };
+  const c = matchTask(text, COUNTER_TAIL, true);
+  return c && { m: c, system: null, event: c[6] };
 }
 
 export class PerfReader implements Reader {
@@ -35,8 +59,9 @@ export class PerfReader implements Reader {
     const c0 = text.charCodeAt(0);
     if (c0 === 9 /* \t */) return this.frame(text, lineNo);
     if (c0 === 35 /* # */) return this.sink.skip?.(lineNo, 'header'); // perf script -I header
-    const m = matchTask(text, SAMPLE_TAIL, true);
-    if (m) {
+    const sample = sampleMatch(text);
+    if (sample) {
+      const { m } = sample;
       const ctx = this.ctx;
       ctx.comm = taskComm;
       if (m[2] !== undefined) {
@@ -53,7 +78,7 @@ export class PerfReader implements Reader {
         this.sink.clock(clock);
       }
       this.inStack = false;
-      this.sink.event(lineNo, ctx, m[6], m[7], text.slice(m.index + m[0].length), text);
+      this.sink.event(lineNo, ctx, sample.system, sample.event, text.slice(m.index + m[0].length), text);
       return;
     }
     // The first `PERF_RECORD_LOST` only: a regex from each occurrence would rescan the line for each.

@@ -276,6 +276,30 @@ describe('stack frames, one form', () => {
     assert.deepEqual(byId.get(rows[1].stack!)!.frames, ['__do_softirq+0xd4', '0xc00000000047d8ac']);
     assert.equal(rows[1].ustack, null);
   });
+
+  it('perf: kernel frames whose addresses are not ffff... (real lines) are kernel frames, by their dso', () => {
+    // tstack/lnav issue #643 (2019): a real `perf script -g` callchain whose [kernel.kallsyms] frames print
+    // 7fff81... addresses. An address-shape rule would call them user frames.
+    const { rows, stacks } = parse('perf', fixture('perf-kernel-7fff.txt'));
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].ustack, null);
+    const kernel = stacks.find((s) => s.id === rows[0].stack);
+    assert.deepEqual(kernel?.frames, ['set_next_entity', 'pick_next_task_fair', '__schedule', 'schedule_preempt_disabled']);
+    assert.deepEqual([rows[0].system, rows[0].event], [null, 'cycles']);
+  });
+
+  it('perf: samples of counter events (period, then the event with its modifiers) are events of their own kind', () => {
+    // brendangregg/perf-tools issue #96 (2020) and the tools/perf deferred-callchain commit message (2025).
+    const text =
+      '            perf 32224 15889777.194652:          1 cycles:ppp:  ffffffff8826e448 native_write_msr ([kernel.kallsyms]) insn:\n' +
+      '  pwd    2312   121.163435:     249113 cpu/cycles/P:\n';
+    const { rows, builder } = parse('perf', text);
+    assert.deepEqual(
+      rows.map((r) => [r.comm, r.pid, r.system, r.event]),
+      [['perf', 32224, null, 'cycles:ppp'], ['pwd', 2312, null, 'cpu/cycles/P']],
+    );
+    assert.equal(builder.unparsedCount, 0);
+  });
 });
 
 describe('stacks without their event', () => {
