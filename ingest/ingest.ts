@@ -35,6 +35,11 @@ export interface IngestOptions {
   mtLayout?: string;
   /** More function names `stacks.callsite` passes over (a regular expression, matched whole), on top of CALLSITE_SKIP. */
   callsiteSkip?: string | null;
+  /**
+   * perf.data kernel frames: symbols from this kallsyms file; false: raw addresses; undefined: the running kernel's
+   * /proc/kallsyms when it recorded the file, else raw addresses and a note (perfdata/symbols.ts).
+   */
+  kallsyms?: string | false;
   /** Aborted with the signal's name: end the input where it is and keep what was read. */
   stop?: AbortSignal;
   /** Aborted with the signal's name: give up, database unchanged. */
@@ -96,7 +101,7 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
   const format = chooseFormat(src.head, opts.format);
   if (typeof format !== 'string') throw new InputError(name, null, format.refuse);
   // perf.data and trace.dat are read by offsets: the whole file, checked before anything is written.
-  const perfData = format === 'perf-data' ? await loadPerfData(name, src) : format === 'trace-dat' ? await loadTraceDat(name, src) : null;
+  const perfData = format === 'perf-data' ? await loadPerfData(name, src, opts.kallsyms) : format === 'trace-dat' ? await loadTraceDat(name, src) : null;
   try {
     checkFreeSpace(db.path, ingestEstimate(name, src.totalBytes), `ingesting ${name}`);
   } catch (e) {
@@ -278,7 +283,7 @@ async function load(
       seconds,
       lines_per_second: lines / seconds,
       replaced,
-      notes: [missingHeaderNote(format, h), lossNote(format, facts)].filter((n): n is string => n !== null),
+      notes: [missingHeaderNote(format, h), lossNote(format, facts), perfData?.note ?? null].filter((n): n is string => n !== null),
       truncated: src.stopped,
     };
   })));
@@ -293,10 +298,15 @@ function lossNote(format: Format, facts: ParseFacts): string | null {
 
 interface PerfDataInput {
   read(sink: EventBuilder): number;
+  /** Why kernel frames stay raw addresses, and how to name them. */
+  note?: string | null;
 }
 
-/** The whole perf.data (gunzipped), its structure checked: a bad file is refused with its offset, nothing written. */
-async function loadPerfData(name: string, src: Source): Promise<PerfDataInput> {
+/**
+ * The whole perf.data (decompressed), its structure checked, and the kernel symbols for its callchains: a bad file
+ * or --kallsyms file is refused (with its offset), nothing written.
+ */
+async function loadPerfData(name: string, src: Source, kallsyms: string | false | undefined): Promise<PerfDataInput> {
   if (name === '-') {
     src.close();
     throw new InputError(name, null, 'perf.data cannot be read from stdin (it is read by offsets): give its file name');
@@ -315,10 +325,19 @@ async function loadPerfData(name: string, src: Source): Promise<PerfDataInput> {
   } catch (e) {
     return refuse(e);
   }
+  const { chooseKallsyms, KallsymsError } = await import('./readers/perfdata/symbols.js');
+  let choice: ReturnType<typeof chooseKallsyms>;
+  try {
+    choice = chooseKallsyms(buf, header, kallsyms);
+  } catch (e) {
+    if (e instanceof KallsymsError) throw new InputError(kallsyms || name, null, e.message);
+    throw e;
+  }
   return {
+    note: choice.note,
     read: (sink) => {
       try {
-        return readPerfData(buf, sink, header);
+        return readPerfData(buf, sink, header, choice.symbols);
       } catch (e) {
         return refuse(e);
       }

@@ -28,6 +28,10 @@ export function ingestCommand(program: Command): void {
           }
         }),
     )
+    .option(
+      '--kallsyms <file>',
+      "perf.data kernel frames: symbols from this copy of the traced machine's /proc/kallsyms ('none': raw addresses; default: this machine's when it recorded the file)",
+    )
     .option('--no-replay', 'skip replaying each trace after it is loaded')
     .option('--json', 'print the summary as JSON')
     .action(async (files: string[], o) => {
@@ -47,6 +51,7 @@ export function ingestCommand(program: Command): void {
             kernel: o.kernel,
             mtLayout: o.mtLayout,
             callsiteSkip: o.callsiteSkip,
+            kallsyms: o.kallsyms === 'none' ? false : o.kallsyms,
             stop: signals.stop.signal,
             cancel: signals.cancel.signal,
           }).catch((e: unknown) => {

@@ -2,13 +2,15 @@ import type { LineContext, LineSink } from './sink.js';
 import { hex64, renderPayload, type EventFormat } from './perfdata/format.js';
 export { PerfDataError } from './perfdata/header.js';
 import { need, PerfDataError, readHeader, u64, type Attr, type PerfHeader } from './perfdata/header.js';
+import { kernelFrame, type KernelSymbols } from './perfdata/symbols.js';
 
 /**
  * perf.data (`perf record` output) read natively: the records of the data section in the order `perf script
  * --show-lost-events` prints them (its ordered-events queue, flushed at each FINISHED_ROUND up to the previous
  * round's latest time), each tracepoint sample handed to the sink as the perf text reader hands its lines:
  * context (time, cpu, tid, comm from COMM/FORK records), `sys:event`, a `name=value` payload (perfdata/format.ts),
- * then its callchain as kernel / user stacks of raw `0x<addr>` frames. PERF_RECORD_LOST (or, in a file without any,
+ * then its callchain as kernel / user stacks of raw `0x<addr>` frames (kernel frames named from a kallsyms when
+ * given: perfdata/symbols.ts). PERF_RECORD_LOST (or, in a file without any,
  * LOST_SAMPLES) become lost markers. `lineNo` is the record's ordinal in the data section.
  */
 
@@ -29,8 +31,8 @@ const CONTEXT_KERNEL = 0xffffff80;
 const CONTEXT_USER = 0xfffffe00;
 
 /** The perf.data in `buf` (the whole file) into `sink`; a PerfDataError names the offset of what it cannot read. */
-export function readPerfData(buf: Buffer, sink: LineSink, header: PerfHeader = readHeader(buf)): number {
-  const r = new PerfDataReader(buf, header, sink);
+export function readPerfData(buf: Buffer, sink: LineSink, header: PerfHeader = readHeader(buf), symbols: KernelSymbols | null = null): number {
+  const r = new PerfDataReader(buf, header, sink, symbols);
   try {
     return r.run();
   } catch (e) {
@@ -85,6 +87,7 @@ class PerfDataReader {
     private readonly buf: Buffer,
     private readonly h: PerfHeader,
     private readonly sink: LineSink,
+    private readonly symbols: KernelSymbols | null,
   ) {
     for (const a of h.attrs) for (const id of a.ids) this.byId.set(id, a);
     this.first = h.attrs[0];
@@ -270,7 +273,17 @@ class PerfDataReader {
         this.sink.stackStart(kind, cpu);
         open = kind;
       }
-      this.sink.frame(hex64(hi, lo), ordinal);
+      const named = kind === 'kernel' && this.symbols !== null ? this.kernelFrame(hi, lo) : null;
+      this.sink.frame(named ?? hex64(hi, lo), ordinal);
     }
+  }
+
+  /** Kernel frames by address (the same few thousand return addresses recur in every stack). */
+  private readonly named = new Map<number, string | null>();
+  private kernelFrame(hi: number, lo: number): string | null {
+    if (hi !== 0xffffffff) return kernelFrame(this.symbols!, hi, lo);
+    let f = this.named.get(lo);
+    if (f === undefined) this.named.set(lo, (f = kernelFrame(this.symbols!, hi, lo)));
+    return f;
   }
 }

@@ -30,12 +30,15 @@ export interface PerfHeader {
   /** Tracepoint formats by their id (attr.config of a tracepoint attr, common_type of a raw record). */
   formats: Map<number, EventFormat>;
   osrelease: string | null;
+  /** HEADER_BUILD_ID's entry for `[kernel.kallsyms]` (hex), to tell whether the running kernel recorded it. */
+  kernelBuildId: string | null;
 }
 
 const MAGIC = 'PERFILE2';
 const FILE_HEADER = 104;
 const PERF_TYPE_TRACEPOINT = 2;
 const HEADER_TRACING_DATA = 1;
+const HEADER_BUILD_ID = 2;
 const HEADER_OSRELEASE = 4;
 const FEATURE_BITS = 256;
 // Sample fields before RAW whose layout this reader knows (perf_event.h enum perf_event_sample_format).
@@ -89,6 +92,7 @@ export function readHeader(buf: Buffer): PerfHeader {
   let sec = dataOffset + dataSize;
   let formats = new Map<number, EventFormat>();
   let osrelease: string | null = null;
+  let kernelBuildId: string | null = null;
   for (let bit = 0; bit < FEATURE_BITS; bit++) {
     if ((buf[72 + (bit >> 3)] & (1 << (bit & 7))) === 0) continue;
     need(buf, sec, 16, `feature ${bit}'s section entry`);
@@ -96,10 +100,30 @@ export function readHeader(buf: Buffer): PerfHeader {
     const len = u64(buf, sec + 8);
     need(buf, off, len, `feature ${bit}'s section`);
     if (bit === HEADER_TRACING_DATA) formats = readTracingData(buf, off, off + len);
+    if (bit === HEADER_BUILD_ID) kernelBuildId = kernelBuildIdOf(buf, off, off + len);
     if (bit === HEADER_OSRELEASE && len > 4) osrelease = buf.toString('latin1', off + 4, off + len).replace(/\0.*$/s, '');
     sec += 16;
   }
-  return { attrs, dataOffset, dataSize, formats, osrelease };
+  return { attrs, dataOffset, dataSize, formats, osrelease, kernelBuildId };
+}
+
+/**
+ * perf_record_header_build_id entries (header, pid, build_id[24] whose size byte sits at 20 when misc has
+ * PERF_RECORD_MISC_BUILD_ID_SIZE, else 20 bytes, filename): the kernel's is named `[kernel.kallsyms]`.
+ */
+function kernelBuildIdOf(buf: Buffer, start: number, end: number): string | null {
+  for (let o = start; o + 36 <= end; ) {
+    const misc = buf.readUInt16LE(o + 4);
+    const size = buf.readUInt16LE(o + 6);
+    if (size < 36 || o + size > end) return null;
+    const nul = buf.indexOf(0, o + 36);
+    if (buf.toString('latin1', o + 36, nul >= 0 && nul < o + size ? nul : o + size) === '[kernel.kallsyms]') {
+      const len = misc & 0x8000 ? Math.min(20, buf[o + 32]) : 20;
+      return buf.toString('hex', o + 12, o + 12 + len);
+    }
+    o += size;
+  }
+  return null;
 }
 
 /** trace-event-read.c: magic, version, endianness, long and page size, header page/event, ftrace and event formats. */
