@@ -5,28 +5,41 @@ import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Db } from '../db/duckdb.js';
 import { generateToFile } from '../samples/generate/file.js';
+import { baselineTree, DEFAULT_BASELINE } from './baseline.js';
+import { measureBinary } from './binary.js';
 import { compareWithRefscope, type Comparison } from './compare.js';
-import { METRICS, QUERIES_AFTER, STARTUP } from './metrics.js';
+import { BINARY, METRICS, QUERIES_AFTER, STARTUP } from './metrics.js';
+import { child, fmt, freshDb, printTable, ratio, round, tryChild, tryOneCore, type Metrics } from './run.js';
 
 /**
- * `npm run bench [-- --lines N]` (default 5 M): generates the noise scenario at 1x and 4x N lines (cached in
- * bench/out/ per generator version), then measures on this machine, in one run, each step in its own child
- * process (child.ts) so each peak RSS is its own: refscope's ingest, `wc -l`, DuckDB parsing the same text
- * itself with read_csv + regexp_extract (the complete baseline, checked against refscope's rows at 1x, and
- * the old narrow one), replay, every library query, the report. Prints one table (metrics x sizes, with
- * the 4x/1x ratio and the issues' targets), then the start-up of the built CLI (dist/: `npm run bench` builds it
- * first) on trivial commands, and writes bench/out/results.json. docs/benchmark.md § Metrics describes
- * every metric. Not a test: nothing here fails for being slow.
+ * `npm run bench [-- --lines N] [--runs R] [--baseline REV|none]` (default 5 M lines, 1 run, baseline.ts
+ * DEFAULT_BASELINE):
+ * generates the noise scenario at 1x and 4x N lines (cached in bench/out/ per generator version), then measures
+ * on this machine, in one run, each step in its own child process (child.ts) so each peak RSS is its own:
+ * refscope's ingest, `wc -l`, DuckDB reading the text as one column, DuckDB parsing the same text itself with
+ * read_csv + regexp_extract (the complete baseline, checked against refscope's rows at 1x, and the old narrow
+ * one), `refscope ingest` as the CLI runs it by default (replay included), the same two for the baseline
+ * commit, replay, every library query, the report. Prints one table (metrics x sizes, with the 4x/1x ratio and
+ * the issues' targets), then the binary readers against the text route of the same captures (binary.ts), then
+ * the start-up of the built CLI (dist/: `npm run bench` builds it first) on trivial commands, and writes
+ * bench/out/results.json. docs/benchmark.md § Metrics describes every metric. Not a test: nothing here fails
+ * for being slow.
  */
 
 const args = process.argv.slice(2);
-const linesArg = args.indexOf('--lines');
-const baseLines = linesArg >= 0 ? Number(args[linesArg + 1]) : 5_000_000;
+const flag = (name: string): string | undefined => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const baseLines = Number(flag('--lines') ?? 5_000_000);
 if (!(baseLines >= 50_000)) throw new Error('--lines: at least 50000');
 const outDir = new URL('./out/', import.meta.url).pathname;
 mkdirSync(outDir, { recursive: true });
-
-type Metrics = Record<string, number | null>;
+/** Runs of refscope's (and the baseline's) ingest and ingest+replay, median taken: a shared machine is noisy. */
+const runs = flag('--runs') ?? '1';
+if (!(Number(runs) >= 1)) throw new Error('--runs: at least 1');
+const baselineRev = flag('--baseline') ?? DEFAULT_BASELINE;
+const baseline = baselineRev === 'none' ? null : baselineTree(baselineRev, outDir);
+if (baseline && 'error' in baseline) process.stderr.write(`baseline: ${baseline.error}\n`);
+const oldTree = baseline && !('error' in baseline) ? baseline : null;
+const repoRoot = new URL('..', import.meta.url).pathname;
 
 /** Hash of the generator's sources: a cached trace from another version of the generator is not reused. */
 function generatorVersion(): string {
@@ -58,61 +71,29 @@ function dropStaleTraces(version: string): void {
   }
 }
 
-/** `taskset -c 0` when this machine has it (Linux, util-linux): a child pinned to one core, as #3's target reads. */
-const ONE_CORE = spawnSync('taskset', ['-c', '0', 'true']).status === 0 ? ['taskset', '-c', '0'] : null;
-
-function runChild(prefix: string[], argv: string[]): Record<string, unknown> & { seconds: number; maxRssMB: number } {
-  const cmd = [...prefix, process.execPath, '--import', 'tsx', new URL('./child.ts', import.meta.url).pathname, ...argv];
-  const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (r.status !== 0) throw new Error(`bench child ${argv[0]} failed: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!);
-}
-
-const child = (...argv: string[]): ReturnType<typeof runChild> => runChild([], argv);
-
-/** A step that may fail (the bench still prints what it could measure). */
-function tryChild(...argv: string[]): ReturnType<typeof child> | null {
-  return tryPrefixed([], argv);
-}
-
-/** The same on one core; null without taskset. */
-function tryOneCore(...argv: string[]): ReturnType<typeof child> | null {
-  return ONE_CORE ? tryPrefixed(ONE_CORE, argv) : null;
-}
-
-function tryPrefixed(prefix: string[], argv: string[]): ReturnType<typeof child> | null {
-  try {
-    return runChild(prefix, argv);
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n`);
-    return null;
-  }
-}
-
-function freshDb(path: string): string {
-  for (const p of [path, path + '.wal']) rmSync(p, { force: true });
-  rmSync(path + '.tmp', { recursive: true, force: true });
-  return path;
-}
-
-const round = (x: number, digits: number): number => +x.toFixed(digits);
-const ratio = (a: number | null | undefined, b: number | null | undefined, digits = 2): number | null =>
-  a == null || b == null || b === 0 ? null : round(a / b, digits);
-
 async function measure(size: string, lines: number, version: string, check: boolean): Promise<{ m: Metrics; query_rows: Record<string, number>; check: Comparison | null }> {
   const file = await traceFile(lines, version);
   const mb = statSync(file).size / 1e6;
   const db = freshDb(join(outDir, `bench-${size}.duckdb`));
   process.stderr.write(`[${size}] ingest...\n`);
-  const ing = child('ingest', file, db);
+  const ing = child('ingest', file, db, runs);
   const t = performance.now();
   execFileSync('wc', ['-l', file]);
   const wc = (performance.now() - t) / 1000;
+  const readCsv = tryChild('duckdb-read-csv', file);
   process.stderr.write(`[${size}] duckdb regex baselines...\n`);
   const baselineDb = freshDb(join(outDir, `duckdb-regex-${size}.duckdb`));
   const full = tryChild('duckdb-regex', file, baselineDb);
   const narrow = tryChild('duckdb-regex-8cols', file);
   const copy = tryChild('duckdb-copy', db, freshDb(join(outDir, `duckdb-copy-${size}.duckdb`)));
+  process.stderr.write(`[${size}] refscope ingest (the CLI's default, replay included)...\n`);
+  const cliDb = join(outDir, `cli-${size}.duckdb`);
+  const both = tryChild('cli-ingest', repoRoot, file, cliDb, runs);
+  if (both && !both.replayed) process.stderr.write(`[${size}] note: refscope ingest did not replay\n`);
+  const old = oldTree ? tryChild('ingest', file, cliDb, runs, oldTree.root) : null;
+  const oldBoth = oldTree ? tryChild('cli-ingest', oldTree.root, file, cliDb, runs) : null;
+  if (oldBoth && !oldBoth.replayed) process.stderr.write(`[${size}] note: the baseline's ingest did not replay\n`);
+  freshDb(cliDb);
   process.stderr.write(`[${size}] replay, queries, report...\n`);
   const rep = tryChild('replay', db);
   const stream = tryChild('duckdb-stream', db);
@@ -136,6 +117,8 @@ async function measure(size: string, lines: number, version: string, check: bool
     ingest_peak_rss_mb: Math.round(ing.maxRssMB),
     wc_l_s: round(wc, 3),
     ingest_vs_wc_l: ratio(ing.seconds, wc, 1),
+    duckdb_read_csv_s: readCsv ? round(readCsv.seconds, 2) : null,
+    ingest_vs_duckdb_read_csv: ratio(ing.seconds, readCsv?.seconds, 1),
     duckdb_regex_s: full ? round(full.seconds, 2) : null,
     duckdb_regex_peak_rss_mb: full ? Math.round(full.maxRssMB) : null,
     speedup_vs_duckdb_regex: ratio(full?.seconds, ing.seconds),
@@ -143,6 +126,20 @@ async function measure(size: string, lines: number, version: string, check: bool
     speedup_vs_duckdb_regex_8cols: ratio(narrow?.seconds, ing.seconds),
     duckdb_copy_s: copy ? round(copy.seconds, 2) : null,
     ingest_vs_duckdb_copy: ratio(ing.seconds, copy?.seconds),
+    ingest_replay_s: both ? round(both.seconds, 2) : null,
+    ingest_replay_lines_per_s: both ? Math.round(ingLines / both.seconds) : null,
+    ingest_replay_cpu_s: both ? round(both.cpuSeconds as number, 2) : null,
+    ingest_replay_peak_rss_mb: both ? Math.round(both.maxRssMB) : null,
+    ingest_replay_vs_duckdb_regex_8cols: ratio(narrow?.seconds, both?.seconds),
+    baseline_ingest_s: old ? round(old.seconds, 2) : null,
+    baseline_ingest_peak_rss_mb: old ? Math.round(old.maxRssMB) : null,
+    old_new_ingest: ratio(old?.seconds, ing.seconds),
+    baseline_ingest_replay_s: oldBoth ? round(oldBoth.seconds, 2) : null,
+    baseline_ingest_replay_lines_per_s: oldBoth ? Math.round(ingLines / oldBoth.seconds) : null,
+    baseline_ingest_replay_cpu_s: oldBoth ? round(oldBoth.cpuSeconds as number, 2) : null,
+    baseline_ingest_replay_peak_rss_mb: oldBoth ? Math.round(oldBoth.maxRssMB) : null,
+    old_new_ingest_replay: ratio(oldBoth?.seconds, both?.seconds),
+    old_new_ingest_replay_cpu: ratio(oldBoth?.cpuSeconds as number | undefined, both?.cpuSeconds as number | undefined),
     replay_s: rep ? round(rep.seconds, 2) : null,
     replay_events_per_s: rep ? Math.round((rep.events as number) / rep.seconds) : null,
     replay_cpu_s: rep ? round(rep.cpuSeconds as number, 2) : null,
@@ -175,13 +172,25 @@ async function measure(size: string, lines: number, version: string, check: bool
   return { m, query_rows, check: cmp };
 }
 
+/** The built CLI as installed (bin/refscope.js runs dist/cli/main.js); null when dist/ is not built. */
+const BIN = new URL('../bin/refscope.js', import.meta.url).pathname;
+const built = existsSync(new URL('../dist/cli/main.js', import.meta.url));
+
+/** A small database for the trivial query of the start-up rows: one real capture ingested and replayed. */
+function tinyDb(): string | null {
+  const db = freshDb(join(outDir, 'startup.duckdb'));
+  const r = spawnSync(process.execPath, [BIN, 'ingest', new URL('../samples/real/b-vmsplice.trace.txt.gz', import.meta.url).pathname, '--db', db], { encoding: 'utf8' });
+  if (r.status === 0) return db;
+  process.stderr.write(`start-up: no database for the query row: ${r.stderr}`);
+  return null;
+}
+
 /** The built CLI's start-up: wall seconds of a trivial command, median of `runs` after one warm-up run. */
 function startup(args: string[], runs = 5): number | null {
-  const main = new URL('../dist/cli/main.js', import.meta.url).pathname;
-  if (!existsSync(main)) return null;
+  if (!built) return null;
   const once = (): number => {
     const t = performance.now();
-    const r = spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`refscope ${args.join(' ')} failed: ${r.stderr}`);
     return (performance.now() - t) / 1000;
   };
@@ -205,16 +214,6 @@ function git(...a: string[]): string | null {
   }
 }
 
-function printTable(rows: string[][]): void {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const [k, r] of rows.entries()) {
-    console.log(r.map((c, i) => (i === 0 || i === r.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd());
-    if (k === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  }
-}
-
-const fmt = (v: number | null | undefined): string => (v == null ? '-' : Number.isInteger(v) && Math.abs(v) >= 10_000 ? v.toLocaleString('en-US') : String(v));
-
 const version = generatorVersion();
 dropStaleTraces(version);
 const machine = {
@@ -228,7 +227,10 @@ const machine = {
 };
 const started = new Date().toISOString();
 process.stderr.write('start-up of the built CLI (dist/)...\n');
-const startupRows: Metrics = Object.fromEntries(STARTUP.map((x) => [x.name, startup(x.args)]));
+const tiny = built ? tinyDb() : null;
+const startupRows: Metrics = Object.fromEntries(
+  STARTUP.map((x) => [x.name, x.args.includes('$TINY_DB') && !tiny ? null : startup(x.args.map((a) => (a === '$TINY_DB' ? tiny! : a)))]),
+);
 const one = await measure('1x', baseLines, version, true);
 const four = await measure('4x', baseLines * 4, version, false);
 // Table order: METRICS, with the per-query rows after QUERIES_AFTER.
@@ -242,11 +244,20 @@ const ordered = (m: Metrics): Metrics => Object.fromEntries(keys.map((k) => [k, 
 console.log(`refscope bench, ${started}`);
 console.log(`machine: ${machine.cpus}, ${machine.memory_gib} GiB, ${machine.os}, node ${machine.node}, DuckDB ${machine.duckdb} (memory_limit ${machine.duckdb_memory_limit}), load average at start ${machine.load_average_at_start.join(' ')}`);
 console.log(`input: noise scenario, ftrace, seed 1 (generator ${version}); commit ${git('rev-parse', '--short', 'HEAD') ?? '?'}`);
+const noBaseline = baseline && 'error' in baseline ? `none (${baseline.error})` : 'none (--baseline none)';
+console.log(`baseline (old): ${oldTree ? `${oldTree.rev} = ${oldTree.commit.slice(0, 10)}, ${git('log', '-1', '--format=%ad %s', '--date=short', oldTree.commit) ?? '?'}` : noBaseline}`);
 printTable([
   ['metric', '1x', '4x', '4x/1x', 'target'],
   ...keys.map((k) => [k, fmt(one.m[k]), fmt(four.m[k]), fmt(ratios[k]), targets[k] ?? '']),
 ]);
-console.log(`start-up of the built CLI (node dist/cli/main.js, median of 5 runs):`);
+const binary = measureBinary(outDir);
+console.log(`binary readers against the text route of the same capture (median of 3 runs each):`);
+printTable([
+  ['capture', ...BINARY.map((x) => x.name), 'note'],
+  ...binary.map((r) => [r.capture, ...BINARY.map((x) => fmt(r.m[x.name])), r.note]),
+  ['target', ...BINARY.map((x) => x.target ?? ''), ''],
+]);
+console.log(`start-up of the built CLI (node bin/refscope.js, median of 5 runs):`);
 printTable([['metric', 'seconds', 'target'], ...STARTUP.map((x) => [x.name, fmt(startupRows[x.name]), x.target ?? ''])]);
 const c = one.check;
 if (c) {
@@ -275,6 +286,8 @@ const results = {
   results: { '1x': ordered(one.m), '4x': ordered(four.m) },
   ratio_4x_1x: ratios,
   startup: startupRows,
+  baseline: oldTree ? { rev: oldTree.rev, commit: oldTree.commit } : null,
+  binary: binary.map((r) => ({ capture: r.capture, reader: r.reader, source: r.source, ...r.m, note: r.note })),
   query_rows: { '1x': one.query_rows, '4x': four.query_rows },
   duckdb_regex_check_1x: one.check,
   targets,

@@ -1,11 +1,20 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Db } from '../db/duckdb.js';
 import { runBaseline } from './compare.js';
 
 /**
  * One measured step of the benchmark, in its own process so that its peak RSS is its own. Modules are loaded
  * before the clock starts. Prints one JSON line: {seconds, maxRssMB, ...}.
- *   child.ts ingest FILE DB                 refscope's ingest (no replay)       + {lines, events, bytes}
+ *   child.ts ingest FILE DB [RUNS [ROOT]]   refscope's ingest (no replay)       + {lines, events, bytes, cpuSeconds}
+ *                                           RUNS times into a new DB each (seconds: the median, cpuSeconds: the
+ *                                           mean), with the modules of the tree at ROOT (default: this one)
+ *   child.ts cli-ingest ROOT FILE DB RUNS [--no-replay]
+ *                                           ROOT's `refscope ingest FILE --db DB --json`, in process: the
+ *                                           CLI's default (replay included); RUNS as above
+ *                                                                               + {lines, events, replayed, cpuSeconds}
+ *   child.ts duckdb-read-csv FILE           DuckDB reading FILE as one VARCHAR column + {rows}
  *   child.ts replay DB                      replay of trace 1                   + {events}
  *   child.ts duckdb-stream DB               DuckDB handing trace 1 to replay    + {events}
  *   child.ts queries DB                     every queries/*.sql, default params + {queries: {name: {seconds, rows}}}
@@ -32,13 +41,79 @@ let t0 = 0;
 const start = (): void => void (t0 = performance.now());
 let out: Record<string, unknown>;
 
+/** A module of the tree at `root` (its .ts source, loaded through tsx). */
+const fromTree = (root: string, path: string): Promise<Record<string, any>> => import(pathToFileURL(join(root, path)).href);
+const here = new URL('..', import.meta.url).pathname;
+const freshDb = (path: string): void => {
+  for (const p of [path, path + '.wal']) rmSync(p, { force: true });
+  rmSync(path + '.tmp', { recursive: true, force: true });
+};
+/** The median of several runs, when a step measures it. */
+let seconds: number | null = null;
+
+/** `once` `runs` times, DB new each time: the median wall time goes in `seconds`; the mean CPU time is returned. */
+async function repeated<T>(runs: number, db: string, once: () => Promise<T>): Promise<{ last: T; cpuSeconds: number }> {
+  const times: number[] = [];
+  let cpu = 0;
+  let last: T | undefined;
+  for (let i = 0; i < runs; i++) {
+    freshDb(db);
+    start();
+    const c0 = process.cpuUsage();
+    last = await once();
+    const c = process.cpuUsage(c0);
+    times.push((performance.now() - t0) / 1000);
+    cpu += (c.user + c.system) / 1e6;
+  }
+  seconds = times.sort((x, y) => x - y)[times.length >> 1]!;
+  return { last: last!, cpuSeconds: cpu / runs };
+}
+
 if (step === 'ingest') {
-  const { ingest } = await import('../ingest/ingest.js');
+  const root = process.argv[6] ?? here;
+  const { ingest } = await fromTree(root, 'ingest/ingest.ts');
+  const { Db: TreeDb } = await fromTree(root, 'db/duckdb.ts');
+  const { last: s, cpuSeconds } = await repeated(Number(process.argv[5] ?? 1), b, async () => {
+    const db = await TreeDb.open(b);
+    const s = await ingest(db, a, {});
+    db.close();
+    return s;
+  });
+  out = { lines: s.lines, events: s.events, bytes: s.bytes, cpuSeconds };
+} else if (step === 'cli-ingest') {
+  // The CLI's own action on a commander program of its own, every module it loads when it runs loaded first.
+  const [root, file, dbPath, runs, noReplay] = [a, b, process.argv[5]!, Number(process.argv[6]), process.argv[7] === '--no-replay'];
+  const { Command } = await import('commander');
+  const { ingestCommand } = await fromTree(root, 'cli/commands/ingest.ts');
+  await fromTree(root, 'ingest/ingest.ts');
+  await fromTree(root, 'replay/replay.ts');
+  await fromTree(root, 'db/duckdb.ts');
+  const { last: s, cpuSeconds } = await repeated(runs, dbPath, async () => {
+    const program = new Command('refscope').exitOverride();
+    ingestCommand(program);
+    const printed: string[] = [];
+    const log = console.log;
+    console.log = (...x: unknown[]) => void printed.push(x.join(' '));
+    try {
+      await program.parseAsync(['ingest', file, '--db', dbPath, '--json', ...(noReplay ? ['--no-replay'] : [])], { from: 'user' });
+    } finally {
+      console.log = log;
+    }
+    if (process.exitCode) throw new Error(`cli-ingest: exit code ${process.exitCode}`);
+    return JSON.parse(printed.join('\n'));
+  });
+  out = { lines: s.lines, events: s.events, replayed: s.replay !== undefined || s.replayed === true, cpuSeconds };
+} else if (step === 'duckdb-read-csv') {
   start();
-  const db = await Db.open(b);
-  const s = await ingest(db, a, {});
+  const db = await Db.open(':memory:');
+  // Every line's text read and measured, so DuckDB cannot skip materialising the column.
+  const r = await db.one<{ n: bigint }>(
+    `SELECT count(*) AS n, sum(length(line)) AS chars FROM read_csv($file, columns = {'line': 'VARCHAR'}, delim = '\\x01',
+       quote = '', escape = '', header = false, auto_detect = false, strict_mode = false)`,
+    { file: a },
+  );
   db.close();
-  out = { lines: s.lines, events: s.events, bytes: s.bytes };
+  out = { rows: Number(r!.n) };
 } else if (step === 'replay') {
   const { replay } = await import('../replay/replay.js');
   start();
@@ -142,6 +217,6 @@ if (step === 'ingest') {
   if (n!.n !== held!.n || n!.n === 0n) throw new Error(`duckdb-store: stored ${n!.n} rows of ${held!.n}`);
   out = { rows: Number(n!.n) };
 } else throw new Error(`unknown step ${step}`);
-out.seconds = (performance.now() - t0) / 1000;
+out.seconds = seconds ?? (performance.now() - t0) / 1000;
 out.maxRssMB = process.resourceUsage().maxRSS / 1024;
 console.log(JSON.stringify(out));

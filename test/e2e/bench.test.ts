@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { compareWithRefscope, runBaseline } from '../../bench/compare.js';
-import { METRICS, STARTUP } from '../../bench/metrics.js';
+import { BINARY, METRICS, STARTUP } from '../../bench/metrics.js';
 import { Db } from '../../db/duckdb.js';
 import { ingest } from '../../ingest/ingest.js';
 import { generateToFile } from '../../samples/generate/file.js';
@@ -50,7 +50,7 @@ describe('bench', () => {
     const end = doc.indexOf('\n## ', at + 1);
     const section = doc.slice(at, end < 0 ? undefined : end);
     assert.ok(at >= 0 && section.length > 100, 'docs/benchmark.md has a Metrics section');
-    for (const m of [...METRICS, ...STARTUP]) assert.match(section, new RegExp(`\\| \`${m.name}\` \\|`), `${m.name} described`);
+    for (const m of [...METRICS, ...STARTUP, ...BINARY]) assert.match(section, new RegExp(`\\| \`${m.name}\` \\|`), `${m.name} described`);
     assert.match(section, /`query_<name>_s`/);
   });
 });
