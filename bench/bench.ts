@@ -226,6 +226,8 @@ const machine = {
   load_average_at_start: loadavg().map((x) => round(x, 2)),
 };
 const started = new Date().toISOString();
+/** Files changed or added since the commit when the run starts (other work in the same checkout runs with it). */
+const dirty = (git('status', '--porcelain') ?? '') !== '';
 process.stderr.write('start-up of the built CLI (dist/)...\n');
 const tiny = built ? tinyDb() : null;
 const startupRows: Metrics = Object.fromEntries(
@@ -243,7 +245,7 @@ const ordered = (m: Metrics): Metrics => Object.fromEntries(keys.map((k) => [k, 
 
 console.log(`refscope bench, ${started}`);
 console.log(`machine: ${machine.cpus}, ${machine.memory_gib} GiB, ${machine.os}, node ${machine.node}, DuckDB ${machine.duckdb} (memory_limit ${machine.duckdb_memory_limit}), load average at start ${machine.load_average_at_start.join(' ')}`);
-console.log(`input: noise scenario, ftrace, seed 1 (generator ${version}); commit ${git('rev-parse', '--short', 'HEAD') ?? '?'}`);
+console.log(`input: noise scenario, ftrace, seed 1 (generator ${version}); commit ${git('rev-parse', '--short', 'HEAD') ?? '?'}${dirty ? ' + uncommitted changes at start' : ''}`);
 const noBaseline = baseline && 'error' in baseline ? `none (${baseline.error})` : 'none (--baseline none)';
 console.log(`baseline (old): ${oldTree ? `${oldTree.rev} = ${oldTree.commit.slice(0, 10)}, ${git('log', '-1', '--format=%ad %s', '--date=short', oldTree.commit) ?? '?'}` : noBaseline}`);
 printTable([
@@ -281,7 +283,7 @@ const results = {
   fuzz,
   machine,
   commit: git('rev-parse', 'HEAD'),
-  dirty: (git('status', '--porcelain', '--untracked-files=no') ?? '') !== '',
+  dirty,
   input: { scenario: 'noise', format: 'ftrace', seed: 1, generator: version, lines_arg: baseLines },
   results: { '1x': ordered(one.m), '4x': ordered(four.m) },
   ratio_4x_1x: ratios,
