@@ -124,6 +124,7 @@ export function probesScript(opts: ProbeOptions & { as?: ProbesAs }): string {
     'CMDLINE=${CMDLINE:-/proc/cmdline}',
     `BUF_KB=\${BUF_KB:-32768}   # per-CPU ring buffer; raise it if ${as === 'perf' ? 'perf reports lost samples' : 'the trace header shows entries-written > entries-in-buffer'}`,
     `OUT=\${OUT:-${OUTPUT[as]}}`,
+    ...(as === 'perf' ? ['KALLSYMS=${KALLSYMS:-/proc/kallsyms}   # copied beside $OUT: perf.data holds kernel addresses only'] : []),
     'HERE=$(pwd)',
     'case $OUT in /*) ;; *) OUT="$HERE/$OUT" ;; esac',
     '',
@@ -216,7 +217,10 @@ function recordWith(as: 'trace-cmd' | 'perf', say: (...lines: string[]) => void,
     // The command as run ($EV starts with its blank).
     `echo "${cmd.replace(/"/g, '').replace(' $EV', '$EV')}\${*:+ -- $*}" >&2`,
     `if [ $# -gt 0 ]; then ${cmd} -- "$@"; else ${cmd}; fi`,
-    `echo "wrote $OUT: refscope ingest $OUT" >&2`,
+    ...(as === 'perf'
+      ? ['cat "$KALLSYMS" > "$OUT.kallsyms"   # read as root: real addresses, which name the callchains\' kernel frames',
+         'echo "wrote $OUT and $OUT.kallsyms: refscope ingest $OUT --kallsyms $OUT.kallsyms" >&2']
+      : ['echo "wrote $OUT: refscope ingest $OUT" >&2']),
     '',
   );
 }

@@ -34,6 +34,9 @@ function fakeTracefs(name: string, o: { systems: string[]; kprobes?: 'file' | 'f
   return t;
 }
 
+const kallsyms = join(root, 'kallsyms');
+writeFileSync(kallsyms, 'ffffffff81000000 T _text\n');
+
 /** Stand-ins for trace-cmd and perf: each writes its arguments, one per line, to $ARGS. */
 const bin = join(root, 'bin');
 mkdirSync(bin);
@@ -50,7 +53,7 @@ function run(tracefs: string, cmdline: string, as: ProbesAs = 'tracefs'): { stat
   const args = join(root, `${as}.args`);
   const r = spawnSync('sh', [script, 'true'], {
     cwd: root,
-    env: { PATH: `${bin}:${process.env.PATH}`, TRACEFS: tracefs, CMDLINE: join(root, 'cmdline'), OUT: out, ARGS: args },
+    env: { PATH: `${bin}:${process.env.PATH}`, TRACEFS: tracefs, CMDLINE: join(root, 'cmdline'), OUT: out, ARGS: args, KALLSYMS: kallsyms },
     encoding: 'utf8',
   });
   return { status: r.status, lines: r.stderr.split('\n').filter(Boolean), out, args };
@@ -160,6 +163,9 @@ describe('refscope probes --as trace-cmd | perf: the record command for the same
       if (m[2]) stacked.push(m[1]!);
     }
     assert.deepEqual({ enabled: enabled.sort(), stacked: stacked.sort() }, want);
+    // perf.data names no kernel symbol: the kallsyms is saved beside it, and the last line says how to ingest both.
+    assert.equal(readFileSync(`${r.out}.kallsyms`, 'utf8'), readFileSync(kallsyms, 'utf8'));
+    assert.equal(r.lines.at(-1), `wrote ${r.out} and ${r.out}.kallsyms: refscope ingest ${r.out} --kallsyms ${r.out}.kallsyms`);
   });
 
   it('an event this kernel lacks is left out (perf refuses an unknown event), kprobes still defined first', () => {
