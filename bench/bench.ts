@@ -9,7 +9,7 @@ import { baselineTree, DEFAULT_BASELINE } from './baseline.js';
 import { measureBinary } from './binary.js';
 import { compareWithRefscope, type Comparison } from './compare.js';
 import { BINARY, METRICS, QUERIES_AFTER, STARTUP } from './metrics.js';
-import { child, fmt, freshDb, printTable, ratio, round, tryChild, tryOneCore, type Metrics } from './run.js';
+import { fmt, freshDb, median, printTable, ratio, round, tryChild, tryOneCore, type ChildResult, type Metrics } from './run.js';
 
 /**
  * `npm run bench [-- --lines N] [--runs R] [--baseline REV|none]` (default 5 M lines, 1 run, baseline.ts
@@ -32,7 +32,7 @@ const baseLines = Number(flag('--lines') ?? 5_000_000);
 if (!(baseLines >= 50_000)) throw new Error('--lines: at least 50000');
 const outDir = new URL('./out/', import.meta.url).pathname;
 mkdirSync(outDir, { recursive: true });
-/** Runs of refscope's (and the baseline's) ingest and ingest+replay, median taken: a shared machine is noisy. */
+/** Runs of refscope's (and the baseline's) ingest and ingest+replay, alternating, median taken: a shared machine is noisy. */
 const runs = flag('--runs') ?? '1';
 if (!(Number(runs) >= 1)) throw new Error('--runs: at least 1');
 const baselineRev = flag('--baseline') ?? DEFAULT_BASELINE;
@@ -71,12 +71,32 @@ function dropStaleTraces(version: string): void {
   }
 }
 
+/**
+ * Each step of `pairs` once per run, runs one after the other (new, old, new, old...), one process each, so that a
+ * load that changes during the bench weighs on both sides alike. Per step: the run of median seconds, with the
+ * median CPU and the largest peak RSS; null if any run failed. The database is new for each run.
+ */
+function alternating(pairs: (string[] | null)[]): (ChildResult | null)[] {
+  const got: (ChildResult | null)[][] = pairs.map(() => []);
+  for (let i = 0; i < Number(runs); i++) {
+    pairs.forEach((argv, k) => got[k]!.push(argv ? tryChild(...argv) : null));
+  }
+  return got.map((rs) => {
+    if (rs.some((r) => r === null)) return null;
+    const ok = rs as ChildResult[];
+    const mid = [...ok].sort((a, b) => a.seconds - b.seconds)[ok.length >> 1]!;
+    return { ...mid, cpuSeconds: median(ok.map((r) => r.cpuSeconds as number)), maxRssMB: Math.max(...ok.map((r) => r.maxRssMB)) };
+  });
+}
+
 async function measure(size: string, lines: number, version: string, check: boolean): Promise<{ m: Metrics; query_rows: Record<string, number>; check: Comparison | null }> {
   const file = await traceFile(lines, version);
   const mb = statSync(file).size / 1e6;
   const db = freshDb(join(outDir, `bench-${size}.duckdb`));
-  process.stderr.write(`[${size}] ingest...\n`);
-  const ing = child('ingest', file, db, runs);
+  const cliDb = join(outDir, `cli-${size}.duckdb`);
+  process.stderr.write(`[${size}] ingest (and the baseline's)...\n`);
+  const [ing, old] = alternating([['ingest', file, db], oldTree ? ['ingest', file, cliDb, '1', oldTree.root] : null]);
+  if (!ing) throw new Error(`bench: refscope ingest of ${file} failed`);
   const t = performance.now();
   execFileSync('wc', ['-l', file]);
   const wc = (performance.now() - t) / 1000;
@@ -86,12 +106,9 @@ async function measure(size: string, lines: number, version: string, check: bool
   const full = tryChild('duckdb-regex', file, baselineDb);
   const narrow = tryChild('duckdb-regex-8cols', file);
   const copy = tryChild('duckdb-copy', db, freshDb(join(outDir, `duckdb-copy-${size}.duckdb`)));
-  process.stderr.write(`[${size}] refscope ingest (the CLI's default, replay included)...\n`);
-  const cliDb = join(outDir, `cli-${size}.duckdb`);
-  const both = tryChild('cli-ingest', repoRoot, file, cliDb, runs);
+  process.stderr.write(`[${size}] refscope ingest (the CLI's default, replay included), and the baseline's...\n`);
+  const [both, oldBoth] = alternating([['cli-ingest', repoRoot, file, cliDb, '1'], oldTree ? ['cli-ingest', oldTree.root, file, cliDb, '1'] : null]);
   if (both && !both.replayed) process.stderr.write(`[${size}] note: refscope ingest did not replay\n`);
-  const old = oldTree ? tryChild('ingest', file, cliDb, runs, oldTree.root) : null;
-  const oldBoth = oldTree ? tryChild('cli-ingest', oldTree.root, file, cliDb, runs) : null;
   if (oldBoth && !oldBoth.replayed) process.stderr.write(`[${size}] note: the baseline's ingest did not replay\n`);
   freshDb(cliDb);
   process.stderr.write(`[${size}] replay, queries, report...\n`);
