@@ -5,13 +5,17 @@ import type { Clock, LineContext } from './readers/sink.js';
  * of a capture has, instead of the readers' regexes. It accepts a line only when it is sure the regex path reads
  * it the same way, and otherwise returns "no" so the caller takes that path: whatever it does not fully recognise
  * (odd comms, latency format, `(+delta)`, long numbers, other whitespace) costs one failed scan, never a
- * different result. `REFSCOPE_TOKENIZER=0` turns it off (docs/usage.md), which tests use to compare both paths.
- * Char codes of the decoded string rather than bytes: the splitter already hands out one-byte strings (source.ts
- * decodes ASCII blocks as Latin-1), and charCodeAt on them is as cheap as a Uint8Array read.
+ * different result. `REFSCOPE_TOKENIZER=1` turns it on (docs/usage.md); tests compare both paths.
+ * Char codes of the decoded string, because the readers get strings (source.ts LineSplitter). Measured, that is
+ * why it does not pay: charCodeAt on a line (a slice of its block's string) costs 2-3x a Uint8Array read, and
+ * a scan of ~60 characters per line in JS costs as much as V8's compiled CONTEXT_TAIL regex (bench/NOTES.md).
  */
 
-/** Whether readers made from now on take the fast path (read once per reader; tests flip it to compare). */
-export const tokenizer = { on: process.env.REFSCOPE_TOKENIZER !== '0' };
+/**
+ * Whether readers made from now on take the fast path (read once per reader; tests flip it to compare). Off
+ * unless `REFSCOPE_TOKENIZER=1`: measured, it is no faster than the regexes (bench/NOTES.md).
+ */
+export const tokenizer = { on: process.env.REFSCOPE_TOKENIZER === '1' };
 
 /** A comm is at most 15 bytes (sink.ts COMM_BYTES); matchTask() prefers a later split within that many. */
 const COMM_BYTES = 15;
