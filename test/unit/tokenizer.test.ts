@@ -1,10 +1,10 @@
 /**
  * The tokenizer (ingest/tokenize.ts, issue #20) against the regex path it stands in for: every ftrace and
  * trace-cmd text trace in samples/real (head and windows), generated scenarios in each era and both layouts, and
- * mutated lines of those captures, are
- * parsed twice in memory (tokenizer.on true and false) and must give the same reader calls (so the same events,
- * stacks, lost markers, header facts, unparsed lines and line accounting), the same rows in every events column
- * and the same trace facts. A count of lines the tokenizer took checks that it did take the common shapes.
+ * mutated lines of those captures, are parsed twice in memory (tokenizer.on true and false) and must give the
+ * same reader calls (so the same events, stacks, lost markers, header facts, unparsed lines and line
+ * accounting), the same rows in every events column and the same trace facts. A count of lines the tokenizer
+ * took checks that it did take the common shapes.
  */
 import { strict as assert } from 'node:assert';
 import { createHash, type Hash } from 'node:crypto';
