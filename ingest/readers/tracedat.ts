@@ -23,7 +23,11 @@ const COUNTER_CLOCKS = /^(?:local|global|uptime|perf|mono.*|tai|x86-tsc-nsec)$/;
 
 /** The metadata and every page's structure, without rendering: a corrupt file is refused before anything is written. */
 export function checkTraceDat(buf: Buffer): TraceDat {
-  const f = readTraceDatHeader(buf);
+  return checkPages(readTraceDatHeader(buf));
+}
+
+/** Every page of every CPU walked (headers, event sizes, times); returns `f`. */
+export function checkPages(f: TraceDat): TraceDat {
   for (const b of f.buffers) {
     if (!b) continue;
     const s = stream(b, f);
@@ -55,6 +59,18 @@ function pageError(e: unknown, b: CpuBuffer): unknown {
     : new TraceDatError(b.fileOffset + e.page, `CPU ${b.cpu}: ${e.message}`);
 }
 
+let lastText: string | null = null;
+let lastSyms: Kallsyms | null = null;
+
+/** The file's kallsyms, parsed when a frame or an ip is first named (once per file: the last table is kept). */
+function symbols(f: TraceDat): Kallsyms {
+  if (lastSyms === null || lastText !== f.kallsyms) {
+    lastSyms = Kallsyms.parse(f.kallsyms);
+    lastText = f.kallsyms;
+  }
+  return lastSyms;
+}
+
 /** The trace.dat in `buf` into `sink`; returns the records read. */
 export function readTraceDat(buf: Buffer, sink: LineSink, f: TraceDat = checkTraceDat(buf)): number {
   return new TraceDatReader(f, sink).run();
@@ -62,7 +78,6 @@ export function readTraceDat(buf: Buffer, sink: LineSink, f: TraceDat = checkTra
 
 class TraceDatReader {
   private readonly ctx: LineContext = { tsSec: 0, tsNs: 0, cpu: 0, pid: 0, tgid: -1, comm: '', irq: null };
-  private readonly kallsyms: Kallsyms;
   private readonly comms: Map<number, string>;
   /** Frames as printed, by address (low word; the high word checked). */
   private readonly frames = new Map<number, [number, string]>();
@@ -74,7 +89,6 @@ class TraceDatReader {
     private readonly f: TraceDat,
     private readonly sink: LineSink,
   ) {
-    this.kallsyms = Kallsyms.parse(f.kallsyms);
     this.comms = new Map(f.cmdlines);
     this.long = f.kernelLong;
     for (const [id, fmt] of f.formats) {
@@ -181,7 +195,7 @@ class TraceDatReader {
   private frame(hi: number, lo: number): string {
     const hit = this.frames.get(lo);
     if (hit !== undefined && hit[0] === hi) return hit[1];
-    const sym = this.kallsyms.lookup(hi, lo);
+    const sym = symbols(this.f).lookup(hi, lo);
     const addr = hex64(hi, lo).slice(2);
     const text = ftraceFrame(sym ? `${sym.name} (${addr})` : addr);
     if (hit === undefined) this.frames.set(lo, [hi, text]);
@@ -189,7 +203,7 @@ class TraceDatReader {
   }
 
   private symbol(hi: number, lo: number): string | null {
-    return this.kallsyms.lookup(hi, lo)?.name ?? null;
+    return symbols(this.f).lookup(hi, lo)?.name ?? null;
   }
 
   /** ftrace's print (`ip: buf`), bputs (`ip: str` from printk formats) and bprint (`ip: formatted`). */

@@ -1,0 +1,355 @@
+/**
+ * The native trace.dat reader against the text route: each binary-6.18 capture (samples/real/binary/README.md)
+ * read into an EventBuilder gives, batch for batch, the columns, stacks and lost markers that the trace-cmd text
+ * reader gives for its `trace-cmd report` text. Left out of the comparison, on purpose: `payload` (libtraceevent
+ * evaluates print fmt, the reader writes the format's fields as name=value), `gfp` (printed symbolically, read as
+ * the number), `line_no` (report lines vs record ordinals); `ts_ns` is compared at the report's precision (trace-cmd
+ * rounds ns to the nearest us). v7-none and v7-zstd hold v6's data: they are compared with v6 at the sink.
+ */
+import { strict as assert } from 'node:assert';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { unxzSync } from 'node-liblzma';
+import { getI64String, getStr, isValid, type BatchColumn, type ColumnarBatch } from '../../db/batch.js';
+import { Db } from '../../db/duckdb.js';
+import { ensureSchema } from '../../db/setup.js';
+import { EventBuilder } from '../../ingest/builder.js';
+import { detectFormat } from '../../ingest/detect.js';
+import { ingest } from '../../ingest/ingest.js';
+import { Kallsyms } from '../../ingest/kallsyms.js';
+import { TraceCmdReader } from '../../ingest/readers/tracecmd.js';
+import { checkPages, readTraceDat, TraceDatError } from '../../ingest/readers/tracedat.js';
+import { readTraceDatHeader } from '../../ingest/readers/tracedat/header.js';
+import { CpuStream } from '../../ingest/readers/tracedat/ring.js';
+import type { LineSink } from '../../ingest/readers/sink.js';
+import { countsByTrace } from '../lib/tables.js';
+
+const BIN = new URL('../../samples/real/binary/', import.meta.url);
+const unxz = (name: string): Buffer => unxzSync(readFileSync(new URL(name, BIN)));
+const SKIP = new Set(['payload', 'gfp', 'line_no']);
+
+/** One batch's columns as comparable values: typed arrays with NULL rows zeroed, strings for dictionary/text columns. */
+type Snap = Map<string, { valid: Uint32Array; wide: boolean; data: Int32Array | Int16Array | Uint8Array | (string | null)[] }>;
+
+function snapshot(b: ColumnarBatch, roundUs: boolean): Snap {
+  const out: Snap = new Map();
+  const n = b.rows;
+  for (const c of b.columns) {
+    if (SKIP.has(c.name)) continue;
+    const valid = c.valid.slice(0, (n + 31) >>> 5);
+    let data: Int32Array | Int16Array | Uint8Array | (string | null)[];
+    if (c.storage === 'dict' || c.storage === 'str') data = Array.from({ length: n }, (_, r) => getStr(c, r));
+    else if (c.storage === 'i64' || c.storage === 'u64') {
+      data = new Int32Array(2 * n);
+      for (let r = 0; r < n; r++) if (isValid(c, r)) (data[2 * r] = c.i32![2 * r]!, (data[2 * r + 1] = c.i32![2 * r + 1]!));
+      if (c.name === 'ts_ns' && roundUs) roundToUs(c, data, n);
+    } else {
+      const src = (c.i32 ?? c.i16 ?? c.u8)!;
+      data = src.slice(0, n);
+      for (let r = 0; r < n; r++) if (!isValid(c, r)) data[r] = 0;
+    }
+    out.set(c.name, { valid, wide: c.storage === 'i64' || c.storage === 'u64', data });
+  }
+  return out;
+}
+
+/** trace-cmd prints (ns + 500) / 1000 us: the binary's ns at the text's precision. */
+function roundToUs(c: BatchColumn, data: Int32Array, n: number): void {
+  for (let r = 0; r < n; r++) {
+    const ns = Number(getI64String(c, r));
+    const t = Math.floor((ns + 500) / 1000) * 1000;
+    const hi = Math.floor(t / 4294967296);
+    data[2 * r] = (t - hi * 4294967296) | 0;
+    data[2 * r + 1] = hi;
+  }
+}
+
+interface Built {
+  batches: Snap[];
+  builder: EventBuilder;
+  records: number;
+}
+
+function build(feed: (b: EventBuilder) => number, roundUs: boolean): Built {
+  const batches: Snap[] = [];
+  const builder = new EventBuilder(1, (b) => batches.push(snapshot(b, roundUs)));
+  const records = feed(builder);
+  builder.finish();
+  return { batches, builder, records };
+}
+
+/** The text route on `text`'s first `lines` lines. */
+const viaText = (text: string, lines = Infinity): Built =>
+  build((b) => {
+    const r = new TraceCmdReader(b);
+    let n = 0;
+    for (let at = 0; at < text.length && n < lines; ) {
+      let eol = text.indexOf('\n', at);
+      if (eol < 0) eol = text.length;
+      r.line(text.slice(at, eol), ++n);
+      at = eol + 1;
+    }
+    r.end();
+    return n;
+  }, false);
+
+/** The reader into a builder (its first `events` events only), and every event name it hands over counted. */
+function viaBinary(buf: Buffer, events = Infinity): Built & { counts: Map<string, number> } {
+  const counts = new Map<string, number>();
+  const built = build((b) => {
+    let open = true;
+    const sink: LineSink = {
+      event(l, c, sys, ev, payload) {
+        const name = ev === 'print' ? 'tracing_mark_write' : ev;
+        counts.set(name, (counts.get(name) ?? 0) + 1);
+        open = b.events < events;
+        return open ? b.event(l, c, sys, ev, payload) : true;
+      },
+      stackStart: (k, cpu) => open && b.stackStart(k, cpu),
+      frame: (t, l) => open && b.frame(t, l),
+      continuation: (l, t) => open && b.continuation(l, t),
+      lost: (l, cpu, n, kind) => open && b.lost(l, cpu, n, kind),
+      header: (k, v) => b.header(k, v),
+      clock: (c) => b.clock(c),
+      unparsed: (l, t, r) => b.unparsed(l, t, r),
+    };
+    return readTraceDat(buf, sink);
+  }, true);
+  return { ...built, counts };
+}
+
+/** Event lines per event name in report text (`comm-pid [cpu] time: name: ...`), found without the reader. */
+function reportCounts(text: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (let at = 0; at < text.length; ) {
+    let eol = text.indexOf('\n', at);
+    if (eol < 0) eol = text.length;
+    const close = text.indexOf('] ', at);
+    if (close > 0 && close < eol) {
+      const colon = text.indexOf(': ', close);
+      const end = text.indexOf(':', colon + 2);
+      if (colon > 0 && end > 0 && end < eol) {
+        const name = text.slice(colon + 2, end);
+        const key = name === 'print' ? 'tracing_mark_write' : name;
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      }
+    }
+    at = eol + 1;
+  }
+  return counts;
+}
+
+/** Same rows in every compared column; the first difference named by column and seq. */
+function assertSameEvents(a: Built, b: Built): void {
+  assert.equal(a.builder.events, b.builder.events, 'events');
+  assert.equal(a.batches.length, b.batches.length, 'batches');
+  for (let i = 0; i < a.batches.length; i++) {
+    for (const [name, x] of a.batches[i]!) {
+      const y = b.batches[i]!.get(name)!;
+      const r = Array.from({ length: Math.max(x.data.length, y.data.length) }, (_, k) => k).find((k) => x.data[k] !== y.data[k]);
+      const row = (k: number) => i * 2048 + (x.wide ? k >> 1 : k);
+      if (r !== undefined) assert.fail(`column ${name} differs at seq ${row(r)}: ${x.data[r]} vs ${y.data[r]}`);
+      assert.deepEqual(x.valid, y.valid, `NULLs of ${name} in batch ${i}`);
+    }
+  }
+  const stacks = (s: Built) => s.builder.stacks.rows.map((r) => ({ ...r }));
+  assert.deepEqual(stacks(a), stacks(b), 'stacks');
+  const lost = (s: Built) => s.builder.lostRows.map(({ seq, cpu, lost, kind }) => ({ seq, cpu, lost, kind }));
+  assert.deepEqual(lost(a), lost(b), 'lost markers');
+  assert.deepEqual(a.builder.eventCounts, b.builder.eventCounts);
+  assert.equal(a.builder.unparsedCount, 0, 'unparsed (binary)');
+  assert.equal(b.builder.unparsedCount, 0, 'unparsed (text)');
+}
+
+/** v6 cut to its first `pages` pages per CPU: the flyrecord table rewritten, the CPUs' pages laid one after the other. */
+function shrinkV6(v6: Buffer, pages: number): Buffer {
+  const table = v6.indexOf('flyrecord\0', 0, 'latin1') + 10;
+  const h = readTraceDatHeader(v6);
+  const parts = [v6.subarray(0, h.buffers[0]!.fileOffset)];
+  let at = h.buffers[0]!.fileOffset;
+  const out = Buffer.from(parts[0]!);
+  for (const b of h.buffers) {
+    const i = table + 16 * b!.cpu;
+    out.writeBigUInt64LE(BigInt(at), i);
+    out.writeBigUInt64LE(BigInt(4096 * pages), i + 8);
+    parts.push(b!.data.subarray(0, 4096 * pages));
+    at += 4096 * pages;
+  }
+  parts[0] = out;
+  return Buffer.concat(parts);
+}
+
+describe('trace.dat reader', () => {
+  let v6: Buffer;
+  let dir: string;
+  let db: Db;
+  before(async () => {
+    v6 = unxz('trace-cmd-v6.dat.xz');
+    dir = mkdtempSync(join(tmpdir(), 'refscope-tracedat-'));
+    db = await Db.open(join(dir, 'db.duckdb'));
+  });
+  after(async () => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('v6: the event counts of its trace-cmd report text, and every column of its first 40000 lines', () => {
+    // The whole report through the text route costs seconds (272k lines): the columns are compared on a
+    // contiguous slice, the event names over the whole file; the zstd captures below are compared whole.
+    assert.equal(detectFormat(v6), 'trace-dat');
+    const text = unxz('trace-cmd.report.txt.xz').toString('utf8');
+    const b = viaText(text, 40000);
+    const a = viaBinary(v6, b.builder.events);
+    assertSameEvents(a, b);
+    assert.ok(b.builder.events > 39000);
+    assert.deepEqual(new Map([...a.counts].sort()), new Map([...reportCounts(text)].sort()));
+    assert.ok([...a.counts.values()].reduce((x, y) => x + y) > 270000);
+    assert.equal(a.counts.get('tracing_mark_write'), 2);
+    assert.equal(a.builder.headers.get('cpus'), b.builder.headers.get('cpus'));
+  });
+
+  it('v7 (compression none, zstd): the metadata and pages of v6, so the same events', () => {
+    // The events are a function of these (the v6 comparison above and the zstd captures below read them).
+    const strip = (buf: Buffer) => {
+      const { version, compression, buffers, formats, ...h } = readTraceDatHeader(buf);
+      const fmt = [...formats].map(([id, f]) => `${id} ${f.system}:${f.name} ${JSON.stringify(f.fields)} ${f.constants}`);
+      return { ...h, formats: fmt, pages: buffers.map((x) => x && createHash('sha1').update(x.data).digest('hex')) };
+    };
+    const base = strip(v6);
+    assert.ok(base.pages.length === 2 && base.pages.every((p) => p !== undefined));
+    assert.deepEqual(strip(unxz('trace-cmd-v7-none.dat.xz')), base);
+    assert.deepEqual(strip(unxz('trace-cmd-v7-zstd.dat.xz')), base);
+  });
+
+  it('v7 zstd with options/stacktrace: kernel_stack entries as symbolised stacks, the DROPPED marker without a count', () => {
+    const a = viaBinary(unxz('trace-cmd-v7-zstd-stacktrace.dat.xz'));
+    const b = viaText(unxz('trace-cmd-v7-zstd-stacktrace.report.txt.xz').toString('utf8'));
+    assertSameEvents(a, b);
+    assert.ok(a.builder.stacks.rows.length > 10);
+    // Named from the file's kallsyms (a frame outside it stays an address, as trace-cmd prints it).
+    const frames = a.builder.stacks.rows.flatMap((s) => s.frames);
+    assert.ok(frames.filter((f) => !f.startsWith('0x')).length > 0.99 * frames.length);
+    assert.deepEqual(a.builder.lostRows.map((l) => [l.cpu, l.lost, l.kind]), [[0, null, 'dropped']]);
+  });
+
+  it('v7 zstd, 64 KiB buffers: the per-page dropped counts as markers with their CPU', () => {
+    const a = viaBinary(unxz('trace-cmd-v7-zstd-lost.dat.xz'));
+    const b = viaText(unxz('trace-cmd-v7-zstd-lost.report.txt.xz').toString('utf8'));
+    assertSameEvents(a, b);
+    assert.deepEqual(a.builder.lostRows.map((l) => [l.cpu, l.lost]), [[1, 49849], [0, 52028]]);
+  });
+
+  it('refuses a cut file, a flipped section size, a bad page, big-endian and an unknown compression with file and offset, database unchanged', async () => {
+    const lost = unxz('trace-cmd-v7-zstd-lost.dat.xz');
+    const optionsAt = Number(lost.readBigUInt64LE(lost.indexOf(0, lost.indexOf(0, 18) + 1) + 1));
+    const flipped = Buffer.from(lost);
+    flipped.writeBigUInt64LE(1n << 40n, optionsAt + 8);
+    const cpu0 = readTraceDatHeader(v6).buffers[0]!.fileOffset;
+    const badPage = shrinkV6(v6, 4);
+    badPage.writeUInt32LE(0x7ffffff, cpu0 + 4096 + 8);
+    const bigEndian = Buffer.from(lost.subarray(0, 64));
+    bigEndian[12] = 1;
+    const lz4 = Buffer.concat([lost.subarray(0, 18), Buffer.from('lz4\0'), lost.subarray(23)]);
+    await ensureSchema(db);
+    const beforeRows = await countsByTrace(db);
+    const loads = async () => (await db.one<{ n: number }>('SELECT count(*)::INTEGER AS n FROM trace_loads'))?.n;
+    const beforeLoads = await loads();
+    const cases: [string, Buffer, RegExp][] = [
+      ['cut.dat', lost.subarray(0, Math.floor(lost.length / 2)), /cut\.dat: offset \d+: truncated: /],
+      ['flip.dat', flipped, new RegExp(`flip\\.dat: offset ${optionsAt + 16}: truncated: the options section needs 1099511627776 bytes, the file has \\d+$`)],
+      ['page.dat', badPage, new RegExp(`page\\.dat: offset ${cpu0 + 4096}: CPU 0: page commit 134217727 runs past the page's 4080 data bytes`)],
+      ['be.dat', bigEndian, /be\.dat: offset 12: big-endian trace\.dat is not supported/],
+      ['lz4.dat', lz4, /lz4\.dat: offset 18: compression "lz4" is not supported/],
+    ];
+    for (const [file, bytes, re] of cases) {
+      const path = join(dir, file);
+      writeFileSync(path, bytes);
+      await assert.rejects(ingest(db, path), (e: Error) => {
+        assert.match(e.message, re);
+        assert.ok(!e.message.includes('\n'), e.message);
+        return true;
+      });
+    }
+    assert.deepEqual(await countsByTrace(db), beforeRows);
+    assert.equal(await loads(), beforeLoads);
+  });
+
+  it('a corrupt byte in the pages is read or refused with its offset, never another error', () => {
+    const small = shrinkV6(v6, 8);
+    const good = readTraceDatHeader(small);
+    // The pages alone are corrupted, the metadata (and its parsed kallsyms) reused: a read costs milliseconds.
+    assert.equal(checkPages(good), good);
+    let seed = 11;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    let refused = 0;
+    for (let i = 0; i < 100; i++) {
+      const buffers = good.buffers.map((b) => b && { ...b, data: Buffer.from(b.data) });
+      for (let k = 0; k < 3; k++) {
+        const b = buffers[rand(buffers.length)]!;
+        b.data[rand(b.data.length)] = rand(256);
+      }
+      const f = { ...good, buffers };
+      try {
+        readTraceDat(small, new EventBuilder(1, () => undefined), checkPages(f));
+      } catch (e) {
+        assert.ok(e instanceof TraceDatError, String(e));
+        assert.ok(e.offset >= 0 && e.offset <= small.length);
+        refused++;
+      }
+    }
+    assert.ok(refused > 0);
+  });
+
+  it('ring-buffer pages as kbuffer reads them: deltas, time extend, length word, padding, absolute time, drops only before a page\'s first record', () => {
+    const page = (ts: bigint, flags: number, words: number[], lost?: number): Buffer => {
+      const p = Buffer.alloc(4096);
+      p.writeBigUInt64LE(ts, 0);
+      p.writeUInt32LE(((words.length * 4) | flags) >>> 0, 8);
+      words.forEach((w, i) => p.writeUInt32LE(w >>> 0, 16 + 4 * i));
+      if (lost !== undefined) p.writeBigUInt64LE(BigInt(lost), 16 + 4 * words.length);
+      return p;
+    };
+    const h = (type: number, delta: number) => ((delta << 5) | type) >>> 0;
+    const abs = 5_000_000_123;
+    const data = Buffer.concat([
+      // drops stored (bit 31 | bit 30): 7, reported before the first record
+      page(999_999_990n, 0xc0000000, [h(2, 5), 0xa1, 0xa2, h(30, 3), 1, h(0, 2), 16, 0xb1, 0xb2, 0xb3, h(29, 1), 8, 0, h(1, 0), 0xc1], 7),
+      // drops flagged, but a time extend comes first: kbuffer reports none (trace-cmd prints no marker)
+      page((1n << 53n) + 7n, 0x80000000, [h(30, 1), 0, h(1, 0), 0xd1]),
+      // an absolute time stamp: 59 bits, ext << 27 | delta
+      page(1n, 0, [h(31, abs % 2 ** 27), Math.floor(abs / 2 ** 27), h(1, 0), 0xe1]),
+    ]);
+    const f = { pageSize: 4096, pageData: 16, kernelLong: 8 } as ConstructorParameters<typeof CpuStream>[1];
+    const s = new CpuStream({ cpu: 3, data, fileOffset: 0, compressed: false }, f, null);
+    const got: [number, number, number, number][] = [];
+    for (; s.has; s.advance()) got.push([s.tsSec, s.tsNs, s.missed, s.buffer.readUInt32LE(s.dataStart)]);
+    assert.deepEqual(got, [
+      [0, 999_999_995, 7, 0xa1],
+      [1, 134_217_728, 0, 0xb1],
+      [1, 134_217_729, 0, 0xc1],
+      [9_007_199, 254_741_000, 0, 0xd1],
+      [5, 123, 0, 0xe1],
+    ]);
+  });
+
+  it('Kallsyms: containing symbol and offset, module, aliases, absolute symbols, zero addresses, past the last', () => {
+    const k = Kallsyms.parse(
+      [
+        'ffffffff81000000 T _text', 'ffffffff81000000 T _stext', 'ffffffff81001000 t helper', '0000000000001000 A fixed_percpu_data',
+        'ffffffff81002000 T $x', 'ffffffffc0100000 t mod_fn\t[mymod]', 'ffffffffc0100100 t mod_end\t[mymod]',
+      ].join('\n'),
+    );
+    assert.equal(k.size, 5);
+    assert.deepEqual(k.lookup(0xffffffff, 0x81000010), { name: '_text', offset: 16, module: null });
+    assert.deepEqual(k.lookup(0xffffffff, 0x81001fff), { name: 'helper', offset: 0xfff, module: null });
+    assert.deepEqual(k.lookup(0xffffffff, 0xc0100004), { name: 'mod_fn', offset: 4, module: 'mymod' });
+    assert.equal(k.lookup(0, 0x1000), null);
+    assert.equal(k.lookup(0xffffffff, 0x80000000), null);
+    assert.deepEqual(k.lookup(0xffffffff, 0xc0100100), { name: 'mod_end', offset: 0, module: 'mymod' });
+    assert.equal(k.lookup(0xffffffff, 0xc0100101), null);
+    assert.equal(Kallsyms.parse('0000000000000000 T _text\n0000000000000000 T start_kernel\n').size, 0);
+  });
+});
