@@ -1,6 +1,5 @@
 import { MAX_CPUS, MAX_LOST } from '../decode/limits.js';
 import { ftraceFrame } from '../stack.js';
-import { fastClock, fastContext, fastFrame, tokenizer } from '../tokenize.js';
 import { digits, matchTask, parseTimestamp, taskComm, type LineContext, type LineSink, type Reader } from './sink.js';
 
 /**
@@ -54,12 +53,10 @@ const SYSCALL_EXIT_RE = /^(sys_\w+) -> (\S+)\s*$/;
 export class FtraceReader implements Reader {
   protected readonly ctx: LineContext = { tsSec: 0, tsNs: 0, cpu: 0, pid: 0, tgid: -1, comm: '', irq: null };
   private clockSeen = false;
-  protected readonly fast = tokenizer.on;
 
   constructor(protected readonly sink: LineSink) {}
 
   line(text: string, lineNo: number): void {
-    if (this.fast && this.fastLine(text, lineNo)) return;
     const c0 = text.charCodeAt(0);
     if (c0 === 35 /* # */) {
       // `##### CPU N buffer started ####` (annotate option) looks like a header line but is a marker.
@@ -67,7 +64,7 @@ export class FtraceReader implements Reader {
       return this.headerLine(text, lineNo);
     }
     if (trimEnd(text) === 0) return this.sink.skip?.(lineNo, 'blank');
-    if (isFrameLine(text)) return this.sink.frame((this.fast && fastFrame(text)) || frameText(text), lineNo);
+    if (isFrameLine(text)) return this.sink.frame(frameText(text), lineNo);
     const m = matchTask(text, CONTEXT_TAIL, false);
     if (m) {
       const ctx = this.ctx;
@@ -84,15 +81,6 @@ export class FtraceReader implements Reader {
   }
 
   end(): void {}
-
-  /** A context line the tokenizer reads (tokenize.ts) without the regexes below; false: they decide. */
-  protected fastLine(text: string, lineNo: number): boolean {
-    const at = fastContext(text, this.ctx);
-    if (at < 0) return false;
-    this.setClock(fastClock);
-    this.rest(lineNo, text.slice(at), text);
-    return true;
-  }
 
   protected setClock(c: ReturnType<typeof parseTimestamp>): void {
     if (!this.clockSeen) {

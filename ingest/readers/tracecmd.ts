@@ -22,8 +22,6 @@ export class TraceCmdReader extends FtraceReader {
   private lastWasPrint = false;
 
   override line(text: string, lineNo: number): void {
-    // A context line matches neither preamble pattern (tokenize.ts takes no `#`, blank or frame line either).
-    if (this.fast && this.fastLine(text, lineNo)) return;
     const m = PREAMBLE_RE.exec(text);
     if (m) {
       if (m[1] !== 'cpus') return this.sink.header('file_version', m[2]);
