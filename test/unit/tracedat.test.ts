@@ -10,6 +10,7 @@ import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { unxzSync } from 'node-liblzma';
@@ -182,6 +183,53 @@ function shrinkV6(v6: Buffer, pages: number): Buffer {
   return Buffer.concat(parts);
 }
 
+/**
+ * A minimal version 7 file: one kmem format, cmdlines, one CPU (cpu 1) with one page holding one mm_page_free record,
+ * every section and the CPU's chunk compressed with `zip` (null: compression none).
+ */
+function v7File(name: string, zip: ((b: Buffer) => Buffer) | null): Buffer {
+  const parts: Buffer[] = [];
+  let size = 0;
+  const put = (b: Buffer): number => (parts.push(b), (size += b.length) - b.length);
+  const u16 = (v: number) => Buffer.from([v & 0xff, v >> 8]);
+  const u32 = (v: number) => (((b) => (b.writeUInt32LE(v), b))(Buffer.alloc(4)));
+  const u64 = (v: number) => (((b) => (b.writeBigUInt64LE(BigInt(v)), b))(Buffer.alloc(8)));
+  const str = (t: string) => Buffer.from(t + '\0');
+  const section = (id: number, body: Buffer): number => {
+    const data = zip ? Buffer.concat([u32(zip(body).length), u32(body.length), zip(body)]) : body;
+    return put(Buffer.concat([u16(id), u16(zip ? 1 : 0), u32(0), u64(data.length), data]));
+  };
+  const headerPage = 'field: u64 timestamp;\toffset:0;\tsize:8;\tsigned:0;\nfield: local_t commit;\toffset:8;\tsize:8;\tsigned:1;\nfield: char data;\toffset:16;\tsize:4080;\tsigned:1;\n';
+  const fmt = 'name: mm_page_free\nID: 300\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n' +
+    '\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\tfield:unsigned long pfn;\toffset:8;\tsize:8;\tsigned:0;\n' +
+    '\tfield:unsigned int order;\toffset:16;\tsize:4;\tsigned:0;\n\nprint fmt: "page=%p pfn=0x%lx order=%d", 0, REC->pfn, REC->order\n';
+  put(Buffer.concat([Buffer.from([0x17, 0x08, 0x44]), Buffer.from('tracing7\0'), Buffer.from([0, 8]), u32(4096), str(name), str('1')]));
+  put(u64(0)); // parts[1]: the options offset, known once the other sections are placed
+  const headerAt = section(16, Buffer.concat([str('header_page'), u64(headerPage.length), Buffer.from(headerPage), str('header_event'), u64(0)]));
+  const formatsAt = section(18, Buffer.concat([u32(1), str('kmem'), u32(1), u64(fmt.length), Buffer.from(fmt)]));
+  const cmdlinesAt = section(21, Buffer.concat([u64(10), Buffer.from('42 worker\n')]));
+  const page = Buffer.alloc(4096);
+  page.writeBigUInt64LE(1_000_000_000n, 0);
+  page.writeUInt32LE(24, 8);
+  page.writeUInt32LE((10 << 5) | 5, 16); // type_len 5 (20 bytes), delta 10 ns
+  page.writeUInt16LE(300, 20);
+  page.writeInt32LE(42, 24);
+  page.writeBigUInt64LE(0x1234n, 28);
+  page.writeUInt32LE(2, 36);
+  const bufferAt = put(Buffer.concat([u16(3), u16(zip ? 1 : 0), u32(0), u64(0)]));
+  const cpuData = zip ? Buffer.concat([u32(1), u32(zip(page).length), u32(4096), zip(page)]) : page;
+  const cpuAt = put(cpuData);
+  const opt = (id: number, b: Buffer) => Buffer.concat([u16(id), u32(b.length), b]);
+  const options = Buffer.concat([
+    opt(16, u64(headerAt)), opt(18, u64(formatsAt)), opt(21, u64(cmdlinesAt)),
+    opt(3, Buffer.concat([u64(bufferAt), str(''), str('local'), u32(4096), u32(1), u32(1), u64(cpuAt), u64(cpuData.length - (zip ? 4 : 0))])),
+    opt(0, u64(0)),
+  ]);
+  parts[1] = u64(size); // the options section goes last
+  section(0, options);
+  return Buffer.concat(parts);
+}
+
 describe('trace.dat reader', () => {
   let v6: Buffer;
   let dir: string;
@@ -301,6 +349,21 @@ describe('trace.dat reader', () => {
       }
     }
     assert.ok(refused > 0);
+  });
+
+  it('v7 with zlib sections and chunks (and with none): a CPU numbered 1, its record with the cmdline name', () => {
+    for (const [name, zip] of [['zlib', (b: Buffer) => deflateSync(b)], ['none', null]] as const) {
+      const file = v7File(name, zip);
+      const got: string[] = [];
+      const sink: LineSink = {
+        event: (_l, c, sys, ev, payload) => (got.push(`${c.tsSec}.${c.tsNs} ${c.cpu} ${c.pid} ${c.comm} ${sys}:${ev} ${payload}`), true),
+        stackStart: () => assert.fail('no stack'), frame: () => assert.fail('no frame'), continuation: () => assert.fail('no continuation'),
+        lost: () => assert.fail('no loss'), header: (k, v) => got.push(`${k}=${v}`), clock: (c) => got.push(`clock ${c}`),
+        unparsed: (_l, t, r) => assert.fail(`${r}: ${t}`),
+      };
+      readTraceDat(file, sink);
+      assert.deepEqual(got, ['cpus=2', 'file_version=7', 'trace_clock=local', 'clock ns', '1.10 1 42 worker kmem:mm_page_free pfn=0x1234 order=2'], name);
+    }
   });
 
   it('ring-buffer pages as kbuffer reads them: deltas, time extend, length word, padding, absolute time, drops only before a page\'s first record', () => {
