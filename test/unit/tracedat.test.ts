@@ -25,6 +25,7 @@ import { TraceCmdReader } from '../../ingest/readers/tracecmd.js';
 import { checkPages, readTraceDat, TraceDatError } from '../../ingest/readers/tracedat.js';
 import { readTraceDatHeader } from '../../ingest/readers/tracedat/header.js';
 import { CpuStream } from '../../ingest/readers/tracedat/ring.js';
+import { formatBprint } from '../../ingest/readers/tracedat/printk.js';
 import type { LineSink } from '../../ingest/readers/sink.js';
 import { countsByTrace } from '../lib/tables.js';
 
@@ -396,6 +397,17 @@ describe('trace.dat reader', () => {
       [9_007_199, 254_741_000, 0, 0xd1],
       [5, 123, 0, 0xe1],
     ]);
+  });
+
+  it('bprint arguments as libtraceevent reads them: numbers 4-byte aligned, strings inline, %ps named', () => {
+    const args = Buffer.alloc(48);
+    args.write('cma\0', 0, 'latin1'); // %s at 0..3
+    args.writeBigUInt64LE(0x1a2bn, 4); // %lx: a long, aligned to 4 (not 8)
+    args.writeInt32LE(-3, 12); // %d
+    args.writeBigUInt64LE(0xffffffff81000010n, 16); // %ps
+    args.writeUInt32LE(7, 24); // %05u
+    const sym = (hi: number, lo: number) => (hi === 0xffffffff && lo === 0x81000010 ? 'do_thing' : null);
+    assert.equal(formatBprint('%s pfn=%lx ret=%d in %ps [%05u] 100%%\n', args, 8, sym), 'cma pfn=1a2b ret=-3 in do_thing [00007] 100%\n');
   });
 
   it('Kallsyms: containing symbol and offset, module, aliases, absolute symbols, zero addresses, past the last', () => {

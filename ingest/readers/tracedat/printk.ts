@@ -1,8 +1,9 @@
 /**
  * trace_printk()'s binary form (ftrace `bprint`): the format string lives in the file's printk formats, the
- * arguments in the record as lib/vsprintf.c vbin_printf() stored them: each integer at its type's alignment and
- * size (char, short, int, long, long long), each %s inline with its NUL, pointers as longs. Rendered as printf
- * would for the common conversions (flags, width, precision, d i u x X o c s p); `%pS`/`%ps` print the symbol.
+ * arguments in the record as lib/vsprintf.c vbin_printf() stored them, read as libtraceevent's make_bprint_args()
+ * reads them: every number 4-byte aligned, 4 bytes (8 with ll/L, a long with l/z and for pointers), each %s
+ * inline with its NUL. Rendered as printf would for the common conversions (flags, width, precision,
+ * d i u x X o c s p); `%pS`/`%ps` print the symbol.
  */
 
 const SPEC = /%([-+ #0]*)(\*|\d+)?(?:\.(\*|\d+))?(hh|h|ll|l|z|t|j|L)?([diouxXcspn%])([sSfFbBx]?)/g;
@@ -13,7 +14,7 @@ export function formatBprint(fmt: string, args: Buffer, longSize: number, symbol
     at = (at + n - 1) & ~(n - 1);
   };
   const int = (size: number, signed: boolean): bigint => {
-    align(size);
+    align(size === 1 ? 1 : 4);
     if (at + size > args.length) return 0n;
     let v: bigint;
     if (size === 8) v = signed ? args.readBigInt64LE(at) : args.readBigUInt64LE(at);
@@ -49,7 +50,7 @@ export function formatBprint(fmt: string, args: Buffer, longSize: number, symbol
     } else if (conv === 'c') {
       body = String.fromCharCode(Number(int(1, false)));
     } else {
-      const size = len === 'll' || len === 'L' || len === 'j' ? 8 : len === 'l' || len === 'z' || len === 't' ? longSize : len === 'h' ? 2 : len === 'hh' ? 1 : 4;
+      const size = len === 'll' || len === 'L' || len === 'j' ? 8 : len === 'l' || len === 'z' || len === 't' ? longSize : 4;
       const signed = conv === 'd' || conv === 'i';
       const v = int(size, signed);
       const neg = v < 0n;
