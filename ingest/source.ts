@@ -271,32 +271,10 @@ async function xzInflate(): Promise<Inflate> {
   };
 }
 
-/** zstd with fzstd's streaming decoder (pure JS: Node 20 has no zstd); several frames in a row are read on. */
+/** zstd: fzstd's streaming decoder, each frame's content checksum checked (zstd.ts); frames in a row read on. */
 async function zstdInflate(): Promise<Inflate> {
-  const { Decompress } = await import('fzstd');
-  let parts: Buffer[] = [];
-  const d = new Decompress((data) => {
-    if (data.length) parts.push(Buffer.from(data.buffer, data.byteOffset, data.length));
-  });
-  const take = (): Buffer[] => {
-    const p = parts;
-    parts = [];
-    return p;
-  };
-  const messages = ['invalid zstd data', 'window size too large', 'invalid block type', 'FSE accuracy too high', 'match distance too far back', 'unexpected end of file'];
-  const guard = (f: () => void): Buffer[] => {
-    try {
-      f();
-    } catch (e) {
-      const code = (e as { code?: number }).code;
-      throw new Error(code !== undefined && messages[code] ? messages[code] : (e as Error).message);
-    }
-    return take();
-  };
-  return {
-    push: (chunk) => guard(() => d.push(chunk)),
-    end: () => guard(() => d.push(new Uint8Array(0), true)),
-  };
+  const { ZstdInflate } = await import('./zstd.js');
+  return new ZstdInflate();
 }
 
 /**

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
+import { decompress } from 'fzstd';
 import { xzSync as xzPreset6 } from 'node-liblzma';
 import { Db } from '../../db/duckdb.js';
 import { DuplicateTraceError, ingest } from '../../ingest/ingest.js';
@@ -65,6 +66,13 @@ async function refused(path: string, reason: RegExp): Promise<void> {
   });
 }
 
+/**
+ * A zstd frame holding "a" as a raw block, by hand (RFC 8878 §3.1.1): single segment with a 1-byte content size and a
+ * checksum, the low half of XXH64("a") = 0xd24ec4f1a98c6e5b (xxhash's published value).
+ */
+const frameOfA = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x24, 1, 1 | (1 << 3), 0, 0, 0x61, 0x5b, 0x6e, 0x8c, 0xa9]);
+const SKIPPABLE = Buffer.from([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3]);
+
 describe('compressed wrappers', () => {
   const text = gunzipSync(readFileSync(join(REAL, CAPTURES.b)));
   const perfData = gunzipSync(readFileSync(join(PERFDATA, 'g.data.gz')));
@@ -89,6 +97,9 @@ describe('compressed wrappers', () => {
       [file('b2.xz', Buffer.concat([xzSync(text), xzSync(text)])), 'xz', Buffer.concat([text, text])],
       [join(WRAP, 'b-vmsplice.trace.txt.zst'), 'zstd', text],
       [file('b2.zst', Buffer.concat([zst, zst, zst])), 'zstd', Buffer.concat([text, text, text])],
+      // A 14-byte frame (fzstd holds back frames under 18 bytes) and a skippable frame before the fixture's: each
+      // frame's checksum is checked on its own content (the fixture's, zstd's own, covers the long XXH64 path).
+      [file('a.zst', Buffer.concat([frameOfA, SKIPPABLE, zst])), 'zstd', Buffer.concat([Buffer.from('a'), text])],
       [join(WRAP, 'g.data.zst'), 'zstd', perfData],
     ];
     for (const [path, compression, want] of cases) {
@@ -125,10 +136,20 @@ describe('compressed wrappers', () => {
     const flipped = Buffer.from(xz);
     flipped[xz.length >> 1] ^= 0x55;
     // zstd: the first block's header (after magic, frame header byte 0x04 and window byte) given the reserved block
-    // type 3; a flipped byte inside a block may pass, as fzstd does not check the content checksum.
+    // type 3; and a flipped byte that still decodes (fzstd alone would pass it on), caught by the content checksum.
     assert.equal(zst[4], 0x04);
     const badBlock = Buffer.from(zst);
     badBlock[6] |= 0x06;
+    let decodes: Buffer | null = null;
+    for (let at = zst.length >> 1; decodes === null; at++) {
+      const b = Buffer.from(zst);
+      b[at] ^= 0x01;
+      try {
+        if (!Buffer.from(decompress(b)).equals(text)) decodes = b;
+      } catch {
+        // this flip breaks the structure: try the next byte
+      }
+    }
     const before = await countsByTrace(db);
     process.env.REFSCOPE_WORKER = '0';
     await refused(file('cut.xz', xz.subarray(0, xz.length >> 1)), /: xz stream is corrupt: unexpected end of file$/);
@@ -137,6 +158,10 @@ describe('compressed wrappers', () => {
     await refused(file('cut.zst', zst.subarray(0, zst.length >> 1)), /: zstd stream is corrupt: unexpected end of file$/);
     await refused(file('end.zst', zst.subarray(0, zst.length - 2)), /: zstd stream is corrupt: unexpected end of file$/);
     await refused(file('block.zst', badBlock), /: zstd stream is corrupt: invalid block type$/);
+    await refused(file('flip.zst', decodes), /: zstd stream is corrupt: content checksum mismatch$/);
+    const wrongA = Buffer.from(frameOfA);
+    wrongA[13] ^= 0x80;
+    await refused(file('a-bad.zst', Buffer.concat([wrongA, zst])), /: zstd stream is corrupt: content checksum mismatch$/);
     await refused(file('g.cut.xz', xzSync(perfData).subarray(0, 2000)), /: xz stream is corrupt: unexpected end of file$/);
     process.env.REFSCOPE_WORKER = '1';
     await refused(join(dir, 'end.xz'), /: xz stream is corrupt: unexpected end of file$/);
