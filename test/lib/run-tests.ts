@@ -5,7 +5,8 @@
  * the short ones fill in beside them. The order changes nothing else: each file still runs in its own process.
  * Usage: node --import tsx test/lib/run-tests.ts <dir> [--concurrency N]
  */
-import { readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { run } from 'node:test';
 import { spec } from 'node:test/reporters';
@@ -36,6 +37,42 @@ const files = readdirSync(dir)
   .sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0))
   .map((f) => resolve(join(dir, f)));
 
+// Each file's CPU seconds (test/lib/cpu-hook.mjs writes them at its exit), printed beside its wall time at the end:
+// on a shared machine the wall time of a file depends on its neighbours, its CPU time much less.
+const cpuDir = mkdtempSync(join(tmpdir(), 'refscope-test-cpu-'));
+process.env.REFSCOPE_TEST_CPU_DIR = cpuDir;
+const hook = new URL('./cpu-hook.mjs', import.meta.url).href;
+process.env.NODE_OPTIONS = [process.env.NODE_OPTIONS, `--import=${hook}`].filter(Boolean).join(' ');
+
 const stream = run({ files, concurrency });
 stream.on('test:fail', () => (process.exitCode = 1));
 stream.compose(new spec()).pipe(process.stdout);
+
+// Seconds per file, from the runner dequeuing it to its completion, with its CPU seconds; slowest first.
+const started = new Map<string, number>();
+const took = new Map<string, number>();
+const t0 = performance.now();
+stream.on('test:dequeue', (d) => {
+  if (d.file && d.name === d.file && !started.has(d.file)) started.set(d.file, performance.now());
+});
+stream.on('test:complete', (d) => {
+  if (d.file && d.name === d.file && started.has(d.file)) took.set(d.file, (performance.now() - started.get(d.file)!) / 1000);
+});
+process.on('exit', () => {
+  const cpu = new Map<string, number>();
+  const log = join(cpuDir, 'cpu');
+  if (existsSync(log))
+    for (const l of readFileSync(log, 'utf8').split('\n').filter(Boolean)) {
+      const [f, s] = l.split('\t');
+      cpu.set(resolve(f!), Number(s));
+    }
+  rmSync(cpuDir, { recursive: true, force: true });
+  const rows = [...took].sort((a, b) => b[1] - a[1]);
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const fmt = (s: number | undefined) => (s === undefined ? '     ?' : s.toFixed(1).padStart(6));
+  const lines = rows.map(([f, s]) => `  ${fmt(s)} s ${fmt(cpu.get(f))} s CPU  ${f.slice(f.lastIndexOf('/') + 1)}`);
+  const wall = ((performance.now() - t0) / 1000).toFixed(1);
+  process.stdout.write(
+    `\n# ${dir}: seconds per file (wall, CPU)\n${lines.join('\n')}\n  wall ${wall} s; files ${sum(rows.map((r) => r[1])).toFixed(1)} s, CPU ${sum([...cpu.values()]).toFixed(1)} s\n`,
+  );
+});
