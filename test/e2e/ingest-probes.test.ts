@@ -82,19 +82,21 @@ describe('refscope probes', () => {
     assert.match(s61, /no_hash_pointers/);
     assert.match(s61, /CONFIG_DEBUG_PAGE_REF/);
     assert.match(s61, /^cat trace > "\$OUT"/m);
-    assert.match(s61, /^# trace-cmd record .*\$EVENTS/m);
-    assert.match(s61, /^# perf record .*\$EVENTS/m);
+    assert.match(s61, /^# The same events with trace-cmd or perf: refscope probes --as trace-cmd \| --as perf$/m);
     assert.match(s61, /^# for e in rss_stat; do on kmem\/\$e; done/m, 'rss_stat is optional');
   });
 
   it('is valid sh, and the CLI prints it', () => {
-    for (const kernel of ['5.15', '6.1', '6.12']) {
-      const r = spawnSync('sh', ['-n'], { input: probesScript({ kernel, tracefs: '/sys/kernel/tracing' }), encoding: 'utf8' });
-      assert.equal(r.status, 0, r.stderr);
-    }
+    for (const kernel of ['5.15', '6.1', '6.12'])
+      for (const as of ['tracefs', 'trace-cmd', 'perf'] as const) {
+        const r = spawnSync('sh', ['-n'], { input: probesScript({ kernel, tracefs: '/sys/kernel/tracing', as }), encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr);
+      }
     const r = runCli(['probes', '--kernel', '6.1.192', '--tracefs', '/mnt/tracing']);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, probesScript({ kernel: '6.1.192', tracefs: '/mnt/tracing' }));
     assert.match(r.stdout, /^T=\$\{TRACEFS:-\/mnt\/tracing\}$/m);
+    const perf = runCli(['probes', '--as', 'perf', '--kernel', '6.1.192']);
+    assert.equal(perf.stdout, probesScript({ kernel: '6.1.192', tracefs: '/sys/kernel/tracing', as: 'perf' }));
   });
 });
