@@ -16,12 +16,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Db } from '../../db/duckdb.js';
-import { ingest } from '../../ingest/ingest.js';
 import { runQuery } from '../../queries/runner.js';
-import { replay } from '../../replay/replay.js';
 import { buildCharts, BINS_PER_DECADE, renderSvg, type Chart } from '../../reports/charts.js';
 import { replayFacts } from '../../reports/data.js';
-import { CAPTURES, REAL } from '../lib/captures.js';
+import { ALL_REAL, openFixture, realIds, replayedDb } from '../lib/fixtures.js';
 
 let dir: string;
 let db: Db;
@@ -30,10 +28,11 @@ const charts: Record<string, Chart[]> = {};
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'refscope-charts-'));
-  db = await Db.open(join(dir, 'charts.duckdb'));
+  // The real captures ingested and replayed (by replay.test.ts; test/lib/fixtures.ts keeps the database).
+  const all = await replayedDb(ALL_REAL);
+  db = await openFixture(all);
   for (const k of ['a', 'c', 'd'] as const) {
-    ids[k] = (await ingest(db, join(REAL, CAPTURES[k]))).trace_id;
-    await replay(db, ids[k], {});
+    ids[k] = realIds(all)[k];
     charts[k] = await buildCharts(db, ids[k], []);
   }
 });

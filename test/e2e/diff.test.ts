@@ -20,6 +20,7 @@ import { replay } from '../../replay/replay.js';
 import { renderDiffText } from '../../reports/diff.js';
 import { CAPTURES, REAL } from '../lib/captures.js';
 import { CLI, ROOT } from '../lib/cli.js';
+import { replayedDb } from '../lib/fixtures.js';
 import { ftraceLine } from '../lib/ftrace.js';
 
 const run = promisify(execFile);
@@ -98,9 +99,10 @@ const num = (v: unknown) => Number(v ?? 0);
 describe('refscope diff', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'refscope-diff-'));
-    dbFile = join(dir, 'bc.duckdb');
+    // b and c in one database, ingested and replayed once for every run of the suite (test/lib/fixtures.ts).
+    dbFile = (await replayedDb([{ file: join(REAL, CAPTURES.b) }, { file: join(REAL, CAPTURES.c) }])).path;
     writeFileSync(join(dir, 'h.trace'), hostileTrace());
-    for (const [file, traces] of [[dbFile, [join(REAL, CAPTURES.b), join(REAL, CAPTURES.c)]], [join(dir, 'h.duckdb'), [join(dir, 'h.trace')]]] as const) {
+    for (const [file, traces] of [[join(dir, 'h.duckdb'), [join(dir, 'h.trace')]]] as const) {
       const w = await Db.open(file);
       try {
         for (const t of traces) await replay(w, (await ingest(w, t)).trace_id);

@@ -19,6 +19,7 @@ import { ingest } from '../../ingest/ingest.js';
 import { replay } from '../../replay/replay.js';
 import { runQuery } from '../../queries/runner.js';
 import { writeReport } from '../../reports/report.js';
+import { openFixture, replayedDb } from '../lib/fixtures.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const REAL = join(ROOT, 'samples', 'real');
@@ -47,9 +48,8 @@ describe('kmem: perf-kmem-a against perf kmem --page stat', () => {
   let db: Db;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'refscope-kmem-'));
-    db = await Db.open(join(dir, 'a.duckdb'));
-    const s = await ingest(db, join(REAL, 'perf-kmem-a.script.txt.gz'));
-    await replay(db, s.trace_id, {});
+    // Ingested and replayed here in any case (fresh), and left in test/lib/fixtures.ts's cache for report-all.
+    db = await openFixture(await replayedDb([{ file: join(REAL, 'perf-kmem-a.script.txt.gz') }], { fresh: true }));
   });
   after(() => {
     db?.close();
@@ -168,10 +168,9 @@ describe('kmem: where refscope and perf kmem differ', () => {
   });
 
   it('allocations on live pfns are counted on a real capture that has them (perf-task: some tasks only)', async () => {
-    const db = await Db.open(join(dir, 't.duckdb'));
+    // perf-task alone, ingested and replayed once for the suite (test/lib/fixtures.ts; report-all reads it too).
+    const db = await openFixture(await replayedDb([{ file: join(REAL, 'perf-task.script.txt.gz') }]));
     try {
-      const s = await ingest(db, join(REAL, 'perf-task.script.txt.gz'));
-      await replay(db, s.trace_id, {});
       const [k] = await rows(db, 'kmem-summary');
       const live = await rows(db, 'kmem-live-pfn');
       assert.equal(num(k!.live_pfn_allocs), 248);

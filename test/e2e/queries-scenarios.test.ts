@@ -18,6 +18,7 @@ import { loadReportData } from '../../reports/data.js';
 import { verdictLines } from '../../reports/model.js';
 import { runQuery, type ResultRow } from '../../queries/runner.js';
 import { generateToFile } from '../../samples/generate/file.js';
+import { openFixture, replayedDb } from '../lib/fixtures.js';
 import { compareWithTruth } from '../lib/replay-truth.js';
 import { SCENARIOS, type Format, type Scenario, type Truth } from '../../samples/generate/index.js';
 
@@ -83,12 +84,14 @@ const sorted = <T>(xs: T[]): T[] => [...xs].sort((a, b) => (JSON.stringify(a) < 
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'refscope-qscn-'));
+  // Generated, ingested and replayed here (fresh: every scenario against its truth is this file's subject), each
+  // into a database of test/lib/fixtures.ts's cache, which readme-queries.test.ts then reads.
   await pool(CASES, CONCURRENCY, async (c) => {
-    const base = join(dir, `${c.name}.${c.format}${c.seed ? `.${c.seed}` : ''}`);
-    const truth = await generateToFile(c.name, `${base}.txt`, { seed: c.seed ?? 1, scale: 1, format: c.format });
-    runs.set(key(c), { ...(await build(`${base}.txt`, `${base}.duckdb`)), truth });
+    const fx = await replayedDb([{ scenario: c.name, opts: { seed: c.seed ?? 1, scale: 1, format: c.format } }], { fresh: true });
+    runs.set(key(c), { db: await openFixture(fx), id: fx.ids[0]!, truth: fx.truths[0]! });
   });
   // iouring-longterm with its longterm_pin migration failing for one page (the kernel then fails the pin).
+  await generateToFile('iouring-longterm', join(dir, 'iouring-longterm.ftrace.txt'), { seed: 1, scale: 1, format: 'ftrace' });
   const text = readFileSync(join(dir, 'iouring-longterm.ftrace.txt'), 'utf8');
   const edited = text.replace(/mm_migrate_pages: nr_succeeded=4 nr_failed=0 (.*reason=longterm_pin)/, 'mm_migrate_pages: nr_succeeded=3 nr_failed=1 $1');
   assert.notEqual(edited, text);

@@ -11,11 +11,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { Db } from '../../db/duckdb.js';
-import { ingest } from '../../ingest/ingest.js';
-import { replay } from '../../replay/replay.js';
 import { runQuery, type ResultRow } from '../../queries/runner.js';
 import { CAPTURES, REAL, type Cap } from '../lib/captures.js';
 import { CLI } from '../lib/cli.js';
+import { ALL_REAL, privateCopy, realIds, replayedDb } from '../lib/fixtures.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -23,7 +22,7 @@ let dir: string;
 let dbPath: string;
 let bareDbPath: string;
 let db: Db;
-const ids = {} as Record<Cap, number>;
+let ids = {} as Record<Cap, number>;
 
 async function q(name: string, params: Record<string, unknown> = {}): Promise<ResultRow[]> {
   return (await runQuery(db, name, params)).rows;
@@ -55,26 +54,14 @@ const hex = (n: unknown) => '0x' + (n as bigint).toString(16);
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'refscope-queries-'));
-  dbPath = join(dir, 'real.duckdb');
-  bareDbPath = join(dir, 'bare.duckdb');
-  const rw = await Db.open(dbPath);
-  try {
-    for (const [k, f] of Object.entries(CAPTURES) as [Cap, string][]) {
-      const file = join(REAL, f);
-      assert.ok(existsSync(file), `missing ${file}`);
-      const s = await ingest(rw, file);
-      ids[k] = s.trace_id;
-      await replay(rw, s.trace_id, {});
-    }
-  } finally {
-    rw.close();
-  }
-  const bare = await Db.open(bareDbPath); // ingested, never replayed
-  try {
-    await ingest(bare, join(REAL, CAPTURES.perf));
-  } finally {
-    bare.close();
-  }
+  for (const f of Object.values(CAPTURES)) assert.ok(existsSync(join(REAL, f)), `missing ${join(REAL, f)}`);
+  // Every capture ingested and replayed (replay.test.ts does it; test/lib/fixtures.ts keeps the database), copied:
+  // the CLI runs below try to write.
+  const all = await replayedDb(ALL_REAL);
+  ids = realIds(all);
+  dbPath = privateCopy(all, join(dir, 'real.duckdb'));
+  const bare = await replayedDb([{ file: join(REAL, CAPTURES.perf) }], { replay: false }); // ingested, never replayed
+  bareDbPath = privateCopy(bare, join(dir, 'bare.duckdb'));
   db = await Db.open(dbPath, { readOnly: true });
 });
 

@@ -9,15 +9,12 @@ import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Db } from '../../db/duckdb.js';
-import { ingest } from '../../ingest/ingest.js';
-import { replay } from '../../replay/replay.js';
 import { queryOutput } from '../../cli/commands/query.js';
 import { listQueries } from '../../queries/runner.js';
-import { generateToFile } from '../../samples/generate/file.js';
 import {
-  block, commandLine, commands, dbName, EXAMPLES, inputFile, queryOptions, readmeBlock, referenceBlock, referenceText,
+  block, commandLine, commands, EXAMPLES, inputFile, queryOptions, readmeBlock, referenceBlock, referenceText,
 } from '../../scripts/query-examples.js';
+import { replayedDb } from '../lib/fixtures.js';
 
 const readme = readFileSync(new URL('../../docs/queries.md', import.meta.url), 'utf8');
 const FENCE = '```';
@@ -61,25 +58,14 @@ describe('docs/queries.md query examples', () => {
   describe('outputs of the examples on generated scenarios match docs/queries.md', () => {
     const generated = EXAMPLES.filter((ex) => ex.inputs.every((i) => 'scenario' in i));
     let dir: string;
+    /** Each example's database: its scenarios generated (seed 1, ftrace, as `npm run readme:queries` does), ingested
+     * and replayed, from test/lib/fixtures.ts's cache (queries-scenarios.test.ts builds the single-scenario ones). */
+    const dbs = new Map<string, string>();
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), 'refscope-readmeq-'));
-      const made = new Set<string>();
       for (const ex of generated) {
-        const path = join(dir, dbName(ex));
-        if (made.has(path)) continue;
-        made.add(path);
-        const db = await Db.open(path);
-        try {
-          for (const i of ex.inputs) {
-            if (!('scenario' in i)) continue;
-            const file = join(dir, inputFile(i));
-            await generateToFile(i.scenario, file, { seed: 1, scale: 1, format: 'ftrace' });
-            const s = await ingest(db, file);
-            await replay(db, s.trace_id, {});
-          }
-        } finally {
-          db.close();
-        }
+        const inputs = ex.inputs.flatMap((i) => ('scenario' in i ? [{ scenario: i.scenario, opts: { seed: 1, scale: 1, format: 'ftrace' as const } }] : []));
+        dbs.set(ex.id, (await replayedDb(inputs)).path);
       }
     });
     after(() => {
@@ -89,7 +75,7 @@ describe('docs/queries.md query examples', () => {
     it('at least half of the examples are checked this way', () => assert.ok(generated.length * 2 >= EXAMPLES.length, `${generated.length} of ${EXAMPLES.length}`));
     for (const ex of generated)
       it(ex.id, async () => {
-        const got = await queryOutput(ex.query, queryOptions(ex, join(dir, dbName(ex))));
+        const got = await queryOutput(ex.query, queryOptions(ex, dbs.get(ex.id)!));
         assert.equal(got, outputOf(readmeBlock(readme, ex.id)!));
       });
   });

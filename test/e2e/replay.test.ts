@@ -12,8 +12,11 @@ import { Db } from '../../db/duckdb.js';
 import { ingest } from '../../ingest/ingest.js';
 import { formatSummary, parseDuration, parsePfnRange, replay, type ReplaySummary } from '../../replay/replay.js';
 import { CAPTURES as ALL_CAPTURES, REAL } from '../lib/captures.js';
+import { ALL_REAL, privateCopy, realIds, replayedDb } from '../lib/fixtures.js';
 
-// Every real capture but two that add nothing to the model: one pid's stacks (stack) and perf callchains (callgraph).
+// Every real capture is ingested and replayed (here, always: this file's subject, and left in test/lib/fixtures.ts's
+// cache for the files that query them); the checks skip two that add nothing to the model: one pid's stacks (stack)
+// and perf callchains (callgraph).
 const { stack: _stack, callgraph: _callgraph, ...CAPTURES } = ALL_CAPTURES;
 type Cap = keyof typeof CAPTURES;
 
@@ -29,11 +32,13 @@ const rows = (sql: string, cap: Cap): Promise<Row[]> => db.all<Row>(sql, [ids[ca
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'refscope-replay-'));
-  db = await Db.open(join(dir, 'real.duckdb'));
-  for (const [cap, file] of Object.entries(CAPTURES) as [Cap, string][]) {
-    const s = await ingest(db, join(REAL, file), {});
-    ids[cap] = s.trace_id;
-    sums[cap] = await replay(db, s.trace_id, {});
+  const fx = await replayedDb(ALL_REAL, { fresh: true });
+  // A copy: the tests below replay again and add traces.
+  db = await Db.open(privateCopy(fx, join(dir, 'real.duckdb')));
+  const all = realIds(fx);
+  for (const cap of Object.keys(CAPTURES) as Cap[]) {
+    ids[cap] = all[cap];
+    sums[cap] = fx.replayed[fx.ids.indexOf(all[cap])]!;
   }
 });
 

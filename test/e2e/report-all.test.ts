@@ -21,15 +21,13 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { Db, type Row } from '../../db/duckdb.js';
-import { ingest } from '../../ingest/ingest.js';
-import { replay } from '../../replay/replay.js';
 import { jsonValue } from '../../queries/format.js';
 import { listQueries, type Value } from '../../queries/runner.js';
 import { libraryRunner } from '../../reports/data.js';
 import { buildPerfetto, type TraceEvent } from '../../export/perfetto.js';
 import { writeReport } from '../../reports/report.js';
-import { generateToFile } from '../../samples/generate/file.js';
 import { SCENARIOS, type Format, type Scenario, type Truth } from '../../samples/generate/index.js';
+import { openFixture, replayedDb } from '../lib/fixtures.js';
 import { launch, open } from '../lib/report-fixtures.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -83,19 +81,17 @@ interface Findings {
 describe('report of every real capture and every scenario', { concurrency: 2 }, () => {
   for (const c of CASES) {
     it(c.name, async () => {
-      let input = c.real;
-      let truth: Truth | undefined;
-      if (c.scenario) {
-        input = join(dir, `${c.name}.txt`);
-        truth = await generateToFile(c.scenario.name, input, { seed: 1, scale: SCENARIO_SCALE, format: c.scenario.format });
-      }
+      // Each input alone in a database ingested and replayed once for the suite (test/lib/fixtures.ts; kmem.test and
+      // report.test read some of them), opened read-only. Ingest and replay of the real captures are tested in
+      // ingest.test and replay.test, of the scenarios in queries-scenarios.test.
+      const fx = await replayedDb([c.real ? { file: c.real } : { scenario: c.scenario!.name, opts: { seed: 1, scale: SCENARIO_SCALE, format: c.scenario!.format } }]);
+      const truth = fx.truths[0];
+      const s = { trace_id: fx.ids[0]! };
       const out = join(dir, c.name);
-      const db = await Db.open(join(dir, `${c.name}.duckdb`));
+      const db = await openFixture(fx);
       let library: Map<string, Row[]>;
       let anomalies: number;
       try {
-        const s = await ingest(db, input!);
-        await replay(db, s.trace_id, {});
         // The chart files (SVG, PNG for report.md: a third of the report's time) are rendered and checked for the
         // real captures; a scenario's charts are checked as the specs index.html draws in Chromium.
         await writeReport(db, { traceId: s.trace_id, outDir: out, chartFiles: !!c.real });

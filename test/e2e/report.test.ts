@@ -28,15 +28,20 @@ import { writeReport } from '../../reports/report.js';
 import { cmaSentences } from '../../reports/story.js';
 import { HOSTILE_COMM, HOSTILE_MARKER, hostileTrace, launch, open, syntheticDb } from '../lib/report-fixtures.js';
 import { runCli } from '../lib/cli.js';
+import { openFixture, privateCopy, replayedDb, type Fixture } from '../lib/fixtures.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CAPTURE_C = join(ROOT, 'samples', 'real', 'c-cma-blocked.trace.txt.gz');
 
 let dir: string;
+/** One Chromium for the file's browser tests, started by the first that needs it. */
+let browser: Promise<Browser> | undefined;
+const chromium = (): Promise<Browser> => (browser ??= launch());
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'refscope-report-'));
 });
-after(() => {
+after(async () => {
+  await (await browser?.catch(() => undefined))?.close();
   if (dir && !process.env.REFSCOPE_KEEP_TEST_OUTPUT) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -194,12 +199,17 @@ async function ingestAndReport(file: string, name: string): Promise<string> {
 
 describe('report: end to end on the real c-cma-blocked capture, in Chromium', () => {
   let out: string;
-  let browser: Browser | undefined;
+  let fx: Fixture;
   before(async () => {
-    out = await ingestAndReport(CAPTURE_C, 'c-cma');
-  });
-  after(async () => {
-    await browser?.close();
+    // c-cma-blocked ingested and replayed once for the suite (test/lib/fixtures.ts; report-all reads it too).
+    fx = await replayedDb([{ file: CAPTURE_C }]);
+    out = join(dir, 'c-cma');
+    const db = await openFixture(fx);
+    try {
+      await writeReport(db, { traceId: fx.ids[0]!, outDir: out });
+    } finally {
+      db.close();
+    }
   });
 
   it('report.md names pid 352 and the vmsplice stack on its first screen', () => {
@@ -231,7 +241,7 @@ describe('report: end to end on the real c-cma-blocked capture, in Chromium', ()
   it('index.html is self-contained, renders every chart offline, with no console error', async () => {
     const text = readFileSync(join(out, 'index.html'), 'utf8');
     assert.ok(!/<(script|link|img|iframe)[^>]+(src|href)=["']?(https?:)?\/\//i.test(text), 'no external resource');
-    browser = await launch();
+    const browser = await chromium();
     const { page, watch } = await open(browser, join(out, 'index.html'));
     const charts = await page.$$eval('[data-chart]', (els) =>
       els.map((e) => ({ id: e.id, state: e.getAttribute('data-rendered'), marks: e.querySelectorAll('svg .mark-rect path, svg .mark-symbol path, svg .mark-line path, svg .mark-area path, svg .mark-rule line, svg path').length })),
@@ -261,11 +271,8 @@ describe('report: end to end on the real c-cma-blocked capture, in Chromium', ()
 
   it('export --perfetto writes the CMA calls and the vmsplice holds of pid 352 (CLI)', () => {
     const file = join(dir, 'c.perfetto.json');
-    // The CLI gets its own copy: DuckDB releases this process's file lock only when the closed instance is
-    // garbage-collected, which under a loaded test run can be later than this test.
-    const dbCopy = join(dir, 'c-cma-copy.duckdb');
-    copyFileSync(join(dir, 'c-cma.duckdb'), dbCopy);
-    if (existsSync(join(dir, 'c-cma.duckdb.wal'))) copyFileSync(join(dir, 'c-cma.duckdb.wal'), dbCopy + '.wal');
+    // The CLI gets its own copy: the cached database is shared with other test files.
+    const dbCopy = privateCopy(fx, join(dir, 'c-cma-copy.duckdb'));
     const r = runCli(['export', '--db', dbCopy, '--perfetto', file]);
     assert.equal(r.status, 0, r.stderr);
     const t = JSON.parse(readFileSync(file, 'utf8')) as { traceEvents: { ph: string; name: string; args?: Record<string, unknown>; cat?: string }[] };
@@ -278,11 +285,6 @@ describe('report: end to end on the real c-cma-blocked capture, in Chromium', ()
 });
 
 describe('report: hostile text from the traced machine (XSS), in Chromium', () => {
-  let browser: Browser | undefined;
-  after(async () => {
-    await browser?.close();
-  });
-
   it('shows a task named <img src=x onerror=alert(1)>, a <script> marker and a <b> file name as text', async () => {
     const plain = join(dir, 'b-vmsplice.trace.txt');
     writeFileSync(plain, gunzipSync(readFileSync(join(ROOT, 'samples', 'real', 'b-vmsplice.trace.txt.gz'))));
@@ -296,8 +298,7 @@ describe('report: hostile text from the traced machine (XSS), in Chromium', () =
     const md = readFileSync(join(out, 'report.md'), 'utf8');
     assert.ok(!md.includes('<img') && !md.includes('<script') && !md.includes('<b>'), md.slice(0, 2000));
 
-    browser = await launch();
-    const { page, watch } = await open(browser, join(out, 'index.html'));
+    const { page, watch } = await open(await chromium(), join(out, 'index.html'));
     // Expand every <details> so evidence (events, stacks, markers) is part of the visible text.
     await page.$$eval('details', (ds) => ds.forEach((d) => ((d as HTMLDetailsElement).open = true)));
     await page.waitForTimeout(300);

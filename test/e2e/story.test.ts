@@ -11,11 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Db } from '../../db/duckdb.js';
-import { ingest } from '../../ingest/ingest.js';
-import { replay } from '../../replay/replay.js';
 import { runQuery, type ResultRow } from '../../queries/runner.js';
 import { writeReport } from '../../reports/report.js';
-import { CAPTURES, REAL, type Cap } from '../lib/captures.js';
+import { type Cap } from '../lib/captures.js';
+import { ALL_REAL, openFixture, realIds, replayedDb } from '../lib/fixtures.js';
 
 /** The real captures with page_ref events and no certain finding and long references (c-cma-blocked has CMA blockers, e-mixed no reference held over 1 s). */
 const CLEAN: Cap[] = ['a', 'b', 'd'];
@@ -26,12 +25,10 @@ const ids: Partial<Record<Cap, number>> = {};
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'refscope-story-'));
-  db = await Db.open(join(dir, 'story.duckdb'));
-  for (const k of CLEAN) {
-    const s = await ingest(db, join(REAL, CAPTURES[k]));
-    ids[k] = s.trace_id;
-    await replay(db, s.trace_id, {});
-  }
+  // The real captures ingested and replayed (by replay.test.ts; test/lib/fixtures.ts keeps the database).
+  const all = await replayedDb(ALL_REAL);
+  db = await openFixture(all);
+  for (const k of CLEAN) ids[k] = realIds(all)[k];
 });
 
 after(() => {
