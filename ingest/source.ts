@@ -247,10 +247,6 @@ async function xzInflate(): Promise<Inflate> {
         off = start = 0;
         continue;
       }
-      if (ended && inLen > 0) {
-        handle.close();
-        throw new Error('data after the end of the stream');
-      }
       // LZMA_FINISH until the stream's end; a truncated stream stops making progress (liblzma: LZMA_BUF_ERROR).
       if (inLen === 0 && (action !== lz.LZMA_FINISH || ended)) break;
       if (action === lz.LZMA_FINISH && produced === 0 && consumed === 0 && !ended) {
