@@ -82,7 +82,7 @@ class TraceDatReader {
   /** Frames as printed, by address (low word; the high word checked). */
   private readonly frames = new Map<number, [number, string]>();
   private readonly stackIds = new Map<number, 'kernel' | 'user'>();
-  private readonly special = new Map<number, 'print' | 'bputs' | 'bprint'>();
+  private readonly special = new Map<number, 'print' | 'bputs' | 'bprint' | 'function'>();
   private readonly long: number;
 
   constructor(
@@ -95,7 +95,7 @@ class TraceDatReader {
       if (fmt.system !== 'ftrace') continue;
       if (fmt.name === 'kernel_stack') this.stackIds.set(id, 'kernel');
       else if (fmt.name === 'user_stack') this.stackIds.set(id, 'user');
-      else if (fmt.name === 'print' || fmt.name === 'bputs' || fmt.name === 'bprint') this.special.set(id, fmt.name);
+      else if (fmt.name === 'print' || fmt.name === 'bputs' || fmt.name === 'bprint' || fmt.name === 'function') this.special.set(id, fmt.name);
     }
   }
 
@@ -206,8 +206,11 @@ class TraceDatReader {
     return symbols(this.f).lookup(hi, lo)?.name ?? null;
   }
 
-  /** ftrace's print (`ip: buf`), bputs (`ip: str` from printk formats) and bprint (`ip: formatted`). */
-  private printPayload(kind: 'print' | 'bputs' | 'bprint', fmt: EventFormat, raw: Buffer): string {
+  /**
+   * ftrace's print (`ip: buf`), bputs (`ip: str` from printk formats), bprint (`ip: formatted`) and the function
+   * tracer's `function` (`func <-- parent`, libtraceevent's plugin_function.c).
+   */
+  private printPayload(kind: 'print' | 'bputs' | 'bprint' | 'function', fmt: EventFormat, raw: Buffer): string {
     const field = (name: string) => fmt.fields.find((x) => x.name === name);
     const long = this.long;
     const word = (name: string): [number, number] => {
@@ -217,6 +220,10 @@ class TraceDatReader {
     };
     const [ipHi, ipLo] = word('ip');
     const ip = this.symbol(ipHi, ipLo) ?? hex64(ipHi, ipLo);
+    if (kind === 'function') {
+      const [pHi, pLo] = word('parent_ip');
+      return `${ip} <-- ${this.symbol(pHi, pLo) ?? hex64(pHi, pLo)}`;
+    }
     if (kind === 'print') {
       const buf = field('buf');
       const from = buf ? buf.offset : raw.length;

@@ -26,6 +26,7 @@ import { checkPages, readTraceDat, TraceDatError } from '../../ingest/readers/tr
 import { readTraceDatHeader } from '../../ingest/readers/tracedat/header.js';
 import { CpuStream } from '../../ingest/readers/tracedat/ring.js';
 import { formatBprint } from '../../ingest/readers/tracedat/printk.js';
+import { parseFormat } from '../../ingest/readers/perfdata/format.js';
 import type { LineSink } from '../../ingest/readers/sink.js';
 import { countsByTrace } from '../lib/tables.js';
 
@@ -365,6 +366,54 @@ describe('trace.dat reader', () => {
       readTraceDat(file, sink);
       assert.deepEqual(got, ['cpus=2', 'file_version=7', 'trace_clock=local', 'clock ns', '1.10 1 42 worker kmem:mm_page_free pfn=0x1234 order=2'], name);
     }
+  });
+
+  it("ftrace's own records: function, print, bputs and kernel_stack, named with the file's kallsyms as trace-cmd names them", () => {
+    const f = readTraceDatHeader(v7File('none', null));
+    const common = '\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n';
+    const fmt = (name: string, id: number, fields: string) => parseFormat('ftrace', `name: ${name}\nID: ${id}\nformat:\n${common}${fields}\nprint fmt: ""\n`)!;
+    f.formats.set(1, fmt('function', 1, '\tfield:unsigned long ip;\toffset:8;\tsize:8;\tsigned:0;\n\tfield:unsigned long parent_ip;\toffset:16;\tsize:8;\tsigned:0;\n'));
+    f.formats.set(4, fmt('kernel_stack', 4, '\tfield:int size;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:unsigned long caller[8];\toffset:16;\tsize:64;\tsigned:0;\n'));
+    f.formats.set(5, fmt('print', 5, '\tfield:unsigned long ip;\toffset:8;\tsize:8;\tsigned:0;\n\tfield:char buf[];\toffset:16;\tsize:0;\tsigned:0;\n'));
+    f.formats.set(15, fmt('bputs', 15, '\tfield:unsigned long ip;\toffset:8;\tsize:8;\tsigned:0;\n\tfield:const char * str;\toffset:16;\tsize:8;\tsigned:0;\n'));
+    f.kallsyms = 'ffffffff81000000 T do_thing\nffffffff81000100 t helper.cold\nffffffff81000200 T tracing_mark_write\nffffffff81000300 T zz_end\n';
+    f.printk.set('ffffffff82000000', 'a constant message\n');
+    const rec = (id: number, body: bigint[], tail = Buffer.alloc(0)) => {
+      const b = Buffer.alloc(8 + 8 * body.length);
+      b.writeUInt16LE(id, 0);
+      b.writeInt32LE(7, 4);
+      body.forEach((v, i) => b.writeBigUInt64LE(v, 8 + 8 * i));
+      return Buffer.concat([b, tail]);
+    };
+    const records = [
+      rec(1, [0xffffffff81000010n, 0xffffffff81000104n]),
+      rec(4, [3n, 0xffffffff81000108n, 0xffffffffc0000000n, 0xffffffff81000010n, 0xffffffffffffffffn, 0xffffffff81000010n]),
+      rec(5, [0xffffffff81000200n], Buffer.from('begin\n\0\0')),
+      rec(15, [0xffffffff81000010n, 0xffffffff82000000n]),
+    ];
+    const page = Buffer.alloc(4096);
+    let at = 16;
+    for (const r of records) {
+      const len = (r.length + 3) & ~3;
+      page.writeUInt32LE((1 << 5) | (len / 4), at);
+      r.copy(page, at + 4);
+      at += 4 + len;
+    }
+    page.writeUInt32LE(at - 16, 8);
+    f.buffers = [{ cpu: 0, data: page, fileOffset: 0, compressed: false }];
+    const got: string[] = [];
+    const sink: LineSink = {
+      event: (_l, c, sys, ev, payload) => (got.push(`${c.pid} ${c.comm} ${sys}:${ev} ${payload}`), true),
+      stackStart: (k, cpu) => got.push(`${k} stack on ${cpu}`), frame: (t) => got.push(`=> ${t}`), continuation: () => assert.fail('no continuation'),
+      lost: () => assert.fail('no loss'), header: () => undefined, clock: () => undefined, unparsed: (_l, t, r) => assert.fail(`${r}: ${t}`),
+    };
+    readTraceDat(Buffer.alloc(0), sink, f);
+    assert.deepEqual(got, [
+      '7 <...> ftrace:function do_thing <-- helper.cold',
+      'kernel stack on 0', '=> helper.cold', '=> 0xffffffffc0000000', '=> do_thing',
+      '7 <...> ftrace:print tracing_mark_write: begin',
+      '7 <...> ftrace:bputs do_thing: a constant message',
+    ]);
   });
 
   it('ring-buffer pages as kbuffer reads them: deltas, time extend, length word, padding, absolute time, drops only before a page\'s first record', () => {
