@@ -12,8 +12,8 @@ export { TraceDatError } from './tracedat/header.js';
  * lines of `trace-cmd report` of the same file: the CPUs' events merged by time exactly as trace-cmd's
  * tracecmd_iterate_events_multi() merges them (earliest first, ties to the lower CPU, each CPU's last time kept
  * until its next event is looked at), context from the record (common_pid) and the saved cmdlines (`<idle>` for
- * pid 0, `<...>` for a pid without a name, as libtraceevent prints them; sched_switch / sched_wakeup names update
- * them as its sched plugin does), the payload rendered from the event's embedded format (perfdata/format.ts),
+ * pid 0, `<...>` for a pid without a name, as libtraceevent prints them; sched_switch / sched_wakeup name pids the
+ * cmdlines did not, as its sched plugin does), the payload rendered from the event's embedded format (perfdata/format.ts),
  * ftrace `print` as `func: text`, `kernel_stack` as a stack whose frames are symbolised with the file's kallsyms
  * as trace-cmd prints them, and a page's dropped events as a `dropped` marker before its first event.
  * `lineNo` is the record's ordinal in that merged order (1-based).
@@ -245,7 +245,10 @@ class TraceDatReader {
     return `${ip}: ${text}`;
   }
 
-  /** libtraceevent's sched_switch plugin registers the names it prints (next_comm, prev_comm, comm). */
+  /**
+   * libtraceevent's sched_switch plugin registers the names it prints (prev_comm, next_comm; sched_wakeup's comm)
+   * for pids without one: tep_register_comm() neither replaces a known name nor names pid 0.
+   */
   private saveComms(fmt: EventFormat, raw: Buffer): void {
     const pairs = fmt.name === 'sched_switch' ? [['prev_comm', 'prev_pid'], ['next_comm', 'next_pid']] : fmt.name === 'sched_wakeup' || fmt.name === 'sched_wakeup_new' ? [['comm', 'pid']] : [];
     for (const [c, p] of pairs) {
@@ -254,7 +257,8 @@ class TraceDatReader {
       if (!cf || !pf || cf.offset + cf.size > raw.length || pf.offset + 4 > raw.length) continue;
       const nul = raw.indexOf(0, cf.offset);
       const end = nul >= 0 && nul < cf.offset + cf.size ? nul : cf.offset + cf.size;
-      this.comms.set(raw.readInt32LE(pf.offset), raw.toString('utf8', cf.offset, end));
+      const pid = raw.readInt32LE(pf.offset);
+      if (pid !== 0 && !this.comms.has(pid)) this.comms.set(pid, raw.toString('utf8', cf.offset, end));
     }
   }
 }

@@ -368,7 +368,7 @@ describe('trace.dat reader', () => {
     }
   });
 
-  it("ftrace's own records: function, print, bputs and kernel_stack, named with the file's kallsyms as trace-cmd names them", () => {
+  it("ftrace's own records (function, print, bputs, kernel_stack) named with the file's kallsyms, and names learnt from sched_switch, as trace-cmd prints them", () => {
     const f = readTraceDatHeader(v7File('none', null));
     const common = '\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n';
     const fmt = (name: string, id: number, fields: string) => parseFormat('ftrace', `name: ${name}\nID: ${id}\nformat:\n${common}${fields}\nprint fmt: ""\n`)!;
@@ -376,20 +376,37 @@ describe('trace.dat reader', () => {
     f.formats.set(4, fmt('kernel_stack', 4, '\tfield:int size;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:unsigned long caller[8];\toffset:16;\tsize:64;\tsigned:0;\n'));
     f.formats.set(5, fmt('print', 5, '\tfield:unsigned long ip;\toffset:8;\tsize:8;\tsigned:0;\n\tfield:char buf[];\toffset:16;\tsize:0;\tsigned:0;\n'));
     f.formats.set(15, fmt('bputs', 15, '\tfield:unsigned long ip;\toffset:8;\tsize:8;\tsigned:0;\n\tfield:const char * str;\toffset:16;\tsize:8;\tsigned:0;\n'));
+    f.formats.set(20, parseFormat('sched', `name: sched_switch\nID: 20\nformat:\n${common}\tfield:char prev_comm[16];\toffset:8;\tsize:16;\tsigned:0;\n` +
+      '\tfield:pid_t prev_pid;\toffset:24;\tsize:4;\tsigned:1;\n\tfield:char next_comm[16];\toffset:28;\tsize:16;\tsigned:0;\n\tfield:pid_t next_pid;\toffset:44;\tsize:4;\tsigned:1;\n\nprint fmt: ""\n')!);
     f.kallsyms = 'ffffffff81000000 T do_thing\nffffffff81000100 t helper.cold\nffffffff81000200 T tracing_mark_write\nffffffff81000300 T zz_end\n';
     f.printk.set('ffffffff82000000', 'a constant message\n');
-    const rec = (id: number, body: bigint[], tail = Buffer.alloc(0)) => {
+    const rec = (id: number, body: bigint[], tail = Buffer.alloc(0), pid = 7) => {
       const b = Buffer.alloc(8 + 8 * body.length);
       b.writeUInt16LE(id, 0);
-      b.writeInt32LE(7, 4);
+      b.writeInt32LE(pid, 4);
       body.forEach((v, i) => b.writeBigUInt64LE(v, 8 + 8 * i));
       return Buffer.concat([b, tail]);
     };
+    function switchRec(prevPid: number, prev: string, nextPid: number, next: string): Buffer {
+      const b = Buffer.alloc(48);
+      b.writeUInt16LE(20, 0);
+      b.writeInt32LE(prevPid, 4);
+      b.write(prev, 8, 'latin1');
+      b.writeInt32LE(prevPid, 24);
+      b.write(next, 28, 'latin1');
+      b.writeInt32LE(nextPid, 44);
+      return b;
+    }
     const records = [
       rec(1, [0xffffffff81000010n, 0xffffffff81000104n]),
       rec(4, [3n, 0xffffffff81000108n, 0xffffffffc0000000n, 0xffffffff81000010n, 0xffffffffffffffffn, 0xffffffff81000010n]),
       rec(5, [0xffffffff81000200n], Buffer.from('begin\n\0\0')),
       rec(15, [0xffffffff81000010n, 0xffffffff82000000n]),
+      // sched_switch names pid 7 and 9 (unnamed so far), not pid 42 (saved cmdlines: worker)
+      switchRec(7, 'old', 9, 'next9'),
+      switchRec(9, 'next9', 42, 'renamed'),
+      rec(15, [0xffffffff81000010n, 0xffffffff82000000n], undefined, 42),
+      rec(15, [0xffffffff81000010n, 0xffffffff82000000n], undefined, 7),
     ];
     const page = Buffer.alloc(4096);
     let at = 16;
@@ -413,6 +430,10 @@ describe('trace.dat reader', () => {
       'kernel stack on 0', '=> helper.cold', '=> 0xffffffffc0000000', '=> do_thing',
       '7 <...> ftrace:print tracing_mark_write: begin',
       '7 <...> ftrace:bputs do_thing: a constant message',
+      '7 <...> sched:sched_switch prev_comm=old prev_pid=7 next_comm=next9 next_pid=9',
+      '9 next9 sched:sched_switch prev_comm=next9 prev_pid=9 next_comm=renamed next_pid=42',
+      '42 worker ftrace:bputs do_thing: a constant message',
+      '7 old ftrace:bputs do_thing: a constant message',
     ]);
   });
 
