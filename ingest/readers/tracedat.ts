@@ -19,7 +19,8 @@ export { TraceDatError } from './tracedat/header.js';
  * `lineNo` is the record's ordinal in that merged order (1-based).
  */
 
-const COUNTER_CLOCKS = /^(?:local|global|uptime|perf|mono.*|tai|x86-tsc-nsec)$/;
+/** Trace clocks trace-cmd prints as secs.usecs (trace-input.c extract_trace_clock); any other is a raw counter. */
+const NS_CLOCKS = /^(?:local|global|uptime|perf|mono.*|tai|tsc2nsec)$/;
 
 /** The metadata and every page's structure, without rendering: a corrupt file is refused before anything is written. */
 export function checkTraceDat(buf: Buffer): TraceDat {
@@ -107,7 +108,7 @@ class TraceDatReader {
     const release = f.uname !== null ? /^\S+\s+\S+\s+(\S+)/.exec(f.uname)?.[1] : undefined;
     if (release) sink.header('kernel_version', release);
     if (f.clock !== null) sink.header('trace_clock', f.clock);
-    const counter = f.tsc === null && f.clock !== null && !COUNTER_CLOCKS.test(f.clock);
+    const counter = f.tsc === null && f.clock !== null && !NS_CLOCKS.test(f.clock);
     sink.clock(counter ? 'counter' : 'ns');
 
     const bufs = f.buffers;

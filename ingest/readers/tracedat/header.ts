@@ -242,7 +242,7 @@ function cmdlines(c: Cursor, f: TraceDat): void {
   }
 }
 
-function option(c: Cursor, f: TraceDat, id: number, data: Buffer, at: number): void {
+function option(f: TraceDat, id: number, data: Buffer, at: number): void {
   const str = (): string => {
     const nul = data.indexOf(0);
     return data.toString('utf8', 0, nul >= 0 ? nul : data.length);
@@ -263,7 +263,6 @@ function option(c: Cursor, f: TraceDat, id: number, data: Buffer, at: number): v
   else if (id === OPT_TIME_SHIFT && data.length >= 16)
     throw new TraceDatError(at, 'a guest trace with TIME_SHIFT (host-guest time sync) is not supported: use trace-cmd report');
   else if (id === OPT_BUFFER_TEXT) throw new TraceDatError(at, 'a latency trace (text buffer) is not supported: use trace-cmd report');
-  void c;
 }
 
 function readV6(c: Cursor, f: TraceDat): void {
@@ -286,7 +285,7 @@ function readV6(c: Cursor, f: TraceDat): void {
       const size = c.u32('an option size');
       // v6 BUFFER options name other instances' data: only the top instance is read.
       const data = c.bytes(size, 'an option');
-      if (id !== OPT_BUFFER) option(c, f, id, data, at);
+      if (id !== OPT_BUFFER) option(f, id, data, at);
     }
     kindAt = c.fileOffset;
     kind = c.text(10, 'the data kind');
@@ -338,7 +337,7 @@ function readV7(c: Cursor, f: TraceDat): void {
         const b = new Cursor(data, 0, () => at, 'the BUFFER option');
         const offset = b.u64('the buffer section offset');
         buffers.push({ name: b.cstr('the buffer name'), offset, data, at });
-      } else option(c, f, id, data, at);
+      } else option(f, id, data, at);
     }
   }
   const read = (id: number, what: string, body: (s: Cursor) => void, required: boolean): void => {
