@@ -47,7 +47,7 @@ export class Kallsyms {
     if (sorted) return new Kallsyms(Uint32Array.from(his), Uint32Array.from(los), names, mods);
     // Of symbols sharing an address the one listed first wins, as in libtraceevent (its list is built in reverse
     // and sorted stably; a lookup takes the last symbol at or below the address): listed first, sorted last.
-    const order = his.map((_, i) => i).sort((x, y) => his[x]! - his[y]! || los[x]! - los[y]! || y - x);
+    const order = sameHigh(his) && his.length < 1 << 20 ? byLow(los) : his.map((_, i) => i).sort((x, y) => his[x]! - his[y]! || los[x]! - los[y]! || y - x);
     return new Kallsyms(
       Uint32Array.from(order, (i) => his[i]!), Uint32Array.from(order, (i) => los[i]!),
       order.map((i) => names[i]!), order.map((i) => mods[i]!),
@@ -75,4 +75,23 @@ export class Kallsyms {
     const offset = (hi - this.hi[i]!) * 4294967296 + (lo - this.lo[i]!);
     return { name: this.names[i]!, offset, module: this.modules[i]! };
   }
+}
+
+function sameHigh(his: number[]): boolean {
+  for (let i = 1; i < his.length; i++) if (his[i] !== his[0]) return false;
+  return true;
+}
+
+/**
+ * The order by low word when every high word is the same (a kernel's symbols all sit in one 4 GiB span): a numeric
+ * sort of lo * 2^20 + (n - 1 - index), exact below 2^52, without a comparator (a third of the parse with one).
+ */
+function byLow(los: number[]): number[] {
+  const n = los.length;
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) keys[i] = los[i]! * 1048576 + (n - 1 - i);
+  keys.sort();
+  const order = new Array<number>(n);
+  for (let i = 0; i < n; i++) order[i] = n - 1 - (keys[i]! % 1048576);
+  return order;
 }

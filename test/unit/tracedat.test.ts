@@ -496,5 +496,9 @@ describe('trace.dat reader', () => {
     assert.deepEqual(k.lookup(0xffffffff, 0xc0100100), { name: 'mod_end', offset: 0, module: 'mymod' });
     assert.equal(k.lookup(0xffffffff, 0xc0100101), null);
     assert.equal(Kallsyms.parse('0000000000000000 T _text\n0000000000000000 T start_kernel\n').size, 0);
+    // Symbols in two 4 GiB spans are sorted the other way (by both words): the same answers.
+    const mixed = Kallsyms.parse('ffffffff81000000 T _text\nffffffff81000000 T _stext\n0000000000002000 t low_sym\nffffffff81001000 t helper\n');
+    assert.deepEqual(mixed.lookup(0, 0x2004), { name: 'low_sym', offset: 4, module: null });
+    assert.deepEqual(mixed.lookup(0xffffffff, 0x81000010), { name: '_text', offset: 16, module: null });
   });
 });
