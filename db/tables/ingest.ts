@@ -13,7 +13,7 @@ export const TRACES: Table = {
     { name: 'source', type: 'VARCHAR NOT NULL', doc: "File name as given on the command line, or '-' for stdin." },
     { name: 'size_bytes', type: 'BIGINT NOT NULL', doc: 'Bytes read (after gunzip for .gz input).' },
     { name: 'sha256', type: 'VARCHAR NOT NULL', doc: 'SHA-256 of the content read; the same content is never ingested twice.' },
-    { name: 'format', type: 'VARCHAR NOT NULL', doc: "'ftrace', 'trace-cmd', 'perf', 'csv' or 'arrow'." },
+    { name: 'format', type: 'VARCHAR NOT NULL', doc: "The reader that read it: 'ftrace', 'console' (ftrace lines under a printk prefix), 'trace-cmd', 'perf', 'perf-data', 'trace-dat', 'csv' or 'arrow'." },
     { name: 'ingested_at', type: 'TIMESTAMP NOT NULL', doc: 'When the ingest committed (UTC).' },
     { name: 'tracer', type: 'VARCHAR', doc: "ftrace `# tracer:` header (usually 'nop')." },
     { name: 'cpus', type: 'INTEGER', doc: 'Number of CPUs from `#P:` (ftrace) or `cpus=` (trace-cmd).' },
