@@ -12,7 +12,7 @@
  * them itself (and leaves the result for the others).
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -40,10 +40,13 @@ export interface Fixture {
 
 export const CACHE = join(tmpdir(), 'refscope-test-cache');
 const PRODUCT = ['db', 'ingest', 'replay', join('samples', 'generate')];
-/** A lock older than this was left by a killed process. */
+/** A lock older than this was left by a killed process (whatever process has its pid now). */
 const STALE_LOCK_MS = 10 * 60_000;
-/** Entries of other products are removed once this old (a run of an older checkout may still read them). */
-const OLD_ENTRY_MS = 60 * 60_000;
+/**
+ * Entries of other products (~250 MB per product after a whole run) are removed once this old: a run that began
+ * before the sources changed may still be reading them.
+ */
+const OLD_ENTRY_MS = 15 * 60_000;
 
 let product: string | undefined;
 /** Hash of the sources that make a replayed database (computed once per process: ~100 small files). */
@@ -85,15 +88,13 @@ export async function replayedDb(inputs: Input[], opts: { replay?: boolean; fres
     if (!opts.fresh && existsSync(path)) return cached();
     let locked = false;
     try {
-      closeSync(openSync(lock, 'wx'));
+      const fd = openSync(lock, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
       locked = true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      try {
-        if (Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS) rmSync(lock, { force: true });
-      } catch {
-        // released meanwhile
-      }
+      if (abandoned(lock)) rmSync(lock, { force: true });
     }
     // Without the lock a reader waits for whoever holds it; a fresh build goes on (in a directory of its own).
     if (!locked && !opts.fresh) {
@@ -119,6 +120,19 @@ export async function replayedDb(inputs: Input[], opts: { replay?: boolean; fres
     } finally {
       if (locked) rmSync(lock, { force: true });
     }
+  }
+}
+
+/** A lock whose process is gone (a test run interrupted while building), or too old to be a build. */
+function abandoned(lock: string): boolean {
+  try {
+    if (Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS) return true;
+    const pid = Number(readFileSync(lock, 'utf8'));
+    if (!pid) return false; // just created, the pid not written yet
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
 
@@ -152,7 +166,7 @@ async function build(inputs: Input[], doReplay: boolean, tmp: string): Promise<O
   return { ids, truths, ingested, replayed };
 }
 
-/** Remove entries made by other products an hour ago or more (and their leftovers). */
+/** Remove entries made by other products OLD_ENTRY_MS ago or more (and their leftovers). */
 function prune(): void {
   const now = Date.now();
   for (const f of readdirSync(CACHE)) {
