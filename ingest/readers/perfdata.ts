@@ -1,5 +1,5 @@
 import type { LineContext, LineSink } from './sink.js';
-import { hex64, renderPayload, type EventFormat } from './perfdata/format.js';
+import { hex64, renderPayload, type EventFormat } from './event-format.js';
 export { PerfDataError } from './perfdata/header.js';
 import { need, PerfDataError, readHeader, u64, type Attr, type PerfHeader } from './perfdata/header.js';
 import { kernelFrame, type KernelSymbols } from './perfdata/symbols.js';
@@ -8,7 +8,7 @@ import { kernelFrame, type KernelSymbols } from './perfdata/symbols.js';
  * perf.data (`perf record` output) read natively: the records of the data section in the order `perf script
  * --show-lost-events` prints them (its ordered-events queue, flushed at each FINISHED_ROUND up to the previous
  * round's latest time), each tracepoint sample handed to the sink as the perf text reader hands its lines:
- * context (time, cpu, tid, comm from COMM/FORK records), `sys:event`, a `name=value` payload (perfdata/format.ts),
+ * context (time, cpu, tid, comm from COMM/FORK records), `sys:event`, a `name=value` payload (event-format.ts),
  * then its callchain as kernel / user stacks of raw `0x<addr>` frames (kernel frames named from a kallsyms when
  * given: perfdata/symbols.ts). PERF_RECORD_LOST (or, in a file without any,
  * LOST_SAMPLES) become lost markers. `lineNo` is the record's ordinal in the data section.

@@ -1,7 +1,7 @@
 import { Kallsyms } from '../kallsyms.js';
 import { ftraceFrame } from '../stack.js';
 import type { LineContext, LineSink } from './sink.js';
-import { hex64, renderPayload, type EventFormat } from './perfdata/format.js';
+import { hex64, renderPayload, type EventFormat } from './event-format.js';
 import { readTraceDatHeader, TraceDatError, type CpuBuffer, type TraceDat } from './tracedat/header.js';
 import { formatBprint } from './tracedat/printk.js';
 import { CpuStream, PageError, timeAdjust } from './tracedat/ring.js';
@@ -13,7 +13,7 @@ export { TraceDatError } from './tracedat/header.js';
  * tracecmd_iterate_events_multi() merges them (earliest first, ties to the lower CPU, each CPU's last time kept
  * until its next event is looked at), context from the record (common_pid) and the saved cmdlines (`<idle>` for
  * pid 0, `<...>` for a pid without a name, as libtraceevent prints them; sched_switch / sched_wakeup name pids the
- * cmdlines did not, as its sched plugin does), the payload rendered from the event's embedded format (perfdata/format.ts),
+ * cmdlines did not, as its sched plugin does), the payload rendered from the event's embedded format (event-format.ts),
  * ftrace `print` as `func: text`, `kernel_stack` as a stack whose frames are symbolised with the file's kallsyms
  * as trace-cmd prints them, and a page's dropped events as a `dropped` marker before its first event.
  * `lineNo` is the record's ordinal in that merged order (1-based).

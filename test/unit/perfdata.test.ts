@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { Db } from '../../db/duckdb.js';
 import { detectFormat } from '../../ingest/detect.js';
 import { ingest } from '../../ingest/ingest.js';
-import { parseFormat, renderPayload } from '../../ingest/readers/perfdata/format.js';
+import { parseFormat, renderPayload } from '../../ingest/readers/event-format.js';
 import { checkPerfData, PerfDataError, readPerfData } from '../../ingest/readers/perfdata.js';
 import { EventBuilder } from '../../ingest/builder.js';
 import { countsByTrace } from '../lib/tables.js';

@@ -26,7 +26,7 @@ import { checkPages, readTraceDat, TraceDatError } from '../../ingest/readers/tr
 import { readTraceDatHeader } from '../../ingest/readers/tracedat/header.js';
 import { CpuStream } from '../../ingest/readers/tracedat/ring.js';
 import { formatBprint } from '../../ingest/readers/tracedat/printk.js';
-import { parseFormat } from '../../ingest/readers/perfdata/format.js';
+import { parseFormat } from '../../ingest/readers/event-format.js';
 import type { LineSink } from '../../ingest/readers/sink.js';
 import { countsByTrace } from '../lib/tables.js';
 

@@ -1,4 +1,4 @@
-import { parseFormat, type EventFormat } from './format.js';
+import { parseFormat, type EventFormat } from '../event-format.js';
 
 /**
  * The perf.data file header, its attributes and the tracepoint formats of HEADER_TRACING_DATA

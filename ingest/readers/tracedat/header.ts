@@ -1,6 +1,6 @@
 import { inflateSync } from 'node:zlib';
 import { decompress as zstd } from 'fzstd';
-import { parseFormat, type EventFormat } from '../perfdata/format.js';
+import { parseFormat, type EventFormat } from '../event-format.js';
 
 /**
  * The trace.dat metadata (trace-cmd Documentation/trace-cmd/trace-cmd.dat.v6.5.txt and .v7.5.txt,
