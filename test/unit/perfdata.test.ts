@@ -1,8 +1,9 @@
 /**
  * The native perf.data reader against the text route: each fixture (test/fixtures/perfdata/README.md) ingested
  * as perf.data gives the events, stacks and lost markers of ingesting its `perf script --show-lost-events` text.
- * What the text carries differently is left out, and said: gfp_flags (perf prints print fmt's symbolic flags,
- * the reader the number), payload (print fmt order vs the format's field order), line_no, user frames' dso names.
+ * What the text carries differently is left out, and said: payload (perf evaluates all of print fmt, in its order,
+ * %p of computed pointers included; the reader writes the format's fields as name=value), line_no, user frames' dso
+ * names. gfp is compared: the reader renders print fmt's __print_flags as perf does (event-format.test.ts).
  */
 import { strict as assert } from 'node:assert';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,8 +22,8 @@ import { countsByTrace } from '../lib/tables.js';
 const FIX = new URL('../fixtures/perfdata/', import.meta.url);
 const fixture = (name: string): Buffer => gunzipSync(readFileSync(new URL(name, FIX)));
 
-// Every events column the text route fills from a perf script line, but gfp, payload and line_no (see above).
-const COLS = 'seq, ts_ns, cpu, pid, tgid, comm, system, event, pfn, "order", nr_pages, mt, name, mode, nr_succeeded, nr_failed';
+// Every events column the text route fills from a perf script line, but payload and line_no (see above).
+const COLS = 'seq, ts_ns, cpu, pid, tgid, comm, system, event, pfn, "order", nr_pages, mt, gfp, name, mode, nr_succeeded, nr_failed';
 /**
  * A kernel stack as its frames (the fixtures' text was rendered without kallsyms: raw addresses both ways); a user
  * stack as its depth (perf symbolises user frames from the dsos on this machine, the reader keeps addresses).
