@@ -180,7 +180,6 @@ interface Token {
 }
 
 const TOKEN_RE = /\s*(?:((?:0[xX][0-9a-fA-F]+|\d+)[uUlL]*)|"((?:[^"\\]|\\.)*)"|([A-Za-z_]\w*)|(->|<<|>>|<=|>=|==|!=|&&|\|\||[-+*/%&|^~!<>?:(){}[\],.]))/y;
-const ESC: Record<string, string> = { n: '\n', t: '\t', '\\': '\\', '"': '"' };
 
 function tokenize(s: string): Token[] | null {
   const out: Token[] = [];
@@ -190,7 +189,7 @@ function tokenize(s: string): Token[] | null {
     const m = TOKEN_RE.exec(s);
     if (!m) return /^\s*$/.test(s.slice(at)) ? out : null;
     if (m[1] !== undefined) out.push({ t: 'num', v: m[1] });
-    else if (m[2] !== undefined) out.push({ t: 'str', v: m[2].replace(/\\(.)/g, (_, c: string) => ESC[c] ?? c) });
+    else if (m[2] !== undefined) out.push({ t: 'str', v: m[2] }); // libtraceevent keeps escapes as written
     else if (m[3] !== undefined) out.push({ t: 'id', v: m[3] });
     else out.push({ t: 'op', v: m[4]! });
   }

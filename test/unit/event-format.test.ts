@@ -117,6 +117,9 @@ describe('print fmt flag and symbol tables', () => {
     assert.equal(masked(0xf9n), 'locked|uptodate');
     const sym = flags(', (REC->f != 0) ? __print_symbolic(REC->f, {1, "one"}, {0x10, "sixteen"}) : "zero"')!;
     assert.deepEqual([sym(0n), sym(1n), sym(16n), sym(2n)], ['zero', 'one', 'sixteen', '0x2']);
+    // Adjacent strings join (kvm's "KVM_EXIT_" "IO"); escapes stay as written, as libtraceevent's tokenizer keeps them.
+    const joined = flags(', __print_symbolic(REC->f, {1, "KVM_EXIT_" "IO"}, {2, "a\\"b"})')!;
+    assert.deepEqual([joined(1n), joined(2n)], ['KVM_EXIT_IO', 'a\\"b']);
     // Left numeric, never guessed: an entry that is no constant, another field in the expression, a field printed
     // by two tables, a function libtraceevent does not know.
     assert.equal(flags(', __print_flags(REC->f, "|", {FOO_BIT, "FOO"}, {1, "A"})'), undefined);
