@@ -2,8 +2,9 @@
  * One cache of replayed databases for the whole suite: several test files read the same real captures and scenario
  * traces, and each used to ingest and replay them again. A database here is the given inputs ingested (and replayed)
  * in order, stored under os.tmpdir()/refscope-test-cache/ by a key that hashes
- *  - the product that makes it: every file of db/, ingest/, replay/, samples/generate/, package-lock.json and this
- *    file (a change to any of them is another key, so a cached fixture never hides a regression);
+ *  - the product that makes it: every file of db/, ingest/, replay/, queries/ (replay runs queries/replay/*.sql),
+ *    samples/generate/, package-lock.json and this file (a change to any of them is another key, so a cached
+ *    fixture never hides a regression);
  *  - each input: a file's path (traces.source holds it) and bytes, a scenario's name and generator options.
  * Safe under concurrent test processes: one builds under a lock file, into a temporary name renamed into place when
  * closed; the others wait for it. Readers open the database read-only (several processes may), or privateCopy()
@@ -39,7 +40,7 @@ export interface Fixture {
 }
 
 export const CACHE = join(tmpdir(), 'refscope-test-cache');
-const PRODUCT = ['db', 'ingest', 'replay', join('samples', 'generate')];
+const PRODUCT = ['db', 'ingest', 'replay', 'queries', join('samples', 'generate')];
 /** A lock older than this was left by a killed process (whatever process has its pid now). */
 const STALE_LOCK_MS = 10 * 60_000;
 /**
