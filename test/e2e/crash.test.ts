@@ -153,7 +153,7 @@ describe('kill -9 of an ingest', { concurrency: true }, () => {
           clearInterval(t);
         }
       }, 2);
-      setTimeout(() => clearInterval(t), 30_000);
+      setTimeout(() => clearInterval(t), 30_000).unref();
     });
     assert.ok(grew && r.signal === 'SIGKILL', `killed at the WAL's growth (${r.stderr})`);
     const c = await counts(db);
@@ -230,7 +230,7 @@ describe('kill -9 of a report', () => {
           clearInterval(t);
         }
       }, 1);
-      setTimeout(() => clearInterval(t), 30_000);
+      setTimeout(() => clearInterval(t), 30_000).unref();
     });
     assert.ok(killed && r2.signal === 'SIGKILL', `killed while writing (${r2.stderr})`);
     assert.deepEqual(listing(out), old, 'the old report, whole');

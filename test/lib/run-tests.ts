@@ -48,8 +48,7 @@ process.env.REFSCOPE_TEST_CPU_DIR = cpuDir;
 const hook = new URL('./cpu-hook.mjs', import.meta.url).href;
 process.env.NODE_OPTIONS = [process.env.NODE_OPTIONS, `--import=${hook}`].filter(Boolean).join(' ');
 
-// forceExit: a file ends when its tests have, not when a timer it left (crash.test.ts: 30 s safety timers) fires.
-const stream = run({ files, concurrency, forceExit: true });
+const stream = run({ files, concurrency });
 stream.on('test:fail', () => (process.exitCode = 1));
 stream.compose(new spec()).pipe(process.stdout);
 
