@@ -293,8 +293,10 @@ const fuzzRun = spawnSync(process.execPath, ['--import', 'tsx', '--test', new UR
   env: { ...process.env, REFSCOPE_FUZZ_BUDGET_MS: String(FUZZ_BUDGET_MS) },
   encoding: 'utf8',
 });
-const fuzz = { budget_ms: FUZZ_BUDGET_MS, passed: fuzzRun.status === 0, done: /fuzz: (.*)/.exec(fuzzRun.stdout)?.[1] ?? null };
-console.log(`fuzz: ${fuzz.passed ? 'passed' : 'FAILED'}, ${fuzz.done ?? 'no count'}${fuzz.passed ? '' : `\n${fuzzRun.stdout.slice(-2000)}`}`);
+// A failure's reason: the first assertion message of node:test's TAP output (its stack follows it; the tail is the summary).
+const failure = fuzzRun.status === 0 ? null : (/^ +error: \|-\n +(.*)$/m.exec(fuzzRun.stdout)?.[1] ?? /^ +error: '(.*)'$/m.exec(fuzzRun.stdout)?.[1] ?? 'see test/unit/fuzz.test.ts');
+const fuzz = { budget_ms: FUZZ_BUDGET_MS, passed: failure === null, done: /fuzz: (.*)/.exec(fuzzRun.stdout)?.[1] ?? null, failure };
+console.log(`fuzz: ${fuzz.passed ? 'passed' : 'FAILED'}, ${fuzz.done ?? 'no count'}${failure ? `: ${failure}` : ''}`);
 const results = {
   date: started,
   fuzz,
