@@ -1,7 +1,7 @@
 import { BATCH_ROWS, ColumnarBatch, Dictionary, getStr, setBig, setInt, setStr } from '../db/batch.js';
 import { decode, type EventCols, type TraceFacts } from './decode/catalogue.js';
 import { takeRejected } from './decode/decoders.js';
-import { contextOutOfRange, MAX_CPUS, MAX_LOST } from './decode/limits.js';
+import { contextOutOfRange, MAX_CPUS, MAX_LOST, MAX_PFN } from './decode/limits.js';
 import type { Clock, LineContext, LineSink, LostKind, SkipKind, StackKind } from './readers/sink.js';
 import { EVENTS } from '../db/tables/ingest.js';
 import { MAX_LINE_BYTES } from './source.js';
@@ -286,7 +286,8 @@ export class EventBuilder implements LineSink, TraceFacts {
 
   // TraceFacts: learn vmemmap_base from raw page pointers printed with their pfn (docs/model.md §11).
   pagePointer(hi: number, lo: number, pfn: number): void {
-    if (this.vmemmapBase !== null || this.basePairs.size > 64) return;
+    // A pfn past the bounds (decode/limits.ts) makes the line unparsed later; it teaches nothing either.
+    if (this.vmemmapBase !== null || this.basePairs.size > 64 || !(pfn > 0 && pfn < MAX_PFN)) return;
     const base = ((BigInt(hi) << 32n) | BigInt(lo)) - BigInt(pfn) * 64n;
     const n = (this.basePairs.get(base) ?? 0) + 1;
     this.basePairs.set(base, n);

@@ -89,6 +89,14 @@ describe('linear time, bounded lines', () => {
       }
     });
 
+  it('a decimal pfn too long for a double (Infinity) beside a page pointer is an unparsed line, not a crash', () => {
+    // Found by the fuzzer (seed 22, 60 s budget): vmemmap_base learning took BigInt(Infinity).
+    const payload = `page=0xffd4000000200000 pfn=${'9'.repeat(400)} order=0 migratetype=1 gfp_flags=GFP_KERNEL`;
+    const { rows, facts } = parse('ftrace', [LINE.ftrace('cc1', 7, 1_000_000, 'mm_page_alloc', payload)]);
+    assert.deepEqual([rows.length, facts.unparsedCount], [0, 1]);
+    assert.equal(facts.vmemmapBase, null);
+  });
+
   it('a stack deeper than 4096 frames keeps 4096; the frames beyond are unparsed lines', () => {
     const frames = Array.from({ length: 5000 }, (_, i) => ` => f${i}+0x1/0x10`);
     const { facts } = parse('ftrace', [LINE.ftrace('bash', 7, 10_000_000, 'mm_page_alloc', ALLOC), LINE.ftrace('bash', 7, 10_000_000, '<stack trace>', ''), ...frames]);
