@@ -101,7 +101,7 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
   const format = chooseFormat(src.head, opts.format);
   if (typeof format !== 'string') throw new InputError(name, null, format.refuse);
   // perf.data and trace.dat are read by offsets: the whole file, checked before anything is written.
-  const perfData = format === 'perf-data' ? await loadPerfData(name, src, opts.kallsyms) : format === 'trace-dat' ? await loadTraceDat(name, src) : null;
+  const binary = format === 'perf-data' ? await loadPerfData(name, src, opts.kallsyms) : format === 'trace-dat' ? await loadTraceDat(name, src) : null;
   try {
     checkFreeSpace(db.path, ingestEstimate(name, src.totalBytes), `ingesting ${name}`);
   } catch (e) {
@@ -114,7 +114,7 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
   await pausepoint('ingest-id-committed', opts.cancel);
   let summary: IngestSummary;
   try {
-    summary = await load(db, name, src, format, traceId, t0, opts, perfData);
+    summary = await load(db, name, src, format, traceId, t0, opts, binary);
   } catch (e) {
     // The rows are rolled back; the id stays taken. Best effort: the ingest's own error is the one to report.
     await db.run(`UPDATE ${TRACE_LOADS.name} SET state = 'failed' WHERE trace_id = $1`, [traceId]).catch(() => undefined);
@@ -145,7 +145,7 @@ async function load(
   traceId: number,
   t0: number,
   opts: IngestOptions,
-  perfData: PerfDataInput | null,
+  binary: BinaryInput | null,
 ): Promise<IngestSummary> {
   return db.withMemoryLimit('128MB', () => db.withOneThread(() => db.transaction(async () => {
     // DuckDB inserts the events on its own thread while parsing goes on (db/feed.ts); the parser waits when more
@@ -163,9 +163,9 @@ async function load(
         const lines = await readStructured(format, src, builder, progress, out.room);
         builder.finish();
         facts = builder.facts(lines);
-      } else if (perfData !== null) {
+      } else if (binary !== null) {
         const builder = new EventBuilder(traceId, out.append);
-        const records = perfData.read(builder);
+        const records = binary.read(builder);
         builder.finish();
         facts = builder.facts(records);
       } else if (format === 'perf-data' || format === 'trace-dat') throw new Error(`${format} without its reader`);
@@ -283,7 +283,7 @@ async function load(
       seconds,
       lines_per_second: lines / seconds,
       replaced,
-      notes: [missingHeaderNote(format, h), lossNote(format, facts), perfData?.note ?? null].filter((n): n is string => n !== null),
+      notes: [missingHeaderNote(format, h), lossNote(format, facts), binary?.note ?? null].filter((n): n is string => n !== null),
       truncated: src.stopped,
     };
   })));
@@ -296,29 +296,41 @@ function lossNote(format: Format, facts: ParseFacts): string | null {
     : null;
 }
 
-interface PerfDataInput {
+/** A binary capture, read whole and checked: `read` hands its records to the builder. */
+interface BinaryInput {
   read(sink: EventBuilder): number;
   /** Why kernel frames stay raw addresses, and how to name them. */
   note?: string | null;
 }
 
+/** An error class of a binary reader whose errors carry the file offset they are about. */
+type OffsetError = new (...args: never[]) => Error & { offset: number };
+
 /**
- * The whole perf.data (decompressed), its structure checked, and the kernel symbols for its callchains: a bad file
- * or --kallsyms file is refused (with its offset), nothing written.
+ * The whole content of a binary capture (read by offsets, so never stdin; wrappers already removed by the source),
+ * and `refuse`, which turns the reader's error into one line naming the file and the offset.
  */
-async function loadPerfData(name: string, src: Source, kallsyms: string | false | undefined): Promise<PerfDataInput> {
+async function wholeBinary(name: string, src: Source, what: string, Err: OffsetError): Promise<{ buf: Buffer; refuse: (e: unknown) => never }> {
   if (name === '-') {
     src.close();
-    throw new InputError(name, null, 'perf.data cannot be read from stdin (it is read by offsets): give its file name');
+    throw new InputError(name, null, `${what} cannot be read from stdin (it is read by offsets): give its file name`);
   }
-  const { checkPerfData, readPerfData, PerfDataError } = await import('./readers/perfdata.js');
   const parts: Buffer[] = [];
   for await (const block of src.blocks()) parts.push(block);
-  const buf = Buffer.concat(parts);
   const refuse = (e: unknown): never => {
-    if (e instanceof PerfDataError) throw new InputError(name, null, `offset ${e.offset}: ${e.message}`);
+    if (e instanceof Err) throw new InputError(name, null, `offset ${e.offset}: ${e.message}`);
     throw e;
   };
+  return { buf: Buffer.concat(parts), refuse };
+}
+
+/**
+ * perf.data, its structure checked, and the kernel symbols for its callchains: a bad file or --kallsyms file is
+ * refused (with its offset), nothing written.
+ */
+async function loadPerfData(name: string, src: Source, kallsyms: string | false | undefined): Promise<BinaryInput> {
+  const { checkPerfData, readPerfData, PerfDataError } = await import('./readers/perfdata.js');
+  const { buf, refuse } = await wholeBinary(name, src, 'perf.data', PerfDataError);
   let header: ReturnType<typeof checkPerfData>;
   try {
     header = checkPerfData(buf);
@@ -345,27 +357,25 @@ async function loadPerfData(name: string, src: Source, kallsyms: string | false 
   };
 }
 
-/** The whole trace.dat (any wrapper removed), its structure checked: a bad file is refused with its offset, nothing written. */
-async function loadTraceDat(name: string, src: Source): Promise<PerfDataInput> {
-  if (name === '-') {
-    src.close();
-    throw new InputError(name, null, 'trace.dat cannot be read from stdin (it is read by offsets): give its file name');
-  }
+/** trace.dat, every page's structure checked: a bad file is refused with its offset, nothing written. */
+async function loadTraceDat(name: string, src: Source): Promise<BinaryInput> {
   const { checkTraceDat, readTraceDat, TraceDatError } = await import('./readers/tracedat.js');
-  const parts: Buffer[] = [];
-  for await (const block of src.blocks()) parts.push(block);
-  const buf = Buffer.concat(parts);
-  const refuse = (e: unknown): never => {
-    if (e instanceof TraceDatError) throw new InputError(name, null, `offset ${e.offset}: ${e.message}`);
-    throw e;
-  };
+  const { buf, refuse } = await wholeBinary(name, src, 'trace.dat', TraceDatError);
   let file: ReturnType<typeof checkTraceDat>;
   try {
     file = checkTraceDat(buf);
   } catch (e) {
     return refuse(e);
   }
-  return { read: (sink) => readTraceDat(buf, sink, file) };
+  return {
+    read: (sink) => {
+      try {
+        return readTraceDat(buf, sink, file);
+      } catch (e) {
+        return refuse(e);
+      }
+    },
+  };
 }
 
 /** The same content twice is refused, or replaces the old trace (and its replay results) with --replace. */
