@@ -116,9 +116,11 @@ export function formatIngestSummary(s: IngestSummary): string {
     .slice(0, 12)
     .map(([e, n]) => `${escapeControl(e)} ${n}`)
     .join(', ');
+  // Binary captures count records (samples, ring-buffer entries), not lines.
+  const unit = s.format === 'perf-data' || s.format === 'trace-dat' ? 'records' : 'lines';
   out.push(
-    `trace ${s.trace_id}: ${escapeControl(s.source)} (${s.format}) ${s.lines} lines, ${s.events} events, ${s.stacks} stacks, ` +
-      `${s.unparsed_lines} unparsed, ${s.lost_events} lost in ${s.seconds.toFixed(2)} s (${Math.round(s.lines_per_second)} lines/s)`,
+    `trace ${s.trace_id}: ${escapeControl(s.source)} (${s.format}) ${s.lines} ${unit}, ${s.events} events, ${s.stacks} stacks, ` +
+      `${s.unparsed_lines} unparsed, ${s.lost_events} lost in ${s.seconds.toFixed(2)} s (${Math.round(s.lines_per_second)} ${unit}/s)`,
   );
   out.push(`  events: ${top}${Object.keys(s.event_counts).length > 12 ? ', ...' : ''}`);
   if (s.replaced.length) out.push(`  replaced trace ${s.replaced.join(', ')}`);
