@@ -47,38 +47,95 @@ export const SILENCE_FACTOR = 1000;
 export const SILENCE_MIN_NS = 1_000_000_000n;
 
 /**
- * Global silences of a trace (see the header). Timestamps are compared with the running maximum of the earlier
- * events, so a merge that is not in timestamp order never looks like a silence. Counter and relative clocks are
- * not times: nothing is inferred from them.
+ * Whether a trace's clock and span allow silences at all: counter and relative clocks are not times, and a trace
+ * no longer than SILENCE_MIN_NS has none.
  */
-export async function findSilences(db: Db, traceId: number): Promise<Gap[]> {
+export async function silencesPossible(db: Db, traceId: number): Promise<boolean> {
   const t = await db.one<{ clock: string | null; first_ts_ns: bigint | null; last_ts_ns: bigint | null }>(
     'SELECT clock, first_ts_ns, last_ts_ns FROM traces WHERE trace_id = $1',
     [traceId],
   );
-  if (!t || t.first_ts_ns === null || t.last_ts_ns === null) return [];
-  if (t.clock === 'counter' || t.clock === 'relative-us') return [];
-  if (BigInt(t.last_ts_ns) - BigInt(t.first_ts_ns) <= SILENCE_MIN_NS) return [];
-  const rows = await db.withMemoryLimit('256MB', () =>
-    db.all<{ seq: bigint; ts_ns: bigint; cpu: number | null; jump: bigint; median: number }>(
-      `WITH d AS (
-         SELECT seq, ts_ns, cpu,
-                greatest(ts_ns - max(ts_ns) OVER (ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS jump
-         FROM events WHERE trace_id = $1),
-       m AS (SELECT quantile_disc(jump, 0.5) AS median FROM d WHERE jump IS NOT NULL)
-       SELECT d.seq, d.ts_ns, d.cpu, d.jump, m.median::DOUBLE AS median FROM d, m
-       WHERE d.jump > greatest(${SILENCE_MIN_NS}, ${SILENCE_FACTOR} * m.median) ORDER BY d.seq`,
-      [traceId],
-    ),
-  );
-  return rows.map((r) => ({
-    seq: Number(r.seq),
-    ts: BigInt(r.ts_ns),
-    cpu: null,
-    pfn: null,
-    kind: 'silence' as const,
-    evidence: `no event for ${(Number(r.jump) / 1e9).toFixed(3)} s (median gap ${fmtNs(r.median)}): tracing paused or a reader stopped`,
-  }));
+  if (!t || t.first_ts_ns === null || t.last_ts_ns === null) return false;
+  if (t.clock === 'counter' || t.clock === 'relative-us') return false;
+  return BigInt(t.last_ts_ns) - BigInt(t.first_ts_ns) > SILENCE_MIN_NS;
+}
+
+/**
+ * Global silences of a trace (see the header), found while the stream passes every event in seq order (a window
+ * query over the events cost a tenth of the replay). An event's jump is its timestamp minus the largest timestamp
+ * of the earlier events (0 if below it, and for the first event), so a merge that is not in timestamp order never
+ * looks like a silence; the median is the lower middle jump, as quantile_disc(jump, 0.5).
+ */
+export class SilenceScan {
+  /** The jumps below 2^32 ns (4 bytes an event: nearly all of them), and the others (rare) in full. */
+  private jumps = new Uint32Array(1 << 16);
+  private n = 0;
+  private readonly huge: number[] = [];
+  private first = true;
+  private maxTs = 0;
+  /** Jumps above SILENCE_MIN_NS: seq, ts, jump (the median decides at the end which are silences). */
+  private readonly long: number[] = [];
+
+  /** ts relative to the stream's tsBase (exact: below 2^53). */
+  add(seq: number, ts: number): void {
+    let jump = 0;
+    if (this.first) {
+      this.first = false;
+      this.maxTs = ts;
+    } else if (ts > this.maxTs) {
+      jump = ts - this.maxTs;
+      this.maxTs = ts;
+      if (jump > MIN_NS) this.long.push(seq, ts, jump);
+    }
+    if (jump > 0xffffffff) {
+      this.huge.push(jump);
+      return;
+    }
+    if (this.n === this.jumps.length) {
+      const j = new Uint32Array(2 * this.n);
+      j.set(this.jumps);
+      this.jumps = j;
+    }
+    this.jumps[this.n++] = jump;
+  }
+
+  silences(tsBase: bigint): Gap[] {
+    if (this.long.length === 0) return [];
+    // Every huge jump is above every other: the median is in one of the two lists.
+    const k = (this.n + this.huge.length - 1) >> 1;
+    const median = k < this.n ? select(this.jumps.subarray(0, this.n), k) : select(Float64Array.from(this.huge), k - this.n);
+    const min = Math.max(MIN_NS, SILENCE_FACTOR * median);
+    const out: Gap[] = [];
+    for (let i = 0; i < this.long.length; i += 3) {
+      const [seq, ts, jump] = [this.long[i], this.long[i + 1], this.long[i + 2]];
+      if (jump > min)
+        out.push({ seq, ts: tsBase + BigInt(ts), cpu: null, pfn: null, kind: 'silence',
+          evidence: `no event for ${(jump / 1e9).toFixed(3)} s (median gap ${fmtNs(median)}): tracing paused or a reader stopped` });
+    }
+    return out;
+  }
+}
+const MIN_NS = Number(SILENCE_MIN_NS);
+
+/** The k-th smallest value of a (reordered in place): quickselect, no sort of the whole trace's jumps. */
+function select(a: Uint32Array | Float64Array, k: number): number {
+  let lo = 0, hi = a.length - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >> 1];
+    let i = lo, j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i]; a[i] = a[j]; a[j] = t;
+        i++; j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k];
+  }
+  return a[k];
 }
 
 /**

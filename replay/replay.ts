@@ -34,7 +34,7 @@ import { replayCode } from '../ingest/decode/catalogue.js';
 import { GupContext } from './gup.js';
 import { Holds } from './holds.js';
 import { LostWindows, type LostMarker } from './lost.js';
-import { corroborated, findSilences, SilenceRetry, silenceMarkers, writeGaps, type Gap } from './gaps.js';
+import { corroborated, SilenceRetry, SilenceScan, silencesPossible, silenceMarkers, writeGaps, type Gap } from './gaps.js';
 import { Output } from './output.js';
 import { PageTable } from './pages.js';
 import { PgmapTracker } from './pgmaps.js';
@@ -179,7 +179,8 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
   const overwritten =
     tr.entries_written !== null && tr.entries_in_buffer !== null ? Math.max(0, Number(tr.entries_written) - Number(tr.entries_in_buffer)) : 0;
   const lostAtStart = Math.max(0, overwritten - markerLost);
-  const candidates = silences === null ? await findSilences(db, traceId) : [];
+  // The first run looks for candidate silences while it streams; a run with windows has them already.
+  const scan = silences === null && (await silencesPossible(db, traceId)) ? new SilenceScan() : null;
   const before: Gap[] = [...(silences ?? [])];
   if (lostAtStart > 0)
     before.push({ seq: 0, ts: null, cpu: null, pfn: null, kind: 'overwritten',
@@ -211,7 +212,7 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
       const pgmaps = new PgmapTracker(out, lost, anomalies);
       const rawmaps = new RawMaps();
       const tasks = new Tasks(tr.last_ts_ns !== null ? Number(BigInt(tr.last_ts_ns) - tsBase) : NaN);
-      const driver = new Driver(new EventStream(reader, traceId, tsBase, strings, side), out, {
+      const driver = new Driver(new EventStream(reader, traceId, tsBase, strings, side, scan), out, {
         ctx, lost, pages, refcheck, gup, pins, holds, cma, pgmaps, rawmaps, tasks, anomalies, baseline: new Baseline(ctx, lost, anomalies),
       });
       try {
@@ -224,6 +225,7 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
         throw e;
       }
       failpoint('replay-rows-written');
+      const candidates = scan ? scan.silences(tsBase) : [];
       if (candidates.length > 0) {
         const c = corroborated(candidates, lost.inferred);
         if (c.length > 0) throw new SilenceRetry(c);

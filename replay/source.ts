@@ -11,6 +11,7 @@ import type { DuckDBConnection, DuckDBDataChunk, DuckDBResult } from '@duckdb/no
 import { CMA_FINISH, CMA_START, Ev, isSideCode, PGM_GET_RET, PGM_REMAP, RAW_MAP, RAW_ZAP, SYS_MUNMAP, TASK_FORK, type Side } from './event.js';
 import { namesWithCode as namesOf, replayCode } from '../ingest/decode/catalogue.js';
 import { ChunkVectors, enumWidth, type EnumWidth } from '../db/vectors.js';
+import type { SilenceScan } from './gaps.js';
 
 /** A seq went backwards: events are not stored in seq order (replay restarts with ORDER BY seq). */
 export class OrderError extends Error {}
@@ -207,6 +208,8 @@ export class EventStream {
     private readonly strings: Strings,
     /** loadSide() rows of this trace. */
     private readonly side: Side[],
+    /** Sees every event's timestamp (gaps.ts), or null when the trace can have no silence. */
+    private readonly silences: SilenceScan | null = null,
   ) {}
 
   async run(ordered: boolean, sink: EventSink): Promise<void> {
@@ -218,6 +221,7 @@ export class EventStream {
     const widths = enumWidths(res);
     const bitsOf = this.flagBits;
     const ev = this.ev;
+    const silences = this.silences;
     let lastSeq = -1;
     // The next chunk is fetched (DuckDB scanning on its own thread) while this one is replayed.
     let next = res.fetchChunk();
@@ -237,13 +241,15 @@ export class EventStream {
         const seq = seqA[2 * i + 1] === 0 ? seqA[2 * i] >>> 0 : seqA[2 * i + 1] * 4294967296 + (seqA[2 * i] >>> 0);
         if (seq <= lastSeq) throw new OrderError(`events of trace ${this.traceId} are not stored in seq order`);
         lastSeq = seq;
+        const ts = tsA[2 * i + 1] * 4294967296 + (tsA[2 * i] >>> 0);
+        if (silences !== null) silences.add(seq, ts);
         const nameId = evA[i];
         const code = this.codeOf[nameId];
         sink.advance(seq);
         if (code < 0) continue;
         this.events++;
         ev.seq = seq;
-        ev.ts = tsA[2 * i + 1] * 4294967296 + (tsA[2 * i] >>> 0);
+        ev.ts = ts;
         ev.code = code;
         ev.name = nameId;
         ev.cpu = cpuV === null || (cpuV[w] & b) !== 0 ? cpuA[i] : -1;
