@@ -14,6 +14,7 @@ import { callsiteOf, callsiteRule, shownFrames } from './stack.js';
 import { parseText } from './parse.js';
 import { EVENTS, LOST_EVENTS, STACKS, UNPARSED } from '../db/tables/ingest.js';
 import { InputError, openSource, type Source } from './source.js';
+import { drainAsync } from './readers/steps.js';
 
 /**
  * One input -> one trace. The trace id is committed first, in `trace_loads` (its own transaction); then one
@@ -165,7 +166,7 @@ async function load(
         facts = builder.facts(lines);
       } else if (binary !== null) {
         const builder = new EventBuilder(traceId, out.append);
-        const records = binary.read(builder);
+        const records = await binary.read(builder, out.room);
         builder.finish();
         facts = builder.facts(records);
       } else if (format === 'perf-data' || format === 'trace-dat') throw new Error(`${format} without its reader`);
@@ -298,7 +299,8 @@ function lossNote(format: Format, facts: ParseFacts): string | null {
 
 /** A binary capture, read whole and checked: `read` hands its records to the builder. */
 interface BinaryInput {
-  read(sink: EventBuilder): number;
+  /** Reads the records into `sink`, awaiting `room()` (the events feed's) between steps; the records read. */
+  read(sink: EventBuilder, room: () => Promise<void>): Promise<number>;
   /** Why kernel frames stay raw addresses, and how to name them. */
   note?: string | null;
 }
@@ -329,7 +331,7 @@ async function wholeBinary(name: string, src: Source, what: string, Err: OffsetE
  * refused (with its offset), nothing written.
  */
 async function loadPerfData(name: string, src: Source, kallsyms: string | false | undefined): Promise<BinaryInput> {
-  const { checkPerfData, readPerfData, PerfDataError } = await import('./readers/perfdata.js');
+  const { checkPerfData, perfDataSteps, PerfDataError } = await import('./readers/perfdata.js');
   const { buf, refuse } = await wholeBinary(name, src, 'perf.data', PerfDataError);
   let header: ReturnType<typeof checkPerfData>;
   try {
@@ -347,19 +349,13 @@ async function loadPerfData(name: string, src: Source, kallsyms: string | false 
   }
   return {
     note: choice.note,
-    read: (sink) => {
-      try {
-        return readPerfData(buf, sink, header, choice.symbols);
-      } catch (e) {
-        return refuse(e);
-      }
-    },
+    read: (sink, room) => drainAsync(perfDataSteps(buf, sink, header, choice.symbols), room).catch(refuse),
   };
 }
 
 /** trace.dat, every page's structure checked: a bad file is refused with its offset, nothing written. */
 async function loadTraceDat(name: string, src: Source): Promise<BinaryInput> {
-  const { checkTraceDat, readTraceDat, TraceDatError } = await import('./readers/tracedat.js');
+  const { checkTraceDat, traceDatSteps, TraceDatError } = await import('./readers/tracedat.js');
   const { buf, refuse } = await wholeBinary(name, src, 'trace.dat', TraceDatError);
   let file: ReturnType<typeof checkTraceDat>;
   try {
@@ -368,13 +364,7 @@ async function loadTraceDat(name: string, src: Source): Promise<BinaryInput> {
     return refuse(e);
   }
   return {
-    read: (sink) => {
-      try {
-        return readTraceDat(buf, sink, file);
-      } catch (e) {
-        return refuse(e);
-      }
-    },
+    read: (sink, room) => drainAsync(traceDatSteps(file, sink), room).catch(refuse),
   };
 }
 

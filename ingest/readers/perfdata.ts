@@ -3,6 +3,7 @@ import { hex64, renderPayload, type EventFormat } from './event-format.js';
 export { PerfDataError } from './perfdata/header.js';
 import { need, PerfDataError, readHeader, u64, type Attr, type PerfHeader } from './perfdata/header.js';
 import { kernelFrame, type KernelSymbols } from './perfdata/symbols.js';
+import { drain, STEP, type Steps } from './steps.js';
 
 /**
  * perf.data (`perf record` output) read natively: the records of the data section in the order `perf script
@@ -32,9 +33,14 @@ const CONTEXT_USER = 0xfffffe00;
 
 /** The perf.data in `buf` (the whole file) into `sink`; a PerfDataError names the offset of what it cannot read. */
 export function readPerfData(buf: Buffer, sink: LineSink, header: PerfHeader = readHeader(buf), symbols: KernelSymbols | null = null): number {
+  return drain(perfDataSteps(buf, sink, header, symbols));
+}
+
+/** The same, as steps (steps.ts): ingest lets DuckDB take the batches between them. */
+export function* perfDataSteps(buf: Buffer, sink: LineSink, header: PerfHeader, symbols: KernelSymbols | null): Steps<number> {
   const r = new PerfDataReader(buf, header, sink, symbols);
   try {
-    return r.run();
+    return yield* r.steps();
   } catch (e) {
     // A field read past the file's end: the record's layout does not fit it.
     if (e instanceof RangeError) throw new PerfDataError(r.at, 'a record does not fit its layout');
@@ -93,7 +99,7 @@ class PerfDataReader {
     this.first = h.attrs[0];
   }
 
-  run(): number {
+  *steps(): Steps<number> {
     const { buf, h } = this;
     const end = h.dataOffset + h.dataSize;
     let queue: Queued[] = [];
@@ -106,12 +112,17 @@ class PerfDataReader {
     // markers only in a file without LOST records.
     for (let o = h.dataOffset; o + 8 <= end && o < end; o += Math.max(8, buf.readUInt16LE(o + 6)))
       if (buf.readUInt32LE(o) === PERF_RECORD_LOST) this.lostRecords = true;
-    const flush = (upTo: number): void => {
+    const deliver = (o: number, ord: number): void => this.deliver(o, ord);
+    let delivered = 0;
+    function* flush(upTo: number): Steps<void> {
       queue.sort((a, b) => a.time - b.time);
       let i = 0;
-      while (i < queue.length && queue[i].time <= upTo) this.deliver(queue[i].offset, queue[i++].ordinal);
+      while (i < queue.length && queue[i].time <= upTo) {
+        deliver(queue[i].offset, queue[i++].ordinal);
+        if (++delivered % STEP === 0) yield;
+      }
       queue = queue.slice(i);
-    };
+    }
     for (let o = h.dataOffset; o < end; ) {
       need(buf, o, 8, 'a record header');
       const type = buf.readUInt32LE(o);
@@ -121,7 +132,7 @@ class PerfDataReader {
       if (type === PERF_RECORD_COMPRESSED || type === PERF_RECORD_COMPRESSED2)
         throw new PerfDataError(o, 'PERF_RECORD_COMPRESSED (perf record -z) is not supported: record without -z');
       if (type === PERF_RECORD_FINISHED_ROUND) {
-        flush(nextFlush);
+        yield* flush(nextFlush);
         nextFlush = maxTime;
       } else if (type < 64) {
         // perf's ordered events: a record without a time (0) is delivered at once, the others queued.
@@ -134,7 +145,7 @@ class PerfDataReader {
       }
       o += size;
     }
-    flush(Infinity);
+    yield* flush(Infinity);
     return ordinal;
   }
 

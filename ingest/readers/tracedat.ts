@@ -5,6 +5,7 @@ import { hex64, renderPayload, type EventFormat } from './event-format.js';
 import { readTraceDatHeader, TraceDatError, type CpuBuffer, type TraceDat } from './tracedat/header.js';
 import { formatBprint } from './tracedat/printk.js';
 import { CpuStream, PageError, timeAdjust } from './tracedat/ring.js';
+import { drain, STEP, type Steps } from './steps.js';
 export { TraceDatError } from './tracedat/header.js';
 
 /**
@@ -74,7 +75,12 @@ function symbols(f: TraceDat): Kallsyms {
 
 /** The trace.dat in `buf` into `sink`; returns the records read. */
 export function readTraceDat(buf: Buffer, sink: LineSink, f: TraceDat = checkTraceDat(buf)): number {
-  return new TraceDatReader(f, sink).run();
+  return drain(traceDatSteps(f, sink));
+}
+
+/** The same, as steps (steps.ts): ingest lets DuckDB take the batches between them. */
+export function traceDatSteps(f: TraceDat, sink: LineSink): Steps<number> {
+  return new TraceDatReader(f, sink).steps();
 }
 
 class TraceDatReader {
@@ -100,7 +106,7 @@ class TraceDatReader {
     }
   }
 
-  run(): number {
+  *steps(): Steps<number> {
     const f = this.f;
     const sink = this.sink;
     sink.header('cpus', String(f.cpus));
@@ -142,6 +148,7 @@ class TraceDatReader {
       }
       this.record(s, ++records);
       step(s, bufs[next]!);
+      if (records % STEP === 0) yield;
     }
     return records;
   }
