@@ -217,6 +217,8 @@ function recordWith(as: 'trace-cmd' | 'perf', say: (...lines: string[]) => void,
     // The command as run ($EV starts with its blank).
     `echo "${cmd.replace(/"/g, '').replace(' $EV', '$EV')}\${*:+ -- $*}" >&2`,
     `if [ $# -gt 0 ]; then ${cmd} -- "$@"; else ${cmd}; fi`,
+    // The recorder's own errors (no permission, an event it refuses) are above; never claim a file that is not there.
+    `[ -s "$OUT" ] || { echo "${as} record wrote no $OUT: see its errors above" >&2; exit 1; }`,
     ...(as === 'perf'
       ? ['cat "$KALLSYMS" > "$OUT.kallsyms"   # read as root: real addresses, which name the callchains\' kernel frames',
          'echo "wrote $OUT and $OUT.kallsyms: refscope ingest $OUT --kallsyms $OUT.kallsyms" >&2']

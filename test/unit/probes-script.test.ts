@@ -37,15 +37,23 @@ function fakeTracefs(name: string, o: { systems: string[]; kprobes?: 'file' | 'f
 const kallsyms = join(root, 'kallsyms');
 writeFileSync(kallsyms, 'ffffffff81000000 T _text\n');
 
-/** Stand-ins for trace-cmd and perf: each writes its arguments, one per line, to $ARGS. */
+/**
+ * Stand-ins for trace-cmd and perf: each writes its arguments, one per line, to $ARGS, then the file named by -o
+ * (or, with $FAIL set, fails as trace-cmd does in a container: an error and no file).
+ */
 const bin = join(root, 'bin');
 mkdirSync(bin);
 for (const tool of ['trace-cmd', 'perf']) {
-  writeFileSync(join(bin, tool), '#!/bin/sh\nprintf "%s\\n" "$@" > "$ARGS"\n');
+  writeFileSync(
+    join(bin, tool),
+    '#!/bin/sh\nprintf "%s\\n" "$@" > "$ARGS"\n' +
+      '[ -n "$FAIL" ] && { echo "$0: Operation not permitted" >&2; exit 1; }\n' +
+      'while [ $# -gt 0 ]; do [ "$1" = -o ] && { echo data > "$2"; break; }; shift; done\n',
+  );
   chmodSync(join(bin, tool), 0o755);
 }
 
-function run(tracefs: string, cmdline: string, as: ProbesAs = 'tracefs'): { status: number | null; lines: string[]; out: string; args: string } {
+function run(tracefs: string, cmdline: string, as: ProbesAs = 'tracefs', fail = false): { status: number | null; lines: string[]; out: string; args: string } {
   const script = join(root, 'probes.sh');
   writeFileSync(script, probesScript({ kernel: '6.1.0', tracefs: '/nonexistent', as }));
   writeFileSync(join(root, 'cmdline'), cmdline);
@@ -53,7 +61,7 @@ function run(tracefs: string, cmdline: string, as: ProbesAs = 'tracefs'): { stat
   const args = join(root, `${as}.args`);
   const r = spawnSync('sh', [script, 'true'], {
     cwd: root,
-    env: { PATH: `${bin}:${process.env.PATH}`, TRACEFS: tracefs, CMDLINE: join(root, 'cmdline'), OUT: out, ARGS: args, KALLSYMS: kallsyms },
+    env: { PATH: `${bin}:${process.env.PATH}`, TRACEFS: tracefs, CMDLINE: join(root, 'cmdline'), OUT: out, ARGS: args, KALLSYMS: kallsyms, ...(fail ? { FAIL: '1' } : {}) },
     encoding: 'utf8',
   });
   return { status: r.status, lines: r.stderr.split('\n').filter(Boolean), out, args };
@@ -146,6 +154,15 @@ describe('refscope probes --as trace-cmd | perf: the record command for the same
     assert.deepEqual({ enabled: enabled.sort(), stacked: stacked.sort() }, want);
     assert.equal(r.lines.at(-1), `wrote ${r.out}: refscope ingest ${r.out}`);
     assert.match(r.lines.at(-2)!, /^trace-cmd record -o \S+ -b 32768 -O record-tgid -e page_ref:page_ref_set .* -- true$/);
+  });
+
+  it('a recorder that fails (no permission) is not followed by a claim that the file was written', () => {
+    for (const as of ['trace-cmd', 'perf'] as const) {
+      const r = run(everyEvent(`fail-${as}`), 'no_hash_pointers\n', as, true);
+      assert.equal(r.status, 1, r.lines.join('\n'));
+      assert.equal(r.lines.at(-1), `${as} record wrote no ${r.out}: see its errors above`);
+      assert.ok(!r.lines.some((l) => l.startsWith('wrote ')), r.lines.join('\n'));
+    }
   });
 
   it('perf record: -a, -e for every event the tracefs script enables, /call-graph=fp/ where it sets a trigger', () => {
