@@ -102,9 +102,9 @@ export function chooseFormat(head: Buffer, requested?: Format | 'auto'): Format 
 function refuseBinary(head: Buffer): 'arrow' | 'perf-data' | 'trace-dat' | { refuse: string } | null {
   if (head.length === 0) return { refuse: 'empty input' };
   if (isArrowIpc(head)) return 'arrow';
-  // The reader refuses what it cannot read (file version, big-endian, a latency trace), with the offset.
+  // Each binary reader refuses what it cannot read (trace.dat: file version, a latency trace; perf.data: a pipe
+  // header; both: big-endian) with the offset.
   if (head.subarray(0, TRACE_DAT_MAGIC.length).equals(TRACE_DAT_MAGIC)) return 'trace-dat';
-  // The reader itself refuses what it cannot read (pipe header, big-endian), with the offset.
   if (head.subarray(0, 8).toString('latin1') === 'PERFILE2' || head.subarray(0, 8).toString('latin1') === '2ELIFREP') return 'perf-data';
   if (head.subarray(0, 4).toString('latin1') === 'PERF')
     return { refuse: 'this is an old perf.data (not PERFILE2): convert it with `perf script --show-lost-events > FILE.txt` first' };
