@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { Db } from '../../db/duckdb.js';
 import { ingest } from '../../ingest/ingest.js';
-import { diffTraces, type DiffResult } from '../../queries/diff.js';
+import { CALLSITE_COUNTS, diffTraces, type Counts, type DiffResult, type FindingDiff } from '../../queries/diff.js';
 import { runQuery, type ResultRow } from '../../queries/runner.js';
 import { replay } from '../../replay/replay.js';
 import { renderDiffText } from '../../reports/diff.js';
@@ -56,25 +56,9 @@ function hostileTrace(): string {
   return ['# tracer: nop', '#', '# entries-in-buffer/entries-written: 4/4   #P:2', '#', ...lines, ''].join('\n');
 }
 
-interface Finding {
-  status: string;
-  kind: string;
-  sub: string | null;
-  comm: string | null;
-  callsite: string | null;
-  certain: boolean;
-  gated: boolean;
-  count_a: number;
-  count_b: number;
-}
-type Counts = Record<string, number>;
-interface Diff {
-  a: { db: string; trace_id: number; source: string };
-  b: { db: string; trace_id: number; source: string };
-  findings: Finding[];
-  callsites: { callsite: string; a: Counts; b: Counts; delta: Counts }[];
-  new_certain: number;
-}
+/** What `refscope diff --json` prints: the DiffResult, through JSON. */
+type Finding = FindingDiff;
+type Diff = DiffResult;
 
 let dir: string;
 let dbFile: string;
@@ -166,7 +150,7 @@ describe('refscope diff', () => {
       const got = (x: Counts) => ({ pins: x.pins, holds: x.holds, holds_open: x.holds_open, pins_open: x.pins_open, cma_blocks: x.cma_blocks });
       assert.deepEqual(got(c.a), want(1, ta), `${site} A`);
       assert.deepEqual(got(c.b), want(2, tb), `${site} B`);
-      for (const k of Object.keys(c.delta)) assert.equal(c.delta[k], c.b[k]! - c.a[k]!, `${site} ${k}`);
+      for (const k of CALLSITE_COUNTS) assert.equal(c.delta[k], c.b[k]! - c.a[k]!, `${site} ${k}`);
     }
     const v = d.callsites.find((x) => x.callsite === vms)!;
     assert.ok(v.delta.holds! < 0 && v.delta.cma_blocks! > 0, JSON.stringify(v.delta));
