@@ -55,7 +55,8 @@ async function load(text: string, format?: Format) {
   return { s, events, lost: lost.map((l) => ({ ...l, lost: Number(l.lost) })), trace, unparsed };
 }
 
-describe('detection by structure (real excerpts)', () => {
+/** A fresh database for the suite it is called in. */
+function withDatabase(): void {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'refscope-wild-'));
     db = await Db.open(join(dir, 't.duckdb'));
@@ -64,6 +65,10 @@ describe('detection by structure (real excerpts)', () => {
     db.close();
     rmSync(dir, { recursive: true, force: true });
   });
+}
+
+describe('detection by structure (real excerpts)', () => {
+  withDatabase();
 
   it('a headerless ftrace excerpt of 20 lines ingests; its header facts are unknown and the summary says so', async () => {
     const text = excerpt();
@@ -218,14 +223,7 @@ describe('detection by structure (real excerpts)', () => {
 });
 
 describe('--format forces a reader', () => {
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'refscope-wild-'));
-    db = await Db.open(join(dir, 't.duckdb'));
-  });
-  after(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  withDatabase();
 
   // Detection refuses this (no line is a trace record); forcing must not.
   const prose = 'Hi all,\n\nhere is what I see after the splat:\nnothing useful yet\n';
