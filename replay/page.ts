@@ -131,21 +131,32 @@ F_INIT[F.exSeq] = -1;
 
 /** The typed arrays behind the pages of one replay. */
 export class PageStore {
-  i32 = new Int32Array(I_ROW * 1024);
-  f64 = new Float64Array(F_ROW * 1024);
+  i32: Int32Array;
+  f64: Float64Array;
   rows = 0;
+
+  constructor() {
+    // Stored twice here on purpose: V8 treats a field written once as constant and optimized code that read it
+    // depends on that; the first growth then deoptimized every accessor and tracker at once (and they were
+    // compiled again).
+    this.i32 = new Int32Array(0);
+    this.f64 = new Float64Array(0);
+    this.grow(1024);
+  }
 
   /** A new row number (rows are never given back: PageTable pools the Pages that own them). */
   newRow(): number {
-    if (this.rows * I_ROW === this.i32.length) {
-      const i32 = new Int32Array(this.i32.length * 2);
-      i32.set(this.i32);
-      this.i32 = i32;
-      const f64 = new Float64Array(this.f64.length * 2);
-      f64.set(this.f64);
-      this.f64 = f64;
-    }
+    if (this.rows * I_ROW === this.i32.length) this.grow(this.rows * 2);
     return this.rows++;
+  }
+
+  private grow(rows: number): void {
+    const i32 = new Int32Array(rows * I_ROW);
+    i32.set(this.i32);
+    this.i32 = i32;
+    const f64 = new Float64Array(rows * F_ROW);
+    f64.set(this.f64);
+    this.f64 = f64;
   }
 }
 
