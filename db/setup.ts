@@ -14,10 +14,17 @@ export const ALL_TABLES = [...INGEST_TABLES, ...REPLAY_TABLES, ...RECOVERY_TABLE
  */
 export async function ensureSchema(db: Db): Promise<void> {
   const legacy = await db.legacyStorage();
-  const hadTraces = await db.tableExists('traces');
-  const tracked = await db.tableExists(TRACE_LOADS.name);
-  for (const t of ALL_TABLES) await db.run(createTableSql(t, legacy));
-  for (const v of INGEST_VIEWS) await db.run(v.sql);
+  // One catalog query instead of a statement per table: only the missing tables are created (in one statement).
+  const have = new Set(
+    (await db.all<{ name: string }>(
+      "SELECT table_name AS name FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main'",
+    )).map((r) => r.name),
+  );
+  const hadTraces = have.has('traces');
+  const tracked = have.has(TRACE_LOADS.name);
+  const missing = ALL_TABLES.filter((t) => !have.has(t.name));
+  if (missing.length > 0) await db.run(missing.map((t) => createTableSql(t, legacy)).join(';\n'));
+  await db.run(INGEST_VIEWS.map((v) => v.sql).join(';\n'));
   const n = await db.one<{ n: number }>('SELECT count(*)::INTEGER AS n FROM migratetypes');
   if ((n?.n ?? 0) === 0) {
     for (const [layout, names] of Object.entries(MT_LAYOUTS))

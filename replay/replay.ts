@@ -123,6 +123,11 @@ interface TraceRow {
 
 /** Replay one trace; replaces its previous replay rows (one transaction). Call it after the ingest committed. */
 export async function replay(db: Db, traceId: number, opts: ReplayOptions = {}): Promise<ReplaySummary> {
+  return replayTrace(db, traceId, opts, false);
+}
+
+/** schemaReady: the caller ran ensureSchema just before (replayAll), so the first attempt need not run it again. */
+async function replayTrace(db: Db, traceId: number, opts: ReplayOptions, schemaReady: boolean): Promise<ReplaySummary> {
   // DuckDB's buffer pool capped while the events stream, as in ingest: a single pass gains nothing from cached
   // blocks. The restart that sorts the events by seq needs more: at 128MB the ORDER BY over a large trace's events
   // runs out of memory.
@@ -130,7 +135,9 @@ export async function replay(db: Db, traceId: number, opts: ReplayOptions = {}):
   // with it as a window (gaps.ts).
   const run = async (silences: Gap[] | null): Promise<ReplaySummary> => {
     try {
-      return await db.withMemoryLimit('128MB', () => replayOnce(db, traceId, opts, false, silences));
+      const ready = schemaReady;
+      schemaReady = false;
+      return await db.withMemoryLimit('128MB', () => replayOnce(db, traceId, opts, false, silences, ready));
     } catch (e) {
       if (e instanceof OrderError) return db.withMemoryLimit('256MB', () => replayOnce(db, traceId, opts, true, silences));
       throw e;
@@ -149,15 +156,15 @@ export async function replayAll(db: Db, opts: ReplayOptions = {}): Promise<Repla
   await ensureSchema(db);
   const ids = await db.all<{ trace_id: number }>('SELECT trace_id FROM traces ORDER BY trace_id');
   const out: ReplaySummary[] = [];
-  for (const { trace_id } of ids) out.push(await replay(db, trace_id, opts));
+  // No replay of the loop leaves the schema changed: each skips its own ensureSchema unless it drops stale tables.
+  for (const { trace_id } of ids) out.push(await replayTrace(db, trace_id, opts, true));
   return out;
 }
 
 /** silences: null = find the candidate silences (not windows yet); else the corroborated ones, as windows. */
-async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered: boolean, silences: Gap[] | null): Promise<ReplaySummary> {
+async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered: boolean, silences: Gap[] | null, schemaReady = false): Promise<ReplaySummary> {
   const t0 = performance.now();
-  await dropStaleReplayTables(db);
-  await ensureSchema(db);
+  if ((await dropStaleReplayTables(db)) || !schemaReady) await ensureSchema(db);
   const tr = await db.one<TraceRow>(
     `SELECT source, mt_layout, mapcount_semantics, first_ts_ns, last_ts_ns, entries_in_buffer, entries_written, events
      FROM traces WHERE trace_id = $1`,
@@ -315,13 +322,14 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
  * them, every replay table is dropped (ensureSchema recreates them) so no trace keeps rows of another model version;
  * the other traces need `refscope replay` again (their replay_runs row goes too).
  */
-async function dropStaleReplayTables(db: Db): Promise<void> {
+async function dropStaleReplayTables(db: Db): Promise<boolean> {
   const have = await db.all<{ table_name: string; cols: string }>(
     `SELECT table_name, string_agg(column_name, ',' ORDER BY column_index) AS cols FROM duckdb_columns()
      WHERE schema_name = 'main' AND table_name IN (${REPLAY_TABLES.map((t) => `'${t.name}'`).join(',')}) GROUP BY table_name`,
   );
   const stale = have.some((h) => REPLAY_TABLES.find((t) => t.name === h.table_name)!.columns.map((c) => c.name).join(',') !== h.cols);
   if (stale) for (const t of REPLAY_TABLES) await db.run(`DROP TABLE IF EXISTS ${t.name}`);
+  return stale;
 }
 
 /** db.transaction, with a clear error when the caller already has one open (replay reads committed events). */
