@@ -17,52 +17,80 @@ export interface KernelSymbol {
 // addr type name [module]: the module's brackets are optional whitespace-separated text after the name.
 const LINE = /^\s*([0-9a-fA-F]{1,16})\s+(\S)\s+(\S+)(?:\s+\[([^\]]*)\])?/;
 
+/**
+ * The same, for a text of ASCII without `\r` (a kallsyms is): the line start is `^` of a multiline regex and `\s`
+ * within a line is [ \t\v\f]. One native scan of the whole text; the name and module are read at lookup.
+ */
+const FAST = /^[ \t\v\f]*([0-9a-fA-F]{1,16})[ \t\v\f]+(\S)[ \t\v\f]+(?=\S)/gm;
+const NAME_END = /[\s]|$/g;
+const MODULE = /[ \t\v\f]+\[([^\]\n]*)\]/y;
+
 export class Kallsyms {
   private constructor(
+    private readonly text: string,
     private readonly hi: Uint32Array,
     private readonly lo: Uint32Array,
-    private readonly names: string[],
-    private readonly modules: (string | null)[],
+    /** Where each symbol's name starts in `text` (ASCII text), or its index in `named` (other text). */
+    private readonly at: Int32Array,
+    /** Names and modules read by LINE (text the fast scan does not cover). */
+    private readonly named: [string, string | null][] | null,
   ) {}
 
   static parse(text: string): Kallsyms {
-    const his: number[] = [], los: number[] = [], names: string[] = [], mods: (string | null)[] = [];
+    const his: number[] = [], los: number[] = [], ats: number[] = [];
+    let named: [string, string | null][] | null = null;
     let sorted = true;
-    for (let at = 0; at < text.length; ) {
-      let eol = text.indexOf('\n', at);
-      if (eol < 0) eol = text.length;
-      // addr type name [module]; a hand-split line: the regex costs a third of the parse on a 120k-symbol table.
-      const line = text.slice(at, eol);
-      at = eol + 1;
-      const m = LINE.exec(line);
-      if (!m || m[2] === 'A' || m[2] === 'a' || m[3]!.charCodeAt(0) === 36 /* $ */) continue;
-      const a = m[1]!;
+    const add = (a: string, type: string, name: string | number): void => {
+      if (type === 'A' || type === 'a') return;
+      if ((typeof name === 'number' ? text.charCodeAt(name) : name.charCodeAt(0)) === 36 /* $ */) return;
       const hi = a.length > 8 ? parseInt(a.slice(0, a.length - 8), 16) : 0;
       const lo = parseInt(a.length > 8 ? a.slice(a.length - 8) : a, 16);
-      if (hi === 0 && lo === 0) continue;
+      if (hi === 0 && lo === 0) return;
       const n = his.length;
       if (n > 0 && (hi < his[n - 1]! || (hi === his[n - 1]! && lo <= los[n - 1]!))) sorted = false;
-      his.push(hi); los.push(lo); names.push(m[3]!); mods.push(m[4] ?? null);
+      his.push(hi); los.push(lo); ats.push(typeof name === 'number' ? name : n);
+    };
+    if (!/[^\x00-\x0c\x0e-\x7f]/.test(text)) {
+      // The regex and a string per line were most of the parse of a 120k-symbol table.
+      FAST.lastIndex = 0;
+      for (let m: RegExpExecArray | null; (m = FAST.exec(text)); ) add(m[1]!, m[2]!, FAST.lastIndex);
+    } else {
+      named = [];
+      for (let at = 0; at < text.length; ) {
+        let eol = text.indexOf('\n', at);
+        if (eol < 0) eol = text.length;
+        const m = LINE.exec(text.slice(at, eol));
+        at = eol + 1;
+        if (!m) continue;
+        const n = his.length;
+        add(m[1]!, m[2]!, m[3]!);
+        if (his.length > n) named.push([m[3]!, m[4] ?? null]);
+      }
     }
-    if (sorted) return new Kallsyms(Uint32Array.from(his), Uint32Array.from(los), names, mods);
+    const n = his.length;
+    if (sorted) return new Kallsyms(text, Uint32Array.from(his), Uint32Array.from(los), Int32Array.from(ats), named);
     // Of symbols sharing an address the one listed first wins, as in libtraceevent (its list is built in reverse
     // and sorted stably; a lookup takes the last symbol at or below the address): listed first, sorted last.
-    const order = sameHigh(his) && his.length < 1 << 20 ? byLow(los) : his.map((_, i) => i).sort((x, y) => his[x]! - his[y]! || los[x]! - los[y]! || y - x);
-    return new Kallsyms(
-      Uint32Array.from(order, (i) => his[i]!), Uint32Array.from(order, (i) => los[i]!),
-      order.map((i) => names[i]!), order.map((i) => mods[i]!),
-    );
+    const order = sameHigh(his) && n < 1 << 20 ? byLow(los) : his.map((_, i) => i).sort((x, y) => his[x]! - his[y]! || los[x]! - los[y]! || y - x);
+    const hi = new Uint32Array(n), lo = new Uint32Array(n), at = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const j = order[i]!;
+      hi[i] = his[j]!;
+      lo[i] = los[j]!;
+      at[i] = ats[j]!;
+    }
+    return new Kallsyms(text, hi, lo, at, named);
   }
 
   get size(): number {
-    return this.names.length;
+    return this.hi.length;
   }
 
   /** The symbol containing the address (hi/lo 32-bit halves, as perfdata reads u64), or null. */
   lookup(hi: number, lo: number): KernelSymbol | null {
     hi >>>= 0; lo >>>= 0;
     // The last symbol whose address is <= (hi, lo).
-    let a = 0, b = this.names.length;
+    let a = 0, b = this.hi.length;
     while (a < b) {
       const m = (a + b) >>> 1;
       const mh = this.hi[m]!;
@@ -71,9 +99,18 @@ export class Kallsyms {
     }
     const i = a - 1;
     if (i < 0) return null;
-    if (i === this.names.length - 1 && (this.hi[i] !== hi || this.lo[i] !== lo)) return null;
+    if (i === this.hi.length - 1 && (this.hi[i] !== hi || this.lo[i] !== lo)) return null;
     const offset = (hi - this.hi[i]!) * 4294967296 + (lo - this.lo[i]!);
-    return { name: this.names[i]!, offset, module: this.modules[i]! };
+    if (this.named !== null) {
+      const [name, module] = this.named[this.at[i]!]!;
+      return { name, offset, module };
+    }
+    const start = this.at[i]!;
+    NAME_END.lastIndex = start;
+    const end = NAME_END.exec(this.text)!.index;
+    MODULE.lastIndex = end;
+    const mod = MODULE.exec(this.text);
+    return { name: this.text.slice(start, end), offset, module: mod ? mod[1]! : null };
   }
 }
 
