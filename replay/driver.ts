@@ -91,7 +91,7 @@ export class Driver implements EventSink {
 
   async run(ordered: boolean): Promise<void> {
     await this.stream.run(ordered, this);
-    this.finish();
+    await this.finish();
   }
 
   advance(seq: number): void {
@@ -357,12 +357,17 @@ export class Driver implements EventSink {
     if (p.holds && p.holds.length) this.t.holds.closeAll(p, ev.seq, ev.ts, ev.pid, ev.comm);
   }
 
-  private finish(): void {
+  private async finish(): Promise<void> {
     const t = this.t;
     t.lost.finish();
     const end = this.lastTs;
     t.pins.resolveAll();
     for (const f of t.pins.flushes) t.holds.put(f.page, f.seq, f.ts, f.pid, f.comm, f.deferred);
+    // Pins still open and pgmap references still held ask the tasks who forked from their holder (Tasks.release).
+    const tasks = t.tasks;
+    if (t.pins.holdersAtEnd(t.pages.map, (pid, tgid, seq) => tasks.needsChildren(pid, tgid, seq)) ||
+      t.pgmaps.holdersAtEnd((pid, tgid, seq) => tasks.needsChildren(pid, tgid, seq)))
+      tasks.childrenFrom(await this.stream.forkPayloads());
     t.pins.finish(t.pages.map, end, t.tasks);
     t.baseline.finish(t.pages.map, end);
     t.holds.finish(t.pages.map, end);

@@ -5,14 +5,17 @@
  * fields from the current DuckDB chunk. Numeric fields are NaN when the event has no such field; ids are -1.
  * Rare events (cma, pgmap, munmap, raw PFN mappings, ...) also carry `side`, a row of the columns only they use.
  */
-import { GUP_CALL, GUP_CALL_RET, RAW_MAP } from '../ingest/decode/codes.js';
+import { GUP_CALL, GUP_CALL_RET, RAW_MAP, TASK_FORK } from '../ingest/decode/codes.js';
 
 // The replay codes are part of the event catalogue's rows (ingest/decode/catalogue.ts).
 export * from '../ingest/decode/codes.js';
 
-/** Codes whose events need the side columns (payload, ranges, names, 64-bit pointers). */
+/**
+ * Codes whose events need the side columns (payload, ranges, names, 64-bit pointers). Not sched_process_fork: its
+ * child_pid= is read after the stream, when needed (Tasks.childrenFrom).
+ */
 export function isSideCode(code: number): boolean {
-  return code >= RAW_MAP && code !== GUP_CALL && code !== GUP_CALL_RET;
+  return code >= RAW_MAP && code !== GUP_CALL && code !== GUP_CALL_RET && code !== TASK_FORK;
 }
 
 /** Columns of rare events, fetched in a second small query and merged by seq. */

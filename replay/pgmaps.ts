@@ -274,6 +274,12 @@ export class PgmapTracker {
    * pgmap_ref_never_released (docs/model.md §15): certain when no lost window came after the get, no task forked from
    * the taker after the get is still alive and the last of those exits is older than the exit grace. Other outstanding references are information (queries/outstanding.sql).
    */
+  /** Whether `fn` is true for the taker (pid, tgid, seq of the get) of a reference end() may ask Tasks about. */
+  holdersAtEnd(fn: (pid: number, tgid: number, seq: number) => boolean): boolean {
+    for (const st of this.dev.values()) if (st.got && st.getSeq >= 0 && fn(st.getPid, st.getTgid, st.getSeq)) return true;
+    return false;
+  }
+
   end(endTs: number, tasks: Tasks): void {
     if (this.freeProbeSeen) for (const [pfn, st] of this.dev) if (st.zeroSeq >= 0) this.zeroWithoutPut(pfn, st);
     for (const [pfn, st] of this.dev) {

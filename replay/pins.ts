@@ -365,6 +365,15 @@ export class Pins {
    * is still alive (a child inherits the fd or mapping that owns it) and the last of those exits is older than the
    * exit grace.
    */
+  /** Whether `fn` is true for the holder (pid, tgid, seq of the pin) of a pin still open: finish() asks Tasks about those. */
+  holdersAtEnd(pages: PfnMap<Page>, fn: (pid: number, tgid: number, seq: number) => boolean): boolean {
+    let any = false;
+    pages.forEach((p) => {
+      if (!any && p.pins) for (const x of p.pins) if (fn(x.pid, x.tgid, x.startSeq)) any = true;
+    });
+    return any;
+  }
+
   finish(pages: PfnMap<Page>, endTs: number, tasks: Tasks): void {
     pages.forEach((p) => {
       const ps = p.pins;

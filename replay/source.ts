@@ -45,8 +45,18 @@ export async function loadStrings(conn: DuckDBConnection, traceId: number): Prom
 }
 
 const SIDE_EVENTS = namesOf(isSideCode);
-/** Events whose payload replay parses (page_offset_base=, a hex ret=, size=, len:, child_pid=). */
-const PAYLOAD_EVENTS = namesOf((c) => c === PGM_REMAP || c === PGM_GET_RET || c === RAW_MAP || c === RAW_ZAP || c === SYS_MUNMAP || c === TASK_FORK);
+/** Events whose payload replay parses (page_offset_base=, a hex ret=, size=, len:); sched_process_fork's: forkPayloads. */
+const PAYLOAD_EVENTS = namesOf((c) => c === PGM_REMAP || c === PGM_GET_RET || c === RAW_MAP || c === RAW_ZAP || c === SYS_MUNMAP);
+const FORK_EVENTS = namesOf((c) => c === TASK_FORK);
+
+/** seq -> payload of every sched_process_fork of the trace (tasks.ts reads child_pid= from it). */
+export async function forkPayloads(conn: DuckDBConnection, traceId: number): Promise<Map<number, string>> {
+  const r = await conn.runAndReadAll(`SELECT seq::DOUBLE AS seq, payload FROM events WHERE trace_id = $1 AND event IN (${sqlList(FORK_EVENTS)})`, [traceId]);
+  const c = r.getColumnsObjectJS();
+  const seqs = c.seq as number[];
+  const payloads = c.payload as string[];
+  return new Map(seqs.map((s, i) => [s, payloads[i]]));
+}
 const CMA_ALLOC_EVENTS = namesOf((c) => c === CMA_START || c === CMA_FINISH);
 const CMA_RESULT_EVENTS = namesOf((c) => c === CMA_FINISH);
 
@@ -282,6 +292,11 @@ export class EventStream {
         sink.event(ev);
       }
     }
+  }
+
+  /** forkPayloads() of this trace, on the stream's connection (after the stream). */
+  forkPayloads(): Promise<Map<number, string>> {
+    return forkPayloads(this.conn, this.traceId);
   }
 
   private sideFor(seq: number): Side | null {

@@ -26,10 +26,16 @@ export interface Exit {
  */
 export const EXIT_GRACE_NS = 100_000_000;
 
-/** One fork: the child's pid, events.seq of the fork. */
+/** One fork: the child's pid (NaN until childrenFrom() read it), events.seq of the fork. */
 interface Fork {
   child: number;
   seq: number;
+}
+
+/** child_pid= of a sched_process_fork payload, or null. */
+export function childPid(payload: string): number | null {
+  const m = /(?:^|\s)child_pid=(\d+)/.exec(payload);
+  return m ? Number(m[1]) : null;
 }
 
 /** What the exits say about a reference whose holder exited (`Tasks.release`). */
@@ -65,14 +71,51 @@ export class Tasks {
     this.count++;
   }
 
-  /** sched_process_fork: the current task (the parent) forked child_pid= (read from the payload). */
+  /**
+   * sched_process_fork: the current task (the parent) forked child_pid=. The child is in the payload, the largest
+   * column of `events`: it is read after the stream (childrenFrom), and only when a release() will look at forks.
+   */
   fork(ev: Ev): void {
     const key = ev.tgid >= 0 ? ev.tgid : ev.pid;
-    const m = ev.side ? /(?:^|\s)child_pid=(\d+)/.exec(ev.side.payload) : null;
-    if (key < 0 || !m) return;
+    if (key < 0) return;
     let l = this.forks.get(key);
     if (!l) this.forks.set(key, (l = []));
-    l.push({ child: Number(m[1]), seq: ev.seq });
+    l.push({ child: NaN, seq: ev.seq });
+    this.unresolved++;
+  }
+
+  /** Forks whose child is not read yet. */
+  private unresolved = 0;
+
+  /**
+   * Whether release(pid, tgid, seq) would look at a fork whose child is not read yet: the holder exited after `seq`
+   * and its thread group forked between the two.
+   */
+  needsChildren(pid: number, tgid: number, seq: number): boolean {
+    if (this.unresolved === 0) return false;
+    const exit = this.exitAfter(pid, tgid, seq);
+    if (!exit) return false;
+    const l = this.forks.get(tgid >= 0 ? tgid : pid);
+    return l !== undefined && l.some((f) => f.seq > seq && f.seq <= exit.seq);
+  }
+
+  /**
+   * The forks' children from their payloads (seq -> payload of every sched_process_fork of the trace); a fork whose
+   * payload has no child_pid= is dropped, as if never seen.
+   */
+  childrenFrom(payloads: Map<number, string>): void {
+    for (const [key, l] of this.forks) {
+      const kept = l.filter((f) => {
+        if (f.child === f.child) return true;
+        const child = childPid(payloads.get(f.seq) ?? '');
+        if (child === null) return false;
+        f.child = child;
+        return true;
+      });
+      if (kept.length === 0) this.forks.delete(key);
+      else this.forks.set(key, kept);
+    }
+    this.unresolved = 0;
   }
 
   /**
