@@ -27,6 +27,8 @@ export interface BatchColumn {
   text?: TextBytes;
   /** Validity bitmap, 1 bit per row (bit set = valid), the layout DuckDB and Arrow share. */
   valid: Uint32Array;
+  /** Values a writer may check before setInt ([lo, hi]), kept here by it so the check costs no lookup; null: not yet. */
+  range: [number, number] | null;
 }
 
 export interface TextBytes {
@@ -74,6 +76,36 @@ export class Dictionary {
   }
 }
 
+/**
+ * Canonical strings for text slices that repeat (comm, event names, flag words): get(text, start, end) equals
+ * text.slice(start, end) but, when a recent call gave the same characters, is that same string object, found
+ * without making the substring or hashing it. A Dictionary then codes it by identity (its `last`) or by its
+ * hash, computed once. A direct-mapped table: each slot keeps the latest string whose length and a few
+ * characters pick it, checked in full before it is returned.
+ */
+export class Interner {
+  private readonly slots: string[];
+  private readonly mask: number;
+
+  constructor(bits = 8) {
+    this.slots = new Array<string>(1 << bits).fill('');
+    this.mask = (1 << bits) - 1;
+  }
+
+  get(text: string, start: number, end: number): string {
+    const n = end - start;
+    if (n <= 0) return '';
+    if (n > 256) return text.slice(start, end); // not kept: a slot holds short strings only
+    const h = (n * 31 + text.charCodeAt(start) * 7 + text.charCodeAt(end - 1) * 3 + text.charCodeAt(start + (n >> 1))) & this.mask;
+    const s = this.slots[h];
+    if (s.length === n && text.startsWith(s, start)) return s;
+    // A copy, not a slice: a slice would keep the whole block of text it came from alive.
+    const fresh = n < 13 ? text.slice(start, end) : (JSON.parse(JSON.stringify(text.slice(start, end))) as string);
+    this.slots[h] = fresh;
+    return fresh;
+  }
+}
+
 function storageFor(type: string, name: string, plainStrings: Set<string>): Storage {
   const t = type.split(' ')[0];
   switch (t) {
@@ -109,11 +141,20 @@ export class ColumnarBatch {
     const plain = new Set(plainStrings);
     this.columns = table.columns.map((c) => {
       const storage = storageFor(c.type, c.name, plain);
+      // Every column has every field (unused ones undefined): one object shape, so the setters' property loads
+      // stay monomorphic.
       const col: BatchColumn = {
         name: c.name,
         storage,
         notNull: c.type.includes('NOT NULL'),
+        i32: undefined,
+        i16: undefined,
+        u8: undefined,
+        codes: undefined,
+        dict: undefined,
+        text: undefined,
         valid: new Uint32Array(BATCH_ROWS / 32),
+        range: null,
       };
       if (storage === 'i64' || storage === 'u64') col.i32 = new Int32Array(BATCH_ROWS * 2);
       else if (storage === 'i32') col.i32 = new Int32Array(BATCH_ROWS);

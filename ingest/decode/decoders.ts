@@ -1,4 +1,4 @@
-import { setBig, setInt, setStr, setU64, type BatchColumn } from '../../db/batch.js';
+import { Interner, setBig, setInt, setStr, setU64, type BatchColumn } from '../../db/batch.js';
 import { at, genericArgs, hex64, num, numAt, u64, value, valueEnd } from './fields.js';
 import { outOfRange, rangeOf } from './limits.js';
 
@@ -30,13 +30,10 @@ export function takeRejected(): string | null {
   return why;
 }
 
-/** Per column: the range setInt stores (limits.ts rangeOf), looked up once. */
-const bounds = new Map<string, [number, number]>();
-
 function setNum(col: BatchColumn, r: number, v: number): void {
   if (v !== v) return; // NaN: absent
-  let b = bounds.get(col.name);
-  if (b === undefined) bounds.set(col.name, (b = rangeOf(col.name, col.storage)));
+  // The range setInt stores (limits.ts rangeOf), kept on the column: no lookup per value.
+  const b = (col.range ??= rangeOf(col.name, col.storage));
   if (v >= b[0] && v <= b[1]) setInt(col, r, v);
   else rejected ??= outOfRange(col.name, col.storage, v);
 }
@@ -78,9 +75,12 @@ function setHex64(col: BatchColumn, r: number, p: string, i: number): boolean {
   return true;
 }
 
+/** Flag words (page flags, gfp, modes) repeat: one string object each, coded without hashing it again. */
+const words = new Interner(9);
+
 function setWord(col: BatchColumn, r: number, p: string, key: string): void {
   const i = at(p, key);
-  if (i >= 0) setStr(col, r, p.slice(i, valueEnd(p, i)));
+  if (i >= 0) setStr(col, r, words.get(p, i, valueEnd(p, i)));
 }
 
 /** Hashed pointers are 32-bit values; real kernel pointers start 0xff.. */
@@ -109,8 +109,7 @@ export const kmemPage: Decoder = (p, r, c, facts) => {
   setNum(c.order, r, order);
   if (order === order && order >= 0 && order < 31) setInt(c.nr_pages, r, 2 ** order);
   setNum(c.mt, r, numAt(p, 'migratetype='));
-  const g = at(p, 'gfp_flags=');
-  if (g >= 0) setStr(c.gfp, r, p.slice(g, valueEnd(p, g)));
+  setWord(c.gfp, r, p, 'gfp_flags=');
   if (pfn > 0 && hex64(p, at(p, 'page=')) && isKernelPointer()) facts.pagePointer(u64.hi, u64.lo, pfn);
 };
 

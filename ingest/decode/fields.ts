@@ -41,21 +41,23 @@ function hexDigit(c: number): number {
  * Exact below 2^53, which covers pfns, counts and timestamps; pointers go through hex64.
  */
 export function num(p: string, i: number, hexDefault = false): number {
-  if (i < 0) return NaN;
+  // Every charCodeAt here stays within the string: one past the end makes V8 call it instead of inlining it.
+  const n = p.length;
+  if (i < 0 || i >= n) return NaN;
   let neg = false;
   let c = p.charCodeAt(i);
   if (c === 45 /* - */) {
     neg = true;
-    c = p.charCodeAt(++i);
+    c = ++i < n ? p.charCodeAt(i) : -1;
   }
   let hex = hexDefault;
-  if (c === 48 && (p.charCodeAt(i + 1) | 32) === 120 /* x */) {
+  if (c === 48 && i + 1 < n && (p.charCodeAt(i + 1) | 32) === 120 /* x */) {
     hex = true;
     i += 2;
   }
   let v = 0;
   let digits = 0;
-  for (;;) {
+  for (; i < n; ) {
     const ch = p.charCodeAt(i);
     const d = hex ? hexDigit(ch) : ch >= 48 && ch <= 57 ? ch - 48 : -1;
     if (d < 0) break;
@@ -83,23 +85,34 @@ export function hex64(p: string, i: number): boolean {
   u64.lo = 0;
   u64.wide = false;
   if (i < 0) return false;
-  while (p.charCodeAt(i) === 32) i++;
-  if (p.charCodeAt(i) === 40 /* ( */) return p.startsWith('(null)', i) || p.startsWith('(nil)', i);
-  if (p.charCodeAt(i) === 48 && (p.charCodeAt(i + 1) | 32) === 120) i += 2;
-  let end = i;
-  while (hexDigit(p.charCodeAt(end)) >= 0) end++;
-  if (end === i) return false;
-  if (end - i > 16) {
-    let z = i;
-    while (p.charCodeAt(z) === 48) z++;
-    u64.wide = end - z > 16;
+  const n = p.length; // charCodeAt within the string only, as in num()
+  while (i < n && p.charCodeAt(i) === 32) i++;
+  if (i < n && p.charCodeAt(i) === 40 /* ( */) return p.startsWith('(null)', i) || p.startsWith('(nil)', i);
+  if (i + 1 < n && p.charCodeAt(i) === 48 && (p.charCodeAt(i + 1) | 32) === 120) i += 2;
+  // One pass, keeping the low 64 bits (the last 16 digits) as two 32-bit halves; `sig` counts the digits from
+  // the first non-zero one: more than 16 is wide.
+  let hi = 0;
+  let lo = 0;
+  let sig = 0;
+  let j = i;
+  for (; j < n; j++) {
+    const c = p.charCodeAt(j);
+    const d = c < 128 ? HEX[c] : -1;
+    if (d < 0) break;
+    if (sig > 0 || d !== 0) sig++;
+    hi = ((hi << 4) | (lo >>> 28)) >>> 0;
+    lo = ((lo << 4) | d) >>> 0;
   }
-  const start = Math.max(i, end - 16);
-  const split = Math.max(start, end - 8);
-  u64.hi = start < split ? parseInt(p.slice(start, split), 16) >>> 0 : 0;
-  u64.lo = parseInt(p.slice(split, end), 16) >>> 0;
+  if (j === i) return false;
+  u64.hi = hi;
+  u64.lo = lo;
+  u64.wide = sig > 16;
   return true;
 }
+
+/** Value of each ASCII hex digit, -1 for other characters. */
+const HEX = new Int8Array(128).fill(-1);
+for (let c = 0; c < 128; c++) HEX[c] = hexDigit(c);
 
 /** `key=value` tokens of a payload as an object, for events without a decoder (kept in events.args). */
 export function genericArgs(p: string): Record<string, string> | null {

@@ -1,6 +1,6 @@
 import { MAX_CPUS, MAX_LOST } from '../decode/limits.js';
 import { ftraceFrame } from '../stack.js';
-import { digits, matchTask, parseTimestamp, taskComm, type LineContext, type LineSink, type Reader } from './sink.js';
+import { digits, eventName, matchTask, parseTimestamp, taskComm, type LineContext, type LineSink, type Reader } from './sink.js';
 
 /**
  * tracefs `trace` / `trace_pipe` text (kernel/trace/trace_output.c trace_print_context()):
@@ -64,7 +64,7 @@ export class FtraceReader implements Reader {
       return this.headerLine(text, lineNo);
     }
     if (trimEnd(text) === 0) return this.sink.skip?.(lineNo, 'blank');
-    if (isFrameLine(text)) return this.sink.frame(frameText(text), lineNo);
+    if (isFrameLine(text)) return this.sink.frame(cachedFrame(text), lineNo);
     const m = matchTask(text, CONTEXT_TAIL, false);
     if (m) {
       const ctx = this.ctx;
@@ -100,7 +100,7 @@ export class FtraceReader implements Reader {
     if (colon > 0 && isEventName(rest, colon) && !(rest.charCodeAt(0) === 48 && rest.charCodeAt(1) === 120)) {
       let p = colon + 1;
       while (rest.charCodeAt(p) === 32) p++;
-      this.sink.event(lineNo, this.ctx, null, rest.slice(0, colon), rest.slice(p), text);
+      this.sink.event(lineNo, this.ctx, null, eventName(rest, 0, colon), rest.slice(p), text);
       return;
     }
     // A bare `func: text` took the branch above: the kernel prints it exactly as an event named func.
@@ -265,6 +265,25 @@ export function isFrameLine(text: string): boolean {
   let i = 0;
   while (text.charCodeAt(i) === 32 || text.charCodeAt(i) === 9) i++;
   return text.charCodeAt(i) === 61 /* = */ && text.charCodeAt(i + 1) === 62 /* > */;
+}
+
+/**
+ * frameText() of a frame line, remembered: stacks repeat the same call paths, so most frame lines were seen a
+ * few stacks ago. Direct-mapped by length and a few characters; a slot keeps a copy of its line (a slice would
+ * keep the whole block of text alive) and the frame made from that copy.
+ */
+const FRAME_SLOTS = 1024;
+const frameLines: string[] = new Array<string>(FRAME_SLOTS).fill('');
+const frames: string[] = new Array<string>(FRAME_SLOTS).fill('');
+
+function cachedFrame(text: string): string {
+  const n = text.length;
+  if (n < 8 || n > 512) return frameText(text); // long lines are not kept (memory), nor frequent
+  const h = (n * 31 + text.charCodeAt(n - 1) * 7 + text.charCodeAt(n >> 1) * 3 + text.charCodeAt(n - 3)) & (FRAME_SLOTS - 1);
+  if (frameLines[h] === text) return frames[h];
+  const line = JSON.parse(JSON.stringify(text)) as string;
+  frameLines[h] = line;
+  return (frames[h] = frameText(line));
 }
 
 /** The frame after the arrow, normalised (stack.ts ftraceFrame): addresses change with KASLR, names don't. */

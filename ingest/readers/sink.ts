@@ -1,3 +1,5 @@
+import { Interner } from '../../db/batch.js';
+
 /**
  * What a format reader hands on. Readers know line layouts; they split each line into its context
  * (time, cpu, task) and the event name + payload, and never look inside payloads.
@@ -88,6 +90,13 @@ const TASK_WINDOW = 256;
 
 /** The comm of the latest matchTask() match. */
 export let taskComm = '';
+/** Comms repeat line after line: one string object each (db/batch.ts Interner). */
+const comms = new Interner();
+/** Event names, likewise: readers take them with eventName(). */
+const events = new Interner();
+
+/** text[start, end) as an event name, the same string object as the last time it was seen. */
+export const eventName = (text: string, start: number, end: number): string => events.get(text, start, end);
 
 /**
  * The task field by the line's structure, not by the comm's characters (which may be anything but NUL and newline:
@@ -114,7 +123,7 @@ export function matchTask(text: string, tail: RegExp, ws: boolean): RegExpExecAr
       if (!short) break;
     }
   }
-  if (found) taskComm = text.slice(s, foundAt);
+  if (found) taskComm = comms.get(text, s, foundAt);
   return found;
 }
 
