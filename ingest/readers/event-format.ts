@@ -41,11 +41,34 @@ const FIELD_RE = /^\s*field:(.*?);\s*offset:(\d+);\s*size:(\d+);\s*signed:(\d+);
 // Fields printed in hex by perf (their print fmt says 0x%lx or %p): pfns, pointers, addresses, flag words.
 const HEX_NAME = /(?:^|_)(?:pfn|page|addr|address|ptr|mapping|flags|ip|site|caller|pgmap|folio)$/;
 
-/** Parse one format file; null when it has no `name:` / `ID:` (the caller names the offset in its error). */
+/**
+ * Parse one format file; null when it has no `name:` / `ID:` (the caller names the offset in its error). The
+ * fields and print fmt are parsed when first asked for: a trace.dat holds every event's format and uses a few.
+ */
 export function parseFormat(system: string, text: string): EventFormat | null {
   const name = /^name:\s*(\S+)/m.exec(text);
   const id = /^ID:\s*(\d+)/m.exec(text);
   if (!name || !id) return null;
+  let body: Pick<EventFormat, 'fields' | 'constants' | 'printArgs'> | null = null;
+  const parsed = () => (body ??= parseBody(text));
+  return {
+    id: Number(id[1]),
+    system,
+    name: name[1],
+    get fields() {
+      return parsed().fields;
+    },
+    get constants() {
+      return parsed().constants;
+    },
+    get printArgs() {
+      return parsed().printArgs;
+    },
+    symbolized: false,
+  };
+}
+
+function parseBody(text: string): Pick<EventFormat, 'fields' | 'constants' | 'printArgs'> {
   const fields: Field[] = [];
   for (const line of text.split('\n')) {
     const m = FIELD_RE.exec(line);
@@ -78,7 +101,7 @@ export function parseFormat(system: string, text: string): EventFormat | null {
     .filter((m) => !names.has(m[1]))
     .map((m) => `${m[1]}=${m[2]}`)
     .join(' ');
-  return { id: Number(id[1]), system, name: name[1], fields, constants, printArgs: pf?.[2] ?? '', symbolized: false };
+  return { fields, constants, printArgs: pf?.[2] ?? '' };
 }
 
 /** Set `symbolic` on the fields print fmt prints through a flag or symbol table (once per format). */
@@ -94,6 +117,12 @@ export function symbolize(fmt: EventFormat): EventFormat {
 
 /** The payload of a raw record (`raw` starts at common_type) as `name=value` pairs; common_* fields left out. */
 export function renderPayload(fmt: EventFormat, raw: Buffer, le: boolean): string {
+  if (!fmt.symbolized) symbolize(fmt);
+  return le ? renderLE(planOf(fmt), fmt.constants, raw) : renderFields(fmt, raw, le);
+}
+
+/** renderPayload field by field, either byte order (the reference renderLE's plan must agree with). */
+export function renderFields(fmt: EventFormat, raw: Buffer, le: boolean): string {
   if (!fmt.symbolized) symbolize(fmt);
   let out = '';
   for (const f of fmt.fields) {
@@ -118,6 +147,124 @@ export function renderPayload(fmt: EventFormat, raw: Buffer, le: boolean): strin
     out += (out.length > 0 ? ' ' : '') + f.name + '=' + v;
   }
   if (fmt.constants.length > 0) out += (out.length > 0 ? ' ' : '') + fmt.constants;
+  return out;
+}
+
+/**
+ * How a little-endian record's fields are rendered, worked out once per format: the common_* fields left out, each
+ * field's `name=` prefix joined, its kind chosen (renderLE does per record what renderPayload's loop did per field).
+ */
+interface Step {
+  /** `name=`, with the separating space for all but the first field. */
+  prefix: string;
+  kind: number;
+  offset: number;
+  size: number;
+  signed: boolean;
+  hex: boolean;
+  /** Array element count and size. */
+  count: number;
+  each: number;
+  symbolic: Symbolic | undefined;
+  /** symbolic's text by value (below 2^53), to skip the bigint on a repeated value. */
+  seen: Map<number, string | undefined> | null;
+}
+
+const K_HEX4 = 0, K_HEX8 = 1, K_DEC = 2, K_SYMBOLIC = 3, K_DATALOC = 4, K_RELLOC = 5, K_CHARS = 6, K_ARRAY = 7, K_OTHER = 8;
+
+const plans = new WeakMap<EventFormat, Step[]>();
+
+function planOf(fmt: EventFormat): Step[] {
+  let plan = plans.get(fmt);
+  if (plan !== undefined) return plan;
+  plan = [];
+  for (const f of fmt.fields) {
+    if (f.name.startsWith('common_')) continue;
+    const kind = f.dataLoc
+      ? f.type.startsWith('__rel_loc') ? K_RELLOC : K_DATALOC
+      : f.chars ? K_CHARS
+      : f.array > 0 ? K_ARRAY
+      : f.symbolic !== undefined ? K_SYMBOLIC
+      : f.hex && f.size === 4 ? K_HEX4
+      : f.hex && f.size === 8 ? K_HEX8
+      : !f.hex && (f.size === 1 || f.size === 2 || f.size === 4) ? K_DEC
+      : K_OTHER;
+    plan.push({
+      prefix: f.name + '=',
+      kind,
+      offset: f.offset,
+      size: f.size,
+      signed: f.signed,
+      hex: f.hex,
+      count: f.array,
+      each: f.array > 0 ? f.size / f.array : 0,
+      symbolic: f.symbolic,
+      seen: f.symbolic !== undefined ? new Map() : null,
+    });
+  }
+  plans.set(fmt, plan);
+  return plan;
+}
+
+/** renderPayload for a little-endian record, by the format's plan: the same text. */
+function renderLE(plan: Step[], constants: string, raw: Buffer): string {
+  let out = '';
+  const len = raw.length;
+  for (let i = 0; i < plan.length; i++) {
+    const f = plan[i]!;
+    const o = f.offset;
+    if (o + f.size > len) continue; // a record shorter than its format: the field is absent
+    let v: string;
+    switch (f.kind) {
+      case K_HEX4:
+        v = '0x' + raw.readUInt32LE(o).toString(16);
+        break;
+      case K_HEX8:
+        v = hex64(raw.readUInt32LE(o + 4), raw.readUInt32LE(o));
+        break;
+      case K_DEC: {
+        const size = f.size;
+        const u = size === 4 ? raw.readUInt32LE(o) : size === 2 ? raw.readUInt16LE(o) : raw[o]!;
+        const bits = size * 8;
+        v = String(f.signed && u >= 2 ** (bits - 1) ? u - 2 ** bits : u);
+        break;
+      }
+      case K_SYMBOLIC: {
+        const size = f.size;
+        const hi = size === 8 ? raw.readUInt32LE(o + 4) : 0;
+        const lo = size === 8 || size === 4 ? raw.readUInt32LE(o) : size === 2 ? raw.readUInt16LE(o) : raw[o]!;
+        const seen = f.seen!;
+        const key = hi < 0x200000 ? hi * 4294967296 + lo : -1;
+        let sym = key >= 0 ? seen.get(key) : undefined;
+        if (sym === undefined && !(key >= 0 && seen.has(key))) {
+          sym = f.symbolic!(uint(raw, o, size, true));
+          if (key >= 0 && seen.size < 4096) seen.set(key, sym);
+        }
+        v = sym ?? intText(raw, o, size, f.signed, f.hex, true);
+        break;
+      }
+      case K_DATALOC:
+      case K_RELLOC: {
+        const loc = raw.readUInt32LE(o);
+        let start = loc & 0xffff;
+        if (f.kind === K_RELLOC) start += o + f.size;
+        v = cString(raw, start, Math.min(len, start + (loc >>> 16)));
+        break;
+      }
+      case K_CHARS:
+        v = cString(raw, o, o + f.size);
+        break;
+      case K_ARRAY: {
+        v = '';
+        for (let k = 0; k < f.count; k++) v += (k > 0 ? ',' : '') + intText(raw, o + k * f.each, f.each, f.signed, true, true);
+        break;
+      }
+      default:
+        v = intText(raw, o, f.size, f.signed, f.hex, true);
+    }
+    out += out.length > 0 ? ' ' + f.prefix + v : f.prefix + v;
+  }
+  if (constants.length > 0) out += (out.length > 0 ? ' ' : '') + constants;
   return out;
 }
 
