@@ -118,7 +118,13 @@ export function symbolize(fmt: EventFormat): EventFormat {
 /** The payload of a raw record (`raw` starts at common_type) as `name=value` pairs; common_* fields left out. */
 export function renderPayload(fmt: EventFormat, raw: Buffer, le: boolean): string {
   if (!fmt.symbolized) symbolize(fmt);
-  return le ? renderLE(planOf(fmt), fmt.constants, raw) : renderFields(fmt, raw, le);
+  return le ? renderLE(planOf(fmt), fmt.constants, raw, 0, raw.length) : renderFields(fmt, raw, le);
+}
+
+/** renderPayload of the little-endian record at buf[start, end), without a Buffer for it. */
+export function renderPayloadAt(fmt: EventFormat, buf: Buffer, start: number, end: number): string {
+  if (!fmt.symbolized) symbolize(fmt);
+  return renderLE(planOf(fmt), fmt.constants, buf, start, end);
 }
 
 /** renderPayload field by field, either byte order (the reference renderLE's plan must agree with). */
@@ -206,14 +212,14 @@ function planOf(fmt: EventFormat): Step[] {
   return plan;
 }
 
-/** renderPayload for a little-endian record, by the format's plan: the same text. */
-function renderLE(plan: Step[], constants: string, raw: Buffer): string {
+/** renderPayload for the little-endian record raw[base, end), by the format's plan: the same text. */
+function renderLE(plan: Step[], constants: string, raw: Buffer, base: number, end: number): string {
   let out = '';
-  const len = raw.length;
+  const len = end - base;
   for (let i = 0; i < plan.length; i++) {
     const f = plan[i]!;
-    const o = f.offset;
-    if (o + f.size > len) continue; // a record shorter than its format: the field is absent
+    if (f.offset + f.size > len) continue; // a record shorter than its format: the field is absent
+    const o = base + f.offset;
     let v: string;
     switch (f.kind) {
       case K_HEX4:
@@ -247,8 +253,8 @@ function renderLE(plan: Step[], constants: string, raw: Buffer): string {
       case K_RELLOC: {
         const loc = raw.readUInt32LE(o);
         let start = loc & 0xffff;
-        if (f.kind === K_RELLOC) start += o + f.size;
-        v = cString(raw, start, Math.min(len, start + (loc >>> 16)));
+        if (f.kind === K_RELLOC) start += f.offset + f.size;
+        v = cString(raw, base + start, base + Math.min(len, start + (loc >>> 16)));
         break;
       }
       case K_CHARS:

@@ -1,5 +1,5 @@
 import type { LineContext, LineSink } from './sink.js';
-import { hex64, renderPayload, type EventFormat } from './event-format.js';
+import { hex64, renderPayloadAt, type EventFormat } from './event-format.js';
 export { PerfDataError } from './perfdata/header.js';
 import { need, PerfDataError, readHeader, u64, type Attr, type PerfHeader } from './perfdata/header.js';
 import { kernelFrame, type KernelSymbols } from './perfdata/symbols.js';
@@ -259,13 +259,13 @@ class PerfDataReader {
     if (p + 4 > end) throw new PerfDataError(p, 'truncated: raw data past its record');
     const rawSize = buf.readUInt32LE(p);
     if (p + 4 + rawSize > end || rawSize < 2) throw new PerfDataError(p, `raw data of ${rawSize} bytes does not fit its record`);
-    const raw = buf.subarray(p + 4, p + 4 + rawSize);
-    const fmt: EventFormat | undefined = this.h.formats.get(raw.readUInt16LE(0)) ?? this.h.formats.get(a.config);
-    if (!fmt) throw new PerfDataError(p + 4, `tracepoint id ${raw.readUInt16LE(0)} has no format in the file's tracing data`);
+    const type = buf.readUInt16LE(p + 4);
+    const fmt: EventFormat | undefined = this.h.formats.get(type) ?? this.h.formats.get(a.config);
+    if (!fmt) throw new PerfDataError(p + 4, `tracepoint id ${type} has no format in the file's tracing data`);
     // perf names a task it has no COMM for `:<tid>`.
     ctx.comm = this.comms.get(ctx.pid) ?? `:${ctx.pid}`;
     ctx.tgid = -1;
-    const stored = this.sink.event(ordinal, ctx, fmt.system, fmt.name, renderPayload(fmt, raw, true));
+    const stored = this.sink.event(ordinal, ctx, fmt.system, fmt.name, renderPayloadAt(fmt, buf, p + 4, p + 4 + rawSize));
     if (stored && chain) this.callchain(chain[0], chain[1], ctx.cpu, ordinal);
   }
 

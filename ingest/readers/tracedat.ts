@@ -1,7 +1,7 @@
 import { Kallsyms } from '../kallsyms.js';
 import { ftraceFrame } from '../stack.js';
 import type { LineContext, LineSink } from './sink.js';
-import { hex64, renderPayload, type EventFormat } from './event-format.js';
+import { hex64, renderPayloadAt, type EventFormat } from './event-format.js';
 import { readTraceDatHeader, TraceDatError, type CpuBuffer, type TraceDat } from './tracedat/header.js';
 import { formatBprint } from './tracedat/printk.js';
 import { CpuStream, PageError, timeAdjust } from './tracedat/ring.js';
@@ -83,6 +83,15 @@ export function traceDatSteps(f: TraceDat, sink: LineSink): Steps<number> {
   return new TraceDatReader(f, sink).steps();
 }
 
+interface Handler {
+  /** null: the file has no format for the id. */
+  fmt: EventFormat | null;
+  stack: 'kernel' | 'user' | undefined;
+  special: 'print' | 'bputs' | 'bprint' | 'function' | undefined;
+  /** sched events name tasks (saveComms). */
+  sched: boolean;
+}
+
 class TraceDatReader {
   private readonly ctx: LineContext = { tsSec: 0, tsNs: 0, cpu: 0, pid: 0, tgid: -1, comm: '', irq: null };
   private readonly comms: Map<number, string>;
@@ -90,7 +99,12 @@ class TraceDatReader {
   private readonly frames = new Map<number, [number, string]>();
   private readonly stackIds = new Map<number, 'kernel' | 'user'>();
   private readonly special = new Map<number, 'print' | 'bputs' | 'bprint' | 'function'>();
+  /** What record() does with an event id, worked out on its first record. */
+  private readonly handlers = new Map<number, Handler>();
   private readonly long: number;
+  /** The latest pid's name (consecutive records are mostly one task's). */
+  private lastPid = -1;
+  private lastComm = '';
 
   constructor(
     private readonly f: TraceDat,
@@ -170,19 +184,28 @@ class TraceDatReader {
     const id = d.readUInt16LE(start);
     const pid = d.readInt32LE(start + 4);
     ctx.pid = pid;
-    ctx.comm = pid === 0 ? '<idle>' : (this.comms.get(pid) ?? '<...>');
-    const fmt = this.f.formats.get(id);
-    if (!fmt) {
+    if (pid !== this.lastPid) {
+      this.lastPid = pid;
+      this.lastComm = pid === 0 ? '<idle>' : (this.comms.get(pid) ?? '<...>');
+    }
+    ctx.comm = this.lastComm;
+    const h = this.handlers.get(id) ?? this.handler(id);
+    if (h.fmt === null) {
       sink.unparsed(lineNo, `[UNKNOWN TYPE ${id}]`, `event id ${id} has no format in the file`);
       return;
     }
-    const raw = d.subarray(start, start + size);
-    const kind = this.stackIds.get(id);
-    if (kind !== undefined) return this.stack(kind, fmt, raw, lineNo);
-    const special = this.special.get(id);
-    const payload = special !== undefined ? this.printPayload(special, fmt, raw) : renderPayload(fmt, raw, true);
+    const fmt = h.fmt;
+    if (h.stack !== undefined) return this.stack(h.stack, fmt, d.subarray(start, start + size), lineNo);
+    const payload = h.special !== undefined ? this.printPayload(h.special, fmt, d.subarray(start, start + size)) : renderPayloadAt(fmt, d, start, start + size);
     sink.event(lineNo, ctx, fmt.system, fmt.name, payload);
-    if (fmt.system === 'sched') this.saveComms(fmt, raw);
+    if (h.sched) this.saveComms(fmt, d.subarray(start, start + size));
+  }
+
+  private handler(id: number): Handler {
+    const fmt = this.f.formats.get(id) ?? null;
+    const h: Handler = { fmt, stack: this.stackIds.get(id), special: this.special.get(id), sched: fmt?.system === 'sched' };
+    this.handlers.set(id, h);
+    return h;
   }
 
   /** kernel_stack / user_stack (plugin_function.c trace_stack_handler): longs up to the record's end or a -1. */
@@ -266,7 +289,10 @@ class TraceDatReader {
       const nul = raw.indexOf(0, cf.offset);
       const end = nul >= 0 && nul < cf.offset + cf.size ? nul : cf.offset + cf.size;
       const pid = raw.readInt32LE(pf.offset);
-      if (pid !== 0 && !this.comms.has(pid)) this.comms.set(pid, raw.toString('utf8', cf.offset, end));
+      if (pid !== 0 && !this.comms.has(pid)) {
+        this.comms.set(pid, raw.toString('utf8', cf.offset, end));
+        if (pid === this.lastPid) this.lastPid = -1; // named now: the next record of it looks again
+      }
     }
   }
 }
