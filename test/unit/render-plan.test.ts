@@ -2,13 +2,14 @@
  * renderPayload renders little-endian records by a plan worked out once per format (event-format.ts renderLE);
  * renderFields is the field-by-field reference. Every event format of a real trace.dat (1.5k formats: __data_loc
  * and __rel_loc strings, char arrays, number arrays, 1/2/4/8-byte signed and unsigned, hex, flag and symbol
- * tables) renders random records, whole and cut short, to the same text both ways.
+ * tables) renders random records, whole and cut short, to the same text both ways, and by offsets inside a
+ * larger buffer (renderPayloadAt, as the readers call it).
  */
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { unxzSync } from 'node-liblzma';
-import { renderFields, renderPayload } from '../../ingest/readers/event-format.js';
+import { renderFields, renderPayload, renderPayloadAt } from '../../ingest/readers/event-format.js';
 import { readTraceDatHeader } from '../../ingest/readers/tracedat/header.js';
 
 describe('payload rendering by plan', () => {
@@ -27,7 +28,11 @@ describe('payload rendering by plan', () => {
         for (let i = 0; i < raw.length; i++) raw[i] = k === 0 ? 0 : k === 1 ? 0xff : k === 2 ? byte() & 0x0f : k < 6 ? byte() : [0, 1, 0x40, 0x80][byte() & 3]!;
         for (const x of fmt.fields)
           if (x.dataLoc && x.offset + 4 <= raw.length) raw.writeUInt32LE(((byte() & 7) << 16) | (size + (byte() & 7)), x.offset);
-        assert.equal(renderPayload(fmt, raw, true), renderFields(fmt, raw, true), `${fmt.system}:${fmt.name} record ${k}`);
+        const want = renderFields(fmt, raw, true);
+        assert.equal(renderPayload(fmt, raw, true), want, `${fmt.system}:${fmt.name} record ${k}`);
+        // The same record inside a larger buffer (a capture's), between other bytes: rendered by offsets.
+        const big = Buffer.concat([Buffer.alloc(7, 0x41), raw, Buffer.alloc(9, 0x42)]);
+        assert.equal(renderPayloadAt(fmt, big, 7, 7 + raw.length), want, `${fmt.system}:${fmt.name} record ${k} at 7`);
         records++;
       }
       // After the first render: it sets the symbolic fields.
