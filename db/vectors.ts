@@ -9,6 +9,8 @@ import type { DuckDBDataChunk, DuckDBEnumType, DuckDBResult } from '@duckdb/node
 import { DuckDBTypeId } from '@duckdb/node-api';
 import bindings from '@duckdb/node-bindings';
 
+type RawVector = ReturnType<typeof bindings.data_chunk_get_vector>;
+
 export type EnumCodes = Uint8Array | Uint16Array | Uint32Array;
 /** Byte width of an ENUM column: DuckDB sizes an ENUM by its value count. */
 export type EnumWidth = 1 | 2 | 4;
@@ -58,8 +60,11 @@ export class ChunkVectors {
     return b ? new Uint32Array(b.buffer, b.byteOffset, words) : null;
   }
 
-  private vector(c: number) {
-    return bindings.data_chunk_get_vector(this.chunk.chunk, c);
+  /** Column vectors fetched so far (data and validity of a column share one). */
+  private readonly vectors: RawVector[] = [];
+
+  private vector(c: number): RawVector {
+    return (this.vectors[c] ??= bindings.data_chunk_get_vector(this.chunk.chunk, c));
   }
 
   private bytes(c: number, width: number): Uint8Array {

@@ -227,12 +227,9 @@ export class EventStream {
     // Events replay does not use (-1) are skipped in the loop: cheaper than a filter on the text in the scan.
     this.codeOf = Int32Array.from(this.strings.events, (n) => replayCode(n));
     this.flagBits = flagBits(this.strings.flags);
+    this.lastSeq = -1;
     const res = await this.conn.stream(streamSql(this.strings, this.tsBase, ordered), { trace: this.traceId });
     const widths = enumWidths(res);
-    const bitsOf = this.flagBits;
-    const ev = this.ev;
-    const silences = this.silences;
-    let lastSeq = -1;
     // The next chunk is fetched (DuckDB scanning on its own thread) while this one is replayed.
     let next = res.fetchChunk();
     for (;;) {
@@ -241,57 +238,74 @@ export class EventStream {
       const wait = sink.beforeChunk();
       if (wait) await wait;
       next = res.fetchChunk();
-      const n = chunk.rowCount;
-      const { seqA, tsA, cpuA, cpuV, pidA, pidV, tgidA, tgidV, commA, commV, evA, pfnA, pfnV, orderA, orderV, countA, countV,
-        mapA, mapV, valA, valV, retA, retV, mtA, mtV, refsA, refsV, gfA, gfV, stA, stV, flagsA, flagsV, mbitsA, gfpA, gfpV } =
-        chunkColumns(chunk, widths);
-      for (let i = 0; i < n; i++) {
-        const w = i >>> 5;
-        const b = 1 << (i & 31);
-        const seq = seqA[2 * i + 1] === 0 ? seqA[2 * i] >>> 0 : seqA[2 * i + 1] * 4294967296 + (seqA[2 * i] >>> 0);
-        if (seq <= lastSeq) throw new OrderError(`events of trace ${this.traceId} are not stored in seq order`);
-        lastSeq = seq;
-        const ts = tsA[2 * i + 1] * 4294967296 + (tsA[2 * i] >>> 0);
-        if (silences !== null) silences.add(seq, ts);
-        const nameId = evA[i];
-        const code = this.codeOf[nameId];
-        sink.advance(seq);
-        if (code < 0) continue;
-        this.events++;
-        ev.seq = seq;
-        ev.ts = ts;
-        ev.code = code;
-        ev.name = nameId;
-        ev.cpu = cpuV === null || (cpuV[w] & b) !== 0 ? cpuA[i] : -1;
-        ev.pid = pidV === null || (pidV[w] & b) !== 0 ? pidA[i] : -1;
-        ev.tgid = tgidV === null || (tgidV[w] & b) !== 0 ? tgidA[i] : -1;
-        ev.comm = commV === null || (commV[w] & b) !== 0 ? commA[i] : -1;
-        ev.pfn = pfnV === null || (pfnV[w] & b) !== 0 ? (pfnA[2 * i + 1] === 0 ? pfnA[2 * i] >>> 0 : pfnA[2 * i + 1] * 4294967296 + (pfnA[2 * i] >>> 0)) : -1;
-        ev.order = orderV === null || (orderV[w] & b) !== 0 ? orderA[i] : NaN;
-        ev.count = countV === null || (countV[w] & b) !== 0 ? countA[i] : NaN;
-        ev.mapcount = mapV === null || (mapV[w] & b) !== 0 ? mapA[i] : NaN;
-        ev.val = valV === null || (valV[w] & b) !== 0 ? valA[i] : NaN;
-        ev.ret = retV === null || (retV[w] & b) !== 0 ? retA[2 * i + 1] * 4294967296 + (retA[2 * i] >>> 0) : NaN;
-        ev.mt = mtV === null || (mtV[w] & b) !== 0 ? mtA[i] : NaN;
-        ev.refs = refsV === null || (refsV[w] & b) !== 0 ? refsA[i] : NaN;
-        ev.gupFlags = gfV === null || (gfV[w] & b) !== 0 ? (gfA[2 * i + 1] >>> 0) * 4294967296 + (gfA[2 * i] >>> 0) : NaN;
-        ev.stack = stV === null || (stV[w] & b) !== 0 ? stA[i] : -1;
-        if (flagsV === null || (flagsV[w] & b) !== 0) {
-          const f = pflags(bitsOf[flagsA[i]], mbitsA[i]);
-          ev.head = (f & 1) !== 0;
-          ev.owners = ((f >> 1) & 1) + ((f >> 2) & 1);
-          ev.lru = (f >> 3) & 1;
-        } else {
-          ev.head = false;
-          ev.owners = -1;
-          ev.lru = -1;
-        }
-        ev.gfp = gfpV === null || (gfpV[w] & b) !== 0 ? gfpA[i] : -1;
-        ev.side = isSideCode(code) ? this.sideFor(seq) : null;
-        this.lastTs = ev.ts;
-        sink.event(ev);
-      }
+      this.replayChunk(chunk, widths, sink);
     }
+  }
+
+  /** seq of the last event streamed (the order check). */
+  private lastSeq = -1;
+
+  /**
+   * One chunk's events to the sink. A synchronous method of its own, not the body of run()'s loop: V8 optimized the
+   * loop inside the async function by on-stack replacement and deoptimized it at await resumptions, compiling the
+   * large function again several times per replay; a plain method is compiled once or twice.
+   */
+  private replayChunk(chunk: DuckDBDataChunk, widths: EnumWidths, sink: EventSink): void {
+    const bitsOf = this.flagBits;
+    const ev = this.ev;
+    const silences = this.silences;
+    let lastSeq = this.lastSeq;
+    const n = chunk.rowCount;
+    const { seqA, tsA, cpuA, cpuV, pidA, pidV, tgidA, tgidV, commA, commV, evA, pfnA, pfnV, orderA, orderV, countA, countV,
+      mapA, mapV, valA, valV, retA, retV, mtA, mtV, refsA, refsV, gfA, gfV, stA, stV, flagsA, flagsV, mbitsA, gfpA, gfpV } =
+      chunkColumns(chunk, widths);
+    for (let i = 0; i < n; i++) {
+      const w = i >>> 5;
+      const b = 1 << (i & 31);
+      const seq = seqA[2 * i + 1] === 0 ? seqA[2 * i] >>> 0 : seqA[2 * i + 1] * 4294967296 + (seqA[2 * i] >>> 0);
+      if (seq <= lastSeq) throw new OrderError(`events of trace ${this.traceId} are not stored in seq order`);
+      lastSeq = seq;
+      const ts = tsA[2 * i + 1] * 4294967296 + (tsA[2 * i] >>> 0);
+      if (silences !== null) silences.add(seq, ts);
+      const nameId = evA[i];
+      const code = this.codeOf[nameId];
+      sink.advance(seq);
+      if (code < 0) continue;
+      this.events++;
+      ev.seq = seq;
+      ev.ts = ts;
+      ev.code = code;
+      ev.name = nameId;
+      ev.cpu = cpuV === null || (cpuV[w] & b) !== 0 ? cpuA[i] : -1;
+      ev.pid = pidV === null || (pidV[w] & b) !== 0 ? pidA[i] : -1;
+      ev.tgid = tgidV === null || (tgidV[w] & b) !== 0 ? tgidA[i] : -1;
+      ev.comm = commV === null || (commV[w] & b) !== 0 ? commA[i] : -1;
+      ev.pfn = pfnV === null || (pfnV[w] & b) !== 0 ? (pfnA[2 * i + 1] === 0 ? pfnA[2 * i] >>> 0 : pfnA[2 * i + 1] * 4294967296 + (pfnA[2 * i] >>> 0)) : -1;
+      ev.order = orderV === null || (orderV[w] & b) !== 0 ? orderA[i] : NaN;
+      ev.count = countV === null || (countV[w] & b) !== 0 ? countA[i] : NaN;
+      ev.mapcount = mapV === null || (mapV[w] & b) !== 0 ? mapA[i] : NaN;
+      ev.val = valV === null || (valV[w] & b) !== 0 ? valA[i] : NaN;
+      ev.ret = retV === null || (retV[w] & b) !== 0 ? retA[2 * i + 1] * 4294967296 + (retA[2 * i] >>> 0) : NaN;
+      ev.mt = mtV === null || (mtV[w] & b) !== 0 ? mtA[i] : NaN;
+      ev.refs = refsV === null || (refsV[w] & b) !== 0 ? refsA[i] : NaN;
+      ev.gupFlags = gfV === null || (gfV[w] & b) !== 0 ? (gfA[2 * i + 1] >>> 0) * 4294967296 + (gfA[2 * i] >>> 0) : NaN;
+      ev.stack = stV === null || (stV[w] & b) !== 0 ? stA[i] : -1;
+      if (flagsV === null || (flagsV[w] & b) !== 0) {
+        const f = pflags(bitsOf[flagsA[i]], mbitsA[i]);
+        ev.head = (f & 1) !== 0;
+        ev.owners = ((f >> 1) & 1) + ((f >> 2) & 1);
+        ev.lru = (f >> 3) & 1;
+      } else {
+        ev.head = false;
+        ev.owners = -1;
+        ev.lru = -1;
+      }
+      ev.gfp = gfpV === null || (gfpV[w] & b) !== 0 ? gfpA[i] : -1;
+      ev.side = isSideCode(code) ? this.sideFor(seq) : null;
+      this.lastTs = ev.ts;
+      sink.event(ev);
+    }
+    this.lastSeq = lastSeq;
   }
 
   /** forkPayloads() of this trace, on the stream's connection (after the stream). */
