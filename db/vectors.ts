@@ -37,6 +37,12 @@ export class ChunkVectors {
     return this.i32s(c, 4);
   }
 
+  f64(c: number): Float64Array {
+    const d = this.bytes(c, 8);
+    // A copy at an offset that is not a multiple of 8 cannot be viewed as doubles.
+    return d.byteOffset % 8 === 0 ? new Float64Array(d.buffer, d.byteOffset, this.rows) : new Float64Array(d.slice().buffer, 0, this.rows);
+  }
+
   i16(c: number): Int16Array {
     const d = this.bytes(c, 2);
     return new Int16Array(d.buffer, d.byteOffset, this.rows);

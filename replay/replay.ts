@@ -198,14 +198,15 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
   const reader = await db.instance.connect();
   try {
     const strings = await loadStrings(reader, traceId);
-    const side = await loadSide(reader, traceId);
+    const side = await loadSide(reader, traceId, strings);
     const cmaRanges = mergeRanges([...(opts.cmaRanges ?? []), ...learnCmaRanges(side, MT_CMA_ISOLATE[layout][0])]);
     const movable = mergeRanges(opts.movableRanges ?? []);
     const ctx = new ReplayContext(layout, cmaRanges, movable, tr.mapcount_semantics === 'raw', holdNs, longNs);
     await inTransaction(db, () => db.run(`INSERT OR REPLACE INTO ${REPLAY_LOADS.name} VALUES ($1, now()::TIMESTAMP)`, [traceId]));
     failpoint('replay-started');
     return await inTransaction(db, async () => {
-      for (const t of REPLAY_TABLES) await db.run(`DELETE FROM ${t.name} WHERE trace_id = $1`, [traceId]);
+      // One statement list, one round trip (a list cannot take bound parameters: the id is a checked integer).
+      await db.run(REPLAY_TABLES.map((t) => `DELETE FROM ${t.name} WHERE trace_id = ${safeId(traceId)}`).join(';\n'));
       const out = await new Output(db, traceId, tsBase, strings.comms, strings.gfps).open();
       const lost = new LostWindows([...markers, ...silenceMarkers(before)], lostAtStart);
       const anomalies = new Anomalies(out);
@@ -330,6 +331,12 @@ async function dropStaleReplayTables(db: Db): Promise<boolean> {
   const stale = have.some((h) => REPLAY_TABLES.find((t) => t.name === h.table_name)!.columns.map((c) => c.name).join(',') !== h.cols);
   if (stale) for (const t of REPLAY_TABLES) await db.run(`DROP TABLE IF EXISTS ${t.name}`);
   return stale;
+}
+
+/** A trace id to write into SQL text: an integer, never anything else. */
+function safeId(id: number): number {
+  if (!Number.isSafeInteger(id)) throw new Error(`replay: trace id ${id} is not an integer`);
+  return id;
 }
 
 /** db.transaction, with a clear error when the caller already has one open (replay reads committed events). */

@@ -23,6 +23,8 @@ export interface Strings {
   gfps: string[];
   /** Distinct page_flags texts. */
   flags: string[];
+  /** Distinct name values (cma area, migrate reason, ...): the side rows' ENUM. */
+  names: string[];
 }
 
 const sqlList = (a: string[]): string => (a.length ? a : ['']).map((s) => `'${s.replace(/'/g, "''")}'`).join(',');
@@ -31,7 +33,7 @@ const sqlList = (a: string[]): string => (a.length ? a : ['']).map((s) => `'${s.
 export async function loadStrings(conn: DuckDBConnection, traceId: number): Promise<Strings> {
   const r = await conn.runAndReadAll(
     `SELECT list(DISTINCT comm) AS comms, list(DISTINCT event) AS events, list(DISTINCT gfp) AS gfps,
-       list(DISTINCT page_flags) AS flags FROM events WHERE trace_id = $1`,
+       list(DISTINCT page_flags) AS flags, list(DISTINCT name) AS names FROM events WHERE trace_id = $1`,
     [traceId],
   );
   const row = r.getRowObjectsJS()[0] ?? {};
@@ -41,6 +43,7 @@ export async function loadStrings(conn: DuckDBConnection, traceId: number): Prom
     events: strs(row.events),
     gfps: strs(row.gfps),
     flags: strs(row.flags),
+    names: strs(row.names),
   };
 }
 
@@ -66,51 +69,84 @@ const CMA_RESULT_EVENTS = namesOf((c) => c === CMA_FINISH);
  * it: the events above, and cma events whose align (`order`) or result (errorno= as ret, page= as ptr) is not in
  * their columns (databases ingested before align was decoded).
  */
-export async function loadSide(conn: DuckDBConnection, traceId: number): Promise<Side[]> {
-  const r = await conn.runAndReadAll(
-    `SELECT seq::DOUBLE AS seq, event, pfn::DOUBLE AS pfn, mt, pfn_end::DOUBLE AS pfn_end, fin_pfn::DOUBLE AS fin_pfn,
-       nr_pages::DOUBLE AS nr_pages, nr_succeeded::DOUBLE AS nr_succeeded, nr_failed::DOUBLE AS nr_failed, name,
-       CASE WHEN pgmap IS NOT NULL THEN printf('%x', pgmap) END AS pgmap,
-       CASE WHEN addr IS NOT NULL THEN printf('%x', addr) END AS addr, (ptr <> 0)::INTEGER AS page,
-       event IN (${sqlList(PAYLOAD_EVENTS)}) OR (event IN (${sqlList(CMA_ALLOC_EVENTS)}) AND "order" IS NULL)
-         OR (event IN (${sqlList(CMA_RESULT_EVENTS)}) AND ret IS NULL AND ptr IS NULL) AS need_payload
-     FROM events WHERE trace_id = $1 AND event IN (${sqlList(SIDE_EVENTS)}) ORDER BY seq`,
-    [traceId],
+export async function loadSide(conn: DuckDBConnection, traceId: number, strings?: Strings): Promise<Side[]> {
+  const names = strings?.names ?? (await loadStrings(conn, traceId)).names;
+  const sideEvents = [...new Set(SIDE_EVENTS)];
+  // Read as typed vectors (db/vectors.ts), strings as ENUM codes, pointers as 64-bit halves: node-api's conversion of
+  // every value to JS cost more than the query.
+  const res = await conn.stream(
+    `SELECT seq::DOUBLE AS seq, event::ENUM(${sqlList(sideEvents)}) AS event, pfn::DOUBLE AS pfn, mt::DOUBLE AS mt,
+       pfn_end::DOUBLE AS pfn_end, fin_pfn::DOUBLE AS fin_pfn, nr_pages::DOUBLE AS nr_pages, nr_succeeded::DOUBLE AS nr_succeeded,
+       nr_failed::DOUBLE AS nr_failed, name::ENUM(${sqlList(names)}) AS name, pgmap, addr, (ptr <> 0)::INTEGER AS page,
+       (event IN (${sqlList(PAYLOAD_EVENTS)}) OR (event IN (${sqlList(CMA_ALLOC_EVENTS)}) AND "order" IS NULL)
+         OR (event IN (${sqlList(CMA_RESULT_EVENTS)}) AND ret IS NULL AND ptr IS NULL))::UTINYINT AS need_payload
+     FROM events WHERE trace_id = $trace AND event IN (${sqlList(sideEvents)}) ORDER BY seq`,
+    { trace: traceId },
   );
-  // Column arrays convert faster than row objects.
-  const c = r.getColumnsObjectJS();
-  const col = (name: string): unknown[] => c[name] as unknown[];
-  const [seqs, events, need] = [col('seq') as number[], col('event') as string[], col('need_payload') as (boolean | null)[]];
-  const needed = seqs.flatMap((seq, i) => (need[i] === true ? [{ seq, event: events[i] }] : []));
-  const payloads = new Map<number, string>();
+  const [eventWidth, nameWidth] = [enumWidth(res, 1), enumWidth(res, 9)];
+  const out: Side[] = [];
+  const needed: Side[] = [];
+  for (;;) {
+    const chunk = await res.fetchChunk();
+    if (!chunk || chunk.rowCount === 0) break;
+    const v = new ChunkVectors(chunk);
+    const f64 = (c: number): ((i: number) => number) => {
+      const a = v.f64(c);
+      const ok = v.valid(c);
+      return (i) => (ok === null || (ok[i >>> 5] & (1 << (i & 31))) !== 0 ? a[i] : NaN);
+    };
+    const hex = (c: number): ((i: number) => string | null) => {
+      const a = v.i64(c);
+      const ok = v.valid(c);
+      return (i) => (ok === null || (ok[i >>> 5] & (1 << (i & 31))) !== 0 ? hex64(a[2 * i + 1] >>> 0, a[2 * i] >>> 0) : null);
+    };
+    const [seq, pfn, mt, pfnEnd, finPfn, nrPages, nrSucceeded, nrFailed] = [0, 2, 3, 4, 5, 6, 7, 8].map(f64);
+    const [pgmap, addr] = [hex(10), hex(11)];
+    const event = v.codes(1, eventWidth);
+    const name = v.codes(9, nameWidth);
+    const nameOk = v.valid(9);
+    const page = v.i32(12);
+    const pageOk = v.valid(12);
+    const need = v.u8(13);
+    const needOk = v.valid(13);
+    const valid = (ok: Uint32Array | null, i: number): boolean => ok === null || (ok[i >>> 5] & (1 << (i & 31))) !== 0;
+    for (let i = 0; i < chunk.rowCount; i++) {
+      const s: Side = {
+        seq: seq(i),
+        event: sideEvents[event[i]],
+        pfn: pfn(i),
+        mt: mt(i),
+        pfnEnd: pfnEnd(i),
+        finPfn: finPfn(i),
+        nrPages: nrPages(i),
+        nrSucceeded: nrSucceeded(i),
+        nrFailed: nrFailed(i),
+        name: valid(nameOk, i) ? names[name[i]] : null,
+        pgmap: pgmap(i),
+        addr: addr(i),
+        page: valid(pageOk, i) ? page[i] : -1,
+        payload: '',
+      };
+      out.push(s);
+      if (valid(needOk, i) && need[i] === 1) needed.push(s);
+    }
+  }
   if (needed.length) {
     const p = await conn.runAndReadAll(
       `SELECT seq::DOUBLE AS seq, payload FROM events WHERE trace_id = $1 AND event IN (${sqlList([...new Set(needed.map((x) => x.event))])})
          AND seq BETWEEN $2 AND $3`,
       [traceId, needed[0].seq, needed[needed.length - 1].seq],
     );
+    const payloads = new Map<number, string>();
     for (const x of p.getRowObjectsJS()) payloads.set(Number(x.seq), String(x.payload));
+    for (const s of out) s.payload = payloads.get(s.seq) ?? '';
   }
-  const nn = (v: unknown): number => (v === null || v === undefined ? NaN : Number(v));
-  const [pfn, mt, pfnEnd, finPfn, nrPages, nrSucceeded, nrFailed, name, pgmap, addr, page] = [
-    'pfn', 'mt', 'pfn_end', 'fin_pfn', 'nr_pages', 'nr_succeeded', 'nr_failed', 'name', 'pgmap', 'addr', 'page',
-  ].map(col);
-  return seqs.map((seq, i) => ({
-    seq,
-    event: events[i],
-    pfn: nn(pfn[i]),
-    mt: nn(mt[i]),
-    pfnEnd: nn(pfnEnd[i]),
-    finPfn: nn(finPfn[i]),
-    nrPages: nn(nrPages[i]),
-    nrSucceeded: nn(nrSucceeded[i]),
-    nrFailed: nn(nrFailed[i]),
-    name: (name[i] as string | null) ?? null,
-    pgmap: (pgmap[i] as string | null) ?? null,
-    addr: (addr[i] as string | null) ?? null,
-    page: page[i] === null || page[i] === undefined ? -1 : Number(page[i]),
-    payload: payloads.get(seq) ?? '',
-  }));
+  return out;
+}
+
+/** An unsigned 64-bit value from its 32-bit halves as lower-case hex without 0x, as printf('%x') prints it. */
+function hex64(hi: number, lo: number): string {
+  return hi === 0 ? lo.toString(16) : hi.toString(16) + lo.toString(16).padStart(8, '0');
 }
 
 
