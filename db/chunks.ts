@@ -1,16 +1,5 @@
-import {
-  BIGINT,
-  BOOLEAN,
-  DuckDBDataChunk,
-  ENUM,
-  INTEGER,
-  SMALLINT,
-  UBIGINT,
-  VARCHAR,
-  type DuckDBAppender,
-  type DuckDBType,
-} from '@duckdb/node-api';
-import bindings from '@duckdb/node-bindings';
+import type { DuckDBAppender, DuckDBType } from '@duckdb/node-api';
+import { BIGINT, bindings, BOOLEAN, DuckDBDataChunk, ENUM, INTEGER, SMALLINT, UBIGINT, VARCHAR } from './duckdb-api.js';
 import type { BatchColumn, ColumnarBatch, TextBytes } from './batch.js';
 import type { Db } from './duckdb.js';
 

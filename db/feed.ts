@@ -1,4 +1,4 @@
-import bindings from '@duckdb/node-bindings';
+import { bindings } from './duckdb-api.js';
 import { type ColumnarBatch, type TransferredBatch } from './batch.js';
 import { fillVector } from './chunks.js';
 import type { Table } from './columns.js';

@@ -6,8 +6,7 @@
  * vector unchanged), so the arrays stay valid after the chunk is gone.
  */
 import type { DuckDBDataChunk, DuckDBEnumType, DuckDBResult } from '@duckdb/node-api';
-import { DuckDBTypeId } from '@duckdb/node-api';
-import bindings from '@duckdb/node-bindings';
+import { bindings, DuckDBTypeId } from './duckdb-api.js';
 
 type RawVector = ReturnType<typeof bindings.data_chunk_get_vector>;
 

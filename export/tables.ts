@@ -26,7 +26,8 @@ import {
   type Data,
   type DataType,
 } from 'apache-arrow';
-import { DuckDBTimestampValue, DuckDBTypeId, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
+import { DuckDBTimestampValue, DuckDBTypeId } from '../db/duckdb-api.js';
+import type { DuckDBType, DuckDBValue } from '@duckdb/node-api';
 import type { Db } from '../db/duckdb.js';
 import { tableSelectSql } from '../db/select.js';
 import { ALL_TABLES } from '../db/setup.js';

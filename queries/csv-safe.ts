@@ -1,4 +1,4 @@
-import { DuckDBTypeId } from '@duckdb/node-api';
+import { DuckDBTypeId } from '../db/duckdb-api.js';
 import type { Db } from '../db/duckdb.js';
 import { CONTROL_CHARS, escapeChar, FORMULA_START, NEGATIVE_NUMBER } from '../db/escape.js';
 

@@ -1,9 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  BIGINT, BOOLEAN, DOUBLE, DuckDBArrayValue, DuckDBDecimalValue, DuckDBListValue, DuckDBMapValue, DuckDBStructValue,
-  INTEGER, VARCHAR, type DuckDBResultReader, type DuckDBType, type DuckDBValue,
-} from '@duckdb/node-api';
+import { BIGINT, BOOLEAN, DOUBLE, DuckDBArrayValue, DuckDBDecimalValue, DuckDBListValue, DuckDBMapValue, DuckDBStructValue, INTEGER, VARCHAR } from '../db/duckdb-api.js';
+import type { DuckDBResultReader, DuckDBType, DuckDBValue } from '@duckdb/node-api';
 import type { Db } from '../db/duckdb.js';
 import { sqlFile } from '../db/sql.js';
 import { getQuery, QUERIES_DIR, QueryError, resolveParams, type ParamType, type QueryDef, type QueryResult, type ResultRow, type Value } from './library.js';

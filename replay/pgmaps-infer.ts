@@ -9,7 +9,7 @@
  * the frees of those pages. Every lifetime of a device section is marked zone_device. Caveat: hugetlb pool pages also
  * cycle without page-allocator events; a section holding only them would be taken for device memory.
  */
-import { listValue } from '@duckdb/node-api';
+import { listValue } from '../db/duckdb-api.js';
 import type { Db } from '../db/duckdb.js';
 import { sqlFile } from '../db/sql.js';
 import { namesWithCode } from '../ingest/decode/catalogue.js';

@@ -1,4 +1,4 @@
-import { listValue } from '@duckdb/node-api';
+import { listValue } from '../db/duckdb-api.js';
 import type { Db, Row } from '../db/duckdb.js';
 import { getQuery, listQueries, QUERIES_DIR, runQuery, type QueryDef } from '../queries/runner.js';
 import { rowOf, rowsOf, statement } from '../queries/statements.js';

@@ -1,4 +1,5 @@
-import { listValue, type DuckDBValue } from '@duckdb/node-api';
+import { listValue } from '../db/duckdb-api.js';
+import type { DuckDBValue } from '@duckdb/node-api';
 import type { Db, Row } from '../db/duckdb.js';
 import { rowsOf } from '../queries/statements.js';
 import { toBig, toNum } from './format.js';

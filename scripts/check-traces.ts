@@ -30,7 +30,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { listValue } from '@duckdb/node-api';
+import { listValue } from '../db/duckdb-api.js';
 import { Db } from '../db/duckdb.js';
 import { fillsOf, KPROBE_SYSTEMS, MM_SYSTEMS, systemOf } from '../ingest/decode/catalogue.js';
 import { ingest } from '../ingest/ingest.js';
