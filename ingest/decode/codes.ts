@@ -27,7 +27,7 @@ export const GUP_CALL_RET = 24; // their kretprobes
 export const RAW_MAP = 25; // vmf_insert_pfn / vmf_insert_mixed / remap_pfn_range: a PFN mapping without a page reference
 export const RAW_ZAP = 26; // zap_page_range_single address= size=
 export const SYS_MUNMAP = 27; // sys_enter_munmap addr: len:
-export const TASK_FORK = 28; // sched_process_fork: the current task forks child_pid= (replay/tasks.ts; a side code: replay reads child_pid= from the payload)
+export const TASK_FORK = 28; // sched_process_fork: the current task forks child_pid= (replay/tasks.ts reads child_pid= from the payload after the stream, only when a release needs forks)
 // CMA and contiguous allocation
 export const CMA_START = 30;
 export const CMA_BUSY = 31;
