@@ -45,7 +45,8 @@ function newText(bytes = 64 * BATCH_ROWS): TextBytes {
 
 /** A TextBytes that crossed threads arrives with a plain Uint8Array: make it a Buffer again (no copy). */
 function textFrom(t: TextBytes): TextBytes {
-  return { ...t, bytes: Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength) };
+  // Fields in newText()'s order: one object shape for setText.
+  return { bytes: Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength), start: t.start, len: t.len, used: t.used };
 }
 
 export class Dictionary {

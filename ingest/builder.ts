@@ -1,5 +1,5 @@
-import { BATCH_ROWS, ColumnarBatch, Dictionary, getStr, setBig, setInt, setStr } from '../db/batch.js';
-import { decode, type EventCols, type TraceFacts } from './decode/catalogue.js';
+import { BATCH_ROWS, ColumnarBatch, Dictionary, getStr, setBig, setCode, setInt, setStr } from '../db/batch.js';
+import { decodingOf, type Decoding, type EventCols, type TraceFacts } from './decode/catalogue.js';
 import { takeRejected } from './decode/decoders.js';
 import { contextOutOfRange, MAX_CPUS, MAX_LOST, MAX_PFN } from './decode/limits.js';
 import type { Clock, LineContext, LineSink, LostKind, SkipKind, StackKind } from './readers/sink.js';
@@ -25,6 +25,11 @@ export interface UnparsedRow {
   lineNo: number;
   reason: string;
   text: string;
+}
+
+/** What the builder keeps per event name: its `event` dictionary code and its decoding, found once. */
+interface EventKind extends Decoding {
+  code: number;
 }
 
 const MAX_UNPARSED_ROWS = 1000;
@@ -82,6 +87,11 @@ export class EventBuilder implements LineSink, TraceFacts {
   vmemmapBase: bigint | null = null;
   private basePairs = new Map<bigint, number>();
 
+  private readonly kinds = new Map<string, EventKind>();
+  // Consecutive lines often have the same event: its kind without a lookup.
+  private lastEvent = '';
+  private lastKind: EventKind | null = null;
+
   private lastSeqByCpu: number[] = []; // [cpu + 1] -> seq of its latest event (cpu -1: unknown)
   private batchFirstSeq = 0;
   private stackTarget = NO_STACK; // seq the open stack belongs to, or ORPHAN
@@ -135,12 +145,13 @@ export class EventBuilder implements LineSink, TraceFacts {
     }
     if (ctx.comm) setStr(c.comm, r, ctx.comm);
     if (ctx.irq !== null) setStr(c.irq_flags, r, ctx.irq);
-    setStr(c.event, r, event);
-    const code = c.event.codes![r];
-    while (this.countByCode.length <= code) this.countByCode.push(0);
+    const kind = event === this.lastEvent && this.lastKind !== null ? this.lastKind : this.kindOf(event);
+    const code = kind.code;
+    setCode(c.event, r, code);
     this.countByCode[code]++;
     setStr(c.payload, r, payload);
-    const catalogued = decode(event, payload, r, c, this); // always: perf names the system but still needs decoding
+    kind.decode(payload, r, c, this); // always: perf names the system but still needs decoding
+    const catalogued = kind.system;
     const rejected = takeRejected();
     if (rejected !== null) {
       this.batch.dropLastRow();
@@ -161,6 +172,20 @@ export class EventBuilder implements LineSink, TraceFacts {
     this.lastSeqByCpu[ctx.cpu + 1] = seq;
     this.lastSeq = seq;
     return true;
+  }
+
+  /** The kind of an event name: the event dictionary's code and the catalogue's decoding, once per name. */
+  private kindOf(event: string): EventKind {
+    let kind = this.kinds.get(event);
+    if (kind === undefined) {
+      const d = decodingOf(event);
+      kind = { decode: d.decode, system: d.system, code: this.c.event.dict!.code(event) };
+      this.kinds.set(event, kind);
+      while (this.countByCode.length <= kind.code) this.countByCode.push(0);
+    }
+    this.lastEvent = event;
+    this.lastKind = kind;
+    return kind;
   }
 
   stackStart(kind: StackKind, cpu: number): void {

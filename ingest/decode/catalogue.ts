@@ -261,26 +261,29 @@ export const CATALOGUE: readonly EventRow[] = [
 
 const BY_NAME = new Map(CATALOGUE.map((e) => [e.name, e]));
 
+/** How decode() treats an event: its decoder and system (null when not in the catalogue). */
+export interface Decoding {
+  decode: Decoder;
+  system: string | null;
+}
+
 /**
- * Decode payload `p` of `event` into row r and return the event's system (null when not in the catalogue).
- * Unknown events keep their key=value fields in `args`. Syscall events are recognised by name prefix.
+ * The decoding of `event`: its catalogue row's; syscall events are recognised by name prefix; unknown events
+ * keep their key=value fields in `args`. One object shape whatever the row (the builder keeps one per name).
  */
-export function decode(event: string, p: string, r: number, c: EventCols, facts: TraceFacts): string | null {
+export function decodingOf(event: string): Decoding {
   const e = BY_NAME.get(event);
-  if (e) {
-    e.decode(p, r, c, facts);
-    return e.system;
-  }
-  if (event.startsWith('sys_enter_')) {
-    D.syscallEnter(p, r, c, facts);
-    return 'syscalls';
-  }
-  if (event.startsWith('sys_exit_')) {
-    D.syscallExit(p, r, c, facts);
-    return 'syscalls';
-  }
-  D.generic(p, r, c, facts);
-  return null;
+  if (e) return { decode: e.decode, system: e.system };
+  if (event.startsWith('sys_enter_')) return { decode: D.syscallEnter, system: 'syscalls' };
+  if (event.startsWith('sys_exit_')) return { decode: D.syscallExit, system: 'syscalls' };
+  return { decode: D.generic, system: null };
+}
+
+/** Decode payload `p` of `event` into row r and return the event's system (null when not in the catalogue). */
+export function decode(event: string, p: string, r: number, c: EventCols, facts: TraceFacts): string | null {
+  const d = decodingOf(event);
+  d.decode(p, r, c, facts);
+  return d.system;
 }
 
 export function isKnownEvent(event: string): boolean {

@@ -58,7 +58,11 @@ function setNum64(col: BatchColumn, r: number, p: string, i: number): void {
  * kernel prints, and the only one past 2^53 a double cannot tell apart from its neighbours.
  */
 function pfnAt(p: string, key: string, hexDefault = false): number {
-  const i = at(p, key);
+  return pfnOf(p, at(p, key), hexDefault);
+}
+
+/** pfnAt() of the value at p[i..] (-1: none). */
+function pfnOf(p: string, i: number, hexDefault = false): number {
   const v = num(p, i, hexDefault);
   if (v < 2 ** 52) return v;
   const tok = p.slice(i, valueEnd(p, i));
@@ -88,8 +92,29 @@ function isKernelPointer(): boolean {
   return u64.hi >>> 24 === 0xff;
 }
 
+/*
+ * The layouts the kernel prints, matched whole: then each value is a capture, read with the same functions as at
+ * its position in the payload (they read forward and stop where the capture ends: a space or the end follows),
+ * and at() would find each key at its own token (values hold no blank, comma or `(`, so the only token starts are
+ * the keys', none a prefix of another). One regex pass instead of a key search each. Any other payload: at().
+ */
+const REF_RE = /^pfn=(0x[0-9a-f]+|\d+) flags=([^\s,(]*) count=(-?\d+) mapcount=(-?\d+) mapping=([0-9a-f]{1,16}) mt=(-?\d+) val=(-?\d+)(?: ret=(-?\d+))?$/;
+const KMEM_RE = /^page=([0-9a-fx]+) pfn=(0x[0-9a-f]+|\d+) order=(-?\d+)(?: migratetype=(-?\d+)(?: gfp_flags=([^\s,(]*))?)?$/;
+
 // page_ref (include/trace/events/page_ref.h): pfn flags count mapcount mapping mt val [ret].
 export const pageRef: Decoder = (p, r, c) => {
+  const m = REF_RE.exec(p);
+  if (m !== null) {
+    setNum(c.pfn, r, pfnOf(m[1], 0));
+    setStr(c.page_flags, r, words.get(m[2], 0, m[2].length));
+    setNum(c.count, r, num(m[3], 0));
+    setNum(c.mapcount, r, num(m[4], 0));
+    setHex64(c.mapping, r, m[5], 0);
+    setNum(c.mt, r, num(m[6], 0));
+    setNum(c.val, r, num(m[7], 0));
+    if (m[8] !== undefined) setNum(c.ret, r, num(m[8], 0));
+    return;
+  }
   setNum(c.pfn, r, pfnAt(p, 'pfn='));
   setWord(c.page_flags, r, p, 'flags=');
   setNum(c.count, r, numAt(p, 'count='));
@@ -103,6 +128,18 @@ export const pageRef: Decoder = (p, r, c) => {
 // kmem page events: page pfn order [migratetype] [gfp_flags]. page= is never a key (docs/model.md §11) but a raw
 // pointer next to its pfn teaches us vmemmap_base.
 export const kmemPage: Decoder = (p, r, c, facts) => {
+  const m = KMEM_RE.exec(p);
+  if (m !== null) {
+    const pfn = pfnOf(m[2], 0);
+    setNum(c.pfn, r, pfn);
+    const order = num(m[3], 0);
+    setNum(c.order, r, order);
+    if (order === order && order >= 0 && order < 31) setInt(c.nr_pages, r, 2 ** order);
+    if (m[4] !== undefined) setNum(c.mt, r, num(m[4], 0));
+    if (m[5] !== undefined) setStr(c.gfp, r, words.get(m[5], 0, m[5].length));
+    if (pfn > 0 && hex64(m[1], 0) && isKernelPointer()) facts.pagePointer(u64.hi, u64.lo, pfn);
+    return;
+  }
   const pfn = pfnAt(p, 'pfn=');
   setNum(c.pfn, r, pfn);
   const order = numAt(p, 'order=');
