@@ -1,6 +1,6 @@
 import { BATCH_ROWS, ColumnarBatch, Dictionary, getStr, setBig, setCode, setInt, setStr } from '../db/batch.js';
 import { decodingOf, type Decoding, type EventCols, type TraceFacts } from './decode/catalogue.js';
-import { takeRejected } from './decode/decoders.js';
+import { kmemDecoded, kmemPage, takeRejected, type KmemFields } from './decode/decoders.js';
 import { contextOutOfRange, MAX_CPUS, MAX_LOST, MAX_PFN } from './decode/limits.js';
 import type { Clock, LineContext, LineSink, LostKind, SkipKind, StackKind } from './readers/sink.js';
 import { EVENTS } from '../db/tables/ingest.js';
@@ -104,6 +104,8 @@ export class EventBuilder implements LineSink, TraceFacts {
   private contRow = -1;
   private contParts: string[] = [];
   private contLen = 0;
+  /** eventDecoded's values for the event() it is calling. */
+  private kmem: KmemFields | null = null;
 
   constructor(
     readonly traceId: number,
@@ -114,8 +116,19 @@ export class EventBuilder implements LineSink, TraceFacts {
     this.c = Object.fromEntries(this.batch.columns.map((col) => [col.name, col]));
   }
 
+  /**
+   * event() of a binary record whose kmem page fields the reader took from its bytes (renderPayloadAt): kmemPage's
+   * columns set from them instead of parsing the payload again, when the event is one kmemPage decodes.
+   */
+  eventDecoded(lineNo: number, ctx: LineContext, system: string | null, event: string, payload: string, kmem: KmemFields): boolean {
+    this.kmem = kmem;
+    return this.event(lineNo, ctx, system, event, payload);
+  }
+
   /** Returns false when the line's values are out of range (limits.ts): it is counted unparsed instead. */
   event(lineNo: number, ctx: LineContext, system: string | null, event: string, payload: string, line?: string | (() => string)): boolean {
+    const kmem = this.kmem;
+    this.kmem = null;
     this.closeStack();
     const bad = contextOutOfRange(ctx.cpu, ctx.pid, ctx.tgid, ctx.tsSec, ctx.tsNs);
     if (bad !== null) {
@@ -150,7 +163,9 @@ export class EventBuilder implements LineSink, TraceFacts {
     setCode(c.event, r, code);
     this.countByCode[code]++;
     setStr(c.payload, r, payload);
-    kind.decode(payload, r, c, this); // always: perf names the system but still needs decoding
+    // Always: perf names the system but still needs decoding.
+    if (kmem !== null && kmem.ok && kind.decode === kmemPage) kmemDecoded(kmem, r, c, this);
+    else kind.decode(payload, r, c, this);
     const catalogued = kind.system;
     const rejected = takeRejected();
     if (rejected !== null) {

@@ -150,6 +150,36 @@ export const kmemPage: Decoder = (p, r, c, facts) => {
   if (pfn > 0 && hex64(p, at(p, 'page=')) && isKernelPointer()) facts.pagePointer(u64.hi, u64.lo, pfn);
 };
 
+/**
+ * A kmem page record's fields as a binary reader took them from its raw bytes while rendering its payload
+ * (event-format.ts renderPayloadAt): what kmemPage would read from that payload. NaN: the key is absent.
+ * `ok` false: the reader could not vouch for a value (kmemPage then reads the payload).
+ */
+export interface KmemFields {
+  ok: boolean;
+  pfn: number;
+  order: number;
+  mt: number;
+  /** gfp_flags= as rendered (no blank, comma, tab or `(` in it), or null. */
+  gfp: string | null;
+  /** page= as a u64 (hi:lo), when the payload has it. */
+  page: boolean;
+  pageHi: number;
+  pageLo: number;
+}
+
+/** kmemPage's columns and facts from fields already decoded: the same values, without parsing the text. */
+export function kmemDecoded(d: KmemFields, r: number, c: EventCols, facts: TraceFacts): void {
+  const pfn = d.pfn;
+  setNum(c.pfn, r, pfn);
+  const order = d.order;
+  setNum(c.order, r, order);
+  if (order === order && order >= 0 && order < 31) setInt(c.nr_pages, r, 2 ** order);
+  setNum(c.mt, r, d.mt);
+  if (d.gfp !== null) setStr(c.gfp, r, words.get(d.gfp, 0, d.gfp.length));
+  if (pfn > 0 && d.page && d.pageHi >>> 24 === 0xff) facts.pagePointer(d.pageHi, d.pageLo, pfn);
+}
+
 export const extfrag: Decoder = (p, r, c) => {
   setNum(c.pfn, r, pfnAt(p, 'pfn='));
   setNum(c.order, r, numAt(p, 'alloc_order='));

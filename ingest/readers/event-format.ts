@@ -1,3 +1,8 @@
+import type { EventBuilder } from '../builder.js';
+import { decodingOf } from '../decode/catalogue.js';
+import { kmemPage, type KmemFields } from '../decode/decoders.js';
+import type { LineSink } from './sink.js';
+
 /**
  * Tracepoint formats as the kernel prints them in `events/<sys>/<event>/format` (perf.data embeds them in
  * HEADER_TRACING_DATA, trace.dat in its event format sections), and the payload text of one raw record rendered from
@@ -121,10 +126,82 @@ export function renderPayload(fmt: EventFormat, raw: Buffer, le: boolean): strin
   return le ? renderLE(planOf(fmt), fmt.constants, raw, 0, raw.length) : renderFields(fmt, raw, le);
 }
 
-/** renderPayload of the little-endian record at buf[start, end), without a Buffer for it. */
-export function renderPayloadAt(fmt: EventFormat, buf: Buffer, start: number, end: number): string {
+/**
+ * renderPayload of the little-endian record at buf[start, end), without a Buffer for it. With `kmem` (a format
+ * kmemFormat() accepts), also the values kmemPage would read back from the text (kmem.ok false: it must read them).
+ */
+export function renderPayloadAt(fmt: EventFormat, buf: Buffer, start: number, end: number, kmem: KmemFields | null = null): string {
   if (!fmt.symbolized) symbolize(fmt);
-  return renderLE(planOf(fmt), fmt.constants, buf, start, end);
+  if (kmem !== null) {
+    const k = kmemPlans.get(fmt)!;
+    kmem.ok = true;
+    kmem.pfn = NaN;
+    kmem.order = k.order;
+    kmem.mt = k.mt;
+    kmem.gfp = null;
+    kmem.page = false;
+  }
+  return renderLE(planOf(fmt), fmt.constants, buf, start, end, kmem);
+}
+
+/** A sink that takes kmem page fields decoded from the record (the builder). */
+export type DecodedSink = Pick<EventBuilder, 'eventDecoded'>;
+
+export function decodedSink(sink: LineSink): DecodedSink | null {
+  return typeof (sink as Partial<DecodedSink>).eventDecoded === 'function' ? (sink as unknown as DecodedSink) : null;
+}
+
+export function newKmemFields(): KmemFields {
+  return { ok: false, pfn: NaN, order: NaN, mt: NaN, gfp: null, page: false, pageHi: 0, pageLo: 0 };
+}
+
+/** An event the catalogue decodes with kmemPage, in a layout renderPayloadAt hands its values over for. */
+export function isKmemPage(fmt: EventFormat): boolean {
+  return decodingOf(fmt.name).decode === kmemPage && kmemFormat(fmt);
+}
+
+/** Which column of kmemPage a field feeds (Step.slot). */
+const S_NONE = 0, S_PFN = 1, S_ORDER = 2, S_MT = 3, S_GFP = 4, S_PAGE = 5;
+const SLOTS: Record<string, number> = { pfn: S_PFN, order: S_ORDER, migratetype: S_MT, gfp_flags: S_GFP, page: S_PAGE };
+
+/** A kmem page format's values that come from print fmt's constants (mm_page_free_batched's order=0), NaN if none. */
+interface KmemPlan {
+  order: number;
+  mt: number;
+}
+const kmemPlans = new WeakMap<EventFormat, KmemPlan | null>();
+
+/**
+ * Whether renderPayloadAt can give kmemPage's values for `fmt` straight from the record: each field it reads is
+ * printed as a number (gfp_flags: any text, checked per record), every other field as a number too (no text that
+ * could hold a key), and no constant of print fmt stands for pfn, page or gfp_flags.
+ */
+export function kmemFormat(fmt: EventFormat): boolean {
+  let k = kmemPlans.get(fmt);
+  if (k !== undefined) return k !== null;
+  if (!fmt.symbolized) symbolize(fmt);
+  k = { order: NaN, mt: NaN };
+  for (const f of planOf(fmt)) {
+    const numeric = f.kind === K_HEX4 || f.kind === K_HEX8 || f.kind === K_DEC;
+    const ok =
+      f.slot === S_NONE ? numeric || f.kind === K_OTHER
+      : f.slot === S_GFP ? numeric || f.kind === K_SYMBOLIC
+      : f.slot === S_PFN ? numeric
+      : f.slot === S_PAGE ? f.kind === K_HEX4 || f.kind === K_HEX8
+      : f.kind === K_DEC;
+    if (!ok) k = null;
+  }
+  for (const c of fmt.constants.length > 0 ? fmt.constants.split(' ') : []) {
+    if (k === null) break;
+    const eq = c.indexOf('=');
+    const slot = SLOTS[c.slice(0, eq)] ?? S_NONE;
+    // The first of a key is the one at() finds.
+    if (slot === S_ORDER) k.order = k.order === k.order ? k.order : Number(c.slice(eq + 1));
+    else if (slot === S_MT) k.mt = k.mt === k.mt ? k.mt : Number(c.slice(eq + 1));
+    else if (slot !== S_NONE) k = null;
+  }
+  kmemPlans.set(fmt, k);
+  return k !== null;
 }
 
 /** renderPayload field by field, either byte order (the reference renderLE's plan must agree with). */
@@ -174,6 +251,8 @@ interface Step {
   symbolic: Symbolic | undefined;
   /** symbolic's text by value (below 2^53), to skip the bigint on a repeated value. */
   seen: Map<number, string | undefined> | null;
+  /** The kmemPage value the field gives (S_*), for renderPayloadAt's `kmem`. */
+  slot: number;
 }
 
 const K_HEX4 = 0, K_HEX8 = 1, K_DEC = 2, K_SYMBOLIC = 3, K_DATALOC = 4, K_RELLOC = 5, K_CHARS = 6, K_ARRAY = 7, K_OTHER = 8;
@@ -206,6 +285,7 @@ function planOf(fmt: EventFormat): Step[] {
       each: f.array > 0 ? f.size / f.array : 0,
       symbolic: f.symbolic,
       seen: f.symbolic !== undefined ? new Map() : null,
+      slot: SLOTS[f.name] ?? S_NONE,
     });
   }
   plans.set(fmt, plan);
@@ -213,7 +293,7 @@ function planOf(fmt: EventFormat): Step[] {
 }
 
 /** renderPayload for the little-endian record raw[base, end), by the format's plan: the same text. */
-function renderLE(plan: Step[], constants: string, raw: Buffer, base: number, end: number): string {
+function renderLE(plan: Step[], constants: string, raw: Buffer, base: number, end: number, kmem: KmemFields | null = null): string {
   let out = '';
   const len = end - base;
   for (let i = 0; i < plan.length; i++) {
@@ -222,17 +302,26 @@ function renderLE(plan: Step[], constants: string, raw: Buffer, base: number, en
     const o = base + f.offset;
     let v: string;
     switch (f.kind) {
-      case K_HEX4:
-        v = '0x' + raw.readUInt32LE(o).toString(16);
+      case K_HEX4: {
+        const lo = raw.readUInt32LE(o);
+        v = '0x' + lo.toString(16);
+        if (kmem !== null && f.slot !== S_NONE) take(kmem, f.slot, 0, lo, lo, v);
         break;
-      case K_HEX8:
-        v = hex64(raw.readUInt32LE(o + 4), raw.readUInt32LE(o));
+      }
+      case K_HEX8: {
+        const hi = raw.readUInt32LE(o + 4);
+        const lo = raw.readUInt32LE(o);
+        v = hex64(hi, lo);
+        if (kmem !== null && f.slot !== S_NONE) take(kmem, f.slot, hi, lo, hi * 4294967296 + lo, v);
         break;
+      }
       case K_DEC: {
         const size = f.size;
         const u = size === 4 ? raw.readUInt32LE(o) : size === 2 ? raw.readUInt16LE(o) : raw[o]!;
         const bits = size * 8;
-        v = String(f.signed && u >= 2 ** (bits - 1) ? u - 2 ** bits : u);
+        const n = f.signed && u >= 2 ** (bits - 1) ? u - 2 ** bits : u;
+        v = String(n);
+        if (kmem !== null && f.slot !== S_NONE) take(kmem, f.slot, 0, 0, n, v);
         break;
       }
       case K_SYMBOLIC: {
@@ -247,6 +336,7 @@ function renderLE(plan: Step[], constants: string, raw: Buffer, base: number, en
           if (key >= 0 && seen.size < 4096) seen.set(key, sym);
         }
         v = sym ?? intText(raw, o, size, f.signed, f.hex, true);
+        if (kmem !== null && f.slot === S_GFP) take(kmem, S_GFP, 0, 0, NaN, v);
         break;
       }
       case K_DATALOC:
@@ -272,6 +362,40 @@ function renderLE(plan: Step[], constants: string, raw: Buffer, base: number, en
   }
   if (constants.length > 0) out += (out.length > 0 ? ' ' : '') + constants;
   return out;
+}
+
+/**
+ * One field's value into `kmem`, as kmemPage reads its text: `n` the number num() gives (hex or decimal), hi:lo its
+ * bits when printed in hex. kmemFormat() allows only the kinds each slot can read here.
+ */
+function take(kmem: KmemFields, slot: number, hi: number, lo: number, n: number, v: string): void {
+  switch (slot) {
+    case S_PFN:
+      // pfnOf: exact below 2^52; -1UL is -1; anything else above is left to the text.
+      if (n < 2 ** 52) kmem.pfn = n;
+      else if (hi === 0xffffffff && lo === 0xffffffff) kmem.pfn = -1;
+      else kmem.ok = false;
+      break;
+    case S_ORDER:
+      kmem.order = n;
+      break;
+    case S_MT:
+      kmem.mt = n;
+      break;
+    case S_PAGE:
+      kmem.page = true;
+      kmem.pageHi = hi;
+      kmem.pageLo = lo;
+      break;
+    case S_GFP:
+      // valueEnd stops at a blank, comma or tab, and at() finds a key after one or `(`: then read the text.
+      kmem.gfp = v;
+      for (let i = 0; i < v.length; i++) {
+        const c = v.charCodeAt(i);
+        if (c === 32 || c === 44 || c === 9 || c === 40) kmem.ok = false;
+      }
+      break;
+  }
 }
 
 function cString(b: Buffer, start: number, end: number): string {

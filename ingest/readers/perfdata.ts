@@ -1,5 +1,5 @@
 import type { LineContext, LineSink } from './sink.js';
-import { hex64, renderPayloadAt, type EventFormat } from './event-format.js';
+import { decodedSink, hex64, isKmemPage, newKmemFields, renderPayloadAt, type DecodedSink, type EventFormat } from './event-format.js';
 export { PerfDataError } from './perfdata/header.js';
 import { need, PerfDataError, readHeader, u64, type Attr, type PerfHeader } from './perfdata/header.js';
 import { kernelFrame, type KernelSymbols } from './perfdata/symbols.js';
@@ -88,6 +88,10 @@ class PerfDataReader {
   private lostRecords = false;
   /** The record being read, for errors. */
   at = 0;
+  /** The sink, when it takes decoded kmem fields (the builder); the record's fields, reused; kmem page formats. */
+  private readonly decoded: DecodedSink | null;
+  private readonly kmem = newKmemFields();
+  private readonly kmemFormats = new Map<EventFormat, boolean>();
 
   constructor(
     private readonly buf: Buffer,
@@ -97,6 +101,7 @@ class PerfDataReader {
   ) {
     for (const a of h.attrs) for (const id of a.ids) this.byId.set(id, a);
     this.first = h.attrs[0];
+    this.decoded = decodedSink(sink);
   }
 
   *steps(): Steps<number> {
@@ -265,7 +270,11 @@ class PerfDataReader {
     // perf names a task it has no COMM for `:<tid>`.
     ctx.comm = this.comms.get(ctx.pid) ?? `:${ctx.pid}`;
     ctx.tgid = -1;
-    const stored = this.sink.event(ordinal, ctx, fmt.system, fmt.name, renderPayloadAt(fmt, buf, p + 4, p + 4 + rawSize));
+    let kmem = this.kmemFormats.get(fmt);
+    if (kmem === undefined) this.kmemFormats.set(fmt, (kmem = this.decoded !== null && isKmemPage(fmt)));
+    const stored = kmem
+      ? this.decoded!.eventDecoded(ordinal, ctx, fmt.system, fmt.name, renderPayloadAt(fmt, buf, p + 4, p + 4 + rawSize, this.kmem), this.kmem)
+      : this.sink.event(ordinal, ctx, fmt.system, fmt.name, renderPayloadAt(fmt, buf, p + 4, p + 4 + rawSize));
     if (stored && chain) this.callchain(chain[0], chain[1], ctx.cpu, ordinal);
   }
 

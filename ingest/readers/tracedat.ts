@@ -1,7 +1,7 @@
 import { Kallsyms } from '../kallsyms.js';
 import { ftraceFrame } from '../stack.js';
 import type { LineContext, LineSink } from './sink.js';
-import { hex64, renderPayloadAt, type EventFormat } from './event-format.js';
+import { decodedSink, hex64, isKmemPage, newKmemFields, renderPayloadAt, type DecodedSink, type EventFormat } from './event-format.js';
 import { readTraceDatHeader, TraceDatError, type CpuBuffer, type TraceDat } from './tracedat/header.js';
 import { formatBprint } from './tracedat/printk.js';
 import { CpuStream, PageError, timeAdjust } from './tracedat/ring.js';
@@ -90,6 +90,8 @@ interface Handler {
   special: 'print' | 'bputs' | 'bprint' | 'function' | undefined;
   /** sched events name tasks (saveComms). */
   sched: boolean;
+  /** A kmem page event whose fields renderPayloadAt hands over (kmemFormat). */
+  kmem: boolean;
 }
 
 class TraceDatReader {
@@ -105,6 +107,9 @@ class TraceDatReader {
   /** The latest pid's name (consecutive records are mostly one task's). */
   private lastPid = -1;
   private lastComm = '';
+  /** The sink, when it takes decoded kmem fields (the builder); the record's fields, reused. */
+  private readonly decoded: DecodedSink | null;
+  private readonly kmem = newKmemFields();
 
   constructor(
     private readonly f: TraceDat,
@@ -112,6 +117,7 @@ class TraceDatReader {
   ) {
     this.comms = new Map(f.cmdlines);
     this.long = f.kernelLong;
+    this.decoded = decodedSink(sink);
     for (const [id, fmt] of f.formats) {
       if (fmt.system !== 'ftrace') continue;
       if (fmt.name === 'kernel_stack') this.stackIds.set(id, 'kernel');
@@ -196,6 +202,11 @@ class TraceDatReader {
     }
     const fmt = h.fmt;
     if (h.stack !== undefined) return this.stack(h.stack, fmt, d.subarray(start, start + size), lineNo);
+    if (h.kmem) {
+      const payload = renderPayloadAt(fmt, d, start, start + size, this.kmem);
+      this.decoded!.eventDecoded(lineNo, ctx, fmt.system, fmt.name, payload, this.kmem);
+      return;
+    }
     const payload = h.special !== undefined ? this.printPayload(h.special, fmt, d.subarray(start, start + size)) : renderPayloadAt(fmt, d, start, start + size);
     sink.event(lineNo, ctx, fmt.system, fmt.name, payload);
     if (h.sched) this.saveComms(fmt, d.subarray(start, start + size));
@@ -203,7 +214,11 @@ class TraceDatReader {
 
   private handler(id: number): Handler {
     const fmt = this.f.formats.get(id) ?? null;
-    const h: Handler = { fmt, stack: this.stackIds.get(id), special: this.special.get(id), sched: fmt?.system === 'sched' };
+    const stack = this.stackIds.get(id);
+    const special = this.special.get(id);
+    const sched = fmt?.system === 'sched';
+    const kmem = fmt !== null && this.decoded !== null && stack === undefined && special === undefined && !sched && isKmemPage(fmt);
+    const h: Handler = { fmt, stack, special, sched, kmem };
     this.handlers.set(id, h);
     return h;
   }
