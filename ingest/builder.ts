@@ -225,6 +225,23 @@ export class EventBuilder implements LineSink, TraceFacts {
     this.frames.push(text);
   }
 
+  /**
+   * A whole stack at once, as stackStart() and frame() for each of `frames` followed by the stack's end (binary
+   * readers). The reader hands the same array, never changed, for the same stack: the table knows it by the array.
+   */
+  stackFrames(kind: StackKind, cpu: number, frames: readonly string[], lineNo = 0): void {
+    this.stackStart(kind, cpu);
+    if (frames.length === 0) return;
+    if (frames.length > MAX_FRAMES) {
+      for (const text of frames) this.frame(text, lineNo);
+      return;
+    }
+    const target = this.stackTarget;
+    this.stackTarget = NO_STACK;
+    if (target === ORPHAN) this.stacks.internShared(kind, frames, 0);
+    else this.attach(target, kind, this.stacks.internShared(kind, frames));
+  }
+
   /** A whole stack of the latest event at once (structured input: CSV/Arrow `stack` columns), keeping its id if free. */
   attachStack(kind: StackKind, frames: string[], preferId?: number): void {
     this.closeStack();
@@ -364,14 +381,18 @@ export class EventBuilder implements LineSink, TraceFacts {
       this.stacks.intern(this.stackKind, this.frames, undefined, 0);
       this.frames = [];
     } else if (this.frames.length > 0) {
-      const id = this.stacks.intern(this.stackKind, this.frames);
-      const r = this.stackTarget - this.batchFirstSeq;
-      const col = this.stackKind === 'kernel' ? this.c.stack_id : this.c.user_stack_id;
-      if (r >= 0 && r < this.batch.rows) setInt(col, r, id);
-      else this.lateStacks.push({ seq: this.stackTarget, stackId: id, kind: this.stackKind });
+      this.attach(this.stackTarget, this.stackKind, this.stacks.intern(this.stackKind, this.frames));
       this.frames = [];
     }
     this.stackTarget = NO_STACK;
+  }
+
+  /** Stack `id` on the event numbered `seq`: in its row, or applied later when its batch went already. */
+  private attach(seq: number, kind: StackKind, id: number): void {
+    const r = seq - this.batchFirstSeq;
+    const col = kind === 'kernel' ? this.c.stack_id : this.c.user_stack_id;
+    if (r >= 0 && r < this.batch.rows) setInt(col, r, id);
+    else this.lateStacks.push({ seq, stackId: id, kind });
   }
 
   private flushBatch(): void {

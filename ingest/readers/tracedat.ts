@@ -1,3 +1,4 @@
+import type { EventBuilder } from '../builder.js';
 import { Kallsyms } from '../kallsyms.js';
 import { ftraceFrame } from '../stack.js';
 import type { LineContext, LineSink } from './sink.js';
@@ -92,7 +93,19 @@ interface Handler {
   sched: boolean;
   /** A kmem page event whose fields renderPayloadAt hands over (kmemFormat). */
   kmem: boolean;
+  /** Offset of a stack's `caller` array; -1: the format has none. */
+  caller: number;
 }
+
+/** The builder, taking a whole stack at once (stackSink). */
+type StackSink = Pick<EventBuilder, 'stackFrames'>;
+
+function stackSink(sink: LineSink): StackSink | null {
+  return typeof (sink as Partial<StackSink>).stackFrames === 'function' ? (sink as unknown as StackSink) : null;
+}
+
+/** Distinct stacks remembered by their addresses; past this many, a new one goes frame by frame each time it comes. */
+const MAX_CACHED_STACKS = 1 << 16;
 
 class TraceDatReader {
   private readonly ctx: LineContext = { tsSec: 0, tsNs: 0, cpu: 0, pid: 0, tgid: -1, comm: '', irq: null };
@@ -110,6 +123,9 @@ class TraceDatReader {
   /** The sink, when it takes decoded kmem fields (the builder); the record's fields, reused. */
   private readonly decoded: DecodedSink | null;
   private readonly kmem = newKmemFields();
+  /** The sink, when it takes whole stacks (the builder); each stack's frames by its address bytes, per kind. */
+  private readonly stacks: StackSink | null;
+  private readonly stackFrames = { kernel: new Map<string, readonly string[]>(), user: new Map<string, readonly string[]>() };
 
   constructor(
     private readonly f: TraceDat,
@@ -118,6 +134,7 @@ class TraceDatReader {
     this.comms = new Map(f.cmdlines);
     this.long = f.kernelLong;
     this.decoded = decodedSink(sink);
+    this.stacks = stackSink(sink);
     for (const [id, fmt] of f.formats) {
       if (fmt.system !== 'ftrace') continue;
       if (fmt.name === 'kernel_stack') this.stackIds.set(id, 'kernel');
@@ -201,7 +218,7 @@ class TraceDatReader {
       return;
     }
     const fmt = h.fmt;
-    if (h.stack !== undefined) return this.stack(h.stack, fmt, d.subarray(start, start + size), lineNo);
+    if (h.stack !== undefined) return this.stack(h.stack, h.caller, d.subarray(start, start + size), lineNo);
     if (h.kmem) {
       const payload = renderPayloadAt(fmt, d, start, start + size, this.kmem);
       this.decoded!.eventDecoded(lineNo, ctx, fmt.system, fmt.name, payload, this.kmem);
@@ -218,23 +235,38 @@ class TraceDatReader {
     const special = this.special.get(id);
     const sched = fmt?.system === 'sched';
     const kmem = fmt !== null && this.decoded !== null && stack === undefined && special === undefined && !sched && isKmemPage(fmt);
-    const h: Handler = { fmt, stack, special, sched, kmem };
+    const caller = stack !== undefined ? (fmt?.fields.find((x) => x.name === 'caller')?.offset ?? -1) : -1;
+    const h: Handler = { fmt, stack, special, sched, kmem, caller };
     this.handlers.set(id, h);
     return h;
   }
 
   /** kernel_stack / user_stack (plugin_function.c trace_stack_handler): longs up to the record's end or a -1. */
-  private stack(kind: 'kernel' | 'user', fmt: EventFormat, raw: Buffer, lineNo: number): void {
-    const caller = fmt.fields.find((x) => x.name === 'caller');
-    this.sink.stackStart(kind, this.ctx.cpu);
-    if (!caller) return;
+  private stack(kind: 'kernel' | 'user', caller: number, raw: Buffer, lineNo: number): void {
     const long = this.long;
-    for (let p = caller.offset; p + long <= raw.length; p += long) {
-      const lo = raw.readUInt32LE(p);
-      const hi = long === 8 ? raw.readUInt32LE(p + 4) : 0;
-      if (lo === 0xffffffff) break;
-      this.sink.frame(kind === 'kernel' ? this.frame(hi, lo) : hex64(hi, lo), lineNo);
+    let end = caller;
+    if (caller >= 0) while (end + long <= raw.length && raw.readUInt32LE(end) !== 0xffffffff) end += long;
+    // Stacks repeat: the same addresses are the same frames, one array the builder knows without a key.
+    let frames: readonly string[] | undefined;
+    if (this.stacks !== null && caller >= 0) {
+      const cache = this.stackFrames[kind];
+      const key = raw.toString('latin1', caller, end);
+      frames = cache.get(key);
+      if (frames === undefined && cache.size < MAX_CACHED_STACKS) {
+        const list: string[] = [];
+        for (let p = caller; p < end; p += long) list.push(this.stackFrame(kind, raw, p));
+        cache.set(key, (frames = list));
+      }
     }
+    if (frames !== undefined) return this.stacks!.stackFrames(kind, this.ctx.cpu, frames, lineNo);
+    this.sink.stackStart(kind, this.ctx.cpu);
+    for (let p = caller; p < end; p += long) this.sink.frame(this.stackFrame(kind, raw, p), lineNo);
+  }
+
+  private stackFrame(kind: 'kernel' | 'user', raw: Buffer, p: number): string {
+    const lo = raw.readUInt32LE(p);
+    const hi = this.long === 8 ? raw.readUInt32LE(p + 4) : 0;
+    return kind === 'kernel' ? this.frame(hi, lo) : hex64(hi, lo);
   }
 
   /** `func (addr)` or the bare address, as trace-cmd prints a frame, normalised as the text reader does. */
