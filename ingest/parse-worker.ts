@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { EventBuilder } from './builder.js';
 import { transferList, type TransferredBatch } from '../db/batch.js';
@@ -8,8 +7,9 @@ import { LineSplitter, openSource } from './source.js';
 
 /**
  * Worker side of parseText(): reads the file itself (or takes stdin blocks from the main thread), hands out
- * detached batches, and finally the trace facts with the content's SHA-256 (hashed here, off the thread that
- * writes to DuckDB).
+ * detached batches, and finally the trace facts. The content's SHA-256 is not taken here: this thread is the
+ * ingest's critical path, so each block of a file it reads goes back to the main thread (mostly idle) to be
+ * hashed there, in order, once the splitter took it.
  */
 const { format, traceId, path } = workerData as { format: TextInput; traceId: number; path: string | null };
 const port = parentPort!;
@@ -30,14 +30,16 @@ const builder: EventBuilder = new EventBuilder(traceId, (b) => {
 });
 const reader = readerFor(format, builder);
 const splitter = new LineSplitter((text, lineNo) => reader.line(text, lineNo), longLine(builder));
-const hash = createHash('sha256');
 let bytes = 0;
 
-function push(block: Buffer, raw = 0): void {
-  hash.update(block);
+/** `own`: the block's ArrayBuffer holds this block only and nothing reads it later, so it moves without a copy. */
+function push(block: Buffer, raw = 0, own = false): void {
   bytes += block.length;
   splitter.push(block);
-  post({ type: 'block-done', bytes, raw, lines: splitter.lineNo });
+  if (path === null) return post({ type: 'block-done', bytes, raw, lines: splitter.lineNo });
+  // The splitter copied what it keeps (LineSplitter.hold) and strings are copies: the bytes are free to go.
+  const content = own ? block : new Uint8Array(block);
+  post({ type: 'block-done', bytes, raw, lines: splitter.lineNo, content }, [content.buffer as ArrayBuffer]);
 }
 
 /** Stopped (Ctrl-C): no more blocks of the file; a last line without its newline is dropped. */
@@ -47,7 +49,7 @@ function finish(partial: boolean): void {
   splitter.end(partial);
   reader.end();
   builder.finish();
-  post({ type: 'done', facts: { ...builder.facts(splitter.lineNo), sha256: hash.digest('hex') }, stopped });
+  post({ type: 'done', facts: builder.facts(splitter.lineNo), stopped });
 }
 
 const fail = (e: unknown) => post({ type: 'error', message: (e as Error).message });
@@ -73,7 +75,9 @@ if (path !== null) {
     const src = await openSource(path);
     for await (const block of src.blocks({ hash: false })) {
       if (stopped) break;
-      push(block, src.rawBytesRead);
+      // A plain file's blocks are each their own allocation (fs.ReadStream); a decoder's output may share one
+      // buffer between blocks (zlib, liblzma) or keep it as its window (zstd): those are copied.
+      push(block, src.rawBytesRead, src.compression === null && block.byteOffset === 0 && block.byteLength === block.buffer.byteLength);
       while (out >= MAX_BATCHES_OUT && !stopped) await new Promise<void>((r) => (spareArrived = r));
     }
     finish(!stopped);

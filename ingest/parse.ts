@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { EventBuilder, type ParseFacts } from './builder.js';
 import { ColumnarBatch, Dictionary, transferList, type TransferredBatch } from '../db/batch.js';
@@ -15,8 +16,9 @@ import { LineSplitter, type Source } from './source.js';
  * Text parsing, on a worker thread when possible: the worker reads the file itself (or gets stdin blocks from
  * the main thread), splits lines, tokenizes and decodes, while the main thread appends batches to DuckDB. The
  * main thread hands each appended batch back to be refilled, and the worker never has more than a fixed number
- * of batches out, so memory stays flat whichever side is slower. `REFSCOPE_WORKER=0` parses on the main thread,
- * `=1` always uses the worker.
+ * of batches out, so memory stays flat whichever side is slower. The main thread, mostly idle, takes the SHA-256
+ * off the worker (the critical path): of stdin blocks before it sends them, of a file's blocks as the worker hands
+ * them back. `REFSCOPE_WORKER=0` parses on the main thread, `=1` always uses the worker.
  */
 
 /** The line layouts of the text readers. */
@@ -91,8 +93,11 @@ async function parseInThread(
 
 export type FromWorker =
   | { type: 'batch'; batch: TransferredBatch }
-  /** bytes: content read so far; raw: of the file, compressed (progress), or 0 for stdin blocks. */
-  | { type: 'block-done'; bytes: number; raw: number; lines: number }
+  /**
+   * bytes: content read so far; raw: of the file, compressed (progress), or 0 for stdin blocks. content: the
+   * block the splitter just took, of a file the worker reads, for the main thread to hash.
+   */
+  | { type: 'block-done'; bytes: number; raw: number; lines: number; content?: Uint8Array }
   | { type: 'done'; facts: ParseFacts; stopped: boolean }
   | { type: 'error'; message: string };
 
@@ -120,6 +125,8 @@ async function parseInWorker(
   if (path !== null) src.close();
   const worker = new Worker(WORKER, { workerData: { format, traceId, path } });
   const batch = new ColumnarBatch(EVENTS, ['payload', 'args'], new Map<string, Dictionary>());
+  /** A file's content as the worker parsed it, block by block in order (messages on one port keep their order). */
+  const hash = createHash('sha256');
   let inFlight = 0;
   let wake: (() => void) | null = null;
   let failure: Error | null = null;
@@ -134,13 +141,14 @@ async function parseInWorker(
           const spare = batch.release();
           void out.room().then(() => worker.postMessage({ type: 'spare', batch: spare } satisfies ToWorker, transferList(spare)));
         } else if (m.type === 'block-done') {
+          if (m.content) hash.update(m.content);
           if (path === null) inFlight--;
           else src.bytesRead = m.bytes;
           progress.update(path === null ? src.rawBytesRead : m.raw, m.lines);
           wake?.();
         } else if (m.type === 'done') {
           if (m.stopped && path !== null) src.stopped = String(stop?.reason);
-          resolve(m.facts);
+          resolve({ ...m.facts, sha256: path === null ? src.sha256() : hash.digest('hex') });
         }
         else reject(new Error(m.message));
       } catch (e) {
@@ -160,7 +168,7 @@ async function parseInWorker(
   if (path !== null) stop?.addEventListener('abort', onStop, { once: true });
   try {
     if (path === null) {
-      for await (const block of src.blocks({ hash: false })) {
+      for await (const block of src.blocks()) {
         while (inFlight >= MAX_BLOCKS_IN_FLIGHT && !failure) await new Promise<void>((r) => (wake = r));
         if (failure) break;
         // Copy: stream blocks may share a pooled ArrayBuffer, which cannot be transferred.
