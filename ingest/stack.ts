@@ -137,6 +137,8 @@ export class StackTable {
   private readonly byFrames = new Map<readonly string[], StackRow>();
   private readonly ids = new Set<number>();
   private nextId = 1;
+  private readonly trie: Record<StackKind, TrieNode> = { kernel: { next: undefined, row: undefined }, user: { next: undefined, row: undefined } };
+  private nodes = 0;
 
   /**
    * The id of this stack, new or known. `preferId` (structured input that carries the stack ids of an export)
@@ -164,6 +166,19 @@ export class StackTable {
   }
 
   private row(kind: StackKind, frames: string[], preferId?: number): StackRow {
+    // The stack's node in a trie over its frames (readers hand repeated frames as the same strings, their hashes
+    // kept): a stack seen before is found without building its key. The key still decides a new node's row.
+    let node: TrieNode | undefined = this.trie[kind];
+    for (let i = 0; node !== undefined && i < frames.length; i++) {
+      const f = frames[i]!;
+      let n: TrieNode | undefined = node.next?.get(f);
+      if (n === undefined && this.nodes < MAX_TRIE_NODES) {
+        this.nodes++;
+        (node.next ??= new Map()).set(f, (n = { next: undefined, row: undefined }));
+      }
+      node = n;
+    }
+    if (node?.row !== undefined) return node.row;
     const key = kind + '\n' + frames.join('\n');
     let row = this.byKey.get(key);
     if (!row) {
@@ -175,6 +190,15 @@ export class StackTable {
       this.rows.push(row);
       this.byKey.set(key, row);
     }
+    if (node !== undefined) node.row = row;
     return row;
   }
 }
+
+interface TrieNode {
+  next: Map<string, TrieNode> | undefined;
+  row: StackRow | undefined;
+}
+
+/** Trie nodes kept (one per distinct frame prefix); stacks past them are found by their key alone. */
+const MAX_TRIE_NODES = 1 << 20;
