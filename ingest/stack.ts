@@ -200,5 +200,5 @@ interface TrieNode {
   row: StackRow | undefined;
 }
 
-/** Trie nodes kept (one per distinct frame prefix); stacks past them are found by their key alone. */
-const MAX_TRIE_NODES = 1 << 20;
+/** Trie nodes kept (one per distinct frame prefix, a Map each: ~200 bytes); stacks past them are found by their key alone. */
+const MAX_TRIE_NODES = 1 << 16;

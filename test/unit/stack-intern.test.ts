@@ -57,4 +57,15 @@ describe('StackTable interning', () => {
     assert.equal(t.intern('kernel', ['a', 'b', 'x\n']), t.intern('kernel', ['a\nb', 'x', '']));
     assert.notEqual(t.intern('kernel', ['a', 'b']), t.intern('user', ['a', 'b']));
   });
+
+  it('past the trie\'s node limit, stacks are still found (by their key)', () => {
+    const t = new StackTable();
+    const ref = new KeyTable();
+    const stack = (s: number) => Array.from({ length: 40 }, (_, i) => `f${s % 7}_${i < 20 ? 0 : s}_${i}+0x1/0x2`);
+    for (let round = 0; round < 2; round++)
+      for (let s = 0; s < 4000; s++) assert.equal(t.intern('kernel', stack(s)), ref.intern('kernel', stack(s)), `round ${round} stack ${s}`);
+    assert.deepEqual(t.rows, ref.rows);
+    assert.equal(t.rows.length, 4000);
+    assert.equal((t as unknown as { nodes: number }).nodes, 1 << 16);
+  });
 });
