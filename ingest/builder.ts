@@ -227,7 +227,7 @@ export class EventBuilder implements LineSink, TraceFacts {
 
   /**
    * A whole stack at once, as stackStart() and frame() for each of `frames` followed by the stack's end (binary
-   * readers). The reader hands the same array, never changed, for the same stack: the table knows it by the array.
+   * readers, which hand the same array, never changed, for the same stack).
    */
   stackFrames(kind: StackKind, cpu: number, frames: readonly string[], lineNo = 0): void {
     this.stackStart(kind, cpu);
@@ -238,8 +238,10 @@ export class EventBuilder implements LineSink, TraceFacts {
     }
     const target = this.stackTarget;
     this.stackTarget = NO_STACK;
-    if (target === ORPHAN) this.stacks.internShared(kind, frames, 0);
-    else this.attach(target, kind, this.stacks.internShared(kind, frames));
+    // The rows keep the array: nobody changes it (readonly to the reader that hands it again).
+    const list = frames as string[];
+    if (target === ORPHAN) this.stacks.intern(kind, list, undefined, 0);
+    else this.attach(target, kind, this.stacks.intern(kind, list));
   }
 
   /** A whole stack of the latest event at once (structured input: CSV/Arrow `stack` columns), keeping its id if free. */

@@ -133,8 +133,6 @@ const FTRACE_NAME_ONLY = /^[a-fA-F]+$/;
 export class StackTable {
   readonly rows: StackRow[] = [];
   private readonly byKey = new Map<string, StackRow>();
-  /** Rows by the frames array a reader hands again for the same stack (internShared): no key to build. */
-  private readonly byFrames = new Map<readonly string[], StackRow>();
   private readonly ids = new Set<number>();
   private nextId = 1;
   private readonly trie: Record<StackKind, TrieNode> = { kernel: { next: undefined, row: undefined }, user: { next: undefined, row: undefined } };
@@ -147,20 +145,6 @@ export class StackTable {
    */
   intern(kind: StackKind, frames: string[], preferId?: number, uses = 1): number {
     const row = this.row(kind, frames, preferId);
-    row.uses += uses;
-    return row.id;
-  }
-
-  /**
-   * intern() of a frames array the caller never changes and hands again for the same stack (trace.dat's stacks,
-   * by their addresses): known by the array itself, its key built once.
-   */
-  internShared(kind: StackKind, frames: readonly string[], uses = 1): number {
-    let row = this.byFrames.get(frames);
-    if (row === undefined || row.kind !== kind) {
-      row = this.row(kind, frames as string[]);
-      this.byFrames.set(frames, row);
-    }
     row.uses += uses;
     return row.id;
   }

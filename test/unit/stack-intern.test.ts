@@ -1,5 +1,5 @@
 /**
- * StackTable finds a stack it has seen through a trie over its frames (or by the array, internShared) instead of
+ * StackTable finds a stack it has seen through a trie over its frames instead of
  * building its key: the ids, rows and uses must be what interning by the key alone gives, including frames whose
  * newline makes two frame lists one key, preferred ids, stacks with no event, and both kinds.
  */
@@ -36,7 +36,7 @@ describe('StackTable interning', () => {
     let seed = 7;
     const rand = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
     const pool = ['a', 'b', 'a\nb', 'b\na', '', 'page_ref_inc+0x1/0x10', 'gup_fast+0x2/0x20', 'io_pin_pages+0x3/0x30', 'x\n'];
-    // Arrays handed again unchanged (internShared's contract), built from the pool.
+    // Arrays handed again unchanged (as trace.dat's reader hands a stack it saw), built from the pool.
     const shared: string[][] = Array.from({ length: 40 }, () => Array.from({ length: 1 + rand(4) }, () => pool[rand(pool.length)]!));
     const t = new StackTable();
     const ref = new KeyTable();
@@ -45,7 +45,7 @@ describe('StackTable interning', () => {
       const uses = rand(5) === 0 ? 0 : 1;
       if (rand(2) === 0) {
         const frames = shared[rand(shared.length)]!;
-        assert.equal(t.internShared(kind, frames, uses), ref.intern(kind, frames, undefined, uses), `step ${i}`);
+        assert.equal(t.intern(kind, frames, undefined, uses), ref.intern(kind, frames, undefined, uses), `step ${i}`);
       } else {
         const frames = Array.from({ length: 1 + rand(5) }, () => pool[rand(pool.length)]!);
         const prefer = rand(3) === 0 ? 1 + rand(300) : undefined;
