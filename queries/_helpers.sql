@@ -31,7 +31,8 @@ CREATE OR REPLACE TEMP VIEW _exits AS
 -- the trace has no TGID column), child the payload's child_pid=, child_exit_* its first exit after the fork (NULL:
 -- alive at the end).
 CREATE OR REPLACE TEMP VIEW _forks AS
-  SELECT f.trace_id, f.parent, f.child, f.seq, f.ts_ns, min(x.seq) AS child_exit_seq
+  SELECT f.trace_id, f.parent, f.child, f.seq, f.ts_ns, min(x.seq) AS child_exit_seq,
+         arg_min(x.ts_ns, x.seq) AS child_exit_ts_ns
   FROM (SELECT trace_id, coalesce(tgid, pid) AS parent, TRY_CAST(json_extract_string(args, '$.child_pid') AS INTEGER) AS child,
                seq, ts_ns
         FROM events WHERE event = 'sched_process_fork') f
@@ -45,15 +46,14 @@ CREATE OR REPLACE TEMP VIEW _forks AS
 -- (since_seq, exit_seq] (docs/model.md §15): a child inherits the files and mappings that own pins and pgmap
 -- references, so they are released for certain only when all of those exited too (_release_exit).
 CREATE OR REPLACE TEMP VIEW _fork_tree AS
-WITH RECURSIVE d(trace_id, root, root_seq, child, seq, child_exit_seq) AS (
-  SELECT trace_id, parent, seq, child, seq, child_exit_seq FROM _forks
+WITH RECURSIVE d(trace_id, root, root_seq, child, seq, child_exit_seq, child_exit_ts_ns) AS (
+  SELECT trace_id, parent, seq, child, seq, child_exit_seq, child_exit_ts_ns FROM _forks
   UNION ALL
-  SELECT d.trace_id, d.root, d.root_seq, f.child, f.seq, f.child_exit_seq
+  SELECT d.trace_id, d.root, d.root_seq, f.child, f.seq, f.child_exit_seq, f.child_exit_ts_ns
   FROM d JOIN _forks f ON f.trace_id = d.trace_id AND f.parent = d.child AND f.seq > d.seq
                       AND f.seq <= coalesce(d.child_exit_seq, f.seq)
 )
-SELECT d.trace_id, d.root, d.root_seq, d.child, d.seq, d.child_exit_seq, x.ts_ns AS child_exit_ts_ns
-FROM d LEFT JOIN events x ON x.trace_id = d.trace_id AND x.seq = d.child_exit_seq;
+SELECT trace_id, root, root_seq, child, seq, child_exit_seq, child_exit_ts_ns FROM d;
 
 -- The exit a reference waits for: the holder's exit (exit_ts, NULL: it did not exit), else the last exit among it
 -- and the tasks it forked after the get (child_exit_ts: their last exit; child_alive: one of them did not exit
@@ -135,7 +135,7 @@ JOIN open_x r
   ON r.trace_id = p.trace_id
  AND r.pfn >= p.pfn AND r.pfn < p.pfn + (1::BIGINT << coalesce(p."order", 0))
  AND r.start_seq >= p.alloc_seq
-LEFT JOIN events ex ON ex.trace_id = r.trace_id AND ex.seq = r.holder_exit_seq
+LEFT JOIN _exits ex ON ex.trace_id = r.trace_id AND ex.seq = r.holder_exit_seq
 LEFT JOIN open_fk fk ON fk.trace_id = r.trace_id AND fk.ref_kind = r.ref_kind AND fk.ref_id = r.ref_id
 WHERE p.refcount_end > p.owned_refs;
 
@@ -185,7 +185,7 @@ SELECT x.* EXCLUDE (_rid), ex.ts_ns AS holder_exit_ts_ns, te.last_ts_ns AS end_t
        _release_exit(ex.ts_ns, fk.child_alive, fk.child_exit_ts) AS release_exit_ts_ns
 FROM x
 JOIN _trace_end te ON te.trace_id = x.trace_id
-LEFT JOIN events ex ON ex.trace_id = x.trace_id AND ex.seq = x.holder_exit_seq
+LEFT JOIN _exits ex ON ex.trace_id = x.trace_id AND ex.seq = x.holder_exit_seq
 LEFT JOIN fk ON fk._rid = x._rid;
 
 -- A leak of _outstanding is certain when no lost window touches it and the holder, with every task it forked after
