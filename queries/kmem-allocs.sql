@@ -55,22 +55,27 @@ k AS (
          CASE WHEN $by = 'comm' THEN free_comm ELSE coalesce(akey, '(allocated before the capture)') END AS fkey
   FROM p WHERE allocated OR freed
 ),
-a AS (
-  SELECT trace_id, key, count(*) AS allocs, sum(1::BIGINT << coalesce("order", 0)) AS pages,
-         sum(4::BIGINT << coalesce("order", 0)) AS kb,
-         count(*) FILTER (WHERE freed) AS alloc_freed, count(*) FILTER (WHERE end_edge) AS alive_at_end,
-         count(*) FILTER (WHERE free_seq IS NULL AND NOT end_edge) AS live_pfn_allocs,
-         median(free_ts_ns - alloc_ts_ns) FILTER (WHERE freed)::BIGINT AS median_lifetime_ns,
-         count(DISTINCT alloc_comm) AS tasks
-  FROM k WHERE allocated GROUP BY ALL
+-- One pass over k: each row counted as an allocation under key and as a free under fkey (unnest), so that no
+-- copy of k is materialised for a second aggregate and joined back (its size grew with the trace, #20).
+u AS (
+  SELECT * FROM (SELECT *, unnest([true, false]) AS as_alloc FROM k)
+  WHERE CASE WHEN as_alloc THEN allocated ELSE freed END
 ),
-f AS (
-  SELECT trace_id, fkey AS key, count(*) AS frees, count(*) FILTER (WHERE NOT allocated) AS free_only
-  FROM k WHERE freed GROUP BY ALL
+g AS (
+  SELECT trace_id, CASE WHEN as_alloc THEN key ELSE fkey END AS key,
+         count(*) FILTER (WHERE as_alloc) AS allocs,
+         sum(1::BIGINT << coalesce("order", 0)) FILTER (WHERE as_alloc) AS pages,
+         sum(4::BIGINT << coalesce("order", 0)) FILTER (WHERE as_alloc) AS kb,
+         count(*) FILTER (WHERE as_alloc AND freed) AS alloc_freed, count(*) FILTER (WHERE as_alloc AND end_edge) AS alive_at_end,
+         count(*) FILTER (WHERE as_alloc AND free_seq IS NULL AND NOT end_edge) AS live_pfn_allocs,
+         median(free_ts_ns - alloc_ts_ns) FILTER (WHERE as_alloc AND freed)::BIGINT AS median_lifetime_ns,
+         count(DISTINCT alloc_comm) FILTER (WHERE as_alloc) AS tasks,
+         count(*) FILTER (WHERE NOT as_alloc) AS frees, count(*) FILTER (WHERE NOT as_alloc AND NOT allocated) AS free_only
+  FROM u GROUP BY ALL
 )
 SELECT trace_id, key, coalesce(allocs, 0) AS allocs, coalesce(pages, 0)::BIGINT AS pages, coalesce(kb, 0)::BIGINT AS kb,
        coalesce(frees, 0) AS frees, coalesce(alloc_freed, 0) AS alloc_freed, coalesce(alive_at_end, 0) AS alive_at_end,
        coalesce(live_pfn_allocs, 0) AS live_pfn_allocs, coalesce(free_only, 0) AS free_only, median_lifetime_ns,
        coalesce(tasks, 0) AS tasks
-FROM a FULL JOIN f USING (trace_id, key)
+FROM g
 ORDER BY trace_id, CASE WHEN $by = 'order' THEN TRY_CAST(key AS INTEGER) END NULLS LAST, allocs DESC, frees DESC, key;
