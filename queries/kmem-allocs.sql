@@ -33,9 +33,12 @@
 -- @column tasks Allocating tasks (distinct comm).
 WITH cs AS (
   -- call_site= of allocation events that print one (none of the kmem page events do today; kept for those that will).
-  SELECT trace_id, seq, nullif(regexp_extract(payload, 'call_site=(\S+)', 1), '') AS call_site
-  FROM events WHERE $by = 'callsite' AND event = 'mm_page_alloc' AND contains(payload, 'call_site=')
-    AND ($trace_id IS NULL OR trace_id = $trace_id)
+  -- Gathered in a list and unnested: DuckDB then estimates one row and builds the join's hash table on this side,
+  -- not on every row of pages (a table that grows with the trace, #20).
+  SELECT unnest(l, recursive := true) FROM (
+    SELECT list({'trace_id': trace_id, 'seq': seq, 'call_site': nullif(regexp_extract(payload, 'call_site=(\S+)', 1), '')}) AS l
+    FROM events WHERE $by = 'callsite' AND event = 'mm_page_alloc' AND contains(payload, 'call_site=')
+      AND ($trace_id IS NULL OR trace_id = $trace_id))
 ),
 p AS (
   SELECT p.*, coalesce(p.alloc_event = 'mm_page_alloc', false) AS allocated,
