@@ -107,6 +107,38 @@ export class Interner {
   }
 }
 
+/**
+ * Interner for text read as bytes (the text reader's byte path, ASCII blocks): get(b, start, end) equals
+ * b.toString('latin1', start, end), the same string object as the last time those bytes were seen (same slots
+ * and checks as Interner).
+ */
+export class ByteInterner {
+  private readonly slots: string[];
+  private readonly mask: number;
+
+  constructor(bits = 8) {
+    this.slots = new Array<string>(1 << bits).fill('');
+    this.mask = (1 << bits) - 1;
+  }
+
+  get(b: Buffer, start: number, end: number): string {
+    const n = end - start;
+    if (n <= 0) return '';
+    if (n > 256) return b.toString('latin1', start, end);
+    const h = (n * 31 + b[start] * 7 + b[end - 1] * 3 + b[start + (n >> 1)]) & this.mask;
+    const s = this.slots[h];
+    if (s.length === n && sameBytes(s, b, start)) return s;
+    // toString makes a string of its own: nothing keeps the block alive.
+    return (this.slots[h] = b.toString('latin1', start, end));
+  }
+}
+
+/** Whether b[at, at + s.length) holds the characters of the one-byte string s. */
+export function sameBytes(s: string, b: Uint8Array, at: number): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) !== b[at + i]) return false;
+  return true;
+}
+
 function storageFor(type: string, name: string, plainStrings: Set<string>): Storage {
   const t = type.split(' ')[0];
   switch (t) {
@@ -356,6 +388,24 @@ function setText(t: TextBytes, r: number, s: string): void {
   }
   const n = t.bytes.write(s, t.used, 'utf8');
   t.start[r] = t.used;
+  t.len[r] = n;
+  t.used += n;
+}
+
+/** A str column's value copied from bytes (b[start, end), UTF-8 or ASCII): no string in between. */
+export function setTextBytes(c: BatchColumn, r: number, b: Uint8Array, start: number, end: number): void {
+  setValid(c, r);
+  const t = c.text!;
+  const n = end - start;
+  if (t.used + n > t.bytes.length) {
+    const grown = Buffer.allocUnsafeSlow(Math.max(2 * t.bytes.length, t.used + n));
+    t.bytes.copy(grown, 0, 0, t.used);
+    t.bytes = grown;
+  }
+  const out = t.bytes;
+  const at = t.used;
+  out.set(b.subarray(start, end), at);
+  t.start[r] = at;
   t.len[r] = n;
   t.used += n;
 }

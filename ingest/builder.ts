@@ -1,6 +1,7 @@
-import { BATCH_ROWS, ColumnarBatch, Dictionary, getStr, setBig, setCode, setInt, setStr } from '../db/batch.js';
+import { BATCH_ROWS, ColumnarBatch, Dictionary, getStr, setBig, setCode, setInt, setStr, setTextBytes } from '../db/batch.js';
 import { decodingOf, type Decoding, type EventCols, type TraceFacts } from './decode/catalogue.js';
-import { kmemDecoded, kmemPage, takeRejected, type KmemFields } from './decode/decoders.js';
+import { kmemDecoded, kmemPage, pageRef, refDecoded, takeRejected, type KmemFields, type RefFields } from './decode/decoders.js';
+import { kmemScan, refScan, scanKmem, scanRef } from './decode/scan.js';
 import { contextOutOfRange, MAX_CPUS, MAX_LOST, MAX_PFN } from './decode/limits.js';
 import type { Clock, LineContext, LineSink, LostKind, SkipKind, StackKind } from './readers/sink.js';
 import { EVENTS } from '../db/tables/ingest.js';
@@ -106,6 +107,15 @@ export class EventBuilder implements LineSink, TraceFacts {
   private contLen = 0;
   /** eventDecoded's values for the event() it is calling. */
   private kmem: KmemFields | null = null;
+  /** eventBytes' values for the event() it is calling: the page_ref fields, the payload's bytes, the line's. */
+  private ref: RefFields | null = null;
+  private bytes: Buffer | null = null;
+  private lineBuf: Buffer | null = null;
+  private payloadStart = 0;
+  private lineStart = 0;
+  private lineEnd = 0;
+  /** The line eventBytes() is storing, as text, only for an unparsed row. */
+  private readonly bytesLine = (): string => this.lineBuf!.toString('latin1', this.lineStart, this.lineEnd);
 
   constructor(
     readonly traceId: number,
@@ -125,10 +135,36 @@ export class EventBuilder implements LineSink, TraceFacts {
     return this.event(lineNo, ctx, system, event, payload);
   }
 
+  /**
+   * event() of a text line read as bytes (an ASCII block: the text reader's byte path): the payload is
+   * b[payloadStart, lineEnd) and the line b[lineStart, lineEnd). A page_ref or kmem page payload in the kernel's
+   * exact layout is decoded from the bytes and copied as bytes; any other goes through event() as a string.
+   */
+  eventBytes(lineNo: number, ctx: LineContext, event: string, b: Buffer, payloadStart: number, lineStart: number, lineEnd: number): boolean {
+    // The decoding only: event() gives the name its dictionary code, once the line's context is in range.
+    const decode = event === this.lastEvent && this.lastKind !== null ? this.lastKind.decode : (this.kinds.get(event) ?? decodingOf(event)).decode;
+    this.bytes = b;
+    this.lineBuf = b;
+    this.payloadStart = payloadStart;
+    this.lineStart = lineStart;
+    this.lineEnd = lineEnd;
+    if (decode === pageRef && scanRef(b, payloadStart, lineEnd)) this.ref = refScan;
+    else if (decode === kmemPage && scanKmem(b, payloadStart, lineEnd)) this.kmem = kmemScan;
+    else {
+      this.bytes = null;
+      return this.event(lineNo, ctx, null, event, b.toString('latin1', payloadStart, lineEnd), this.bytesLine);
+    }
+    return this.event(lineNo, ctx, null, event, '', this.bytesLine);
+  }
+
   /** Returns false when the line's values are out of range (limits.ts): it is counted unparsed instead. */
   event(lineNo: number, ctx: LineContext, system: string | null, event: string, payload: string, line?: string | (() => string)): boolean {
     const kmem = this.kmem;
     this.kmem = null;
+    const ref = this.ref;
+    this.ref = null;
+    const bytes = this.bytes;
+    this.bytes = null;
     this.closeStack();
     const bad = contextOutOfRange(ctx.cpu, ctx.pid, ctx.tgid, ctx.tsSec, ctx.tsNs);
     if (bad !== null) {
@@ -162,9 +198,11 @@ export class EventBuilder implements LineSink, TraceFacts {
     const code = kind.code;
     setCode(c.event, r, code);
     this.countByCode[code]++;
-    setStr(c.payload, r, payload);
+    if (bytes !== null) setTextBytes(c.payload, r, bytes, this.payloadStart, this.lineEnd);
+    else setStr(c.payload, r, payload);
     // Always: perf names the system but still needs decoding.
     if (kmem !== null && kmem.ok && kind.decode === kmemPage) kmemDecoded(kmem, r, c, this);
+    else if (ref !== null && kind.decode === pageRef) refDecoded(ref, r, c);
     else kind.decode(payload, r, c, this);
     const catalogued = kind.system;
     const rejected = takeRejected();

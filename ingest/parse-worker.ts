@@ -2,7 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { EventBuilder } from './builder.js';
 import { transferList, type TransferredBatch } from '../db/batch.js';
 import type { FromWorker, TextInput, ToWorker } from './parse.js';
-import { longLine, readerFor } from './parse.js';
+import { bytesOf, longLine, readerFor } from './parse.js';
 import { LineSplitter, openSource } from './source.js';
 
 /**
@@ -29,7 +29,7 @@ const builder: EventBuilder = new EventBuilder(traceId, (b) => {
   post({ type: 'batch', batch: t }, transferList(t));
 });
 const reader = readerFor(format, builder);
-const splitter = new LineSplitter((text, lineNo) => reader.line(text, lineNo), longLine(builder));
+const splitter = new LineSplitter((text, lineNo) => reader.line(text, lineNo), longLine(builder), bytesOf(reader));
 let bytes = 0;
 
 /** `own`: the block's ArrayBuffer holds this block only and nothing reads it later, so it moves without a copy. */

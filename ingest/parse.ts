@@ -48,6 +48,11 @@ export function readerFor(format: TextInput, sink: LineSink): Reader {
   }
 }
 
+/** The splitter's byte path into the reader, when the reader has one (Reader.lineBytes). */
+export function bytesOf(reader: Reader): ((b: Buffer, s: number, e: number, lineNo: number) => boolean) | null {
+  return reader.lineBytes ? (b, s, e, lineNo) => reader.lineBytes!(b, s, e, lineNo) : null;
+}
+
 /** What the splitter does with a line beyond its limit: an unparsed line, with its first bytes. */
 export function longLine(sink: LineSink): (prefix: string, lineNo: number) => void {
   return (prefix, lineNo) => sink.unparsed(lineNo, prefix, 'line longer than 1 MiB');
@@ -78,7 +83,7 @@ async function parseInThread(
 ): Promise<ParseFacts> {
   const builder = new EventBuilder(traceId, (b) => out.append(b));
   const reader = readerFor(format, builder);
-  const splitter = new LineSplitter((text, lineNo) => reader.line(text, lineNo), longLine(builder));
+  const splitter = new LineSplitter((text, lineNo) => reader.line(text, lineNo), longLine(builder), bytesOf(reader));
   for await (const block of src.blocks()) {
     splitter.push(block);
     progress.update(src.rawBytesRead, splitter.lineNo);

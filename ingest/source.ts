@@ -304,6 +304,8 @@ export class LineSplitter {
   constructor(
     private readonly onLine: (text: string, lineNo: number) => void,
     private readonly onLong: (prefix: string, lineNo: number) => void = () => {},
+    /** Reads a line of an ASCII block from its bytes, or returns false to get it as text (Reader.lineBytes). */
+    private readonly onBytes: ((b: Buffer, s: number, e: number, lineNo: number) => boolean) | null = null,
   ) {}
 
   push(block: Buffer): void {
@@ -325,7 +327,7 @@ export class LineSplitter {
       if (this.carryLen + nl - start > MAX_LINE_BYTES) this.long();
       else {
         this.carry.push(block.subarray(start, nl + 1));
-        this.split(decode(Buffer.concat(this.carry)));
+        this.lines(Buffer.concat(this.carry));
       }
       this.carry = [];
       this.carryLen = 0;
@@ -333,7 +335,7 @@ export class LineSplitter {
     }
     const last = block.lastIndexOf(10);
     if (last < start) return this.hold(block.subarray(start));
-    this.split(decode(block.subarray(start, last + 1)));
+    this.lines(block.subarray(start, last + 1));
     if (last + 1 < block.length) this.hold(block.subarray(last + 1));
   }
 
@@ -361,6 +363,26 @@ export class LineSplitter {
     this.carry = [];
     this.carryLen = 0;
     this.skipping = false;
+  }
+
+  /** Whole lines (b ends with a newline): as bytes when the reader takes them and b is ASCII, else as text. */
+  private lines(b: Buffer): void {
+    if (this.onBytes !== null && isAscii(b)) this.splitBytes(b);
+    else this.split(decode(b));
+  }
+
+  private splitBytes(b: Buffer): void {
+    const onBytes = this.onBytes!;
+    const onLine = this.onLine;
+    let start = 0;
+    for (;;) {
+      const nl = b.indexOf(10, start);
+      if (nl < 0) break;
+      const end = nl > start && b[nl - 1] === 13 ? nl - 1 : nl;
+      const lineNo = ++this.lineNo;
+      if (!onBytes(b, start, end, lineNo)) onLine(b.toString('latin1', start, end), lineNo);
+      start = nl + 1;
+    }
   }
 
   private split(s: string): void {

@@ -180,6 +180,34 @@ export function kmemDecoded(d: KmemFields, r: number, c: EventCols, facts: Trace
   if (pfn > 0 && d.page && d.pageHi >>> 24 === 0xff) facts.pagePointer(d.pageHi, d.pageLo, pfn);
 }
 
+/**
+ * A page_ref payload in the kernel's exact layout (REF_RE) as a byte scanner read it (scan.ts): the values
+ * pageRef's regex branch would store. NaN: ret= absent.
+ */
+export interface RefFields {
+  pfn: number;
+  flags: string;
+  count: number;
+  mapcount: number;
+  mappingHi: number;
+  mappingLo: number;
+  mt: number;
+  val: number;
+  ret: number;
+}
+
+/** pageRef's columns from fields already decoded. */
+export function refDecoded(f: RefFields, r: number, c: EventCols): void {
+  setNum(c.pfn, r, f.pfn);
+  setStr(c.page_flags, r, f.flags);
+  setNum(c.count, r, f.count);
+  setNum(c.mapcount, r, f.mapcount);
+  setU64(c.mapping, r, f.mappingHi, f.mappingLo);
+  setNum(c.mt, r, f.mt);
+  setNum(c.val, r, f.val);
+  setNum(c.ret, r, f.ret);
+}
+
 export const extfrag: Decoder = (p, r, c) => {
   setNum(c.pfn, r, pfnAt(p, 'pfn='));
   setNum(c.order, r, numAt(p, 'alloc_order='));

@@ -1,6 +1,8 @@
 import { MAX_CPUS, MAX_LOST } from '../decode/limits.js';
+import { sameBytes } from '../../db/batch.js';
 import { ftraceFrame } from '../stack.js';
-import { digits, eventName, matchTask, parseTimestamp, taskComm, type LineContext, type LineSink, type Reader } from './sink.js';
+import { comms, ctxm, digitsAt, eventNames, irqFlags, matchContextBytes } from './ftrace-bytes.js';
+import { digits, eventName, matchTask, parseTimestamp, taskComm, type LineContext, type LineSink, type Reader, type StackKind } from './sink.js';
 
 /**
  * tracefs `trace` / `trace_pipe` text (kernel/trace/trace_output.c trace_print_context()):
@@ -78,6 +80,76 @@ export class FtraceReader implements Reader {
     }
     if (this.special(text, lineNo)) return;
     this.sink.unparsed(lineNo, text, 'no ftrace layout matches');
+  }
+
+  /**
+   * The line b[s, e) of an ASCII block, read from its bytes when it is a frame or a plain event line (the bulk of a
+   * trace): no string for the line, no regex. Returns false, having told the sink nothing, for any other line:
+   * the caller hands it to line() as text.
+   */
+  lineBytes(b: Buffer, s: number, e: number, lineNo: number): boolean {
+    const sink = this.sink;
+    if (sink.eventBytes === undefined || b[s] === 35 /* # */) return false;
+    let i = s;
+    while (i < e && (b[i] === 32 || b[i] === 9)) i++;
+    if (i + 1 < e && b[i] === 61 && b[i + 1] === 62 /* => */) {
+      sink.frame(frameOfBytes(b, s, e), lineNo);
+      return true;
+    }
+    const end = matchContextBytes(b, s, e);
+    if (end < 0) return false;
+    // The event name: an identifier up to the first `:` (not `0x…`, an ip).
+    let q = end;
+    while (q < e && isNameByte(b[q])) q++;
+    if (q === end || q >= e || b[q] !== 58 || (b[end] === 48 && b[end + 1] === 120)) {
+      if (b[end] !== 60 /* < */) return false;
+      // `<stack trace>` / `<user stack trace>`, anything else the string path's.
+      const kind = startsWith(b, end, e, STACK) ? 'kernel' : startsWith(b, end, e, USER_STACK) ? 'user' : null;
+      if (kind === null) return false;
+      this.contextFromBytes(b);
+      this.named('');
+      sink.stackStart(kind, this.ctx.cpu);
+      return true;
+    }
+    this.contextFromBytes(b);
+    const name = eventNames.get(b, end, q);
+    const stack = this.named(name);
+    if (stack !== null) {
+      sink.stackStart(stack, this.ctx.cpu);
+      return true;
+    }
+    let p = q + 1;
+    while (p < e && b[p] === 32) p++;
+    sink.eventBytes(lineNo, this.ctx, name, b, p, s, e);
+    return true;
+  }
+
+  /** What a format makes of an event name before the event is stored: a stack's start (trace-cmd), or null. */
+  protected named(_name: string): StackKind | null {
+    return null;
+  }
+
+  /** ctx and the clock from the columns matchContextBytes found (ctxm), as line() sets them from its match. */
+  private contextFromBytes(b: Buffer): void {
+    const ctx = this.ctx;
+    const m = ctxm;
+    ctx.comm = comms.get(b, m.commS, m.commE);
+    ctx.pid = digitsAt(b, m.pidS, m.pidE);
+    ctx.tgid = m.tgidS < 0 || b[m.tgidS] === 45 ? -1 : digitsAt(b, m.tgidS, m.tgidE);
+    ctx.cpu = digitsAt(b, m.cpuS, m.cpuE);
+    ctx.irq = m.irqS < 0 ? null : irqFlags.get(b, m.irqS, m.irqE);
+    // parseTimestamp() on the byte columns.
+    if (m.fracS < 0) {
+      const n = m.secE - m.secS;
+      ctx.tsSec = n > 9 ? digitsAt(b, m.secS, m.secE - 9) : 0;
+      ctx.tsNs = digitsAt(b, n > 9 ? m.secE - 9 : m.secS, m.secE);
+      this.setClock('counter');
+    } else {
+      ctx.tsSec = digitsAt(b, m.secS, m.secE);
+      const f = Math.min(m.fracE - m.fracS, 9);
+      ctx.tsNs = digitsAt(b, m.fracS, m.fracS + f) * POW10[9 - f];
+      this.setClock(f > 6 ? 'ns' : 'us');
+    }
   }
 
   end(): void {}
@@ -259,6 +331,31 @@ function trimEnd(text: string, end = text.length): number {
 }
 
 const isBlank = (c: number): boolean => c === 32 || c === 9 || c === 10 || c === 11 || c === 12 || c === 13;
+
+/** cachedFrame() of a frame line given as bytes: the same slots, the line compared byte for byte. */
+function frameOfBytes(b: Buffer, s: number, e: number): string {
+  const n = e - s;
+  if (n < 8 || n > 512) return frameText(b.toString('latin1', s, e));
+  const h = (n * 31 + b[e - 1] * 7 + b[s + (n >> 1)] * 3 + b[e - 3]) & (FRAME_SLOTS - 1);
+  const line = frameLines[h];
+  if (line.length === n && sameBytes(line, b, s)) return frames[h];
+  const text = b.toString('latin1', s, e);
+  frameLines[h] = text;
+  return (frames[h] = frameText(text));
+}
+
+const STACK = Buffer.from('<stack trace>', 'latin1');
+const USER_STACK = Buffer.from('<user stack trace>', 'latin1');
+const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000];
+
+function startsWith(b: Buffer, p: number, e: number, l: Buffer): boolean {
+  if (p + l.length > e) return false;
+  for (let i = 0; i < l.length; i++) if (b[p + i] !== l[i]) return false;
+  return true;
+}
+
+/** isEventName's characters: `[A-Za-z0-9_.-]`. */
+const isNameByte = (c: number): boolean => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 || c === 46 || c === 45;
 
 /** ` => func+0x1c/0x80`, ` => func (ffffffff8117c9e4)`, `=> f`. */
 export function isFrameLine(text: string): boolean {

@@ -31,6 +31,11 @@ export interface LineSink {
    * line, for unparsed_lines when a value is out of range (then the sink counts it unparsed and returns false).
    */
   event(lineNo: number, ctx: LineContext, system: string | null, event: string, payload: string, line?: string | (() => string)): boolean;
+  /**
+   * event() for a line read as bytes (an ASCII block): the payload is b[payloadStart, lineEnd), the whole line
+   * b[lineStart, lineEnd). Optional: without it the reader hands every line over as text.
+   */
+  eventBytes?(lineNo: number, ctx: LineContext, event: string, b: Buffer, payloadStart: number, lineStart: number, lineEnd: number): boolean;
   /** A stack block starts; following frame() calls belong to the latest event of that cpu. */
   stackStart(kind: StackKind, cpu: number): void;
   /** One frame of the open stack (`lineNo` for the unparsed row when the stack is deeper than the limit). */
@@ -50,6 +55,8 @@ export interface LineSink {
 
 export interface Reader {
   line(text: string, lineNo: number): void;
+  /** The line b[s, e) of an ASCII block, when the reader reads it from bytes; false: hand it to line() as text. */
+  lineBytes?(b: Buffer, s: number, e: number, lineNo: number): boolean;
   end(): void;
 }
 

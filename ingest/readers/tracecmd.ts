@@ -1,6 +1,6 @@
 import { FtraceReader } from './ftrace.js';
 import { MAX_CPUS } from '../decode/limits.js';
-import { matchTask, parseTimestamp, taskComm } from './sink.js';
+import { matchTask, parseTimestamp, taskComm, type StackKind } from './sink.js';
 
 /**
  * `trace-cmd report` text (trace-cmd Documentation/trace-cmd-report.1.txt): a preamble (`version = 6`, `cpus=N`,
@@ -34,14 +34,16 @@ export class TraceCmdReader extends FtraceReader {
 
   protected override rest(lineNo: number, rest: string, text: string): void {
     const colon = rest.indexOf(':');
-    const name = colon > 0 ? rest.slice(0, colon) : '';
-    const kind = STACK_EVENTS[name];
-    if (kind) {
-      this.lastWasPrint = false;
-      return this.sink.stackStart(kind, this.ctx.cpu);
-    }
-    this.lastWasPrint = name === 'print' || name === 'bprint' || name === 'bputs';
+    const kind = this.named(colon > 0 ? rest.slice(0, colon) : '');
+    if (kind) return this.sink.stackStart(kind, this.ctx.cpu);
     super.rest(lineNo, rest, text);
+  }
+
+  /** Stacks are events of their own (`kernel_stack:`); a print's payload may continue on the lines after it. */
+  protected override named(name: string): StackKind | null {
+    const kind = Object.hasOwn(STACK_EVENTS, name) ? STACK_EVENTS[name] : null;
+    this.lastWasPrint = kind === null && (name === 'print' || name === 'bprint' || name === 'bputs');
+    return kind;
   }
 
   protected override special(text: string, lineNo: number): boolean {
