@@ -28,16 +28,21 @@
 -- @column next_comm Its task.
 -- @column next_gfp Its gfp flags.
 -- @column lost_between A lost-event marker lies between the two allocations.
-WITH o AS (
-  SELECT p.*, lead(p.alloc_seq) OVER w AS next_alloc_seq, lead(p.alloc_ts_ns) OVER w AS next_alloc_ns,
-         lead(p.alloc_comm) OVER w AS next_comm, lead(p.gfp) OVER w AS next_gfp
-  FROM pages p
-  WHERE ($trace_id IS NULL OR p.trace_id = $trace_id) AND p.alloc_seq IS NOT NULL
-  WINDOW w AS (PARTITION BY p.trace_id, p.pfn ORDER BY p.alloc_seq)
+WITH w AS (
+  -- Only row ids, keys and the listed flag go through the window (it holds every allocation of the trace, #20);
+  -- the columns of the rows listed and of their next allocation are read back by rowid.
+  SELECT rid, lead(rid) OVER (PARTITION BY trace_id, pfn ORDER BY alloc_seq) AS next_rid, listed
+  FROM (SELECT rowid AS rid, trace_id, pfn, alloc_seq, alloc_event = 'mm_page_alloc' AND free_seq IS NULL AND NOT end_edge AS listed
+        FROM pages WHERE ($trace_id IS NULL OR trace_id = $trace_id) AND alloc_seq IS NOT NULL)
+),
+-- Gathered in a list and unnested: DuckDB estimates one row and builds the joins' hash tables on this side.
+c AS (SELECT unnest(l, recursive := true) FROM (SELECT list({'rid': rid, 'next_rid': next_rid}) AS l FROM w WHERE listed)),
+o AS (
+  SELECT p.*, n.alloc_seq AS next_alloc_seq, n.alloc_ts_ns AS next_alloc_ns, n.alloc_comm AS next_comm, n.gfp AS next_gfp
+  FROM c JOIN pages p ON p.rowid = c.rid LEFT JOIN pages n ON n.rowid = c.next_rid
 )
 SELECT o.trace_id, o.pfn, o."order", o.alloc_seq, o.alloc_ts_ns AS alloc_ns, o.alloc_comm, o.gfp, s.callsite,
        o.next_alloc_seq, o.next_alloc_ns, o.next_comm, o.next_gfp,
        EXISTS (SELECT 1 FROM lost_events l WHERE l.trace_id = o.trace_id AND l.seq > o.alloc_seq AND l.seq <= o.next_alloc_seq) AS lost_between
 FROM o LEFT JOIN stacks s ON s.trace_id = o.trace_id AND s.stack_id = o.alloc_stack_id
-WHERE o.alloc_event = 'mm_page_alloc' AND o.free_seq IS NULL AND NOT o.end_edge
 ORDER BY o.trace_id, o.alloc_seq;
