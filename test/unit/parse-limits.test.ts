@@ -12,7 +12,7 @@ import { Db } from '../../db/duckdb.js';
 import { EventBuilder } from '../../ingest/builder.js';
 import { detectFormat } from '../../ingest/detect.js';
 import { ingest } from '../../ingest/ingest.js';
-import { readerFor, type TextFormat } from '../../ingest/parse.js';
+import { bytesOf, readerFor, type TextFormat } from '../../ingest/parse.js';
 import { LineSplitter, MAX_LINE_BYTES } from '../../ingest/source.js';
 import { replay } from '../../replay/replay.js';
 import { ftraceLine } from '../lib/ftrace.js';
@@ -38,7 +38,7 @@ function parse(format: TextFormat, lines: string[]) {
       rows.push({ comm: comm.dict!.values[comm.codes![r]], pid: (pid.valid[r >>> 5] >>> (r & 31)) & 1 ? pid.i32![r] : null });
   });
   const reader = readerFor(format, b);
-  const sp = new LineSplitter((t, n) => reader.line(t, n), (prefix, n) => b.unparsed(n, prefix, 'line longer than 1 MiB'));
+  const sp = new LineSplitter((t, n) => reader.line(t, n), (prefix, n) => b.unparsed(n, prefix, 'line longer than 1 MiB'), bytesOf(reader));
   sp.push(Buffer.from(lines.join('\n') + '\n', 'utf8'));
   sp.end();
   reader.end();
