@@ -289,7 +289,8 @@ const LONG_PREFIX = 200;
 
 /**
  * Splits blocks into lines without copying them twice: each block is decoded once (decode()) up to its last
- * newline; the remainder waits for the next block. Calls onLine(text, lineNo) with CR stripped. Only `\n` ends a
+ * newline; the remainder waits for the next block. Calls onLine(text, lineNo) with CR stripped; an ASCII block's
+ * lines go to onBytes(block, start, end, lineNo) first when given, and to onLine only when it returns false. Only `\n` ends a
  * line. A line longer than MAX_LINE_BYTES is never held whole: onLong(prefix, lineNo) gets its first bytes, and
  * the rest is skipped up to the next newline as it streams by.
  */
