@@ -110,6 +110,36 @@ describe('SilenceScan', () => {
     assert.match(got[0], /median gap 5000\.0 ms/);
   });
 
+  it('finds the median among whole-microsecond jumps merged with the others (text captures print microseconds)', async () => {
+    // SilenceScan counts jumps below 2^16 ns and whole microseconds below 2^16 us, and keeps the others one by one:
+    // medians in each store, with every event, every other or third event, or none rounded to 1 us. Rising timestamps
+    // (few ties, no merge going back: the median is well above 0).
+    const rising = (seed: number, n: number, gap: number, every: number): number[] => {
+      const r = rng(seed);
+      const ts: number[] = [];
+      let t = 5_000_000_000;
+      for (let i = 0; i < n; i++) {
+        const x = r();
+        t += x < 0.02 ? Math.floor(r() * Math.max(4e9, 3000 * gap)) : x < 0.05 ? 0 : Math.floor(r() * 2 * gap) + 1;
+        ts.push(every && i % every === 0 ? Math.round(t / 1000) * 1000 : t);
+      }
+      return ts;
+    };
+    let found = 0;
+    for (const [seed, n, gap, every] of [[8, 3000, 150_000, 1], [9, 2500, 200_000, 2], [10, 3000, 40_000, 3], [11, 2000, 400_000, 0], [12, 2000, 33_000, 1], [13, 2000, 90_000, 1], [14, 2000, 100_000_000, 0], [15, 2000, 100_000_000, 1]]) {
+      const [got, want] = await both(rising(seed, n, gap, every), 0n);
+      assert.deepEqual(got, want, `seed ${seed}`);
+      found += want.length;
+    }
+    assert.ok(found > 10, `the sequences have silences to find (${found})`);
+    // Jumps of 70 us and 80 us (counted) around one of 75.5 us (kept): the median is the kept one.
+    const ts = [0];
+    for (const j of [70_000, 80_000, 75_500, 80_000, 70_000, 5_000_000_000]) ts.push(ts[ts.length - 1] + j);
+    const [got, want] = await both(ts, 0n);
+    assert.deepEqual(got, want);
+    assert.match(got[0] ?? '', /median gap 75\.5 us/);
+  });
+
   it('gives absolute timestamps past 2^53 from relative ones', async () => {
     const [got, want] = await both(timestamps(7, 1500, 2000), 1n << 60n);
     assert.deepEqual(got, want);
