@@ -110,6 +110,13 @@ export interface ReplaySummary {
 
 const TWO53 = 2n ** 53n;
 
+/**
+ * DuckDB's memory_limit for a replay in storage order: room for the result rows the transaction holds before it
+ * writes out a row group (~55 MB of `pages` rows) and few cached blocks of `events`. (The cast: db/duckdb.ts's
+ * withMemoryLimit type lists the limits its other callers use.)
+ */
+const STREAM_LIMIT = '64MB' as '128MB';
+
 interface TraceRow {
   source: string;
   mt_layout: string;
@@ -128,16 +135,17 @@ export async function replay(db: Db, traceId: number, opts: ReplayOptions = {}):
 
 /** schemaReady: the caller ran ensureSchema just before (replayAll), so the first attempt need not run it again. */
 async function replayTrace(db: Db, traceId: number, opts: ReplayOptions, schemaReady: boolean): Promise<ReplaySummary> {
-  // DuckDB's buffer pool capped while the events stream, as in ingest: a single pass gains nothing from cached
-  // blocks. The restart that sorts the events by seq needs more: at 128MB the ORDER BY over a large trace's events
-  // runs out of memory.
+  // DuckDB's buffer pool capped while the events stream: a single pass gains nothing from cached blocks, and at
+  // 128MB the blocks of `events` the scans had read stayed cached until the cap, so that peak memory grew with the
+  // trace up to it. The restart that sorts the events by seq needs more: at 128MB the ORDER BY over a large
+  // trace's events runs out of memory.
   // A long silence is a candidate untraced window; when pages after it show untraced events, the replay runs again
   // with it as a window (gaps.ts).
   const run = async (silences: Gap[] | null): Promise<ReplaySummary> => {
     try {
       const ready = schemaReady;
       schemaReady = false;
-      return await db.withMemoryLimit('128MB', () => replayOnce(db, traceId, opts, false, silences, ready));
+      return await db.withMemoryLimit(STREAM_LIMIT, () => replayOnce(db, traceId, opts, false, silences, ready));
     } catch (e) {
       if (e instanceof OrderError) return db.withMemoryLimit('256MB', () => replayOnce(db, traceId, opts, true, silences));
       throw e;
