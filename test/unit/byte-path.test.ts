@@ -16,6 +16,7 @@ import { EventBuilder } from '../../ingest/builder.js';
 import { bytesOf, longLine, readerFor } from '../../ingest/parse.js';
 import { LineSplitter } from '../../ingest/source.js';
 import { generate, type Format } from '../../samples/generate/index.js';
+import { Rng } from '../../samples/generate/prng.js';
 
 type TextFormat = 'ftrace' | 'trace-cmd';
 
@@ -82,18 +83,6 @@ class Sink extends Writable {
   }
 }
 
-/** mulberry32. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const NUMBERS = ['0', '-0', '7', '-1', '999999999999999', '1000000000000000', '-999999999999999', '2147483648', '65536', '0x10', '00012'];
 const HEXES = ['0', 'f', 'ffffffffffff', 'fffffffffffff', 'ffffffffffffff', 'ffd4000001fc3ac0', 'ffd4000001fc3ac01', 'FFD4000001FC3AC0', '0x7f0eb', 'x12', '0xfffffffffffff', '0x10000000000000', ''];
 const FLAGS = ['...', '....', '.....', 'd..2.', 'd.h1.1', 'dNh1.1.', '1234', '12345', '123456', 'a:b.', ''];
@@ -158,7 +147,8 @@ describe('text byte path', () => {
   });
 
   it('stores what the string path stores for mutated lines', () => {
-    const r = rng(20);
+    const rand = new Rng(20);
+    const r = () => rand.next();
     for (const [f, format] of [
       ['e-mixed.trace.txt.gz', 'ftrace'],
       ['trace-cmd-extract.report.txt.gz', 'trace-cmd'],
