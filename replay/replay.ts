@@ -28,8 +28,8 @@ import { Baseline } from './baseline.js';
 import { CmaTracker } from './cma.js';
 import { mergeRanges, MT_CMA_ISOLATE, ReplayContext, type Range } from './context.js';
 import { Driver } from './driver.js';
-import { EventStream, loadSide, loadStrings, OrderError } from './source.js';
-import { ACR, CMA_BUSY, CMA_FINISH, CMA_RELEASE, type Side } from './event.js';
+import { EventStream, loadSide, loadStrings, OrderError, type SideRows } from './source.js';
+import { ACR, CMA_BUSY, CMA_FINISH, CMA_RELEASE } from './event.js';
 import { replayCode } from '../ingest/decode/catalogue.js';
 import { GupContext } from './gup.js';
 import { Holds } from './holds.js';
@@ -359,14 +359,15 @@ async function inTransaction<T>(db: Db, fn: () => Promise<T>): Promise<T> {
 }
 
 /** CMA areas the trace shows: busy-retry, finish and release ranges, alloc_contig_range with migratetype CMA. */
-function learnCmaRanges(side: Side[], mtCma: number): Range[] {
+function learnCmaRanges(side: SideRows, mtCma: number): Range[] {
   const cma = (c: number): boolean => c === CMA_BUSY || c === CMA_FINISH || c === CMA_RELEASE;
-  return side
-    .filter((s) => {
-      const c = replayCode(s.event);
-      return s.pfn > 0 && s.pfnEnd > s.pfn && (cma(c) || (c === ACR && s.mt === mtCma && mtCma >= 0));
-    })
-    .map((s) => ({ start: s.pfn, end: s.pfnEnd }));
+  const out: Range[] = [];
+  for (let i = 0; i < side.length; i++) {
+    const s = side.row(i);
+    const c = replayCode(s.event);
+    if (s.pfn > 0 && s.pfnEnd > s.pfn && (cma(c) || (c === ACR && s.mt === mtCma && mtCma >= 0))) out.push({ start: s.pfn, end: s.pfnEnd });
+  }
+  return out;
 }
 
 const pct = (a: number, b: number): string => (b ? ((100 * a) / b).toFixed(a === b ? 0 : 3) + '%' : 'n/a');

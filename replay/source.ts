@@ -63,13 +63,97 @@ export async function forkPayloads(conn: DuckDBConnection, traceId: number): Pro
 const CMA_ALLOC_EVENTS = namesOf((c) => c === CMA_START || c === CMA_FINISH);
 const CMA_RESULT_EVENTS = namesOf((c) => c === CMA_FINISH);
 
+/** The numeric side columns, in the order of the query's columns 2..8 (seq is column 0). */
+const SIDE_NUMS = ['pfn', 'mt', 'pfnEnd', 'finPfn', 'nrPages', 'nrSucceeded', 'nrFailed'] as const;
+
+/**
+ * loadSide's rows, column by column: a trace's side rows stay in memory for the whole replay, and as Side objects
+ * (each number a heap object of its own) they took ~280 bytes a row, ~4.5 MB at 16 k rows; here ~90. row(i) builds
+ * row i's Side (the stream asks once per side event; no tracker keeps it).
+ */
+export class SideRows {
+  length = 0;
+  seq = new Float64Array(64);
+  /** Event name (index into `events`) and name (index into `names`, -1 = NULL). */
+  private ev = new Int32Array(64);
+  private nm = new Int32Array(64);
+  private pg = new Int8Array(64);
+  /** SIDE_NUMS columns, row-major (7 a row). */
+  private nums = new Float64Array(64 * SIDE_NUMS.length);
+  /** The rare non-NULL pointers and the payloads read, by row. */
+  private readonly pgmaps = new Map<number, string>();
+  private readonly addrs = new Map<number, string>();
+  readonly payloads = new Map<number, string>();
+
+  constructor(
+    private readonly events: string[],
+    private readonly names: string[],
+  ) {}
+
+  /** A new row (every column to fill); returns its index. */
+  add(seq: number, event: number, name: number, page: number, pgmap: string | null, addr: string | null): number {
+    const i = this.length++;
+    if (i === this.seq.length) this.grow(2 * i);
+    this.seq[i] = seq;
+    this.ev[i] = event;
+    this.nm[i] = name;
+    this.pg[i] = page;
+    if (pgmap !== null) this.pgmaps.set(i, pgmap);
+    if (addr !== null) this.addrs.set(i, addr);
+    return i;
+  }
+
+  /** Column k of SIDE_NUMS of row i. */
+  setNum(i: number, k: number, v: number): void {
+    this.nums[i * SIDE_NUMS.length + k] = v;
+  }
+
+  event(i: number): string {
+    return this.events[this.ev[i]];
+  }
+
+  row(i: number): Side {
+    const o = i * SIDE_NUMS.length;
+    const n = this.nums;
+    return {
+      seq: this.seq[i],
+      event: this.events[this.ev[i]],
+      pfn: n[o],
+      mt: n[o + 1],
+      pfnEnd: n[o + 2],
+      finPfn: n[o + 3],
+      nrPages: n[o + 4],
+      nrSucceeded: n[o + 5],
+      nrFailed: n[o + 6],
+      name: this.nm[i] >= 0 ? this.names[this.nm[i]] : null,
+      pgmap: this.pgmaps.get(i) ?? null,
+      addr: this.addrs.get(i) ?? null,
+      page: this.pg[i],
+      payload: this.payloads.get(i) ?? '',
+    };
+  }
+
+  private grow(rows: number): void {
+    const to = <T extends Float64Array | Int32Array | Int8Array>(a: T, n: number): T => {
+      const b = new (a.constructor as new (n: number) => T)(n);
+      b.set(a);
+      return b;
+    };
+    this.seq = to(this.seq, rows);
+    this.ev = to(this.ev, rows);
+    this.nm = to(this.nm, rows);
+    this.pg = to(this.pg, rows);
+    this.nums = to(this.nums, rows * SIDE_NUMS.length);
+  }
+}
+
 /**
  * The side columns of the rare events, in seq order. The payload column, the largest of `events`, costs about as much
  * to read as all the others together, however few rows a filter keeps, so it is read only when some event still needs
  * it: the events above, and cma events whose align (`order`) or result (errorno= as ret, page= as ptr) is not in
  * their columns (databases ingested before align was decoded).
  */
-export async function loadSide(conn: DuckDBConnection, traceId: number, strings?: Strings): Promise<Side[]> {
+export async function loadSide(conn: DuckDBConnection, traceId: number, strings?: Strings): Promise<SideRows> {
   const names = strings?.names ?? (await loadStrings(conn, traceId)).names;
   const sideEvents = [...new Set(SIDE_EVENTS)];
   // Read as typed vectors (db/vectors.ts), strings as ENUM codes, pointers as 64-bit halves: node-api's conversion of
@@ -84,23 +168,26 @@ export async function loadSide(conn: DuckDBConnection, traceId: number, strings?
     { trace: traceId },
   );
   const [eventWidth, nameWidth] = [enumWidth(res, 1), enumWidth(res, 9)];
-  const out: Side[] = [];
-  const needed: Side[] = [];
+  const out = new SideRows(sideEvents, names);
+  /** Rows whose payload is read. */
+  const needed: number[] = [];
   for (;;) {
     const chunk = await res.fetchChunk();
     if (!chunk || chunk.rowCount === 0) break;
     const v = new ChunkVectors(chunk);
+    const valid = (ok: Uint32Array | null, i: number): boolean => ok === null || (ok[i >>> 5] & (1 << (i & 31))) !== 0;
     const f64 = (c: number): ((i: number) => number) => {
       const a = v.f64(c);
       const ok = v.valid(c);
-      return (i) => (ok === null || (ok[i >>> 5] & (1 << (i & 31))) !== 0 ? a[i] : NaN);
+      return (i) => (valid(ok, i) ? a[i] : NaN);
     };
     const hex = (c: number): ((i: number) => string | null) => {
       const a = v.i64(c);
       const ok = v.valid(c);
-      return (i) => (ok === null || (ok[i >>> 5] & (1 << (i & 31))) !== 0 ? hex64(a[2 * i + 1] >>> 0, a[2 * i] >>> 0) : null);
+      return (i) => (valid(ok, i) ? hex64(a[2 * i + 1] >>> 0, a[2 * i] >>> 0) : null);
     };
-    const [seq, pfn, mt, pfnEnd, finPfn, nrPages, nrSucceeded, nrFailed] = [0, 2, 3, 4, 5, 6, 7, 8].map(f64);
+    const seq = f64(0);
+    const nums = [2, 3, 4, 5, 6, 7, 8].map(f64);
     const [pgmap, addr] = [hex(10), hex(11)];
     const event = v.codes(1, eventWidth);
     const name = v.codes(9, nameWidth);
@@ -109,37 +196,24 @@ export async function loadSide(conn: DuckDBConnection, traceId: number, strings?
     const pageOk = v.valid(12);
     const need = v.u8(13);
     const needOk = v.valid(13);
-    const valid = (ok: Uint32Array | null, i: number): boolean => ok === null || (ok[i >>> 5] & (1 << (i & 31))) !== 0;
     for (let i = 0; i < chunk.rowCount; i++) {
-      const s: Side = {
-        seq: seq(i),
-        event: sideEvents[event[i]],
-        pfn: pfn(i),
-        mt: mt(i),
-        pfnEnd: pfnEnd(i),
-        finPfn: finPfn(i),
-        nrPages: nrPages(i),
-        nrSucceeded: nrSucceeded(i),
-        nrFailed: nrFailed(i),
-        name: valid(nameOk, i) ? names[name[i]] : null,
-        pgmap: pgmap(i),
-        addr: addr(i),
-        page: valid(pageOk, i) ? page[i] : -1,
-        payload: '',
-      };
-      out.push(s);
-      if (valid(needOk, i) && need[i] === 1) needed.push(s);
+      const r = out.add(seq(i), event[i], valid(nameOk, i) ? name[i] : -1, valid(pageOk, i) ? page[i] : -1, pgmap(i), addr(i));
+      for (let k = 0; k < nums.length; k++) out.setNum(r, k, nums[k](i));
+      if (valid(needOk, i) && need[i] === 1) needed.push(r);
     }
   }
   if (needed.length) {
     const p = await conn.runAndReadAll(
-      `SELECT seq::DOUBLE AS seq, payload FROM events WHERE trace_id = $1 AND event IN (${sqlList([...new Set(needed.map((x) => x.event))])})
+      `SELECT seq::DOUBLE AS seq, payload FROM events WHERE trace_id = $1 AND event IN (${sqlList([...new Set(needed.map((r) => out.event(r)))])})
          AND seq BETWEEN $2 AND $3`,
-      [traceId, needed[0].seq, needed[needed.length - 1].seq],
+      [traceId, out.seq[needed[0]], out.seq[needed[needed.length - 1]]],
     );
     const payloads = new Map<number, string>();
     for (const x of p.getRowObjectsJS()) payloads.set(Number(x.seq), String(x.payload));
-    for (const s of out) s.payload = payloads.get(s.seq) ?? '';
+    for (let r = 0; r < out.length; r++) {
+      const pl = payloads.get(out.seq[r]);
+      if (pl !== undefined && pl !== '') out.payloads.set(r, pl);
+    }
   }
   return out;
 }
@@ -253,7 +327,7 @@ export class EventStream {
     private readonly tsBase: bigint,
     private readonly strings: Strings,
     /** loadSide() rows of this trace. */
-    private readonly side: Side[],
+    private readonly side: SideRows,
     /** Sees every event's timestamp (gaps.ts), or null when the trace can have no silence. */
     private readonly silences: SilenceScan | null = null,
   ) {}
@@ -351,8 +425,8 @@ export class EventStream {
 
   private sideFor(seq: number): Side | null {
     const s = this.side;
-    while (this.sideAt < s.length && s[this.sideAt].seq < seq) this.sideAt++;
-    return this.sideAt < s.length && s[this.sideAt].seq === seq ? s[this.sideAt] : null;
+    while (this.sideAt < s.length && s.seq[this.sideAt] < seq) this.sideAt++;
+    return this.sideAt < s.length && s.seq[this.sideAt] === seq ? s.row(this.sideAt) : null;
   }
 
 }
