@@ -140,7 +140,9 @@ export class EventBuilder implements LineSink, TraceFacts {
    * b[payloadStart, lineEnd) and the line b[lineStart, lineEnd). A page_ref or kmem page payload in the kernel's
    * exact layout is decoded from the bytes and copied as bytes; any other goes through event() as a string.
    */
-  eventBytes(lineNo: number, ctx: LineContext, event: string, b: Buffer, payloadStart: number, lineStart: number, lineEnd: number): boolean {
+  eventBytes(
+    lineNo: number, ctx: LineContext, system: string | null, event: string, b: Buffer, payloadStart: number, lineStart: number, lineEnd: number,
+  ): boolean {
     // The decoding only: event() gives the name its dictionary code, once the line's context is in range.
     const decode = event === this.lastEvent && this.lastKind !== null ? this.lastKind.decode : (this.kinds.get(event) ?? decodingOf(event)).decode;
     this.bytes = b;
@@ -152,9 +154,9 @@ export class EventBuilder implements LineSink, TraceFacts {
     else if (decode === kmemPage && scanKmem(b, payloadStart, lineEnd)) this.kmem = kmemScan;
     else {
       this.bytes = null;
-      return this.event(lineNo, ctx, null, event, b.toString('latin1', payloadStart, lineEnd), this.bytesLine);
+      return this.event(lineNo, ctx, system, event, b.toString('latin1', payloadStart, lineEnd), this.bytesLine);
     }
-    return this.event(lineNo, ctx, null, event, '', this.bytesLine);
+    return this.event(lineNo, ctx, system, event, '', this.bytesLine);
   }
 
   /** Returns false when the line's values are out of range (limits.ts): it is counted unparsed instead. */

@@ -5,8 +5,9 @@ import type { KmemFields, RefFields } from './decoders.js';
  * Byte scanners for the two payload layouts most of a page trace is made of (page_ref and kmem page events), read
  * straight from the text block's bytes (ASCII): they accept exactly what decoders.ts REF_RE / KMEM_RE match and
  * give the values pageRef / kmemPage would store from the match. They are narrower where that is simpler: numbers
- * of at most 15 digits (13 hex digits for a pfn, 16 for a pointer). Anything else returns false and the payload
- * goes the string way (decoders.ts), so the two ways never disagree.
+ * of at most 15 digits (13 hex digits for a pfn, 16 for a pointer). page_ref's mapping may also be printed as perf
+ * prints it (`0x…`, `(nil)`): decoders.ts reads that layout by key, to the same values. Anything else returns false
+ * and the payload goes the string way (decoders.ts).
  */
 
 /** Flag words (page flags, gfp) repeat: one string each. */
@@ -26,6 +27,7 @@ const FLAGS = bytes(' flags=');
 const COUNT = bytes(' count=');
 const MAPCOUNT = bytes(' mapcount=');
 const MAPPING = bytes(' mapping=');
+const NIL = bytes('(nil)');
 const MT = bytes(' mt=');
 const VAL = bytes(' val=');
 const RET = bytes(' ret=');
@@ -110,7 +112,13 @@ export function scanRef(b: Uint8Array, p: number, e: number): boolean {
   if (p < 0) return false;
   f.mapcount = value;
   p = lit(b, p, e, MAPPING);
-  if (p < 0 || (p = hex(b, p, e, 16)) < 0) return false;
+  if (p < 0) return false;
+  // ftrace prints the hashed pointer bare, perf (libtraceevent) as `0x…` or `(nil)`: decoders.ts reads the
+  // latter two through hex64 too (its key search), to the same value.
+  if (lit(b, p, e, NIL) > 0) {
+    p += NIL.length;
+    hi = lo = 0;
+  } else if ((p = hex(b, p + 1 < e && b[p] === 48 && b[p + 1] === 120 ? p + 2 : p, e, 16)) < 0) return false;
   f.mappingHi = hi;
   f.mappingLo = lo;
   p = dec(b, lit(b, p, e, MT), e);

@@ -30,19 +30,19 @@ const COMM_BYTES = 15;
 const TASK_WINDOW = 256;
 const MAX_DIGITS = 15;
 
-const isBlank = (c: number): boolean => c === 32 || c === 9;
+export const isBlank = (c: number): boolean => c === 32 || c === 9;
 const isDigit = (c: number): boolean => c >= 48 && c <= 57;
 /** `[a-zA-Z0-9.:]`: the irq flags column's characters. */
 const isFlag = (c: number): boolean => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || isDigit(c) || c === 46 || c === 58;
 /** `\s` in an ASCII line. */
 const isSpace = (c: number): boolean => c === 32 || (c >= 9 && c <= 13);
 
-function digitsEnd(b: Uint8Array, p: number, e: number): number {
+export function digitsEnd(b: Uint8Array, p: number, e: number): number {
   while (p < e && isDigit(b[p])) p++;
   return p;
 }
 
-function blanksEnd(b: Uint8Array, p: number, e: number): number {
+export function blanksEnd(b: Uint8Array, p: number, e: number): number {
   while (p < e && isBlank(b[p])) p++;
   return p;
 }

@@ -120,7 +120,7 @@ export class FtraceReader implements Reader {
     }
     let p = q + 1;
     while (p < e && b[p] === 32) p++;
-    sink.eventBytes(lineNo, this.ctx, name, b, p, s, e);
+    sink.eventBytes(lineNo, this.ctx, null, name, b, p, s, e);
     return true;
   }
 

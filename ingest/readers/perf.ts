@@ -1,4 +1,6 @@
 import { normalFrame } from '../stack.js';
+import { comms, digitsAt, eventNames } from './ftrace-bytes.js';
+import { matchSampleBytes, modifiersOnly, perfm } from './perf-bytes.js';
 import { matchTask, parseTimestamp, taskComm, type LineContext, type LineSink, type Reader } from './sink.js';
 
 /**
@@ -20,6 +22,8 @@ const COUNTER_TAIL =
 const FRAME_HEAD_RE = /^\s+([0-9a-fA-F]+)\s+/;
 const USER_PSEUDO_DSOS = new Set(['[unknown]', '[vdso]', '[vsyscall]', '[heap]', '[stack]', '[anon]', '[uprobes]']);
 const LOST_AFTER_RE = /(?:lost:?\s*|\s)(\d+)/;
+
+const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000];
 
 /** Whether a line is a perf script sample line (format detection). */
 export function isPerfSample(text: string): boolean {
@@ -87,6 +91,39 @@ export class PerfReader implements Reader {
     if (lost) return this.sink.lost(lineNo, null, Number(lost[1]), 'perf-lost', text);
     if (/^\s+[0-9a-fA-F]+\s/.test(text)) return this.frame(text, lineNo);
     this.sink.unparsed(lineNo, text, 'no perf script layout matches');
+  }
+
+  /**
+   * A sample line of an ASCII block read from its bytes (perf-bytes.ts), as line() reads it; false, having told
+   * the sink nothing, for any other line (callchain frames, lost records, counter events, headers).
+   */
+  lineBytes(b: Buffer, s: number, e: number, lineNo: number): boolean {
+    const sink = this.sink;
+    if (sink.eventBytes === undefined || b[s] === 9 || b[s] === 35) return false;
+    const end = matchSampleBytes(b, s, e);
+    const m = perfm;
+    if (end < 0 || modifiersOnly(b, m.eventS, m.eventE)) return false;
+    const ctx = this.ctx;
+    ctx.comm = comms.get(b, m.commS, m.commE);
+    if (m.tidS >= 0) {
+      ctx.tgid = digitsAt(b, m.pidS, m.pidE);
+      ctx.pid = digitsAt(b, m.tidS, m.tidE);
+    } else {
+      ctx.pid = digitsAt(b, m.pidS, m.pidE);
+      ctx.tgid = -1;
+    }
+    ctx.cpu = m.cpuS < 0 ? -1 : digitsAt(b, m.cpuS, m.cpuE);
+    // parseTimestamp() on the byte columns.
+    ctx.tsSec = digitsAt(b, m.secS, m.secE);
+    const f = Math.min(m.fracE - m.fracS, 9);
+    ctx.tsNs = digitsAt(b, m.fracS, m.fracS + f) * POW10[9 - f];
+    if (!this.clockSeen) {
+      this.clockSeen = true;
+      sink.clock(f > 6 ? 'ns' : 'us');
+    }
+    this.inStack = false;
+    sink.eventBytes(lineNo, ctx, eventNames.get(b, m.sysS, m.sysE), eventNames.get(b, m.eventS, m.eventE), b, end, s, e);
+    return true;
   }
 
   end(): void {}

@@ -35,7 +35,9 @@ export interface LineSink {
    * event() for a line read as bytes (an ASCII block): the payload is b[payloadStart, lineEnd), the whole line
    * b[lineStart, lineEnd). Optional: without it the reader hands every line over as text.
    */
-  eventBytes?(lineNo: number, ctx: LineContext, event: string, b: Buffer, payloadStart: number, lineStart: number, lineEnd: number): boolean;
+  eventBytes?(
+    lineNo: number, ctx: LineContext, system: string | null, event: string, b: Buffer, payloadStart: number, lineStart: number, lineEnd: number,
+  ): boolean;
   /** A stack block starts; following frame() calls belong to the latest event of that cpu. */
   stackStart(kind: StackKind, cpu: number): void;
   /** One frame of the open stack (`lineNo` for the unparsed row when the stack is deeper than the limit). */
