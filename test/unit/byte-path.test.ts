@@ -2,10 +2,11 @@
  * The text readers' byte paths (ftrace.ts and perf.ts lineBytes, ftrace-bytes.ts, perf-bytes.ts, decode/scan.ts)
  * must store exactly what the string path stores: every column of every row, the stacks and the trace facts, for
  * ftrace, trace-cmd and perf script text.
- * Checked on real captures, generated scenarios of every era, and seeded mutations aimed at the places where a
+ * Checked on real captures, generated scenarios of the oldest and newest eras, and seeded mutations aimed at where a
  * hand-written scanner can part from the regexes it replaces (digit runs around 15, flags of 3 to 7 characters,
  * tgid forms, `(+delta)`, hex of 12 to 17 digits, upper case, signs, missing or extra fields and blanks, fake
- * `-pid` in comms, stack headers, perf's pid/tid, cpu and period columns). The byte path must also be the one taken for most lines, or this proves nothing.
+ * `-pid` in comms, stack headers, perf's pid/tid, cpu and period columns), and crafted lines at each fork of the
+ * patterns. The byte path must also be the one taken for most lines, or this proves nothing.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -133,7 +134,7 @@ describe('text byte path', () => {
     ] as [string, TextFormat][]) {
       // The start and the end of each (the suite's time): its header, stacks, markers and lost lines are there.
       const all = real(f).toString('latin1').split('\n');
-      const kept = all.length > 30000 ? [...all.slice(0, 25000), ...all.slice(-5000)] : all;
+      const kept = all.length > 12000 ? [...all.slice(0, 9000), ...all.slice(-3000)] : all;
       const text = Buffer.from(kept.join('\n'), 'latin1');
       const viaBytes = same(text, format, f);
       // Every event line but the odd one out (other layouts, payloads the string path reads) goes the byte way.
@@ -141,13 +142,13 @@ describe('text byte path', () => {
     }
   });
 
-  it('stores what the string path stores for generated scenarios of every era and both layouts', async () => {
+  it('stores what the string path stores for generated scenarios of two eras in the three layouts', async () => {
     let seed = 1;
     for (const scenario of ['noise', 'gup-interleaved', 'dax-pgmap-leak'] as const)
       for (const format of ['ftrace', 'trace-cmd', 'perf'] as Format[])
-        for (const era of ['5.15', '6.1', '6.18'] as const) {
+        for (const era of ['5.15', '6.18'] as const) {
           const sink = new Sink();
-          await generate(scenario, sink, { format, seed: seed++, era, scale: 0.1 });
+          await generate(scenario, sink, { format, seed: seed++, era, scale: 0.05 });
           const text = Buffer.concat(sink.chunks);
           const viaBytes = same(text, format as TextFormat, `${scenario} ${format} ${era}`);
           assert.ok(viaBytes > 0, `${scenario} ${format} ${era}: byte path taken`);
@@ -162,7 +163,7 @@ describe('text byte path', () => {
       ['trace-cmd-extract.report.txt.gz', 'trace-cmd'],
       ['perf-task-callgraph.script.txt.gz', 'perf'],
     ] as [string, TextFormat][]) {
-      const lines = real(f).toString('latin1').split('\n').slice(0, 4000);
+      const lines = real(f).toString('latin1').split('\n').slice(0, 2500);
       const out: string[] = [];
       for (const line of lines) {
         out.push(line);
@@ -178,6 +179,47 @@ describe('text byte path', () => {
     // Within 15 bytes of the comm's start, `-2 ` is tried as a task end after `-1 ` matched, and fails.
     const text = Buffer.from(['a-1 [0] 1: b: -2 z', 'a-1 [0] 1.5: b: -2 (x', 'x-1-7 [1] 2: c: -3 ['].join('\n') + '\n');
     assert.equal(same(text, 'ftrace', 'short lines'), 3);
+  });
+
+  it('agrees on crafted lines at each fork of the context patterns', () => {
+    const ftrace = [
+      'a-1 (  12)[000] 1.0: b: x', // tgid without the blank after it
+      'a-1 (-----) [000] 1.0: b: x',
+      'a-1 ( 12 ) [000] 1.0: b: x',
+      'a-1 (12 [000] 1.0: b: x',
+      'a-1 [000] d.h1 1.0: b: x', // flags of 4, 3, 7 characters, digits among them
+      'a-1 [000] 123 1.0: b: x',
+      'a-1 [000] 1234 5.0: b: x',
+      'a-1 [000] 1234567 5.0: b: x',
+      'a-1 [000] 1.0 (+0.5): b: x',
+      'a-1 [000] 1.0 (+): b: x',
+      'a-1 [000] 1: b: x', // a counter clock
+      'a-1 [000] 1.1234567890: b: x',
+      'a-1 [000] 1234567890123456.0: b: x',
+      'a-1 [000] 1.0:b: x',
+      'a-1 [000] 1.0: 0x12: x',
+      'a-1 [000] 1.0: <stack trace>',
+      'a-1 [000] 1.0: <x>: y',
+      'a-1 [000] 1.0: b:',
+      'a-1 [000] 1.0: b:   ',
+    ];
+    const perf = [
+      'a 1/2 [000] 1.000001: sys:ev: p',
+      'a 1 1.000001: sys:ev: p', // no cpu
+      'a 1 [000] 1.000001: 5 sys:ev: p', // a period
+      'a 1 [000] 1.000001: 5 cycles:ppp: p',
+      'a 1 [000] 1.000001: cycles:ppp: p',
+      'a 1 [000] 1.000001: sys:ev:p',
+      'a 1 [000] 1.000001: sys:ev:  p',
+      'a b 1 [0] 1.0: s:ev: p',
+      'a 1 [0]1.0: s:ev: p',
+      'a 1/ [0] 1.0: s:ev: p',
+      'a 1 [0] 1: s:ev: p',
+      'a 1 [0] 1.0: s:ev.f-g: p',
+      'a 1 [0] 1.0: s:e: p', // `e` alone is a modifier: a counter event's
+    ];
+    for (const [format, lines] of [['ftrace', ftrace], ['trace-cmd', ftrace], ['perf', perf]] as [TextFormat, string[]][])
+      assert.ok(same(Buffer.from(lines.join('\n') + '\n'), format, `crafted ${format}`) > 0);
   });
 
   it('leaves a block with non-ASCII bytes to the string path', () => {
