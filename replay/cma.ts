@@ -73,7 +73,9 @@ class Attempt {
 
 export class CmaTracker {
   private readonly open = new Map<number, Attempt>();
-  private readonly done: Attempt[] = [];
+  /** Finished attempts waiting for one of a lower id: rows are written in id order, each as soon as it can be. */
+  private readonly waiting = new Map<number, Attempt>();
+  private nextWrite = 0;
   private nextId = 0;
   private readonly row: Row = {};
   private readonly brow: Row = {};
@@ -222,8 +224,6 @@ export class CmaTracker {
   end(): void {
     for (const a of this.open.values()) this.finishAttempt(a);
     this.open.clear();
-    this.done.sort((x, y) => x.id - y.id);
-    for (const a of this.done) this.write(a);
   }
 
   /** A range failed: snapshot every pin and hold on its pfns (once per range). */
@@ -324,7 +324,11 @@ export class CmaTracker {
 
   private finishAttempt(a: Attempt): void {
     this.endRange(a);
-    this.done.push(a);
+    this.waiting.set(a.id, a);
+    for (let w = this.waiting.get(this.nextWrite); w; w = this.waiting.get(this.nextWrite)) {
+      this.waiting.delete(this.nextWrite++);
+      this.write(w);
+    }
   }
 
   private write(a: Attempt): void {
