@@ -65,9 +65,10 @@ export class Tasks {
 
   exit(ev: Ev): void {
     if (ev.pid < 0) return;
-    let l = this.exits.get(ev.pid);
-    if (!l) this.exits.set(ev.pid, (l = []));
-    l.push({ seq: ev.seq, ts: ev.ts });
+    // A task's first exit makes its list (sized 1: a push onto [] reserves 17 slots, kept for the whole replay).
+    const l = this.exits.get(ev.pid);
+    if (l) l.push({ seq: ev.seq, ts: ev.ts });
+    else this.exits.set(ev.pid, [{ seq: ev.seq, ts: ev.ts }]);
     this.count++;
   }
 
@@ -78,9 +79,9 @@ export class Tasks {
   fork(ev: Ev): void {
     const key = ev.tgid >= 0 ? ev.tgid : ev.pid;
     if (key < 0) return;
-    let l = this.forks.get(key);
-    if (!l) this.forks.set(key, (l = []));
-    l.push({ child: NaN, seq: ev.seq });
+    const l = this.forks.get(key);
+    if (l) l.push({ child: NaN, seq: ev.seq });
+    else this.forks.set(key, [{ child: NaN, seq: ev.seq }]);
     this.unresolved++;
   }
 
