@@ -1,3 +1,4 @@
+import { sameBytes } from '../../db/batch.js';
 import { normalFrame } from '../stack.js';
 import { comms, digitsAt, eventNames } from './ftrace-bytes.js';
 import { matchSampleBytes, modifiersOnly, perfm } from './perf-bytes.js';
@@ -24,6 +25,16 @@ const USER_PSEUDO_DSOS = new Set(['[unknown]', '[vdso]', '[vsyscall]', '[heap]',
 const LOST_AFTER_RE = /(?:lost:?\s*|\s)(\d+)/;
 
 const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000];
+
+/**
+ * Callchain lines seen, by their bytes (the same calls recur sample after sample): the line, its frame and whose
+ * frame it is by its dso (null: the dso does not say, the frame is read by line() each time). Direct-mapped as
+ * ftrace.ts's frame cache; a slot keeps a copy of its line.
+ */
+const FRAME_SLOTS = 1024;
+const frameLines: string[] = new Array<string>(FRAME_SLOTS).fill('');
+const frames: string[] = new Array<string>(FRAME_SLOTS).fill('');
+const frameKernel: (boolean | null)[] = new Array<boolean | null>(FRAME_SLOTS).fill(null);
 
 /** Whether a line is a perf script sample line (format detection). */
 export function isPerfSample(text: string): boolean {
@@ -94,12 +105,14 @@ export class PerfReader implements Reader {
   }
 
   /**
-   * A sample line of an ASCII block read from its bytes (perf-bytes.ts), as line() reads it; false, having told
-   * the sink nothing, for any other line (callchain frames, lost records, counter events, headers).
+   * A sample line of an ASCII block read from its bytes (perf-bytes.ts), as line() reads it, and a callchain line
+   * seen before (frameBytes); false, having told the sink nothing, for any other line (lost records, counter
+   * events, headers).
    */
   lineBytes(b: Buffer, s: number, e: number, lineNo: number): boolean {
     const sink = this.sink;
-    if (sink.eventBytes === undefined || b[s] === 9 || b[s] === 35) return false;
+    if (sink.eventBytes === undefined || b[s] === 35) return false;
+    if (b[s] === 9) return this.frameBytes(b, s, e, lineNo);
     const end = matchSampleBytes(b, s, e);
     const m = perfm;
     if (end < 0 || modifiersOnly(b, m.eventS, m.eventE)) return false;
@@ -128,6 +141,33 @@ export class PerfReader implements Reader {
 
   end(): void {}
 
+  /**
+   * frame() of a callchain line given as bytes, when a line with the same bytes was seen before and its dso said
+   * whose frame it is (then the frame does not depend on the lines before it); false: line() reads it.
+   */
+  private frameBytes(b: Buffer, s: number, e: number, lineNo: number): boolean {
+    const n = e - s;
+    if (n < 8 || n > 512) return false;
+    const h = (n * 31 + b[e - 1] * 7 + b[s + (n >> 1)] * 3 + b[e - 3]) & (FRAME_SLOTS - 1);
+    const line = frameLines[h];
+    let frame: string;
+    let kernel: boolean | null;
+    if (line.length === n && sameBytes(line, b, s)) {
+      frame = frames[h];
+      kernel = frameKernel[h];
+    } else {
+      const text = b.toString('latin1', s, e);
+      const f = parseFrame(text);
+      kernel = f === null ? null : kernelOrigin(f[3] ?? '');
+      frameLines[h] = text;
+      frameKernel[h] = kernel;
+      frame = frames[h] = kernel === null ? '' : perfFrame(f![1], f![2], f![3] ?? '', kernel);
+    }
+    if (kernel === null) return false;
+    this.stackFrame(kernel, frame, lineNo);
+    return true;
+  }
+
   private frame(text: string, lineNo: number): void {
     const f = parseFrame(text);
     if (!f) return this.sink.unparsed(lineNo, text, 'callchain line without address');
@@ -136,13 +176,18 @@ export class PerfReader implements Reader {
     // kernel's only where the kernel run of the chain is (a broken user unwind prints such garbage too).
     const kernel =
       kernelOrigin(dso) ?? (/^ffff[0-9a-f]{12}$/i.test(f[1]) || (highHalf(f[1]) && (!this.inStack || this.currentKind === 'kernel')));
+    this.stackFrame(kernel, perfFrame(f[1], f[2], dso, kernel), lineNo);
+  }
+
+  /** A frame of the sample's stack: a kernel/user switch starts a stack of the other kind. */
+  private stackFrame(kernel: boolean, frame: string, lineNo: number): void {
     const kind = kernel ? 'kernel' : 'user';
     if (!this.inStack || this.currentKind !== kind) {
       this.sink.stackStart(kind, this.ctx.cpu);
       this.currentKind = kind;
       this.inStack = true;
     }
-    this.sink.frame(perfFrame(f[1], f[2], dso, kernel), lineNo);
+    this.sink.frame(frame, lineNo);
   }
 
   private currentKind: 'kernel' | 'user' = 'kernel';
