@@ -129,7 +129,7 @@ export class Db {
    * Ingest and replay read or write each block once; the pool would otherwise keep them cached up to memory_limit
    * (2GB), so that peak memory grew with the trace; a single pass gains nothing from cached blocks.
    */
-  async withMemoryLimit<T>(limit: '128MB' | '256MB', fn: () => Promise<T>): Promise<T> {
+  async withMemoryLimit<T>(limit: '64MB' | '128MB' | '256MB', fn: () => Promise<T>): Promise<T> {
     if (process.env.REFSCOPE_MEMORY_LIMIT) return fn();
     // Nested calls restore the cap of the enclosing one.
     const prev = this.limit;

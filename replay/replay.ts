@@ -112,10 +112,9 @@ const TWO53 = 2n ** 53n;
 
 /**
  * DuckDB's memory_limit for a replay in storage order: room for the result rows the transaction holds before it
- * writes out a row group (~55 MB of `pages` rows) and few cached blocks of `events`. (The cast: db/duckdb.ts's
- * withMemoryLimit type lists the limits its other callers use.)
+ * writes out a row group (~55 MB of `pages` rows) and few cached blocks of `events`.
  */
-const STREAM_LIMIT = '64MB' as '128MB';
+const STREAM_LIMIT = '64MB';
 
 interface TraceRow {
   source: string;
