@@ -106,8 +106,8 @@ export class PerfReader implements Reader {
 
   /**
    * A sample line of an ASCII block read from its bytes (perf-bytes.ts), as line() reads it, and a callchain line
-   * seen before (frameBytes); false, having told the sink nothing, for any other line (lost records, counter
-   * events, headers).
+   * whose dso names its side (frameBytes); false, having told the sink nothing, for any other line (lost records,
+   * counter events, headers, frames perf names no dso for).
    */
   lineBytes(b: Buffer, s: number, e: number, lineNo: number): boolean {
     const sink = this.sink;
@@ -142,8 +142,9 @@ export class PerfReader implements Reader {
   end(): void {}
 
   /**
-   * frame() of a callchain line given as bytes, when a line with the same bytes was seen before and its dso said
-   * whose frame it is (then the frame does not depend on the lines before it); false: line() reads it.
+   * frame() of a callchain line given as bytes, when its dso says whose frame it is (then the frame does not depend
+   * on the lines before it): the same bytes seen recently give the frame kept for them, others are parsed once and
+   * kept. false: line() reads it.
    */
   private frameBytes(b: Buffer, s: number, e: number, lineNo: number): boolean {
     const n = e - s;
