@@ -181,8 +181,8 @@ export function kmemDecoded(d: KmemFields, r: number, c: EventCols, facts: Trace
 }
 
 /**
- * A page_ref payload in the kernel's exact layout (REF_RE) as a byte scanner read it (scan.ts): the values
- * pageRef's regex branch would store. NaN: ret= absent.
+ * A page_ref payload in the kernel's exact layout (REF_RE; or mapping= as perf prints it, which pageRef reads by
+ * key) as a byte scanner read it (scan.ts): the values pageRef would store. NaN: ret= absent.
  */
 export interface RefFields {
   pfn: number;
