@@ -3,11 +3,11 @@ import type { KmemFields, RefFields } from './decoders.js';
 
 /**
  * Byte scanners for the two payload layouts most of a page trace is made of (page_ref and kmem page events), read
- * straight from the text block's bytes (ASCII): they accept exactly what decoders.ts REF_RE / KMEM_RE match and
- * give the values pageRef / kmemPage would store from the match. They are narrower where that is simpler: numbers
- * of at most 15 digits (13 hex digits for a pfn, 16 for a pointer). page_ref's mapping may also be printed as perf
- * prints it (`0x…`, `(nil)`): decoders.ts reads that layout by key, to the same values. Anything else returns false
- * and the payload goes the string way (decoders.ts).
+ * straight from the text block's bytes (ASCII): they accept what decoders.ts REF_RE / KMEM_RE match and give the
+ * values pageRef / kmemPage would store from the match. They are narrower where that is simpler (numbers of at most
+ * 15 digits; 13 hex digits for a pfn, 16 for a pointer) and wider in one place: page_ref's mapping as perf prints
+ * it (`0x…`, `(nil)`), a layout pageRef reads by key, to the same values. Anything else returns false and the
+ * payload goes the string way (decoders.ts).
  */
 
 /** Flag words (page flags, gfp) repeat: one string each. */
