@@ -89,7 +89,7 @@ function tailAt(b: Uint8Array, i: number, e: number): number {
     if (te < e && b[te] === 45) while (te < e && b[te] === 45) te++;
     else te = digitsEnd(b, t, e);
     if (te === t) return -1;
-    let u = blanksEnd(b, te, e);
+    const u = blanksEnd(b, te, e);
     if (u >= e || b[u] !== 41 || u + 1 >= e || !isBlank(b[u + 1])) return -1;
     ctxm.tgidS = t;
     ctxm.tgidE = te;
