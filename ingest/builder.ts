@@ -107,9 +107,12 @@ export class EventBuilder implements LineSink, TraceFacts {
   private contLen = 0;
   /** eventDecoded's values for the event() it is calling. */
   private kmem: KmemFields | null = null;
-  /** eventBytes' values for the event() it is calling: the page_ref fields, the payload's bytes, the line's. */
+  /**
+   * eventBytes' values for the event() it is calling: the page_ref fields, whether the payload is stored from the
+   * bytes, and where the payload and the line are in lineBuf.
+   */
   private ref: RefFields | null = null;
-  private bytes: Buffer | null = null;
+  private payloadInBytes = false;
   private lineBuf: Buffer | null = null;
   private payloadStart = 0;
   private lineStart = 0;
@@ -145,17 +148,14 @@ export class EventBuilder implements LineSink, TraceFacts {
   ): boolean {
     // The decoding only: event() gives the name its dictionary code, once the line's context is in range.
     const decode = event === this.lastEvent && this.lastKind !== null ? this.lastKind.decode : (this.kinds.get(event) ?? decodingOf(event)).decode;
-    this.bytes = b;
     this.lineBuf = b;
     this.payloadStart = payloadStart;
     this.lineStart = lineStart;
     this.lineEnd = lineEnd;
     if (decode === pageRef && scanRef(b, payloadStart, lineEnd)) this.ref = refScan;
     else if (decode === kmemPage && scanKmem(b, payloadStart, lineEnd)) this.kmem = kmemScan;
-    else {
-      this.bytes = null;
-      return this.event(lineNo, ctx, system, event, b.toString('latin1', payloadStart, lineEnd), this.bytesLine);
-    }
+    else return this.event(lineNo, ctx, system, event, b.toString('latin1', payloadStart, lineEnd), this.bytesLine);
+    this.payloadInBytes = true;
     return this.event(lineNo, ctx, system, event, '', this.bytesLine);
   }
 
@@ -165,8 +165,8 @@ export class EventBuilder implements LineSink, TraceFacts {
     this.kmem = null;
     const ref = this.ref;
     this.ref = null;
-    const bytes = this.bytes;
-    this.bytes = null;
+    const payloadInBytes = this.payloadInBytes;
+    this.payloadInBytes = false;
     this.closeStack();
     const bad = contextOutOfRange(ctx.cpu, ctx.pid, ctx.tgid, ctx.tsSec, ctx.tsNs);
     if (bad !== null) {
@@ -200,7 +200,7 @@ export class EventBuilder implements LineSink, TraceFacts {
     const code = kind.code;
     setCode(c.event, r, code);
     this.countByCode[code]++;
-    if (bytes !== null) setTextBytes(c.payload, r, bytes, this.payloadStart, this.lineEnd);
+    if (payloadInBytes) setTextBytes(c.payload, r, this.lineBuf!, this.payloadStart, this.lineEnd);
     else setStr(c.payload, r, payload);
     // Always: perf names the system but still needs decoding.
     if (kmem !== null && kmem.ok && kind.decode === kmemPage) kmemDecoded(kmem, r, c, this);

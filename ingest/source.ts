@@ -278,8 +278,8 @@ async function zstdInflate(): Promise<Inflate> {
  * gives the same string at a fraction of the cost of decoding UTF-8; a block
  * with any other byte is decoded as UTF-8.
  */
-function decode(b: Buffer): string {
-  return b.toString(isAscii(b) ? 'latin1' : 'utf8');
+function decode(b: Buffer, ascii = isAscii(b)): string {
+  return b.toString(ascii ? 'latin1' : 'utf8');
 }
 
 /** Longest line read whole (bytes, without its newline): docs/formats.md "Limits". */
@@ -368,8 +368,9 @@ export class LineSplitter {
 
   /** Whole lines (b ends with a newline): as bytes when the reader takes them and b is ASCII, else as text. */
   private lines(b: Buffer): void {
-    if (this.onBytes !== null && isAscii(b)) this.splitBytes(b);
-    else this.split(decode(b));
+    const ascii = isAscii(b);
+    if (ascii && this.onBytes !== null) this.splitBytes(b);
+    else this.split(decode(b, ascii));
   }
 
   private splitBytes(b: Buffer): void {

@@ -1,4 +1,5 @@
 import { ByteInterner } from '../../db/batch.js';
+import { COMM_BYTES, POW10, TASK_WINDOW } from './sink.js';
 
 /**
  * The ftrace context prefix read from bytes (an ASCII block), for FtraceReader.lineBytes: the same match as
@@ -9,8 +10,6 @@ import { ByteInterner } from '../../db/batch.js';
 
 /** Where the columns of the latest match are in the line (start, end); -1 starts: absent. */
 export const ctxm = {
-  commS: 0,
-  commE: 0,
   pidS: 0,
   pidE: 0,
   tgidS: -1,
@@ -25,9 +24,6 @@ export const ctxm = {
   fracE: 0,
 };
 
-/** A comm is at most TASK_COMM_LEN - 1 bytes; the task field's end is looked for in this many bytes (sink.ts). */
-const COMM_BYTES = 15;
-const TASK_WINDOW = 256;
 const MAX_DIGITS = 15;
 
 export const isBlank = (c: number): boolean => c === 32 || c === 9;
@@ -117,21 +113,26 @@ function tailAt(b: Uint8Array, i: number, e: number): number {
   return timeAt(b, p, e);
 }
 
+/** The comm of the latest matchTaskBytes() match: b[commS, commE). */
+export const task = { commS: 0, commE: 0 };
+
 /**
- * matchTask(line, CONTEXT_TAIL) on b[s0, e): the rightmost match leaving a comm of at most 15 bytes, else the
- * leftmost, tried at each `-` in the first 256 bytes after the padding. The end of the match or -1.
+ * sink.ts matchTask on bytes: `tailAt` (a format's tail, writing its columns where it keeps them) tried at each `-`,
+ * or with `ws` at the start of each run of blanks after a non-blank, in the first 256 bytes after the padding; the
+ * rightmost match leaving a comm of at most 15 bytes, else the leftmost. The end of the match or -1; the chosen
+ * match's columns are the tail's latest.
  */
-export function matchContextBytes(b: Uint8Array, s0: number, e: number): number {
+export function matchTaskBytes(b: Uint8Array, s0: number, e: number, tailAt: (b: Uint8Array, i: number, e: number) => number, ws: boolean): number {
   const s = blanksEnd(b, s0, e);
   const limit = Math.min(e, s + TASK_WINDOW);
   let foundAt = -1;
   let foundEnd = -1;
   let lastOk = false;
-  for (let i = s; i < limit; i++) {
+  for (let i = ws ? s + 1 : s; i < limit; i++) {
     const short = i - s <= COMM_BYTES;
-    // Past a short comm with a match: no later `-` can win (matchTask stops at the next one).
+    // Past a short comm with a match: no later separator can win (matchTask stops at the next one).
     if (!short && foundAt >= 0) break;
-    if (b[i] !== 45) continue;
+    if (ws ? !isBlank(b[i]) || isBlank(b[i - 1]) : b[i] !== 45) continue;
     const end = tailAt(b, i, e);
     lastOk = end >= 0;
     if (lastOk) {
@@ -143,11 +144,18 @@ export function matchContextBytes(b: Uint8Array, s0: number, e: number): number 
   if (foundAt < 0) return -1;
   // A later try overwrote the columns: read the match again.
   if (!lastOk) tailAt(b, foundAt, e);
-  ctxm.commS = s;
-  ctxm.commE = foundAt;
+  task.commS = s;
+  task.commE = foundAt;
+  return foundEnd;
+}
+
+/** matchTaskBytes with CONTEXT_TAIL; -1 also when a number has more than 15 digits (the string path's). */
+export function matchContextBytes(b: Uint8Array, s0: number, e: number): number {
+  const end = matchTaskBytes(b, s0, e, tailAt, false);
+  if (end < 0) return -1;
   if (ctxm.pidE - ctxm.pidS > MAX_DIGITS || ctxm.cpuE - ctxm.cpuS > MAX_DIGITS || ctxm.secE - ctxm.secS > MAX_DIGITS) return -1;
   if (ctxm.tgidS >= 0 && ctxm.tgidE - ctxm.tgidS > MAX_DIGITS) return -1;
-  return foundEnd;
+  return end;
 }
 
 /** A run of at most 15 decimal digits as a number. */
@@ -155,6 +163,12 @@ export function digitsAt(b: Uint8Array, s: number, e: number): number {
   let v = 0;
   for (let i = s; i < e; i++) v = v * 10 + (b[i] - 48);
   return v;
+}
+
+/** A timestamp's fraction digits b[s, e) in ns (digits beyond 9 dropped), as sink.ts parseTimestamp reads them. */
+export function fractionNs(b: Uint8Array, s: number, e: number): number {
+  const f = Math.min(e - s, 9);
+  return digitsAt(b, s, s + f) * POW10[9 - f];
 }
 
 export const comms = new ByteInterner();

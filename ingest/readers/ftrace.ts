@@ -1,7 +1,7 @@
 import { MAX_CPUS, MAX_LOST } from '../decode/limits.js';
 import { sameBytes } from '../../db/batch.js';
 import { ftraceFrame } from '../stack.js';
-import { comms, ctxm, digitsAt, eventNames, irqFlags, matchContextBytes } from './ftrace-bytes.js';
+import { comms, ctxm, digitsAt, eventNames, fractionNs, irqFlags, matchContextBytes, task } from './ftrace-bytes.js';
 import { digits, eventName, matchTask, parseTimestamp, taskComm, type LineContext, type LineSink, type Reader, type StackKind } from './sink.js';
 
 /**
@@ -133,7 +133,7 @@ export class FtraceReader implements Reader {
   private contextFromBytes(b: Buffer): void {
     const ctx = this.ctx;
     const m = ctxm;
-    ctx.comm = comms.get(b, m.commS, m.commE);
+    ctx.comm = comms.get(b, task.commS, task.commE);
     ctx.pid = digitsAt(b, m.pidS, m.pidE);
     ctx.tgid = m.tgidS < 0 || b[m.tgidS] === 45 ? -1 : digitsAt(b, m.tgidS, m.tgidE);
     ctx.cpu = digitsAt(b, m.cpuS, m.cpuE);
@@ -146,9 +146,8 @@ export class FtraceReader implements Reader {
       this.setClock('counter');
     } else {
       ctx.tsSec = digitsAt(b, m.secS, m.secE);
-      const f = Math.min(m.fracE - m.fracS, 9);
-      ctx.tsNs = digitsAt(b, m.fracS, m.fracS + f) * POW10[9 - f];
-      this.setClock(f > 6 ? 'ns' : 'us');
+      ctx.tsNs = fractionNs(b, m.fracS, m.fracE);
+      this.setClock(m.fracE - m.fracS > 6 ? 'ns' : 'us');
     }
   }
 
@@ -346,7 +345,6 @@ function frameOfBytes(b: Buffer, s: number, e: number): string {
 
 const STACK = Buffer.from('<stack trace>', 'latin1');
 const USER_STACK = Buffer.from('<user stack trace>', 'latin1');
-const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000];
 
 function startsWith(b: Buffer, p: number, e: number, l: Buffer): boolean {
   if (p + l.length > e) return false;

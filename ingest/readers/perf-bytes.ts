@@ -1,4 +1,4 @@
-import { blanksEnd, digitsEnd, isBlank } from './ftrace-bytes.js';
+import { blanksEnd, digitsEnd, isBlank, matchTaskBytes } from './ftrace-bytes.js';
 
 /**
  * A `perf script` sample line's head read from bytes (an ASCII block), for PerfReader.lineBytes: perf.ts
@@ -9,8 +9,6 @@ import { blanksEnd, digitsEnd, isBlank } from './ftrace-bytes.js';
 
 /** Where the columns of the latest match are (start, end); -1 starts: absent. */
 export const perfm = {
-  commS: 0,
-  commE: 0,
   pidS: 0,
   pidE: 0,
   tidS: -1,
@@ -27,8 +25,6 @@ export const perfm = {
   eventE: 0,
 };
 
-const COMM_BYTES = 15;
-const TASK_WINDOW = 256;
 const MAX_DIGITS = 15;
 
 /** `\w`, and `-` (the system's characters); with `.` the event's. */
@@ -101,37 +97,14 @@ function tailAt(b: Uint8Array, i: number, e: number): number {
   return eventAt(b, p, e);
 }
 
-/**
- * matchTask(line, SAMPLE_TAIL, true) on b[s0, e): tried at each run of blanks after a non-blank in the first 256
- * bytes after the padding; the rightmost match leaving a comm of at most 15 bytes, else the leftmost. The end of the
- * match or -1.
- */
+/** matchTaskBytes with SAMPLE_TAIL (at runs of blanks); -1 also when a number has more than 15 digits. */
 export function matchSampleBytes(b: Uint8Array, s0: number, e: number): number {
-  const s = blanksEnd(b, s0, e);
-  const limit = Math.min(e, s + TASK_WINDOW);
-  let foundAt = -1;
-  let foundEnd = -1;
-  let lastOk = false;
-  for (let i = s + 1; i < limit; i++) {
-    const short = i - s <= COMM_BYTES;
-    if (!short && foundAt >= 0) break;
-    if (!isBlank(b[i]) || isBlank(b[i - 1])) continue;
-    const end = tailAt(b, i, e);
-    lastOk = end >= 0;
-    if (lastOk) {
-      foundAt = i;
-      foundEnd = end;
-      if (!short) break;
-    }
-  }
-  if (foundAt < 0) return -1;
-  if (!lastOk) tailAt(b, foundAt, e);
-  perfm.commS = s;
-  perfm.commE = foundAt;
+  const end = matchTaskBytes(b, s0, e, tailAt, true);
+  if (end < 0) return -1;
   const m = perfm;
   if (m.pidE - m.pidS > MAX_DIGITS || m.secE - m.secS > MAX_DIGITS) return -1;
   if ((m.tidS >= 0 && m.tidE - m.tidS > MAX_DIGITS) || (m.cpuS >= 0 && m.cpuE - m.cpuS > MAX_DIGITS)) return -1;
-  return foundEnd;
+  return end;
 }
 
 const MODIFIER = new Uint8Array(128);

@@ -1,6 +1,6 @@
 import { sameBytes } from '../../db/batch.js';
 import { normalFrame } from '../stack.js';
-import { comms, digitsAt, eventNames } from './ftrace-bytes.js';
+import { comms, digitsAt, eventNames, fractionNs, task } from './ftrace-bytes.js';
 import { matchSampleBytes, modifiersOnly, perfm } from './perf-bytes.js';
 import { matchTask, parseTimestamp, taskComm, type LineContext, type LineSink, type Reader } from './sink.js';
 
@@ -23,8 +23,6 @@ const COUNTER_TAIL =
 const FRAME_HEAD_RE = /^\s+([0-9a-fA-F]+)\s+/;
 const USER_PSEUDO_DSOS = new Set(['[unknown]', '[vdso]', '[vsyscall]', '[heap]', '[stack]', '[anon]', '[uprobes]']);
 const LOST_AFTER_RE = /(?:lost:?\s*|\s)(\d+)/;
-
-const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000];
 
 /**
  * Callchain lines seen, by their bytes (the same calls recur sample after sample): the line, its frame and whose
@@ -117,7 +115,7 @@ export class PerfReader implements Reader {
     const m = perfm;
     if (end < 0 || modifiersOnly(b, m.eventS, m.eventE)) return false;
     const ctx = this.ctx;
-    ctx.comm = comms.get(b, m.commS, m.commE);
+    ctx.comm = comms.get(b, task.commS, task.commE);
     if (m.tidS >= 0) {
       ctx.tgid = digitsAt(b, m.pidS, m.pidE);
       ctx.pid = digitsAt(b, m.tidS, m.tidE);
@@ -128,11 +126,10 @@ export class PerfReader implements Reader {
     ctx.cpu = m.cpuS < 0 ? -1 : digitsAt(b, m.cpuS, m.cpuE);
     // parseTimestamp() on the byte columns.
     ctx.tsSec = digitsAt(b, m.secS, m.secE);
-    const f = Math.min(m.fracE - m.fracS, 9);
-    ctx.tsNs = digitsAt(b, m.fracS, m.fracS + f) * POW10[9 - f];
+    ctx.tsNs = fractionNs(b, m.fracS, m.fracE);
     if (!this.clockSeen) {
       this.clockSeen = true;
-      sink.clock(f > 6 ? 'ns' : 'us');
+      sink.clock(m.fracE - m.fracS > 6 ? 'ns' : 'us');
     }
     this.inStack = false;
     sink.eventBytes(lineNo, ctx, eventNames.get(b, m.sysS, m.sysE), eventNames.get(b, m.eventS, m.eventE), b, end, s, e);

@@ -90,12 +90,13 @@ export function digits(s: string): number {
   return v;
 }
 
-const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000];
+/** 10^k, k <= 9: a fraction of k digits times POW10[9 - k] is ns. */
+export const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000];
 
 /** A comm is at most TASK_COMM_LEN - 1 bytes (include/linux/sched.h); any byte but NUL. */
-const COMM_BYTES = 15;
+export const COMM_BYTES = 15;
 /** How far into a line (after the padding) the task field's end is looked for. */
-const TASK_WINDOW = 256;
+export const TASK_WINDOW = 256;
 
 /** The comm of the latest matchTask() match. */
 export let taskComm = '';
