@@ -1,4 +1,4 @@
-import { ByteInterner } from '../../db/batch.js';
+import { ByteInterner, sameBytes } from '../../db/batch.js';
 import type { KmemFields, RefFields } from './decoders.js';
 
 /**
@@ -21,27 +21,24 @@ let value = 0;
 let hi = 0;
 let lo = 0;
 
-const bytes = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
-const PFN = bytes('pfn=');
-const FLAGS = bytes(' flags=');
-const COUNT = bytes(' count=');
-const MAPCOUNT = bytes(' mapcount=');
-const MAPPING = bytes(' mapping=');
-const NIL = bytes('(nil)');
-const MT = bytes(' mt=');
-const VAL = bytes(' val=');
-const RET = bytes(' ret=');
-const PAGE = bytes('page=');
-const KPFN = bytes(' pfn=');
-const ORDER = bytes(' order=');
-const MIGRATETYPE = bytes(' migratetype=');
-const GFP = bytes(' gfp_flags=');
+const PFN = 'pfn=';
+const FLAGS = ' flags=';
+const COUNT = ' count=';
+const MAPCOUNT = ' mapcount=';
+const MAPPING = ' mapping=';
+const NIL = '(nil)';
+const MT = ' mt=';
+const VAL = ' val=';
+const RET = ' ret=';
+const PAGE = 'page=';
+const KPFN = ' pfn=';
+const ORDER = ' order=';
+const MIGRATETYPE = ' migratetype=';
+const GFP = ' gfp_flags=';
 
 /** p past `lit` when b[p..e) starts with it, else -1. */
-function lit(b: Uint8Array, p: number, e: number, l: Uint8Array): number {
-  if (p < 0 || p + l.length > e) return -1;
-  for (let i = 0; i < l.length; i++) if (b[p + i] !== l[i]) return -1;
-  return p + l.length;
+function lit(b: Uint8Array, p: number, e: number, l: string): number {
+  return p >= 0 && p + l.length <= e && sameBytes(l, b, p) ? p + l.length : -1;
 }
 
 /** `-?\d+` of at most 15 digits at b[p..e): value set, the end returned; -1 when none. */

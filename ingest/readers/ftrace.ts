@@ -104,7 +104,7 @@ export class FtraceReader implements Reader {
     if (q === end || q >= e || b[q] !== 58 || (b[end] === 48 && b[end + 1] === 120)) {
       if (b[end] !== 60 /* < */) return false;
       // `<stack trace>` / `<user stack trace>`, anything else the string path's.
-      const kind = startsWith(b, end, e, STACK) ? 'kernel' : startsWith(b, end, e, USER_STACK) ? 'user' : null;
+      const kind = startsWith(b, end, e, '<stack trace>') ? 'kernel' : startsWith(b, end, e, '<user stack trace>') ? 'user' : null;
       if (kind === null) return false;
       this.contextFromBytes(b);
       this.named('');
@@ -343,13 +343,9 @@ function frameOfBytes(b: Buffer, s: number, e: number): string {
   return (frames[h] = frameText(text));
 }
 
-const STACK = Buffer.from('<stack trace>', 'latin1');
-const USER_STACK = Buffer.from('<user stack trace>', 'latin1');
-
-function startsWith(b: Buffer, p: number, e: number, l: Buffer): boolean {
-  if (p + l.length > e) return false;
-  for (let i = 0; i < l.length; i++) if (b[p + i] !== l[i]) return false;
-  return true;
+/** Whether b[p, e) starts with the ASCII text `l`. */
+function startsWith(b: Buffer, p: number, e: number, l: string): boolean {
+  return p + l.length <= e && sameBytes(l, b, p);
 }
 
 /** isEventName's characters: `[A-Za-z0-9_.-]`. */
