@@ -23,10 +23,10 @@ export interface Orphans {
 /**
  * What a killed ingest or replay left, in one query over the two small bookkeeping tables (nothing for a database
  * made before them). Works on a read-only open too: when it finds something, open the file writable once and run
- * ensureSchema (db/setup.ts), which calls recover().
+ * ensureSchema (db/setup.ts), which calls recover(). tablesExist: the caller knows the two tables exist.
  */
-export async function needsRecovery(db: Db): Promise<Orphans> {
-  if (!(await db.tableExists(TRACE_LOADS.name)) || !(await db.tableExists(REPLAY_LOADS.name))) return { traces: [], replays: [] };
+export async function needsRecovery(db: Db, tablesExist = false): Promise<Orphans> {
+  if (!tablesExist && (!(await db.tableExists(TRACE_LOADS.name)) || !(await db.tableExists(REPLAY_LOADS.name)))) return { traces: [], replays: [] };
   const rows = await db.all<{ kind: string; trace_id: number }>(
     `SELECT 'trace' AS kind, trace_id FROM ${TRACE_LOADS.name}
        WHERE state = 'loading' AND trace_id NOT IN (SELECT trace_id FROM traces)
@@ -44,7 +44,8 @@ export async function needsRecovery(db: Db): Promise<Orphans> {
  * in place (ensureSchema calls it). Cheap when nothing is orphaned.
  */
 export async function recover(db: Db): Promise<Orphans> {
-  const o = await needsRecovery(db);
+  // The bookkeeping tables exist (ensureSchema made them): no need to look them up.
+  const o = await needsRecovery(db, true);
   if (o.traces.length + o.replays.length === 0) return o;
   await db.transaction(async () => {
     for (const id of o.traces) {

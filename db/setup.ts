@@ -9,10 +9,34 @@ import { REPLAY_TABLES } from './tables/replay.js';
 export const ALL_TABLES = [...INGEST_TABLES, ...REPLAY_TABLES, ...RECOVERY_TABLES];
 
 /**
+ * Columns added after their table was first shipped: a database made before them gets them (NULL, or the default,
+ * for its rows). A table created now has them already.
+ */
+const ADDED_COLUMNS = [
+  'ALTER TABLE traces ADD COLUMN IF NOT EXISTS truncated BOOLEAN DEFAULT false',
+  'ALTER TABLE traces ADD COLUMN IF NOT EXISTS callsite_skip VARCHAR',
+  'ALTER TABLE stacks ADD COLUMN IF NOT EXISTS frames_shown VARCHAR',
+];
+
+/**
+ * The Db objects whose schema this process has ensured. Nothing else changes a database's schema while this process
+ * holds it writable (DuckDB lets one process write a file), so ingest and the replay after it on the same Db need
+ * not re-read the catalog, re-create the views and count migratetypes again (~100 ms of a small ingest + replay).
+ */
+const ensured = new WeakSet<Db>();
+
+/** Tables were dropped (replay's stale tables): the next ensureSchema on this Db does the whole work again. */
+export function schemaChanged(db: Db): void {
+  ensured.delete(db);
+}
+
+/**
  * Create every table and view refscope uses (idempotent), then remove what a killed ingest or replay left
- * (db/recover.ts). Ingest and replay call it on their writable open.
+ * (db/recover.ts). Ingest and replay call it on their writable open; once per Db (above).
  */
 export async function ensureSchema(db: Db): Promise<void> {
+  // What a failed ingest or replay of this process could not clean up is still looked for (one small query).
+  if (ensured.has(db)) return void (await recover(db));
   const legacy = await db.legacyStorage();
   // One catalog query instead of a statement per table: only the missing tables are created (in one statement).
   const have = new Set(
@@ -24,13 +48,15 @@ export async function ensureSchema(db: Db): Promise<void> {
   const tracked = have.has(TRACE_LOADS.name);
   const missing = ALL_TABLES.filter((t) => !have.has(t.name));
   if (missing.length > 0) await db.run(missing.map((t) => createTableSql(t, legacy)).join(';\n'));
+  if (hadTraces) await db.run(ADDED_COLUMNS.join(';\n'));
   await db.run(INGEST_VIEWS.map((v) => v.sql).join(';\n'));
-  const n = await db.one<{ n: number }>('SELECT count(*)::INTEGER AS n FROM migratetypes');
-  if ((n?.n ?? 0) === 0) {
-    for (const [layout, names] of Object.entries(MT_LAYOUTS))
-      for (let mt = 0; mt < names.length; mt++)
-        await db.run('INSERT INTO migratetypes VALUES ($1, $2, $3)', [layout, mt, names[mt]]);
+  const empty = !have.has('migratetypes') || (await db.one<{ n: number }>('SELECT count(*)::INTEGER AS n FROM migratetypes'))?.n === 0;
+  if (empty) {
+    // One statement: a statement costs a few ms however small it is.
+    const rows = Object.entries(MT_LAYOUTS).flatMap(([layout, names]) => names.map((name, mt) => [layout, mt, name] as const));
+    await db.run(`INSERT INTO migratetypes VALUES ${rows.map((_, i) => `($${3 * i + 1}, $${3 * i + 2}, $${3 * i + 3})`).join(', ')}`, rows.flat());
   }
   if (hadTraces && !tracked) await sweepUntracked(db);
   await recover(db);
+  ensured.add(db);
 }

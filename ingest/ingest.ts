@@ -92,11 +92,6 @@ export async function ingest(db: Db, name: string, opts: IngestOptions = {}): Pr
   const t0 = performance.now();
   callsiteRule(opts.callsiteSkip); // a bad --callsite-skip is refused before anything is read or written
   await ensureSchema(db);
-  // A database made before traces.truncated: the column is added (false for its traces).
-  await db.run('ALTER TABLE traces ADD COLUMN IF NOT EXISTS truncated BOOLEAN DEFAULT false');
-  // ... and before traces.callsite_skip / stacks.frames_shown: NULL for its traces.
-  await db.run('ALTER TABLE traces ADD COLUMN IF NOT EXISTS callsite_skip VARCHAR');
-  await db.run('ALTER TABLE stacks ADD COLUMN IF NOT EXISTS frames_shown VARCHAR');
   const src = await openSource(name, { stop: opts.stop });
   // --format forces a reader; only empty or binary input is refused then (detect.ts chooseFormat).
   const format = chooseFormat(src.head, opts.format);

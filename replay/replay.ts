@@ -20,7 +20,7 @@
  * of two replays. A replay that fails rolls back and deletes its intent: the previous results stay.
  */
 import type { Db } from '../db/duckdb.js';
-import { ensureSchema } from '../db/setup.js';
+import { ensureSchema, schemaChanged } from '../db/setup.js';
 import { failpoint } from '../db/failpoint.js';
 import { REPLAY_LOADS } from '../db/tables/recovery.js';
 import { Anomalies } from './anomalies.js';
@@ -331,14 +331,21 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
  * the other traces need `refscope replay` again (their replay_runs row goes too).
  */
 async function dropStaleReplayTables(db: Db): Promise<boolean> {
+  // Once per Db: after the first check (and ensureSchema) the tables are this version's until the Db closes.
+  if (replayTablesChecked.has(db)) return false;
+  replayTablesChecked.add(db);
   const have = await db.all<{ table_name: string; cols: string }>(
     `SELECT table_name, string_agg(column_name, ',' ORDER BY column_index) AS cols FROM duckdb_columns()
      WHERE schema_name = 'main' AND table_name IN (${REPLAY_TABLES.map((t) => `'${t.name}'`).join(',')}) GROUP BY table_name`,
   );
   const stale = have.some((h) => REPLAY_TABLES.find((t) => t.name === h.table_name)!.columns.map((c) => c.name).join(',') !== h.cols);
-  if (stale) for (const t of REPLAY_TABLES) await db.run(`DROP TABLE IF EXISTS ${t.name}`);
+  if (stale) {
+    for (const t of REPLAY_TABLES) await db.run(`DROP TABLE IF EXISTS ${t.name}`);
+    schemaChanged(db);
+  }
   return stale;
 }
+const replayTablesChecked = new WeakSet<Db>();
 
 /** A trace id to write into SQL text: an integer, never anything else. */
 function safeId(id: number): number {
