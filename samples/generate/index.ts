@@ -28,7 +28,7 @@ import { vmallocRemap } from './scenarios/vmalloc-remap.js';
 import { vmallocUaf } from './scenarios/vmalloc-uaf.js';
 import { vmspliceCma } from './scenarios/vmsplice-cma.js';
 import { cmaLruDrain } from './scenarios/cma-lru-drain.js';
-import { ERA_KERNEL, KERNEL, type Ctx, type Era, type Scenario, type ScenarioDef, type Truth } from './types.js';
+import { ERA_KERNEL, KERNEL, SCENARIO_NAMES, type Ctx, type Era, type Scenario, type ScenarioDef, type Truth } from './types.js';
 
 export type { Format } from './emit.js';
 export type {
@@ -40,6 +40,8 @@ const DEFS: ScenarioDef[] = [
   vmallocRemap, vmallocUaf, vmspliceCma, iouringLongterm, iouringLongtermCma, daxPgmap, daxPgmapLeak, gupFastSplit,
   gupInterleaved, pinLeak, lostWindow, noise, tracingGap, cmaLruDrain, exitWithPins, migrateInterleaved,
 ];
+
+if (DEFS.map((d) => d.name).join() !== SCENARIO_NAMES.join()) throw new Error('samples/generate: SCENARIO_NAMES (types.ts) and DEFS differ');
 
 export const SCENARIOS: { name: Scenario; summary: string }[] = DEFS.map(({ name, summary }) => ({ name, summary }));
 
