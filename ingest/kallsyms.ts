@@ -17,11 +17,6 @@ export interface KernelSymbol {
 // addr type name [module]: the module's brackets are optional whitespace-separated text after the name.
 const LINE = /^\s*([0-9a-fA-F]{1,16})\s+(\S)\s+(\S+)(?:\s+\[([^\]]*)\])?/;
 
-/**
- * The same, for a text of ASCII without `\r` (a kallsyms is): the line start is `^` of a multiline regex and `\s`
- * within a line is [ \t\v\f]. One native scan of the whole text; the name and module are read at lookup.
- */
-const FAST = /^[ \t\v\f]*([0-9a-fA-F]{1,16})[ \t\v\f]+(\S)[ \t\v\f]+(?=\S)/gm;
 const NAME_END = /[\s]|$/g;
 const MODULE = /[ \t\v\f]+\[([^\]\n]*)\]/y;
 
@@ -32,54 +27,27 @@ export class Kallsyms {
     private readonly lo: Uint32Array,
     /** Where each symbol's name starts in `text` (ASCII text), or its index in `named` (other text). */
     private readonly at: Int32Array,
-    /** Names and modules read by LINE (text the fast scan does not cover). */
+    /** Names and modules read by LINE (text the byte scan does not cover). */
     private readonly named: [string, string | null][] | null,
   ) {}
 
   static parse(text: string): Kallsyms {
-    const his: number[] = [], los: number[] = [], ats: number[] = [];
-    let named: [string, string | null][] | null = null;
-    let sorted = true;
-    const add = (a: string, type: string, name: string | number): void => {
-      if (type === 'A' || type === 'a') return;
-      if ((typeof name === 'number' ? text.charCodeAt(name) : name.charCodeAt(0)) === 36 /* $ */) return;
-      const hi = a.length > 8 ? parseInt(a.slice(0, a.length - 8), 16) : 0;
-      const lo = parseInt(a.length > 8 ? a.slice(a.length - 8) : a, 16);
-      if (hi === 0 && lo === 0) return;
-      const n = his.length;
-      if (n > 0 && (hi < his[n - 1]! || (hi === his[n - 1]! && lo <= los[n - 1]!))) sorted = false;
-      his.push(hi); los.push(lo); ats.push(typeof name === 'number' ? name : n);
-    };
-    if (!/[^\x00-\x0c\x0e-\x7f]/.test(text)) {
-      // The regex and a string per line were most of the parse of a 120k-symbol table.
-      FAST.lastIndex = 0;
-      for (let m: RegExpExecArray | null; (m = FAST.exec(text)); ) add(m[1]!, m[2]!, FAST.lastIndex);
-    } else {
-      named = [];
-      for (let at = 0; at < text.length; ) {
-        let eol = text.indexOf('\n', at);
-        if (eol < 0) eol = text.length;
-        const m = LINE.exec(text.slice(at, eol));
-        at = eol + 1;
-        if (!m) continue;
-        const n = his.length;
-        add(m[1]!, m[2]!, m[3]!);
-        if (his.length > n) named.push([m[3]!, m[4] ?? null]);
-      }
+    const fast = scanAscii(text);
+    if (fast !== null) return new Kallsyms(text, ...fast.sorted(), null);
+    // Text with a non-ASCII byte or a `\r`: line by line with LINE, names kept as strings.
+    const t = new Table(0);
+    const named: [string, string | null][] = [];
+    for (let at = 0; at < text.length; ) {
+      let eol = text.indexOf('\n', at);
+      if (eol < 0) eol = text.length;
+      const m = LINE.exec(text.slice(at, eol));
+      at = eol + 1;
+      if (!m || m[2] === 'A' || m[2] === 'a' || m[3]!.charCodeAt(0) === 36 /* $ */) continue;
+      const a = m[1]!;
+      if (t.add(a.length > 8 ? parseInt(a.slice(0, a.length - 8), 16) : 0, parseInt(a.length > 8 ? a.slice(a.length - 8) : a, 16), named.length))
+        named.push([m[3]!, m[4] ?? null]);
     }
-    const n = his.length;
-    if (sorted) return new Kallsyms(text, Uint32Array.from(his), Uint32Array.from(los), Int32Array.from(ats), named);
-    // Of symbols sharing an address the one listed first wins, as in libtraceevent (its list is built in reverse
-    // and sorted stably; a lookup takes the last symbol at or below the address): listed first, sorted last.
-    const order = sameHigh(his) && n < 1 << 20 ? byLow(los) : his.map((_, i) => i).sort((x, y) => his[x]! - his[y]! || los[x]! - los[y]! || y - x);
-    const hi = new Uint32Array(n), lo = new Uint32Array(n), at = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      const j = order[i]!;
-      hi[i] = his[j]!;
-      lo[i] = los[j]!;
-      at[i] = ats[j]!;
-    }
-    return new Kallsyms(text, hi, lo, at, named);
+    return new Kallsyms(text, ...t.sorted(), named);
   }
 
   get size(): number {
@@ -114,7 +82,114 @@ export class Kallsyms {
   }
 }
 
-function sameHigh(his: number[]): boolean {
+/**
+ * Symbols as they are read, before sorting: addresses as hi/lo halves and where each name is (its offset in the
+ * text, or its index in the caller's list of names), in typed arrays that grow by doubling.
+ */
+class Table {
+  hi: Uint32Array;
+  lo: Uint32Array;
+  at: Int32Array;
+  n = 0;
+  /** Whether every symbol so far was added at a higher address than the one before. */
+  inOrder = true;
+
+  constructor(capacity: number) {
+    this.hi = new Uint32Array(Math.max(capacity, 16));
+    this.lo = new Uint32Array(this.hi.length);
+    this.at = new Int32Array(this.hi.length);
+  }
+
+  /** Adds a symbol unless its address is 0 (kptr_restrict prints every address as 0); says whether it did. */
+  add(hi: number, lo: number, at: number): boolean {
+    if (hi === 0 && lo === 0) return false;
+    const n = this.n;
+    if (n === this.hi.length) {
+      const grow = <T extends Uint32Array | Int32Array>(a: T): T => {
+        const b = new (a.constructor as new (n: number) => T)(n * 2);
+        b.set(a);
+        return b;
+      };
+      this.hi = grow(this.hi);
+      this.lo = grow(this.lo);
+      this.at = grow(this.at);
+    }
+    if (n > 0 && (hi < this.hi[n - 1]! || (hi === this.hi[n - 1]! && lo <= this.lo[n - 1]!))) this.inOrder = false;
+    this.hi[n] = hi;
+    this.lo[n] = lo;
+    this.at[n] = at;
+    this.n = n + 1;
+    return true;
+  }
+
+  /** The symbols in address order. */
+  sorted(): [Uint32Array, Uint32Array, Int32Array] {
+    const n = this.n;
+    const his = this.hi.subarray(0, n), los = this.lo.subarray(0, n), ats = this.at.subarray(0, n);
+    if (this.inOrder) return [his, los, ats];
+    // Of symbols sharing an address the one listed first wins, as in libtraceevent (its list is built in reverse
+    // and sorted stably; a lookup takes the last symbol at or below the address): listed first, sorted last.
+    const order = sameHigh(his) && n < 1 << 20 ? byLow(los) : Array.from({ length: n }, (_, i) => i).sort((x, y) => his[x]! - his[y]! || los[x]! - los[y]! || y - x);
+    const hi = new Uint32Array(n), lo = new Uint32Array(n), at = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const j = order[i]!;
+      hi[i] = his[j]!;
+      lo[i] = los[j]!;
+      at[i] = ats[j]!;
+    }
+    return [hi, lo, at];
+  }
+}
+
+const SP = 32, TAB = 9, NL = 10, VT = 11, FF = 12;
+const blank = (c: number) => c === SP || c === TAB || c === VT || c === FF;
+/** Value of an ASCII hex digit, -1 for any other byte. */
+const HEX = new Int8Array(256).fill(-1);
+for (let c = 0; c < 256; c++) {
+  if (c >= 48 && c <= 57) HEX[c] = c - 48;
+  else if (c >= 97 && c <= 102) HEX[c] = c - 87;
+  else if (c >= 65 && c <= 70) HEX[c] = c - 55;
+}
+
+/**
+ * LINE over the bytes of a text of ASCII without `\r`, where `\s` within a line is [ \t\v\f] and a name's offset in
+ * the bytes is its offset in the string (names and modules are read at lookup): a line is blanks, 1 to 16 hex
+ * digits, blanks, a one-character type, blanks, and a name. A regex scan and a string per line were most of the
+ * parse of a 120k-symbol table. null: text it does not cover (checked first, so latin1 bytes are the characters).
+ */
+function scanAscii(text: string): Table | null {
+  if (/[^\x00-\x0c\x0e-\x7f]/.test(text)) return null;
+  const b = Buffer.from(text, 'latin1');
+  const t = new Table(b.length >>> 5);
+  const end = b.length;
+  for (let i = 0; i < end; ) {
+    let eol = b.indexOf(NL, i);
+    if (eol < 0) eol = end;
+    let p = i;
+    i = eol + 1;
+    while (p < eol && blank(b[p]!)) p++;
+    const a0 = p;
+    while (p < eol && HEX[b[p]!]! >= 0) p++;
+    const digits = p - a0;
+    if (digits < 1 || digits > 16 || p === eol || !blank(b[p]!)) continue;
+    // The last 8 digits are the low word, those before them the high word.
+    let hi = 0, lo = 0;
+    const split = p - Math.min(digits, 8);
+    for (let q = a0; q < split; q++) hi = (hi << 4) | HEX[b[q]!]!;
+    for (let q = split; q < p; q++) lo = (lo << 4) | HEX[b[q]!]!;
+    while (p < eol && blank(b[p]!)) p++;
+    if (p === eol) continue;
+    const type = b[p++]!;
+    if (p === eol || !blank(b[p]!)) continue; // a type of more than one character, or no name
+    while (p < eol && blank(b[p]!)) p++;
+    if (p === eol) continue; // no name
+    if (type === 65 /* A */ || type === 97 /* a */ || b[p] === 36 /* $ */) continue;
+    t.add(hi >>> 0, lo >>> 0, p);
+  }
+  return t;
+}
+
+function sameHigh(his: ArrayLike<number>): boolean {
   for (let i = 1; i < his.length; i++) if (his[i] !== his[0]) return false;
   return true;
 }
@@ -123,7 +198,7 @@ function sameHigh(his: number[]): boolean {
  * The order by low word when every high word is the same (a kernel's symbols all sit in one 4 GiB span): a numeric
  * sort of lo * 2^20 + (n - 1 - index), exact below 2^52, without a comparator (a third of the parse with one).
  */
-function byLow(los: number[]): number[] {
+function byLow(los: ArrayLike<number>): number[] {
   const n = los.length;
   const keys = new Float64Array(n);
   for (let i = 0; i < n; i++) keys[i] = los[i]! * 1048576 + (n - 1 - i);

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { Kallsyms } from '../../ingest/kallsyms.js';
 
 /**
- * Kallsyms.parse reads ASCII text by one scan of a multiline regex and anything else (a non-ASCII byte, a `\r`)
+ * Kallsyms.parse reads ASCII text by a scan of its bytes and anything else (a non-ASCII byte, a `\r`)
  * line by line with the per-line regex: both must give the same table. The same lines are parsed both ways (a
  * non-ASCII comment line sends the whole text down the per-line path) and every address around every symbol is
  * looked up in each.
