@@ -174,3 +174,29 @@ export function fractionNs(b: Uint8Array, s: number, e: number): number {
 export const comms = new ByteInterner();
 export const irqFlags = new ByteInterner();
 export const eventNames = new ByteInterner();
+
+/**
+ * The slot of a stack frame line in a direct-mapped cache of FRAME_SLOTS lines (ftrace.ts, perf.ts): a hash of up to
+ * its first 16 and its last 8 characters (where names and addresses differ). A few sampled characters were cheaper, but perf's raw callchain lines
+ * (`\tffffffff8163eab7 [unknown] ([kernel.kallsyms])`) differ only in their address digits: they fell into a
+ * handful of slots and nearly every line was parsed again.
+ */
+export const FRAME_SLOTS = 1024;
+
+export function frameSlot(b: Uint8Array, s: number, e: number): number {
+  let h = e - s;
+  const head = Math.min(e, s + 16);
+  for (let i = s; i < head; i++) h = (Math.imul(h, 31) + b[i]!) | 0;
+  for (let i = Math.max(head, e - 8); i < e; i++) h = (Math.imul(h, 31) + b[i]!) | 0;
+  return (h ^ (h >>> 15)) & (FRAME_SLOTS - 1);
+}
+
+/** frameSlot() of a line given as text. */
+export function frameSlotOfText(t: string): number {
+  const e = t.length;
+  let h = e;
+  const head = Math.min(e, 16);
+  for (let i = 0; i < head; i++) h = (Math.imul(h, 31) + t.charCodeAt(i)) | 0;
+  for (let i = Math.max(head, e - 8); i < e; i++) h = (Math.imul(h, 31) + t.charCodeAt(i)) | 0;
+  return (h ^ (h >>> 15)) & (FRAME_SLOTS - 1);
+}

@@ -1,7 +1,7 @@
 import { MAX_CPUS, MAX_LOST } from '../decode/limits.js';
 import { sameBytes } from '../../db/batch.js';
 import { ftraceFrame } from '../stack.js';
-import { comms, ctxm, digitsAt, eventNames, fractionNs, irqFlags, matchContextBytes, task } from './ftrace-bytes.js';
+import { comms, ctxm, digitsAt, eventNames, FRAME_SLOTS, frameSlot, frameSlotOfText, fractionNs, irqFlags, matchContextBytes, task } from './ftrace-bytes.js';
 import { digits, eventName, matchTask, parseTimestamp, taskComm, type LineContext, type LineSink, type Reader, type StackKind } from './sink.js';
 
 /**
@@ -335,7 +335,7 @@ const isBlank = (c: number): boolean => c === 32 || c === 9 || c === 10 || c ===
 function frameOfBytes(b: Buffer, s: number, e: number): string {
   const n = e - s;
   if (n < 8 || n > 512) return frameText(b.toString('latin1', s, e));
-  const h = (n * 31 + b[e - 1] * 7 + b[s + (n >> 1)] * 3 + b[e - 3]) & (FRAME_SLOTS - 1);
+  const h = frameSlot(b, s, e);
   const line = frameLines[h];
   if (line.length === n && sameBytes(line, b, s)) return frames[h];
   const text = b.toString('latin1', s, e);
@@ -360,17 +360,16 @@ export function isFrameLine(text: string): boolean {
 
 /**
  * frameText() of a frame line, remembered: stacks repeat the same call paths, so most frame lines were seen a
- * few stacks ago. Direct-mapped by length and a few characters; a slot keeps a copy of its line (a slice would
+ * few stacks ago. Direct-mapped (frameSlot); a slot keeps a copy of its line (a slice would
  * keep the whole block of text alive) and the frame made from that copy.
  */
-const FRAME_SLOTS = 1024;
 const frameLines: string[] = new Array<string>(FRAME_SLOTS).fill('');
 const frames: string[] = new Array<string>(FRAME_SLOTS).fill('');
 
 function cachedFrame(text: string): string {
   const n = text.length;
   if (n < 8 || n > 512) return frameText(text); // long lines are not kept (memory), nor frequent
-  const h = (n * 31 + text.charCodeAt(n - 1) * 7 + text.charCodeAt(n >> 1) * 3 + text.charCodeAt(n - 3)) & (FRAME_SLOTS - 1);
+  const h = frameSlotOfText(text);
   if (frameLines[h] === text) return frames[h];
   const line = JSON.parse(JSON.stringify(text)) as string;
   frameLines[h] = line;

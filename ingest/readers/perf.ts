@@ -1,6 +1,6 @@
 import { sameBytes } from '../../db/batch.js';
 import { normalFrame } from '../stack.js';
-import { comms, digitsAt, eventNames, fractionNs, task } from './ftrace-bytes.js';
+import { comms, digitsAt, eventNames, FRAME_SLOTS, frameSlot, fractionNs, task } from './ftrace-bytes.js';
 import { matchSampleBytes, modifiersOnly, perfm } from './perf-bytes.js';
 import { matchTask, parseTimestamp, taskComm, type LineContext, type LineSink, type Reader } from './sink.js';
 
@@ -27,9 +27,8 @@ const LOST_AFTER_RE = /(?:lost:?\s*|\s)(\d+)/;
 /**
  * Callchain lines seen, by their bytes (the same calls recur sample after sample): the line, its frame and whose
  * frame it is by its dso (null: the dso does not say, the frame is read by line() each time). Direct-mapped as
- * ftrace.ts's frame cache; a slot keeps a copy of its line.
+ * ftrace.ts's frame cache (frameSlot); a slot keeps a copy of its line.
  */
-const FRAME_SLOTS = 1024;
 const frameLines: string[] = new Array<string>(FRAME_SLOTS).fill('');
 const frames: string[] = new Array<string>(FRAME_SLOTS).fill('');
 const frameKernel: (boolean | null)[] = new Array<boolean | null>(FRAME_SLOTS).fill(null);
@@ -146,7 +145,7 @@ export class PerfReader implements Reader {
   private frameBytes(b: Buffer, s: number, e: number, lineNo: number): boolean {
     const n = e - s;
     if (n < 8 || n > 512) return false;
-    const h = (n * 31 + b[e - 1] * 7 + b[s + (n >> 1)] * 3 + b[e - 3]) & (FRAME_SLOTS - 1);
+    const h = frameSlot(b, s, e);
     const line = frameLines[h];
     let frame: string;
     let kernel: boolean | null;
