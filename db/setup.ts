@@ -25,6 +25,12 @@ const ADDED_COLUMNS = [
  */
 const ensured = new WeakSet<Db>();
 
+/** The Db objects whose replay tables ensureSchema created: they have this version's columns. */
+const freshReplayTables = new WeakSet<Db>();
+
+/** Whether this process created the Db's replay tables (replay then need not check their columns). */
+export const replayTablesFresh = (db: Db): boolean => freshReplayTables.has(db);
+
 /** Tables were dropped (replay's stale tables): the next ensureSchema on this Db does the whole work again. */
 export function schemaChanged(db: Db): void {
   ensured.delete(db);
@@ -48,6 +54,7 @@ export async function ensureSchema(db: Db): Promise<void> {
   const tracked = have.has(TRACE_LOADS.name);
   const missing = ALL_TABLES.filter((t) => !have.has(t.name));
   if (missing.length > 0) await db.run(missing.map((t) => createTableSql(t, legacy)).join(';\n'));
+  if (REPLAY_TABLES.every((t) => !have.has(t.name))) freshReplayTables.add(db);
   if (hadTraces) await db.run(ADDED_COLUMNS.join(';\n'));
   await db.run(INGEST_VIEWS.map((v) => v.sql).join(';\n'));
   const empty = !have.has('migratetypes') || (await db.one<{ n: number }>('SELECT count(*)::INTEGER AS n FROM migratetypes'))?.n === 0;

@@ -20,7 +20,7 @@
  * of two replays. A replay that fails rolls back and deletes its intent: the previous results stay.
  */
 import type { Db } from '../db/duckdb.js';
-import { ensureSchema, schemaChanged } from '../db/setup.js';
+import { ensureSchema, replayTablesFresh, schemaChanged } from '../db/setup.js';
 import { failpoint } from '../db/failpoint.js';
 import { REPLAY_LOADS } from '../db/tables/recovery.js';
 import { Anomalies } from './anomalies.js';
@@ -331,8 +331,8 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
  * the other traces need `refscope replay` again (their replay_runs row goes too).
  */
 async function dropStaleReplayTables(db: Db): Promise<boolean> {
-  // Once per Db: after the first check (and ensureSchema) the tables are this version's until the Db closes.
-  if (replayTablesChecked.has(db)) return false;
+  // Once per Db, and not for tables ensureSchema just made: then they are this version's until the Db closes.
+  if (replayTablesChecked.has(db) || replayTablesFresh(db)) return false;
   replayTablesChecked.add(db);
   const have = await db.all<{ table_name: string; cols: string }>(
     `SELECT table_name, string_agg(column_name, ',' ORDER BY column_index) AS cols FROM duckdb_columns()
