@@ -325,6 +325,9 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
   }
 }
 
+/** The Db objects whose replay tables dropStaleReplayTables has checked. */
+const replayTablesChecked = new WeakSet<Db>();
+
 /**
  * Replay tables are derived data: when a database written by an older refscope has different columns in one of
  * them, every replay table is dropped (ensureSchema recreates them) so no trace keeps rows of another model version;
@@ -345,7 +348,6 @@ async function dropStaleReplayTables(db: Db): Promise<boolean> {
   }
   return stale;
 }
-const replayTablesChecked = new WeakSet<Db>();
 
 /** A trace id to write into SQL text: an integer, never anything else. */
 function safeId(id: number): number {
