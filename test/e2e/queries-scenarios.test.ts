@@ -44,8 +44,16 @@ const CONCURRENCY = 2;
 async function query(db: Db, name: string, params: Record<string, unknown>): Promise<ResultRow[]> {
   return (await runQuery(db, name, params)).rows;
 }
-/** query() on one case's database. */
-const on = (db: Db) => (name: string, params: Record<string, unknown>) => query(db, name, params);
+/** query() on one case's database; a query asked again with the same parameters (the database is read-only)
+ * answers with the rows of its first run. */
+const on = (db: Db) => {
+  const seen = new Map<string, Promise<ResultRow[]>>();
+  return (name: string, params: Record<string, unknown>): Promise<ResultRow[]> => {
+    const k = JSON.stringify([name, params]);
+    if (!seen.has(k)) seen.set(k, query(db, name, params));
+    return seen.get(k)!;
+  };
+};
 
 /** Run `work` over `items`, `limit` at a time. */
 async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
