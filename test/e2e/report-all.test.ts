@@ -16,7 +16,7 @@
  *    as findings.json has (up to the HTML cap);
  *  - the perfetto export of each real capture is valid Chrome trace-event JSON whose slices are exactly the rows of
  *    pins, holds and cma_attempts, on named tracks (one thread per pfn inside one process per holder).
- * Full-page screenshots go to $REFSCOPE_SCREENSHOTS (a directory) when set, for looking at the reports.
+ * Full-page screenshots of the reports opened in Chromium go to $REFSCOPE_SCREENSHOTS (a directory) when set.
  * Cases run two at a time: each has its own database, directory and browser page, and while one waits on DuckDB or
  * Chromium the other gets the JS thread.
  */
