@@ -34,7 +34,8 @@ import { libraryRunner } from '../../reports/data.js';
 import { buildPerfetto, type TraceEvent } from '../../export/perfetto.js';
 import { writeReport } from '../../reports/report.js';
 import { SCENARIOS, type Format, type Truth } from '../../samples/generate/index.js';
-import { openFixture, replayedDb } from '../lib/fixtures.js';
+import { CAPTURES } from '../lib/captures.js';
+import { ALL_REAL, openFixture, realIds, replayedDb, type Fixture } from '../lib/fixtures.js';
 import { launch, open } from '../lib/report-fixtures.js';
 import { SCENARIO_CASES, scenarioInput, type ScenarioCase } from '../lib/scenario-cases.js';
 
@@ -91,6 +92,17 @@ after(async () => {
   if (dir && !process.env.REFSCOPE_KEEP_TEST_OUTPUT) rmSync(dir, { recursive: true, force: true });
 });
 
+/** The fixture holding a case's trace, and its trace id there. */
+async function fixtureOf(c: Case): Promise<{ fx: Fixture; traceId: number }> {
+  const cap = c.real ? (Object.keys(CAPTURES) as (keyof typeof CAPTURES)[]).find((k) => join(REAL_DIR, CAPTURES[k]) === c.real) : undefined;
+  if (cap) {
+    const fx = await replayedDb(ALL_REAL);
+    return { fx, traceId: realIds(fx)[cap] };
+  }
+  const fx = await replayedDb([c.real ? { file: c.real } : scenarioInput(c.scenario!)]);
+  return { fx, traceId: fx.ids[0]! };
+}
+
 /** A row as findings.json (and `refscope query --format json`) writes it. */
 const asJson = (rows: Row[]) => JSON.parse(JSON.stringify(rows.map((r) => jsonValue(r as Record<string, Value>)))) as unknown[];
 
@@ -134,12 +146,14 @@ interface Findings {
 describe('report of every real capture and every scenario', { concurrency: 2 }, () => {
   for (const c of CASES) {
     it(c.name, async () => {
-      // Each input alone in a database ingested and replayed once for the suite (test/lib/fixtures.ts; kmem.test and
-      // report.test read some of them), opened read-only. Ingest and replay of the real captures are tested in
-      // ingest.test and replay.test, of the scenarios in queries-scenarios.test.
-      const fx = await replayedDb([c.real ? { file: c.real } : scenarioInput(c.scenario!)]);
-      const truth = fx.truths[0];
-      const s = { trace_id: fx.ids[0]! };
+      // Databases ingested and replayed once for the suite (test/lib/fixtures.ts), opened read-only: a real capture
+      // in the database of every capture of CAPTURES (replay.test builds it; ingest, queries, story, charts and
+      // report.test read it), one that is not (perf-kmem-a) alone (kmem.test builds it), a scenario alone
+      // (queries-scenarios.test builds it). Ingest and replay of the real captures are tested in ingest.test,
+      // replay.test and kmem.test, of the scenarios in queries-scenarios.test.
+      const { fx, traceId } = await fixtureOf(c);
+      const truth = c.real ? undefined : fx.truths[0];
+      const s = { trace_id: traceId };
       const out = join(dir, c.name);
       const chartFiles = CHART_FILES.includes(c.name);
       const db = await openFixture(fx);
