@@ -1,8 +1,8 @@
 /**
  * `refscope report` and `refscope export --perfetto` on EVERY input we have: each real capture in samples/real/*.gz
- * and each generator scenario (samples/generate). Each input is ingested and replayed into its own database (the
- * fixture cache: a scenario's database is the one queries-scenarios.test builds, test/lib/scenario-cases.ts),
- * reported, and checked:
+ * and each generator scenario (samples/generate). Each input's database comes from the fixture cache (test/lib/
+ * fixtures.ts: the real captures of CAPTURES in replay.test's ALL_REAL database, perf-kmem-a in kmem.test's, each
+ * scenario in the one queries-scenarios.test builds, test/lib/scenario-cases.ts); each is reported and checked:
  *  - findings.json carries exactly the rows the query library returns for that trace (re-run here on every real
  *    capture; on a scenario, queries-scenarios.test checks the library's rows against the scenario's truth, and
  *    findings.json is the same rows: its report.md and index.html are checked against findings.json), and the
@@ -10,7 +10,7 @@
  *  - report.md states the same counts (verdict lines, section headers) and links the charts it drew;
  *  - the chart files (SVG, PNG: rendered by resvg, ~1 s a capture) are written and linked for CHART_FILES, one real
  *    capture of each text layout that together draw every chart any real capture draws (checked at the end);
- *    every other case's charts are checked as the Vega-Lite specs index.html draws in Chromium;
+ *    every case's chart specs (.vl.json) are checked for their colours, and drawn where index.html is opened;
  *  - index.html, in one headless Chromium (a new page per report), loads from file:// with no console error and no
  *    request, has every section, renders every drawn chart as an SVG with data marks, and shows as many table rows
  *    as findings.json has (up to the HTML cap): opened for a set of reports that together show everything any of
@@ -19,8 +19,8 @@
  *  - the perfetto export of each real capture is valid Chrome trace-event JSON whose slices are exactly the rows of
  *    pins, holds and cma_attempts, on named tracks (one thread per pfn inside one process per holder).
  * Full-page screenshots of the reports opened in Chromium go to $REFSCOPE_SCREENSHOTS (a directory) when set.
- * Cases run two at a time: each has its own database, directory and browser page, and while one waits on DuckDB or
- * Chromium the other gets the JS thread.
+ * Cases run two at a time: each has its own (read-only) connection, directory and browser page, and while one waits
+ * on DuckDB or Chromium the other gets the JS thread.
  */
 import { strict as assert } from 'node:assert';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
