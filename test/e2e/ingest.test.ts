@@ -2,18 +2,20 @@
  * Ingest of the three text formats, from real lines: every layout variant of ftrace `trace`, `trace-cmd report`
  * and `perf script` (published example lines of docs/formats.md §4 and lines of the real captures in samples/real;
  * the few that no capture shows are built from the kernel's format strings and say so), payload decoding by
- * field name, and the real captures in samples/real/ against the event counts of their NOTES.md.
+ * field name, and the real captures in samples/real/ against the event counts of their NOTES.md (their ingest as
+ * replay.test.ts runs it, read from the suite's database of every real capture: test/lib/fixtures.ts).
  */
 import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTableSql } from '../../db/columns.js';
 import { EVENTS } from '../../db/tables/ingest.js';
 import { Db } from '../../db/duckdb.js';
 import { ingest, type IngestOptions, type IngestSummary } from '../../ingest/ingest.js';
 import { LineSplitter } from '../../ingest/source.js';
+import { ALL_REAL, openFixture, replayedDb, type Fixture } from '../lib/fixtures.js';
 
 type Row = Record<string, unknown>;
 
@@ -55,9 +57,13 @@ async function ingestText(text: string, opts: IngestOptions = {}): Promise<Inges
 /** Ingest `f` and read back its rows; `columns`: the events columns to read (all by default: reading every column
  * of the 80k events of a real capture into JS takes longer than ingesting it). */
 async function ingestFile(f: string, opts: IngestOptions = {}, columns = '*'): Promise<Ingested> {
-  const s = await ingest(db, f, opts);
+  return readBack(db, await ingest(db, f, opts), columns);
+}
+
+/** The rows of the trace `s` says was ingested into `from`. */
+async function readBack(from: Db, s: IngestSummary, columns = '*'): Promise<Ingested> {
   const id = [s.trace_id];
-  const q = async (sql: string) => (await db.all(sql, id)).map(plain);
+  const q = async (sql: string) => (await from.all(sql, id)).map(plain);
   return {
     s,
     ev: await q(`SELECT ${columns} FROM events WHERE trace_id = $1 ORDER BY seq`),
@@ -838,9 +844,21 @@ const REAL: { file: string; format: string; counts: Record<string, number>; stac
 describe('real captures (samples/real/*.gz) match their NOTES.md', () => {
   // The events columns these checks and the NOTES facts read.
   const columns = 'seq, line_no, event, pid, pfn, val, ret, refs, gup_flags, pgmap, fin_pfn, stack_id, user_stack_id';
+  // Each capture's ingest as replay.test runs it (fresh, every run) into the suite's database of every real capture
+  // (test/lib/fixtures.ts ALL_REAL: ingest() with default options, as here before), read back instead of run again:
+  // its summary as ingest() returned it, its rows as it wrote them.
+  let all: Fixture;
+  let real: Db;
+  before(async () => {
+    all = await replayedDb(ALL_REAL);
+    real = await openFixture(all);
+  });
+  after(() => real?.close());
   for (const r of REAL) {
     it(r.file, async () => {
-      const t = await ingestFile(new URL(`../../samples/real/${r.file}`, import.meta.url).pathname, {}, columns);
+      const i = ALL_REAL.findIndex((x) => 'file' in x && basename(x.file) === r.file);
+      assert.ok(i >= 0, `${r.file} is in ALL_REAL`);
+      const t = await readBack(real, all.ingested[i]!, columns);
       assert.equal(t.s.format, r.format);
       assert.equal(t.s.unparsed_lines, 0);
       assert.deepEqual(t.s.event_counts, r.counts, 'event counts');

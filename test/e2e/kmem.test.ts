@@ -19,7 +19,7 @@ import { ingest } from '../../ingest/ingest.js';
 import { replay } from '../../replay/replay.js';
 import { runQuery } from '../../queries/runner.js';
 import { writeReport } from '../../reports/report.js';
-import { openFixture, replayedDb } from '../lib/fixtures.js';
+import { ALL_REAL, openFixture, realIds, replayedDb } from '../lib/fixtures.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const REAL = join(ROOT, 'samples', 'real');
@@ -168,11 +168,14 @@ describe('kmem: where refscope and perf kmem differ', () => {
   });
 
   it('allocations on live pfns are counted on a real capture that has them (perf-task: some tasks only)', async () => {
-    // perf-task alone, ingested and replayed once for the suite (test/lib/fixtures.ts; report-all reads it too).
-    const db = await openFixture(await replayedDb([{ file: join(REAL, 'perf-task.script.txt.gz') }]));
+    // perf-task in the database of every real capture, ingested and replayed once for the suite (replay.test builds
+    // it; test/lib/fixtures.ts).
+    const all = await replayedDb(ALL_REAL);
+    const db = await openFixture(all);
     try {
-      const [k] = await rows(db, 'kmem-summary');
-      const live = await rows(db, 'kmem-live-pfn');
+      const trace_id = realIds(all).perf;
+      const [k] = await rows(db, 'kmem-summary', { trace_id });
+      const live = await rows(db, 'kmem-live-pfn', { trace_id });
       assert.equal(num(k!.live_pfn_allocs), 248);
       assert.equal(live.length, 248);
       assert.ok(live.every((r) => r.lost_between === false && num(r.next_alloc_seq) > num(r.alloc_seq)));

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { Db } from '../../db/duckdb.js';
 import { runQuery, type ResultRow } from '../../queries/runner.js';
 import { CAPTURES, REAL, type Cap } from '../lib/captures.js';
-import { CLI } from '../lib/cli.js';
+import { CLI, runCliInProcess } from '../lib/cli.js';
 import { ALL_REAL, privateCopy, realIds, replayedDb } from '../lib/fixtures.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -47,8 +47,10 @@ function cli(...args: string[]): Promise<Run> {
   });
 }
 
-/** Several CLI runs at once (each costs ~1 s of tsx start-up). */
+/** Several CLI runs at once (each costs ~0.4 s CPU to start). */
 const clis = (...runs: string[][]): Promise<Run[]> => Promise.all(runs.map((a) => cli(...a)));
+/** The same runs in this process (test/lib/cli.ts runCliInProcess: the command's parsing, action and exit code). */
+const inProcess = (...runs: string[][]): Promise<Run[]> => Promise.all(runs.map((a) => runCliInProcess(a)));
 
 const hex = (n: unknown) => '0x' + (n as bigint).toString(16);
 
@@ -209,17 +211,20 @@ describe('e-mixed', () => {
   });
 });
 
+// A child process for one run of each exit path (a library query, a refused --sql write, a usage error, a data error,
+// a closed pipe; check's exit 1 and its data error), the other option combinations in this process.
 describe('refscope query (CLI)', () => {
   it('--list, json, table, csv, --sql, --columns', async () => {
-    const [list, j, t, c, sql, write, cols] = await clis(
-      ['query', '--list'],
-      ['query', 'cma-blockers', '--db', dbPath, '--trace', String(ids.c), '--format', 'json'],
-      ['query', 'cma-blockers', '--db', dbPath, '--trace', String(ids.c), '--limit', '3'],
-      ['query', 'summary', '--db', dbPath, '--format', 'csv'],
-      ['query', '--db', dbPath, '--sql', 'SELECT count(*) AS n FROM traces', '--format', 'json'],
-      ['query', '--db', dbPath, '--sql', 'DELETE FROM pages'],
-      ['query', 'cma-blockers', '--db', dbPath, '--trace', String(ids.c), '--columns', 'holder_comm,pfn', '--format', 'json', '--limit', '1'],
-    );
+    const [[j, write], [list, t, c, sql, cols]] = await Promise.all([
+      clis(['query', 'cma-blockers', '--db', dbPath, '--trace', String(ids.c), '--format', 'json'], ['query', '--db', dbPath, '--sql', 'DELETE FROM pages']),
+      inProcess(
+        ['query', '--list'],
+        ['query', 'cma-blockers', '--db', dbPath, '--trace', String(ids.c), '--limit', '3'],
+        ['query', 'summary', '--db', dbPath, '--format', 'csv'],
+        ['query', '--db', dbPath, '--sql', 'SELECT count(*) AS n FROM traces', '--format', 'json'],
+        ['query', 'cma-blockers', '--db', dbPath, '--trace', String(ids.c), '--columns', 'holder_comm,pfn', '--format', 'json', '--limit', '1'],
+      ),
+    ]);
     assert.equal(cols!.status, 0, cols!.stderr);
     assert.deepEqual(JSON.parse(cols!.stdout), [{ holder_comm: 'cma_block', pfn: 0x7dc00 }]);
     assert.equal(list!.status, 0, list!.stderr);
@@ -250,7 +255,7 @@ describe('refscope query (CLI)', () => {
     const count = async () => (await db.one<{ n: bigint }>('SELECT count(*) AS n FROM pages'))!.n;
     const n0 = await count();
     assert.ok(n0 > 0n);
-    const [a, b, c] = await clis(
+    const [a, b, c] = await inProcess(
       ['query', 'long-pins', '--db', dbPath, '--param', "comm=x'; DROP TABLE pages; --", '--format', 'json'],
       ['query', 'long-pins', '--db', dbPath, '--trace', '1; DROP TABLE pages'],
       ['query', 'pin-leaks', '--db', dbPath, '--param', 'trace_id=1; DROP TABLE pages'],
@@ -269,16 +274,20 @@ describe('refscope query (CLI)', () => {
   });
 
   it('unknown query, unknown parameter, bad value: one-line error, exit 2', async () => {
-    const cases = [
+    // In a child: a missing database (data error) and a bad --format (commander's refusal); the rest in this process.
+    const child = [
+      ['query', 'leaks', '--db', join(dir, 'missing.duckdb')],
+      ['query', 'leaks', '--db', dbPath, '--format', 'xml'],
+    ];
+    const here = [
       ['query', 'nope', '--db', dbPath],
       ['query', 'leaks', '--db', dbPath, '--param', 'bogus=1'],
       ['query', 'long-pins', '--db', dbPath, '--param', 'min_duration_ns=soon'],
       ['query', 'leaks', '--db', dbPath, '--trace', '999'],
-      ['query', 'leaks', '--db', join(dir, 'missing.duckdb')],
-      ['query', 'leaks', '--db', dbPath, '--format', 'xml'],
       ['query', 'leaks', '--db', dbPath, '--columns', 'pages,bogus'],
     ];
-    const runs = await clis(...cases);
+    const cases = [...child, ...here];
+    const runs = (await Promise.all([clis(...child), inProcess(...here)])).flat();
     runs.forEach((r, i) => {
       assert.equal(r.status, 2, cases[i]!.join(' '));
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
@@ -299,12 +308,14 @@ describe('refscope query (CLI)', () => {
 
 describe('refscope check (CLI)', () => {
   it('exit 1 when a gated kind is over its limit, 0 otherwise', async () => {
-    const [fail, ok, others, plain] = await clis(
-      ['check', '--db', dbPath, '--trace', String(ids.c), '--fail-on', 'cma-blockers'],
-      ['check', '--db', dbPath, '--trace', String(ids.c), '--fail-on', 'cma-blockers', '--max', 'cma-blockers=100'],
-      ['check', '--db', dbPath, '--fail-on', 'leaks,pin-leaks,pgmap-imbalance,use-after-free', '--json'],
-      ['check', '--db', dbPath, '--trace', String(ids.a)],
-    );
+    const [[fail], [ok, others, plain]] = await Promise.all([
+      clis(['check', '--db', dbPath, '--trace', String(ids.c), '--fail-on', 'cma-blockers']),
+      inProcess(
+        ['check', '--db', dbPath, '--trace', String(ids.c), '--fail-on', 'cma-blockers', '--max', 'cma-blockers=100'],
+        ['check', '--db', dbPath, '--fail-on', 'leaks,pin-leaks,pgmap-imbalance,use-after-free', '--json'],
+        ['check', '--db', dbPath, '--trace', String(ids.a)],
+      ),
+    ]);
     assert.equal(fail!.status, 1, fail!.stdout + fail!.stderr);
     assert.match(fail!.stdout, /^cma-blockers: [1-9]\d* \(max 0\) FAIL$/m);
     assert.match(fail!.stdout, /^leaks: 0 \(max 0\) not checked$/m);
@@ -325,6 +336,7 @@ describe('refscope check (CLI)', () => {
   });
 
   it('exit 2 on usage and data errors', async () => {
+    // In a child: a database never replayed (data error); the rest in this process.
     const cases = [
       ['check', '--db', join(dir, 'missing.duckdb')],
       ['check', '--db', dbPath, '--fail-on', 'leaks,bogus'],
@@ -332,7 +344,7 @@ describe('refscope check (CLI)', () => {
       ['check', '--db', dbPath, '--trace', '999'],
       ['check', '--db', bareDbPath],
     ];
-    const runs = await clis(...cases);
+    const runs = [...(await inProcess(...cases.slice(0, 4))), ...(await clis(cases[4]!))];
     runs.forEach((r, i) => {
       assert.equal(r.status, 2, cases[i]!.join(' ') + ': ' + r.stdout + r.stderr);
       assert.match(r.stderr, /^refscope: /);

@@ -1,17 +1,26 @@
 /**
  * `refscope report` and `refscope export --perfetto` on EVERY input we have: each real capture in samples/real/*.gz
- * and each generator scenario (samples/generate, formats rotated over ftrace / trace-cmd / perf). Each input is
- * ingested and replayed into its own database, reported, and checked:
- *  - findings.json carries exactly the rows the query library returns for that trace, and the anomalies table;
+ * and each generator scenario (samples/generate). Each input's database comes from the fixture cache (test/lib/
+ * fixtures.ts: the real captures of CAPTURES in replay.test's ALL_REAL database, perf-kmem-a in kmem.test's, each
+ * scenario in the one queries-scenarios.test builds, test/lib/scenario-cases.ts); each is reported and checked:
+ *  - findings.json carries exactly the rows the query library returns for that trace (re-run here on every real
+ *    capture; on a scenario, queries-scenarios.test checks the library's rows against the scenario's truth, and
+ *    findings.json is the same rows: its report.md and index.html are checked against findings.json), and the
+ *    anomalies table;
  *  - report.md states the same counts (verdict lines, section headers) and links the charts it drew;
+ *  - the chart files (SVG, PNG: rendered by resvg, ~1 s a capture) are written and linked for CHART_FILES, one real
+ *    capture of each text layout that together draw every chart any real capture draws (checked at the end);
+ *    every case's chart specs (.vl.json) are checked for their colours, and drawn where index.html is opened;
  *  - index.html, in one headless Chromium (a new page per report), loads from file:// with no console error and no
  *    request, has every section, renders every drawn chart as an SVG with data marks, and shows as many table rows
- *    as findings.json has (up to the HTML cap);
+ *    as findings.json has (up to the HTML cap): opened for a set of reports that together show everything any of
+ *    the 27 shows (htmlFeatures: each chart drawn and omitted, each table empty, with rows and capped, each verdict
+ *    box's level, a failed CMA call), real captures chosen first;
  *  - the perfetto export of each real capture is valid Chrome trace-event JSON whose slices are exactly the rows of
  *    pins, holds and cma_attempts, on named tracks (one thread per pfn inside one process per holder).
- * Full-page screenshots go to $REFSCOPE_SCREENSHOTS (a directory) when set, for looking at the reports.
- * Cases run two at a time: each has its own database, directory and browser page, and while one waits on DuckDB or
- * Chromium the other gets the JS thread.
+ * Full-page screenshots of the reports opened in Chromium go to $REFSCOPE_SCREENSHOTS (a directory) when set.
+ * Cases run two at a time: each has its own (read-only) connection, directory and browser page, and while one waits
+ * on DuckDB or Chromium the other gets the JS thread.
  */
 import { strict as assert } from 'node:assert';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -26,36 +35,52 @@ import { listQueries, type Value } from '../../queries/runner.js';
 import { libraryRunner } from '../../reports/data.js';
 import { buildPerfetto, type TraceEvent } from '../../export/perfetto.js';
 import { writeReport } from '../../reports/report.js';
-import { SCENARIOS, type Format, type Scenario, type Truth } from '../../samples/generate/index.js';
-import { openFixture, replayedDb } from '../lib/fixtures.js';
+import { SCENARIOS, type Format, type Truth } from '../../samples/generate/index.js';
+import { CAPTURES } from '../lib/captures.js';
+import { ALL_REAL, openFixture, realIds, replayedDb, type Fixture } from '../lib/fixtures.js';
 import { launch, open } from '../lib/report-fixtures.js';
+import { SCENARIO_CASES, scenarioInput, type ScenarioCase } from '../lib/scenario-cases.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const REAL_DIR = join(ROOT, 'samples', 'real');
 const FORMATS: Format[] = ['ftrace', 'trace-cmd', 'perf'];
-/** Scenarios at 0.2 of their size: the cases still show every finding kind and chart, with a fifth of the events. */
-const SCENARIO_SCALE = 0.2;
 /** Rows per query table in index.html (reports/html.ts MAX_HTML_ROWS). */
 const HTML_ROWS = 200;
+/**
+ * The real captures whose chart files are rendered: c and d draw every chart (cma-attempts, pgmap-refs and the five
+ * the others draw), perf-task and trace-cmd-extract are the perf and trace-cmd layouts. The last test checks that
+ * these still draw every chart some real capture draws, in every layout the real captures have.
+ */
+const CHART_FILES = ['c-cma-blocked.trace', 'd-pgmap-hmm.trace', 'perf-task.script', 'trace-cmd-extract.report'];
 
 interface Case {
   name: string;
   real?: string;
-  scenario?: { name: Scenario; format: Format };
+  scenario?: ScenarioCase;
 }
+
+/** Each scenario once, in a layout of its queries-scenarios cases (rotated over the three where it has them). */
+const scenarioCase = (name: string, i: number): ScenarioCase => {
+  const of = SCENARIO_CASES.filter((c) => c.name === name && !c.seed);
+  return of.find((c) => c.format === FORMATS[i % FORMATS.length]) ?? of.find((c) => c.format === 'ftrace')!;
+};
 
 const CASES: Case[] = [
   ...readdirSync(REAL_DIR)
     .filter((f) => f.endsWith('.gz'))
     .sort()
     .map((f) => ({ name: f.replace(/\.txt\.gz$|\.gz$/, ''), real: join(REAL_DIR, f) })),
-  ...SCENARIOS.map(({ name }, i) => ({ name: `${name}.${FORMATS[i % FORMATS.length]}`, scenario: { name, format: FORMATS[i % FORMATS.length]! } })),
+  ...SCENARIOS.map(({ name }, i) => scenarioCase(name, i)).map((sc) => ({ name: `${sc.name}.${sc.format}`, scenario: sc })),
 ];
 
 let dir: string;
 let browser: Browser;
 /** Report directory (and scenario truth) of each case that got as far as writing its report. */
 const reports = new Map<string, { out: string; truth?: Truth }>();
+/** Each case's report directory, findings.json and report.md, for the Chromium checks. */
+const pages = new Map<string, { out: string; f: Findings; md: string }>();
+/** Drawn charts and layout of each real capture's report. */
+const drawn = new Map<string, { format: string; charts: string[] }>();
 const shots = process.env.REFSCOPE_SCREENSHOTS;
 
 before(async () => {
@@ -69,8 +94,50 @@ after(async () => {
   if (dir && !process.env.REFSCOPE_KEEP_TEST_OUTPUT) rmSync(dir, { recursive: true, force: true });
 });
 
+/** The fixture holding a case's trace, and its trace id there. */
+async function fixtureOf(c: Case): Promise<{ fx: Fixture; traceId: number }> {
+  const cap = c.real ? (Object.keys(CAPTURES) as (keyof typeof CAPTURES)[]).find((k) => join(REAL_DIR, CAPTURES[k]) === c.real) : undefined;
+  if (cap) {
+    const fx = await replayedDb(ALL_REAL);
+    return { fx, traceId: realIds(fx)[cap] };
+  }
+  const fx = await replayedDb([c.real ? { file: c.real } : scenarioInput(c.scenario!)]);
+  return { fx, traceId: fx.ids[0]! };
+}
+
 /** A row as findings.json (and `refscope query --format json`) writes it. */
 const asJson = (rows: Row[]) => JSON.parse(JSON.stringify(rows.map((r) => jsonValue(r as Record<string, Value>)))) as unknown[];
+
+/** The verdict lines of report.md: summary column, label (the boxes of index.html say the same). */
+const VERDICT: [string, string][] = [
+  ['cma_blockers', 'CMA allocation blockers'],
+  ['leaks', 'leaked pages'],
+  ['pin_leaks', 'pins never released'],
+  ['use_after_free', 'use-after-free / refcount errors'],
+  ['pgmap_imbalance', 'dev_pagemap imbalances'],
+  ['long_pins', 'pins / refs held > 1 s'],
+  ['divergences', 'model divergences'],
+  ['lost_events', 'events lost by the tracer'],
+];
+const ANOMALIES_LINE = 'replay anomalies (all kinds)';
+/** The level (FAIL, warn, `ok  `) of report.md's verdict line of `label`. */
+const mdLevel = (md: string, label: string) => md.split('\n').find((l) => l.includes(` ${label}: `))?.slice(2, 6);
+
+/**
+ * What index.html shows of a report, as checkHtml checks it: each chart drawn or omitted (with its note), each table
+ * empty, with rows or capped at HTML_ROWS (rows: the severity stripes), each verdict box's colour, a failed CMA
+ * call's row. A report whose features all show in the reports opened adds no check kind: it is not opened.
+ */
+function htmlFeatures(f: Findings, md: string): string[] {
+  const size = (n: number) => (n === 0 ? 'empty' : n > HTML_ROWS ? 'capped' : 'rows');
+  return [
+    ...f.charts.map((ch) => `chart ${ch.id} ${ch.drawn ? 'drawn' : 'omitted'}`),
+    ...Object.entries(f.queries).map(([q, rows]) => `table ${q} ${Array.isArray(rows) ? size(rows.length) : 'error'}`),
+    `table anomalies ${size(f.anomalies.length)}`,
+    ...[...VERDICT.map(([, label]) => label), ANOMALIES_LINE].map((label) => `verdict ${label} ${mdLevel(md, label)}`),
+    ...(Array.isArray(f.queries['cma-blockers']) && f.queries['cma-blockers'].some((r) => r.succeeded === false) ? ['failed cma call row'] : []),
+  ];
+}
 
 interface Findings {
   queries: Record<string, Record<string, unknown>[] | { error: string }>;
@@ -81,54 +148,56 @@ interface Findings {
 describe('report of every real capture and every scenario', { concurrency: 2 }, () => {
   for (const c of CASES) {
     it(c.name, async () => {
-      // Each input alone in a database ingested and replayed once for the suite (test/lib/fixtures.ts; kmem.test and
-      // report.test read some of them), opened read-only. Ingest and replay of the real captures are tested in
-      // ingest.test and replay.test, of the scenarios in queries-scenarios.test.
-      const fx = await replayedDb([c.real ? { file: c.real } : { scenario: c.scenario!.name, opts: { seed: 1, scale: SCENARIO_SCALE, format: c.scenario!.format } }]);
-      const truth = fx.truths[0];
-      const s = { trace_id: fx.ids[0]! };
+      // Databases ingested and replayed once for the suite (test/lib/fixtures.ts), opened read-only: a real capture
+      // in the database of every capture of CAPTURES (replay.test builds it; ingest, queries, story, charts and
+      // report.test read it), one that is not (perf-kmem-a) alone (kmem.test builds it), a scenario alone
+      // (queries-scenarios.test builds it). Ingest and replay of the real captures are tested in ingest.test,
+      // replay.test and kmem.test, of the scenarios in queries-scenarios.test.
+      const { fx, traceId } = await fixtureOf(c);
+      const truth = c.real ? undefined : fx.truths[0];
+      const s = { trace_id: traceId };
       const out = join(dir, c.name);
+      const chartFiles = CHART_FILES.includes(c.name);
       const db = await openFixture(fx);
-      let library: Map<string, Row[]>;
+      let library: Map<string, Row[]> | undefined;
       let anomalies: number;
       try {
-        // The chart files (SVG, PNG for report.md: a third of the report's time) are rendered and checked for the
-        // real captures; a scenario's charts are checked as the specs index.html draws in Chromium.
-        await writeReport(db, { traceId: s.trace_id, outDir: out, chartFiles: !!c.real });
+        await writeReport(db, { traceId: s.trace_id, outDir: out, chartFiles });
         reports.set(c.name, { out, truth });
-        const run = libraryRunner(db);
-        library = new Map();
-        for (const q of listQueries()) library.set(q.name, await run(q.name, s.trace_id));
+        if (c.real) {
+          const run = libraryRunner(db);
+          library = new Map();
+          for (const q of listQueries()) library.set(q.name, await run(q.name, s.trace_id));
+          await checkPerfetto(db, s.trace_id);
+        }
         anomalies = Number((await db.one('SELECT count(*) AS n FROM anomalies WHERE trace_id = $1', [s.trace_id]))!.n);
-        if (c.real) await checkPerfetto(db, s.trace_id);
       } finally {
         db.close();
       }
 
       // findings.json: the library's rows, query by query, in its order.
       const f = JSON.parse(readFileSync(join(out, 'findings.json'), 'utf8')) as Findings;
-      assert.deepEqual(Object.keys(f.queries).sort(), [...library.keys()].sort());
-      for (const [name, rows] of library) assert.deepEqual(f.queries[name], asJson(rows), `findings.json ${name}`);
+      assert.deepEqual(Object.keys(f.queries).sort(), listQueries().map((q) => q.name).sort());
+      if (library) for (const [name, rows] of library) assert.deepEqual(f.queries[name], asJson(rows), `findings.json ${name}`);
       assert.equal(f.anomalies.length, Math.min(anomalies, 1000), 'findings.json anomalies');
+      // report.md and index.html are checked against findings.json's rows (the library's, above; every query ran).
+      const rowsOf = (name: string): Record<string, unknown>[] => {
+        const rows = f.queries[name];
+        if (!Array.isArray(rows)) assert.fail(`findings.json ${name}: ${JSON.stringify(rows)}`);
+        return rows;
+      };
+      if (c.real) drawn.set(c.name, { format: String((f as unknown as { trace: { format: string } }).trace.format), charts: f.charts.filter((x) => x.drawn).map((x) => x.id) });
 
       // report.md: the verdict counts are the summary query's; red (FAIL) exactly for certain errors, amber (warn)
       // for what may be legitimate or is only uncertain; every finding section has its row count.
       const md = readFileSync(join(out, 'report.md'), 'utf8');
-      const summary = library.get('summary')![0]!;
+      const summary = rowsOf('summary')[0]!;
       // Pins still held at the end are an error when their holder exited; CMA blockers when the call failed.
-      const exitedPins = library.get('pin-leaks')!.some((r) => r.holder_exited === true && r.certain === true);
-      const failedCma = library.get('cma-blockers')!.some((r) => r.succeeded === false || r.what === 'longterm_migrate_failed');
-      const verdict: [string, string, boolean][] = [
-        ['cma_blockers', 'CMA allocation blockers', failedCma],
-        ['leaks', 'leaked pages', true],
-        ['pin_leaks', 'pins never released', exitedPins],
-        ['use_after_free', 'use-after-free / refcount errors', true],
-        ['pgmap_imbalance', 'dev_pagemap imbalances', true],
-        ['long_pins', 'pins / refs held > 1 s', false],
-        ['divergences', 'model divergences', false],
-        ['lost_events', 'events lost by the tracer', false],
-      ];
-      const level = (label: string) => md.split('\n').find((l) => l.includes(` ${label}: `))?.slice(2, 6);
+      const exitedPins = rowsOf('pin-leaks').some((r) => r.holder_exited === true && r.certain === true);
+      const failedCma = rowsOf('cma-blockers').some((r) => r.succeeded === false || r.what === 'longterm_migrate_failed');
+      const error: Record<string, boolean> = { cma_blockers: failedCma, pin_leaks: exitedPins, use_after_free: true, leaks: true, pgmap_imbalance: true };
+      const verdict = VERDICT.map(([col, label]) => [col, label, error[col] ?? false] as const);
+      const level = (label: string) => mdLevel(md, label);
       for (const [col, label, error] of verdict) {
         const n = Number(summary[col]);
         const unc = Number(summary[col === 'lost_events' ? 'lost_markers' : `${col}_uncertain`] ?? 0);
@@ -136,29 +205,75 @@ describe('report of every real capture and every scenario', { concurrency: 2 }, 
         assert.equal(level(label), n > 0 ? (error ? 'FAIL' : 'warn') : unc > 0 ? 'warn' : 'ok  ', `report.md level of ${label}`);
       }
       const certainErrors = f.anomalies.some((a) => a.certain === true && a.severity === 'error');
-      assert.equal(level('replay anomalies (all kinds)'), certainErrors ? 'FAIL' : f.anomalies.length ? 'warn' : 'ok  ', 'anomalies level');
-      for (const [name, rows] of library)
+      assert.equal(level(ANOMALIES_LINE), certainErrors ? 'FAIL' : f.anomalies.length ? 'warn' : 'ok  ', 'anomalies level');
+      for (const name of Object.keys(f.queries)) {
+        const rows = rowsOf(name);
         if (rows.length && !['summary', 'top-callers', 'divergence', 'outstanding'].includes(name))
           assert.ok(md.includes(`(${name}, ${rows.length} row${rows.length === 1 ? '' : 's'})`), `report.md section ${name}`);
+      }
       // References outstanding at the end: one sentence of information under the verdict (docs/model.md §15).
       const outstanding = ['outstanding_pins', 'outstanding_holds', 'outstanding_pgmap_refs'].reduce((a, c) => a + Number(summary[c]), 0);
       assert.equal(md.includes(`- info ${outstanding} reference${outstanding === 1 ? '' : 's'} outstanding at the end of the capture`), outstanding > 0, 'report.md outstanding sentence');
       for (const ch of f.charts) assert.equal(md.includes(`](charts/${ch.id}.png)`), ch.drawn, `report.md chart ${ch.id}`);
-      if (c.real) for (const ch of f.charts.filter((x) => x.drawn)) assert.ok(existsSync(join(out, 'charts', `${ch.id}.png`)), ch.id);
+      for (const ch of f.charts.filter((x) => x.drawn))
+        for (const ext of ['svg', 'png']) assert.equal(existsSync(join(out, 'charts', `${ch.id}.${ext}`)), chartFiles, `${ch.id}.${ext}`);
 
       checkChartColours(out, f);
-      await checkHtml(out, c.name, f, md);
+      pages.set(c.name, { out, f, md });
     });
   }
 });
 
-// After the cases above (top-level suites run one after the other), whatever order they finished in.
+// After the reports above (top-level suites run one after the other), whatever order they finished in.
+describe('index.html in Chromium', () => {
+  it('of reports that together show everything any report shows (real captures first)', async (t) => {
+    assert.deepEqual([...pages.keys()].sort(), CASES.map((c) => c.name).sort(), 'every case reported');
+    // Greedy cover of htmlFeatures: among the real captures, then among the scenarios, the report showing most
+    // that no report chosen yet shows (the first in CASES on a tie), until none shows anything new.
+    const covered = new Set<string>();
+    const chosen: string[] = [];
+    const features = new Map(CASES.map((c) => [c.name, htmlFeatures(pages.get(c.name)!.f, pages.get(c.name)!.md)]));
+    for (const group of [CASES.filter((c) => c.real), CASES.filter((c) => !c.real)])
+      for (;;) {
+        const gain = (c: Case) => new Set(features.get(c.name)!.filter((x) => !covered.has(x))).size;
+        const best = group.reduce<Case | undefined>((b, c) => (gain(c) > (b ? gain(b) : 0) ? c : b), undefined);
+        if (!best) break;
+        for (const x of features.get(best.name)!) covered.add(x);
+        chosen.push(best.name);
+      }
+    assert.deepEqual(CASES.flatMap((c) => features.get(c.name)!.filter((x) => !covered.has(x))), [], 'shown by no report opened');
+    // Every chart is drawn in one of the reports opened (the real captures draw them all).
+    const charts = pages.get(CASES[0]!.name)!.f.charts.map((ch) => ch.id);
+    assert.deepEqual(charts.filter((id) => !covered.has(`chart ${id} drawn`)), [], 'charts drawn in no report opened');
+    t.diagnostic(`${chosen.length} of ${CASES.length} reports opened: ${chosen.join(', ')}`);
+    const queue = [...chosen];
+    await Promise.all(
+      [0, 1].map(async () => {
+        for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
+          const { out, f, md } = pages.get(name)!;
+          await t.test(name, () => checkHtml(out, name, f, md));
+        }
+      }),
+    );
+  });
+});
+
 describe('report of the vmsplice-cma scenario', () => {
   it('report.md of the vmsplice-cma scenario names the blocking pid and its stack in its first 40 lines', () => {
     const name = CASES.find((c) => c.scenario?.name === 'vmsplice-cma')!.name;
     const r = reports.get(name);
     assert.ok(r?.truth, `no report of ${name}`);
     checkCmaFirstScreen(readFileSync(join(r.out, 'report.md'), 'utf8'), r.truth);
+  });
+});
+
+describe('chart files', () => {
+  it('CHART_FILES draw every chart some real capture draws, in every layout of the real captures', () => {
+    assert.deepEqual([...drawn.keys()].sort(), CASES.filter((c) => c.real).map((c) => c.name).sort(), 'every real capture reported');
+    const chosen = CHART_FILES.map((n) => drawn.get(n)!);
+    const all = [...drawn.values()];
+    assert.deepEqual([...new Set(chosen.flatMap((d) => d.charts))].sort(), [...new Set(all.flatMap((d) => d.charts))].sort(), 'charts');
+    assert.deepEqual([...new Set(chosen.map((d) => d.format))].sort(), [...new Set(all.map((d) => d.format))].sort(), 'layouts');
   });
 });
 

@@ -39,3 +39,56 @@ export const CLI = BUILT ? [join(ROOT, 'dist', 'cli', 'main.js')] : ['--import',
 export function runCli(args: string[], opts: Omit<SpawnSyncOptionsWithStringEncoding, 'encoding'> = {}): SpawnSyncReturns<string> {
   return spawnSync(process.execPath, [...CLI, ...args], { cwd: ROOT, timeout: 60_000, ...opts, encoding: 'utf8' });
 }
+
+export interface CliRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+let inProcessQueue: Promise<unknown> = Promise.resolve();
+
+/**
+ * `refscope query` / `refscope check` run in this process: the command as cli/main.ts declares it (commander, the
+ * command's options and action), its stdout captured, an error as cli/main.ts reports it (`refscope: <message>` on
+ * stderr, exit 2), the exit code the action sets. What it does not run is the process itself: cli/main.ts's error
+ * printing, the exit, a closed pipe. A test keeps at least one runCli() of each command and of each kind of
+ * refusal for those; the other option combinations run here (a CLI start costs ~0.4 s CPU). Runs one at a time
+ * (stdout and process.exitCode are the process's).
+ */
+export function runCliInProcess(args: string[]): Promise<CliRun> {
+  const run = inProcessQueue.then(() => inProcess(args));
+  inProcessQueue = run.catch(() => undefined);
+  return run;
+}
+
+async function inProcess(args: string[]): Promise<CliRun> {
+  const { Command } = await import('commander');
+  const { queryCommand } = await import('../../cli/commands/query.js');
+  const { checkCommand } = await import('../../cli/commands/check.js');
+  if (args[0] !== 'query' && args[0] !== 'check') throw new Error(`runCliInProcess runs query and check, not ${args[0]}`);
+  const program = new Command('refscope').exitOverride();
+  queryCommand(program);
+  checkCommand(program);
+  let stdout = '';
+  let stderr = '';
+  const write = process.stdout.write;
+  const saved = process.exitCode;
+  process.exitCode = undefined;
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    stdout += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    return true;
+  }) as typeof process.stdout.write;
+  let status: number | null;
+  try {
+    await program.parseAsync(args, { from: 'user' });
+    status = Number(process.exitCode ?? 0);
+  } catch (e) {
+    stderr = `refscope: ${e instanceof Error ? e.message : String(e)}\n`;
+    status = 2;
+  } finally {
+    process.stdout.write = write;
+    process.exitCode = saved;
+  }
+  return { status, stdout, stderr };
+}

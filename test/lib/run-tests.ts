@@ -12,19 +12,31 @@ import { run } from 'node:test';
 import { spec } from 'node:test/reporters';
 
 /**
- * Files that take longest (seconds on 2 cores, `npm test` of December 2026), started first, in this order. replay
- * starts before queries (and story, charts): it builds the real captures' database they read from the fixture cache
- * (test/lib/fixtures.ts), so they wait for it instead of building it too.
+ * Files that take longest (CPU seconds of `npm test`, December 2026, after the suite's cuts), started first, in this
+ * order, with the files that build databases of the fixture cache (test/lib/fixtures.ts) before those that read
+ * them, so that the readers wait for a build (or find it done) instead of building it too: queries-scenarios builds
+ * the scenario databases, replay the real captures' database (ingest, queries, report, story, charts read it), kmem
+ * perf-kmem-a's; report-all reads all three kinds, so it starts after them (when replay ends).
  */
 const SLOW_FIRST = [
-  'report-all.test.ts', // 70
-  'queries-scenarios.test.ts', // 45
-  'replay.test.ts', // 18
+  // e2e
+  'queries-scenarios.test.ts', // 41
+  'replay.test.ts', // 17
+  'kmem.test.ts', // 6
+  'report-all.test.ts', // 45
+  'crash.test.ts', // 19
+  'ingest.test.ts', // 14
+  'report.test.ts', // 12
+  'ingest-cli.test.ts', // 12
+  'ingest-structured.test.ts', // 11
   'queries.test.ts', // 10
-  'ingest.test.ts', // 10
-  'generate.test.ts', // 9
-  'interleave.test.ts', // 9
-  'ingest-structured.test.ts', // 7
+  // unit
+  'interleave.test.ts', // 15
+  'generate.test.ts', // 12
+  'binary-text-results.test.ts', // 10
+  'tracedat.test.ts', // 7
+  'replay-units.test.ts', // 7
+  'perfdata.test.ts', // 6
 ];
 
 const args = process.argv.slice(2);
