@@ -1,13 +1,14 @@
 /**
- * `npm run test:unit` / `test:e2e`: node's test runner over every *.test.ts of one directory, `--concurrency` files
- * at a time, the slowest files first. `node --test` starts files in name order, so a long file late in the
- * alphabet (report-all) ran alone at the end while the other slot stood idle; starting the long ones first lets
- * the short ones fill in beside them. The order changes nothing else: each file still runs in its own process.
- * Usage: node --import tsx test/lib/run-tests.ts <dir> [--concurrency N]
+ * `npm test` (every tier in one run) and `npm run test:unit` / `test:diff` / `test:e2e`: node's test runner over
+ * every *.test.ts of the given directories, `--concurrency` files at a time, the slowest files first. `node --test`
+ * starts files in name order, so a long file late in the alphabet (report-all) ran alone at the end while the other
+ * slot stood idle; starting the long ones first lets the short ones fill in beside them, and one run of all tiers
+ * leaves no slot idle between them. The order changes nothing else: each file still runs in its own process.
+ * Usage: node --import tsx test/lib/run-tests.ts <dir>... [--concurrency N]
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { run } from 'node:test';
 import { spec } from 'node:test/reporters';
 
@@ -30,28 +31,31 @@ const SLOW_FIRST = [
   'ingest-cli.test.ts', // 12
   'ingest-structured.test.ts', // 11
   'queries.test.ts', // 10
-  // unit
+  // unit, diff
   'interleave.test.ts', // 15
   'generate.test.ts', // 12
   'binary-text-results.test.ts', // 10
   'tracedat.test.ts', // 7
   'replay-units.test.ts', // 7
   'perfdata.test.ts', // 6
+  'diff.test.ts', // 9 (test/diff: the 21 cases side by side)
 ];
 
 const args = process.argv.slice(2);
 const at = args.indexOf('--concurrency');
 const concurrency = at >= 0 ? Number(args.splice(at, 2)[1]) : 2;
-const [dir] = args;
-if (!dir || !Number.isInteger(concurrency) || concurrency < 1) {
-  console.error('usage: node --import tsx test/lib/run-tests.ts <dir> [--concurrency N]');
+const dirs = args;
+if (dirs.length === 0 || !Number.isInteger(concurrency) || concurrency < 1) {
+  console.error('usage: node --import tsx test/lib/run-tests.ts <dir>... [--concurrency N]');
   process.exit(2);
 }
-const rank = (f: string) => (SLOW_FIRST.includes(f) ? SLOW_FIRST.indexOf(f) : SLOW_FIRST.length);
-const files = readdirSync(dir)
-  .filter((f) => f.endsWith('.test.ts'))
-  .sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0))
-  .map((f) => resolve(join(dir, f)));
+const rank = (f: string) => {
+  const name = basename(f);
+  return SLOW_FIRST.includes(name) ? SLOW_FIRST.indexOf(name) : SLOW_FIRST.length;
+};
+const files = dirs
+  .flatMap((dir) => readdirSync(dir).filter((f) => f.endsWith('.test.ts')).map((f) => resolve(join(dir, f))))
+  .sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
 
 // Each file's CPU seconds (test/lib/cpu-hook.mjs writes them at its exit), printed beside its wall time at the end:
 // on a shared machine the wall time of a file depends on its neighbours, its CPU time much less.
@@ -86,9 +90,9 @@ process.on('exit', () => {
   const rows = [...took].sort((a, b) => b[1] - a[1]);
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
   const fmt = (s: number | undefined) => (s === undefined ? '     ?' : s.toFixed(1).padStart(6));
-  const lines = rows.map(([f, s]) => `  ${fmt(s)} s ${fmt(cpu.get(f))} s CPU  ${f.slice(f.lastIndexOf('/') + 1)}`);
+  const lines = rows.map(([f, s]) => `  ${fmt(s)} s ${fmt(cpu.get(f))} s CPU  ${basename(dirname(f))}/${basename(f)}`);
   const wall = ((performance.now() - t0) / 1000).toFixed(1);
   process.stdout.write(
-    `\n# ${dir}: seconds per file (wall, CPU)\n${lines.join('\n')}\n  wall ${wall} s; files ${sum(rows.map((r) => r[1])).toFixed(1)} s, CPU ${sum([...cpu.values()]).toFixed(1)} s\n`,
+    `\n# ${dirs.join(' ')}: seconds per file (wall, CPU)\n${lines.join('\n')}\n  wall ${wall} s; files ${sum(rows.map((r) => r[1])).toFixed(1)} s, CPU ${sum([...cpu.values()]).toFixed(1)} s\n`,
   );
 });
