@@ -177,9 +177,9 @@ export const eventNames = new ByteInterner();
 
 /**
  * The slot of a stack frame line in a direct-mapped cache of FRAME_SLOTS lines (ftrace.ts, perf.ts): a hash of up to
- * its first 16 and its last 8 characters (where names and addresses differ). A few sampled characters were cheaper, but perf's raw callchain lines
- * (`\tffffffff8163eab7 [unknown] ([kernel.kallsyms])`) differ only in their address digits: they fell into a
- * handful of slots and nearly every line was parsed again.
+ * its first 16 and its last 8 characters, where names and addresses differ. Four sampled characters were cheaper,
+ * but perf's raw callchain lines (`\tffffffff8163eab7 [unknown] ([kernel.kallsyms])`) differ only in their address
+ * digits: they fell into a handful of slots and nearly every line was parsed again.
  */
 export const FRAME_SLOTS = 1024;
 
