@@ -13,7 +13,7 @@
  * them itself (and leaves the result for the others).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -44,8 +44,8 @@ const PRODUCT = ['db', 'ingest', 'replay', 'queries', join('samples', 'generate'
 /** A lock older than this was left by a killed process (whatever process has its pid now). */
 const STALE_LOCK_MS = 10 * 60_000;
 /**
- * Entries of other products (~250 MB per product after a whole run) are removed once this old: a run that began
- * before the sources changed may still be reading them.
+ * Entries of other products (~250 MB per product after a whole run) are removed once unused this long: a run that
+ * began before the sources changed, or another checkout's run, may still be reading them (cached() marks each use).
  */
 const OLD_ENTRY_MS = 15 * 60_000;
 
@@ -84,7 +84,12 @@ export async function replayedDb(inputs: Input[], opts: { replay?: boolean; fres
   const path = join(CACHE, `${key}.duckdb`);
   const meta = join(CACHE, `${key}.json`);
   const lock = join(CACHE, `${key}.lock`);
-  const cached = (): Fixture => ({ path, ...(JSON.parse(readFileSync(meta, 'utf8')) as Omit<Fixture, 'path'>) });
+  const cached = (): Fixture => {
+    // Used now: another checkout's prune (a different product, same cache) must not take it as an old entry.
+    const now = new Date();
+    for (const f of [path, meta]) utimesSync(f, now, now);
+    return { path, ...(JSON.parse(readFileSync(meta, 'utf8')) as Omit<Fixture, 'path'>) };
+  };
   for (;;) {
     if (!opts.fresh && existsSync(path)) return cached();
     let locked = false;
