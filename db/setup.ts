@@ -25,11 +25,14 @@ const ADDED_COLUMNS = [
  */
 const ensured = new WeakSet<Db>();
 
-/** The Db objects whose replay tables ensureSchema created: they have this version's columns. */
-const freshReplayTables = new WeakSet<Db>();
+/**
+ * The Db objects whose replay tables are known to have this version's columns: ensureSchema created them, or
+ * replay checked them (db stays so until it closes: nothing else changes its schema).
+ */
+const currentReplayTables = new WeakSet<Db>();
 
-/** Whether this process created the Db's replay tables (replay then need not check their columns). */
-export const replayTablesFresh = (db: Db): boolean => freshReplayTables.has(db);
+export const replayTablesCurrent = (db: Db): boolean => currentReplayTables.has(db);
+export const markReplayTablesCurrent = (db: Db): void => void currentReplayTables.add(db);
 
 /** Tables were dropped (replay's stale tables): the next ensureSchema on this Db does the whole work again. */
 export function schemaChanged(db: Db): void {
@@ -54,7 +57,7 @@ export async function ensureSchema(db: Db): Promise<void> {
   const tracked = have.has(TRACE_LOADS.name);
   const missing = ALL_TABLES.filter((t) => !have.has(t.name));
   if (missing.length > 0) await db.run(missing.map((t) => createTableSql(t, legacy)).join(';\n'));
-  if (REPLAY_TABLES.every((t) => !have.has(t.name))) freshReplayTables.add(db);
+  if (REPLAY_TABLES.every((t) => !have.has(t.name))) currentReplayTables.add(db);
   if (hadTraces) await db.run(ADDED_COLUMNS.join(';\n'));
   await db.run(INGEST_VIEWS.map((v) => v.sql).join(';\n'));
   const empty = !have.has('migratetypes') || (await db.one<{ n: number }>('SELECT count(*)::INTEGER AS n FROM migratetypes'))?.n === 0;

@@ -20,7 +20,7 @@
  * of two replays. A replay that fails rolls back and deletes its intent: the previous results stay.
  */
 import type { Db } from '../db/duckdb.js';
-import { ensureSchema, replayTablesFresh, schemaChanged } from '../db/setup.js';
+import { ensureSchema, markReplayTablesCurrent, replayTablesCurrent, schemaChanged } from '../db/setup.js';
 import { failpoint } from '../db/failpoint.js';
 import { REPLAY_LOADS } from '../db/tables/recovery.js';
 import { Anomalies } from './anomalies.js';
@@ -325,18 +325,14 @@ async function replayOnce(db: Db, traceId: number, opts: ReplayOptions, ordered:
   }
 }
 
-/** The Db objects whose replay tables dropStaleReplayTables has checked. */
-const replayTablesChecked = new WeakSet<Db>();
-
 /**
  * Replay tables are derived data: when a database written by an older refscope has different columns in one of
  * them, every replay table is dropped (ensureSchema recreates them) so no trace keeps rows of another model version;
  * the other traces need `refscope replay` again (their replay_runs row goes too).
  */
 async function dropStaleReplayTables(db: Db): Promise<boolean> {
-  // Once per Db, and not for tables ensureSchema just made: then they are this version's until the Db closes.
-  if (replayTablesChecked.has(db) || replayTablesFresh(db)) return false;
-  replayTablesChecked.add(db);
+  // Not again once checked, nor for tables ensureSchema just made (it marks them when it recreates them too).
+  if (replayTablesCurrent(db)) return false;
   const have = await db.all<{ table_name: string; cols: string }>(
     `SELECT table_name, string_agg(column_name, ',' ORDER BY column_index) AS cols FROM duckdb_columns()
      WHERE schema_name = 'main' AND table_name IN (${REPLAY_TABLES.map((t) => `'${t.name}'`).join(',')}) GROUP BY table_name`,
@@ -345,7 +341,7 @@ async function dropStaleReplayTables(db: Db): Promise<boolean> {
   if (stale) {
     for (const t of REPLAY_TABLES) await db.run(`DROP TABLE IF EXISTS ${t.name}`);
     schemaChanged(db);
-  }
+  } else markReplayTablesCurrent(db);
   return stale;
 }
 
