@@ -13,6 +13,11 @@ export interface Column {
    * distinct text (payload). Constant and Uncompressed segments remain possible.
    */
   compression?: 'dict' | 'long';
+  /**
+   * A computed column: this SQL expression over the row's stored columns, evaluated by the table's view when a query
+   * reads it (db/tables/ingest.ts EVENT_ROWS / `events`). Not stored, never written.
+   */
+  generated?: string;
 }
 
 export interface Table {
@@ -33,12 +38,13 @@ const LEGACY_METHODS = { dict: 'dictionary', long: 'fsst' } as const;
 
 export function createTableSql(t: Table, legacyStorage = false): string {
   const methods = legacyStorage ? LEGACY_METHODS : METHODS;
+  if (t.columns.some((c) => c.generated !== undefined)) throw new Error(`${t.name} has computed columns: create its stored table`);
   const cols = t.columns.map((c) => `  "${c.name}" ${c.type}${c.compression ? ` USING COMPRESSION ${methods[c.compression]}` : ''}`);
   return `CREATE TABLE IF NOT EXISTS ${t.name} (\n${[...cols, ...(t.constraints ?? []).map((s) => '  ' + s)].join(',\n')}\n)`;
 }
 
 /** Markdown table of a table's columns, for docs/schema.md. */
 export function tableMarkdown(t: Table): string {
-  const rows = t.columns.map((c) => `| \`${c.name}\` | ${c.type} | ${c.doc.replace(/\|/g, '\\|')} |`);
+  const rows = t.columns.map((c) => `| \`${c.name}\` | ${c.type}${c.generated !== undefined ? ' (computed)' : ''} | ${c.doc.replace(/\|/g, '\\|')} |`);
   return [`### \`${t.name}\``, '', t.doc, '', '| column | type | meaning |', '|---|---|---|', ...rows, ''].join('\n');
 }

@@ -1,12 +1,13 @@
 import { tableMarkdown } from './columns.js';
-import { INGEST_TABLES, INGEST_VIEWS } from './tables/ingest.js';
+import { EVENT_ROWS, EVENTS, INGEST_TABLES, INGEST_VIEWS } from './tables/ingest.js';
 import { RECOVERY_TABLES } from './tables/recovery.js';
 import { REPLAY_TABLES } from './tables/replay.js';
 
 /** The schema section of docs/schema.md, generated from the table definitions. */
 export function schemaMarkdown(): string {
   const parts = ['## Tables written by ingest', ''];
-  for (const t of INGEST_TABLES) parts.push(tableMarkdown(t));
+  // event_rows is documented as what queries read: the view events, every column of it.
+  for (const t of INGEST_TABLES) parts.push(tableMarkdown(t === EVENT_ROWS ? EVENTS : t));
   parts.push('### Views', '');
   for (const v of INGEST_VIEWS) parts.push(`- \`${v.name}\`: ${v.doc}`);
   parts.push('', '## Tables written by replay', '');

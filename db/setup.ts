@@ -1,12 +1,15 @@
 import { createTableSql } from './columns.js';
 import type { Db } from './duckdb.js';
 import { recover, sweepUntracked } from './recover.js';
-import { INGEST_TABLES, INGEST_VIEWS, MT_LAYOUTS } from './tables/ingest.js';
+import { EVENT_ROWS, EVENTS, INGEST_TABLES, INGEST_VIEWS, MT_LAYOUTS } from './tables/ingest.js';
 import { RECOVERY_TABLES, TRACE_LOADS } from './tables/recovery.js';
 import { REPLAY_TABLES } from './tables/replay.js';
 
 /** Every table refscope writes: ingest's, replay's, then the crash-recovery bookkeeping. */
 export const ALL_TABLES = [...INGEST_TABLES, ...REPLAY_TABLES, ...RECOVERY_TABLES];
+
+/** The tables as queries see them: ALL_TABLES with `events` (the view) for event_rows, the rows it reads. */
+export const PUBLIC_TABLES = ALL_TABLES.map((t) => (t === EVENT_ROWS ? EVENTS : t));
 
 /**
  * Columns added after their table was first shipped: a database made before them gets them (NULL, or the default,
@@ -54,6 +57,10 @@ export async function ensureSchema(db: Db): Promise<void> {
     )).map((r) => r.name),
   );
   const hadTraces = have.has('traces');
+  if (have.has('events')) {
+    await storeEventRows(db);
+    have.add(EVENT_ROWS.name);
+  }
   const tracked = have.has(TRACE_LOADS.name);
   const missing = ALL_TABLES.filter((t) => !have.has(t.name));
   if (missing.length > 0) await db.run(missing.map((t) => createTableSql(t, legacy)).join(';\n'));
@@ -69,4 +76,27 @@ export async function ensureSchema(db: Db): Promise<void> {
   if (hadTraces && !tracked) await sweepUntracked(db);
   await recover(db);
   ensured.add(db);
+}
+
+/**
+ * A database made before `events` became a view (db/tables/ingest.ts EVENT_ROWS) has a table `events` with a
+ * plain payload column: it becomes `event_rows`, its payload the stored text. Renames only (no row is copied), in
+ * one transaction; the views are dropped first (they read the old table) and made again by ensureSchema.
+ */
+async function storeEventRows(db: Db): Promise<void> {
+  await db.run('BEGIN TRANSACTION');
+  try {
+    await db.run(
+      [
+        ...INGEST_VIEWS.map((v) => `DROP VIEW IF EXISTS "${v.name}"`).filter((d) => d !== 'DROP VIEW IF EXISTS "events"'),
+        `ALTER TABLE events RENAME TO ${EVENT_ROWS.name}`,
+        `ALTER TABLE ${EVENT_ROWS.name} RENAME COLUMN payload TO payload_text`,
+        `ALTER TABLE ${EVENT_ROWS.name} ALTER COLUMN payload_text DROP NOT NULL`,
+      ].join(';\n'),
+    );
+    await db.run('COMMIT');
+  } catch (e) {
+    await db.run('ROLLBACK').catch(() => undefined);
+    throw e;
+  }
 }

@@ -30,7 +30,7 @@ import { DuckDBTimestampValue, DuckDBTypeId } from '../db/duckdb-api.js';
 import type { DuckDBType, DuckDBValue } from '@duckdb/node-api';
 import type { Db } from '../db/duckdb.js';
 import { tableSelectSql } from '../db/select.js';
-import { ALL_TABLES } from '../db/setup.js';
+import { PUBLIC_TABLES } from '../db/setup.js';
 import { csvSafeSql } from '../queries/csv-safe.js';
 import { rowOf, rowsOf } from '../queries/statements.js';
 
@@ -65,7 +65,7 @@ export interface ExportResult {
 
 export class ExportError extends Error {}
 
-export const EXPORTABLE_TABLES: string[] = ALL_TABLES.map((t) => t.name);
+export const EXPORTABLE_TABLES: string[] = PUBLIC_TABLES.map((t) => t.name);
 
 async function tableSql(db: Db, table: string, traceId: number | undefined): Promise<string> {
   if (!EXPORTABLE_TABLES.includes(table))

@@ -1,10 +1,10 @@
 import { BATCH_ROWS, ColumnarBatch, Dictionary, getStr, setBig, setCode, setInt, setStr, setTextBytes } from '../db/batch.js';
 import { decodingOf, type Decoding, type EventCols, type TraceFacts } from './decode/catalogue.js';
 import { kmemDecoded, kmemPage, pageRef, refDecoded, takeRejected, type KmemFields, type RefFields } from './decode/decoders.js';
-import { kmemScan, refScan, scanKmem, scanRef } from './decode/scan.js';
+import { kmemScan, refScan, scanKmem, scanRef, scanRefText } from './decode/scan.js';
 import { contextOutOfRange, MAX_CPUS, MAX_LOST, MAX_PFN } from './decode/limits.js';
 import type { Clock, LineContext, LineSink, LostKind, SkipKind, StackKind } from './readers/sink.js';
-import { EVENTS } from '../db/tables/ingest.js';
+import { EVENT_ROWS } from '../db/tables/ingest.js';
 import { MAX_LINE_BYTES } from './source.js';
 import { StackTable, type StackRow } from './stack.js';
 
@@ -125,7 +125,7 @@ export class EventBuilder implements LineSink, TraceFacts {
     private readonly flush: (batch: ColumnarBatch) => void,
     dicts: Map<string, Dictionary> = new Map(),
   ) {
-    this.batch = new ColumnarBatch(EVENTS, ['payload', 'args'], dicts);
+    this.batch = new ColumnarBatch(EVENT_ROWS, ['payload_text', 'args'], dicts);
     this.c = Object.fromEntries(this.batch.columns.map((col) => [col.name, col]));
   }
 
@@ -163,7 +163,7 @@ export class EventBuilder implements LineSink, TraceFacts {
   event(lineNo: number, ctx: LineContext, system: string | null, event: string, payload: string, line?: string | (() => string)): boolean {
     const kmem = this.kmem;
     this.kmem = null;
-    const ref = this.ref;
+    let ref = this.ref;
     this.ref = null;
     const payloadInBytes = this.payloadInBytes;
     this.payloadInBytes = false;
@@ -200,8 +200,16 @@ export class EventBuilder implements LineSink, TraceFacts {
     const code = kind.code;
     setCode(c.event, r, code);
     this.countByCode[code]++;
-    if (payloadInBytes) setTextBytes(c.payload, r, this.lineBuf!, this.payloadStart, this.lineEnd);
-    else setStr(c.payload, r, payload);
+    // A page_ref payload as the kernel renders it is not stored: events.payload renders it from the columns. Text
+    // from the other routes goes through the same scanner, so that every route stores the same.
+    if (ref === null && kind.decode === pageRef) {
+      const t = scanRefText(payload);
+      if (t !== null && t.canonical) ref = t;
+    }
+    if (ref === null || !ref.canonical) {
+      if (payloadInBytes) setTextBytes(c.payload_text, r, this.lineBuf!, this.payloadStart, this.lineEnd);
+      else setStr(c.payload_text, r, payload);
+    }
     // Always: perf names the system but still needs decoding.
     if (kmem !== null && kmem.ok && kind.decode === kmemPage) kmemDecoded(kmem, r, c, this);
     else if (ref !== null && kind.decode === pageRef) refDecoded(ref, r, c);
@@ -298,7 +306,7 @@ export class EventBuilder implements LineSink, TraceFacts {
       const r = this.lastSeq - this.batchFirstSeq;
       if (r < 0 || r >= this.batch.rows) return this.unparsed(lineNo, text, 'continuation without the event it continues');
       this.contRow = r;
-      this.contParts = [getStr(this.c.payload, r) ?? ''];
+      this.contParts = [getStr(this.c.payload_text, r) ?? '']; // only print events continue: their text is stored
       this.contLen = this.contParts[0].length;
     }
     // Parts are joined once, when the payload ends: appending line by line would rewrite it each time.
@@ -309,7 +317,7 @@ export class EventBuilder implements LineSink, TraceFacts {
 
   private endContinuation(): void {
     if (this.contRow < 0) return;
-    setStr(this.c.payload, this.contRow, this.contParts.join('\n'));
+    setStr(this.c.payload_text, this.contRow, this.contParts.join('\n'));
     this.contRow = -1;
     this.contParts = [];
   }

@@ -12,7 +12,7 @@ import { chooseFormat, missingHeaderNote, type Format } from './detect.js';
 import { Progress } from './progress.js';
 import { callsiteOf, callsiteRule, shownFrames } from './stack.js';
 import { parseText } from './parse.js';
-import { EVENTS, LOST_EVENTS, STACKS, UNPARSED } from '../db/tables/ingest.js';
+import { EVENT_ROWS, LOST_EVENTS, STACKS, UNPARSED } from '../db/tables/ingest.js';
 import { InputError, openSource, type Source } from './source.js';
 import { drainAsync } from './readers/steps.js';
 
@@ -146,7 +146,7 @@ async function load(
   return db.withMemoryLimit('128MB', () => db.withOneThread(() => db.transaction(async () => {
     // DuckDB inserts the events on its own thread while parsing goes on (db/feed.ts); the parser waits when more
     // than MAX_QUEUED batches are waiting for it.
-    const feed = new TableFeed(db, EVENTS);
+    const feed = new TableFeed(db, EVENT_ROWS);
     feed.open();
     const out = { append: (b: ColumnarBatch) => feed.append(b), room: () => feed.whenRoom(MAX_QUEUED) };
     const progress = new Progress(name, src.totalBytes, opts.progress ?? false);
@@ -389,14 +389,14 @@ export async function deleteTraces(db: Db, ids: number[]): Promise<void> {
 async function applyLateStacks(db: Db, traceId: number, b: ParseFacts): Promise<void> {
   for (const s of b.lateStacks) {
     const col = s.kind === 'kernel' ? 'stack_id' : 'user_stack_id';
-    await db.run(`UPDATE events SET ${col} = $1 WHERE trace_id = $2 AND seq = $3`, [s.stackId, traceId, s.seq]);
+    await db.run(`UPDATE ${EVENT_ROWS.name} SET ${col} = $1 WHERE trace_id = $2 AND seq = $3`, [s.stackId, traceId, s.seq]);
   }
 }
 
 /** Kprobes print struct page pointers: pfn = (page - vmemmap_base) / sizeof(struct page) (docs/model.md §11). */
 async function mapPagePointers(db: Db, traceId: number, base: bigint): Promise<void> {
   await db.run(
-    `UPDATE events SET pfn = ((ptr - $base::UBIGINT) // 64)::BIGINT
+    `UPDATE ${EVENT_ROWS.name} SET pfn = ((ptr - $base::UBIGINT) // 64)::BIGINT
      WHERE trace_id = $id AND pfn IS NULL AND ptr >= $base::UBIGINT AND ptr < $base::UBIGINT + (1::UBIGINT << 48)
        AND system IN ('gup', 'pgmap', 'cmak')`,
     { base: base.toString(), id: traceId },

@@ -9,7 +9,7 @@ import { FtraceReader } from './readers/ftrace.js';
 import { PerfReader } from './readers/perf.js';
 import type { Reader, LineSink } from './readers/sink.js';
 import { TraceCmdReader } from './readers/tracecmd.js';
-import { EVENTS } from '../db/tables/ingest.js';
+import { EVENT_ROWS } from '../db/tables/ingest.js';
 import { LineSplitter, type Source } from './source.js';
 
 /**
@@ -129,7 +129,7 @@ async function parseInWorker(
   const path = src.name === '-' ? null : src.name;
   if (path !== null) src.close();
   const worker = new Worker(WORKER, { workerData: { format, traceId, path } });
-  const batch = new ColumnarBatch(EVENTS, ['payload', 'args'], new Map<string, Dictionary>());
+  const batch = new ColumnarBatch(EVENT_ROWS, ['payload_text', 'args'], new Map<string, Dictionary>());
   /** A file's content as the worker parsed it, block by block in order (messages on one port keep their order). */
   const hash = createHash('sha256');
   let inFlight = 0;

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { dirname } from 'node:path';
-import { ALL_TABLES } from '../../db/setup.js';
+import { PUBLIC_TABLES } from '../../db/setup.js';
 import type { ExportFormat } from '../../export/tables.js';
 import { dbOption, openLocked, UsageError, withReplayedTrace } from '../common.js';
 
@@ -16,7 +16,7 @@ export function exportCommand(program: Command): void {
     .option('--csv <file>', 'CSV file with a header (refscope ingest reads a --csv-raw one back exactly)')
     .option('--csv-raw', 'csv: write text exactly as stored (no leading \' before formulas, control characters unescaped)')
     .option('--perfetto <file>', 'pins, holds, page lifetimes and CMA calls of one trace (--trace N when the database holds several) as Chrome trace-event JSON for ui.perfetto.dev')
-    .addOption(new Option('--table <table>', 'table to export').choices(ALL_TABLES.map((t) => t.name)).default('events'))
+    .addOption(new Option('--table <table>', 'table to export').choices(PUBLIC_TABLES.map((t) => t.name)).default('events'))
     .action(async (o) => {
       if (o.perfetto !== undefined) {
         if (['arrow', 'parquet', 'csv'].some((f) => o[f] !== undefined)) throw new UsageError('export: --perfetto cannot be combined with --arrow, --parquet or --csv');

@@ -44,11 +44,23 @@ export const TRACES: Table = {
   constraints: ['PRIMARY KEY (trace_id)'],
 };
 
+/**
+ * `events.payload`: the stored text, else the page_ref payload rendered from its columns. Ingest leaves payload_text
+ * NULL only where the text is exactly this rendering (scan.ts refScan.canonical: the format of
+ * include/trace/events/page_ref.h, `pfn=0x%lx flags=%s count=%d mapcount=%d mapping=%p mt=%d val=%d[ ret=%d]`, %p
+ * printed as 16 hex digits). Most rows of a page trace then store no text, which DuckDB inserts faster. The view
+ * computes it only for queries that read it (as a generated column, DuckDB would compute it at every insert).
+ */
+const PAYLOAD =
+  "coalesce(payload_text, 'pfn=0x' || printf('%x', pfn) || ' flags=' || page_flags || ' count=' || count || ' mapcount=' || mapcount" +
+  " || ' mapping=' || printf('%016x', mapping) || ' mt=' || mt || ' val=' || val || coalesce(' ret=' || ret, ''))";
+
 export const EVENTS: Table = {
   name: 'events',
   doc:
     'One row per trace event, in input order. Payload fields are decoded by name into the typed columns below; ' +
-    'a column is NULL when the event has no such field. The raw payload is always kept.',
+    'a column is NULL when the event has no such field. The raw payload is always kept (`payload`). ' +
+    'A view: the rows are stored in `event_rows` (every column but `payload`), which is what to INSERT into.',
   columns: [
     { name: 'trace_id', type: 'INTEGER NOT NULL', doc: '`traces.trace_id`.' },
     { name: 'seq', type: 'BIGINT NOT NULL', doc: 'Position in the input (0-based, no gaps). Replay order: many events share a timestamp, so order by seq, never by ts alone.' },
@@ -86,7 +98,13 @@ export const EVENTS: Table = {
     { name: 'stack_id', type: 'INTEGER', doc: 'Kernel stack of this event (`stacks.stack_id`), from `<stack trace>`, `kernel_stack:` or a perf callchain.' },
     { name: 'user_stack_id', type: 'INTEGER', doc: 'User stack (`<user stack trace>`).' },
     { name: 'args', type: 'JSON', doc: 'Fields of events refscope has no decoder for, as a JSON object of strings (generic key=value); NULL for decoded events.' },
-    { name: 'payload', type: 'VARCHAR NOT NULL', doc: 'Raw text after `event:` (marker text for trace markers). Untrusted.', compression: 'long' },
+    {
+      name: 'payload_text',
+      type: 'VARCHAR',
+      doc: 'The payload as stored: NULL where `payload` is rendered from the decoded columns (a page_ref payload in the kernel\'s exact layout), the raw text otherwise. Read `payload`.',
+      compression: 'long',
+    },
+    { name: 'payload', type: 'VARCHAR', doc: 'Raw text after `event:` (marker text for trace markers), never NULL. Untrusted.', generated: PAYLOAD },
   ],
 };
 
@@ -146,10 +164,23 @@ export const MT_LAYOUTS: Record<string, string[]> = {
   'pre4.4': ['UNMOVABLE', 'RECLAIMABLE', 'MOVABLE', 'RESERVE', 'CMA', 'ISOLATE'],
 };
 
-export const INGEST_TABLES: Table[] = [TRACES, EVENTS, STACKS, LOST_EVENTS, UNPARSED, MIGRATETYPES];
+/** Where the rows of `events` are stored: its columns but the computed ones. */
+export const EVENT_ROWS: Table = {
+  name: 'event_rows',
+  doc: 'The stored rows of the view `events`.',
+  columns: EVENTS.columns.filter((c) => c.generated === undefined),
+};
+
+/** The view `events`: event_rows and the columns computed from them. */
+const EVENTS_VIEW = `CREATE OR REPLACE VIEW events AS SELECT ${EVENTS.columns
+  .map((c) => (c.generated === undefined ? `"${c.name}"` : `${c.generated} AS "${c.name}"`))
+  .join(', ')} FROM event_rows`;
+
+export const INGEST_TABLES: Table[] = [TRACES, EVENT_ROWS, STACKS, LOST_EVENTS, UNPARSED, MIGRATETYPES];
 
 /** Views for people typing SQL by hand. */
 export const INGEST_VIEWS: { name: string; doc: string; sql: string }[] = [
+  { name: 'events', doc: 'every event (the table `events` above), read from `event_rows`; first, as the views below read it.', sql: EVENTS_VIEW },
   {
     name: 'events_readable',
     doc: 'events with `pfn_hex`, `ts_s` (seconds, DOUBLE), the migratetype name and the stack\'s callsite.',

@@ -194,6 +194,8 @@ export interface RefFields {
   mt: number;
   val: number;
   ret: number;
+  /** The text is exactly what events.payload renders from these values (db/tables/ingest.ts PAYLOAD): not stored. */
+  canonical: boolean;
 }
 
 /** pageRef's columns from fields already decoded. */

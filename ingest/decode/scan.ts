@@ -13,11 +13,13 @@ import type { KmemFields, RefFields } from './decoders.js';
 /** Flag words (page flags, gfp) repeat: one string each. */
 const words = new ByteInterner(9);
 
-export const refScan: RefFields = { pfn: 0, flags: '', count: 0, mapcount: 0, mappingHi: 0, mappingLo: 0, mt: 0, val: 0, ret: NaN };
+export const refScan: RefFields = { pfn: 0, flags: '', count: 0, mapcount: 0, mappingHi: 0, mappingLo: 0, mt: 0, val: 0, ret: NaN, canonical: false };
 export const kmemScan: KmemFields = { ok: true, pfn: 0, order: 0, mt: NaN, gfp: null, page: false, pageHi: 0, pageLo: 0 };
 
 /** The value read by the latest dec() / pfn(), and the halves read by hex(). */
 let value = 0;
+/** Whether the latest dec() / hex() read its number as printf prints it (no leading zero, no `-0`). */
+let plain = false;
 let hi = 0;
 let lo = 0;
 
@@ -51,6 +53,7 @@ function dec(b: Uint8Array, p: number, e: number): number {
   while (p < e && b[p] >= 48 && b[p] <= 57) v = v * 10 + (b[p++] - 48);
   if (p === s || p - s > 15) return -1;
   value = neg ? -v : v;
+  plain = (p - s === 1 || b[s] !== 48) && !(neg && v === 0);
   return p;
 }
 
@@ -69,6 +72,7 @@ function hex(b: Uint8Array, p: number, e: number, max: number): number {
     l = ((l << 4) | d) >>> 0;
   }
   if (p === s || p - s > max) return -1;
+  plain = p - s === 1 || b[s] !== 48;
   hi = h;
   lo = l;
   value = h * 4294967296 + l;
@@ -92,22 +96,32 @@ function word(b: Uint8Array, p: number, e: number): number {
   return q;
 }
 
-/** `pfn=… flags=… count=… mapcount=… mapping=… mt=… val=…[ ret=…]`, the whole of b[p, e), into refScan. */
+/**
+ * `pfn=… flags=… count=… mapcount=… mapping=… mt=… val=…[ ret=…]`, the whole of b[p, e), into refScan; `canonical`
+ * when the text is the kernel's own rendering of those values: pfn as `0x%lx`, numbers as `%d` within their
+ * columns' types, mapping as 16 hex digits, a non-empty flags word.
+ */
 export function scanRef(b: Uint8Array, p: number, e: number): boolean {
   const f = refScan;
-  p = pfn(b, lit(b, p, e, PFN), e);
+  f.canonical = false;
+  const at = lit(b, p, e, PFN);
+  p = pfn(b, at, e);
   if (p < 0) return false;
   f.pfn = value;
+  let canonical = plain && b[at + 1] === 120; // `0x…`, not decimal
   p = lit(b, p, e, FLAGS);
   if (p < 0) return false;
   const w = word(b, p, e);
   f.flags = words.get(b as Buffer, p, w);
+  canonical &&= w > p;
   p = dec(b, lit(b, w, e, COUNT), e);
   if (p < 0) return false;
   f.count = value;
+  canonical &&= plain && isInt32(value);
   p = dec(b, lit(b, p, e, MAPCOUNT), e);
   if (p < 0) return false;
   f.mapcount = value;
+  canonical &&= plain && isInt32(value);
   p = lit(b, p, e, MAPPING);
   if (p < 0) return false;
   // ftrace prints the hashed pointer bare, perf (libtraceevent) as `0x…` or `(nil)`: decoders.ts reads the
@@ -115,22 +129,36 @@ export function scanRef(b: Uint8Array, p: number, e: number): boolean {
   if (lit(b, p, e, NIL) > 0) {
     p += NIL.length;
     hi = lo = 0;
-  } else if ((p = hex(b, p + 1 < e && b[p] === 48 && b[p + 1] === 120 ? p + 2 : p, e, 16)) < 0) return false;
+    canonical = false;
+  } else {
+    const bare = !(p + 1 < e && b[p] === 48 && b[p + 1] === 120);
+    const s = p;
+    if ((p = hex(b, bare ? p : p + 2, e, 16)) < 0) return false;
+    canonical &&= bare && p - s === 16;
+  }
   f.mappingHi = hi;
   f.mappingLo = lo;
   p = dec(b, lit(b, p, e, MT), e);
   if (p < 0) return false;
   f.mt = value;
+  canonical &&= plain && value >= -32768 && value < 32768;
   p = dec(b, lit(b, p, e, VAL), e);
   if (p < 0) return false;
   f.val = value;
+  canonical &&= plain && isInt32(value);
   f.ret = NaN;
-  if (p === e) return true;
+  if (p === e) {
+    f.canonical = canonical;
+    return true;
+  }
   p = dec(b, lit(b, p, e, RET), e);
   if (p < 0) return false;
   f.ret = value;
+  f.canonical = canonical && plain;
   return p === e;
 }
+
+const isInt32 = (v: number): boolean => v >= -2147483648 && v <= 2147483647;
 
 /** `page=… pfn=… order=…[ migratetype=…[ gfp_flags=…]]`, the whole of b[p, e), into kmemScan. */
 export function scanKmem(b: Uint8Array, p: number, e: number): boolean {
@@ -162,4 +190,19 @@ export function scanKmem(b: Uint8Array, p: number, e: number): boolean {
   const w = word(b, p, e);
   f.gfp = words.get(b as Buffer, p, w);
   return w === e;
+}
+
+/** Room for a page_ref payload given as text (the binary readers' and the string route's): longer ones are stored. */
+const scratch = Buffer.alloc(512);
+
+/**
+ * scanRef() of a payload given as text, so that every route stores a payload or renders it by the same rule; null
+ * when it is not in the layout, or not plain ASCII (latin1 bytes would hide a wider character).
+ */
+export function scanRefText(payload: string): RefFields | null {
+  const n = payload.length;
+  if (n > scratch.length) return null;
+  if (Buffer.byteLength(payload, 'utf8') !== n) return null;
+  scratch.write(payload, 0, n, 'latin1');
+  return scanRef(scratch, 0, n) ? refScan : null;
 }

@@ -25,7 +25,7 @@ import type { Clock, LineContext } from './sink.js';
 type Cell = string | number | bigint | boolean | null | undefined;
 
 /** Columns that describe the row itself, not the decoded payload. */
-const CONTEXT = new Set(['trace_id', 'seq', 'line_no', 'ts_ns', 'cpu', 'pid', 'tgid', 'comm', 'irq_flags', 'system', 'event', 'payload']);
+const CONTEXT = new Set(['trace_id', 'seq', 'line_no', 'ts_ns', 'cpu', 'pid', 'tgid', 'comm', 'irq_flags', 'system', 'event', 'payload', 'payload_text']);
 const STACK_IDS = new Set(['stack_id', 'user_stack_id']);
 /** The typed (decoded) columns: taken from the input when present, else decoded from the payload. */
 export const TYPED_COLUMNS = EVENTS.columns.map((c) => c.name).filter((n) => !CONTEXT.has(n) && !STACK_IDS.has(n));

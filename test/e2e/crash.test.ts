@@ -131,7 +131,7 @@ describe('kill -9 of an ingest', { concurrency: true }, () => {
     const r = await cli(['ingest', '--db', db, second], { REFSCOPE_FAILPOINT: 'ingest-after-commit' });
     assert.equal(r.signal, 'SIGKILL', r.stderr);
     const c = await counts(db);
-    assert.match(c.events, /^1:\d+ 2:\d+$/);
+    assert.match(c.event_rows, /^1:\d+ 2:\d+$/);
     assert.match(c.traces, /^1:1 2:1$/);
     const id = await nextIngestWorks(db, [1, 2]);
     const check = await cli(['check', '--db', db, '--trace', String(id)]);
@@ -177,7 +177,7 @@ describe('space', () => {
       const c = await i.connect();
       await c.run("INSERT INTO trace_loads VALUES (2, 'killed', now()::TIMESTAMP, 'loading')");
       await c.run('BEGIN');
-      await c.run("INSERT INTO events (trace_id, seq, line_no, ts_ns, event, payload) SELECT 2, i, i + 1, i, 'mm_page_free', md5(i::VARCHAR) FROM range(500000) t(i)");
+      await c.run("INSERT INTO event_rows (trace_id, seq, line_no, ts_ns, event, payload_text) SELECT 2, i, i + 1, i, 'mm_page_free', md5(i::VARCHAR) FROM range(500000) t(i)");
       process.kill(process.pid, 'SIGKILL');`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script, db], { cwd: ROOT, stdio: 'ignore' });
     const [, signal] = await once(child, 'exit');

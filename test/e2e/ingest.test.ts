@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTableSql } from '../../db/columns.js';
-import { EVENTS } from '../../db/tables/ingest.js';
+import { EVENT_ROWS, EVENTS } from '../../db/tables/ingest.js';
 import { Db } from '../../db/duckdb.js';
 import { ingest, type IngestOptions, type IngestSummary } from '../../ingest/ingest.js';
 import { LineSplitter } from '../../ingest/source.js';
@@ -959,7 +959,7 @@ describe('storage of events (on disk)', () => {
       await ingest(disk, other, {});
       await disk.run('CHECKPOINT');
       const stored = await disk.all<{ column_name: string; methods: string[] }>(
-        `SELECT column_name, list(DISTINCT compression ORDER BY compression) AS methods FROM pragma_storage_info('events')
+        `SELECT column_name, list(DISTINCT compression ORDER BY compression) AS methods FROM pragma_storage_info('event_rows')
          WHERE segment_type <> 'VALIDITY' GROUP BY column_name`,
       );
       const traces = Number((await disk.one<{ n: bigint }>('SELECT count(*) AS n FROM traces'))!.n);
@@ -973,7 +973,7 @@ describe('storage of events (on disk)', () => {
   const declared = EVENTS.columns.filter((c) => c.compression);
 
   it('a new file: low-cardinality text as DICT_FSST, the payload as ZSTD (left to itself, DuckDB picks DICT_FSST for it: 12x the space)', async () => {
-    assert.ok(declared.some((c) => c.name === 'payload' && c.compression === 'long') && declared.some((c) => c.name === 'comm' && c.compression === 'dict'));
+    assert.ok(declared.some((c) => c.name === 'payload_text' && c.compression === 'long') && declared.some((c) => c.name === 'comm' && c.compression === 'dict'));
     const { methods, traces } = await storedMethods(join(dir, 'storage.duckdb'));
     assert.equal(traces, 2);
     for (const c of declared) assert.deepEqual(methods[c.name], [c.compression === 'long' ? 'zstd' : 'dict_fsst'], c.name);
@@ -1006,12 +1006,12 @@ describe('an insert that fails part-way through a large ingest (worker, 64 batch
       const small = join(dir, 'small.txt');
       writeFileSync(small, '            bash-12621   [001] .....   413.376144: mm_page_free: page=000000002c49ac86 pfn=0x18dbea order=0\n');
       await ingest(db, small, {});
-      // events as ingest creates it, plus a constraint that rows past the first 40 000 break: an insert fails after
+      // event_rows as ingest creates it, plus a constraint that rows past the first 40 000 break: an insert fails after
       // others went in, with more than half the capture's 131 k events still to come.
-      await db.run(createTableSql({ ...EVENTS, name: 'events_checked', constraints: ['CHECK (seq < 40000)'] }));
-      await db.run('INSERT INTO events_checked SELECT * FROM events');
-      await db.run('DROP TABLE events');
-      await db.run('ALTER TABLE events_checked RENAME TO events');
+      await db.run(createTableSql({ ...EVENT_ROWS, name: 'events_checked', constraints: ['CHECK (seq < 40000)'] }));
+      await db.run('INSERT INTO events_checked SELECT * FROM event_rows');
+      await db.run('DROP TABLE event_rows');
+      await db.run('ALTER TABLE events_checked RENAME TO event_rows');
       const count = async () => plain((await db.all('SELECT (SELECT count(*) FROM traces) AS traces, (SELECT count(*) FROM events) AS events'))[0]);
       const before = await count();
       process.env.REFSCOPE_WORKER = '1';

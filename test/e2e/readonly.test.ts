@@ -75,10 +75,10 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('query --sql is read-only', () => {
   const writes = (d: string) => [
-    `ATTACH '${d}/link.duckdb' AS s (READ_WRITE); DELETE FROM s.events`,
+    `ATTACH '${d}/link.duckdb' AS s (READ_WRITE); DELETE FROM s.event_rows`,
     `ATTACH '${d}/other.duckdb' AS o; CREATE TABLE o.t (x INTEGER)`,
-    'DELETE FROM events',
-    'DROP TABLE events',
+    'DELETE FROM event_rows',
+    'DROP TABLE event_rows',
     `COPY events TO '${d}/out.csv'`,
     `EXPORT DATABASE '${d}/dump'`,
     'SET threads = 1',
@@ -87,7 +87,7 @@ describe('query --sql is read-only', () => {
     'FORCE CHECKPOINT',
     'INSTALL httpfs',
     'LOAD json',
-    'SELECT 1; DELETE FROM events',
+    'SELECT 1; DELETE FROM event_rows',
   ];
 
   it('refuses every write path with one line and leaves the database unchanged', async () => {

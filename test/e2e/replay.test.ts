@@ -201,7 +201,7 @@ describe('replay: real captures', () => {
     const other = await Db.open(join(dir, 'noprobe.duckdb'));
     try {
       const s = await ingest(other, join(REAL, CAPTURES.d), {});
-      await other.run("DELETE FROM events WHERE trace_id = $1 AND system IN ('pgmap', 'kprobe')", [s.trace_id]);
+      await other.run("DELETE FROM event_rows WHERE trace_id = $1 AND system IN ('pgmap', 'kprobe')", [s.trace_id]);
       const sum = await replay(other, s.trace_id, {});
       assert.equal(sum.pgmaps, 1);
       const p = await other.all<Row>('SELECT * FROM pgmaps WHERE trace_id = $1', [s.trace_id]);
@@ -307,7 +307,7 @@ describe('replay: scenario generators against their truth', async () => {
       const file = join(dir, `${name}-noprobe.txt`);
       const truth = await generateToFile(name, file, { format: 'ftrace', seed: 3 });
       const s = await ingest(db, file, {});
-      await db.run("DELETE FROM events WHERE trace_id = $1 AND system IN ('pgmap', 'kprobe')", [s.trace_id]);
+      await db.run("DELETE FROM event_rows WHERE trace_id = $1 AND system IN ('pgmap', 'kprobe')", [s.trace_id]);
       await replay(db, s.trace_id, {});
       const p = await db.all<Row>('SELECT pgmap, gets, puts, outstanding_end, source FROM pgmaps WHERE trace_id = $1', [s.trace_id]);
       const t = truth.expect.pgmaps![0]!;

@@ -55,8 +55,8 @@ export async function syntheticDb(n: number, path = ':memory:'): Promise<Db> {
     [n, span],
   );
   await db.run(
-    `INSERT INTO events BY NAME SELECT 1 AS trace_id, i AS seq, i + 1 AS line_no, i * ($2 // $1) AS ts_ns, 'page_ref_mod' AS event,
-       500000 + i % 6 AS pfn, 1 + i % 7 AS count, i % 3 AS mapcount, 1 AS val, 'pfn=...' AS payload, 0 AS cpu, 7 AS pid,
+    `INSERT INTO event_rows BY NAME SELECT 1 AS trace_id, i AS seq, i + 1 AS line_no, i * ($2 // $1) AS ts_ns, 'page_ref_mod' AS event,
+       500000 + i % 6 AS pfn, 1 + i % 7 AS count, i % 3 AS mapcount, 1 AS val, 'pfn=...' AS payload_text, 0 AS cpu, 7 AS pid,
        '<img src=x onerror=alert(1)>' AS comm
      FROM range($1) t(i)`,
     [n, span],

@@ -71,10 +71,10 @@ before(async () => {
     await put(db, 'traces', { trace_id: id, source: `t${id}`, sha256: `h${id}`, format: 'ftrace', mapcount_semantics: 'page_mapcount', mt_layout: 'mainline', events: 100 });
   await put(db, 'replay_runs', { trace_id: 1, checked: 200, agreed: 199, checked_outside_lost: 150, agreed_outside_lost: 150 });
   for (let seq = 0; seq < 100; seq++)
-    await put(db, 'events', { trace_id: 1, seq, line_no: seq + 1, ts_ns: seq * 100_000_000, pid: 1, comm: 'x', event: 'page_ref_mod', payload: '' });
-  await db.run(`UPDATE events SET event = 'sched_process_exit', pid = 50, args = '{"comm":"leaker","pid":"50","prio":"120"}' WHERE seq = 30`);
-  await db.run(`UPDATE events SET event = 'mm_migrate_pages', name = 'longterm_pin', nr_failed = 3, nr_succeeded = 1, pid = 80, comm = 'pinme' WHERE seq = 60`);
-  await db.run(`UPDATE events SET pid = 90, comm = 'uaf', stack_id = 1, payload = 'pfn=0x900 count=1' WHERE seq = 70`);
+    await put(db, 'event_rows', { trace_id: 1, seq, line_no: seq + 1, ts_ns: seq * 100_000_000, pid: 1, comm: 'x', event: 'page_ref_mod', payload_text: '' });
+  await db.run(`UPDATE event_rows SET event = 'sched_process_exit', pid = 50, args = '{"comm":"leaker","pid":"50","prio":"120"}' WHERE seq = 30`);
+  await db.run(`UPDATE event_rows SET event = 'mm_migrate_pages', name = 'longterm_pin', nr_failed = 3, nr_succeeded = 1, pid = 80, comm = 'pinme' WHERE seq = 60`);
+  await db.run(`UPDATE event_rows SET pid = 90, comm = 'uaf', stack_id = 1, payload_text = 'pfn=0x900 count=1' WHERE seq = 70`);
   await put(db, 'stacks', { trace_id: 1, stack_id: 1, kind: 'kernel', depth: 2, frames: 'get_page\nleaky_ioctl', callsite: 'leaky_ioctl', uses: 1 });
   await put(db, 'stacks', { trace_id: 1, stack_id: 2, kind: 'kernel', depth: 2, frames: '__alloc_pages\ndo_anonymous_page', callsite: 'do_anonymous_page', uses: 1 });
   await put(db, 'stacks', { trace_id: 1, stack_id: 3, kind: 'kernel', depth: 2, frames: 'try_grab_page\nio_pin_pages', callsite: 'io_pin_pages', uses: 1 });
@@ -97,7 +97,7 @@ before(async () => {
   for (const [pfn, seq, count] of [[0x800, 15, 2], [0x810, 16, 3]] as const) {
     await put(db, 'pages', page({ pfn, refcount_end: count }));
     await put(db, 'holds', hold({ hold_id: 100 + seq, pfn }));
-    await db.run(`UPDATE events SET system = 'page_ref', pfn = $1, mapping = 18379190079349532112, page_flags = 'uptodate|dirty|lru|private', count = $2 WHERE seq = $3`, [pfn, count, seq]);
+    await db.run(`UPDATE event_rows SET system = 'page_ref', pfn = $1, mapping = 18379190079349532112, page_flags = 'uptodate|dirty|lru|private', count = $2 WHERE seq = $3`, [pfn, count, seq]);
   }
   // A freed page with a closed hold (not a leak, a long hold).
   await put(db, 'pages', page({ pfn: 0x900, free_seq: 50, free_ts_ns: 5_000_000_000, free_pid: 91, free_comm: 'freer', free_event: 'mm_page_free', end_edge: false, holds_end: 0 }));
@@ -110,7 +110,7 @@ before(async () => {
   await put(db, 'pins', pin({ pin_id: 2, pfn: 0x701, uncertain: true }));
   await put(db, 'pins', pin({ pin_id: 3, pfn: 0x702, end_seq: 80, end_ts_ns: 8_000_000_000, duration_ns: 400_000_000 }));
   // Pins of a holder that exits at 9.2 s (0.7 s before the end), still held: a certain and an uncertain pin leak.
-  await db.run(`UPDATE events SET event = 'sched_process_exit', pid = 72, args = '{"comm":"exiter","pid":"72","prio":"120"}' WHERE seq = 92`);
+  await db.run(`UPDATE event_rows SET event = 'sched_process_exit', pid = 72, args = '{"comm":"exiter","pid":"72","prio":"120"}' WHERE seq = 92`);
   await put(db, 'pins', pin({ pin_id: 4, pfn: 0x703, holder_pid: 72, holder_tgid: 72, holder_comm: 'exiter', stack_id: null }));
   await put(db, 'pins', pin({ pin_id: 5, pfn: 0x704, holder_pid: 72, holder_tgid: 72, holder_comm: 'exiter', stack_id: null, uncertain: true }));
 

@@ -248,8 +248,8 @@ describe('replay semantics', () => {
     const { id, s } = await run(t);
     // Rewrite the trace's rows in reverse seq order.
     await db.run('CREATE TEMP TABLE rev AS SELECT * FROM events WHERE trace_id = $1 ORDER BY seq DESC', [id]);
-    await db.run('DELETE FROM events WHERE trace_id = $1', [id]);
-    await db.run('INSERT INTO events SELECT * FROM rev');
+    await db.run('DELETE FROM event_rows WHERE trace_id = $1', [id]);
+    await db.run('INSERT INTO event_rows SELECT * EXCLUDE (payload) FROM rev');
     await db.run('DROP TABLE rev');
     const again = await replay(db, id, {});
     assert.equal(again.pins, 50);
@@ -279,7 +279,7 @@ describe('replay semantics', () => {
     // The two markers at the end swap seq: the in-order stream meets that at its very end (OrderError) and the
     // replay restarts with ORDER BY seq.
     await db.run(
-      `UPDATE events SET seq = CASE WHEN seq = m THEN m - 1 ELSE m END FROM (SELECT max(seq) AS m FROM events WHERE trace_id = $1)
+      `UPDATE event_rows SET seq = CASE WHEN seq = m THEN m - 1 ELSE m END FROM (SELECT max(seq) AS m FROM events WHERE trace_id = $1)
        WHERE trace_id = $1 AND seq IN (m - 1, m)`,
       [id],
     );
@@ -367,7 +367,7 @@ describe('replay semantics', () => {
       ]);
     assert.deepEqual(await got(), want);
     // A database ingested before align= and page= had columns: the same answers from the payload.
-    await db.run('UPDATE events SET "order" = NULL, ptr = NULL WHERE trace_id = $1', [id]);
+    await db.run('UPDATE event_rows SET "order" = NULL, ptr = NULL WHERE trace_id = $1', [id]);
     await replay(db, id, {});
     assert.deepEqual(await got(), want);
   });

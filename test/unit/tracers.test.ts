@@ -38,7 +38,7 @@ function parse(format: TextFormat, text: string) {
         line: getInt(c.line_no, r)!,
         event: getStr(c.event, r)!,
         system: getStr(c.system, r),
-        payload: getStr(c.payload, r) ?? '',
+        payload: getStr(c.payload_text, r) ?? '',
         comm: getStr(c.comm, r),
         pid: getInt(c.pid, r),
         cpu: getInt(c.cpu, r),
