@@ -88,7 +88,7 @@ async function storeEventRows(db: Db): Promise<void> {
   try {
     await db.run(
       [
-        ...INGEST_VIEWS.map((v) => `DROP VIEW IF EXISTS "${v.name}"`).filter((d) => d !== 'DROP VIEW IF EXISTS "events"'),
+        ...INGEST_VIEWS.filter((v) => v.name !== 'events').map((v) => `DROP VIEW IF EXISTS "${v.name}"`),
         `ALTER TABLE events RENAME TO ${EVENT_ROWS.name}`,
         `ALTER TABLE ${EVENT_ROWS.name} RENAME COLUMN payload TO payload_text`,
         `ALTER TABLE ${EVENT_ROWS.name} ALTER COLUMN payload_text DROP NOT NULL`,

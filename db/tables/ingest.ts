@@ -178,9 +178,9 @@ const EVENTS_VIEW = `CREATE OR REPLACE VIEW events AS SELECT ${EVENTS.columns
 
 export const INGEST_TABLES: Table[] = [TRACES, EVENT_ROWS, STACKS, LOST_EVENTS, UNPARSED, MIGRATETYPES];
 
-/** Views for people typing SQL by hand. */
+/** `events` (made first: the others read it), then views for people typing SQL by hand. */
 export const INGEST_VIEWS: { name: string; doc: string; sql: string }[] = [
-  { name: 'events', doc: 'every event (the table `events` above), read from `event_rows`; first, as the views below read it.', sql: EVENTS_VIEW },
+  { name: 'events', doc: 'the columns documented under `events` above, over the stored rows of `event_rows` (`payload` computed).', sql: EVENTS_VIEW },
   {
     name: 'events_readable',
     doc: 'events with `pfn_hex`, `ts_s` (seconds, DOUBLE), the migratetype name and the stack\'s callsite.',
