@@ -1,13 +1,16 @@
 import { tableMarkdown } from './columns.js';
-import { EVENT_ROWS, EVENTS, INGEST_TABLES, INGEST_VIEWS } from './tables/ingest.js';
+import { EVENT_ROWS, EVENTS, INGEST_TABLES, INGEST_VIEWS, PAYLOAD_STORAGE } from './tables/ingest.js';
 import { RECOVERY_TABLES } from './tables/recovery.js';
 import { REPLAY_TABLES } from './tables/replay.js';
 
 /** The schema section of docs/schema.md, generated from the table definitions. */
 export function schemaMarkdown(): string {
   const parts = ['## Tables written by ingest', ''];
-  // event_rows is documented as what queries read: the view events, every column of it.
-  for (const t of INGEST_TABLES) parts.push(tableMarkdown(t === EVENT_ROWS ? EVENTS : t));
+  // event_rows: the view events that queries read, then the columns only event_rows has.
+  for (const t of INGEST_TABLES) {
+    if (t === EVENT_ROWS) parts.push(tableMarkdown(EVENTS), tableMarkdown({ ...EVENT_ROWS, columns: PAYLOAD_STORAGE }));
+    else parts.push(tableMarkdown(t));
+  }
   parts.push('### Views', '');
   for (const v of INGEST_VIEWS) parts.push(`- \`${v.name}\`: ${v.doc}`);
   parts.push('', '## Tables written by replay', '');

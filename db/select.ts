@@ -5,12 +5,9 @@ import { EVENTS } from './tables/ingest.js';
  * names come from the definitions only; the trace id is the bound parameter $1.
  */
 
-/** The events columns an export writes: all but payload_text, how the payload is stored (`payload` has it whole). */
-export const EXPORTED_EVENT_COLUMNS = EVENTS.columns.filter((c) => c.name !== 'payload_text');
-
 /** The canonical events export: the events columns plus the frames of the row's stacks, by trace and seq. */
 export function eventsSelectSql(filtered: boolean): string {
-  const cols = EXPORTED_EVENT_COLUMNS.map((c) => `e."${c.name}"`).join(', ');
+  const cols = EVENTS.columns.map((c) => `e."${c.name}"`).join(', ');
   return `SELECT ${cols}, ks.frames AS stack, us.frames AS user_stack
     FROM events e
     LEFT JOIN stacks ks ON ks.trace_id = e.trace_id AND ks.stack_id = e.stack_id

@@ -1,4 +1,4 @@
-import { BATCH_ROWS, ColumnarBatch, Dictionary, getStr, setBig, setCode, setInt, setStr, setTextBytes } from '../db/batch.js';
+import { BATCH_ROWS, ColumnarBatch, Dictionary, getStr, isValid, setBig, setCode, setInt, setStr, setTextBytes } from '../db/batch.js';
 import { decodingOf, type Decoding, type EventCols, type TraceFacts } from './decode/catalogue.js';
 import { kmemDecoded, kmemPage, pageRef, refDecoded, takeRejected, type KmemFields, type RefFields } from './decode/decoders.js';
 import { kmemScan, refScan, scanKmem, scanRef, scanRefText } from './decode/scan.js';
@@ -200,8 +200,8 @@ export class EventBuilder implements LineSink, TraceFacts {
     const code = kind.code;
     setCode(c.event, r, code);
     this.countByCode[code]++;
-    // A page_ref payload as the kernel renders it is not stored: events.payload renders it from the columns. Text
-    // from the other routes goes through the same scanner, so that every route stores the same.
+    // A page_ref payload as the kernel renders it is not stored: the view events renders it from the columns. Text
+    // of the other routes goes through the same scanner, so that every route stores the same.
     if (ref === null && kind.decode === pageRef) {
       const t = scanRefText(payload);
       if (t !== null && t.canonical) ref = t;
@@ -235,6 +235,14 @@ export class EventBuilder implements LineSink, TraceFacts {
     this.lastSeqByCpu[ctx.cpu + 1] = seq;
     this.lastSeq = seq;
     return true;
+  }
+
+  /**
+   * Row r's columns were set again after event() (structured input's typed columns): its payload is stored, since
+   * the view would render it from the new values.
+   */
+  storePayload(r: number, payload: string): void {
+    if (!isValid(this.c.payload_text, r)) setStr(this.c.payload_text, r, payload);
   }
 
   /** The kind of an event name: the event dictionary's code and the catalogue's decoding, once per name. */

@@ -1,4 +1,4 @@
-import type { Table } from '../columns.js';
+import type { Column, Table } from '../columns.js';
 
 /**
  * The tables ingest writes. Replay, queries and reports read only these (and replay's own tables).
@@ -45,11 +45,12 @@ export const TRACES: Table = {
 };
 
 /**
- * `events.payload`: the stored text, else the page_ref payload rendered from its columns. Ingest leaves payload_text
- * NULL only where the text is exactly this rendering (scan.ts refScan.canonical: the format of
- * include/trace/events/page_ref.h, `pfn=0x%lx flags=%s count=%d mapcount=%d mapping=%p mt=%d val=%d[ ret=%d]`, %p
- * printed as 16 hex digits). Most rows of a page trace then store no text, which DuckDB inserts faster. The view
- * computes it only for queries that read it (as a generated column, DuckDB would compute it at every insert).
+ * `events.payload`: the stored text (event_rows.payload_text), else the page_ref payload rendered from the row's
+ * columns. Ingest leaves payload_text NULL only where the text is exactly this rendering (scan.ts refScan.canonical:
+ * the format of include/trace/events/page_ref.h, `pfn=0x%lx flags=%s count=%d mapcount=%d mapping=%p mt=%d val=%d`
+ * and ` ret=%d` for the _and_test / _unless / _freeze kinds, %p printed as 16 hex digits), so that most rows of a
+ * page trace store no text, which DuckDB inserts faster. The view computes it only for queries that read it (as a
+ * generated column, DuckDB would compute it at every insert).
  */
 const PAYLOAD =
   "coalesce(payload_text, 'pfn=0x' || printf('%x', pfn) || ' flags=' || page_flags || ' count=' || count || ' mapcount=' || mapcount" +
@@ -59,8 +60,8 @@ export const EVENTS: Table = {
   name: 'events',
   doc:
     'One row per trace event, in input order. Payload fields are decoded by name into the typed columns below; ' +
-    'a column is NULL when the event has no such field. The raw payload is always kept (`payload`). ' +
-    'A view: the rows are stored in `event_rows` (every column but `payload`), which is what to INSERT into.',
+    'a column is NULL when the event has no such field. The raw payload is always kept. ' +
+    'A view over the stored rows of `event_rows`.',
   columns: [
     { name: 'trace_id', type: 'INTEGER NOT NULL', doc: '`traces.trace_id`.' },
     { name: 'seq', type: 'BIGINT NOT NULL', doc: 'Position in the input (0-based, no gaps). Replay order: many events share a timestamp, so order by seq, never by ts alone.' },
@@ -98,13 +99,7 @@ export const EVENTS: Table = {
     { name: 'stack_id', type: 'INTEGER', doc: 'Kernel stack of this event (`stacks.stack_id`), from `<stack trace>`, `kernel_stack:` or a perf callchain.' },
     { name: 'user_stack_id', type: 'INTEGER', doc: 'User stack (`<user stack trace>`).' },
     { name: 'args', type: 'JSON', doc: 'Fields of events refscope has no decoder for, as a JSON object of strings (generic key=value); NULL for decoded events.' },
-    {
-      name: 'payload_text',
-      type: 'VARCHAR',
-      doc: 'The payload as stored: NULL where `payload` is rendered from the decoded columns (a page_ref payload in the kernel\'s exact layout), the raw text otherwise. Read `payload`.',
-      compression: 'long',
-    },
-    { name: 'payload', type: 'VARCHAR', doc: 'Raw text after `event:` (marker text for trace markers), never NULL. Untrusted.', generated: PAYLOAD },
+    { name: 'payload', type: 'VARCHAR NOT NULL', doc: 'Raw text after `event:` (marker text for trace markers). Untrusted.', generated: PAYLOAD },
   ],
 };
 
@@ -164,11 +159,21 @@ export const MT_LAYOUTS: Record<string, string[]> = {
   'pre4.4': ['UNMOVABLE', 'RECLAIMABLE', 'MOVABLE', 'RESERVE', 'CMA', 'ISOLATE'],
 };
 
-/** Where the rows of `events` are stored: its columns but the computed ones. */
+/** What event_rows stores beyond the columns of `events`: how `payload` is kept. */
+export const PAYLOAD_STORAGE: Column[] = [
+  {
+    name: 'payload_text',
+    type: 'VARCHAR',
+    doc: "`events.payload` when stored; NULL where the view renders it from the row's columns (a page_ref payload in the kernel's exact format, db/tables/ingest.ts PAYLOAD).",
+    compression: 'long',
+  },
+];
+
+/** Where the rows of `events` are stored: its columns but the computed ones, and PAYLOAD_STORAGE. */
 export const EVENT_ROWS: Table = {
   name: 'event_rows',
-  doc: 'The stored rows of the view `events`.',
-  columns: EVENTS.columns.filter((c) => c.generated === undefined),
+  doc: 'The stored rows of the view `events`: its columns but `payload`, and how the payload is kept. Write rows here; read `events`.',
+  columns: [...EVENTS.columns.filter((c) => c.generated === undefined), ...PAYLOAD_STORAGE],
 };
 
 /** The view `events`: event_rows and the columns computed from them. */

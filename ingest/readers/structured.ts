@@ -25,7 +25,7 @@ import type { Clock, LineContext } from './sink.js';
 type Cell = string | number | bigint | boolean | null | undefined;
 
 /** Columns that describe the row itself, not the decoded payload. */
-const CONTEXT = new Set(['trace_id', 'seq', 'line_no', 'ts_ns', 'cpu', 'pid', 'tgid', 'comm', 'irq_flags', 'system', 'event', 'payload', 'payload_text']);
+const CONTEXT = new Set(['trace_id', 'seq', 'line_no', 'ts_ns', 'cpu', 'pid', 'tgid', 'comm', 'irq_flags', 'system', 'event', 'payload']);
 const STACK_IDS = new Set(['stack_id', 'user_stack_id']);
 /** The typed (decoded) columns: taken from the input when present, else decoded from the payload. */
 export const TYPED_COLUMNS = EVENTS.columns.map((c) => c.name).filter((n) => !CONTEXT.has(n) && !STACK_IDS.has(n));
@@ -246,6 +246,7 @@ class RowMapper {
     if (!kept) return;
     const r = b.batch.rows - 1;
     for (let k = 0; k < this.typed.length; k++) put(this.typed[k].col, r, this.staged[k]);
+    if (this.typed.length) b.storePayload(r, payload === null || payload === undefined ? '' : String(payload));
     if (this.typed.length && this.mapcount.valid[r >>> 5] & (1 << (r & 31))) {
       const m = this.mapcount.i32![r];
       if (m < b.minMapcount) b.minMapcount = m;

@@ -23,7 +23,6 @@ import { Db } from '../../db/duckdb.js';
 import { EXPORTABLE_TABLES, exportTable, ExportError } from '../../export/tables.js';
 import { ingest } from '../../ingest/ingest.js';
 import { EVENTS } from '../../db/tables/ingest.js';
-import { EXPORTED_EVENT_COLUMNS } from '../../db/select.js';
 import { InputError } from '../../ingest/source.js';
 import { runCli } from '../lib/cli.js';
 
@@ -120,7 +119,7 @@ describe('export -> ingest round trip of the canonical events schema', () => {
     const t = tableFromIPC(readFileSync(arrow));
     assert.deepEqual(
       t.schema.fields.map((f) => f.name),
-      [...EXPORTED_EVENT_COLUMNS.map((c) => c.name), 'stack', 'user_stack'],
+      [...EVENTS.columns.map((c) => c.name), 'stack', 'user_stack'],
     );
     assert.equal(String(t.schema.fields.find((f) => f.name === 'ts_ns')!.type), 'Int64');
     assert.equal(String(t.schema.fields.find((f) => f.name === 'ptr')!.type), 'Uint64');
@@ -175,7 +174,7 @@ describe('export -> ingest round trip of the canonical events schema', () => {
     const ok = cli('export', '--db', src(), '--trace', '3', '--csv', out);
     assert.equal(ok.status, 0, ok.stderr);
     assert.match(ok.stderr, /exported 8244 rows of events/);
-    assert.equal(readFileSync(out, 'utf8').split('\n')[0], [...EXPORTED_EVENT_COLUMNS.map((c) => c.name), 'stack', 'user_stack'].join(','));
+    assert.equal(readFileSync(out, 'utf8').split('\n')[0], [...EVENTS.columns.map((c) => c.name), 'stack', 'user_stack'].join(','));
     const bad = cli('export', '--db', src(), '--table', 'events;drop', '--csv', out);
     assert.notEqual(bad.status, 0);
     assert.match(bad.stderr, /events;drop/);

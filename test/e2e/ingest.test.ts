@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTableSql } from '../../db/columns.js';
-import { EVENT_ROWS, EVENTS } from '../../db/tables/ingest.js';
+import { EVENT_ROWS } from '../../db/tables/ingest.js';
 import { Db } from '../../db/duckdb.js';
 import { ingest, type IngestOptions, type IngestSummary } from '../../ingest/ingest.js';
 import { LineSplitter } from '../../ingest/source.js';
@@ -970,7 +970,7 @@ describe('storage of events (on disk)', () => {
       disk.close();
     }
   }
-  const declared = EVENTS.columns.filter((c) => c.compression);
+  const declared = EVENT_ROWS.columns.filter((c) => c.compression);
 
   it('a new file: low-cardinality text as DICT_FSST, the payload as ZSTD (left to itself, DuckDB picks DICT_FSST for it: 12x the space)', async () => {
     assert.ok(declared.some((c) => c.name === 'payload_text' && c.compression === 'long') && declared.some((c) => c.name === 'comm' && c.compression === 'dict'));

@@ -247,9 +247,9 @@ describe('replay semantics', () => {
     for (let i = 0; i < 50; i++) t.ev('page_ref_mod', ref(P + i, 1025, 1024)).at(1000).ev('page_ref_mod_and_test', ref(P + i, 1, -1024, ' ret=0'));
     const { id, s } = await run(t);
     // Rewrite the trace's rows in reverse seq order.
-    await db.run('CREATE TEMP TABLE rev AS SELECT * FROM events WHERE trace_id = $1 ORDER BY seq DESC', [id]);
+    await db.run('CREATE TEMP TABLE rev AS SELECT * FROM event_rows WHERE trace_id = $1 ORDER BY seq DESC', [id]);
     await db.run('DELETE FROM event_rows WHERE trace_id = $1', [id]);
-    await db.run('INSERT INTO event_rows SELECT * EXCLUDE (payload) FROM rev');
+    await db.run('INSERT INTO event_rows SELECT * FROM rev');
     await db.run('DROP TABLE rev');
     const again = await replay(db, id, {});
     assert.equal(again.pins, 50);
