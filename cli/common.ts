@@ -48,6 +48,8 @@ export interface ReadOnlyOptions {
   allowFileReads?: boolean;
   /** Directories DuckDB itself may write to (export's COPY into its temporary file). */
   writeDirs?: string[];
+  /** `query --sql`: a database of an older refscope is read as it is (its own tables), not refused. */
+  anySchema?: boolean;
 }
 
 /**
@@ -89,6 +91,13 @@ export async function openLocked(path: string, o: ReadOnlyOptions = {}, Err: new
   } catch (e) {
     db.close();
     throw e;
+  }
+  // An older refscope's tables lack what the queries read: one line saying what to run, not DuckDB's binder error.
+  const { olderSchema } = await import('../db/setup.js');
+  const older = o.anySchema ? null : await olderSchema(db).catch(() => null);
+  if (older !== null) {
+    db.close();
+    throw new Err(`${path}: written by an older refscope (${older}): run \`refscope replay --db ${path}\` once to bring it up to date`);
   }
   return db;
 }

@@ -100,3 +100,26 @@ async function storeEventRows(db: Db): Promise<void> {
     throw e;
   }
 }
+
+/**
+ * Why db is an older refscope's, or null: a table or a column this version reads is missing (a database written
+ * before it, opened read-only so ensureSchema has not updated it). null too for a file without `traces`: not a
+ * refscope database at all, which its caller says. One catalog query.
+ */
+export async function olderSchema(db: Db): Promise<string | null> {
+  const have = new Map<string, Set<string>>();
+  for (const r of await db.all<{ t: string; c: string }>(
+    "SELECT table_name AS t, column_name AS c FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = 'main'",
+  )) {
+    if (!have.has(r.t)) have.set(r.t, new Set());
+    have.get(r.t)!.add(r.c);
+  }
+  if (!have.has('traces')) return null;
+  for (const t of ALL_TABLES) {
+    const cols = have.get(t.name);
+    if (cols === undefined) return `no table ${t.name}`;
+    const missing = t.columns.find((c) => !cols.has(c.name));
+    if (missing) return `no column ${t.name}.${missing.name}`;
+  }
+  return null;
+}

@@ -17,10 +17,25 @@ const DUCK_TYPES: Record<ParamType, DuckDBType> = { INTEGER, BIGINT, DOUBLE, BOO
 
 const helpersLoaded = new WeakSet<Db>();
 
-/** Create the TEMP helpers of queries/_helpers.sql on this connection (once). */
+/** The database's tables are an older refscope's: the queries' helpers cannot be made on it. */
+export class OlderSchemaError extends QueryError {}
+
+/**
+ * Create the TEMP helpers of queries/_helpers.sql on this connection (once). On a database written by an older
+ * refscope (a column the helpers read is missing: replay tables of an older model, columns added since), DuckDB's
+ * binder error becomes one line saying what to run: a writable open updates the tables, and replay rebuilds its own.
+ */
 export async function ensureHelpers(db: Db, dir = QUERIES_DIR): Promise<void> {
   if (helpersLoaded.has(db)) return;
-  await db.run(readFileSync(join(dir, '_helpers.sql'), 'utf8'));
+  try {
+    await db.run(readFileSync(join(dir, '_helpers.sql'), 'utf8'));
+  } catch (e) {
+    const m = e instanceof Error ? /^(?:Binder|Catalog) Error: ([^\n]*)/.exec(e.message) : null;
+    if (m === null) throw e;
+    throw new OlderSchemaError(
+      `${db.path}: its tables were written by an older refscope (${m[1]}): run \`refscope replay --db ${db.path}\` once to bring them up to date`,
+    );
+  }
   helpersLoaded.add(db);
 }
 
@@ -128,7 +143,10 @@ async function onlySelects(db: Db, sql: string): Promise<void> {
  */
 export async function runSql(db: Db, sql: string, opts: RunOptions = {}): Promise<QueryResult> {
   checkLimit(opts.limit);
-  await ensureHelpers(db, opts.dir);
+  // On an older database the SQL still runs, over its own tables: only the helpers are missing then.
+  await ensureHelpers(db, opts.dir).catch((e: unknown) => {
+    if (!(e instanceof OlderSchemaError)) throw e;
+  });
   await onlySelects(db, sql);
   const reader = opts.limit !== undefined ? await db.conn.streamAndReadUntil(sql, opts.limit + 1) : await db.conn.runAndReadAll(sql);
   return readResult(reader, opts.limit);

@@ -78,7 +78,7 @@ export async function queryOutput(name: string | undefined, o: QueryCommandOptio
     throw new UsageError('--param and --trace apply to library queries, not to --sql');
   }
   if (o.allowFileReads && o.sql === undefined) throw new UsageError('--allow-file-reads applies to --sql only');
-  const db = await openReadOnly(o.db, { allowFileReads: o.allowFileReads });
+  const db = await openReadOnly(o.db, { allowFileReads: o.allowFileReads, anySchema: o.sql !== undefined });
   try {
     const r = o.sql !== undefined ? await adHoc(() => runSql(db, o.sql!, { limit })) : await runQuery(db, name!, params, { limit });
     return formatResult(o.columns === undefined ? r : pickColumns(r, o.columns), format, { raw: o.csvRaw });
