@@ -43,6 +43,12 @@ export async function openDb(...a: Parameters<typeof Db.open>): Promise<Db> {
   });
 }
 
+/**
+ * Where `query` and `check` write their results. A test that runs them in its own process (test/lib/cli.ts
+ * runCliInProcess) captures this, never process.stdout: the test runner reports through that stream meanwhile.
+ */
+export const commandOutput = { write: (s: string): void => void process.stdout.write(s) };
+
 export interface ReadOnlyOptions {
   /** `query --allow-file-reads`: ad-hoc SQL may read local files (read_csv ...); runSql still runs only SELECTs. */
   allowFileReads?: boolean;

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { collect, dbOption, openReadOnly, quietErrors, traceId } from '../common.js';
+import { collect, commandOutput, dbOption, openReadOnly, quietErrors, traceId } from '../common.js';
 
 /** `refscope check`: the CI gate over the finding queries. */
 export function checkCommand(program: Command): void {
@@ -34,8 +34,7 @@ async function runCheck(o: CheckCommandOptions): Promise<number> {
   const db = await openReadOnly(o.db);
   try {
     const rep = await check(db, { traceId: t, failOn, max, includeUncertain: o.includeUncertain });
-    if (o.json) process.stdout.write(JSON.stringify(rep, null, 2) + '\n');
-    else process.stdout.write(formatCheck(rep, o.includeUncertain));
+    commandOutput.write(o.json ? JSON.stringify(rep, null, 2) + '\n' : formatCheck(rep, o.includeUncertain));
     return rep.ok ? 0 : 1;
   } finally {
     db.close();

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import type { OutputFormat } from '../../queries/format.js';
 import type { QueryResult } from '../../queries/library.js';
-import { collect, dbOption, openReadOnly, quietErrors, traceId, UsageError } from '../common.js';
+import { collect, commandOutput, dbOption, openReadOnly, quietErrors, traceId, UsageError } from '../common.js';
 
 /** `refscope query`: a query of the library (queries/*.sql), or --sql on a read-only connection, or --list. */
 export function queryCommand(program: Command): void {
@@ -19,7 +19,7 @@ export function queryCommand(program: Command): void {
     .option('--csv-raw', 'csv: write text exactly as stored (no leading \' before formulas, control characters unescaped)')
     .option('--list', 'list the queries with their parameters and defaults')
     .action(async (name: string | undefined, o: QueryCommandOptions) => {
-      process.stdout.write(await queryOutput(name, o));
+      commandOutput.write(await queryOutput(name, o));
     });
 }
 

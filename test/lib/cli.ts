@@ -50,11 +50,11 @@ let inProcessQueue: Promise<unknown> = Promise.resolve();
 
 /**
  * `refscope query` / `refscope check` run in this process: the command as cli/main.ts declares it (commander, the
- * command's options and action), its stdout captured, an error as cli/main.ts reports it (`refscope: <message>` on
- * stderr, exit 2), the exit code the action sets. What it does not run is the process itself: cli/main.ts's error
- * printing, the exit, a closed pipe. A test keeps at least one runCli() of each command and of each kind of
+ * command's options and action), its output captured (cli/common.ts commandOutput), an error as cli/main.ts
+ * reports it (`refscope: <message>` on stderr, exit 2), the exit code the action sets. What it does not run is the
+ * process itself: cli/main.ts's error printing, the exit, a closed pipe. A test keeps at least one runCli() of each command and of each kind of
  * refusal for those; the other option combinations run here (a CLI start costs ~0.4 s CPU). Runs one at a time
- * (stdout and process.exitCode are the process's).
+ * (commandOutput and process.exitCode are the process's).
  */
 export function runCliInProcess(args: string[]): Promise<CliRun> {
   const run = inProcessQueue.then(() => inProcess(args));
@@ -66,19 +66,19 @@ async function inProcess(args: string[]): Promise<CliRun> {
   const { Command } = await import('commander');
   const { queryCommand } = await import('../../cli/commands/query.js');
   const { checkCommand } = await import('../../cli/commands/check.js');
+  const { commandOutput } = await import('../../cli/common.js');
   if (args[0] !== 'query' && args[0] !== 'check') throw new Error(`runCliInProcess runs query and check, not ${args[0]}`);
   const program = new Command('refscope').exitOverride();
   queryCommand(program);
   checkCommand(program);
   let stdout = '';
   let stderr = '';
-  const write = process.stdout.write;
+  // Not process.stdout: the test runner reports through it while the command awaits (a report written into the
+  // capture is lost: a test went missing from the count that way).
+  const write = commandOutput.write;
   const saved = process.exitCode;
   process.exitCode = undefined;
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    stdout += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    return true;
-  }) as typeof process.stdout.write;
+  commandOutput.write = (s: string) => void (stdout += s);
   let status: number | null;
   try {
     await program.parseAsync(args, { from: 'user' });
@@ -87,7 +87,7 @@ async function inProcess(args: string[]): Promise<CliRun> {
     stderr = `refscope: ${e instanceof Error ? e.message : String(e)}\n`;
     status = 2;
   } finally {
-    process.stdout.write = write;
+    commandOutput.write = write;
     process.exitCode = saved;
   }
   return { status, stdout, stderr };
