@@ -52,8 +52,9 @@ let inProcessQueue: Promise<unknown> = Promise.resolve();
  * `refscope query` / `refscope check` run in this process: the command as cli/main.ts declares it (commander, the
  * command's options and action), its output captured (cli/common.ts commandOutput), an error as cli/main.ts
  * reports it (`refscope: <message>` on stderr, exit 2), the exit code the action sets. What it does not run is the
- * process itself: cli/main.ts's error printing, the exit, a closed pipe. A test keeps at least one runCli() of each command and of each kind of
- * refusal for those; the other option combinations run here (a CLI start costs ~0.4 s CPU). Runs one at a time
+ * process itself: cli/main.ts's error printing, the exit, a closed pipe. A test keeps at least one runCli() of each
+ * command and of each kind of refusal for those; the other option combinations run here (a CLI start costs ~0.4 s
+ * CPU). Runs one at a time
  * (commandOutput and process.exitCode are the process's).
  */
 export function runCliInProcess(args: string[]): Promise<CliRun> {
