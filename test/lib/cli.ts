@@ -54,8 +54,7 @@ let inProcessQueue: Promise<unknown> = Promise.resolve();
  * reports it (`refscope: <message>` on stderr, exit 2), the exit code the action sets. What it does not run is the
  * process itself: cli/main.ts's error printing, the exit, a closed pipe. A test keeps at least one runCli() of each
  * command and of each kind of refusal for those; the other option combinations run here (a CLI start costs ~0.4 s
- * CPU). Runs one at a time
- * (commandOutput and process.exitCode are the process's).
+ * CPU). Runs one at a time (commandOutput and process.exitCode are the process's).
  */
 export function runCliInProcess(args: string[]): Promise<CliRun> {
   const run = inProcessQueue.then(() => inProcess(args));
